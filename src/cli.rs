@@ -1,0 +1,304 @@
+//! The `feerecon` command: clap subcommands over the library.
+//!
+//! Exit codes (SPEC §3.2): 0 on success and for `--help`/`--version`; 1 on a user error (bad
+//! flags, a bad file, an unknown user), with one line saying what and where; 2 on an internal
+//! error. Results go to standard output, progress and logs to standard error.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, parse_duration};
+use crate::domain::{Clock, Role, Secret, SystemClock, Timestamp};
+use crate::store::{Store, StoreError};
+
+#[derive(Parser, Debug)]
+#[command(name = "feerecon", version, about = "Fees for online public services: quotes, gateway payments, reconciliation and an auditable ledger.")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the server (migrates the database first). Configured by FEERECON_* variables.
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Import data files.
+    Import {
+        #[command(subcommand)]
+        what: ImportCommand,
+    },
+    /// Manage users (people and machine clients).
+    User {
+        #[command(subcommand)]
+        action: UserCommand,
+    },
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        action: TokenCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImportCommand {
+    /// Import cases from a JSON array or a CSV file (UTF-8, BOM allowed). All or nothing.
+    Cases {
+        /// The file (.json or .csv).
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Add a user. The password is read from standard input; an empty one makes a machine client.
+    Add {
+        #[arg(long)]
+        name: String,
+        /// portal, finance, auditor or admin.
+        #[arg(long)]
+        role: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Create a token for a user; prints its id, then the token alone on the last line (shown once).
+    Create {
+        #[arg(long)]
+        user: String,
+        /// A label to recognise the token by.
+        #[arg(long)]
+        name: Option<String>,
+        /// Lifetime, e.g. 90d or 12h; no expiry unless given.
+        #[arg(long)]
+        expires: Option<String>,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token at once.
+    Revoke {
+        /// The token id, as `token list` shows it.
+        id: String,
+    },
+}
+
+/// A command's failure: the user's (exit 1) or ours (exit 2).
+#[derive(Debug)]
+pub enum CliError {
+    User(String),
+    Internal(anyhow::Error),
+}
+
+impl From<anyhow::Error> for CliError {
+    fn from(e: anyhow::Error) -> Self {
+        CliError::Internal(e)
+    }
+}
+
+impl From<StoreError> for CliError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(m) => CliError::User(m),
+            other => CliError::Internal(anyhow::Error::new(other)),
+        }
+    }
+}
+
+fn user_err(msg: impl Into<String>) -> CliError {
+    CliError::User(msg.into())
+}
+
+/// Parses the arguments, runs the command and returns the exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            return match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                    let _ = e.print();
+                    if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand { ExitCode::from(1) } else { ExitCode::SUCCESS }
+                }
+                _ => {
+                    let text = e.to_string();
+                    let first = text.lines().next().unwrap_or("invalid arguments");
+                    eprintln!("{first} (see --help)");
+                    ExitCode::from(1)
+                }
+            };
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(CliError::User(m)) => {
+            eprintln!("error: {m}");
+            ExitCode::from(1)
+        }
+        Err(CliError::Internal(e)) => {
+            eprintln!("internal error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn load_config() -> Result<Config, CliError> {
+    Config::from_env().map_err(|e| user_err(format!("configuration: {e}")))
+}
+
+async fn open_store(config: &Config) -> Result<Arc<dyn Store>, CliError> {
+    let store = crate::store::connect(config.database_url.expose()).await.context("Failed to open the database")?;
+    store.migrate().await.context("Failed to apply migrations")?;
+    Ok(store)
+}
+
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    let config = load_config()?;
+    let quiet = if matches!(cli.command, Command::Serve) { "info" } else { "warn" };
+    crate::telemetry::init(config.log_format, quiet);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    match cli.command {
+        Command::Serve => serve(config).await,
+        Command::Migrate => {
+            let store = crate::store::connect(config.database_url.expose()).await.context("Failed to open the database")?;
+            store.migrate().await.context("Failed to apply migrations")?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Import { what: ImportCommand::Cases { file } } => import_cases(&config, &*clock, &file).await,
+        Command::User { action: UserCommand::Add { name, role } } => user_add(&config, &*clock, &name, &role).await,
+        Command::Token { action } => token(&config, &*clock, action).await,
+    }
+}
+
+async fn serve(config: Config) -> Result<(), CliError> {
+    let app = crate::http::Application::build(config, crate::http::Overrides::default()).await?;
+    let addr = app.local_addr().context("Failed to read the listening address")?;
+    tracing::info!(%addr, "feerecon listening on http://{addr}");
+    app.run_until_stopped(crate::http::shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn import_cases(config: &Config, clock: &dyn Clock, file: &std::path::Path) -> Result<(), CliError> {
+    let bytes = std::fs::read(file).map_err(|e| user_err(format!("{}: {e}", file.display())))?;
+    let shown = file.display().to_string();
+    let progress = |n: usize| eprintln!("{shown}: checked {n} records");
+    let cases = crate::cases::parse_cases(file, &bytes, &progress).map_err(|e| user_err(format!("{shown}: {e}")))?;
+    eprintln!("{shown}: {} cases valid; writing", cases.len());
+    let store = open_store(config).await?;
+    let write_progress = |n: usize| eprintln!("{shown}: wrote {n} of {} cases", cases.len());
+    let counts = store.import_cases(&cases, "cli", clock.now(), &write_progress).await?;
+    println!(
+        "imported {} cases from {shown}: {} created, {} updated, {} unchanged",
+        cases.len(),
+        counts.created,
+        counts.updated,
+        counts.unchanged
+    );
+    Ok(())
+}
+
+fn read_password() -> Result<Secret, CliError> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("Password (empty for a machine client that cannot log in): ");
+        let _ = std::io::stderr().flush();
+    }
+    let mut raw = String::new();
+    if stdin.is_terminal() {
+        stdin.read_line(&mut raw).context("Failed to read the password")?;
+    } else {
+        stdin.lock().read_to_string(&mut raw).context("Failed to read the password from standard input")?;
+    }
+    let password = raw.strip_suffix('\n').map(|s| s.strip_suffix('\r').unwrap_or(s)).unwrap_or(&raw);
+    Ok(Secret::new(password))
+}
+
+async fn user_add(config: &Config, clock: &dyn Clock, name: &str, role: &str) -> Result<(), CliError> {
+    crate::auth::check_user_name(name).map_err(user_err)?;
+    let role: Role = role.parse().map_err(|e: crate::domain::UnknownTag| user_err(format!("--role: {e}")))?;
+    let password = read_password()?;
+    let hash = if password.expose().is_empty() {
+        None
+    } else {
+        if password.expose().chars().count() < 12 {
+            return Err(user_err("the password must have at least 12 characters (or be empty for a machine client)"));
+        }
+        let p = password.clone();
+        Some(tokio::task::spawn_blocking(move || crate::auth::hash_password(&p)).await.context("password hashing panicked")??)
+    };
+    let store = open_store(config).await?;
+    let user = store.add_user(name, role, hash, clock.now()).await?;
+    println!(
+        "user {} added with role {}{}",
+        user.name,
+        user.role,
+        if user.password_hash.is_some() { "" } else { " (machine client: no dashboard login)" }
+    );
+    Ok(())
+}
+
+fn show_time(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    t.map_or_else(|| "-".to_owned(), |t| Timestamp::at(t).to_vn_string())
+}
+
+async fn token(config: &Config, clock: &dyn Clock, action: TokenCommand) -> Result<(), CliError> {
+    let store = open_store(config).await?;
+    match action {
+        TokenCommand::Create { user, name, expires } => {
+            let expires_at = match expires {
+                None => None,
+                Some(e) => {
+                    let d = parse_duration(&e).map_err(|r| user_err(format!("--expires: {r}")))?;
+                    let d = chrono::TimeDelta::from_std(d).map_err(|_| user_err("--expires: too long"))?;
+                    Some(clock.now() + d)
+                }
+            };
+            let owner = store.user_by_name(&user).await?.ok_or_else(|| user_err(format!("--user: no user named {user:?}")))?;
+            let t = crate::auth::new_token();
+            store.add_token(&t.id, &owner, name.as_deref(), &t.secret_hash, clock.now(), expires_at).await?;
+            println!("token id: {}", t.id);
+            println!("user: {} ({}), expires: {}", owner.name, owner.role, show_time(expires_at));
+            println!("{}", t.token.expose());
+            Ok(())
+        }
+        TokenCommand::List => {
+            let tokens = store.list_tokens().await?;
+            println!("{:<16}  {:<20}  {:<20}  {:<25}  {:<25}  revoked", "id", "user", "label", "created", "expires");
+            for t in tokens {
+                println!(
+                    "{:<16}  {:<20}  {:<20}  {:<25}  {:<25}  {}",
+                    t.token_id,
+                    t.user_name,
+                    t.label.as_deref().unwrap_or("-"),
+                    show_time(Some(t.created_at)),
+                    show_time(t.expires_at),
+                    show_time(t.revoked_at)
+                );
+            }
+            Ok(())
+        }
+        TokenCommand::Revoke { id } => {
+            if store.revoke_token(&id, "cli", clock.now()).await? {
+                println!("token {id} revoked");
+                Ok(())
+            } else {
+                Err(user_err(format!("no token with id {id:?} (see `feerecon token list`)")))
+            }
+        }
+    }
+}

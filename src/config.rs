@@ -1,0 +1,420 @@
+//! Configuration: every variable of SPEC §3.1, read once at start-up into typed values.
+//!
+//! A bad value stops start-up with a message naming the variable; so does a gateway configured in
+//! part. Secrets are held in `Secret`, which cannot be printed. Nothing here reads the
+//! environment after start-up: the rest of the service takes a `Config`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::domain::Secret;
+
+/// A configuration problem: which variable and why. Never contains a secret's value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{variable}: {reason}")]
+pub struct ConfigError {
+    pub variable: String,
+    pub reason: String,
+}
+
+fn err(variable: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError { variable: variable.to_owned(), reason: reason.into() }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct VnpayConfig {
+    pub tmn_code: String,
+    pub hash_secret: Secret,
+    pub hash_secret_previous: Option<Secret>,
+    pub pay_url: String,
+    pub api_url: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct MomoConfig {
+    pub partner_code: String,
+    pub access_key: Secret,
+    pub secret_key: Secret,
+    pub secret_key_previous: Option<Secret>,
+    pub endpoint: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ZalopayConfig {
+    pub app_id: String,
+    pub key1: Secret,
+    pub key2: Secret,
+    pub key2_previous: Option<Secret>,
+    pub endpoint: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    pub url: String,
+    pub secret: Secret,
+    pub secret_previous: Option<Secret>,
+}
+
+/// The whole configuration. `Debug` is safe to log: secrets print as `[redacted]`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `sqlite://...` or `postgres://...`; may carry a password, hence a `Secret`.
+    pub database_url: Secret,
+    pub listen: SocketAddr,
+    /// Base of the URLs given to gateways; no trailing slash.
+    pub public_url: String,
+    pub request_timeout: Duration,
+    pub max_body: usize,
+    pub max_upload: usize,
+    pub log_format: LogFormat,
+    pub policy: PathBuf,
+    pub catalogue: PathBuf,
+    pub settlement_profiles: PathBuf,
+    pub vnpay: Option<VnpayConfig>,
+    pub momo: Option<MomoConfig>,
+    pub zalopay: Option<ZalopayConfig>,
+    pub payment_ttl: Duration,
+    pub pending_query_after: Duration,
+    pub webhook: Option<WebhookConfig>,
+    pub notify_max_attempts: u32,
+    pub notify_max_backoff: Duration,
+    pub ledger_key: PathBuf,
+}
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://feerecon.db?mode=rwc";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// Parses `30s`, `15m`, `1h`, `90d` (also `500ms`). Zero is refused: every duration here is a
+/// timeout or a delay that must pass.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("{s:?} is not a duration like 30s, 15m, 1h or 90d"))?;
+    let secs = match unit {
+        "ms" => return positive(Duration::from_millis(n), s),
+        "s" => Some(n),
+        "m" => n.checked_mul(60),
+        "h" => n.checked_mul(3600),
+        "d" => n.checked_mul(86_400),
+        _ => return Err(format!("{s:?} is not a duration like 30s, 15m, 1h or 90d")),
+    };
+    let secs = secs.ok_or_else(|| format!("{s:?} is too long"))?;
+    positive(Duration::from_secs(secs), s)
+}
+
+fn positive(d: Duration, s: &str) -> Result<Duration, String> {
+    if d.is_zero() { Err(format!("{s:?} must be longer than zero")) } else { Ok(d) }
+}
+
+/// Parses a size: `1MiB`, `512MiB`, `64KiB`, `1GiB`, or plain bytes.
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: usize = num.parse().map_err(|_| format!("{s:?} is not a size like 1MiB"))?;
+    let mul: usize = match unit {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        _ => return Err(format!("{s:?} is not a size like 64KiB, 1MiB or 1GiB")),
+    };
+    let v = n.checked_mul(mul).ok_or_else(|| format!("{s:?} is too large"))?;
+    if v == 0 { Err(format!("{s:?} must be larger than zero")) } else { Ok(v) }
+}
+
+fn check_url(variable: &str, v: &str) -> Result<String, ConfigError> {
+    let v = v.trim().trim_end_matches('/');
+    let rest = v.strip_prefix("http://").or_else(|| v.strip_prefix("https://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.contains(char::is_whitespace) => Ok(v.to_owned()),
+        _ => Err(err(variable, format!("{v:?} is not an http:// or https:// URL"))),
+    }
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads configuration through `get`, so tests can pass a map instead of the environment.
+    /// An empty value counts as unset.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let var = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        let secret = |k: &str| var(k).map(Secret::new);
+        let duration = |k: &str, default: &str| {
+            let v = var(k).unwrap_or_else(|| default.to_owned());
+            parse_duration(&v).map_err(|r| err(k, r))
+        };
+        let size = |k: &str, default: &str| {
+            let v = var(k).unwrap_or_else(|| default.to_owned());
+            parse_size(&v).map_err(|r| err(k, r))
+        };
+        let path = |k: &str, default: &str| PathBuf::from(var(k).unwrap_or_else(|| default.to_owned()));
+
+        let database_url = var("FEERECON_DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
+            // The value may hold a password: name the variable, not the value.
+            return Err(err("FEERECON_DATABASE_URL", "must start with sqlite:, postgres:// or postgresql://"));
+        }
+        let listen_raw = var("FEERECON_LISTEN").unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen: SocketAddr = listen_raw
+            .parse()
+            .map_err(|_| err("FEERECON_LISTEN", format!("{listen_raw:?} is not an address like 127.0.0.1:8080")))?;
+        let public_url = match var("FEERECON_PUBLIC_URL") {
+            Some(u) => check_url("FEERECON_PUBLIC_URL", &u)?,
+            None => format!("http://{listen}"),
+        };
+        let log_format = match var("FEERECON_LOG_FORMAT").as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => return Err(err("FEERECON_LOG_FORMAT", format!("{other:?} must be text or json"))),
+        };
+
+        let vnpay = match (var("FEERECON_VNPAY_TMN_CODE"), secret("FEERECON_VNPAY_HASH_SECRET")) {
+            (Some(tmn_code), Some(hash_secret)) => Some(VnpayConfig {
+                tmn_code,
+                hash_secret,
+                hash_secret_previous: secret("FEERECON_VNPAY_HASH_SECRET_PREVIOUS"),
+                pay_url: check_url(
+                    "FEERECON_VNPAY_PAY_URL",
+                    &var("FEERECON_VNPAY_PAY_URL")
+                        .unwrap_or_else(|| "https://sandbox.vnpayment.vn/paymentv2/vpcpay.html".into()),
+                )?,
+                api_url: check_url(
+                    "FEERECON_VNPAY_API_URL",
+                    &var("FEERECON_VNPAY_API_URL")
+                        .unwrap_or_else(|| "https://sandbox.vnpayment.vn/merchant_webapi/api/transaction".into()),
+                )?,
+            }),
+            (None, None) => {
+                if var("FEERECON_VNPAY_HASH_SECRET_PREVIOUS").is_some() {
+                    return Err(err("FEERECON_VNPAY_HASH_SECRET_PREVIOUS", "is set without FEERECON_VNPAY_HASH_SECRET"));
+                }
+                None
+            }
+            (Some(_), None) => return Err(err("FEERECON_VNPAY_HASH_SECRET", "is required when FEERECON_VNPAY_TMN_CODE is set")),
+            (None, Some(_)) => return Err(err("FEERECON_VNPAY_TMN_CODE", "is required when FEERECON_VNPAY_HASH_SECRET is set")),
+        };
+
+        let momo_parts = [
+            ("FEERECON_MOMO_PARTNER_CODE", var("FEERECON_MOMO_PARTNER_CODE")),
+            ("FEERECON_MOMO_ACCESS_KEY", var("FEERECON_MOMO_ACCESS_KEY")),
+            ("FEERECON_MOMO_SECRET_KEY", var("FEERECON_MOMO_SECRET_KEY")),
+        ];
+        let momo = match &momo_parts {
+            [(_, Some(partner_code)), (_, Some(access_key)), (_, Some(secret_key))] => Some(MomoConfig {
+                partner_code: partner_code.clone(),
+                access_key: Secret::new(access_key.clone()),
+                secret_key: Secret::new(secret_key.clone()),
+                secret_key_previous: secret("FEERECON_MOMO_SECRET_KEY_PREVIOUS"),
+                endpoint: check_url(
+                    "FEERECON_MOMO_ENDPOINT",
+                    &var("FEERECON_MOMO_ENDPOINT").unwrap_or_else(|| "https://test-payment.momo.vn".into()),
+                )?,
+            }),
+            parts => {
+                if let Some((missing, _)) = parts.iter().find(|(_, v)| v.is_none()).filter(|_| parts.iter().any(|(_, v)| v.is_some())) {
+                    return Err(err(missing, "is required when any other FEERECON_MOMO_* credential is set"));
+                }
+                if var("FEERECON_MOMO_SECRET_KEY_PREVIOUS").is_some() {
+                    return Err(err("FEERECON_MOMO_SECRET_KEY_PREVIOUS", "is set without FEERECON_MOMO_SECRET_KEY"));
+                }
+                None
+            }
+        };
+
+        let zalo_parts = [
+            ("FEERECON_ZALOPAY_APP_ID", var("FEERECON_ZALOPAY_APP_ID")),
+            ("FEERECON_ZALOPAY_KEY1", var("FEERECON_ZALOPAY_KEY1")),
+            ("FEERECON_ZALOPAY_KEY2", var("FEERECON_ZALOPAY_KEY2")),
+        ];
+        let zalopay = match &zalo_parts {
+            [(_, Some(app_id)), (_, Some(key1)), (_, Some(key2))] => {
+                if app_id.parse::<u64>().is_err() {
+                    return Err(err("FEERECON_ZALOPAY_APP_ID", format!("{app_id:?} must be a number")));
+                }
+                Some(ZalopayConfig {
+                    app_id: app_id.clone(),
+                    key1: Secret::new(key1.clone()),
+                    key2: Secret::new(key2.clone()),
+                    key2_previous: secret("FEERECON_ZALOPAY_KEY2_PREVIOUS"),
+                    endpoint: check_url(
+                        "FEERECON_ZALOPAY_ENDPOINT",
+                        &var("FEERECON_ZALOPAY_ENDPOINT").unwrap_or_else(|| "https://sb-openapi.zalopay.vn".into()),
+                    )?,
+                })
+            }
+            parts => {
+                if let Some((missing, _)) = parts.iter().find(|(_, v)| v.is_none()).filter(|_| parts.iter().any(|(_, v)| v.is_some())) {
+                    return Err(err(missing, "is required when any other FEERECON_ZALOPAY_* credential is set"));
+                }
+                if var("FEERECON_ZALOPAY_KEY2_PREVIOUS").is_some() {
+                    return Err(err("FEERECON_ZALOPAY_KEY2_PREVIOUS", "is set without FEERECON_ZALOPAY_KEY2"));
+                }
+                None
+            }
+        };
+
+        let webhook = match (var("FEERECON_PORTAL_WEBHOOK_URL"), secret("FEERECON_PORTAL_WEBHOOK_SECRET")) {
+            (Some(url), Some(current)) => Some(WebhookConfig {
+                url: check_url("FEERECON_PORTAL_WEBHOOK_URL", &url)?,
+                secret: current,
+                secret_previous: secret("FEERECON_PORTAL_WEBHOOK_SECRET_PREVIOUS"),
+            }),
+            (Some(_), None) => {
+                return Err(err("FEERECON_PORTAL_WEBHOOK_SECRET", "is required when FEERECON_PORTAL_WEBHOOK_URL is set"));
+            }
+            (None, Some(_)) => {
+                return Err(err("FEERECON_PORTAL_WEBHOOK_URL", "is required when FEERECON_PORTAL_WEBHOOK_SECRET is set"));
+            }
+            (None, None) => {
+                if var("FEERECON_PORTAL_WEBHOOK_SECRET_PREVIOUS").is_some() {
+                    return Err(err(
+                        "FEERECON_PORTAL_WEBHOOK_SECRET_PREVIOUS",
+                        "is set without FEERECON_PORTAL_WEBHOOK_SECRET",
+                    ));
+                }
+                None
+            }
+        };
+
+        let attempts_raw = var("FEERECON_NOTIFY_MAX_ATTEMPTS").unwrap_or_else(|| "20".into());
+        let notify_max_attempts: u32 = attempts_raw
+            .trim()
+            .parse()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| err("FEERECON_NOTIFY_MAX_ATTEMPTS", format!("{attempts_raw:?} must be a number from 1 to 1000")))?;
+
+        Ok(Config {
+            database_url: Secret::new(database_url),
+            listen,
+            public_url,
+            request_timeout: duration("FEERECON_REQUEST_TIMEOUT", "30s")?,
+            max_body: size("FEERECON_MAX_BODY", "1MiB")?,
+            max_upload: size("FEERECON_MAX_UPLOAD", "512MiB")?,
+            log_format,
+            policy: path("FEERECON_POLICY", "fixtures/policies/vinh-phuc.toml"),
+            catalogue: path("FEERECON_CATALOGUE", "fixtures/catalogue.toml"),
+            settlement_profiles: path("FEERECON_SETTLEMENT_PROFILES", "fixtures/settlement-profiles"),
+            vnpay,
+            momo,
+            zalopay,
+            payment_ttl: duration("FEERECON_PAYMENT_TTL", "15m")?,
+            pending_query_after: duration("FEERECON_PENDING_QUERY_AFTER", "15m")?,
+            webhook,
+            notify_max_attempts,
+            notify_max_backoff: duration("FEERECON_NOTIFY_MAX_BACKOFF", "1h")?,
+            ledger_key: path("FEERECON_LEDGER_KEY", "feerecon-ledger.key"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Config::from_lookup(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_follow_the_spec() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c.database_url.expose(), "sqlite://feerecon.db?mode=rwc");
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.public_url, "http://127.0.0.1:8080");
+        assert_eq!(c.request_timeout, Duration::from_secs(30));
+        assert_eq!(c.max_body, 1 << 20);
+        assert_eq!(c.max_upload, 512 << 20);
+        assert_eq!(c.payment_ttl, Duration::from_secs(900));
+        assert_eq!(c.notify_max_attempts, 20);
+        assert_eq!(c.notify_max_backoff, Duration::from_secs(3600));
+        assert!(c.vnpay.is_none() && c.momo.is_none() && c.zalopay.is_none() && c.webhook.is_none());
+    }
+
+    #[test]
+    fn durations_and_sizes_parse() {
+        assert_eq!(parse_duration("90d").unwrap(), Duration::from_secs(90 * 86_400));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        for bad in ["", "10", "1w", "-1s", "0s", "s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_size("64KiB").unwrap(), 65_536);
+        assert_eq!(parse_size("100").unwrap(), 100);
+        for bad in ["1MB", "", "0", "x"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("FEERECON_REQUEST_TIMEOUT", "soon")], "FEERECON_REQUEST_TIMEOUT"),
+            (&[("FEERECON_MAX_BODY", "lots")], "FEERECON_MAX_BODY"),
+            (&[("FEERECON_LISTEN", "localhost")], "FEERECON_LISTEN"),
+            (&[("FEERECON_LOG_FORMAT", "xml")], "FEERECON_LOG_FORMAT"),
+            (&[("FEERECON_DATABASE_URL", "mysql://u:pw@h/db")], "FEERECON_DATABASE_URL"),
+            (&[("FEERECON_NOTIFY_MAX_ATTEMPTS", "0")], "FEERECON_NOTIFY_MAX_ATTEMPTS"),
+            (&[("FEERECON_PUBLIC_URL", "ftp://x")], "FEERECON_PUBLIC_URL"),
+        ];
+        for (pairs, variable) in cases {
+            assert_eq!(cfg(pairs).unwrap_err().variable, *variable);
+        }
+    }
+
+    #[test]
+    fn a_gateway_configured_in_part_is_refused() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("FEERECON_VNPAY_TMN_CODE", "T1")], "FEERECON_VNPAY_HASH_SECRET"),
+            (&[("FEERECON_VNPAY_HASH_SECRET", "s")], "FEERECON_VNPAY_TMN_CODE"),
+            (&[("FEERECON_VNPAY_HASH_SECRET_PREVIOUS", "s")], "FEERECON_VNPAY_HASH_SECRET_PREVIOUS"),
+            (&[("FEERECON_MOMO_PARTNER_CODE", "P"), ("FEERECON_MOMO_SECRET_KEY", "k")], "FEERECON_MOMO_ACCESS_KEY"),
+            (&[("FEERECON_MOMO_SECRET_KEY_PREVIOUS", "k")], "FEERECON_MOMO_SECRET_KEY_PREVIOUS"),
+            (&[("FEERECON_ZALOPAY_APP_ID", "2554")], "FEERECON_ZALOPAY_KEY1"),
+            (
+                &[("FEERECON_ZALOPAY_APP_ID", "abc"), ("FEERECON_ZALOPAY_KEY1", "a"), ("FEERECON_ZALOPAY_KEY2", "b")],
+                "FEERECON_ZALOPAY_APP_ID",
+            ),
+            (&[("FEERECON_PORTAL_WEBHOOK_URL", "http://portal")], "FEERECON_PORTAL_WEBHOOK_SECRET"),
+            (&[("FEERECON_PORTAL_WEBHOOK_SECRET", "s")], "FEERECON_PORTAL_WEBHOOK_URL"),
+        ];
+        for (pairs, variable) in cases {
+            assert_eq!(cfg(pairs).unwrap_err().variable, *variable, "{pairs:?}");
+        }
+    }
+
+    #[test]
+    fn gateways_are_enabled_by_their_credentials_and_secrets_stay_hidden() {
+        let c = cfg(&[
+            ("FEERECON_VNPAY_TMN_CODE", "T1"),
+            ("FEERECON_VNPAY_HASH_SECRET", "vnpay-hash-secret-value"),
+            ("FEERECON_MOMO_PARTNER_CODE", "P"),
+            ("FEERECON_MOMO_ACCESS_KEY", "momo-access-value"),
+            ("FEERECON_MOMO_SECRET_KEY", "momo-secret-value"),
+            ("FEERECON_DATABASE_URL", "postgres://u:db-password-value@h/db"),
+        ])
+        .unwrap();
+        assert!(c.vnpay.is_some() && c.momo.is_some() && c.zalopay.is_none());
+        let shown = format!("{c:?}");
+        for secret in ["vnpay-hash-secret-value", "momo-access-value", "momo-secret-value", "db-password-value"] {
+            assert!(!shown.contains(secret), "{secret} leaked");
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! The shared vocabulary: small types that parse at the boundary, so that an invalid case code,
+//! amount or date cannot exist inside the service.
+//!
+//! Every other module takes these types rather than raw strings and integers. Each `parse`
+//! returns a `thiserror` error that says what was wrong, so HTTP handlers and the importers can
+//! name the field and the reason.
+
+mod case;
+pub mod chain;
+mod case_code;
+mod id;
+mod money;
+mod procedure_code;
+mod secret;
+mod tags;
+mod time;
+
+pub use case::{Case, CaseInput, FieldError, MAX_NAME_CHARS, MAX_QUANTITY};
+pub use case_code::{CaseCode, CaseCodeError, UnitCode};
+pub use id::new_id;
+pub use money::{Money, MoneyError};
+pub use procedure_code::{ProcedureCode, ProcedureCodeError};
+pub use secret::Secret;
+pub use tags::{Channel, Role, Subject, UnknownTag};
+pub use time::{BusinessDate, Clock, DateError, ShiftedClock, SystemClock, Timestamp, VN_OFFSET_SECONDS, vn_offset};

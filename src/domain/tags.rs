@@ -1,0 +1,124 @@
+//! Closed sets of tags the SPEC names: filing channels, applicant subjects and user roles.
+//!
+//! Each is an enum with its wire name (`online_full`, `poor_household`, `finance`), parsed with
+//! `FromStr` and serde alike, so an unknown tag is refused with the list of the known ones.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} {got:?}; expected one of: {expected}")]
+pub struct UnknownTag {
+    pub what: &'static str,
+    pub got: String,
+    pub expected: String,
+}
+
+macro_rules! tag_enum {
+    ($(#[$meta:meta])* $name:ident, $what:literal, { $($(#[$vmeta:meta])* $variant:ident => $wire:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $wire)] $variant),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $wire),+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = UnknownTag;
+            fn from_str(s: &str) -> Result<Self, UnknownTag> {
+                match s {
+                    $($wire => Ok($name::$variant),)+
+                    _ => Err(UnknownTag {
+                        what: $what,
+                        got: s.to_owned(),
+                        expected: [$($wire),+].join(", "),
+                    }),
+                }
+            }
+        }
+    };
+}
+
+tag_enum!(
+    /// How a case was filed.
+    Channel, "channel", {
+        /// Fully online (toàn trình).
+        OnlineFull => "online_full",
+        /// Partly online (một phần).
+        OnlinePartial => "online_partial",
+        /// At the counter (trực tiếp).
+        Counter => "counter",
+        /// By post (bưu chính).
+        Post => "post",
+    }
+);
+
+tag_enum!(
+    /// A tag of the applicant that the law exempts or favours.
+    Subject, "subject", {
+        PoorHousehold => "poor_household",
+        NearPoorHousehold => "near_poor_household",
+        PersonWithMerit => "person_with_merit",
+        MartyrRelative => "martyr_relative",
+        PersonWithDisability => "person_with_disability",
+        Child => "child",
+        Elderly => "elderly",
+        Student => "student",
+        EthnicMinorityDifficultArea => "ethnic_minority_difficult_area",
+        BorderCommune => "border_commune",
+    }
+);
+
+tag_enum!(
+    /// What a user may do (SPEC §4.2).
+    Role, "role", {
+        /// The online portal: creates cases and payments.
+        Portal => "portal",
+        /// Finance staff: import, reconcile, resolve, close.
+        Finance => "finance",
+        /// Auditors: read-only.
+        Auditor => "auditor",
+        /// Administrators: read-only on the API; user administration is on the CLI.
+        Admin => "admin",
+    }
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_names_round_trip() {
+        for c in Channel::ALL {
+            assert_eq!(c.as_str().parse::<Channel>().unwrap(), *c);
+            assert_eq!(serde_json::to_string(c).unwrap(), format!("\"{c}\""));
+        }
+        for s in Subject::ALL {
+            assert_eq!(s.as_str().parse::<Subject>().unwrap(), *s);
+        }
+        assert_eq!(Subject::ALL.len(), 10);
+        assert_eq!("finance".parse::<Role>().unwrap(), Role::Finance);
+    }
+
+    #[test]
+    fn unknown_tags_list_the_known_ones() {
+        let e = "online".parse::<Channel>().unwrap_err().to_string();
+        assert!(e.contains("unknown channel \"online\""), "{e}");
+        assert!(e.contains("online_full, online_partial, counter, post"), "{e}");
+    }
+}

@@ -1,0 +1,51 @@
+//! Cases (SPEC §4.3): the portal writes them, every role reads them.
+
+use axum::extract::{Path, State};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use axum::{Extension, Json};
+
+use super::AppState;
+use super::auth::Principal;
+use super::error::{ApiError, ApiJson};
+use super::routes::{Access, Route};
+use crate::domain::{CaseCode, CaseInput, FieldError};
+use crate::store::Upserted;
+
+pub fn routes() -> Vec<Route> {
+    vec![
+        Route::new(
+            Method::PUT,
+            "/api/v1/cases/{case_code}",
+            Access::Portal,
+            "Create (201) or update (200) a case; every version is kept, an identical update adds none.",
+            put(put_case),
+        ),
+        Route::new(Method::GET, "/api/v1/cases/{case_code}", Access::AnyRole, "The current version of a case.", get(get_case)),
+    ]
+}
+
+/// Parses a case code from the path; a malformed one is a 422 naming `case_code`.
+pub fn path_case_code(raw: &str) -> Result<CaseCode, ApiError> {
+    CaseCode::parse(raw).map_err(|e| ApiError::field(FieldError::new("case_code", e)))
+}
+
+async fn put_case(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(code): Path<String>,
+    ApiJson(input): ApiJson<CaseInput>,
+) -> Result<Response, ApiError> {
+    let code = path_case_code(&code)?;
+    let case = input.validate(Some(&code)).map_err(ApiError::field)?;
+    let (what, stored) = state.store.upsert_case(&case, &who.name, state.clock.now()).await?;
+    let status = if what == Upserted::Created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(stored)).into_response())
+}
+
+async fn get_case(State(state): State<AppState>, Path(code): Path<String>) -> Result<Response, ApiError> {
+    let code = path_case_code(&code)?;
+    let stored = state.store.get_case(&code).await?.ok_or_else(|| ApiError::NotFound(format!("no case {code}")))?;
+    Ok(Json(stored).into_response())
+}

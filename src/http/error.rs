@@ -1,0 +1,203 @@
+//! The one error type of the HTTP API and its envelope (SPEC §4.1):
+//! `{"error": {"code": "snake_case", "message": "..."}}`.
+//!
+//! Handlers return `ApiError`; its `IntoResponse` picks the status and code. A 5xx answer carries
+//! a generic message only; the cause is logged once, here. Responses the framework makes itself
+//! (no route, wrong method, body too large) are rewritten into the same envelope by
+//! `envelope_layer`, so every error a client sees has this shape.
+
+use axum::body::Body;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::domain::FieldError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 401 `unauthorized`: no token, or one that is unknown, expired or revoked.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 403 `forbidden`: the token's role may not use this route.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 404 `not_found`.
+    #[error("{0}")]
+    NotFound(String),
+    /// 400 `invalid_request`: malformed syntax, a missing header.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// 422 `invalid_field`: the message names the field.
+    #[error("{0}")]
+    InvalidField(String),
+    /// 409 with a specific code (`conflict`, `case_already_paid`, `idempotency_key_reused`, `day_closed`).
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    /// 413 `payload_too_large`.
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// 415 `unsupported_media_type`.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// 503 `timeout`.
+    #[error("the request took too long")]
+    Timeout,
+    /// 503 `not_ready`: `/readyz` while the database is unreachable or not migrated.
+    #[error("not ready: {0}")]
+    NotReady(String),
+    /// 500 `internal`: logged with its cause, answered generically.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn field(e: FieldError) -> Self {
+        ApiError::InvalidField(e.to_string())
+    }
+
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+            ApiError::InvalidField(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
+            ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, code),
+            ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            ApiError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+            ApiError::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
+            ApiError::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(m) => ApiError::Conflict { code: "conflict", message: m },
+            other => ApiError::Internal(anyhow::Error::new(other)),
+        }
+    }
+}
+
+/// Marks a response whose body is already final (an envelope, or a gateway's own reply), so
+/// `envelope_layer` leaves it alone.
+#[derive(Clone, Copy, Debug)]
+pub struct Final;
+
+/// The envelope for a status and message.
+pub fn envelope(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = json!({"error": {"code": code, "message": message}}).to_string();
+    let mut r = (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response();
+    r.extensions_mut().insert(Final);
+    r
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        if let ApiError::Internal(e) = &self {
+            tracing::error!(error.cause_chain = ?e, error.message = %e, "request failed");
+            return envelope(status, code, "internal error");
+        }
+        envelope(status, code, &self.to_string())
+    }
+}
+
+/// The code the envelope uses for a status the framework produced.
+fn code_for(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "invalid_request",
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        408 | 503 => "timeout",
+        409 => "conflict",
+        413 => "payload_too_large",
+        415 => "unsupported_media_type",
+        422 => "invalid_field",
+        502 => "gateway_unavailable",
+        _ => "internal",
+    }
+}
+
+/// Rewrites error responses the framework made (no `Final` marker) into the envelope.
+pub async fn envelope_layer(req: Request, next: axum::middleware::Next) -> Response {
+    let res = next.run(req).await;
+    let status = res.status();
+    if !(status.is_client_error() || status.is_server_error()) || res.extensions().get::<Final>().is_some() {
+        return res;
+    }
+    let message = match status.as_u16() {
+        404 => "no such route".to_owned(),
+        405 => "this route does not accept that method".to_owned(),
+        413 => "the body is larger than this route accepts".to_owned(),
+        s if s >= 500 => "internal error".to_owned(),
+        _ => status.canonical_reason().unwrap_or("error").to_owned(),
+    };
+    let mut out = envelope(status, code_for(status), &message);
+    if let Some(allow) = res.headers().get(header::ALLOW) {
+        out.headers_mut().insert(header::ALLOW, allow.clone());
+    }
+    out
+}
+
+/// A JSON body whose every problem answers in the envelope: wrong content type → 415, too large →
+/// 413, malformed JSON → 400 `invalid_request`, an unknown, missing or mistyped field → 422
+/// `invalid_field` naming it.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request<Body>, state: &S) -> Result<Self, ApiError> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| {
+                let v = v.trim();
+                v.eq_ignore_ascii_case("application/json") || (v.starts_with("application/") && v.ends_with("+json"))
+            });
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType("the body must be application/json".into()));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|e| match e {
+            BytesRejection::FailedToBufferBody(ref inner) if inner.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                ApiError::PayloadTooLarge("the body is larger than this route accepts".into())
+            }
+            other => ApiError::InvalidRequest(format!("cannot read the body: {other}")),
+        })?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// Parses a JSON document, mapping syntax errors to 400 and data errors to 422 with the field.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => {
+                let msg = inner.to_string();
+                let msg = msg.split(" at line ").next().unwrap_or(&msg).to_owned();
+                if path == "." {
+                    ApiError::InvalidField(msg)
+                } else {
+                    ApiError::field(FieldError::new(path, msg))
+                }
+            }
+            _ => ApiError::InvalidRequest(format!("malformed JSON: {inner}")),
+        }
+    })?;
+    de.end().map_err(|e| ApiError::InvalidRequest(format!("malformed JSON: {e}")))?;
+    Ok(value)
+}

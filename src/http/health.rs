@@ -1,0 +1,54 @@
+//! Liveness, readiness, metrics and the API document: the routes anyone may call.
+
+use axum::extract::State;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use super::AppState;
+use super::error::ApiError;
+use super::routes::{Access, Route};
+
+pub fn routes() -> Vec<Route> {
+    vec![
+        Route::new(Method::GET, "/healthz", Access::Public, "Liveness: the process answers.", get(healthz)),
+        Route::new(
+            Method::GET,
+            "/readyz",
+            Access::Public,
+            "Readiness: the database answers and every migration is applied.",
+            get(readyz),
+        ),
+        Route::new(Method::GET, "/metrics", Access::Public, "Prometheus metrics.", get(metrics)),
+        Route::new(Method::GET, "/api/openapi.json", Access::Public, "This API's OpenAPI document.", get(openapi)),
+    ]
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(state): State<AppState>) -> Result<Response, ApiError> {
+    match state.store.ready().await {
+        Ok(true) => Ok((StatusCode::OK, "ready\n").into_response()),
+        Ok(false) => Err(not_ready("migrations are not all applied")),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            Err(not_ready("the database does not answer"))
+        }
+    }
+}
+
+fn not_ready(why: &str) -> ApiError {
+    ApiError::NotReady(why.to_owned())
+}
+
+async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let gauges = state.store.gauges().await?;
+    let body = state.metrics.render(&gauges);
+    Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"))], body).into_response())
+}
+
+async fn openapi(State(state): State<AppState>) -> Response {
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], state.openapi.as_str().to_owned()).into_response()
+}

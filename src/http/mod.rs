@@ -1,0 +1,156 @@
+//! The HTTP server: one `AppState`, one router per area merged at the root.
+//!
+//! `Application::build` connects and migrates the database, binds the listener (port 0 works,
+//! which is how the tests start the real server) and assembles the router: each area's routes
+//! wrapped in their access check (`auth`), then, for every request, the metrics and log line
+//! (`metrics::observe`), the request timeout, the body limit, and the envelope for errors the
+//! framework makes itself (`error::envelope_layer`). `run_until_stopped` serves until the given
+//! shutdown future resolves, then lets requests in flight finish.
+
+pub mod auth;
+mod cases;
+pub mod error;
+mod health;
+pub mod metrics;
+mod openapi;
+pub mod routes;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::domain::{Clock, SystemClock};
+use crate::store::Store;
+use error::ApiError;
+use metrics::Metrics;
+use routes::Route;
+
+/// What every handler can reach. Cheap to clone: everything is behind an `Arc`.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub config: Arc<Config>,
+    pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<Metrics>,
+    /// The OpenAPI document, rendered once from the route table.
+    pub openapi: Arc<String>,
+}
+
+/// Every route of the API, from every area.
+pub fn all_routes() -> Vec<Route> {
+    let mut r = health::routes();
+    r.extend(cases::routes());
+    r
+}
+
+/// The router for `state`, with every layer.
+pub fn router(state: AppState) -> Router {
+    let mut app: Router<AppState> = Router::new();
+    for r in all_routes() {
+        let guarded = r.handler.route_layer(from_fn_with_state((state.clone(), r.access), auth::authorize));
+        app = app.route(r.path, guarded);
+    }
+    app.fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .layer(DefaultBodyLimit::max(state.config.max_body))
+        .layer(from_fn_with_state(state.clone(), request_timeout))
+        .layer(from_fn_with_state(state.clone(), metrics::observe))
+        .layer(from_fn(error::envelope_layer))
+        .with_state(state)
+}
+
+/// Stops a request that runs longer than `FEERECON_REQUEST_TIMEOUT` with 503 `timeout`.
+async fn request_timeout(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(state.config.request_timeout, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => ApiError::Timeout.into_response(),
+    }
+}
+
+/// A built server, bound and ready to run.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+}
+
+/// What `Application::build` may be given instead of the defaults (the tests and the demo inject a clock).
+#[derive(Default)]
+pub struct Overrides {
+    pub clock: Option<Arc<dyn Clock>>,
+    pub store: Option<Arc<dyn Store>>,
+}
+
+impl Application {
+    /// Connects to the database, migrates it and binds `config.listen`.
+    pub async fn build(config: Config, overrides: Overrides) -> anyhow::Result<Self> {
+        let store = match overrides.store {
+            Some(s) => s,
+            None => crate::store::connect(config.database_url.expose()).await.context("Failed to open the database")?,
+        };
+        store.migrate().await.context("Failed to apply migrations")?;
+        let listener =
+            TcpListener::bind(config.listen).await.with_context(|| format!("Failed to listen on {}", config.listen))?;
+        let openapi = openapi::document(&all_routes()).to_string();
+        let state = AppState {
+            store,
+            config: Arc::new(config),
+            clock: overrides.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            metrics: Arc::new(Metrics::default()),
+            openapi: Arc::new(openapi),
+        };
+        Ok(Self { router: router(state.clone()), listener, state })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then finishes requests in flight and closes the database.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let store = self.state.store.clone();
+        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await.context("server error")?;
+        store.close().await;
+        Ok(())
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received; finishing requests in flight");
+}

@@ -1,0 +1,27 @@
+//! feerecon: cashless collection of the fees (phí) and charges (lệ phí) of online public services
+//! for a Vietnamese province, with gateway callbacks, daily reconciliation and a tamper-evident
+//! ledger.
+//!
+//! # Layout
+//!
+//! Lower layers never import higher ones:
+//!
+//! - [`domain`]: the vocabulary every other module shares: `CaseCode`, `ProcedureCode`,
+//!   `Money`, `Channel`, `Subject`, `BusinessDate`, `Secret`, the clock, hash-chain links.
+//! - [`auth`]: API tokens and passwords (minting, hashing, constant-time checks). Pure.
+//! - [`cases`]: reading case files (JSON or CSV) for `import cases`. Pure.
+//! - [`store`]: persistence. One `Store` trait, a SQLite and a PostgreSQL backend; all SQL lives here.
+//! - [`http`]: the server: routers per area, the bearer-token layer and the route × role table,
+//!   the error envelope, health, metrics and the OpenAPI document.
+//! - [`config`]: every `FEERECON_*` variable, typed and checked once at start-up.
+//! - [`telemetry`]: structured logs (text or JSON lines).
+//! - [`cli`]: the `feerecon` command and its subcommands; `main.rs` only calls it.
+
+pub mod auth;
+pub mod cases;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod store;
+pub mod telemetry;

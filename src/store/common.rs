@@ -1,0 +1,590 @@
+//! The SQL both dialects accept, written once.
+//!
+//! `impl_store!` expands to the `Store` implementation for one backend. It needs from the backend
+//! type: a `pool` field, `begin_write()` (a transaction that holds the write lock: `BEGIN
+//! IMMEDIATE` on SQLite, a plain `BEGIN` on PostgreSQL, whose row locks do the rest), and the
+//! `for_update` suffix for row locks (`" FOR UPDATE"` on PostgreSQL, empty on SQLite, where the
+//! transaction already holds the only write lock). Row types here derive `FromRow` generically,
+//! so they decode on both.
+
+use chrono::{DateTime, Utc};
+
+use super::{AuditEntry, StoreError, StoredCase, TokenOwner, User};
+use crate::domain::{CaseCode, Channel, ProcedureCode, Role, Subject, Timestamp, UnitCode};
+
+#[derive(sqlx::FromRow)]
+pub(super) struct CaseVersionRow {
+    pub case_code: String,
+    pub version: i64,
+    pub procedure_code: String,
+    pub applicant_name: String,
+    pub channel: String,
+    pub subjects: String,
+    pub quantity: i64,
+    pub received_at: DateTime<Utc>,
+    pub receiving_unit: String,
+    pub recorded_at: DateTime<Utc>,
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+impl CaseVersionRow {
+    pub fn into_stored(self) -> Result<StoredCase, StoreError> {
+        let subjects: Vec<String> = serde_json::from_str(&self.subjects).map_err(|e| corrupt("subjects", e))?;
+        let subjects = subjects
+            .iter()
+            .map(|s| s.parse::<Subject>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| corrupt("subjects", e))?;
+        Ok(StoredCase {
+            case: crate::domain::Case {
+                case_code: CaseCode::parse(&self.case_code).map_err(|e| corrupt("case_code", e))?,
+                procedure_code: ProcedureCode::parse(&self.procedure_code).map_err(|e| corrupt("procedure_code", e))?,
+                applicant_name: self.applicant_name,
+                channel: self.channel.parse::<Channel>().map_err(|e| corrupt("channel", e))?,
+                subjects,
+                quantity: u32::try_from(self.quantity).map_err(|e| corrupt("quantity", e))?,
+                received_at: Timestamp::at(self.received_at),
+                receiving_unit: UnitCode::parse(&self.receiving_unit).map_err(|e| corrupt("receiving_unit", e))?,
+            },
+            version: self.version,
+            recorded_at: Timestamp::at(self.recorded_at),
+        })
+    }
+}
+
+pub(super) fn subjects_json(subjects: &[Subject]) -> String {
+    let names: Vec<&str> = subjects.iter().map(|s| s.as_str()).collect();
+    serde_json::to_string(&names).expect("a list of strings serialises")
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct UserRow {
+    pub user_id: String,
+    pub name: String,
+    pub role: String,
+    pub password_hash: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl UserRow {
+    pub fn into_user(self) -> Result<User, StoreError> {
+        Ok(User {
+            role: self.role.parse::<Role>().map_err(|e| corrupt("role", e))?,
+            user_id: self.user_id,
+            name: self.name,
+            password_hash: self.password_hash,
+            created_at: self.created_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct TokenOwnerRow {
+    pub secret_sha256: String,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub user_id: String,
+    pub name: String,
+    pub role: String,
+    pub password_hash: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl TokenOwnerRow {
+    pub fn into_owner(self) -> Result<TokenOwner, StoreError> {
+        Ok(TokenOwner {
+            secret_sha256: self.secret_sha256,
+            expires_at: self.expires_at,
+            revoked_at: self.revoked_at,
+            user: UserRow {
+                user_id: self.user_id,
+                name: self.name,
+                role: self.role,
+                password_hash: self.password_hash,
+                created_at: self.created_at,
+            }
+            .into_user()?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct AuditRow {
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub subject: String,
+    pub details: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl AuditRow {
+    pub fn into_entry(self) -> Result<AuditEntry, StoreError> {
+        Ok(AuditEntry {
+            seq: self.seq,
+            at: Timestamp::at(self.at),
+            actor: self.actor,
+            action: self.action,
+            subject: self.subject,
+            details: serde_json::from_str(&self.details).map_err(|e| corrupt("audit details", e))?,
+            prev_hash: self.prev_hash,
+            hash: self.hash,
+        })
+    }
+}
+
+/// A write transaction, with the in-process write lock when the backend has one (SQLite).
+/// Derefs to the sqlx transaction; dropping it without `commit` rolls back.
+pub(super) struct WriteTx<'a, DB: sqlx::Database> {
+    tx: sqlx::Transaction<'static, DB>,
+    _guard: Option<tokio::sync::MutexGuard<'a, ()>>,
+}
+
+impl<'a, DB: sqlx::Database> WriteTx<'a, DB> {
+    pub fn new(tx: sqlx::Transaction<'static, DB>, guard: Option<tokio::sync::MutexGuard<'a, ()>>) -> Self {
+        Self { tx, _guard: guard }
+    }
+
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl<DB: sqlx::Database> std::ops::Deref for WriteTx<'_, DB> {
+    type Target = sqlx::Transaction<'static, DB>;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl<DB: sqlx::Database> std::ops::DerefMut for WriteTx<'_, DB> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
+}
+
+/// Maps a unique-constraint violation to `Conflict(what)`; other errors pass through.
+pub(super) fn on_unique(e: sqlx::Error, what: impl FnOnce() -> String) -> StoreError {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(what()),
+        _ => StoreError::Database(e),
+    }
+}
+
+/// Expands to `impl Store for $store` over the database `$db`; see the module docs.
+macro_rules! impl_store {
+    ($store:ty, $db:ty, for_update = $for_update:literal) => {
+        impl $store {
+            /// Upserts one case inside `tx`.
+            async fn upsert_case_tx(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                case: &$crate::domain::Case,
+                actor: &str,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::Result<($crate::store::Upserted, $crate::store::StoredCase)> {
+                use $crate::store::Upserted;
+                let code = case.case_code.as_str();
+                let inserted = sqlx::query(
+                    "INSERT INTO cases (case_code, current_version, created_at, updated_at) VALUES ($1, 1, $2, $2)
+                     ON CONFLICT (case_code) DO NOTHING",
+                )
+                .bind(code)
+                .bind(at)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected()
+                    == 1;
+                let version: i64 = if inserted {
+                    1
+                } else {
+                    let (current,): (i64,) =
+                        sqlx::query_as(concat!("SELECT current_version FROM cases WHERE case_code = $1", $for_update))
+                            .bind(code)
+                            .fetch_one(&mut **tx)
+                            .await?;
+                    let row: $crate::store::common::CaseVersionRow = sqlx::query_as(
+                        "SELECT case_code, version, procedure_code, applicant_name, channel, subjects, quantity,
+                                received_at, receiving_unit, recorded_at
+                         FROM case_versions WHERE case_code = $1 AND version = $2",
+                    )
+                    .bind(code)
+                    .bind(current)
+                    .fetch_one(&mut **tx)
+                    .await?;
+                    let stored = row.into_stored()?;
+                    if &stored.case == case {
+                        return Ok((Upserted::Unchanged, stored));
+                    }
+                    sqlx::query("UPDATE cases SET current_version = $1, updated_at = $2 WHERE case_code = $3")
+                        .bind(current + 1)
+                        .bind(at)
+                        .bind(code)
+                        .execute(&mut **tx)
+                        .await?;
+                    current + 1
+                };
+                sqlx::query(
+                    "INSERT INTO case_versions (case_code, version, procedure_code, applicant_name, channel, subjects,
+                                                quantity, received_at, receiving_unit, recorded_at, recorded_by)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                )
+                .bind(code)
+                .bind(version)
+                .bind(case.procedure_code.as_str())
+                .bind(&case.applicant_name)
+                .bind(case.channel.as_str())
+                .bind($crate::store::common::subjects_json(&case.subjects))
+                .bind(i64::from(case.quantity))
+                .bind(case.received_at.0)
+                .bind(case.receiving_unit.as_str())
+                .bind(at)
+                .bind(actor)
+                .execute(&mut **tx)
+                .await?;
+                let stored = $crate::store::StoredCase {
+                    case: case.clone(),
+                    version,
+                    recorded_at: $crate::domain::Timestamp::at(at),
+                };
+                Ok((if inserted { Upserted::Created } else { Upserted::Updated }, stored))
+            }
+
+            /// Appends audit events inside `tx`, moving the chain head.
+            async fn audit_tx(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                events: &[$crate::store::AuditEvent],
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::Result<()> {
+                if events.is_empty() {
+                    return Ok(());
+                }
+                let at = $crate::domain::Timestamp::at(at).0;
+                let (mut seq, mut prev): (i64, String) = sqlx::query_as(concat!(
+                    "SELECT last_seq, last_hash FROM chain_heads WHERE chain = 'audit'",
+                    $for_update
+                ))
+                .fetch_one(&mut **tx)
+                .await?;
+                for e in events {
+                    seq += 1;
+                    let details = e.details.to_string();
+                    let canonical =
+                        $crate::domain::chain::audit_canonical(seq, &at, &e.actor, &e.action, &e.subject, &details);
+                    let hash = $crate::domain::chain::link(&prev, &canonical)
+                        .ok_or_else(|| $crate::store::StoreError::Corrupt("audit chain head is not a hash".into()))?;
+                    sqlx::query(
+                        "INSERT INTO audit_log (seq, at, actor, action, subject, details, prev_hash, hash)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    )
+                    .bind(seq)
+                    .bind(at)
+                    .bind(&e.actor)
+                    .bind(&e.action)
+                    .bind(&e.subject)
+                    .bind(&details)
+                    .bind(&prev)
+                    .bind(&hash)
+                    .execute(&mut **tx)
+                    .await?;
+                    prev = hash;
+                }
+                sqlx::query("UPDATE chain_heads SET last_seq = $1, last_hash = $2 WHERE chain = 'audit'")
+                    .bind(seq)
+                    .bind(&prev)
+                    .execute(&mut **tx)
+                    .await?;
+                Ok(())
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::store::Store for $store {
+            fn backend(&self) -> $crate::store::Backend {
+                Self::BACKEND
+            }
+
+            async fn migrate(&self) -> $crate::store::Result<()> {
+                MIGRATOR.run(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn ready(&self) -> $crate::store::Result<bool> {
+                let applied: Vec<(i64,)> =
+                    match sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+                        .fetch_all(&self.pool)
+                        .await
+                    {
+                        Ok(v) => v,
+                        // No migrations table yet: reachable, not ready.
+                        Err(sqlx::Error::Database(_)) => return Ok(false),
+                        Err(e) => return Err(e.into()),
+                    };
+                let applied: Vec<i64> = applied.into_iter().map(|(v,)| v).collect();
+                Ok(MIGRATOR.iter().all(|m| applied.contains(&m.version)))
+            }
+
+            async fn close(&self) {
+                self.pool.close().await;
+            }
+
+            async fn gauges(&self) -> $crate::store::Result<Vec<$crate::store::Gauge>> {
+                let (cases,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM cases").fetch_one(&self.pool).await?;
+                Ok(vec![("feerecon_cases", "Cases known.", vec![], cases)])
+            }
+
+            async fn upsert_case(
+                &self,
+                case: &$crate::domain::Case,
+                actor: &str,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::Result<($crate::store::Upserted, $crate::store::StoredCase)> {
+                let mut tx = self.begin_write().await?;
+                let out = Self::upsert_case_tx(&mut tx, case, actor, at).await?;
+                tx.commit().await?;
+                Ok(out)
+            }
+
+            async fn import_cases(
+                &self,
+                cases: &[$crate::domain::Case],
+                actor: &str,
+                at: chrono::DateTime<chrono::Utc>,
+                progress: &$crate::store::Progress<'_>,
+            ) -> $crate::store::Result<$crate::store::ImportCounts> {
+                let mut counts = $crate::store::ImportCounts::default();
+                let mut tx = self.begin_write().await?;
+                for (i, case) in cases.iter().enumerate() {
+                    if i > 0 && i % $crate::store::PROGRESS_EVERY == 0 {
+                        progress(i);
+                    }
+                    match Self::upsert_case_tx(&mut tx, case, actor, at).await?.0 {
+                        $crate::store::Upserted::Created => counts.created += 1,
+                        $crate::store::Upserted::Updated => counts.updated += 1,
+                        $crate::store::Upserted::Unchanged => counts.unchanged += 1,
+                    }
+                }
+                tx.commit().await?;
+                Ok(counts)
+            }
+
+            async fn get_case(
+                &self,
+                code: &$crate::domain::CaseCode,
+            ) -> $crate::store::Result<Option<$crate::store::StoredCase>> {
+                let row: Option<$crate::store::common::CaseVersionRow> = sqlx::query_as(
+                    "SELECT v.case_code, v.version, v.procedure_code, v.applicant_name, v.channel, v.subjects, v.quantity,
+                            v.received_at, v.receiving_unit, v.recorded_at
+                     FROM cases c JOIN case_versions v ON v.case_code = c.case_code AND v.version = c.current_version
+                     WHERE c.case_code = $1",
+                )
+                .bind(code.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|r| r.into_stored()).transpose()
+            }
+
+            async fn case_versions(
+                &self,
+                code: &$crate::domain::CaseCode,
+            ) -> $crate::store::Result<Vec<$crate::store::StoredCase>> {
+                let rows: Vec<$crate::store::common::CaseVersionRow> = sqlx::query_as(
+                    "SELECT case_code, version, procedure_code, applicant_name, channel, subjects, quantity,
+                            received_at, receiving_unit, recorded_at
+                     FROM case_versions WHERE case_code = $1 ORDER BY version",
+                )
+                .bind(code.as_str())
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter().map(|r| r.into_stored()).collect()
+            }
+
+            async fn add_user(
+                &self,
+                name: &str,
+                role: $crate::domain::Role,
+                password_hash: Option<String>,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::Result<$crate::store::User> {
+                let at = $crate::domain::Timestamp::at(at).0;
+                let user = $crate::store::User {
+                    user_id: $crate::domain::new_id("usr"),
+                    name: name.to_owned(),
+                    role,
+                    password_hash,
+                    created_at: at,
+                };
+                let mut tx = self.begin_write().await?;
+                sqlx::query("INSERT INTO users (user_id, name, role, password_hash, created_at) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(&user.user_id)
+                    .bind(&user.name)
+                    .bind(role.as_str())
+                    .bind(&user.password_hash)
+                    .bind(at)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(|e| $crate::store::common::on_unique(e, || format!("a user named {name:?} already exists")))?;
+                let event = $crate::store::AuditEvent {
+                    actor: "cli".into(),
+                    action: "user.add".into(),
+                    subject: name.to_owned(),
+                    details: serde_json::json!({"role": role.as_str(), "can_log_in": user.password_hash.is_some()}),
+                };
+                Self::audit_tx(&mut tx, std::slice::from_ref(&event), at).await?;
+                tx.commit().await?;
+                Ok(user)
+            }
+
+            async fn user_by_name(&self, name: &str) -> $crate::store::Result<Option<$crate::store::User>> {
+                let row: Option<$crate::store::common::UserRow> =
+                    sqlx::query_as("SELECT user_id, name, role, password_hash, created_at FROM users WHERE name = $1")
+                        .bind(name)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                row.map(|r| r.into_user()).transpose()
+            }
+
+            async fn add_token(
+                &self,
+                token_id: &str,
+                user: &$crate::store::User,
+                label: Option<&str>,
+                secret_sha256: &str,
+                at: chrono::DateTime<chrono::Utc>,
+                expires_at: Option<chrono::DateTime<chrono::Utc>>,
+            ) -> $crate::store::Result<()> {
+                let at = $crate::domain::Timestamp::at(at).0;
+                let expires_at = expires_at.map(|t| $crate::domain::Timestamp::at(t).0);
+                let mut tx = self.begin_write().await?;
+                sqlx::query(
+                    "INSERT INTO api_tokens (token_id, user_id, label, secret_sha256, created_at, expires_at)
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(token_id)
+                .bind(&user.user_id)
+                .bind(label)
+                .bind(secret_sha256)
+                .bind(at)
+                .bind(expires_at)
+                .execute(&mut **tx)
+                .await
+                .map_err(|e| $crate::store::common::on_unique(e, || format!("token id {token_id} already exists")))?;
+                let event = $crate::store::AuditEvent {
+                    actor: "cli".into(),
+                    action: "token.create".into(),
+                    subject: token_id.to_owned(),
+                    details: serde_json::json!({
+                        "user": user.name,
+                        "label": label,
+                        "expires_at": expires_at.map(|t| $crate::domain::Timestamp::at(t).to_vn_string()),
+                    }),
+                };
+                Self::audit_tx(&mut tx, std::slice::from_ref(&event), at).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn list_tokens(&self) -> $crate::store::Result<Vec<$crate::store::TokenInfo>> {
+                let rows: Vec<(
+                    String,
+                    String,
+                    Option<String>,
+                    chrono::DateTime<chrono::Utc>,
+                    Option<chrono::DateTime<chrono::Utc>>,
+                    Option<chrono::DateTime<chrono::Utc>>,
+                )> = sqlx::query_as(
+                    "SELECT t.token_id, u.name, t.label, t.created_at, t.expires_at, t.revoked_at
+                     FROM api_tokens t JOIN users u ON u.user_id = t.user_id
+                     ORDER BY t.created_at, t.token_id",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(token_id, user_name, label, created_at, expires_at, revoked_at)| $crate::store::TokenInfo {
+                        token_id,
+                        user_name,
+                        label,
+                        created_at,
+                        expires_at,
+                        revoked_at,
+                    })
+                    .collect())
+            }
+
+            async fn revoke_token(
+                &self,
+                token_id: &str,
+                actor: &str,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::Result<bool> {
+                let at = $crate::domain::Timestamp::at(at).0;
+                let mut tx = self.begin_write().await?;
+                let exists: Option<(Option<chrono::DateTime<chrono::Utc>>,)> =
+                    sqlx::query_as(concat!("SELECT revoked_at FROM api_tokens WHERE token_id = $1", $for_update))
+                        .bind(token_id)
+                        .fetch_optional(&mut **tx)
+                        .await?;
+                let Some((revoked_at,)) = exists else {
+                    return Ok(false);
+                };
+                if revoked_at.is_none() {
+                    sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE token_id = $2")
+                        .bind(at)
+                        .bind(token_id)
+                        .execute(&mut **tx)
+                        .await?;
+                    let event = $crate::store::AuditEvent {
+                        actor: actor.to_owned(),
+                        action: "token.revoke".into(),
+                        subject: token_id.to_owned(),
+                        details: serde_json::json!({}),
+                    };
+                    Self::audit_tx(&mut tx, std::slice::from_ref(&event), at).await?;
+                }
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn token_owner(&self, token_id: &str) -> $crate::store::Result<Option<$crate::store::TokenOwner>> {
+                let row: Option<$crate::store::common::TokenOwnerRow> = sqlx::query_as(
+                    "SELECT t.secret_sha256, t.expires_at, t.revoked_at, u.user_id, u.name, u.role, u.password_hash, u.created_at
+                     FROM api_tokens t JOIN users u ON u.user_id = t.user_id WHERE t.token_id = $1",
+                )
+                .bind(token_id)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|r| r.into_owner()).transpose()
+            }
+
+            async fn audit(
+                &self,
+                events: &[$crate::store::AuditEvent],
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::Result<()> {
+                let mut tx = self.begin_write().await?;
+                Self::audit_tx(&mut tx, events, at).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn audit_log(&self, after: i64, limit: i64) -> $crate::store::Result<Vec<$crate::store::AuditEntry>> {
+                let rows: Vec<$crate::store::common::AuditRow> = sqlx::query_as(
+                    "SELECT seq, at, actor, action, subject, details, prev_hash, hash
+                     FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
+                )
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter().map(|r| r.into_entry()).collect()
+            }
+        }
+    };
+}
+
+pub(super) use impl_store;

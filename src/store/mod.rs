@@ -1,0 +1,224 @@
+//! Persistence: one `Store` trait, two backends.
+//!
+//! `connect(url)` picks SQLite (`sqlite:`, the embedded default) or PostgreSQL (`postgres://`,
+//! production) and returns an `Arc<dyn Store>`; nothing above this module knows which. SQL that
+//! both dialects accept is written once, in `common.rs`, and instantiated for each backend; only
+//! what differs (transaction start, row locks, connection options, migrations) lives in
+//! `sqlite.rs` and `postgres.rs`. Every query is runtime-checked with `$N` placeholders, which
+//! both drivers accept, so the build needs no database.
+//!
+//! Methods are whole operations in domain types ("upsert this case", "record this token"),
+//! each in one transaction, so callers cannot leave half a change behind.
+
+mod common;
+mod postgres;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::domain::{Case, CaseCode, Role, Timestamp};
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Errors callers react to; everything else is `Database`.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule refused the write (e.g. a user name taken). The text names what.
+    #[error("{0}")]
+    Conflict(String),
+    /// Stored data failed to parse back into a domain type: a bug or a hand-edited database.
+    #[error("stored data is not valid: {0}")]
+    Corrupt(String),
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A gauge for `/metrics`: name, help text, labels, value.
+pub type Gauge = (&'static str, &'static str, Vec<(&'static str, String)>, i64);
+
+/// A progress callback for long operations: called with the count done so far.
+pub type Progress<'a> = dyn Fn(usize) + Send + Sync + 'a;
+
+/// How often long operations report progress, in rows.
+pub const PROGRESS_EVERY: usize = 5_000;
+
+/// What an upsert did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upserted {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+/// A case as stored: its current content and version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoredCase {
+    #[serde(flatten)]
+    pub case: Case,
+    pub version: i64,
+    pub recorded_at: Timestamp,
+}
+
+/// How a case import went.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportCounts {
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub user_id: String,
+    pub name: String,
+    pub role: Role,
+    /// argon2id PHC string; `None` for a machine client, which cannot log in to the dashboard.
+    pub password_hash: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A token's row without anything secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenInfo {
+    pub token_id: String,
+    pub user_name: String,
+    pub label: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A token row with the user it acts as, for authentication.
+#[derive(Debug, Clone)]
+pub struct TokenOwner {
+    pub secret_sha256: String,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub user: User,
+}
+
+/// One manual action for the audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditEvent {
+    pub actor: String,
+    pub action: String,
+    pub subject: String,
+    /// A JSON object with the action's particulars; never a secret.
+    pub details: serde_json::Value,
+}
+
+/// An audit-log row as stored, with its place in the chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditEntry {
+    pub seq: i64,
+    pub at: Timestamp,
+    pub actor: String,
+    pub action: String,
+    pub subject: String,
+    pub details: serde_json::Value,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// The persistence contract. See the module docs.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    fn backend(&self) -> Backend;
+
+    /// Applies pending migrations.
+    async fn migrate(&self) -> Result<()>;
+
+    /// Whether the database answers and every migration this build knows is applied.
+    async fn ready(&self) -> Result<bool>;
+
+    /// Closes the pool, waiting for connections in use to be returned.
+    async fn close(&self);
+
+    /// Gauges of stored state for `/metrics` (counts by status and state).
+    async fn gauges(&self) -> Result<Vec<Gauge>>;
+
+    // ---- cases ----
+
+    /// Creates the case, or adds a version when its content differs from the current one.
+    async fn upsert_case(&self, case: &Case, actor: &str, at: DateTime<Utc>) -> Result<(Upserted, StoredCase)>;
+
+    /// Upserts every case in one transaction: all or nothing. `progress` is called with the
+    /// number of cases written so far, every `PROGRESS_EVERY` cases.
+    async fn import_cases(&self, cases: &[Case], actor: &str, at: DateTime<Utc>, progress: &Progress<'_>) -> Result<ImportCounts>;
+
+    async fn get_case(&self, code: &CaseCode) -> Result<Option<StoredCase>>;
+
+    /// Every version of a case, oldest first.
+    async fn case_versions(&self, code: &CaseCode) -> Result<Vec<StoredCase>>;
+
+    // ---- users and tokens ----
+
+    /// Adds a user; a taken name is `Conflict`. Audited.
+    async fn add_user(&self, name: &str, role: Role, password_hash: Option<String>, at: DateTime<Utc>) -> Result<User>;
+
+    async fn user_by_name(&self, name: &str) -> Result<Option<User>>;
+
+    /// Records a token for `user_id` (only the hash of its secret). Audited.
+    async fn add_token(
+        &self,
+        token_id: &str,
+        user: &User,
+        label: Option<&str>,
+        secret_sha256: &str,
+        at: DateTime<Utc>,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Result<()>;
+
+    async fn list_tokens(&self) -> Result<Vec<TokenInfo>>;
+
+    /// Revokes a token; `false` when no such token exists. Revoking twice keeps the first time. Audited.
+    async fn revoke_token(&self, token_id: &str, actor: &str, at: DateTime<Utc>) -> Result<bool>;
+
+    /// The token's hash, state and user, for the bearer check.
+    async fn token_owner(&self, token_id: &str) -> Result<Option<TokenOwner>>;
+
+    // ---- audit ----
+
+    /// Appends manual actions to the audit chain in one transaction.
+    async fn audit(&self, events: &[AuditEvent], at: DateTime<Utc>) -> Result<()>;
+
+    /// Audit entries with `seq > after`, oldest first, at most `limit`.
+    async fn audit_log(&self, after: i64, limit: i64) -> Result<Vec<AuditEntry>>;
+}
+
+/// Opens the database the URL names (without migrating).
+pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PgStore::connect(url).await?))
+    } else {
+        Err(StoreError::Database(sqlx::Error::Configuration(
+            "the database URL must start with sqlite:, postgres:// or postgresql://".into(),
+        )))
+    }
+}
+
+/// The version numbers of the migrations this build carries for a backend.
+pub fn migration_versions(backend: Backend) -> Vec<i64> {
+    let m = match backend {
+        Backend::Sqlite => &sqlite::MIGRATOR,
+        Backend::Postgres => &postgres::MIGRATOR,
+    };
+    m.iter().map(|m| m.version).collect()
+}

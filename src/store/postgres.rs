@@ -1,0 +1,40 @@
+//! The PostgreSQL backend: production, and several instances on one database.
+//!
+//! Transactions run at READ COMMITTED; whatever must be serialised (a case's versions, a chain's
+//! head) is locked row by row with `SELECT ... FOR UPDATE`, which other instances respect.
+//! TLS follows the URL (`sslmode=require`).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::Postgres;
+
+use super::Backend;
+use super::common::{WriteTx, impl_store};
+
+pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    const BACKEND: Backend = Backend::Postgres;
+
+    pub async fn connect(url: &str) -> Result<Self, sqlx::Error> {
+        let options = PgConnectOptions::from_str(url)?.application_name("feerecon");
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    async fn begin_write(&self) -> Result<WriteTx<'_, Postgres>, sqlx::Error> {
+        Ok(WriteTx::new(self.pool.begin().await?, None))
+    }
+}
+
+impl_store!(PgStore, sqlx::Postgres, for_update = " FOR UPDATE");

@@ -1,0 +1,17 @@
+//! Structured logs with `tracing`: human-readable text by default, JSON lines with
+//! `FEERECON_LOG_FORMAT=json`, filtered by `RUST_LOG` (default `info`). Logs go to standard
+//! error, so standard output stays clean for command results (a token, a report).
+
+use tracing_subscriber::EnvFilter;
+
+use crate::config::LogFormat;
+
+/// Installs the global subscriber; a second call does nothing (the tests call it freely).
+pub fn init(format: LogFormat, default_filter: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
+        LogFormat::Text => builder.with_target(false).try_init(),
+    };
+}
