@@ -17,7 +17,11 @@ use crate::domain::{Clock, Role, Secret, SystemClock, Timestamp};
 use crate::store::{Store, StoreError};
 
 #[derive(Parser, Debug)]
-#[command(name = "feerecon", version, about = "Fees for online public services: quotes, gateway payments, reconciliation and an auditable ledger.")]
+#[command(
+    name = "feerecon",
+    version,
+    about = "Fees for online public services: quotes, gateway payments, reconciliation and an auditable ledger."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -122,9 +126,15 @@ pub fn main() -> ExitCode {
         Err(e) => {
             use clap::error::ErrorKind;
             return match e.kind() {
-                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                ErrorKind::DisplayHelp
+                | ErrorKind::DisplayVersion
+                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
                     let _ = e.print();
-                    if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand { ExitCode::from(1) } else { ExitCode::SUCCESS }
+                    if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                        ExitCode::from(1)
+                    } else {
+                        ExitCode::SUCCESS
+                    }
                 }
                 _ => {
                     let text = e.to_string();
@@ -173,7 +183,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Serve => serve(config).await,
         Command::Migrate => {
-            let store = crate::store::connect(config.database_url.expose()).await.context("Failed to open the database")?;
+            let store =
+                crate::store::connect(config.database_url.expose()).await.context("Failed to open the database")?;
             store.migrate().await.context("Failed to apply migrations")?;
             println!("migrations applied");
             Ok(())
@@ -239,7 +250,11 @@ async fn user_add(config: &Config, clock: &dyn Clock, name: &str, role: &str) ->
             return Err(user_err("the password must have at least 12 characters (or be empty for a machine client)"));
         }
         let p = password.clone();
-        Some(tokio::task::spawn_blocking(move || crate::auth::hash_password(&p)).await.context("password hashing panicked")??)
+        Some(
+            tokio::task::spawn_blocking(move || crate::auth::hash_password(&p))
+                .await
+                .context("password hashing panicked")??,
+        )
     };
     let store = open_store(config).await?;
     let user = store.add_user(name, role, hash, clock.now()).await?;
@@ -268,7 +283,8 @@ async fn token(config: &Config, clock: &dyn Clock, action: TokenCommand) -> Resu
                     Some(clock.now() + d)
                 }
             };
-            let owner = store.user_by_name(&user).await?.ok_or_else(|| user_err(format!("--user: no user named {user:?}")))?;
+            let owner =
+                store.user_by_name(&user).await?.ok_or_else(|| user_err(format!("--user: no user named {user:?}")))?;
             let t = crate::auth::new_token();
             store.add_token(&t.id, &owner, name.as_deref(), &t.secret_hash, clock.now(), expires_at).await?;
             println!("token id: {}", t.id);

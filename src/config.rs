@@ -201,12 +201,19 @@ impl Config {
             }),
             (None, None) => {
                 if var("FEERECON_VNPAY_HASH_SECRET_PREVIOUS").is_some() {
-                    return Err(err("FEERECON_VNPAY_HASH_SECRET_PREVIOUS", "is set without FEERECON_VNPAY_HASH_SECRET"));
+                    return Err(err(
+                        "FEERECON_VNPAY_HASH_SECRET_PREVIOUS",
+                        "is set without FEERECON_VNPAY_HASH_SECRET",
+                    ));
                 }
                 None
             }
-            (Some(_), None) => return Err(err("FEERECON_VNPAY_HASH_SECRET", "is required when FEERECON_VNPAY_TMN_CODE is set")),
-            (None, Some(_)) => return Err(err("FEERECON_VNPAY_TMN_CODE", "is required when FEERECON_VNPAY_HASH_SECRET is set")),
+            (Some(_), None) => {
+                return Err(err("FEERECON_VNPAY_HASH_SECRET", "is required when FEERECON_VNPAY_TMN_CODE is set"));
+            }
+            (None, Some(_)) => {
+                return Err(err("FEERECON_VNPAY_TMN_CODE", "is required when FEERECON_VNPAY_HASH_SECRET is set"));
+            }
         };
 
         let momo_parts = [
@@ -226,7 +233,9 @@ impl Config {
                 )?,
             }),
             parts => {
-                if let Some((missing, _)) = parts.iter().find(|(_, v)| v.is_none()).filter(|_| parts.iter().any(|(_, v)| v.is_some())) {
+                if let Some((missing, _)) =
+                    parts.iter().find(|(_, v)| v.is_none()).filter(|_| parts.iter().any(|(_, v)| v.is_some()))
+                {
                     return Err(err(missing, "is required when any other FEERECON_MOMO_* credential is set"));
                 }
                 if var("FEERECON_MOMO_SECRET_KEY_PREVIOUS").is_some() {
@@ -258,7 +267,9 @@ impl Config {
                 })
             }
             parts => {
-                if let Some((missing, _)) = parts.iter().find(|(_, v)| v.is_none()).filter(|_| parts.iter().any(|(_, v)| v.is_some())) {
+                if let Some((missing, _)) =
+                    parts.iter().find(|(_, v)| v.is_none()).filter(|_| parts.iter().any(|(_, v)| v.is_some()))
+                {
                     return Err(err(missing, "is required when any other FEERECON_ZALOPAY_* credential is set"));
                 }
                 if var("FEERECON_ZALOPAY_KEY2_PREVIOUS").is_some() {
@@ -275,10 +286,16 @@ impl Config {
                 secret_previous: secret("FEERECON_PORTAL_WEBHOOK_SECRET_PREVIOUS"),
             }),
             (Some(_), None) => {
-                return Err(err("FEERECON_PORTAL_WEBHOOK_SECRET", "is required when FEERECON_PORTAL_WEBHOOK_URL is set"));
+                return Err(err(
+                    "FEERECON_PORTAL_WEBHOOK_SECRET",
+                    "is required when FEERECON_PORTAL_WEBHOOK_URL is set",
+                ));
             }
             (None, Some(_)) => {
-                return Err(err("FEERECON_PORTAL_WEBHOOK_URL", "is required when FEERECON_PORTAL_WEBHOOK_SECRET is set"));
+                return Err(err(
+                    "FEERECON_PORTAL_WEBHOOK_URL",
+                    "is required when FEERECON_PORTAL_WEBHOOK_SECRET is set",
+                ));
             }
             (None, None) => {
                 if var("FEERECON_PORTAL_WEBHOOK_SECRET_PREVIOUS").is_some() {
@@ -292,12 +309,10 @@ impl Config {
         };
 
         let attempts_raw = var("FEERECON_NOTIFY_MAX_ATTEMPTS").unwrap_or_else(|| "20".into());
-        let notify_max_attempts: u32 = attempts_raw
-            .trim()
-            .parse()
-            .ok()
-            .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| err("FEERECON_NOTIFY_MAX_ATTEMPTS", format!("{attempts_raw:?} must be a number from 1 to 1000")))?;
+        let notify_max_attempts: u32 =
+            attempts_raw.trim().parse().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| {
+                err("FEERECON_NOTIFY_MAX_ATTEMPTS", format!("{attempts_raw:?} must be a number from 1 to 1000"))
+            })?;
 
         Ok(Config {
             database_url: Secret::new(database_url),

@@ -5,8 +5,8 @@
 //! stored, so a database dump grants nothing. A fast hash suffices for a random 256-bit secret;
 //! passwords, which people choose, are hashed with argon2id instead.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -75,11 +75,7 @@ pub fn check_user_name(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("user name {name:?} must be 1 to 64 letters, digits, '.', '_', '-' or '@'"))
-    }
+    if ok { Ok(()) } else { Err(format!("user name {name:?} must be 1 to 64 letters, digits, '.', '_', '-' or '@'")) }
 }
 
 #[cfg(test)]
@@ -92,7 +88,10 @@ mod tests {
         let (id, secret) = split_token(t.token.expose()).unwrap();
         assert_eq!(id, t.id);
         assert!(secret_matches(secret, &t.secret_hash));
-        assert!(!secret_matches(&secret.replace('a', "b").replace('1', "2"), &t.secret_hash) || !secret.contains(['a', '1']));
+        assert!(
+            !secret_matches(&secret.replace('a', "b").replace('1', "2"), &t.secret_hash)
+                || !secret.contains(['a', '1'])
+        );
     }
 
     #[test]

@@ -75,7 +75,8 @@ fn line_of(text: &str, offset: usize) -> usize {
 }
 
 fn json_records(text: &str) -> Result<Vec<(usize, CaseInput)>, ImportError> {
-    let raws: Vec<&RawValue> = serde_json::from_str(text).map_err(|e| at(e.line().max(1), format!("not a JSON array of cases: {e}")))?;
+    let raws: Vec<&RawValue> =
+        serde_json::from_str(text).map_err(|e| at(e.line().max(1), format!("not a JSON array of cases: {e}")))?;
     let base = text.as_ptr() as usize;
     raws.into_iter()
         .map(|raw| {
@@ -95,9 +96,18 @@ fn json_records(text: &str) -> Result<Vec<(usize, CaseInput)>, ImportError> {
         .collect()
 }
 
-const CSV_FIELDS: [&str; 8] =
-    ["case_code", "procedure_code", "applicant_name", "channel", "subjects", "quantity", "received_at", "receiving_unit"];
-const CSV_REQUIRED: [&str; 6] = ["case_code", "procedure_code", "applicant_name", "channel", "received_at", "receiving_unit"];
+const CSV_FIELDS: [&str; 8] = [
+    "case_code",
+    "procedure_code",
+    "applicant_name",
+    "channel",
+    "subjects",
+    "quantity",
+    "received_at",
+    "receiving_unit",
+];
+const CSV_REQUIRED: [&str; 6] =
+    ["case_code", "procedure_code", "applicant_name", "channel", "received_at", "receiving_unit"];
 
 fn csv_records(text: &str) -> Result<Vec<(usize, CaseInput)>, ImportError> {
     let mut rdr = csv::ReaderBuilder::new().has_headers(true).from_reader(text.as_bytes());
@@ -125,10 +135,12 @@ fn csv_records(text: &str) -> Result<Vec<(usize, CaseInput)>, ImportError> {
         let get = |f: &str| col.get(f).and_then(|i| rec.get(*i)).unwrap_or("").to_owned();
         let quantity = match get("quantity").trim() {
             "" => None,
-            q => Some(q.parse::<u32>().map_err(|_| at(line, FieldError::new("quantity", format!("{q:?} is not a whole number"))))?),
+            q => Some(
+                q.parse::<u32>()
+                    .map_err(|_| at(line, FieldError::new("quantity", format!("{q:?} is not a whole number"))))?,
+            ),
         };
-        let subjects =
-            get("subjects").split(';').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+        let subjects = get("subjects").split(';').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
         out.push((
             line,
             CaseInput {
@@ -199,12 +211,19 @@ mod tests {
     #[test]
     fn csv_errors_carry_their_line() {
         let head = "case_code,procedure_code,applicant_name,channel,received_at,receiving_unit\n";
-        let row = |seq: &str, date: &str| format!("000.00.12.H62-240715-{seq},1.001193,A,counter,{date},000.00.12.H62\n");
-        let text = format!("{head}{}{}{}", row("0001", "2024-07-15T09:30:00+07:00"), row("0002", "2024-07-15T09:30:00+07:00"), row("0003", "2024-07-16T09:30:00+07:00"));
+        let row =
+            |seq: &str, date: &str| format!("000.00.12.H62-240715-{seq},1.001193,A,counter,{date},000.00.12.H62\n");
+        let text = format!(
+            "{head}{}{}{}",
+            row("0001", "2024-07-15T09:30:00+07:00"),
+            row("0002", "2024-07-15T09:30:00+07:00"),
+            row("0003", "2024-07-16T09:30:00+07:00")
+        );
         let err = parse("c.csv", &text).unwrap_err();
         assert_eq!(err.line, 4);
         assert!(err.message.contains("field received_at"), "{err}");
-        let dup = format!("{head}{}{}", row("0001", "2024-07-15T09:30:00+07:00"), row("0001", "2024-07-15T10:30:00+07:00"));
+        let dup =
+            format!("{head}{}{}", row("0001", "2024-07-15T09:30:00+07:00"), row("0001", "2024-07-15T10:30:00+07:00"));
         let err = parse("c.csv", &dup).unwrap_err();
         assert_eq!(err.line, 3);
         assert!(err.message.contains("already appears at line 2"), "{err}");

@@ -165,7 +165,8 @@ mod tests {
     #[test]
     fn each_bad_field_is_named() {
         let path = CaseCode::parse("000.00.12.H62-240715-0002").unwrap();
-        let checks: Vec<(Box<dyn Fn(&mut CaseInput)>, Option<&CaseCode>, &str)> = vec![
+        type Change = Box<dyn Fn(&mut CaseInput)>;
+        let checks: Vec<(Change, Option<&CaseCode>, &str)> = vec![
             (Box::new(|_| {}), Some(&path), "case_code"),
             (Box::new(|i| i.case_code = None), None, "case_code"),
             (Box::new(|i| i.procedure_code = "1.1193".into()), None, "procedure_code"),

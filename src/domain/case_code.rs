@@ -40,11 +40,7 @@ impl UnitCode {
             && b[9] == b'.'
             && b[10].is_ascii_uppercase()
             && b[11..13].iter().all(u8::is_ascii_digit);
-        if ok {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err(CaseCodeError::Unit(s.to_owned()))
-        }
+        if ok { Ok(Self(s.to_owned())) } else { Err(CaseCodeError::Unit(s.to_owned())) }
     }
 
     pub fn as_str(&self) -> &str {
@@ -78,8 +74,7 @@ impl CaseCode {
     pub fn parse(s: &str) -> Result<Self, CaseCodeError> {
         let shape = || CaseCodeError::Shape(s.to_owned());
         let mut parts = s.split('-');
-        let (Some(unit), Some(date), Some(seq), None) = (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        let (Some(unit), Some(date), Some(seq), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
             return Err(shape());
         };
         if date.len() != 6 || !date.bytes().all(|c| c.is_ascii_digit()) {

@@ -20,6 +20,22 @@ pub fn link(prev_hex: &str, canonical: &[u8]) -> Option<String> {
     Some(hex::encode(h.finalize()))
 }
 
+/// The canonical bytes of an audit-log row: the compact JSON array
+/// `[seq, at, actor, action, subject, details]`, `at` in RFC 3339 UTC with microseconds
+/// (`2024-07-15T02:30:00.000000Z`) and `details` as its compact JSON text.
+pub fn audit_canonical(
+    seq: i64,
+    at: &chrono::DateTime<chrono::Utc>,
+    actor: &str,
+    action: &str,
+    subject: &str,
+    details: &str,
+) -> Vec<u8> {
+    let at = at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    serde_json::to_vec(&(seq, at, actor, action, subject, details))
+        .expect("a tuple of strings and an integer serialises")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -36,12 +52,4 @@ mod tests {
         data.extend_from_slice(b"abc");
         assert_eq!(link(GENESIS, b"abc").unwrap(), hex::encode(Sha256::digest(&data)));
     }
-}
-
-/// The canonical bytes of an audit-log row: the compact JSON array
-/// `[seq, at, actor, action, subject, details]`, `at` in RFC 3339 UTC with microseconds
-/// (`2024-07-15T02:30:00.000000Z`) and `details` as its compact JSON text.
-pub fn audit_canonical(seq: i64, at: &chrono::DateTime<chrono::Utc>, actor: &str, action: &str, subject: &str, details: &str) -> Vec<u8> {
-    let at = at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-    serde_json::to_vec(&(seq, at, actor, action, subject, details)).expect("a tuple of strings and an integer serialises")
 }

@@ -6,8 +6,8 @@
 //! name the field and the reason.
 
 mod case;
-pub mod chain;
 mod case_code;
+pub mod chain;
 mod id;
 mod money;
 mod procedure_code;

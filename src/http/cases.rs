@@ -22,7 +22,13 @@ pub fn routes() -> Vec<Route> {
             "Create (201) or update (200) a case; every version is kept, an identical update adds none.",
             put(put_case),
         ),
-        Route::new(Method::GET, "/api/v1/cases/{case_code}", Access::AnyRole, "The current version of a case.", get(get_case)),
+        Route::new(
+            Method::GET,
+            "/api/v1/cases/{case_code}",
+            Access::AnyRole,
+            "The current version of a case.",
+            get(get_case),
+        ),
     ]
 }
 

@@ -189,11 +189,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             serde_json::error::Category::Data => {
                 let msg = inner.to_string();
                 let msg = msg.split(" at line ").next().unwrap_or(&msg).to_owned();
-                if path == "." {
-                    ApiError::InvalidField(msg)
-                } else {
-                    ApiError::field(FieldError::new(path, msg))
-                }
+                if path == "." { ApiError::InvalidField(msg) } else { ApiError::field(FieldError::new(path, msg)) }
             }
             _ => ApiError::InvalidRequest(format!("malformed JSON: {inner}")),
         }

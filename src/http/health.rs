@@ -50,5 +50,6 @@ async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
 }
 
 async fn openapi(State(state): State<AppState>) -> Response {
-    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], state.openapi.as_str().to_owned()).into_response()
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], state.openapi.as_str().to_owned())
+        .into_response()
 }

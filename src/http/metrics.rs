@@ -18,7 +18,8 @@ use axum::response::Response;
 use super::AppState;
 
 /// Histogram bucket bounds in microseconds.
-const BUCKETS_US: [u64; 11] = [5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000, 5_000_000, 10_000_000];
+const BUCKETS_US: [u64; 11] =
+    [5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000, 5_000_000, 10_000_000];
 
 #[derive(Default)]
 struct Histogram {

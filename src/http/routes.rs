@@ -64,7 +64,13 @@ pub struct Route {
 }
 
 impl Route {
-    pub fn new(method: Method, path: &'static str, access: Access, summary: &'static str, handler: MethodRouter<AppState>) -> Self {
+    pub fn new(
+        method: Method,
+        path: &'static str,
+        access: Access,
+        summary: &'static str,
+        handler: MethodRouter<AppState>,
+    ) -> Self {
         Self { method, path, access, summary, handler }
     }
 }

@@ -159,7 +159,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Upserts every case in one transaction: all or nothing. `progress` is called with the
     /// number of cases written so far, every `PROGRESS_EVERY` cases.
-    async fn import_cases(&self, cases: &[Case], actor: &str, at: DateTime<Utc>, progress: &Progress<'_>) -> Result<ImportCounts>;
+    async fn import_cases(
+        &self,
+        cases: &[Case],
+        actor: &str,
+        at: DateTime<Utc>,
+        progress: &Progress<'_>,
+    ) -> Result<ImportCounts>;
 
     async fn get_case(&self, code: &CaseCode) -> Result<Option<StoredCase>>;
 

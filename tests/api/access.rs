@@ -1,0 +1,134 @@
+//! The route × role table of SPEC §4.2, walked for every route: every role, no token, a wrong,
+//! an expired and a revoked token. Every route the server mounts must appear in `SPEC_TABLE`,
+//! so a new route cannot be added without deciding who may call it.
+
+use feerecon::domain::Role;
+use feerecon::http::routes::Access;
+
+use crate::both_backends;
+use crate::helpers::TestApp;
+
+/// SPEC §4.2, transcribed: (method, path, access).
+const SPEC_TABLE: &[(&str, &str, Access)] = &[
+    ("GET", "/healthz", Access::Public),
+    ("GET", "/readyz", Access::Public),
+    ("GET", "/metrics", Access::Public),
+    ("GET", "/api/openapi.json", Access::Public),
+    ("PUT", "/api/v1/cases/{case_code}", Access::Portal),
+    ("GET", "/api/v1/cases/{case_code}", Access::AnyRole),
+];
+
+fn concrete(path: &str) -> String {
+    path.replace("{case_code}", "000.00.12.H62-240715-0001")
+        .replace("{payment_id}", "pay_00000000000000000000000000000000")
+        .replace("{id}", "x")
+        .replace("{date}", "2024-07-15")
+        .replace("{event_id}", "evt_00000000000000000000000000000000")
+}
+
+#[test]
+fn every_mounted_route_is_in_the_spec_table_with_the_same_access() {
+    for r in feerecon::http::all_routes() {
+        let entry = SPEC_TABLE.iter().find(|(m, p, _)| *m == r.method.as_str() && *p == r.path);
+        let Some((_, _, access)) = entry else {
+            panic!("{} {} is mounted but not in SPEC_TABLE", r.method, r.path);
+        };
+        assert_eq!(*access, r.access, "{} {}", r.method, r.path);
+    }
+    for (m, p, _) in SPEC_TABLE {
+        assert!(
+            feerecon::http::all_routes().iter().any(|r| r.method.as_str() == *m && r.path == *p),
+            "{m} {p} is in SPEC_TABLE but not mounted"
+        );
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Caller {
+    Nobody,
+    Role(Role),
+    Wrong,
+    Expired,
+    Revoked,
+}
+
+async fn call(app: &TestApp, method: &str, path: &str, token: Option<&str>) -> u16 {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut req = app.client.request(method.clone(), app.url(&concrete(path)));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if method == reqwest::Method::PUT || method == reqwest::Method::POST {
+        req = req.header("content-type", "application/json").body("{}");
+    }
+    req.send().await.unwrap().status().as_u16()
+}
+
+both_backends! {
+    async fn every_route_answers_every_caller_as_the_table_says(app: TestApp) {
+        let mut tokens = std::collections::HashMap::new();
+        for role in Role::ALL {
+            tokens.insert(role.as_str(), app.token_for(*role).await);
+        }
+        // An expired token: minted with an expiry, then the clock moves past it.
+        let user = app.store.add_user("expiring", Role::Finance, None, chrono::Utc::now()).await.unwrap();
+        let t = feerecon::auth::new_token();
+        let soon = app.clock.now() + chrono::TimeDelta::hours(1);
+        app.store.add_token(&t.id, &user, None, &t.secret_hash, chrono::Utc::now(), Some(soon)).await.unwrap();
+        let expired = t.token.expose().to_owned();
+        app.clock.advance(chrono::TimeDelta::hours(2));
+        // A revoked token.
+        let r = feerecon::auth::new_token();
+        app.store.add_token(&r.id, &user, None, &r.secret_hash, chrono::Utc::now(), None).await.unwrap();
+        assert!(app.store.revoke_token(&r.id, "test", chrono::Utc::now()).await.unwrap());
+        let revoked = r.token.expose().to_owned();
+        // A well-formed token that was never issued.
+        let wrong = feerecon::auth::new_token().token.expose().to_owned();
+
+        use feerecon::domain::Clock as _;
+        let callers = [Caller::Nobody, Caller::Role(Role::Portal), Caller::Role(Role::Finance), Caller::Role(Role::Auditor),
+            Caller::Role(Role::Admin), Caller::Wrong, Caller::Expired, Caller::Revoked];
+        for (method, path, access) in SPEC_TABLE {
+            for caller in callers {
+                let token = match caller {
+                    Caller::Nobody => None,
+                    Caller::Role(r) => Some(tokens[r.as_str()].as_str()),
+                    Caller::Wrong => Some(wrong.as_str()),
+                    Caller::Expired => Some(expired.as_str()),
+                    Caller::Revoked => Some(revoked.as_str()),
+                };
+                let status = call(&app, method, path, token).await;
+                let expected: Option<u16> = match (access, caller) {
+                    (Access::Public, _) => None,
+                    (Access::Gateway, Caller::Nobody) => None,
+                    (_, Caller::Nobody | Caller::Wrong | Caller::Expired | Caller::Revoked) => Some(401),
+                    (a, Caller::Role(r)) if a.allows(r) => None,
+                    (_, Caller::Role(_)) => Some(403),
+                };
+                match expected {
+                    Some(code) => assert_eq!(status, code, "{method} {path} as {caller:?}"),
+                    None => assert!(status != 401 && status != 403, "{method} {path} as {caller:?} got {status}"),
+                }
+            }
+        }
+    }
+}
+
+both_backends! {
+    async fn a_revoked_token_stops_working_at_once(app: TestApp) {
+        let user = app.store.add_user("portal-x", Role::Portal, None, chrono::Utc::now()).await.unwrap();
+        let t = feerecon::auth::new_token();
+        app.store.add_token(&t.id, &user, None, &t.secret_hash, chrono::Utc::now(), None).await.unwrap();
+        let token = t.token.expose();
+        assert_eq!(app.get("/api/v1/cases/000.00.12.H62-240715-0001", token).await.status(), 404);
+        app.store.revoke_token(&t.id, "test", chrono::Utc::now()).await.unwrap();
+        let (status, v) = crate::helpers::json(app.get("/api/v1/cases/000.00.12.H62-240715-0001", token).await).await;
+        assert_eq!(status, 401);
+        assert!(v["error"]["message"].as_str().unwrap().contains("revoked"), "{v}");
+        // A token whose secret part is altered is refused even though its id exists.
+        let mut forged = token.to_owned();
+        let last = forged.pop().unwrap();
+        forged.push(if last == '0' { '1' } else { '0' });
+        assert_eq!(app.get("/api/v1/cases/000.00.12.H62-240715-0001", &forged).await.status(), 401);
+    }
+}

@@ -1,0 +1,212 @@
+//! `spawn_app`: the real server on port 0 with a fresh database, and typed helpers around it.
+
+use std::sync::Arc;
+
+use feerecon::config::Config;
+use feerecon::domain::{Role, ShiftedClock};
+use feerecon::http::{Application, Overrides};
+use feerecon::store::Store;
+use serde_json::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub store: Arc<dyn Store>,
+    pub database_url: String,
+    pub clock: Arc<ShiftedClock>,
+    pub db: Db,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+    /// Keeps the SQLite file's directory alive for the test's duration.
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// The default test configuration for a database, listening on a free port.
+pub fn test_config(database_url: &str, extra: &[(&str, &str)]) -> Config {
+    let mut vars: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    vars.insert("FEERECON_DATABASE_URL".into(), database_url.into());
+    vars.insert("FEERECON_LISTEN".into(), "127.0.0.1:0".into());
+    for (k, v) in extra {
+        vars.insert((*k).into(), (*v).into());
+    }
+    Config::from_lookup(|k| vars.get(k).cloned()).expect("the test configuration is valid")
+}
+
+/// A fresh database of the given kind: its URL and, for SQLite, the directory holding it.
+/// `None` when PostgreSQL is unavailable (after a loud skip).
+pub async fn fresh_db(db: Db) -> Option<(String, Option<tempfile::TempDir>)> {
+    match db {
+        Db::Sqlite => {
+            let dir = tempfile::tempdir().expect("a temporary directory");
+            let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
+            Some((url, Some(dir)))
+        }
+        Db::Postgres => crate::pg::fresh_database().await.map(|u| (u, None)),
+    }
+}
+
+pub async fn spawn_app(db: Db) -> Option<TestApp> {
+    spawn_app_with(db, &[]).await
+}
+
+pub async fn spawn_app_with(db: Db, extra: &[(&str, &str)]) -> Option<TestApp> {
+    if std::env::var("TEST_LOG").is_ok() {
+        feerecon::telemetry::init(feerecon::config::LogFormat::Text, "info");
+    }
+    let (database_url, dir) = fresh_db(db).await?;
+    let config = test_config(&database_url, extra);
+    let clock = Arc::new(ShiftedClock::starting_at(chrono::Utc::now()));
+    let app = Application::build(config, Overrides { clock: Some(clock.clone()), ..Default::default() })
+        .await
+        .expect("the application builds");
+    let address = format!("http://{}", app.local_addr().expect("a bound address"));
+    let store = app.state().store.clone();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        app.run_until_stopped(async {
+            let _ = rx.await;
+        })
+        .await
+        .expect("the server runs");
+    });
+    Some(TestApp {
+        address,
+        client: reqwest::Client::new(),
+        store,
+        database_url,
+        clock,
+        db,
+        shutdown: Some(tx),
+        server: Some(server),
+        _dir: dir,
+    })
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// Adds a user with `role` (no password) and returns a fresh token for it.
+    pub async fn token_for(&self, role: Role) -> String {
+        let name = format!("{}-{}", role, feerecon::domain::new_id("u"));
+        let user = self.store.add_user(&name, role, None, chrono::Utc::now()).await.expect("add user");
+        let t = feerecon::auth::new_token();
+        self.store
+            .add_token(&t.id, &user, Some("test"), &t.secret_hash, chrono::Utc::now(), None)
+            .await
+            .expect("add token");
+        t.token.expose().to_owned()
+    }
+
+    pub async fn put_json(&self, path: &str, token: &str, body: &Value) -> reqwest::Response {
+        self.client.put(self.url(path)).bearer_auth(token).json(body).send().await.expect("request sent")
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).bearer_auth(token).send().await.expect("request sent")
+    }
+
+    /// Stops the server and waits for it to finish.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(s) = self.server.take() {
+            let _ = s.await;
+        }
+    }
+}
+
+/// Reads a response as JSON, with the status.
+pub async fn json(res: reqwest::Response) -> (u16, Value) {
+    let status = res.status().as_u16();
+    let text = res.text().await.expect("a body");
+    let v = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+    (status, v)
+}
+
+/// Asserts the error envelope with `code`, returning the message.
+pub fn error_code(v: &Value) -> &str {
+    v["error"]["code"].as_str().unwrap_or_else(|| panic!("not an error envelope: {v}"))
+}
+
+/// A valid case body.
+pub fn case_body(code: &str) -> Value {
+    let date = &code[14..20];
+    let (yy, mm, dd) = (&date[0..2], &date[2..4], &date[4..6]);
+    serde_json::json!({
+        "case_code": code,
+        "procedure_code": "1.001193",
+        "applicant_name": "Nguyễn Văn A",
+        "channel": "online_full",
+        "subjects": ["poor_household"],
+        "quantity": 1,
+        "received_at": format!("20{yy}-{mm}-{dd}T09:30:00+07:00"),
+        "receiving_unit": &code[..13],
+    })
+}
+
+/// Runs one test body on SQLite and on PostgreSQL, as two tests named `sqlite` and `postgres`
+/// in a module named after the test.
+#[macro_export]
+macro_rules! both_backends {
+    ($(#[$meta:meta])* async fn $name:ident($app:ident : TestApp) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            $(#[$meta])*
+            async fn body($app: $crate::helpers::TestApp) $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let app = $crate::helpers::spawn_app($crate::helpers::Db::Sqlite).await.expect("SQLite is always there");
+                body(app).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(app) = $crate::helpers::spawn_app($crate::helpers::Db::Postgres).await {
+                    body(app).await;
+                }
+            }
+        }
+    };
+}
+
+/// Like `both_backends!`, but the body gets a fresh database URL and no server.
+#[macro_export]
+macro_rules! both_databases {
+    ($(#[$meta:meta])* async fn $name:ident($url:ident : String) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            $(#[$meta])*
+            async fn body($url: String) $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let (url, _dir) = $crate::helpers::fresh_db($crate::helpers::Db::Sqlite).await.expect("SQLite is always there");
+                let store = feerecon::store::connect(&url).await.expect("open");
+                store.migrate().await.expect("migrate");
+                store.close().await;
+                body(url).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some((url, _)) = $crate::helpers::fresh_db($crate::helpers::Db::Postgres).await {
+                    body(url).await;
+                }
+            }
+        }
+    };
+}

@@ -1,0 +1,13 @@
+#![allow(clippy::unwrap_used)]
+//! The integration suite: one test binary. Store and API tests run twice, on SQLite and on a real
+//! PostgreSQL server the harness starts itself (`pg.rs`), each test with a fresh database.
+
+#[allow(dead_code)]
+mod helpers;
+mod pg;
+
+mod access;
+mod cases;
+mod cli;
+mod health;
+mod migrations;
