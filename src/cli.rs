@@ -38,6 +38,13 @@ pub enum Command {
         #[command(subcommand)]
         what: ImportCommand,
     },
+    /// Quote what a case owes: a stored case (--case) or given facts (no database needed).
+    Quote(QuoteArgs),
+    /// Check policy files.
+    Policy {
+        #[command(subcommand)]
+        action: PolicyCommand,
+    },
     /// Manage users (people and machine clients).
     User {
         #[command(subcommand)]
@@ -56,6 +63,48 @@ pub enum ImportCommand {
     Cases {
         /// The file (.json or .csv).
         file: PathBuf,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct QuoteArgs {
+    /// A stored case's code.
+    #[arg(long, conflicts_with_all = ["procedure", "channel", "received", "subject", "quantity"])]
+    pub case: Option<String>,
+    /// Procedure code (mã TTHC), e.g. 1.001193.
+    #[arg(long, required_unless_present = "case", requires_all = ["channel", "received"])]
+    pub procedure: Option<String>,
+    /// online_full, online_partial, counter or post.
+    #[arg(long)]
+    pub channel: Option<String>,
+    /// Receipt date, YYYY-MM-DD (Asia/Ho_Chi_Minh).
+    #[arg(long)]
+    pub received: Option<String>,
+    /// A subject tag of the applicant; repeat for several.
+    #[arg(long = "subject")]
+    pub subject: Vec<String>,
+    /// Quantity (copies, pages, persons) for per-unit items; default 1.
+    #[arg(long)]
+    pub quantity: Option<u32>,
+    /// Policy file; default FEERECON_POLICY.
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+    /// Catalogue file; default FEERECON_CATALOGUE.
+    #[arg(long)]
+    pub catalogue: Option<PathBuf>,
+    /// text or json.
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    pub format: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PolicyCommand {
+    /// Validate a policy file (and its includes) against the catalogue.
+    Check {
+        file: PathBuf,
+        /// Catalogue file; default FEERECON_CATALOGUE.
+        #[arg(long)]
+        catalogue: Option<PathBuf>,
     },
 }
 
@@ -190,6 +239,23 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Import { what: ImportCommand::Cases { file } } => import_cases(&config, &*clock, &file).await,
+        Command::Quote(args) => quote(&config, args).await,
+        Command::Policy { action: PolicyCommand::Check { file, catalogue } } => {
+            let catalogue = catalogue.unwrap_or_else(|| config.catalogue.clone());
+            let cat = crate::fees::Catalogue::load(&catalogue).map_err(|e| user_err(e.to_string()))?;
+            let policy = crate::fees::Policy::load(&file, &cat).map_err(|e| user_err(e.to_string()))?;
+            println!(
+                "ok: policy {} ({}): {} rules from {} file(s), catalogue {} ({} procedures); hash {}",
+                policy.id,
+                policy.name,
+                policy.rules.len(),
+                policy.files.len(),
+                catalogue.display(),
+                cat.procedures.len(),
+                policy.hash
+            );
+            Ok(())
+        }
         Command::User { action: UserCommand::Add { name, role } } => user_add(&config, &*clock, &name, &role).await,
         Command::Token { action } => token(&config, &*clock, action).await,
     }
@@ -204,11 +270,72 @@ async fn serve(config: Config) -> Result<(), CliError> {
     Ok(())
 }
 
+async fn quote(config: &Config, args: QuoteArgs) -> Result<(), CliError> {
+    let catalogue = args.catalogue.unwrap_or_else(|| config.catalogue.clone());
+    let policy = args.policy.unwrap_or_else(|| config.policy.clone());
+    let engine = crate::fees::FeeEngine::load(&catalogue, &policy).map_err(|e| user_err(e.to_string()))?;
+    let stored;
+    let given_procedure;
+    let given_subjects: Vec<crate::domain::Subject>;
+    let facts = if let Some(code) = &args.case {
+        let code = crate::domain::CaseCode::parse(code).map_err(|e| user_err(format!("--case: {e}")))?;
+        let store = open_store(config).await?;
+        stored = store.get_case(&code).await?.ok_or_else(|| user_err(format!("--case: no case {code}")))?;
+        let c = &stored.case;
+        crate::fees::Facts {
+            case_code: Some(c.case_code.as_str()),
+            procedure_code: &c.procedure_code,
+            channel: c.channel,
+            subjects: &c.subjects,
+            quantity: c.quantity,
+            as_of: c.receipt_date().naive(),
+        }
+    } else {
+        let p = args.procedure.as_deref().unwrap_or_default();
+        given_procedure = crate::domain::ProcedureCode::parse(p).map_err(|e| user_err(format!("--procedure: {e}")))?;
+        let channel = args
+            .channel
+            .as_deref()
+            .unwrap_or_default()
+            .parse::<crate::domain::Channel>()
+            .map_err(|e| user_err(format!("--channel: {e}")))?;
+        let as_of = crate::domain::BusinessDate::parse(args.received.as_deref().unwrap_or_default())
+            .map_err(|e| user_err(format!("--received: {e}")))?;
+        given_subjects = args
+            .subject
+            .iter()
+            .map(|s| s.parse::<crate::domain::Subject>().map_err(|e| user_err(format!("--subject: {e}"))))
+            .collect::<Result<_, _>>()?;
+        let quantity = args.quantity.unwrap_or(1);
+        if !(1..=crate::domain::MAX_QUANTITY).contains(&quantity) {
+            return Err(user_err(format!("--quantity: must be 1 to {}", crate::domain::MAX_QUANTITY)));
+        }
+        crate::fees::Facts {
+            case_code: None,
+            procedure_code: &given_procedure,
+            channel,
+            subjects: &given_subjects,
+            quantity,
+            as_of: as_of.naive(),
+        }
+    };
+    let q = engine.quote(&facts).map_err(|e| user_err(e.to_string()))?;
+    if args.format == "json" {
+        println!("{}", q.to_json());
+    } else {
+        print!("{}", q.to_text());
+    }
+    Ok(())
+}
+
 async fn import_cases(config: &Config, clock: &dyn Clock, file: &std::path::Path) -> Result<(), CliError> {
+    let catalogue = crate::fees::Catalogue::load(&config.catalogue).map_err(|e| user_err(e.to_string()))?;
     let bytes = std::fs::read(file).map_err(|e| user_err(format!("{}: {e}", file.display())))?;
     let shown = file.display().to_string();
     let progress = |n: usize| eprintln!("{shown}: checked {n} records");
-    let cases = crate::cases::parse_cases(file, &bytes, &progress).map_err(|e| user_err(format!("{shown}: {e}")))?;
+    let known = |p: &crate::domain::ProcedureCode| catalogue.procedure(p).is_some();
+    let cases =
+        crate::cases::parse_cases(file, &bytes, &known, &progress).map_err(|e| user_err(format!("{shown}: {e}")))?;
     eprintln!("{shown}: {} cases valid; writing", cases.len());
     let store = open_store(config).await?;
     let write_progress = |n: usize| eprintln!("{shown}: wrote {n} of {} cases", cases.len());

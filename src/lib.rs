@@ -10,6 +10,7 @@
 //!   `Money`, `Channel`, `Subject`, `BusinessDate`, `Secret`, the clock, hash-chain links.
 //! - [`auth`]: API tokens and passwords (minting, hashing, constant-time checks). Pure.
 //! - [`cases`]: reading case files (JSON or CSV) for `import cases`. Pure.
+//! - [`fees`]: the fee catalogue, the province's policy and the quote. Pure.
 //! - [`store`]: persistence. One `Store` trait, a SQLite and a PostgreSQL backend; all SQL lives here.
 //! - [`http`]: the server: routers per area, the bearer-token layer and the route × role table,
 //!   the error envelope, health, metrics and the OpenAPI document.
@@ -22,6 +23,7 @@ pub mod cases;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod fees;
 pub mod http;
 pub mod store;
 pub mod telemetry;

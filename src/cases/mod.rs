@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde_json::value::RawValue;
 
-use crate::domain::{Case, CaseInput, FieldError};
+use crate::domain::{Case, CaseInput, FieldError, ProcedureCode};
 
 /// Why a case file was refused: the line where the bad record starts, and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -48,8 +48,14 @@ pub fn decode_utf8(bytes: &[u8]) -> Result<&str, ImportError> {
     })
 }
 
-/// Parses and validates every case of a file. `progress` is called every 5,000 records.
-pub fn parse_cases(path: &Path, bytes: &[u8], progress: &dyn Fn(usize)) -> Result<Vec<Case>, ImportError> {
+/// Parses and validates every case of a file; `known_procedure` says whether a procedure is in
+/// the fee catalogue. `progress` is called every 5,000 records.
+pub fn parse_cases(
+    path: &Path,
+    bytes: &[u8],
+    known_procedure: &dyn Fn(&ProcedureCode) -> bool,
+    progress: &dyn Fn(usize),
+) -> Result<Vec<Case>, ImportError> {
     let text = decode_utf8(bytes)?;
     let records = match detect_format(path, text) {
         FileFormat::Json => json_records(text)?,
@@ -62,6 +68,10 @@ pub fn parse_cases(path: &Path, bytes: &[u8], progress: &dyn Fn(usize)) -> Resul
             progress(i);
         }
         let case = input.validate(None).map_err(|e| at(line, e))?;
+        if !known_procedure(&case.procedure_code) {
+            let e = FieldError::new("procedure_code", format!("{} is not in the fee catalogue", case.procedure_code));
+            return Err(at(line, e));
+        }
         if let Some(first) = seen.insert(case.case_code.to_string(), line) {
             return Err(at(line, format!("field case_code: {} already appears at line {first}", case.case_code)));
         }
@@ -167,7 +177,7 @@ mod tests {
       "receiving_unit": "000.00.12.H62"}"#;
 
     fn parse(name: &str, text: &str) -> Result<Vec<Case>, ImportError> {
-        parse_cases(Path::new(name), text.as_bytes(), &|_| {})
+        parse_cases(Path::new(name), text.as_bytes(), &|p| p.national() != "9.999999", &|_| {})
     }
 
     #[test]
@@ -235,10 +245,18 @@ mod tests {
     }
 
     #[test]
+    fn a_procedure_outside_the_catalogue_is_refused_with_its_line() {
+        let bad = GOOD.replace("1.001193", "9.999999");
+        let err = parse("x.json", &format!("[\n{bad}]")).unwrap_err();
+        assert_eq!(err.line, 2);
+        assert!(err.message.contains("not in the fee catalogue"), "{err}");
+    }
+
+    #[test]
     fn invalid_utf8_is_refused_with_its_line() {
         let mut bytes = b"[\n\n".to_vec();
         bytes.push(0xff);
-        let err = parse_cases(Path::new("x.json"), &bytes, &|_| {}).unwrap_err();
+        let err = parse_cases(Path::new("x.json"), &bytes, &|_| true, &|_| {}).unwrap_err();
         assert_eq!(err.line, 3);
     }
 }

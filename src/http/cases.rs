@@ -29,6 +29,13 @@ pub fn routes() -> Vec<Route> {
             "The current version of a case.",
             get(get_case),
         ),
+        Route::new(
+            Method::GET,
+            "/api/v1/cases/{case_code}/fee",
+            Access::AnyRole,
+            "The quote for a case's current version under the policy in force on its receipt date.",
+            get(get_fee),
+        ),
     ]
 }
 
@@ -45,9 +52,37 @@ async fn put_case(
 ) -> Result<Response, ApiError> {
     let code = path_case_code(&code)?;
     let case = input.validate(Some(&code)).map_err(ApiError::field)?;
+    check_procedure(&state, &case)?;
     let (what, stored) = state.store.upsert_case(&case, &who.name, state.clock.now()).await?;
     let status = if what == Upserted::Created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(stored)).into_response())
+}
+
+/// A case must name a procedure of the catalogue: otherwise it cannot be quoted or paid.
+fn check_procedure(state: &AppState, case: &crate::domain::Case) -> Result<(), ApiError> {
+    if state.fees.catalogue.procedure(&case.procedure_code).is_none() {
+        return Err(ApiError::field(FieldError::new(
+            "procedure_code",
+            format!("{} is not in the fee catalogue", case.procedure_code),
+        )));
+    }
+    Ok(())
+}
+
+async fn get_fee(State(state): State<AppState>, Path(code): Path<String>) -> Result<Response, ApiError> {
+    let code = path_case_code(&code)?;
+    let stored = state.store.get_case(&code).await?.ok_or_else(|| ApiError::NotFound(format!("no case {code}")))?;
+    let case = &stored.case;
+    let facts = crate::fees::Facts {
+        case_code: Some(case.case_code.as_str()),
+        procedure_code: &case.procedure_code,
+        channel: case.channel,
+        subjects: &case.subjects,
+        quantity: case.quantity,
+        as_of: case.receipt_date().naive(),
+    };
+    let quote = state.fees.quote(&facts).map_err(|e| ApiError::Internal(anyhow::Error::new(e)))?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], quote.to_json()).into_response())
 }
 
 async fn get_case(State(state): State<AppState>, Path(code): Path<String>) -> Result<Response, ApiError> {

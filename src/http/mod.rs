@@ -28,6 +28,7 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::domain::{Clock, SystemClock};
+use crate::fees::FeeEngine;
 use crate::store::Store;
 use error::ApiError;
 use metrics::Metrics;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
+    /// The checked fee catalogue and policy, loaded at start-up.
+    pub fees: Arc<FeeEngine>,
     /// The OpenAPI document, rendered once from the route table.
     pub openapi: Arc<String>,
 }
@@ -86,24 +89,33 @@ pub struct Application {
 pub struct Overrides {
     pub clock: Option<Arc<dyn Clock>>,
     pub store: Option<Arc<dyn Store>>,
+    pub fees: Option<Arc<FeeEngine>>,
 }
 
 impl Application {
-    /// Connects to the database, migrates it and binds `config.listen`.
+    /// Loads the catalogue and policy, connects to the database, migrates it and binds
+    /// `config.listen`. A bad policy or catalogue is a `fees::LoadError` in the chain.
     pub async fn build(config: Config, overrides: Overrides) -> anyhow::Result<Self> {
+        let fees = match overrides.fees {
+            Some(f) => f,
+            None => Arc::new(FeeEngine::load(&config.catalogue, &config.policy)?),
+        };
         let store = match overrides.store {
             Some(s) => s,
             None => crate::store::connect(config.database_url.expose()).await.context("Failed to open the database")?,
         };
         store.migrate().await.context("Failed to apply migrations")?;
+        let clock = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        record_policy_load(&*store, &fees, &*clock).await?;
         let listener =
             TcpListener::bind(config.listen).await.with_context(|| format!("Failed to listen on {}", config.listen))?;
         let openapi = openapi::document(&all_routes()).to_string();
         let state = AppState {
             store,
             config: Arc::new(config),
-            clock: overrides.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            clock,
             metrics: Arc::new(Metrics::default()),
+            fees,
             openapi: Arc::new(openapi),
         };
         Ok(Self { router: router(state.clone()), listener, state })
@@ -124,6 +136,24 @@ impl Application {
         store.close().await;
         Ok(())
     }
+}
+
+/// Writes `policy.load` to the audit log when the policy in force differs from the last one
+/// recorded, so the log shows every policy the service has run under, and when it started.
+async fn record_policy_load(store: &dyn Store, fees: &FeeEngine, clock: &dyn Clock) -> anyhow::Result<()> {
+    let last = store.last_audit("policy.load").await.context("Failed to read the audit log")?;
+    if last.as_ref().and_then(|e| e.details.get("hash")).and_then(|h| h.as_str()) == Some(fees.policy.hash.as_str()) {
+        return Ok(());
+    }
+    let files: Vec<String> = fees.policy.files.iter().map(|f| f.display().to_string()).collect();
+    let event = crate::store::AuditEvent {
+        actor: "system".into(),
+        action: "policy.load".into(),
+        subject: fees.policy.id.clone(),
+        details: serde_json::json!({"hash": fees.policy.hash, "files": files, "rules": fees.policy.rules.len()}),
+    };
+    store.audit(&[event], clock.now()).await.context("Failed to write the audit log")?;
+    Ok(())
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -572,6 +572,17 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            async fn last_audit(&self, action: &str) -> $crate::store::Result<Option<$crate::store::AuditEntry>> {
+                let row: Option<$crate::store::common::AuditRow> = sqlx::query_as(
+                    "SELECT seq, at, actor, action, subject, details, prev_hash, hash
+                     FROM audit_log WHERE action = $1 ORDER BY seq DESC LIMIT 1",
+                )
+                .bind(action)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|r| r.into_entry()).transpose()
+            }
+
             async fn audit_log(&self, after: i64, limit: i64) -> $crate::store::Result<Vec<$crate::store::AuditEntry>> {
                 let rows: Vec<$crate::store::common::AuditRow> = sqlx::query_as(
                     "SELECT seq, at, actor, action, subject, details, prev_hash, hash

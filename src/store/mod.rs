@@ -203,6 +203,9 @@ pub trait Store: Send + Sync + 'static {
     /// Appends manual actions to the audit chain in one transaction.
     async fn audit(&self, events: &[AuditEvent], at: DateTime<Utc>) -> Result<()>;
 
+    /// The most recent audit entry with this action.
+    async fn last_audit(&self, action: &str) -> Result<Option<AuditEntry>>;
+
     /// Audit entries with `seq > after`, oldest first, at most `limit`.
     async fn audit_log(&self, after: i64, limit: i64) -> Result<Vec<AuditEntry>>;
 }
