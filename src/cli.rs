@@ -262,7 +262,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
 }
 
 async fn serve(config: Config) -> Result<(), CliError> {
-    let app = crate::http::Application::build(config, crate::http::Overrides::default()).await?;
+    // A bad policy or catalogue is the operator's to fix: exit 1 with file, line and reason.
+    let fees = crate::fees::FeeEngine::load(&config.catalogue, &config.policy).map_err(|e| user_err(e.to_string()))?;
+    let overrides = crate::http::Overrides { fees: Some(Arc::new(fees)), ..Default::default() };
+    let app = crate::http::Application::build(config, overrides).await?;
     let addr = app.local_addr().context("Failed to read the listening address")?;
     tracing::info!(%addr, "feerecon listening on http://{addr}");
     app.run_until_stopped(crate::http::shutdown_signal()).await?;

@@ -141,7 +141,10 @@ impl Catalogue {
                 return Err(err(p.code.span(), format!("procedure {code} appears twice")));
             }
             if !is_identifier(p.category.get_ref()) {
-                return Err(err(p.category.span(), format!("category {:?} must be lower_snake_case", p.category.get_ref())));
+                return Err(err(
+                    p.category.span(),
+                    format!("category {:?} must be lower_snake_case", p.category.get_ref()),
+                ));
             }
             if p.fee.is_empty() {
                 return Err(err(p.code.span(), format!("procedure {code} has no fee item")));
@@ -251,6 +254,6 @@ budget_subitem = "2771"
         let second = ONE.replace("1.001193", "1.000894");
         let e = parse(&format!("{ONE}{second}")).unwrap_err();
         assert!(e.message.contains("already used by procedure 1.001193"), "{e}");
-        assert_eq!(e.line, 21);
+        assert_eq!(e.line, 20);
     }
 }

@@ -9,12 +9,14 @@
 mod catalogue;
 mod policy;
 mod quote;
+#[cfg(test)]
+mod tests;
 
 use std::path::{Path, PathBuf};
 
 pub use catalogue::{Authority, Catalogue, FeeItem, FeeKind, Procedure};
 pub use policy::{Effect, Policy, Rounding, RoundingMode, Rule};
-pub use quote::{Applied, FeeEngine, Facts, Quote, QuoteError, QuoteItem};
+pub use quote::{Applied, Facts, FeeEngine, Quote, QuoteError, QuoteItem};
 
 /// A catalogue or policy file refused: which file, which line (0 when the whole file), and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

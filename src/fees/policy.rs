@@ -238,7 +238,9 @@ fn parse_date(src: &Source<'_>, key: &str, v: &Spanned<toml::Value>) -> Result<N
         toml::Value::Datetime(d) if d.date.is_some() && d.time.is_none() => d.to_string(),
         other => return Err(src.err(v.span(), format!("{key} must be a date \"YYYY-MM-DD\", got {}", show(other)))),
     };
-    BusinessDate::parse(&s).map(BusinessDate::naive).map_err(|_| src.err(v.span(), format!("{key} {s:?} is not a real date YYYY-MM-DD")))
+    BusinessDate::parse(&s)
+        .map(BusinessDate::naive)
+        .map_err(|_| src.err(v.span(), format!("{key} {s:?} is not a real date YYYY-MM-DD")))
 }
 
 fn non_empty<T>(src: &Source<'_>, key: &str, v: &Spanned<Vec<T>>) -> Result<(), LoadError> {
@@ -266,7 +268,9 @@ fn parse_effect(src: &Source<'_>, v: &Spanned<toml::Value>) -> Result<Effect, Lo
     let payer = match t.get("payer") {
         None => None,
         Some(toml::Value::String(p)) if p == "provincial_budget" || p == "citizen" => Some(p.as_str()),
-        Some(other) => return Err(bad(format!("payer must be \"provincial_budget\" or \"citizen\", got {}", show(other)))),
+        Some(other) => {
+            return Err(bad(format!("payer must be \"provincial_budget\" or \"citizen\", got {}", show(other))));
+        }
     };
     if payer.is_some() && !t.contains_key("pay_percent") {
         return Err(bad("payer goes only with pay_percent".into()));
@@ -279,9 +283,13 @@ fn parse_effect(src: &Source<'_>, v: &Spanned<toml::Value>) -> Result<Effect, Lo
                 .parse::<Decimal>()
                 .map_err(|_| bad(format!("pay_percent {s:?} is not a decimal number such as \"12.5\"")))?,
             toml::Value::Float(f) => {
-                return Err(bad(format!("pay_percent {f} is a TOML float; write an integer or a string such as \"12.5\"")));
+                return Err(bad(format!(
+                    "pay_percent {f} is a TOML float; write an integer or a string such as \"12.5\""
+                )));
             }
-            other => return Err(bad(format!("pay_percent must be an integer or a decimal string, got {}", show(other)))),
+            other => {
+                return Err(bad(format!("pay_percent must be an integer or a decimal string, got {}", show(other))));
+            }
         };
         if percent < Decimal::ZERO || percent > Decimal::ONE_HUNDRED {
             return Err(bad(format!("pay_percent {percent} is outside 0..=100")));
@@ -300,7 +308,13 @@ fn parse_effect(src: &Source<'_>, v: &Spanned<toml::Value>) -> Result<Effect, Lo
     }
 }
 
-fn string_set(src: &Source<'_>, key: &str, v: Option<Spanned<Vec<String>>>, known: impl Fn(&str) -> bool, what: &str) -> Result<Option<BTreeSet<String>>, LoadError> {
+fn string_set(
+    src: &Source<'_>,
+    key: &str,
+    v: Option<Spanned<Vec<String>>>,
+    known: impl Fn(&str) -> bool,
+    what: &str,
+) -> Result<Option<BTreeSet<String>>, LoadError> {
     let Some(v) = v else { return Ok(None) };
     non_empty(src, key, &v)?;
     let span = v.span();
@@ -314,7 +328,11 @@ fn string_set(src: &Source<'_>, key: &str, v: Option<Spanned<Vec<String>>>, know
     Ok(Some(out))
 }
 
-fn tag_set<T: std::str::FromStr<Err = crate::domain::UnknownTag> + Ord>(src: &Source<'_>, key: &str, v: Option<Spanned<Vec<String>>>) -> Result<Option<BTreeSet<T>>, LoadError> {
+fn tag_set<T: std::str::FromStr<Err = crate::domain::UnknownTag> + Ord>(
+    src: &Source<'_>,
+    key: &str,
+    v: Option<Spanned<Vec<String>>>,
+) -> Result<Option<BTreeSet<T>>, LoadError> {
     let Some(v) = v else { return Ok(None) };
     non_empty(src, key, &v)?;
     let span = v.span();
@@ -325,7 +343,11 @@ fn tag_set<T: std::str::FromStr<Err = crate::domain::UnknownTag> + Ord>(src: &So
         .map(Some)
 }
 
-fn enum_set<T: Ord + Clone>(src: &Source<'_>, key: &str, v: Option<Spanned<Vec<T>>>) -> Result<Option<BTreeSet<T>>, LoadError> {
+fn enum_set<T: Ord + Clone>(
+    src: &Source<'_>,
+    key: &str,
+    v: Option<Spanned<Vec<T>>>,
+) -> Result<Option<BTreeSet<T>>, LoadError> {
     let Some(v) = v else { return Ok(None) };
     non_empty(src, key, &v)?;
     Ok(Some(v.into_inner().into_iter().collect()))
@@ -420,7 +442,10 @@ fn load_file(
             return Err(src.err(r.id.span(), "rule id must not be empty"));
         }
         if r.basis.get_ref().trim().is_empty() {
-            return Err(src.err(r.basis.span(), format!("rule {id}: basis must not be empty (the legal basis is shown on every quote)")));
+            return Err(src.err(
+                r.basis.span(),
+                format!("rule {id}: basis must not be empty (the legal basis is shown on every quote)"),
+            ));
         }
         let effective_from = parse_date(&src, "effective_from", &r.effective_from)?;
         let effective_to = r.effective_to.as_ref().map(|v| parse_date(&src, "effective_to", v)).transpose()?;
@@ -438,7 +463,8 @@ fn load_file(
             "procedure (national codes d.dddddd of the catalogue)",
         )?;
         let fees = string_set(&src, "fees", r.fees, |f| catalogue.has_fee(f), "fee id")?;
-        let excludes = string_set(&src, "excludes", r.excludes, |f| catalogue.has_fee(f), "fee id")?.unwrap_or_default();
+        let excludes =
+            string_set(&src, "excludes", r.excludes, |f| catalogue.has_fee(f), "fee id")?.unwrap_or_default();
         let channels: Option<BTreeSet<Channel>> = tag_set(&src, "channels", r.channels)?;
         let subjects: Option<BTreeSet<Subject>> = tag_set(&src, "subjects", r.subjects)?;
         let effect = parse_effect(&src, &r.effect)?;

@@ -194,7 +194,7 @@ fn statically_matches(rule: &Rule, p: &Procedure, f: &FeeItem) -> bool {
 }
 
 /// Rounds `exact` to a multiple of the unit by the mode; also says whether that changed it.
-fn round(exact: Decimal, r: Rounding) -> (i64, bool) {
+pub(crate) fn round(exact: Decimal, r: Rounding) -> (i64, bool) {
     let unit = Decimal::from(r.unit);
     let q = exact / unit;
     let whole = match r.mode {
@@ -206,7 +206,7 @@ fn round(exact: Decimal, r: Rounding) -> (i64, bool) {
 }
 
 /// `(citizen, budget, rounded)` of one rule for one item, clamped to the gross.
-fn candidate(effect: &Effect, gross: Money, quantity: u32, rounding: Rounding) -> (i64, i64, bool) {
+pub(crate) fn candidate(effect: &Effect, gross: Money, quantity: u32, rounding: Rounding) -> (i64, i64, bool) {
     let g = gross.dong();
     let (citizen, budget, rounded) = match effect {
         Effect::PayPercent { percent, budget_pays_rest } => {
@@ -303,6 +303,11 @@ impl FeeEngine {
 }
 
 #[cfg(test)]
+pub(crate) mod tests_support {
+    pub(crate) use super::candidate;
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -335,6 +340,9 @@ mod tests {
         assert_eq!(candidate(&Effect::Waive, g, 1, Rounding::default()), (0, 0, false));
         // Fixed amounts of per-unit items are per unit.
         let g3 = Money::new(30_000).unwrap();
-        assert_eq!(candidate(&Effect::Fixed(Money::new(5000).unwrap()), g3, 3, Rounding::default()), (15_000, 0, false));
+        assert_eq!(
+            candidate(&Effect::Fixed(Money::new(5000).unwrap()), g3, 3, Rounding::default()),
+            (15_000, 0, false)
+        );
     }
 }

@@ -16,6 +16,7 @@ const SPEC_TABLE: &[(&str, &str, Access)] = &[
     ("GET", "/api/openapi.json", Access::Public),
     ("PUT", "/api/v1/cases/{case_code}", Access::Portal),
     ("GET", "/api/v1/cases/{case_code}", Access::AnyRole),
+    ("GET", "/api/v1/cases/{case_code}/fee", Access::AnyRole),
 ];
 
 fn concrete(path: &str) -> String {

@@ -20,6 +20,7 @@ pub struct TestApp {
     pub store: Arc<dyn Store>,
     pub database_url: String,
     pub clock: Arc<ShiftedClock>,
+    pub fees: Arc<feerecon::fees::FeeEngine>,
     pub db: Db,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
@@ -67,6 +68,7 @@ pub async fn spawn_app_with(db: Db, extra: &[(&str, &str)]) -> Option<TestApp> {
         .expect("the application builds");
     let address = format!("http://{}", app.local_addr().expect("a bound address"));
     let store = app.state().store.clone();
+    let fees = app.state().fees.clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         app.run_until_stopped(async {
@@ -81,6 +83,7 @@ pub async fn spawn_app_with(db: Db, extra: &[(&str, &str)]) -> Option<TestApp> {
         store,
         database_url,
         clock,
+        fees,
         db,
         shutdown: Some(tx),
         server: Some(server),
@@ -89,6 +92,11 @@ pub async fn spawn_app_with(db: Db, extra: &[(&str, &str)]) -> Option<TestApp> {
 }
 
 impl TestApp {
+    /// The policy hash the server quotes with.
+    pub fn fees_hash(&self) -> String {
+        self.fees.policy.hash.clone()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }

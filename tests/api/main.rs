@@ -9,5 +9,6 @@ mod pg;
 mod access;
 mod cases;
 mod cli;
+mod fees;
 mod health;
 mod migrations;

@@ -1,0 +1,169 @@
+//! The fee engine through the API and the command line.
+
+use feerecon::domain::Role;
+
+use crate::both_backends;
+use crate::cli::feerecon;
+use crate::helpers::{case_body, error_code, json};
+
+both_backends! {
+    async fn a_stored_case_is_quoted_under_the_policy_of_its_receipt_date(app: TestApp) {
+        let portal = app.token_for(Role::Portal).await;
+        let code = "000.00.12.H62-240715-0001";
+        let mut body = case_body(code);
+        body["subjects"] = serde_json::json!([]);
+        app.put_json(&format!("/api/v1/cases/{code}"), &portal, &body).await;
+        let auditor = app.token_for(Role::Auditor).await;
+        let res = app.get(&format!("/api/v1/cases/{code}/fee"), &auditor).await;
+        assert_eq!(res.status(), 200);
+        let text = res.text().await.unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["case_code"], code);
+        assert_eq!(v["as_of"], "2024-07-15");
+        assert_eq!(v["citizen_due"], 4000);
+        assert_eq!(v["items"][0]["applied"]["rule"], "VP-ONLINE-50");
+        assert_eq!(v["policy"]["hash"], app.fees_hash());
+        // The CLI quotes the same stored case to the same bytes.
+        let r = feerecon(&app.database_url, &["quote", "--case", code, "--format", "json"], "", &[]).await;
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert_eq!(r.stdout.trim_end(), text);
+        // A poor household pays no civil-status charge (Luật Hộ tịch Art. 11).
+        body["subjects"] = serde_json::json!(["poor_household"]);
+        app.put_json(&format!("/api/v1/cases/{code}"), &portal, &body).await;
+        let (_, v) = json(app.get(&format!("/api/v1/cases/{code}/fee"), &auditor).await).await;
+        assert_eq!((v["citizen_due"].as_i64(), v["items"][0]["applied"]["rule"].as_str()), (Some(0), Some("LHT-11-1A")));
+        // Unknown case: 404.
+        let (status, v) = json(app.get("/api/v1/cases/000.00.12.H62-240715-0099/fee", &auditor).await).await;
+        assert_eq!((status, error_code(&v)), (404, "not_found"));
+    }
+}
+
+both_backends! {
+    async fn a_case_for_a_procedure_outside_the_catalogue_is_refused(app: TestApp) {
+        let portal = app.token_for(Role::Portal).await;
+        let code = "000.00.12.H62-240715-0001";
+        let mut body = case_body(code);
+        body["procedure_code"] = serde_json::json!("9.999999");
+        let (status, v) = json(app.put_json(&format!("/api/v1/cases/{code}"), &portal, &body).await).await;
+        assert_eq!((status, error_code(&v)), (422, "invalid_field"));
+        assert!(v["error"]["message"].as_str().unwrap().contains("procedure_code"), "{v}");
+    }
+}
+
+#[tokio::test]
+async fn quoting_given_facts_needs_no_database_and_gives_the_same_bytes_twice() {
+    // A database URL that cannot be opened: quoting facts must not touch it.
+    let url = "sqlite:///nonexistent-dir/x.db";
+    let args = [
+        "quote",
+        "--procedure",
+        "1.002804",
+        "--channel",
+        "online_full",
+        "--received",
+        "2024-03-01",
+        "--format",
+        "json",
+    ];
+    let a = feerecon(url, &args, "", &[]).await;
+    assert_eq!(a.code, 0, "{}", a.stderr);
+    let b = feerecon(url, &args, "", &[]).await;
+    assert_eq!(a.stdout, b.stdout);
+    let v: serde_json::Value = serde_json::from_str(&a.stdout).unwrap();
+    assert_eq!((v["citizen_due"].as_i64(), v["case_code"].is_null()), (Some(115_000), true));
+    let r = feerecon(
+        url,
+        &[
+            "quote",
+            "--procedure",
+            "1.002804",
+            "--channel",
+            "online_full",
+            "--received",
+            "2026-03-01",
+            "--format",
+            "json",
+        ],
+        "",
+        &[],
+    )
+    .await;
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["citizen_due"], 135_000);
+    // Text output, per-unit quantity and subjects.
+    let r = feerecon(
+        url,
+        &[
+            "quote",
+            "--procedure",
+            "2.001417",
+            "--channel",
+            "counter",
+            "--received",
+            "2024-03-01",
+            "--subject",
+            "student",
+        ],
+        "",
+        &[],
+    )
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("TT244-LLTP-GIAM") && r.stdout.contains("citizen 100.000 đ"), "{}", r.stdout);
+    // Bad facts are user errors naming the flag.
+    let r =
+        feerecon(url, &["quote", "--procedure", "1.002804", "--channel", "web", "--received", "2024-03-01"], "", &[])
+            .await;
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("--channel"), "{}", r.stderr);
+    let r = feerecon(
+        url,
+        &["quote", "--procedure", "9.999999", "--channel", "counter", "--received", "2024-03-01"],
+        "",
+        &[],
+    )
+    .await;
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("not in the fee catalogue"), "{}", r.stderr);
+}
+
+#[tokio::test]
+async fn policy_check_and_start_up_refuse_a_bad_policy_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/policies");
+    std::fs::copy(format!("{fixtures}/national.toml"), dir.path().join("national.toml")).unwrap();
+    let good = std::fs::read_to_string(format!("{fixtures}/vinh-phuc.toml")).unwrap();
+    let bad = good.replace("effect = { pay_percent = 50 }", "effect = { pay_percent = 150 }");
+    let line = bad.lines().position(|l| l.contains("pay_percent = 150")).unwrap() + 1;
+    std::fs::write(dir.path().join("vp.toml"), &bad).unwrap();
+    let file = dir.path().join("vp.toml").display().to_string();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("x.db").display());
+
+    let r = feerecon(&url, &["policy", "check", &file], "", &[]).await;
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains(&format!("vp.toml:{line}:")) && r.stderr.contains("outside 0..=100"), "{}", r.stderr);
+
+    let r =
+        feerecon(&url, &["serve"], "", &[("FEERECON_POLICY", file.as_str()), ("FEERECON_LISTEN", "127.0.0.1:0")]).await;
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains(&format!("vp.toml:{line}:")), "{}", r.stderr);
+    assert!(!dir.path().join("x.db").exists(), "nothing is created before the policy is accepted");
+
+    let r = feerecon(&url, &["policy", "check", &format!("{fixtures}/ha-noi.toml")], "", &[]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("ok: policy ha-noi") && r.stdout.contains("sha256:"), "{}", r.stdout);
+}
+
+#[tokio::test]
+async fn the_case_fixtures_import() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("x.db").display());
+    for f in ["cases-2024-07.json", "cases-2025-07.csv"] {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/cases/").to_owned() + f;
+        let r = feerecon(&url, &["import", "cases", &path], "", &[]).await;
+        assert_eq!(r.code, 0, "{f}: {}", r.stderr);
+    }
+    let store = feerecon::store::connect(&url).await.unwrap();
+    let gauges = store.gauges().await.unwrap();
+    assert_eq!(gauges.iter().find(|g| g.0 == "feerecon_cases").unwrap().3, 240);
+}
