@@ -11,6 +11,7 @@
 //! - [`auth`]: API tokens and passwords (minting, hashing, constant-time checks). Pure.
 //! - [`cases`]: reading case files (JSON or CSV) for `import cases`. Pure.
 //! - [`fees`]: the fee catalogue, the province's policy and the quote. Pure.
+//! - [`gateway`]: VNPAY, MoMo and ZaloPay adapters: signing, verifying, replies, status queries.
 //! - [`store`]: persistence. One `Store` trait, a SQLite and a PostgreSQL backend; all SQL lives here.
 //! - [`http`]: the server: routers per area, the bearer-token layer and the route × role table,
 //!   the error envelope, health, metrics and the OpenAPI document.
@@ -24,6 +25,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod fees;
+pub mod gateway;
 pub mod http;
 pub mod store;
 pub mod telemetry;

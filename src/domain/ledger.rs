@@ -1,0 +1,232 @@
+//! Ledger vocabulary and the postings money events make (SPEC §8). Pure.
+//!
+//! A `Posting` is a balanced set of `Line`s: the sum of debits equals the sum of credits, each
+//! line is a debit or a credit (or a zero line, which records a waiver with its basis). Builders
+//! here turn a payment event into its posting; the store appends it to the hash chain.
+//! `canonical_entry` is the exact byte string each entry's hash covers (README "The ledger").
+
+use chrono::NaiveDate;
+use serde::Serialize;
+
+use super::Money;
+use super::payment::Gateway;
+
+pub const REVENUE_PHI: &str = "revenue:phi";
+pub const REVENUE_LE_PHI: &str = "revenue:le_phi";
+pub const BUDGET_RECEIVABLE: &str = "budget_receivable";
+pub const GATEWAY_FEES: &str = "gateway_fees";
+pub const REFUNDS_PAYABLE: &str = "refunds_payable";
+pub const WRITE_OFFS: &str = "write_offs";
+pub const SUSPENSE: &str = "suspense";
+
+pub fn clearing(g: Gateway) -> String {
+    format!("gateway_clearing:{g}")
+}
+
+pub fn bank(g: Gateway) -> String {
+    format!("bank:{g}")
+}
+
+/// The revenue account of a fee kind (`phi` or `le_phi`).
+pub fn revenue(kind: &str) -> &'static str {
+    if kind == "phi" { REVENUE_PHI } else { REVENUE_LE_PHI }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Line {
+    pub account: String,
+    pub debit: i64,
+    pub credit: i64,
+    pub memo: String,
+}
+
+impl Line {
+    pub fn debit(account: impl Into<String>, amount: i64, memo: impl Into<String>) -> Self {
+        Self { account: account.into(), debit: amount, credit: 0, memo: memo.into() }
+    }
+    pub fn credit(account: impl Into<String>, amount: i64, memo: impl Into<String>) -> Self {
+        Self { account: account.into(), debit: 0, credit: amount, memo: memo.into() }
+    }
+}
+
+/// A posting to append. Invariant (checked by `is_balanced`, and again by the database):
+/// every amount is ≥ 0, no line is both debit and credit, debits sum to credits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Posting {
+    /// Unique per money event (`confirm:<payment_id>`, `settle:<g>:<no>:<status>`): writing the
+    /// same key twice is refused, so an event is posted once.
+    pub idem_key: String,
+    pub kind: String,
+    pub business_date: NaiveDate,
+    /// What it concerns: `payment=...;callback_sha256=...`.
+    pub refs: String,
+    /// The posting this one corrects, if any.
+    pub corrects: Option<String>,
+    pub lines: Vec<Line>,
+}
+
+impl Posting {
+    pub fn total(&self) -> i64 {
+        self.lines.iter().map(|l| l.debit).sum()
+    }
+
+    pub fn is_balanced(&self) -> bool {
+        !self.lines.is_empty()
+            && self.lines.iter().all(|l| l.debit >= 0 && l.credit >= 0 && (l.debit == 0 || l.credit == 0))
+            && self.lines.iter().map(|l| l.debit).sum::<i64>() == self.lines.iter().map(|l| l.credit).sum::<i64>()
+    }
+}
+
+/// Removes what cannot appear in a canonical field: line breaks and other control characters.
+pub fn clean(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
+
+/// The bytes an entry's hash covers: its fields, each followed by a line feed, in this order:
+/// `seq, business_date, posting_id, kind, line_no, account, debit, credit, memo, refs`.
+/// Fields never contain control characters (`clean`).
+#[allow(clippy::too_many_arguments)]
+pub fn canonical_entry(
+    seq: i64,
+    business_date: NaiveDate,
+    posting_id: &str,
+    kind: &str,
+    line_no: i64,
+    account: &str,
+    debit: i64,
+    credit: i64,
+    memo: &str,
+    refs: &str,
+) -> Vec<u8> {
+    format!(
+        "{seq}\n{}\n{posting_id}\n{kind}\n{line_no}\n{account}\n{debit}\n{credit}\n{memo}\n{refs}\n",
+        business_date.format("%Y-%m-%d")
+    )
+    .into_bytes()
+}
+
+/// One quote item, as postings need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuotedItem {
+    pub fee: String,
+    /// `phi` or `le_phi`.
+    pub kind: String,
+    pub citizen_due: i64,
+    pub budget_due: i64,
+    /// `rule: basis` when a rule decided the item.
+    pub basis: Option<String>,
+}
+
+/// The posting of a confirmed payment: Dr clearing the amount; Cr revenue by the quote's kinds
+/// for `citizen_due`, any difference to suspense; a flagged duplicate Cr refunds payable
+/// instead. When the quote has a budget part (and the payment is not a duplicate), Dr budget
+/// receivable, Cr revenue.
+pub fn payment_confirmed(
+    gateway: Gateway,
+    payment_id: &str,
+    amount: Money,
+    items: &[QuotedItem],
+    duplicate: bool,
+    business_date: NaiveDate,
+    refs: String,
+) -> Posting {
+    let amount = amount.dong();
+    let mut lines = vec![Line::debit(clearing(gateway), amount, format!("payment {payment_id}"))];
+    if duplicate {
+        lines.push(Line::credit(REFUNDS_PAYABLE, amount, format!("duplicate payment {payment_id}: to refund")));
+    } else {
+        let mut citizen = 0;
+        for i in items.iter().filter(|i| i.citizen_due > 0) {
+            lines.push(Line::credit(revenue(&i.kind), i.citizen_due, format!("{} citizen part", i.fee)));
+            citizen += i.citizen_due;
+        }
+        match amount - citizen {
+            0 => {}
+            d if d > 0 => lines.push(Line::credit(SUSPENSE, d, "paid more than citizen_due")),
+            d => lines.push(Line::debit(SUSPENSE, -d, "paid less than citizen_due")),
+        }
+        for i in items.iter().filter(|i| i.budget_due > 0) {
+            lines.push(Line::debit(BUDGET_RECEIVABLE, i.budget_due, format!("{} budget part", i.fee)));
+            lines.push(Line::credit(revenue(&i.kind), i.budget_due, format!("{} budget part", i.fee)));
+        }
+    }
+    Posting { idem_key: format!("confirm:{payment_id}"), kind: "payment_confirmed".into(), business_date, refs, corrects: None, lines }
+}
+
+/// The posting of a case nobody pays for (`waived`) or the budget pays for (`budget_covered`):
+/// Dr budget receivable, Cr revenue for the budget part; a zero line with its basis for each
+/// waived item.
+pub fn settled_without_gateway(payment_id: &str, items: &[QuotedItem], business_date: NaiveDate, refs: String) -> Posting {
+    let mut lines = Vec::new();
+    for i in items {
+        if i.budget_due > 0 {
+            lines.push(Line::debit(BUDGET_RECEIVABLE, i.budget_due, format!("{} budget part", i.fee)));
+            lines.push(Line::credit(revenue(&i.kind), i.budget_due, format!("{} budget part", i.fee)));
+        } else if i.citizen_due == 0 {
+            let basis = i.basis.as_deref().unwrap_or("no rule");
+            lines.push(Line::credit(revenue(&i.kind), 0, format!("{} waived: {basis}", i.fee)));
+        }
+    }
+    let kind = if items.iter().any(|i| i.budget_due > 0) { "budget_covered" } else { "waiver" };
+    Posting { idem_key: format!("settle-no-gateway:{payment_id}"), kind: kind.into(), business_date, refs, corrects: None, lines }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2024, 7, 15).unwrap()
+    }
+
+    fn item(fee: &str, kind: &str, c: i64, b: i64) -> QuotedItem {
+        QuotedItem { fee: fee.into(), kind: kind.into(), citizen_due: c, budget_due: b, basis: Some("R: basis".into()) }
+    }
+
+    #[test]
+    fn a_confirmed_payment_splits_revenue_by_kind_and_balances() {
+        let p = payment_confirmed(
+            Gateway::Vnpay,
+            "pay_1",
+            Money::new(575_000).unwrap(),
+            &[item("a", "le_phi", 75_000, 0), item("b", "phi", 500_000, 0)],
+            false,
+            d(),
+            String::new(),
+        );
+        assert!(p.is_balanced());
+        assert_eq!(p.lines[0], Line::debit("gateway_clearing:vnpay", 575_000, "payment pay_1"));
+        assert_eq!((p.lines[1].account.as_str(), p.lines[1].credit), ("revenue:le_phi", 75_000));
+        assert_eq!((p.lines[2].account.as_str(), p.lines[2].credit), ("revenue:phi", 500_000));
+        assert_eq!(p.lines.len(), 3);
+    }
+
+    #[test]
+    fn differences_go_to_suspense_and_duplicates_to_refunds_payable() {
+        let over = payment_confirmed(Gateway::Momo, "p", Money::new(10_000).unwrap(), &[item("a", "le_phi", 8_000, 0)], false, d(), String::new());
+        assert!(over.is_balanced());
+        assert!(over.lines.contains(&Line::credit(SUSPENSE, 2_000, "paid more than citizen_due")));
+        let under = payment_confirmed(Gateway::Momo, "p", Money::new(5_000).unwrap(), &[item("a", "le_phi", 8_000, 0)], false, d(), String::new());
+        assert!(under.is_balanced());
+        let dup = payment_confirmed(Gateway::Momo, "p", Money::new(8_000).unwrap(), &[item("a", "le_phi", 8_000, 0)], true, d(), String::new());
+        assert!(dup.is_balanced());
+        assert_eq!(dup.lines[1].account, REFUNDS_PAYABLE);
+    }
+
+    #[test]
+    fn waivers_are_zero_lines_with_their_basis_and_budget_parts_are_receivable() {
+        let w = settled_without_gateway("p", &[item("a", "le_phi", 0, 0)], d(), String::new());
+        assert!(w.is_balanced());
+        assert_eq!((w.kind.as_str(), w.total(), w.lines[0].memo.as_str()), ("waiver", 0, "a waived: R: basis"));
+        let b = settled_without_gateway("p", &[item("a", "le_phi", 0, 135_000)], d(), String::new());
+        assert!(b.is_balanced());
+        assert_eq!((b.kind.as_str(), b.total()), ("budget_covered", 135_000));
+    }
+
+    #[test]
+    fn the_canonical_entry_is_one_field_per_line() {
+        let c = canonical_entry(7, d(), "pst_1", "payment_confirmed", 1, "gateway_clearing:vnpay", 100, 0, "m", "payment=p");
+        assert_eq!(String::from_utf8(c).unwrap(), "7\n2024-07-15\npst_1\npayment_confirmed\n1\ngateway_clearing:vnpay\n100\n0\nm\npayment=p\n");
+        assert_eq!(clean("a\nb\r\tc"), "a b  c");
+    }
+}

@@ -1,0 +1,407 @@
+//! Payment gateways: one adapter per gateway behind one trait.
+//!
+//! Each module holds the gateway's pure message code (build a payment request, verify a callback
+//! from its raw bytes, map it to a normalised `GatewayEvent`, produce the reply the gateway
+//! expects, build and check status queries), with the thin reqwest calls beside it. Verifying is
+//! a pure function of the raw request and the secrets: it tries the current secret, then the
+//! previous one (rotation), comparing in constant time, and says which verified.
+
+pub mod momo;
+pub mod vnpay;
+pub mod zalopay;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use hmac::{Hmac, Mac};
+use sha2::{Sha256, Sha512};
+use subtle::ConstantTimeEq;
+
+use crate::config::Config;
+use crate::domain::payment::{Gateway, GatewayEvent};
+use crate::domain::{Money, Secret, vn_offset};
+
+/// A request as it arrived, before anything is believed.
+#[derive(Debug, Clone, Default)]
+pub struct RawRequest {
+    pub method: String,
+    pub path: String,
+    /// The raw query string, without `?`.
+    pub query: String,
+    /// The headers worth keeping as evidence (content type, user agent, forwarded-for).
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// Which secret verified a signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyUsed {
+    Current,
+    Previous,
+}
+
+impl KeyUsed {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyUsed::Current => "current",
+            KeyUsed::Previous => "previous",
+        }
+    }
+}
+
+/// What verification found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verification {
+    /// The signature verified with `key`. `event` is the normalised outcome, or why the signed
+    /// message cannot be one (e.g. a ×100 amount not divisible by 100).
+    Valid { key: KeyUsed, event: Result<GatewayEvent, String> },
+    /// Not signed by us, or not parseable enough to check: nothing may change.
+    BadSignature(String),
+}
+
+/// The category of an answer to a gateway (SPEC §6.4 table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reply {
+    Applied,
+    AlreadyConfirmed,
+    OrderNotFound,
+    InvalidAmount,
+    BadSignature,
+    Failure,
+}
+
+impl Reply {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reply::Applied => "applied",
+            Reply::AlreadyConfirmed => "already_confirmed",
+            Reply::OrderNotFound => "order_not_found",
+            Reply::InvalidAmount => "invalid_amount",
+            Reply::BadSignature => "bad_signature",
+            Reply::Failure => "failure",
+        }
+    }
+}
+
+/// An HTTP answer in the gateway's own format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpReply {
+    pub status: u16,
+    pub content_type: Option<&'static str>,
+    pub body: Vec<u8>,
+}
+
+impl HttpReply {
+    pub fn json(status: u16, v: serde_json::Value) -> Self {
+        Self { status, content_type: Some("application/json"), body: v.to_string().into_bytes() }
+    }
+}
+
+/// An order to create at a gateway.
+#[derive(Debug, Clone)]
+pub struct Order {
+    pub txn_ref: String,
+    pub amount: Money,
+    /// ASCII description (no diacritics): gateways require it.
+    pub order_info: String,
+    /// feerecon's return page for this gateway.
+    pub return_url: String,
+    /// feerecon's callback endpoint for this gateway.
+    pub ipn_url: String,
+    pub client_ip: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A transaction to ask about.
+#[derive(Debug, Clone)]
+pub struct QueryTarget {
+    pub txn_ref: String,
+    pub amount: Money,
+    pub created_at: DateTime<Utc>,
+    pub order_info: String,
+}
+
+/// A status-query answer: the raw exchange as evidence, and the outcome if the gateway knows
+/// the transaction.
+#[derive(Debug, Clone)]
+pub struct QueryAnswer {
+    pub raw: RawRequest,
+    pub verification: Verification,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("the gateway did not answer: {0}")]
+    Unavailable(String),
+    #[error("the gateway refused: {0}")]
+    Refused(String),
+}
+
+/// One gateway.
+#[async_trait]
+pub trait GatewayAdapter: Send + Sync {
+    fn gateway(&self) -> Gateway;
+    /// Whether the gateway takes this amount.
+    fn accepts(&self, amount: Money) -> bool;
+    /// A fresh transaction reference within the gateway's rules, dated in GMT+7.
+    fn new_txn_ref(&self, now: DateTime<Utc>) -> String;
+    /// Creates the order; returns the URL the citizen pays at.
+    async fn create(&self, order: &Order) -> Result<String, GatewayError>;
+    /// Verifies a callback from its raw bytes (pure).
+    fn verify_callback(&self, req: &RawRequest) -> Verification;
+    /// The answer the gateway expects for a reply category (pure).
+    fn reply(&self, r: Reply) -> HttpReply;
+    /// Asks the gateway about a transaction.
+    async fn query(&self, target: &QueryTarget) -> Result<QueryAnswer, GatewayError>;
+}
+
+/// The enabled gateways.
+#[derive(Clone, Default)]
+pub struct Gateways {
+    adapters: Vec<Arc<dyn GatewayAdapter>>,
+}
+
+impl Gateways {
+    /// Adapters for every gateway whose credentials are configured.
+    pub fn from_config(config: &Config) -> Self {
+        let http = http_client();
+        let mut adapters: Vec<Arc<dyn GatewayAdapter>> = Vec::new();
+        if let Some(c) = &config.vnpay {
+            adapters.push(Arc::new(vnpay::Vnpay::new(c.clone(), http.clone())));
+        }
+        if let Some(c) = &config.momo {
+            adapters.push(Arc::new(momo::Momo::new(c.clone(), http.clone())));
+        }
+        if let Some(c) = &config.zalopay {
+            adapters.push(Arc::new(zalopay::Zalopay::new(c.clone(), http)));
+        }
+        Self { adapters }
+    }
+
+    pub fn get(&self, g: Gateway) -> Option<&Arc<dyn GatewayAdapter>> {
+        self.adapters.iter().find(|a| a.gateway() == g)
+    }
+}
+
+/// The HTTP client gateway calls use: short connect timeout, MoMo's recommended 30 s overall.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("a reqwest client with timeouts builds")
+}
+
+/// Posts JSON with bounded retries (3 attempts, 200 ms then 400 ms apart) on connection errors
+/// and 5xx answers; returns the body of the first 2xx answer.
+pub async fn post_json(client: &reqwest::Client, url: &str, body: &serde_json::Value) -> Result<Vec<u8>, GatewayError> {
+    let mut last = String::new();
+    for attempt in 0..3u32 {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(200 << (attempt - 1))).await;
+        }
+        match client.post(url).json(body).send().await {
+            Ok(res) if res.status().is_success() => {
+                return res.bytes().await.map(|b| b.to_vec()).map_err(|e| GatewayError::Unavailable(e.to_string()));
+            }
+            Ok(res) if res.status().is_server_error() => last = format!("HTTP {}", res.status()),
+            Ok(res) => return Err(GatewayError::Refused(format!("HTTP {}", res.status()))),
+            Err(e) => last = e.without_url().to_string(),
+        }
+    }
+    Err(GatewayError::Unavailable(last))
+}
+
+// ---------------------------------------------------------------- shared pure helpers
+
+pub(crate) fn hmac_sha256_hex(key: &Secret, msg: &[u8]) -> String {
+    let mut m = Hmac::<Sha256>::new_from_slice(key.expose().as_bytes()).expect("HMAC accepts keys of any length");
+    m.update(msg);
+    hex::encode(m.finalize().into_bytes())
+}
+
+pub(crate) fn hmac_sha512_hex(key: &Secret, msg: &[u8]) -> String {
+    let mut m = Hmac::<Sha512>::new_from_slice(key.expose().as_bytes()).expect("HMAC accepts keys of any length");
+    m.update(msg);
+    hex::encode(m.finalize().into_bytes())
+}
+
+/// Compares a received hex signature with the expected lower-case one, ignoring the case of the
+/// received one, in constant time.
+pub(crate) fn hex_matches(received: &str, expected: &str) -> bool {
+    let received = received.to_ascii_lowercase();
+    received.len() == expected.len() && bool::from(received.as_bytes().ct_eq(expected.as_bytes()))
+}
+
+/// Tries `sign` with the current key, then the previous one.
+pub(crate) fn verify_with(
+    current: &Secret,
+    previous: Option<&Secret>,
+    received: &str,
+    sign: impl Fn(&Secret) -> String,
+) -> Option<KeyUsed> {
+    if hex_matches(received, &sign(current)) {
+        return Some(KeyUsed::Current);
+    }
+    match previous {
+        Some(p) if hex_matches(received, &sign(p)) => Some(KeyUsed::Previous),
+        _ => None,
+    }
+}
+
+/// `yyyyMMddHHmmss` in GMT+7, as VNPAY writes times.
+pub fn vn_compact(t: DateTime<Utc>) -> String {
+    t.with_timezone(&vn_offset()).format("%Y%m%d%H%M%S").to_string()
+}
+
+/// Parses `yyyyMMddHHmmss` in GMT+7.
+pub fn parse_vn_compact(s: &str) -> Option<DateTime<Utc>> {
+    if s.len() != 14 {
+        return None;
+    }
+    let naive = NaiveDateTime::parse_from_str(s, "%Y%m%d%H%M%S").ok()?;
+    naive.and_local_timezone(vn_offset()).single().map(|t| t.with_timezone(&Utc))
+}
+
+/// Epoch milliseconds to an instant.
+pub fn from_epoch_ms(ms: i64) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(ms)
+}
+
+/// `yymmdd` in GMT+7.
+pub fn vn_yymmdd(t: DateTime<Utc>) -> String {
+    t.with_timezone(&vn_offset()).format("%y%m%d").to_string()
+}
+
+/// `n` random characters from `alphabet`.
+pub(crate) fn random_chars(n: usize, alphabet: &[u8]) -> String {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    (0..n).map(|_| alphabet[rng.gen_range(0..alphabet.len())] as char).collect()
+}
+
+pub(crate) const UPPER_ALNUM: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+
+/// Form-encodes a string the way `application/x-www-form-urlencoded` serializers do (WHATWG URL
+/// standard, Java's `URLEncoder`): `A–Z a–z 0–9 * - . _` stay, space becomes `+`, every other
+/// byte of the UTF-8 encoding becomes `%XX` (upper-case hex).
+pub fn form_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'*' | b'-' | b'.' | b'_' => out.push(b as char),
+            b' ' => out.push('+'),
+            _ => {
+                out.push('%');
+                out.push_str(&format!("{b:02X}"));
+            }
+        }
+    }
+    out
+}
+
+/// Decodes a form-encoded component: `+` is a space, `%XX` a byte. `None` on a malformed escape
+/// or bytes that are not UTF-8.
+pub fn form_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let h = b.get(i + 1..i + 3)?;
+                let v = u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok()?;
+                out.push(v);
+                i += 2;
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Splits a raw query string into decoded pairs, in order. `None` when a component is malformed.
+pub fn parse_query(q: &str) -> Option<Vec<(String, String)>> {
+    if q.is_empty() {
+        return Some(vec![]);
+    }
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            Some((form_decode(k)?, form_decode(v)?))
+        })
+        .collect()
+}
+
+/// Strips Vietnamese diacritics and anything outside `[A-Za-z0-9 .-]`, for order descriptions
+/// that gateways want in plain ASCII.
+pub fn ascii_order_info(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        let base = match c {
+            'à' | 'á' | 'ạ' | 'ả' | 'ã' | 'â' | 'ầ' | 'ấ' | 'ậ' | 'ẩ' | 'ẫ' | 'ă' | 'ằ' | 'ắ' | 'ặ' | 'ẳ' | 'ẵ' => 'a',
+            'À' | 'Á' | 'Ạ' | 'Ả' | 'Ã' | 'Â' | 'Ầ' | 'Ấ' | 'Ậ' | 'Ẩ' | 'Ẫ' | 'Ă' | 'Ằ' | 'Ắ' | 'Ặ' | 'Ẳ' | 'Ẵ' => 'A',
+            'è' | 'é' | 'ẹ' | 'ẻ' | 'ẽ' | 'ê' | 'ề' | 'ế' | 'ệ' | 'ể' | 'ễ' => 'e',
+            'È' | 'É' | 'Ẹ' | 'Ẻ' | 'Ẽ' | 'Ê' | 'Ề' | 'Ế' | 'Ệ' | 'Ể' | 'Ễ' => 'E',
+            'ì' | 'í' | 'ị' | 'ỉ' | 'ĩ' => 'i',
+            'Ì' | 'Í' | 'Ị' | 'Ỉ' | 'Ĩ' => 'I',
+            'ò' | 'ó' | 'ọ' | 'ỏ' | 'õ' | 'ô' | 'ồ' | 'ố' | 'ộ' | 'ổ' | 'ỗ' | 'ơ' | 'ờ' | 'ớ' | 'ợ' | 'ở' | 'ỡ' => 'o',
+            'Ò' | 'Ó' | 'Ọ' | 'Ỏ' | 'Õ' | 'Ô' | 'Ồ' | 'Ố' | 'Ộ' | 'Ổ' | 'Ỗ' | 'Ơ' | 'Ờ' | 'Ớ' | 'Ợ' | 'Ở' | 'Ỡ' => 'O',
+            'ù' | 'ú' | 'ụ' | 'ủ' | 'ũ' | 'ư' | 'ừ' | 'ứ' | 'ự' | 'ử' | 'ữ' => 'u',
+            'Ù' | 'Ú' | 'Ụ' | 'Ủ' | 'Ũ' | 'Ư' | 'Ừ' | 'Ứ' | 'Ự' | 'Ử' | 'Ữ' => 'U',
+            'ỳ' | 'ý' | 'ỵ' | 'ỷ' | 'ỹ' => 'y',
+            'Ỳ' | 'Ý' | 'Ỵ' | 'Ỷ' | 'Ỹ' => 'Y',
+            'đ' => 'd',
+            'Đ' => 'D',
+            c if c.is_ascii_alphanumeric() || c == ' ' || c == '.' || c == '-' => c,
+            _ => ' ',
+        };
+        out.push(base);
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_encoding_matches_the_vnpay_vectors() {
+        assert_eq!(form_encode("Thanh toan le phi ho so 000.00.12.H62-240715-0001"), "Thanh+toan+le+phi+ho+so+000.00.12.H62-240715-0001");
+        assert_eq!(
+            form_encode("Lệ phí đổi giấy phép lái xe, hồ sơ số 2/3"),
+            "L%E1%BB%87+ph%C3%AD+%C4%91%E1%BB%95i+gi%E1%BA%A5y+ph%C3%A9p+l%C3%A1i+xe%2C+h%E1%BB%93+s%C6%A1+s%E1%BB%91+2%2F3"
+        );
+        assert_eq!(form_encode("a*b~c!d'e(f)g+h"), "a*b%7Ec%21d%27e%28f%29g%2Bh");
+        assert_eq!(form_decode("a+b%20c%2B").unwrap(), "a b c+");
+        assert!(form_decode("%zz").is_none());
+        assert!(form_decode("%e1").is_none(), "not UTF-8");
+    }
+
+    #[test]
+    fn order_info_is_plain_ascii() {
+        assert_eq!(ascii_order_info("Lệ phí hồ sơ 000.00.12.H62-240715-0001 (Đăng ký)"), "Le phi ho so 000.00.12.H62-240715-0001 Dang ky");
+    }
+
+    #[test]
+    fn vnpay_times_are_gmt_plus_7() {
+        let t = parse_vn_compact("20240715170112").unwrap();
+        assert_eq!(t.to_rfc3339(), "2024-07-15T10:01:12+00:00");
+        assert_eq!(vn_compact(t), "20240715170112");
+        assert_eq!(vn_yymmdd(DateTime::parse_from_rfc3339("2024-12-31T17:30:00Z").unwrap().with_timezone(&Utc)), "250101");
+        assert!(parse_vn_compact("2024071517011").is_none());
+    }
+
+    #[test]
+    fn hex_comparison_ignores_the_received_case() {
+        assert!(hex_matches("ABCD", "abcd"));
+        assert!(!hex_matches("abc", "abcd"));
+        assert!(!hex_matches("abce", "abcd"));
+    }
+}

@@ -1,0 +1,281 @@
+//! ZaloPay v2 (reference/gateways.md §3).
+//!
+//! The callback is a JSON POST `{"data": "<JSON string>", "mac": "<hex>", "type": 1}`; `mac` is
+//! HMAC-SHA256 with key2 over `data` exactly as received, so `data` is parsed only after the MAC
+//! verifies. ZaloPay calls back on success only; failures are learnt from the status query. Orders
+//! and queries are signed with key1.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{
+    GatewayAdapter, GatewayError, HttpReply, KeyUsed, Order, QueryAnswer, QueryTarget, RawRequest, Reply, Verification,
+    from_epoch_ms, hmac_sha256_hex, random_chars, verify_with, vn_yymmdd,
+};
+use crate::config::ZalopayConfig;
+use crate::domain::Money;
+use crate::domain::payment::{Gateway, GatewayEvent, OutcomeKind};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Envelope {
+    data: String,
+    mac: String,
+    #[serde(rename = "type")]
+    kind: i64,
+}
+
+#[derive(Debug, Deserialize)]
+struct CallbackData {
+    app_id: i64,
+    app_trans_id: String,
+    amount: i64,
+    zp_trans_id: i64,
+    server_time: i64,
+}
+
+/// Verifies a callback body.
+pub fn verify_callback(cfg: &ZalopayConfig, body: &[u8]) -> Verification {
+    let env: Envelope = match serde_json::from_slice(body) {
+        Ok(e) => e,
+        Err(e) => return Verification::BadSignature(format!("not a ZaloPay callback: {e}")),
+    };
+    let Some(key) =
+        verify_with(&cfg.key2, cfg.key2_previous.as_ref(), &env.mac, |k| hmac_sha256_hex(k, env.data.as_bytes()))
+    else {
+        return Verification::BadSignature("mac does not match".into());
+    };
+    let event = (|| {
+        if env.kind != 1 {
+            return Err(format!("callback type {} is not an order", env.kind));
+        }
+        let d: CallbackData = serde_json::from_str(&env.data).map_err(|e| format!("data is not an order: {e}"))?;
+        if d.app_id.to_string() != cfg.app_id {
+            return Err(format!("app_id {} is not this merchant's", d.app_id));
+        }
+        Ok(GatewayEvent {
+            gateway: Gateway::Zalopay,
+            txn_ref: d.app_trans_id,
+            gateway_txn_no: Some(d.zp_trans_id.to_string()),
+            amount: Money::new(d.amount).map_err(|e| e.to_string())?,
+            outcome: OutcomeKind::Success,
+            paid_at: from_epoch_ms(d.server_time),
+        })
+    })();
+    Verification::Valid { key, event }
+}
+
+pub fn reply(r: Reply) -> HttpReply {
+    let (code, msg) = match r {
+        Reply::Applied => (1, "success"),
+        Reply::AlreadyConfirmed => (2, "already processed"),
+        Reply::OrderNotFound => (0, "order not found"),
+        Reply::InvalidAmount => (0, "invalid amount"),
+        Reply::BadSignature => (-1, "mac not equal"),
+        Reply::Failure => (0, "internal error"),
+    };
+    HttpReply::json(200, json!({"return_code": code, "return_message": msg}))
+}
+
+/// The create-order request: `mac = HMAC(key1, app_id|app_trans_id|app_user|amount|app_time|embed_data|item)`.
+pub fn create_request(cfg: &ZalopayConfig, order: &Order) -> serde_json::Value {
+    let app_time = order.created_at.timestamp_millis();
+    let embed_data = json!({"redirecturl": order.return_url}).to_string();
+    let item = "[]";
+    let app_user = "feerecon";
+    let data = format!(
+        "{}|{}|{app_user}|{}|{app_time}|{embed_data}|{item}",
+        cfg.app_id,
+        order.txn_ref,
+        order.amount.dong()
+    );
+    json!({
+        "app_id": cfg.app_id.parse::<i64>().unwrap_or_default(),
+        "app_user": app_user,
+        "app_trans_id": order.txn_ref,
+        "app_time": app_time,
+        "expire_duration_seconds": (order.expires_at - order.created_at).num_seconds().clamp(300, 2_592_000),
+        "amount": order.amount.dong(),
+        "item": item,
+        "embed_data": embed_data,
+        "description": order.order_info,
+        "bank_code": "",
+        "callback_url": order.ipn_url,
+        "mac": hmac_sha256_hex(&cfg.key1, data.as_bytes()),
+    })
+}
+
+/// The status-query request: `mac = HMAC(key1, app_id|app_trans_id|key1)`.
+pub fn query_request(cfg: &ZalopayConfig, app_trans_id: &str) -> serde_json::Value {
+    let data = format!("{}|{app_trans_id}|{}", cfg.app_id, cfg.key1.expose());
+    json!({
+        "app_id": cfg.app_id.parse::<i64>().unwrap_or_default(),
+        "app_trans_id": app_trans_id,
+        "mac": hmac_sha256_hex(&cfg.key1, data.as_bytes()),
+    })
+}
+
+/// Reads a status-query answer: `return_code` 1 paid, 2 failed, 3 still pending. ZaloPay's query
+/// answer carries no payment time the SPEC accepts: the caller uses the creation time.
+pub fn read_query_answer(txn_ref: &str, body: &[u8]) -> Verification {
+    #[derive(Deserialize)]
+    struct Answer {
+        return_code: i64,
+        #[serde(default)]
+        return_message: String,
+        #[serde(default)]
+        amount: i64,
+        #[serde(default)]
+        zp_trans_id: i64,
+    }
+    let a: Answer = match serde_json::from_slice(body) {
+        Ok(a) => a,
+        Err(e) => return Verification::BadSignature(format!("not a ZaloPay query answer: {e}")),
+    };
+    let outcome = match a.return_code {
+        1 => OutcomeKind::Success,
+        2 => OutcomeKind::Failure,
+        3 => OutcomeKind::Pending,
+        other => {
+            return Verification::Valid {
+                key: KeyUsed::Current,
+                event: Err(format!("return_code {other} {}", a.return_message)),
+            };
+        }
+    };
+    let event = Money::new(a.amount).map_err(|e| e.to_string()).map(|amount| GatewayEvent {
+        gateway: Gateway::Zalopay,
+        txn_ref: txn_ref.to_owned(),
+        gateway_txn_no: (a.zp_trans_id > 0).then(|| a.zp_trans_id.to_string()),
+        amount,
+        outcome,
+        paid_at: None,
+    });
+    Verification::Valid { key: KeyUsed::Current, event }
+}
+
+pub struct Zalopay {
+    cfg: ZalopayConfig,
+    http: reqwest::Client,
+}
+
+impl Zalopay {
+    pub fn new(cfg: ZalopayConfig, http: reqwest::Client) -> Self {
+        Self { cfg, http }
+    }
+}
+
+#[async_trait]
+impl GatewayAdapter for Zalopay {
+    fn gateway(&self) -> Gateway {
+        Gateway::Zalopay
+    }
+
+    fn accepts(&self, amount: Money) -> bool {
+        amount.dong() >= 1
+    }
+
+    fn new_txn_ref(&self, now: DateTime<Utc>) -> String {
+        // app_trans_id starts with yymmdd in GMT+7: ZaloPay reconciles by Vietnamese date.
+        format!("{}_{}", vn_yymmdd(now), random_chars(16, super::UPPER_ALNUM))
+    }
+
+    async fn create(&self, order: &Order) -> Result<String, GatewayError> {
+        let body = create_request(&self.cfg, order);
+        let url = format!("{}/v2/create", self.cfg.endpoint);
+        let answer = super::post_json(&self.http, &url, &body).await?;
+        let v: serde_json::Value =
+            serde_json::from_slice(&answer).map_err(|e| GatewayError::Refused(format!("not JSON: {e}")))?;
+        match (v.get("return_code").and_then(|c| c.as_i64()), v.get("order_url").and_then(|u| u.as_str())) {
+            (Some(1), Some(url)) => Ok(url.to_owned()),
+            (code, _) => Err(GatewayError::Refused(format!(
+                "return_code {} {}",
+                code.map_or("?".into(), |c| c.to_string()),
+                v.get("return_message").and_then(|m| m.as_str()).unwrap_or("")
+            ))),
+        }
+    }
+
+    fn verify_callback(&self, req: &RawRequest) -> Verification {
+        verify_callback(&self.cfg, &req.body)
+    }
+
+    fn reply(&self, r: Reply) -> HttpReply {
+        reply(r)
+    }
+
+    async fn query(&self, t: &QueryTarget) -> Result<QueryAnswer, GatewayError> {
+        let body = query_request(&self.cfg, &t.txn_ref);
+        let url = format!("{}/v2/query", self.cfg.endpoint);
+        let answer = super::post_json(&self.http, &url, &body).await?;
+        let verification = read_query_answer(&t.txn_ref, &answer);
+        Ok(QueryAnswer {
+            raw: RawRequest {
+                method: "POST".into(),
+                path: url,
+                query: String::new(),
+                headers: vec![("x-feerecon-request".into(), body.to_string())],
+                body: answer,
+            },
+            verification,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Secret;
+
+    pub(crate) fn cfg() -> ZalopayConfig {
+        ZalopayConfig {
+            app_id: "2554".into(),
+            key1: Secret::new("vectorZaloKey1"),
+            key2: Secret::new("vectorZaloKey2zzzzzzzzzzzzzzzzzz"),
+            key2_previous: None,
+            endpoint: "https://sb-openapi.zalopay.vn".into(),
+        }
+    }
+
+    /// reference/vectors.md, the ZaloPay callback.
+    pub(crate) const DATA: &str = r#"{"app_id":2554,"app_trans_id":"241231_000042","app_time":1735664390000,"app_user":"vector","amount":200000,"embed_data":"{}","item":"[]","zp_trans_id":241231000000042,"server_time":1735664399000,"channel":38,"merchant_user_id":"","user_fee_amount":0,"discount_amount":0}"#;
+    pub(crate) const MAC: &str = "a3f5ea0048439ceaf1fa21ff6d53683b54a781c0ce4076b46ad49c26f6ef3275";
+
+    pub(crate) fn body(data: &str, mac: &str) -> Vec<u8> {
+        json!({"data": data, "mac": mac, "type": 1}).to_string().into_bytes()
+    }
+
+    #[test]
+    fn the_vector_verifies_and_reads_as_a_success() {
+        let Verification::Valid { key, event } = verify_callback(&cfg(), &body(DATA, MAC)) else { panic!("must verify") };
+        assert_eq!(key, KeyUsed::Current);
+        let e = event.unwrap();
+        assert_eq!((e.txn_ref.as_str(), e.amount.dong(), e.outcome), ("241231_000042", 200_000, OutcomeKind::Success));
+        assert_eq!(e.gateway_txn_no.as_deref(), Some("241231000000042"));
+    }
+
+    #[test]
+    fn the_mac_covers_data_exactly_as_received() {
+        // The same JSON with a space added is another string: refused.
+        let spaced = DATA.replacen(",", ", ", 1);
+        assert!(matches!(verify_callback(&cfg(), &body(&spaced, MAC)), Verification::BadSignature(_)));
+        assert!(matches!(verify_callback(&cfg(), &body(DATA, &MAC.replace('a', "b"))), Verification::BadSignature(_)));
+        // key1 does not sign callbacks.
+        let with_key1 = hmac_sha256_hex(&cfg().key1, DATA.as_bytes());
+        assert!(matches!(verify_callback(&cfg(), &body(DATA, &with_key1)), Verification::BadSignature(_)));
+    }
+
+    #[test]
+    fn query_answers_map_to_outcomes() {
+        let a = |code: i64| read_query_answer("X", json!({"return_code": code, "amount": 1000, "zp_trans_id": 9}).to_string().as_bytes());
+        assert!(matches!(a(1), Verification::Valid { event: Ok(GatewayEvent { outcome: OutcomeKind::Success, .. }), .. }));
+        assert!(matches!(a(2), Verification::Valid { event: Ok(GatewayEvent { outcome: OutcomeKind::Failure, .. }), .. }));
+        assert!(matches!(a(3), Verification::Valid { event: Ok(GatewayEvent { outcome: OutcomeKind::Pending, .. }), .. }));
+        assert!(matches!(a(-49), Verification::Valid { event: Err(_), .. }));
+        assert_eq!(String::from_utf8(reply(Reply::Applied).body).unwrap(), r#"{"return_code":1,"return_message":"success"}"#);
+        assert!(String::from_utf8(reply(Reply::BadSignature).body).unwrap().contains("-1"));
+        assert!(String::from_utf8(reply(Reply::AlreadyConfirmed).body).unwrap().contains(":2"));
+    }
+}
