@@ -13,6 +13,7 @@
 //! - [`fees`]: the fee catalogue, the province's policy and the quote. Pure.
 //! - [`gateway`]: VNPAY, MoMo and ZaloPay adapters: signing, verifying, replies, status queries.
 //! - [`store`]: persistence. One `Store` trait, a SQLite and a PostgreSQL backend; all SQL lives here.
+//! - [`payments`]: creating payments, the group-commit write path of gateway events, status queries.
 //! - [`http`]: the server: routers per area, the bearer-token layer and the route × role table,
 //!   the error envelope, health, metrics and the OpenAPI document.
 //! - [`config`]: every `FEERECON_*` variable, typed and checked once at start-up.
@@ -27,5 +28,6 @@ pub mod domain;
 pub mod fees;
 pub mod gateway;
 pub mod http;
+pub mod payments;
 pub mod store;
 pub mod telemetry;

@@ -37,6 +37,12 @@ pub enum ApiError {
     /// 409 with a specific code (`conflict`, `case_already_paid`, `idempotency_key_reused`, `day_closed`).
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// 422 with a specific code (`gateway_disabled`, `amount_outside_gateway_limits`).
+    #[error("{message}")]
+    Unprocessable { code: &'static str, message: String },
+    /// 502 `gateway_unavailable`.
+    #[error("{0}")]
+    GatewayUnavailable(String),
     /// 413 `payload_too_large`.
     #[error("{0}")]
     PayloadTooLarge(String),
@@ -67,6 +73,8 @@ impl ApiError {
             ApiError::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
             ApiError::InvalidField(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
             ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, code),
+            ApiError::Unprocessable { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
+            ApiError::GatewayUnavailable(_) => (StatusCode::BAD_GATEWAY, "gateway_unavailable"),
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
             ApiError::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),

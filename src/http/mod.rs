@@ -9,6 +9,8 @@
 
 pub mod auth;
 mod cases;
+mod gateway;
+mod payments;
 pub mod error;
 mod health;
 pub mod metrics;
@@ -25,6 +27,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::domain::{Clock, SystemClock};
@@ -43,6 +46,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The checked fee catalogue and policy, loaded at start-up.
     pub fees: Arc<FeeEngine>,
+    /// Payments and the gateway write path.
+    pub payments: Arc<crate::payments::Service>,
     /// The OpenAPI document, rendered once from the route table.
     pub openapi: Arc<String>,
 }
@@ -51,6 +56,8 @@ pub struct AppState {
 pub fn all_routes() -> Vec<Route> {
     let mut r = health::routes();
     r.extend(cases::routes());
+    r.extend(payments::routes());
+    r.extend(gateway::routes());
     r
 }
 
@@ -82,6 +89,9 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     state: AppState,
+    /// Tells the background workers to stop.
+    shutdown: watch::Sender<bool>,
+    workers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 /// What `Application::build` may be given instead of the defaults (the tests and the demo inject a clock).
@@ -110,15 +120,28 @@ impl Application {
         let listener =
             TcpListener::bind(config.listen).await.with_context(|| format!("Failed to listen on {}", config.listen))?;
         let openapi = openapi::document(&all_routes()).to_string();
+        let payments = Arc::new(crate::payments::Service {
+            store: store.clone(),
+            fees: fees.clone(),
+            gateways: crate::gateway::Gateways::from_config(&config),
+            clock: clock.clone(),
+            committer: crate::payments::Committer::start(store.clone(), clock.clone()),
+            public_url: config.public_url.clone(),
+            payment_ttl: config.payment_ttl,
+            pending_query_after: config.pending_query_after,
+        });
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let workers = vec![tokio::spawn(payments.clone().run_query_worker(shutdown_rx))];
         let state = AppState {
             store,
             config: Arc::new(config),
             clock,
             metrics: Arc::new(Metrics::default()),
             fees,
+            payments,
             openapi: Arc::new(openapi),
         };
-        Ok(Self { router: router(state.clone()), listener, state })
+        Ok(Self { router: router(state.clone()), listener, state, shutdown, workers })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -133,6 +156,11 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let store = self.state.store.clone();
         axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await.context("server error")?;
+        let _ = self.shutdown.send(true);
+        for w in self.workers {
+            let _ = w.await;
+        }
+        drop(self.state);
         store.close().await;
         Ok(())
     }

@@ -334,7 +334,142 @@ macro_rules! impl_store {
 
             async fn gauges(&self) -> $crate::store::Result<Vec<$crate::store::Gauge>> {
                 let (cases,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM cases").fetch_one(&self.pool).await?;
-                Ok(vec![("feerecon_cases", "Cases known.", vec![], cases)])
+                let mut out: Vec<$crate::store::Gauge> = vec![("feerecon_cases", "Cases known.", vec![], cases)];
+                let by_status: Vec<(String, i64)> =
+                    sqlx::query_as("SELECT status, COUNT(*) FROM payments GROUP BY status ORDER BY status").fetch_all(&self.pool).await?;
+                for s in $crate::domain::payment::PaymentStatus::ALL {
+                    let n = by_status.iter().find(|(k, _)| k == s.as_str()).map_or(0, |(_, n)| *n);
+                    out.push(("feerecon_payments", "Payments by status.", vec![("status", s.as_str().to_owned())], n));
+                }
+                let by_state: Vec<(String, i64)> =
+                    sqlx::query_as("SELECT state, COUNT(*) FROM outbox GROUP BY state ORDER BY state").fetch_all(&self.pool).await?;
+                for st in ["pending", "delivered", "failed"] {
+                    let n = by_state.iter().find(|(k, _)| k == st).map_or(0, |(_, n)| *n);
+                    out.push(("feerecon_notifications", "Portal notifications by state.", vec![("state", st.to_owned())], n));
+                }
+                Ok(out)
+            }
+
+            async fn create_payment(&self, new: &$crate::store::NewPayment, at: chrono::DateTime<chrono::Utc>) -> $crate::store::Result<$crate::store::CreatePayment> {
+                self.create_payment_impl(new, at).await
+            }
+
+            async fn payment_by_key(&self, created_by: &str, case_code: &str, key: &str) -> $crate::store::Result<Option<$crate::store::Payment>> {
+                let sql = format!(
+                    "SELECT {} FROM payments WHERE created_by = $1 AND case_code = $2 AND idempotency_key = $3",
+                    $crate::store::payments::PAYMENT_COLUMNS
+                );
+                let row: Option<$crate::store::payments::PaymentRow> =
+                    sqlx::query_as(&sql).bind(created_by).bind(case_code).bind(key).fetch_optional(&self.pool).await?;
+                Ok(self.load_payments(row.into_iter().collect()).await?.pop())
+            }
+
+            async fn case_is_settled(&self, case_code: &str) -> $crate::store::Result<bool> {
+                let (n,): (i64,) = sqlx::query_as(
+                    "SELECT COUNT(*) FROM payments WHERE case_code = $1 AND status IN ('paid', 'waived', 'budget_covered')",
+                )
+                .bind(case_code)
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(n > 0)
+            }
+
+            async fn get_payment(&self, payment_id: &str) -> $crate::store::Result<Option<$crate::store::Payment>> {
+                self.payment_where("payment_id = $1", payment_id).await
+            }
+
+            async fn payment_by_txn_ref(&self, txn_ref: &str) -> $crate::store::Result<Option<$crate::store::Payment>> {
+                self.payment_where("txn_ref = $1", txn_ref).await
+            }
+
+            async fn case_payments(&self, case_code: &str) -> $crate::store::Result<Vec<$crate::store::Payment>> {
+                let sql = format!(
+                    "SELECT {} FROM payments WHERE case_code = $1 ORDER BY created_at, payment_id",
+                    $crate::store::payments::PAYMENT_COLUMNS
+                );
+                let rows: Vec<$crate::store::payments::PaymentRow> = sqlx::query_as(&sql).bind(case_code).fetch_all(&self.pool).await?;
+                self.load_payments(rows).await
+            }
+
+            async fn flagged_payments(
+                &self,
+                flag: $crate::domain::payment::Flag,
+                after: Option<&str>,
+                limit: i64,
+            ) -> $crate::store::Result<Vec<$crate::store::Payment>> {
+                let cols = $crate::store::payments::PAYMENT_COLUMNS.split(", ").map(|c| format!("p.{c}")).collect::<Vec<_>>().join(", ");
+                let sql = format!(
+                    "SELECT {cols} FROM payments p JOIN payment_flags f ON f.payment_id = p.payment_id
+                     WHERE f.flag = $1 AND p.payment_id > $2 ORDER BY p.payment_id LIMIT $3"
+                );
+                let rows: Vec<$crate::store::payments::PaymentRow> =
+                    sqlx::query_as(&sql).bind(flag.as_str()).bind(after.unwrap_or("")).bind(limit).fetch_all(&self.pool).await?;
+                self.load_payments(rows).await
+            }
+
+            async fn payment_callbacks(&self, payment_id: &str) -> $crate::store::Result<Vec<$crate::store::CallbackRecord>> {
+                let rows: Vec<$crate::store::payments::CallbackRow> = sqlx::query_as(
+                    "SELECT callback_id, source, gateway, method, path, query, headers, body, sha256, received_at, signature_valid,
+                            key_used, txn_ref, gateway_txn_no, amount, outcome, result, detail
+                     FROM callbacks WHERE payment_id = $1 OR (payment_id IS NULL AND txn_ref = (SELECT txn_ref FROM payments WHERE payment_id = $1))
+                     ORDER BY received_at, callback_id",
+                )
+                .bind(payment_id)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(|r| r.into_record()).collect())
+            }
+
+            async fn process_gateway_events(
+                &self,
+                jobs: &[$crate::store::EventJob],
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::Result<Vec<$crate::store::JobResult>> {
+                self.process_gateway_events_impl(jobs, at).await
+            }
+
+            async fn payments_due_for_query(
+                &self,
+                now: chrono::DateTime<chrono::Utc>,
+                created_before: chrono::DateTime<chrono::Utc>,
+                queried_before: chrono::DateTime<chrono::Utc>,
+                limit: i64,
+            ) -> $crate::store::Result<Vec<$crate::store::Payment>> {
+                let sql = format!(
+                    "SELECT {} FROM payments
+                     WHERE status = 'pending' AND txn_ref IS NOT NULL AND (created_at <= $1 OR expires_at <= $2)
+                       AND (last_queried_at IS NULL OR last_queried_at <= $3)
+                     ORDER BY created_at LIMIT $4",
+                    $crate::store::payments::PAYMENT_COLUMNS
+                );
+                let rows: Vec<$crate::store::payments::PaymentRow> =
+                    sqlx::query_as(&sql).bind(created_before).bind(now).bind(queried_before).bind(limit).fetch_all(&self.pool).await?;
+                self.load_payments(rows).await
+            }
+
+            async fn claim_query(
+                &self,
+                payment_id: &str,
+                now: chrono::DateTime<chrono::Utc>,
+                queried_before: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::Result<bool> {
+                let mut tx = self.begin_write().await?;
+                let n = sqlx::query(
+                    "UPDATE payments SET last_queried_at = $1
+                     WHERE payment_id = $2 AND status = 'pending' AND (last_queried_at IS NULL OR last_queried_at <= $3)",
+                )
+                .bind(now)
+                .bind(payment_id)
+                .bind(queried_before)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+                tx.commit().await?;
+                Ok(n == 1)
+            }
+
+            async fn expire_payment(&self, payment_id: &str, at: chrono::DateTime<chrono::Utc>) -> $crate::store::Result<bool> {
+                self.expire_payment_impl(payment_id, at).await
             }
 
             async fn upsert_case(

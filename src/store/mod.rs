@@ -11,6 +11,7 @@
 //! each in one transaction, so callers cannot leave half a change behind.
 
 mod common;
+pub mod payments;
 mod postgres;
 mod sqlite;
 
@@ -20,7 +21,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::domain::payment::Flag;
 use crate::domain::{Case, CaseCode, Role, Timestamp};
+pub use payments::{CallbackRecord, CreatePayment, EventJob, JobResult, NewPayment, Payment, PaymentView};
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -197,6 +200,50 @@ pub trait Store: Send + Sync + 'static {
 
     /// The token's hash, state and user, for the bearer check.
     async fn token_owner(&self, token_id: &str) -> Result<Option<TokenOwner>>;
+
+    // ---- payments ----
+
+    /// Creates a payment (rechecking the idempotency key and the case's settlement under the
+    /// case's lock); for waived and budget-covered payments also its posting and portal event.
+    async fn create_payment(&self, new: &NewPayment, at: DateTime<Utc>) -> Result<CreatePayment>;
+
+    /// The payment a user created for a case with an idempotency key.
+    async fn payment_by_key(&self, created_by: &str, case_code: &str, key: &str) -> Result<Option<Payment>>;
+
+    /// Whether the case holds a paid, waived or budget-covered payment.
+    async fn case_is_settled(&self, case_code: &str) -> Result<bool>;
+
+    async fn get_payment(&self, payment_id: &str) -> Result<Option<Payment>>;
+
+    async fn payment_by_txn_ref(&self, txn_ref: &str) -> Result<Option<Payment>>;
+
+    /// A case's payments, oldest first.
+    async fn case_payments(&self, case_code: &str) -> Result<Vec<Payment>>;
+
+    /// Payments carrying `flag`, by id, after the cursor.
+    async fn flagged_payments(&self, flag: Flag, after: Option<&str>, limit: i64) -> Result<Vec<Payment>>;
+
+    /// Every stored callback and status-query answer of a payment, oldest first.
+    async fn payment_callbacks(&self, payment_id: &str) -> Result<Vec<CallbackRecord>>;
+
+    /// Records and applies gateway messages in one transaction (group commit); one result per job.
+    async fn process_gateway_events(&self, jobs: &[EventJob], at: DateTime<Utc>) -> Result<Vec<JobResult>>;
+
+    /// Pending gateway payments created before `created_before` or expired by `now`, not queried
+    /// since `queried_before`.
+    async fn payments_due_for_query(
+        &self,
+        now: DateTime<Utc>,
+        created_before: DateTime<Utc>,
+        queried_before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<Payment>>;
+
+    /// Claims a payment for a status query: `true` for exactly one instance per interval.
+    async fn claim_query(&self, payment_id: &str, now: DateTime<Utc>, queried_before: DateTime<Utc>) -> Result<bool>;
+
+    /// Expires a payment still pending; `false` when it is not pending any more.
+    async fn expire_payment(&self, payment_id: &str, at: DateTime<Utc>) -> Result<bool>;
 
     // ---- audit ----
 

@@ -12,6 +12,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use super::Backend;
 use super::common::{WriteTx, impl_store};
+use super::payments::impl_payments;
 
 pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -38,3 +39,4 @@ impl PgStore {
 }
 
 impl_store!(PgStore, sqlx::Postgres, for_update = " FOR UPDATE");
+impl_payments!(PgStore, sqlx::Postgres, for_update = " FOR UPDATE");

@@ -15,6 +15,7 @@ use tokio::sync::Mutex;
 
 use super::Backend;
 use super::common::{WriteTx, impl_store};
+use super::payments::impl_payments;
 
 pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -51,3 +52,4 @@ impl SqliteStore {
 }
 
 impl_store!(SqliteStore, sqlx::Sqlite, for_update = "");
+impl_payments!(SqliteStore, sqlx::Sqlite, for_update = "");

@@ -17,6 +17,18 @@ const SPEC_TABLE: &[(&str, &str, Access)] = &[
     ("PUT", "/api/v1/cases/{case_code}", Access::Portal),
     ("GET", "/api/v1/cases/{case_code}", Access::AnyRole),
     ("GET", "/api/v1/cases/{case_code}/fee", Access::AnyRole),
+    ("POST", "/api/v1/cases/{case_code}/payments", Access::Portal),
+    ("GET", "/api/v1/cases/{case_code}/payments", Access::AnyRole),
+    ("GET", "/api/v1/payments/{payment_id}", Access::AnyRole),
+    ("GET", "/api/v1/payments", Access::Staff),
+    ("GET", "/api/v1/payments/{payment_id}/callbacks", Access::Staff),
+    ("GET", "/gateway/vnpay/ipn", Access::Gateway),
+    ("POST", "/gateway/vnpay/ipn", Access::Gateway),
+    ("POST", "/gateway/momo/ipn", Access::Gateway),
+    ("POST", "/gateway/zalopay/callback", Access::Gateway),
+    ("GET", "/gateway/vnpay/return", Access::Gateway),
+    ("GET", "/gateway/momo/return", Access::Gateway),
+    ("GET", "/gateway/zalopay/return", Access::Gateway),
 ];
 
 fn concrete(path: &str) -> String {

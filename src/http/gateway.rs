@@ -1,0 +1,124 @@
+//! The gateways' side of the server (SPEC §6.4): callback endpoints, which answer in each
+//! gateway's own format, and the return pages citizens land on, which only read.
+
+use axum::body::Bytes;
+use axum::extract::{OriginalUri, Query, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+
+use super::AppState;
+use super::error::Final;
+use super::routes::{Access, Route};
+use crate::domain::payment::{Gateway, PaymentStatus};
+use crate::gateway::{HttpReply, RawRequest};
+
+pub fn routes() -> Vec<Route> {
+    vec![
+        Route::new(Method::GET, "/gateway/vnpay/ipn", Access::Gateway, "VNPAY IPN (query string, signed).", get(vnpay_ipn)),
+        Route::new(Method::POST, "/gateway/vnpay/ipn", Access::Gateway, "VNPAY IPN as a POST form.", post(vnpay_ipn)),
+        Route::new(Method::POST, "/gateway/momo/ipn", Access::Gateway, "MoMo IPN (JSON, signed).", post(momo_ipn)),
+        Route::new(Method::POST, "/gateway/zalopay/callback", Access::Gateway, "ZaloPay callback (JSON, MAC).", post(zalopay_callback)),
+        Route::new(Method::GET, "/gateway/vnpay/return", Access::Gateway, "VNPAY return page: shows the status.", get(return_page)),
+        Route::new(Method::GET, "/gateway/momo/return", Access::Gateway, "MoMo return page: shows the status.", get(return_page)),
+        Route::new(Method::GET, "/gateway/zalopay/return", Access::Gateway, "ZaloPay return page: shows the status.", get(return_page)),
+    ]
+}
+
+/// The headers kept as evidence with a callback.
+const KEPT_HEADERS: [&str; 5] = ["content-type", "user-agent", "x-forwarded-for", "x-real-ip", "content-length"];
+
+fn raw_request(method: &Method, uri: &axum::http::Uri, headers: &HeaderMap, body: Bytes) -> RawRequest {
+    RawRequest {
+        method: method.to_string(),
+        path: uri.path().to_owned(),
+        query: uri.query().unwrap_or("").to_owned(),
+        headers: KEPT_HEADERS
+            .iter()
+            .filter_map(|h| headers.get(*h).map(|v| ((*h).to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned())))
+            .collect(),
+        body: body.to_vec(),
+    }
+}
+
+fn to_response(r: HttpReply) -> Response {
+    let mut res = (StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), r.body).into_response();
+    if let Some(ct) = r.content_type {
+        res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+    }
+    res.extensions_mut().insert(Final);
+    res
+}
+
+async fn handle(state: AppState, gateway: Gateway, raw: RawRequest) -> Response {
+    let (reply, http) = state.payments.callback(gateway, raw).await;
+    state.metrics.count(
+        "feerecon_callbacks_total",
+        "Gateway callbacks by gateway and outcome.",
+        vec![("gateway", gateway.as_str().to_owned()), ("outcome", reply.as_str().to_owned())],
+        1,
+    );
+    match http {
+        Some(r) => to_response(r),
+        None => super::error::ApiError::NotFound(format!("gateway {gateway} is not enabled on this server")).into_response(),
+    }
+}
+
+async fn vnpay_ipn(State(state): State<AppState>, method: Method, OriginalUri(uri): OriginalUri, headers: HeaderMap, body: Bytes) -> Response {
+    handle(state, Gateway::Vnpay, raw_request(&method, &uri, &headers, body)).await
+}
+
+async fn momo_ipn(State(state): State<AppState>, method: Method, OriginalUri(uri): OriginalUri, headers: HeaderMap, body: Bytes) -> Response {
+    handle(state, Gateway::Momo, raw_request(&method, &uri, &headers, body)).await
+}
+
+async fn zalopay_callback(State(state): State<AppState>, method: Method, OriginalUri(uri): OriginalUri, headers: HeaderMap, body: Bytes) -> Response {
+    handle(state, Gateway::Zalopay, raw_request(&method, &uri, &headers, body)).await
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+}
+
+/// Shows the payment's status as stored; never changes anything (the IPN is what records).
+async fn return_page(
+    State(state): State<AppState>,
+    OriginalUri(uri): OriginalUri,
+    Query(params): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let txn_ref = ["vnp_TxnRef", "orderId", "apptransid", "app_trans_id"].iter().find_map(|k| params.get(*k)).cloned();
+    let payment = match &txn_ref {
+        Some(r) => state.store.payment_by_txn_ref(r).await.ok().flatten(),
+        None => None,
+    };
+    let (title, body, refresh) = match &payment {
+        None => ("Không tìm thấy giao dịch", "We could not find this payment. If you paid, it will be confirmed shortly.".to_owned(), false),
+        Some(p) => match p.status {
+            PaymentStatus::Paid => ("Thanh toán thành công", format!("Payment for case {} is confirmed.", escape(&p.case_code)), false),
+            PaymentStatus::Pending => (
+                "Đang xác nhận thanh toán",
+                format!("We are waiting for the gateway to confirm the payment for case {}. This page refreshes by itself.", escape(&p.case_code)),
+                true,
+            ),
+            PaymentStatus::Failed => ("Thanh toán không thành công", format!("The payment for case {} did not go through.", escape(&p.case_code)), false),
+            PaymentStatus::Expired => ("Giao dịch đã hết hạn", format!("The payment for case {} expired.", escape(&p.case_code)), false),
+            PaymentStatus::Waived | PaymentStatus::BudgetCovered => {
+                ("Không phải thanh toán", format!("Case {} owes nothing.", escape(&p.case_code)), false)
+            }
+        },
+    };
+    let link = payment
+        .as_ref()
+        .map(|p| format!(r#"<p><a href="{}">Quay lại cổng dịch vụ công / Back to the portal</a></p>"#, escape(&p.return_url)))
+        .unwrap_or_default();
+    let meta = if refresh { r#"<meta http-equiv="refresh" content="5">"# } else { "" };
+    let status = payment.as_ref().map(|p| p.status.as_str()).unwrap_or("unknown");
+    let _ = uri;
+    let html = format!(
+        r#"<!doctype html><html lang="vi"><head><meta charset="utf-8">{meta}<title>{title}</title></head>
+<body><h1>{title}</h1><p>{body}</p><p>Trạng thái / status: <strong data-status="{status}">{status}</strong></p>{link}</body></html>"#
+    );
+    let mut res = Html(html).into_response();
+    res.extensions_mut().insert(Final);
+    res
+}
