@@ -45,6 +45,16 @@ pub enum Command {
         #[command(subcommand)]
         action: PolicyCommand,
     },
+    /// Run the gateway simulator alone (VNPAY, MoMo, ZaloPay on loopback) for integrators.
+    /// Credentials come from the same FEERECON_VNPAY_*, FEERECON_MOMO_* and FEERECON_ZALOPAY_* variables.
+    SimulateGateway {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:9090")]
+        listen: String,
+        /// Where VNPAY IPNs go; default: the origin of each payment's vnp_ReturnUrl + /gateway/vnpay/ipn.
+        #[arg(long)]
+        vnpay_ipn_url: Option<String>,
+    },
     /// Manage users (people and machine clients).
     User {
         #[command(subcommand)]
@@ -240,6 +250,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Import { what: ImportCommand::Cases { file } } => import_cases(&config, &*clock, &file).await,
         Command::Quote(args) => quote(&config, args).await,
+        Command::SimulateGateway { listen, vnpay_ipn_url } => simulate(&config, &listen, vnpay_ipn_url).await,
         Command::Policy { action: PolicyCommand::Check { file, catalogue } } => {
             let catalogue = catalogue.unwrap_or_else(|| config.catalogue.clone());
             let cat = crate::fees::Catalogue::load(&catalogue).map_err(|e| user_err(e.to_string()))?;
@@ -270,6 +281,25 @@ async fn serve(config: Config) -> Result<(), CliError> {
     tracing::info!(%addr, "feerecon listening on http://{addr}");
     app.run_until_stopped(crate::http::shutdown_signal()).await?;
     tracing::info!("stopped");
+    Ok(())
+}
+
+async fn simulate(config: &Config, listen: &str, vnpay_ipn_url: Option<String>) -> Result<(), CliError> {
+    let addr: std::net::SocketAddr = listen.parse().map_err(|_| user_err(format!("--listen: {listen:?} is not an address like 127.0.0.1:9090")))?;
+    let mut sim_config = crate::simulator::SimConfig::from_config(config);
+    sim_config.vnpay_ipn_url = vnpay_ipn_url;
+    if sim_config.vnpay.is_none() && sim_config.momo.is_none() && sim_config.zalopay.is_none() {
+        return Err(user_err(
+            "no gateway credentials: set FEERECON_VNPAY_TMN_CODE and FEERECON_VNPAY_HASH_SECRET (or the MoMo / ZaloPay variables)",
+        ));
+    }
+    let sim = crate::simulator::Simulator::start(sim_config, addr, Arc::new(SystemClock)).await?;
+    println!("gateway simulator on {}", sim.url());
+    println!("  VNPAY pay URL:   {}/paymentv2/vpcpay.html   API: {}/merchant_webapi/api/transaction", sim.url(), sim.url());
+    println!("  MoMo endpoint:   {}   (/v2/gateway/api/create, /query)", sim.url());
+    println!("  ZaloPay endpoint: {}   (/v2/create, /v2/query)", sim.url());
+    println!("  faults: POST {}/sim/pay {{\"txn_ref\", \"outcome\", \"faults\": {{\"duplicates\", \"delay_ms\", \"reorder\", \"forged\", \"lost\", \"wrong_amount_by\"}}}}", sim.url());
+    crate::http::shutdown_signal().await;
     Ok(())
 }
 

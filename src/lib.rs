@@ -16,6 +16,7 @@
 //! - [`payments`]: creating payments, the group-commit write path of gateway events, status queries.
 //! - [`http`]: the server: routers per area, the bearer-token layer and the route × role table,
 //!   the error envelope, health, metrics and the OpenAPI document.
+//! - [`simulator`]: a stand-in VNPAY, MoMo and ZaloPay for integrators, the tests and the demo.
 //! - [`config`]: every `FEERECON_*` variable, typed and checked once at start-up.
 //! - [`telemetry`]: structured logs (text or JSON lines).
 //! - [`cli`]: the `feerecon` command and its subcommands; `main.rs` only calls it.
@@ -29,5 +30,6 @@ pub mod fees;
 pub mod gateway;
 pub mod http;
 pub mod payments;
+pub mod simulator;
 pub mod store;
 pub mod telemetry;

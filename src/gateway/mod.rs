@@ -215,6 +215,31 @@ pub async fn post_json(client: &reqwest::Client, url: &str, body: &serde_json::V
     Err(GatewayError::Unavailable(last))
 }
 
+/// The transaction reference a message claims to be about, read without trusting it: kept with
+/// a refused callback so finance sees forged attempts beside the payment they name.
+pub fn claimed_txn_ref(gateway: Gateway, raw: &RawRequest) -> Option<String> {
+    match gateway {
+        Gateway::Vnpay => {
+            let q = if raw.method == "POST" && !raw.body.is_empty() {
+                String::from_utf8_lossy(&raw.body).into_owned()
+            } else {
+                raw.query.clone()
+            };
+            parse_query(&q)?.into_iter().find(|(k, _)| k == "vnp_TxnRef").map(|(_, v)| v)
+        }
+        Gateway::Momo => {
+            let v: serde_json::Value = serde_json::from_slice(&raw.body).ok()?;
+            v.get("orderId")?.as_str().map(str::to_owned)
+        }
+        Gateway::Zalopay => {
+            let v: serde_json::Value = serde_json::from_slice(&raw.body).ok()?;
+            let data: serde_json::Value = serde_json::from_str(v.get("data")?.as_str()?).ok()?;
+            data.get("app_trans_id")?.as_str().map(str::to_owned)
+        }
+    }
+    .filter(|r| !r.is_empty() && r.len() <= 100)
+}
+
 // ---------------------------------------------------------------- shared pure helpers
 
 pub(crate) fn hmac_sha256_hex(key: &Secret, msg: &[u8]) -> String {

@@ -105,7 +105,7 @@ pub struct Overrides {
 impl Application {
     /// Loads the catalogue and policy, connects to the database, migrates it and binds
     /// `config.listen`. A bad policy or catalogue is a `fees::LoadError` in the chain.
-    pub async fn build(config: Config, overrides: Overrides) -> anyhow::Result<Self> {
+    pub async fn build(mut config: Config, overrides: Overrides) -> anyhow::Result<Self> {
         let fees = match overrides.fees {
             Some(f) => f,
             None => Arc::new(FeeEngine::load(&config.catalogue, &config.policy)?),
@@ -119,6 +119,11 @@ impl Application {
         record_policy_load(&*store, &fees, &*clock).await?;
         let listener =
             TcpListener::bind(config.listen).await.with_context(|| format!("Failed to listen on {}", config.listen))?;
+        let bound = listener.local_addr().context("Failed to read the listening address")?;
+        if config.public_url == format!("http://{}", config.listen) {
+            // The default public URL follows the address actually bound (port 0 in tests).
+            config.public_url = format!("http://{bound}");
+        }
         let openapi = openapi::document(&all_routes()).to_string();
         let payments = Arc::new(crate::payments::Service {
             store: store.clone(),

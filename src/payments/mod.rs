@@ -99,12 +99,13 @@ pub fn job_from(
     received_at: DateTime<Utc>,
     verification: Verification,
 ) -> EventJob {
+    let claimed_txn_ref = crate::gateway::claimed_txn_ref(gateway, &raw);
     let (key_used, event, refusal) = match verification {
         Verification::BadSignature(why) => (None, None, Some((Reply::BadSignature, why))),
         Verification::Valid { key, event: Err(why) } => (Some(key.as_str()), None, Some((unusable_reply(&why), why))),
         Verification::Valid { key, event: Ok(e) } => (Some(key.as_str()), Some(e), None),
     };
-    EventJob { callback_id: new_id("cb"), source, gateway, raw, received_at, key_used, event, refusal }
+    EventJob { callback_id: new_id("cb"), source, gateway, raw, received_at, key_used, event, refusal, claimed_txn_ref }
 }
 
 /// The portal's request to create a payment (SPEC §4.3).

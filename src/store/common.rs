@@ -468,6 +468,16 @@ macro_rules! impl_store {
                 Ok(n == 1)
             }
 
+            async fn case_events(&self, case_code: &str) -> $crate::store::Result<Vec<$crate::store::OutboxEvent>> {
+                let sql = format!("SELECT {} FROM outbox WHERE case_code = $1 ORDER BY case_seq", $crate::store::payments::OUTBOX_COLUMNS);
+                Ok(sqlx::query_as(&sql).bind(case_code).fetch_all(&self.pool).await?)
+            }
+
+            async fn ledger_entries(&self, after: i64, limit: i64) -> $crate::store::Result<Vec<$crate::store::LedgerEntry>> {
+                let sql = format!("SELECT {} FROM ledger_entries WHERE seq > $1 ORDER BY seq LIMIT $2", $crate::store::payments::LEDGER_COLUMNS);
+                Ok(sqlx::query_as(&sql).bind(after).bind(limit).fetch_all(&self.pool).await?)
+            }
+
             async fn expire_payment(&self, payment_id: &str, at: chrono::DateTime<chrono::Utc>) -> $crate::store::Result<bool> {
                 self.expire_payment_impl(payment_id, at).await
             }

@@ -23,7 +23,7 @@ use serde::Serialize;
 
 use crate::domain::payment::Flag;
 use crate::domain::{Case, CaseCode, Role, Timestamp};
-pub use payments::{CallbackRecord, CreatePayment, EventJob, JobResult, NewPayment, Payment, PaymentView};
+pub use payments::{CallbackRecord, CreatePayment, EventJob, JobResult, LedgerEntry, NewPayment, OutboxEvent, Payment, PaymentView};
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -244,6 +244,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// Expires a payment still pending; `false` when it is not pending any more.
     async fn expire_payment(&self, payment_id: &str, at: DateTime<Utc>) -> Result<bool>;
+
+    /// A case's portal events, in `case_seq` order.
+    async fn case_events(&self, case_code: &str) -> Result<Vec<OutboxEvent>>;
+
+    // ---- ledger ----
+
+    /// Ledger entries with `seq > after`, in order, at most `limit`.
+    async fn ledger_entries(&self, after: i64, limit: i64) -> Result<Vec<LedgerEntry>>;
 
     // ---- audit ----
 

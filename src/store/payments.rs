@@ -107,6 +107,8 @@ pub struct EventJob {
     pub event: Option<GatewayEvent>,
     /// Why the message is not an outcome (bad signature, malformed), and the reply for it.
     pub refusal: Option<(Reply, String)>,
+    /// The reference a refused message claims, unverified, kept as evidence.
+    pub claimed_txn_ref: Option<String>,
 }
 
 /// What applying a job did.
@@ -237,6 +239,46 @@ impl CallbackRow {
         }
     }
 }
+
+/// A portal event in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct OutboxEvent {
+    pub event_id: String,
+    pub event_type: String,
+    pub case_code: String,
+    pub payment_id: String,
+    pub status: String,
+    pub amount: i64,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub case_seq: i64,
+    pub created_at: DateTime<Utc>,
+    pub state: String,
+    pub attempts: i64,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+pub(super) const OUTBOX_COLUMNS: &str = "event_id, event_type, case_code, payment_id, status, amount, paid_at, case_seq, created_at, state, attempts, next_attempt_at, last_error, delivered_at";
+
+/// One ledger entry as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct LedgerEntry {
+    pub seq: i64,
+    pub posting_id: String,
+    pub line_no: i64,
+    pub business_date: chrono::NaiveDate,
+    pub kind: String,
+    pub account: String,
+    pub debit: i64,
+    pub credit: i64,
+    pub memo: String,
+    pub refs: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+pub(super) const LEDGER_COLUMNS: &str = "seq, posting_id, line_no, business_date, kind, account, debit, credit, memo, refs, prev_hash, hash";
 
 /// The quote items a posting needs, read from a stored quote's JSON.
 pub fn quoted_items(quote_json: &str) -> Vec<crate::domain::ledger::QuotedItem> {
@@ -457,7 +499,7 @@ macro_rules! impl_payments {
                 .bind(job.received_at)
                 .bind(job.key_used.is_some())
                 .bind(job.key_used)
-                .bind(ev.map(|e| e.txn_ref.as_str()))
+                .bind(ev.map(|e| e.txn_ref.as_str()).or(job.claimed_txn_ref.as_deref()))
                 .bind(ev.and_then(|e| e.gateway_txn_no.as_deref()))
                 .bind(ev.map(|e| e.amount.dong()))
                 .bind(ev.map(|e| e.outcome.as_str()))

@@ -57,12 +57,15 @@ pub async fn spawn_app(db: Db) -> Option<TestApp> {
 }
 
 pub async fn spawn_app_with(db: Db, extra: &[(&str, &str)]) -> Option<TestApp> {
+    spawn_app_clocked(db, extra, Arc::new(ShiftedClock::starting_at(chrono::Utc::now()))).await
+}
+
+pub async fn spawn_app_clocked(db: Db, extra: &[(&str, &str)], clock: Arc<ShiftedClock>) -> Option<TestApp> {
     if std::env::var("TEST_LOG").is_ok() {
         feerecon::telemetry::init(feerecon::config::LogFormat::Text, "info");
     }
     let (database_url, dir) = fresh_db(db).await?;
     let config = test_config(&database_url, extra);
-    let clock = Arc::new(ShiftedClock::starting_at(chrono::Utc::now()));
     let app = Application::build(config, Overrides { clock: Some(clock.clone()), ..Default::default() })
         .await
         .expect("the application builds");
@@ -217,4 +220,93 @@ macro_rules! both_databases {
             }
         }
     };
+}
+
+/// Test credentials shared by the server and the simulator.
+pub const GATEWAY_ENV: &[(&str, &str)] = &[
+    ("FEERECON_VNPAY_TMN_CODE", "TESTTMN1"),
+    ("FEERECON_VNPAY_HASH_SECRET", "vnpay-test-secret-0123456789"),
+    ("FEERECON_MOMO_PARTNER_CODE", "MOMOTEST01"),
+    ("FEERECON_MOMO_ACCESS_KEY", "momo-test-access"),
+    ("FEERECON_MOMO_SECRET_KEY", "momo-test-secret"),
+    ("FEERECON_ZALOPAY_APP_ID", "2554"),
+    ("FEERECON_ZALOPAY_KEY1", "zalopay-test-key1"),
+    ("FEERECON_ZALOPAY_KEY2", "zalopay-test-key2"),
+];
+
+pub fn sim_config() -> feerecon::simulator::SimConfig {
+    let get = |k: &str| GATEWAY_ENV.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned()).unwrap();
+    feerecon::simulator::SimConfig {
+        vnpay: Some((get("FEERECON_VNPAY_TMN_CODE"), get("FEERECON_VNPAY_HASH_SECRET"))),
+        momo: Some((get("FEERECON_MOMO_PARTNER_CODE"), get("FEERECON_MOMO_ACCESS_KEY"), get("FEERECON_MOMO_SECRET_KEY"))),
+        zalopay: Some((get("FEERECON_ZALOPAY_APP_ID"), get("FEERECON_ZALOPAY_KEY1"), get("FEERECON_ZALOPAY_KEY2"))),
+        vnpay_ipn_url: None,
+    }
+}
+
+/// The environment pointing the server's gateways at a simulator.
+pub fn gateway_env(sim_url: &str) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = GATEWAY_ENV.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    env.push(("FEERECON_VNPAY_PAY_URL".into(), format!("{sim_url}/paymentv2/vpcpay.html")));
+    env.push(("FEERECON_VNPAY_API_URL".into(), format!("{sim_url}/merchant_webapi/api/transaction")));
+    env.push(("FEERECON_MOMO_ENDPOINT".into(), sim_url.to_owned()));
+    env.push(("FEERECON_ZALOPAY_ENDPOINT".into(), sim_url.to_owned()));
+    env
+}
+
+/// A server with all three gateways enabled against a fresh simulator sharing its clock.
+pub async fn spawn_gateway_app(db: Db, extra: &[(&str, &str)]) -> Option<(TestApp, feerecon::simulator::Simulator)> {
+    let clock = Arc::new(ShiftedClock::starting_at(chrono::Utc::now()));
+    let sim = feerecon::simulator::Simulator::start(sim_config(), "127.0.0.1:0".parse().unwrap(), clock.clone()).await.unwrap();
+    let mut env = gateway_env(&sim.url());
+    env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    let refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let app = spawn_app_clocked(db, &refs, clock).await?;
+    Some((app, sim))
+}
+
+impl TestApp {
+    /// Creates a case for `procedure` received on `date` at the counter (no reduction), returning its code.
+    pub async fn new_case(&self, token: &str, seq: u32, procedure: &str, channel: &str, date: &str) -> String {
+        let yymmdd = format!("{}{}{}", &date[2..4], &date[5..7], &date[8..10]);
+        let code = format!("000.00.12.H62-{yymmdd}-{seq:04}");
+        let body = serde_json::json!({
+            "procedure_code": procedure, "applicant_name": "Phạm Thị Hoa", "channel": channel,
+            "received_at": format!("{date}T10:00:00+07:00"), "receiving_unit": "000.00.12.H62",
+        });
+        let res = self.put_json(&format!("/api/v1/cases/{code}"), token, &body).await;
+        assert!(res.status().is_success(), "case {code}: {}", res.text().await.unwrap());
+        code
+    }
+
+    /// `POST /api/v1/cases/{code}/payments`.
+    pub async fn create_payment(&self, token: &str, code: &str, gateway: &str, key: &str) -> (u16, Value) {
+        let body = serde_json::json!({"gateway": gateway, "return_url": "https://dichvucong.example.vn/ho-so/done", "client_ip": "203.0.113.9"});
+        let res = self
+            .client
+            .post(self.url(&format!("/api/v1/cases/{code}/payments")))
+            .bearer_auth(token)
+            .header("Idempotency-Key", key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        json(res).await
+    }
+
+    pub async fn payment(&self, token: &str, id: &str) -> Value {
+        json(self.get(&format!("/api/v1/payments/{id}"), token).await).await.1
+    }
+
+    /// Waits (up to 15 s) until the payment's status is `status`.
+    pub async fn wait_for_status(&self, token: &str, id: &str, status: &str) -> Value {
+        for _ in 0..150 {
+            let p = self.payment(token, id).await;
+            if p["status"] == status {
+                return p;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("payment {id} never became {status}: {}", self.payment(token, id).await);
+    }
 }

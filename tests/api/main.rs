@@ -10,5 +10,6 @@ mod access;
 mod cases;
 mod cli;
 mod fees;
+mod gateways;
 mod health;
 mod migrations;
