@@ -285,7 +285,8 @@ async fn serve(config: Config) -> Result<(), CliError> {
 }
 
 async fn simulate(config: &Config, listen: &str, vnpay_ipn_url: Option<String>) -> Result<(), CliError> {
-    let addr: std::net::SocketAddr = listen.parse().map_err(|_| user_err(format!("--listen: {listen:?} is not an address like 127.0.0.1:9090")))?;
+    let addr: std::net::SocketAddr =
+        listen.parse().map_err(|_| user_err(format!("--listen: {listen:?} is not an address like 127.0.0.1:9090")))?;
     let mut sim_config = crate::simulator::SimConfig::from_config(config);
     sim_config.vnpay_ipn_url = vnpay_ipn_url;
     if sim_config.vnpay.is_none() && sim_config.momo.is_none() && sim_config.zalopay.is_none() {
@@ -295,10 +296,17 @@ async fn simulate(config: &Config, listen: &str, vnpay_ipn_url: Option<String>) 
     }
     let sim = crate::simulator::Simulator::start(sim_config, addr, Arc::new(SystemClock)).await?;
     println!("gateway simulator on {}", sim.url());
-    println!("  VNPAY pay URL:   {}/paymentv2/vpcpay.html   API: {}/merchant_webapi/api/transaction", sim.url(), sim.url());
+    println!(
+        "  VNPAY pay URL:   {}/paymentv2/vpcpay.html   API: {}/merchant_webapi/api/transaction",
+        sim.url(),
+        sim.url()
+    );
     println!("  MoMo endpoint:   {}   (/v2/gateway/api/create, /query)", sim.url());
     println!("  ZaloPay endpoint: {}   (/v2/create, /v2/query)", sim.url());
-    println!("  faults: POST {}/sim/pay {{\"txn_ref\", \"outcome\", \"faults\": {{\"duplicates\", \"delay_ms\", \"reorder\", \"forged\", \"lost\", \"wrong_amount_by\"}}}}", sim.url());
+    println!(
+        "  faults: POST {}/sim/pay {{\"txn_ref\", \"outcome\", \"faults\": {{\"duplicates\", \"delay_ms\", \"reorder\", \"forged\", \"lost\", \"wrong_amount_by\"}}}}",
+        sim.url()
+    );
     crate::http::shutdown_signal().await;
     Ok(())
 }

@@ -150,13 +150,25 @@ pub fn payment_confirmed(
             lines.push(Line::credit(revenue(&i.kind), i.budget_due, format!("{} budget part", i.fee)));
         }
     }
-    Posting { idem_key: format!("confirm:{payment_id}"), kind: "payment_confirmed".into(), business_date, refs, corrects: None, lines }
+    Posting {
+        idem_key: format!("confirm:{payment_id}"),
+        kind: "payment_confirmed".into(),
+        business_date,
+        refs,
+        corrects: None,
+        lines,
+    }
 }
 
 /// The posting of a case nobody pays for (`waived`) or the budget pays for (`budget_covered`):
 /// Dr budget receivable, Cr revenue for the budget part; a zero line with its basis for each
 /// waived item.
-pub fn settled_without_gateway(payment_id: &str, items: &[QuotedItem], business_date: NaiveDate, refs: String) -> Posting {
+pub fn settled_without_gateway(
+    payment_id: &str,
+    items: &[QuotedItem],
+    business_date: NaiveDate,
+    refs: String,
+) -> Posting {
     let mut lines = Vec::new();
     for i in items {
         if i.budget_due > 0 {
@@ -168,7 +180,14 @@ pub fn settled_without_gateway(payment_id: &str, items: &[QuotedItem], business_
         }
     }
     let kind = if items.iter().any(|i| i.budget_due > 0) { "budget_covered" } else { "waiver" };
-    Posting { idem_key: format!("settle-no-gateway:{payment_id}"), kind: kind.into(), business_date, refs, corrects: None, lines }
+    Posting {
+        idem_key: format!("settle-no-gateway:{payment_id}"),
+        kind: kind.into(),
+        business_date,
+        refs,
+        corrects: None,
+        lines,
+    }
 }
 
 #[cfg(test)]
@@ -203,12 +222,36 @@ mod tests {
 
     #[test]
     fn differences_go_to_suspense_and_duplicates_to_refunds_payable() {
-        let over = payment_confirmed(Gateway::Momo, "p", Money::new(10_000).unwrap(), &[item("a", "le_phi", 8_000, 0)], false, d(), String::new());
+        let over = payment_confirmed(
+            Gateway::Momo,
+            "p",
+            Money::new(10_000).unwrap(),
+            &[item("a", "le_phi", 8_000, 0)],
+            false,
+            d(),
+            String::new(),
+        );
         assert!(over.is_balanced());
         assert!(over.lines.contains(&Line::credit(SUSPENSE, 2_000, "paid more than citizen_due")));
-        let under = payment_confirmed(Gateway::Momo, "p", Money::new(5_000).unwrap(), &[item("a", "le_phi", 8_000, 0)], false, d(), String::new());
+        let under = payment_confirmed(
+            Gateway::Momo,
+            "p",
+            Money::new(5_000).unwrap(),
+            &[item("a", "le_phi", 8_000, 0)],
+            false,
+            d(),
+            String::new(),
+        );
         assert!(under.is_balanced());
-        let dup = payment_confirmed(Gateway::Momo, "p", Money::new(8_000).unwrap(), &[item("a", "le_phi", 8_000, 0)], true, d(), String::new());
+        let dup = payment_confirmed(
+            Gateway::Momo,
+            "p",
+            Money::new(8_000).unwrap(),
+            &[item("a", "le_phi", 8_000, 0)],
+            true,
+            d(),
+            String::new(),
+        );
         assert!(dup.is_balanced());
         assert_eq!(dup.lines[1].account, REFUNDS_PAYABLE);
     }
@@ -225,8 +268,22 @@ mod tests {
 
     #[test]
     fn the_canonical_entry_is_one_field_per_line() {
-        let c = canonical_entry(7, d(), "pst_1", "payment_confirmed", 1, "gateway_clearing:vnpay", 100, 0, "m", "payment=p");
-        assert_eq!(String::from_utf8(c).unwrap(), "7\n2024-07-15\npst_1\npayment_confirmed\n1\ngateway_clearing:vnpay\n100\n0\nm\npayment=p\n");
+        let c = canonical_entry(
+            7,
+            d(),
+            "pst_1",
+            "payment_confirmed",
+            1,
+            "gateway_clearing:vnpay",
+            100,
+            0,
+            "m",
+            "payment=p",
+        );
+        assert_eq!(
+            String::from_utf8(c).unwrap(),
+            "7\n2024-07-15\npst_1\npayment_confirmed\n1\ngateway_clearing:vnpay\n100\n0\nm\npayment=p\n"
+        );
         assert_eq!(clean("a\nb\r\tc"), "a b  c");
     }
 }

@@ -230,7 +230,12 @@ mod tests {
     use super::*;
 
     fn state(status: PaymentStatus, txn: Option<&str>) -> PaymentState {
-        PaymentState { status, amount: Money::new(115_000).unwrap(), gateway_txn_no: txn.map(str::to_owned), flags: BTreeSet::new() }
+        PaymentState {
+            status,
+            amount: Money::new(115_000).unwrap(),
+            gateway_txn_no: txn.map(str::to_owned),
+            flags: BTreeSet::new(),
+        }
     }
 
     fn event(outcome: OutcomeKind, txn: &str, amount: i64) -> GatewayEvent {
@@ -262,7 +267,8 @@ mod tests {
     #[test]
     fn late_success_after_failure_or_expiry_is_paid_and_flagged() {
         for s in [Failed, Expired] {
-            let Decision::Apply(c) = decide(&state(s, None), &event(Success, "T1", 115_000), false, false, now()) else {
+            let Decision::Apply(c) = decide(&state(s, None), &event(Success, "T1", 115_000), false, false, now())
+            else {
                 panic!()
             };
             assert_eq!((c.status, c.add_flags), (Paid, vec![Flag::LateSuccess]));
@@ -271,7 +277,8 @@ mod tests {
 
     #[test]
     fn a_second_success_for_a_settled_case_is_a_duplicate() {
-        let Decision::Apply(c) = decide(&state(Pending, None), &event(Success, "T2", 115_000), true, false, now()) else {
+        let Decision::Apply(c) = decide(&state(Pending, None), &event(Success, "T2", 115_000), true, false, now())
+        else {
             panic!()
         };
         assert_eq!((c.status, c.add_flags, c.notify), (Paid, vec![Flag::DuplicatePayment], Some(EventType::Duplicate)));
@@ -279,15 +286,28 @@ mod tests {
 
     #[test]
     fn nothing_undoes_paid() {
-        assert_eq!(decide(&state(Paid, Some("T1")), &event(Failure, "T1", 115_000), false, false, now()), Decision::AlreadyConfirmed);
-        assert_eq!(decide(&state(Paid, Some("T1")), &event(Success, "T1", 115_000), false, false, now()), Decision::AlreadyConfirmed);
-        assert_eq!(decide(&state(Failed, None), &event(Failure, "0", 115_000), false, false, now()), Decision::AlreadyConfirmed);
-        assert_eq!(decide(&state(Expired, None), &event(Failure, "0", 115_000), false, false, now()), Decision::AlreadyConfirmed);
+        assert_eq!(
+            decide(&state(Paid, Some("T1")), &event(Failure, "T1", 115_000), false, false, now()),
+            Decision::AlreadyConfirmed
+        );
+        assert_eq!(
+            decide(&state(Paid, Some("T1")), &event(Success, "T1", 115_000), false, false, now()),
+            Decision::AlreadyConfirmed
+        );
+        assert_eq!(
+            decide(&state(Failed, None), &event(Failure, "0", 115_000), false, false, now()),
+            Decision::AlreadyConfirmed
+        );
+        assert_eq!(
+            decide(&state(Expired, None), &event(Failure, "0", 115_000), false, false, now()),
+            Decision::AlreadyConfirmed
+        );
     }
 
     #[test]
     fn a_conflicting_transaction_number_is_flagged_once() {
-        let Decision::Apply(c) = decide(&state(Paid, Some("T1")), &event(Success, "T9", 115_000), false, false, now()) else {
+        let Decision::Apply(c) = decide(&state(Paid, Some("T1")), &event(Success, "T9", 115_000), false, false, now())
+        else {
             panic!()
         };
         assert_eq!((c.status, c.add_flags, c.post_confirmation), (Paid, vec![Flag::ConflictingGatewayTxnNo], false));
@@ -298,16 +318,28 @@ mod tests {
 
     #[test]
     fn a_wrong_amount_is_refused_and_flagged_once() {
-        assert_eq!(decide(&state(Pending, None), &event(Success, "T1", 1), false, false, now()), Decision::InvalidAmount { flag: true });
+        assert_eq!(
+            decide(&state(Pending, None), &event(Success, "T1", 1), false, false, now()),
+            Decision::InvalidAmount { flag: true }
+        );
         let mut flagged = state(Pending, None);
         flagged.flags.insert(Flag::CallbackAmountMismatch);
-        assert_eq!(decide(&flagged, &event(Success, "T1", 1), false, false, now()), Decision::InvalidAmount { flag: false });
+        assert_eq!(
+            decide(&flagged, &event(Success, "T1", 1), false, false, now()),
+            Decision::InvalidAmount { flag: false }
+        );
     }
 
     #[test]
     fn a_repeat_is_already_confirmed_and_pending_reports_change_nothing() {
-        assert_eq!(decide(&state(Pending, None), &event(Success, "T1", 115_000), false, true, now()), Decision::AlreadyConfirmed);
-        assert_eq!(decide(&state(Pending, None), &event(StillPending, "T1", 115_000), false, false, now()), Decision::RecordOnly);
+        assert_eq!(
+            decide(&state(Pending, None), &event(Success, "T1", 115_000), false, true, now()),
+            Decision::AlreadyConfirmed
+        );
+        assert_eq!(
+            decide(&state(Pending, None), &event(StillPending, "T1", 115_000), false, false, now()),
+            Decision::RecordOnly
+        );
         let d = decide(&state(Pending, None), &event(Failure, "0", 115_000), false, false, now());
         assert!(matches!(d, Decision::Apply(Change { status: Failed, notify: Some(EventType::Failed), .. })), "{d:?}");
     }

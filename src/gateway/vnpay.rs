@@ -145,21 +145,18 @@ pub fn reply(r: Reply) -> HttpReply {
 }
 
 /// The querydr request body: checksum over the pipe-joined fields in VNPAY's fixed order.
-pub fn querydr_request(cfg: &VnpayConfig, t: &QueryTarget, request_id: &str, now: DateTime<Utc>, ip: &str) -> serde_json::Value {
+pub fn querydr_request(
+    cfg: &VnpayConfig,
+    t: &QueryTarget,
+    request_id: &str,
+    now: DateTime<Utc>,
+    ip: &str,
+) -> serde_json::Value {
     let transaction_date = vn_compact(t.created_at);
     let create_date = vn_compact(now);
-    let data = [
-        request_id,
-        VERSION,
-        "querydr",
-        &cfg.tmn_code,
-        &t.txn_ref,
-        &transaction_date,
-        &create_date,
-        ip,
-        &t.order_info,
-    ]
-    .join("|");
+    let data =
+        [request_id, VERSION, "querydr", &cfg.tmn_code, &t.txn_ref, &transaction_date, &create_date, ip, &t.order_info]
+            .join("|");
     json!({
         "vnp_RequestId": request_id,
         "vnp_Version": VERSION,
@@ -242,6 +239,18 @@ impl Vnpay {
     pub fn new(cfg: VnpayConfig, http: reqwest::Client) -> Self {
         Self { cfg, http }
     }
+
+    /// GET carries the parameters in the query string; a POST form in the body.
+    pub fn verify_callback_pure(&self, req: &RawRequest) -> Verification {
+        if req.method == "POST" && !req.body.is_empty() {
+            match std::str::from_utf8(&req.body) {
+                Ok(b) => verify_params(&self.cfg, b),
+                Err(_) => Verification::BadSignature("the form body is not UTF-8".into()),
+            }
+        } else {
+            verify_params(&self.cfg, &req.query)
+        }
+    }
 }
 
 #[async_trait]
@@ -264,15 +273,7 @@ impl GatewayAdapter for Vnpay {
     }
 
     fn verify_callback(&self, req: &RawRequest) -> Verification {
-        // GET carries the parameters in the query string; a POST form in the body.
-        if req.method == "POST" && !req.body.is_empty() {
-            match std::str::from_utf8(&req.body) {
-                Ok(b) => verify_params(&self.cfg, b),
-                Err(_) => Verification::BadSignature("the form body is not UTF-8".into()),
-            }
-        } else {
-            verify_params(&self.cfg, &req.query)
-        }
+        self.verify_callback_pure(req)
     }
 
     fn reply(&self, r: Reply) -> HttpReply {
@@ -320,7 +321,9 @@ mod tests {
 
     #[test]
     fn vector_1_verifies_and_reads_as_a_success() {
-        let Verification::Valid { key, event } = verify_params(&cfg(), V1_QUERY) else { panic!("vector 1 must verify") };
+        let Verification::Valid { key, event } = verify_params(&cfg(), V1_QUERY) else {
+            panic!("vector 1 must verify")
+        };
         assert_eq!(key, KeyUsed::Current);
         let e = event.unwrap();
         assert_eq!((e.txn_ref.as_str(), e.amount.dong(), e.outcome), ("240715A0001", 10_000, OutcomeKind::Success));
@@ -363,7 +366,13 @@ mod tests {
         let q = format!("{head}vnp_SecureHash={}", hash.to_uppercase());
         assert!(matches!(verify_params(&cfg(), &q), Verification::Valid { .. }));
         // A ×100 amount that is not whole đồng: signed, but not a valid event.
-        let params = [("vnp_Amount", "1000050"), ("vnp_TmnCode", "VECT0001"), ("vnp_TxnRef", "X"), ("vnp_ResponseCode", "00"), ("vnp_TransactionStatus", "00")];
+        let params = [
+            ("vnp_Amount", "1000050"),
+            ("vnp_TmnCode", "VECT0001"),
+            ("vnp_TxnRef", "X"),
+            ("vnp_ResponseCode", "00"),
+            ("vnp_TransactionStatus", "00"),
+        ];
         let q = format!("{}&vnp_SecureHash={}", hash_data(params), secure_hash(&cfg().hash_secret, params));
         let Verification::Valid { event, .. } = verify_params(&cfg(), &q) else { panic!() };
         assert!(event.unwrap_err().contains("×100"));

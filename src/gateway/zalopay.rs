@@ -85,12 +85,8 @@ pub fn create_request(cfg: &ZalopayConfig, order: &Order) -> serde_json::Value {
     let embed_data = json!({"redirecturl": order.return_url}).to_string();
     let item = "[]";
     let app_user = "feerecon";
-    let data = format!(
-        "{}|{}|{app_user}|{}|{app_time}|{embed_data}|{item}",
-        cfg.app_id,
-        order.txn_ref,
-        order.amount.dong()
-    );
+    let data =
+        format!("{}|{}|{app_user}|{}|{app_time}|{embed_data}|{item}", cfg.app_id, order.txn_ref, order.amount.dong());
     json!({
         "app_id": cfg.app_id.parse::<i64>().unwrap_or_default(),
         "app_user": app_user,
@@ -249,7 +245,9 @@ mod tests {
 
     #[test]
     fn the_vector_verifies_and_reads_as_a_success() {
-        let Verification::Valid { key, event } = verify_callback(&cfg(), &body(DATA, MAC)) else { panic!("must verify") };
+        let Verification::Valid { key, event } = verify_callback(&cfg(), &body(DATA, MAC)) else {
+            panic!("must verify")
+        };
         assert_eq!(key, KeyUsed::Current);
         let e = event.unwrap();
         assert_eq!((e.txn_ref.as_str(), e.amount.dong(), e.outcome), ("241231_000042", 200_000, OutcomeKind::Success));
@@ -269,12 +267,29 @@ mod tests {
 
     #[test]
     fn query_answers_map_to_outcomes() {
-        let a = |code: i64| read_query_answer("X", json!({"return_code": code, "amount": 1000, "zp_trans_id": 9}).to_string().as_bytes());
-        assert!(matches!(a(1), Verification::Valid { event: Ok(GatewayEvent { outcome: OutcomeKind::Success, .. }), .. }));
-        assert!(matches!(a(2), Verification::Valid { event: Ok(GatewayEvent { outcome: OutcomeKind::Failure, .. }), .. }));
-        assert!(matches!(a(3), Verification::Valid { event: Ok(GatewayEvent { outcome: OutcomeKind::Pending, .. }), .. }));
+        let a = |code: i64| {
+            read_query_answer(
+                "X",
+                json!({"return_code": code, "amount": 1000, "zp_trans_id": 9}).to_string().as_bytes(),
+            )
+        };
+        assert!(matches!(
+            a(1),
+            Verification::Valid { event: Ok(GatewayEvent { outcome: OutcomeKind::Success, .. }), .. }
+        ));
+        assert!(matches!(
+            a(2),
+            Verification::Valid { event: Ok(GatewayEvent { outcome: OutcomeKind::Failure, .. }), .. }
+        ));
+        assert!(matches!(
+            a(3),
+            Verification::Valid { event: Ok(GatewayEvent { outcome: OutcomeKind::Pending, .. }), .. }
+        ));
         assert!(matches!(a(-49), Verification::Valid { event: Err(_), .. }));
-        assert_eq!(String::from_utf8(reply(Reply::Applied).body).unwrap(), r#"{"return_code":1,"return_message":"success"}"#);
+        assert_eq!(
+            String::from_utf8(reply(Reply::Applied).body).unwrap(),
+            r#"{"return_code":1,"return_message":"success"}"#
+        );
         assert!(String::from_utf8(reply(Reply::BadSignature).body).unwrap().contains("-1"));
         assert!(String::from_utf8(reply(Reply::AlreadyConfirmed).body).unwrap().contains(":2"));
     }

@@ -15,13 +15,43 @@ use crate::gateway::{HttpReply, RawRequest};
 
 pub fn routes() -> Vec<Route> {
     vec![
-        Route::new(Method::GET, "/gateway/vnpay/ipn", Access::Gateway, "VNPAY IPN (query string, signed).", get(vnpay_ipn)),
+        Route::new(
+            Method::GET,
+            "/gateway/vnpay/ipn",
+            Access::Gateway,
+            "VNPAY IPN (query string, signed).",
+            get(vnpay_ipn),
+        ),
         Route::new(Method::POST, "/gateway/vnpay/ipn", Access::Gateway, "VNPAY IPN as a POST form.", post(vnpay_ipn)),
         Route::new(Method::POST, "/gateway/momo/ipn", Access::Gateway, "MoMo IPN (JSON, signed).", post(momo_ipn)),
-        Route::new(Method::POST, "/gateway/zalopay/callback", Access::Gateway, "ZaloPay callback (JSON, MAC).", post(zalopay_callback)),
-        Route::new(Method::GET, "/gateway/vnpay/return", Access::Gateway, "VNPAY return page: shows the status.", get(return_page)),
-        Route::new(Method::GET, "/gateway/momo/return", Access::Gateway, "MoMo return page: shows the status.", get(return_page)),
-        Route::new(Method::GET, "/gateway/zalopay/return", Access::Gateway, "ZaloPay return page: shows the status.", get(return_page)),
+        Route::new(
+            Method::POST,
+            "/gateway/zalopay/callback",
+            Access::Gateway,
+            "ZaloPay callback (JSON, MAC).",
+            post(zalopay_callback),
+        ),
+        Route::new(
+            Method::GET,
+            "/gateway/vnpay/return",
+            Access::Gateway,
+            "VNPAY return page: shows the status.",
+            get(return_page),
+        ),
+        Route::new(
+            Method::GET,
+            "/gateway/momo/return",
+            Access::Gateway,
+            "MoMo return page: shows the status.",
+            get(return_page),
+        ),
+        Route::new(
+            Method::GET,
+            "/gateway/zalopay/return",
+            Access::Gateway,
+            "ZaloPay return page: shows the status.",
+            get(return_page),
+        ),
     ]
 }
 
@@ -35,7 +65,9 @@ fn raw_request(method: &Method, uri: &axum::http::Uri, headers: &HeaderMap, body
         query: uri.query().unwrap_or("").to_owned(),
         headers: KEPT_HEADERS
             .iter()
-            .filter_map(|h| headers.get(*h).map(|v| ((*h).to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned())))
+            .filter_map(|h| {
+                headers.get(*h).map(|v| ((*h).to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            })
             .collect(),
         body: body.to_vec(),
     }
@@ -60,19 +92,39 @@ async fn handle(state: AppState, gateway: Gateway, raw: RawRequest) -> Response 
     );
     match http {
         Some(r) => to_response(r),
-        None => super::error::ApiError::NotFound(format!("gateway {gateway} is not enabled on this server")).into_response(),
+        None => {
+            super::error::ApiError::NotFound(format!("gateway {gateway} is not enabled on this server")).into_response()
+        }
     }
 }
 
-async fn vnpay_ipn(State(state): State<AppState>, method: Method, OriginalUri(uri): OriginalUri, headers: HeaderMap, body: Bytes) -> Response {
+async fn vnpay_ipn(
+    State(state): State<AppState>,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     handle(state, Gateway::Vnpay, raw_request(&method, &uri, &headers, body)).await
 }
 
-async fn momo_ipn(State(state): State<AppState>, method: Method, OriginalUri(uri): OriginalUri, headers: HeaderMap, body: Bytes) -> Response {
+async fn momo_ipn(
+    State(state): State<AppState>,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     handle(state, Gateway::Momo, raw_request(&method, &uri, &headers, body)).await
 }
 
-async fn zalopay_callback(State(state): State<AppState>, method: Method, OriginalUri(uri): OriginalUri, headers: HeaderMap, body: Bytes) -> Response {
+async fn zalopay_callback(
+    State(state): State<AppState>,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     handle(state, Gateway::Zalopay, raw_request(&method, &uri, &headers, body)).await
 }
 
@@ -92,16 +144,31 @@ async fn return_page(
         None => None,
     };
     let (title, body, refresh) = match &payment {
-        None => ("Không tìm thấy giao dịch", "We could not find this payment. If you paid, it will be confirmed shortly.".to_owned(), false),
+        None => (
+            "Không tìm thấy giao dịch",
+            "We could not find this payment. If you paid, it will be confirmed shortly.".to_owned(),
+            false,
+        ),
         Some(p) => match p.status {
-            PaymentStatus::Paid => ("Thanh toán thành công", format!("Payment for case {} is confirmed.", escape(&p.case_code)), false),
+            PaymentStatus::Paid => {
+                ("Thanh toán thành công", format!("Payment for case {} is confirmed.", escape(&p.case_code)), false)
+            }
             PaymentStatus::Pending => (
                 "Đang xác nhận thanh toán",
-                format!("We are waiting for the gateway to confirm the payment for case {}. This page refreshes by itself.", escape(&p.case_code)),
+                format!(
+                    "We are waiting for the gateway to confirm the payment for case {}. This page refreshes by itself.",
+                    escape(&p.case_code)
+                ),
                 true,
             ),
-            PaymentStatus::Failed => ("Thanh toán không thành công", format!("The payment for case {} did not go through.", escape(&p.case_code)), false),
-            PaymentStatus::Expired => ("Giao dịch đã hết hạn", format!("The payment for case {} expired.", escape(&p.case_code)), false),
+            PaymentStatus::Failed => (
+                "Thanh toán không thành công",
+                format!("The payment for case {} did not go through.", escape(&p.case_code)),
+                false,
+            ),
+            PaymentStatus::Expired => {
+                ("Giao dịch đã hết hạn", format!("The payment for case {} expired.", escape(&p.case_code)), false)
+            }
             PaymentStatus::Waived | PaymentStatus::BudgetCovered => {
                 ("Không phải thanh toán", format!("Case {} owes nothing.", escape(&p.case_code)), false)
             }
@@ -109,7 +176,9 @@ async fn return_page(
     };
     let link = payment
         .as_ref()
-        .map(|p| format!(r#"<p><a href="{}">Quay lại cổng dịch vụ công / Back to the portal</a></p>"#, escape(&p.return_url)))
+        .map(|p| {
+            format!(r#"<p><a href="{}">Quay lại cổng dịch vụ công / Back to the portal</a></p>"#, escape(&p.return_url))
+        })
         .unwrap_or_default();
     let meta = if refresh { r#"<meta http-equiv="refresh" content="5">"# } else { "" };
     let status = payment.as_ref().map(|p| p.status.as_str()).unwrap_or("unknown");

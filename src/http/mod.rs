@@ -9,12 +9,12 @@
 
 pub mod auth;
 mod cases;
-mod gateway;
-mod payments;
 pub mod error;
+mod gateway;
 mod health;
 pub mod metrics;
 mod openapi;
+mod payments;
 pub mod routes;
 
 use std::future::Future;

@@ -27,9 +27,21 @@ pub fn routes() -> Vec<Route> {
             "Create a payment for a case (Idempotency-Key required): 201 new, 200 the same key again.",
             post(create),
         ),
-        Route::new(Method::GET, "/api/v1/cases/{case_code}/payments", Access::AnyRole, "A case's payments.", get(list_for_case)),
+        Route::new(
+            Method::GET,
+            "/api/v1/cases/{case_code}/payments",
+            Access::AnyRole,
+            "A case's payments.",
+            get(list_for_case),
+        ),
         Route::new(Method::GET, "/api/v1/payments/{payment_id}", Access::AnyRole, "One payment.", get(one)),
-        Route::new(Method::GET, "/api/v1/payments", Access::Staff, "Payments carrying a flag (?flag=F), paged.", get(flagged)),
+        Route::new(
+            Method::GET,
+            "/api/v1/payments",
+            Access::Staff,
+            "Payments carrying a flag (?flag=F), paged.",
+            get(flagged),
+        ),
         Route::new(
             Method::GET,
             "/api/v1/payments/{payment_id}/callbacks",
@@ -115,7 +127,8 @@ struct FlagQuery {
 }
 
 async fn flagged(State(state): State<AppState>, Query(q): Query<FlagQuery>) -> Result<Response, ApiError> {
-    let flag_raw = q.flag.ok_or_else(|| ApiError::field(FieldError::new("flag", "is required (?flag=duplicate_payment)")))?;
+    let flag_raw =
+        q.flag.ok_or_else(|| ApiError::field(FieldError::new("flag", "is required (?flag=duplicate_payment)")))?;
     let flag: Flag = flag_raw.parse().map_err(|e| ApiError::field(FieldError::new("flag", e)))?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let page = state.store.flagged_payments(flag, q.cursor.as_deref(), limit + 1).await?;

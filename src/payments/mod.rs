@@ -185,11 +185,20 @@ impl Service {
     }
 
     /// Creates a payment for a case (SPEC §4.3).
-    pub async fn create(&self, created_by: &str, case: &CaseCode, key: &str, req: CreateRequest) -> Result<Created, CreateError> {
+    pub async fn create(
+        &self,
+        created_by: &str,
+        case: &CaseCode,
+        key: &str,
+        req: CreateRequest,
+    ) -> Result<Created, CreateError> {
         let gateway: Gateway = req.gateway.parse().map_err(|e| field("gateway", e))?;
         check_url("return_url", &req.return_url)?;
-        let client_ip: std::net::IpAddr =
-            req.client_ip.trim().parse().map_err(|_| field("client_ip", format!("{:?} is not an IP address", req.client_ip)))?;
+        let client_ip: std::net::IpAddr = req
+            .client_ip
+            .trim()
+            .parse()
+            .map_err(|_| field("client_ip", format!("{:?} is not an IP address", req.client_ip)))?;
         // The key first: the same key always answers the same way.
         if let Some(p) = self.store.payment_by_key(created_by, case.as_str(), key).await? {
             return if p.gateway == gateway && p.return_url == req.return_url {
@@ -325,7 +334,8 @@ impl Service {
             if let Verification::Valid { event: Ok(e), key } = &verification
                 && e.txn_ref != txn_ref
             {
-                verification = Verification::Valid { key: *key, event: Err(format!("the answer is about {}", e.txn_ref)) };
+                verification =
+                    Verification::Valid { key: *key, event: Err(format!("the answer is about {}", e.txn_ref)) };
             }
             let trusted = matches!(verification, Verification::Valid { .. });
             let succeeded =
@@ -335,7 +345,11 @@ impl Service {
                 tracing::warn!(payment_id = %p.payment_id, error = %e, "status answer not recorded; will retry");
                 continue;
             }
-            if trusted && !succeeded && p.expires_at <= now && self.store.expire_payment(&p.payment_id, self.clock.now()).await? {
+            if trusted
+                && !succeeded
+                && p.expires_at <= now
+                && self.store.expire_payment(&p.payment_id, self.clock.now()).await?
+            {
                 tracing::info!(payment_id = %p.payment_id, "payment expired");
             }
         }

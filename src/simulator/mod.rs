@@ -7,6 +7,7 @@
 //! ×N (in turn or at once), delayed, reordered, forged, lost, or with a wrong amount. Its signing
 //! code (`sign.rs`) is written apart from the adapters' verification code.
 
+pub mod mutate;
 pub mod sign;
 
 use std::collections::HashMap;
@@ -58,10 +59,14 @@ impl SimConfig {
     pub fn from_config(c: &Config) -> Self {
         Self {
             vnpay: c.vnpay.as_ref().map(|v| (v.tmn_code.clone(), v.hash_secret.expose().to_owned())),
-            momo: c.momo.as_ref().map(|m| {
-                (m.partner_code.clone(), m.access_key.expose().to_owned(), m.secret_key.expose().to_owned())
-            }),
-            zalopay: c.zalopay.as_ref().map(|z| (z.app_id.clone(), z.key1.expose().to_owned(), z.key2.expose().to_owned())),
+            momo: c
+                .momo
+                .as_ref()
+                .map(|m| (m.partner_code.clone(), m.access_key.expose().to_owned(), m.secret_key.expose().to_owned())),
+            zalopay: c
+                .zalopay
+                .as_ref()
+                .map(|z| (z.app_id.clone(), z.key1.expose().to_owned(), z.key2.expose().to_owned())),
             vnpay_ipn_url: None,
         }
     }
@@ -166,7 +171,8 @@ fn vn_time(t: DateTime<Utc>) -> String {
 impl Simulator {
     /// Binds `listen` (port 0 for any) and serves until dropped.
     pub async fn start(config: SimConfig, listen: SocketAddr, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
-        let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("Failed to listen on {listen}"))?;
+        let listener =
+            tokio::net::TcpListener::bind(listen).await.with_context(|| format!("Failed to listen on {listen}"))?;
         let addr = listener.local_addr()?;
         let sim = Arc::new(Sim {
             config,
@@ -575,7 +581,10 @@ async fn momo_create(State(sim): State<Arc<Sim>>, Json(v): Json<serde_json::Valu
         ("requestId", s("requestId")),
         ("requestType", s("requestType")),
     ]);
-    let fail = |code: i64, msg: &str| Json(json!({"partnerCode": partner, "orderId": s("orderId"), "resultCode": code, "message": msg})).into_response();
+    let fail = |code: i64, msg: &str| {
+        Json(json!({"partnerCode": partner, "orderId": s("orderId"), "resultCode": code, "message": msg}))
+            .into_response()
+    };
     if s("signature") != sign::hmac_sha256(&secret, &raw) {
         return fail(11, "Truy cập bị từ chối: chữ ký không hợp lệ.");
     }
@@ -664,7 +673,9 @@ async fn zalopay_create(State(sim): State<Arc<Sim>>, Json(v): Json<serde_json::V
         s("embed_data"),
         s("item")
     );
-    let fail = |sub: i64, msg: &str| Json(json!({"return_code": 2, "return_message": msg, "sub_return_code": sub})).into_response();
+    let fail = |sub: i64, msg: &str| {
+        Json(json!({"return_code": 2, "return_message": msg, "sub_return_code": sub})).into_response()
+    };
     if s("mac") != sign::zalopay_mac(&key1, &data) || s("app_id") != app_id {
         return fail(-402, "mac không hợp lệ");
     }
@@ -782,8 +793,18 @@ async fn pay_form(State(sim): State<Arc<Sim>>, Form(f): Form<PayForm>) -> Respon
             ];
             format!("{}?{}", t.return_url, sign::vnpay_signed_query(&secret, &p))
         }
-        Gateway::Momo => format!("{}?orderId={}&resultCode={}", t.return_url, t.txn_ref, if outcome == SimOutcome::Success { 0 } else { 1006 }),
-        Gateway::Zalopay => format!("{}?apptransid={}&status={}", t.return_url, t.txn_ref, if outcome == SimOutcome::Success { 1 } else { -1 }),
+        Gateway::Momo => format!(
+            "{}?orderId={}&resultCode={}",
+            t.return_url,
+            t.txn_ref,
+            if outcome == SimOutcome::Success { 0 } else { 1006 }
+        ),
+        Gateway::Zalopay => format!(
+            "{}?apptransid={}&status={}",
+            t.return_url,
+            t.txn_ref,
+            if outcome == SimOutcome::Success { 1 } else { -1 }
+        ),
     };
     Redirect::to(&back).into_response()
 }

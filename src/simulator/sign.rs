@@ -59,7 +59,8 @@ pub fn query_unescape(s: &str) -> Option<String> {
 pub fn vnpay_signed_query(secret: &str, params: &[(String, String)]) -> String {
     let mut sorted: Vec<&(String, String)> = params.iter().filter(|(_, v)| !v.is_empty()).collect();
     sorted.sort_by(|a, b| a.0.cmp(&b.0));
-    let data = sorted.iter().map(|(k, v)| format!("{}={}", query_escape(k), query_escape(v))).collect::<Vec<_>>().join("&");
+    let data =
+        sorted.iter().map(|(k, v)| format!("{}={}", query_escape(k), query_escape(v))).collect::<Vec<_>>().join("&");
     format!("{data}&vnp_SecureHash={}", hmac_sha512(secret, &data))
 }
 
@@ -143,9 +144,15 @@ mod tests {
             ("responseTime", "1735664399000".into()),
             ("extraData", String::new()),
         ]);
-        assert_eq!(hmac_sha256("VECTORMOMOSECRET0123456789abcdef", &raw), "f4030ada3e2621cf03dfeb7353949d73644f72d0c9006628066fcf77ea579b8f");
+        assert_eq!(
+            hmac_sha256("VECTORMOMOSECRET0123456789abcdef", &raw),
+            "f4030ada3e2621cf03dfeb7353949d73644f72d0c9006628066fcf77ea579b8f"
+        );
         // ZaloPay.
         let data = r#"{"app_id":2554,"app_trans_id":"241231_000042","app_time":1735664390000,"app_user":"vector","amount":200000,"embed_data":"{}","item":"[]","zp_trans_id":241231000000042,"server_time":1735664399000,"channel":38,"merchant_user_id":"","user_fee_amount":0,"discount_amount":0}"#;
-        assert_eq!(zalopay_mac("vectorZaloKey2zzzzzzzzzzzzzzzzzz", data), "a3f5ea0048439ceaf1fa21ff6d53683b54a781c0ce4076b46ad49c26f6ef3275");
+        assert_eq!(
+            zalopay_mac("vectorZaloKey2zzzzzzzzzzzzzzzzzz", data),
+            "a3f5ea0048439ceaf1fa21ff6d53683b54a781c0ce4076b46ad49c26f6ef3275"
+        );
     }
 }

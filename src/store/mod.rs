@@ -23,7 +23,9 @@ use serde::Serialize;
 
 use crate::domain::payment::Flag;
 use crate::domain::{Case, CaseCode, Role, Timestamp};
-pub use payments::{CallbackRecord, CreatePayment, EventJob, JobResult, LedgerEntry, NewPayment, OutboxEvent, Payment, PaymentView};
+pub use payments::{
+    CallbackRecord, CreatePayment, EventJob, JobResult, LedgerEntry, NewPayment, OutboxEvent, Payment, PaymentView,
+};
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;

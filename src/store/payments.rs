@@ -278,7 +278,8 @@ pub struct LedgerEntry {
     pub hash: String,
 }
 
-pub(super) const LEDGER_COLUMNS: &str = "seq, posting_id, line_no, business_date, kind, account, debit, credit, memo, refs, prev_hash, hash";
+pub(super) const LEDGER_COLUMNS: &str =
+    "seq, posting_id, line_no, business_date, kind, account, debit, credit, memo, refs, prev_hash, hash";
 
 /// The quote items a posting needs, read from a stored quote's JSON.
 pub fn quoted_items(quote_json: &str) -> Vec<crate::domain::ledger::QuotedItem> {
@@ -293,9 +294,9 @@ pub fn quoted_items(quote_json: &str) -> Vec<crate::domain::ledger::QuotedItem> 
                     kind: i["kind"].as_str().unwrap_or("le_phi").to_owned(),
                     citizen_due: i["citizen_due"].as_i64().unwrap_or(0),
                     budget_due: i["budget_due"].as_i64().unwrap_or(0),
-                    basis: i["applied"]
-                        .as_object()
-                        .map(|a| format!("{}: {}", a["rule"].as_str().unwrap_or(""), a["basis"].as_str().unwrap_or(""))),
+                    basis: i["applied"].as_object().map(|a| {
+                        format!("{}: {}", a["rule"].as_str().unwrap_or(""), a["basis"].as_str().unwrap_or(""))
+                    }),
                 })
                 .collect()
         })

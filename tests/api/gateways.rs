@@ -317,7 +317,8 @@ with_gateways! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn budget_covered_cases_and_disabled_or_unreachable_gateways() {
     // Hà Nội 2026: a ministry fee filed online is owed by the city budget.
-    let (app, _sim) = spawn_gateway_app(Db::Sqlite, &[("FEERECON_POLICY", "fixtures/policies/ha-noi.toml")]).await.unwrap();
+    let (app, _sim) =
+        spawn_gateway_app(Db::Sqlite, &[("FEERECON_POLICY", "fixtures/policies/ha-noi.toml")]).await.unwrap();
     let portal = app.token_for(Role::Portal).await;
     let code = app.new_case(&portal, 1, GPLX, "online_full", "2026-03-02").await;
     let (s, v) = app.create_payment(&portal, &code, "vnpay", "k").await;
@@ -335,7 +336,8 @@ async fn budget_covered_cases_and_disabled_or_unreachable_gateways() {
 
     let mut env = crate::helpers::gateway_env("http://127.0.0.1:9");
     env.push(("FEERECON_DATABASE_URL".into(), String::new()));
-    let refs: Vec<(&str, &str)> = env.iter().filter(|(k, _)| k != "FEERECON_DATABASE_URL").map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let refs: Vec<(&str, &str)> =
+        env.iter().filter(|(k, _)| k != "FEERECON_DATABASE_URL").map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let down = crate::helpers::spawn_app_with(Db::Sqlite, &refs).await.unwrap();
     let portal = down.token_for(Role::Portal).await;
     let code = down.new_case(&portal, 1, GPLX, "counter", "2024-07-15").await;
@@ -344,4 +346,217 @@ async fn budget_covered_cases_and_disabled_or_unreachable_gateways() {
         assert_eq!((s, error_code(&v)), (502, "gateway_unavailable"), "{g}");
     }
     assert!(down.store.case_payments(&code).await.unwrap().is_empty(), "no payment is created");
+}
+
+/// The genuine signed callback (URL or body) for a pending payment, built with the simulator's
+/// signer, and the way to send it.
+fn genuine(gateway: &str, txn_ref: &str, amount: i64, secret_override: Option<&str>) -> (String, String) {
+    use feerecon::simulator::sign;
+    let env = |k: &str| crate::helpers::GATEWAY_ENV.iter().find(|(n, _)| *n == k).unwrap().1;
+    match gateway {
+        "vnpay" => {
+            let p: Vec<(String, String)> = vec![
+                ("vnp_Amount".into(), (amount * 100).to_string()),
+                ("vnp_BankCode".into(), "NCB".into()),
+                ("vnp_OrderInfo".into(), "Thanh toan le phi".into()),
+                ("vnp_PayDate".into(), "20240715170112".into()),
+                ("vnp_ResponseCode".into(), "00".into()),
+                ("vnp_TmnCode".into(), env("FEERECON_VNPAY_TMN_CODE").into()),
+                ("vnp_TransactionNo".into(), "77001".into()),
+                ("vnp_TransactionStatus".into(), "00".into()),
+                ("vnp_TxnRef".into(), txn_ref.into()),
+            ];
+            ("GET".into(), sign::vnpay_signed_query(secret_override.unwrap_or(env("FEERECON_VNPAY_HASH_SECRET")), &p))
+        }
+        "momo" => {
+            let raw = sign::momo_raw(&[
+                ("accessKey", env("FEERECON_MOMO_ACCESS_KEY").into()),
+                ("amount", amount.to_string()),
+                ("extraData", String::new()),
+                ("message", "Thành công.".into()),
+                ("orderId", txn_ref.into()),
+                ("orderInfo", "Le phi".into()),
+                ("orderType", "momo_wallet".into()),
+                ("partnerCode", env("FEERECON_MOMO_PARTNER_CODE").into()),
+                ("payType", "qr".into()),
+                ("requestId", txn_ref.into()),
+                ("responseTime", "1721037672000".into()),
+                ("resultCode", "0".into()),
+                ("transId", "77002".into()),
+            ]);
+            let body = serde_json::json!({
+                "partnerCode": env("FEERECON_MOMO_PARTNER_CODE"), "orderId": txn_ref, "requestId": txn_ref, "amount": amount,
+                "orderInfo": "Le phi", "orderType": "momo_wallet", "transId": 77002, "resultCode": 0, "message": "Thành công.",
+                "payType": "qr", "responseTime": 1_721_037_672_000i64, "extraData": "",
+                "signature": sign::hmac_sha256(secret_override.unwrap_or(env("FEERECON_MOMO_SECRET_KEY")), &raw),
+            });
+            ("POST".into(), body.to_string())
+        }
+        _ => {
+            let data = format!(
+                r#"{{"app_id":2554,"app_trans_id":"{txn_ref}","app_time":1721037600000,"app_user":"u","amount":{amount},"embed_data":"{{}}","item":"[]","zp_trans_id":77003,"server_time":1721037672000,"channel":38,"merchant_user_id":"","user_fee_amount":0,"discount_amount":0}}"#
+            );
+            let mac = sign::zalopay_mac(secret_override.unwrap_or(env("FEERECON_ZALOPAY_KEY2")), &data);
+            ("POST".into(), serde_json::json!({"data": data, "mac": mac, "type": 1}).to_string())
+        }
+    }
+}
+
+async fn send(client: &reqwest::Client, base: &str, gateway: &str, method: &str, payload: &str) -> (u16, String) {
+    let res = match (gateway, method) {
+        ("vnpay", _) => client.get(format!("{base}/gateway/vnpay/ipn?{payload}")).send().await.unwrap(),
+        ("momo", _) => client
+            .post(format!("{base}/gateway/momo/ipn"))
+            .header("content-type", "application/json")
+            .body(payload.to_owned())
+            .send()
+            .await
+            .unwrap(),
+        _ => client
+            .post(format!("{base}/gateway/zalopay/callback"))
+            .header("content-type", "application/json")
+            .body(payload.to_owned())
+            .send()
+            .await
+            .unwrap(),
+    };
+    (res.status().as_u16(), res.text().await.unwrap())
+}
+
+with_gateways! {
+    async fn forgeries_over_http_change_nothing(app, sim) {
+        use rand::SeedableRng;
+        let _ = &sim;
+        let portal = app.token_for(Role::Portal).await;
+        let env = |k: &str| crate::helpers::GATEWAY_ENV.iter().find(|(n, _)| *n == k).unwrap().1;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(99);
+        for (seq, g) in [(1, "vnpay"), (2, "momo"), (3, "zalopay")] {
+            let (code, p) = pending_payment(&app, &portal, seq, g).await;
+            let txn_ref = p["txn_ref"].as_str().unwrap();
+            let (method, payload) = genuine(g, txn_ref, 135_000, None);
+            let forgeries = match g {
+                "vnpay" => feerecon::simulator::mutate::vnpay(&payload, env("FEERECON_VNPAY_HASH_SECRET"), "old", &mut rng),
+                "momo" => feerecon::simulator::mutate::momo(&payload, env("FEERECON_MOMO_SECRET_KEY"), "old", env("FEERECON_MOMO_ACCESS_KEY"), &mut rng),
+                _ => feerecon::simulator::mutate::zalopay(&payload, env("FEERECON_ZALOPAY_KEY2"), "old", env("FEERECON_ZALOPAY_KEY1"), &mut rng),
+            };
+            for f in forgeries.iter().step_by(3).take(25) {
+                let (status, body) = send(&app.client, &app.address, g, &method, f).await;
+                let refused = match g {
+                    "vnpay" => !body.contains("\"00\"") && !body.contains("\"02\""),
+                    "momo" => status != 204,
+                    _ => !body.contains("\"return_code\":1") && !body.contains("\"return_code\":2"),
+                };
+                assert!(refused, "{g} accepted {f}: {status} {body}");
+            }
+            let pay = app.payment(&portal, p["payment_id"].as_str().unwrap()).await;
+            assert_eq!(pay["status"], "pending", "{g}");
+            assert!(app.store.case_events(&code).await.unwrap().is_empty());
+            // The genuine message, sent last, is applied.
+            let (status, body) = send(&app.client, &app.address, g, &method, &payload).await;
+            assert!(status == 204 || body.contains("\"00\"") || body.contains("\"return_code\":1"), "{g}: {status} {body}");
+            assert_eq!(app.payment(&portal, p["payment_id"].as_str().unwrap()).await["status"], "paid");
+        }
+        assert!(!app.store.ledger_entries(0, 100).await.unwrap().is_empty());
+    }
+}
+
+with_gateways! {
+    async fn the_previous_secret_is_accepted_and_recorded_during_rotation(app, sim)
+    env [("FEERECON_VNPAY_HASH_SECRET_PREVIOUS", "the-old-vnpay-secret")];
+    {
+        let _ = &sim;
+        let portal = app.token_for(Role::Portal).await;
+        let finance = app.token_for(Role::Finance).await;
+        let (_, p) = pending_payment(&app, &portal, 1, "vnpay").await;
+        let (_, payload) = genuine("vnpay", p["txn_ref"].as_str().unwrap(), 135_000, Some("the-old-vnpay-secret"));
+        let (_, body) = send(&app.client, &app.address, "vnpay", "GET", &payload).await;
+        assert!(body.contains("\"00\""), "{body}");
+        let (_, ev) = json(app.get(&format!("/api/v1/payments/{}/callbacks", p["payment_id"].as_str().unwrap()), &finance).await).await;
+        assert_eq!(ev["items"][0]["key_used"], "previous");
+        // A POST form is accepted as well as the query string.
+        let (_, p2) = pending_payment(&app, &portal, 2, "vnpay").await;
+        let (_, payload) = genuine("vnpay", p2["txn_ref"].as_str().unwrap(), 135_000, None);
+        let res = app.client.post(app.url("/gateway/vnpay/ipn")).header("content-type", "application/x-www-form-urlencoded").body(payload).send().await.unwrap();
+        assert!(res.text().await.unwrap().contains("\"00\""));
+    }
+}
+
+/// Starts `feerecon serve` as a separate process; returns it and its base URL.
+async fn serve_process(url: &str, env: &[(String, String)]) -> (tokio::process::Child, String) {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_feerecon"));
+    cmd.arg("serve")
+        .env("FEERECON_DATABASE_URL", url)
+        .env("FEERECON_LISTEN", "127.0.0.1:0")
+        .env("FEERECON_LOG_FORMAT", "json")
+        .env("FEERECON_LEDGER_KEY", std::env::temp_dir().join(format!("feerecon-test-{}.key", std::process::id())))
+        .env_remove("RUST_LOG")
+        .kill_on_drop(true)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stderr));
+    while let Some(line) = lines.next_line().await.unwrap() {
+        if let Ok(v) = serde_json::from_str::<Value>(&line)
+            && let Some(a) = v["addr"].as_str()
+        {
+            let base = format!("http://{a}");
+            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+            return (child, base);
+        }
+    }
+    panic!("the server did not start");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_server_processes_on_one_postgresql_apply_a_callback_once() {
+    let Some((url, _)) = crate::helpers::fresh_db(Db::Postgres).await else { return };
+    let env = crate::helpers::gateway_env("http://127.0.0.1:9");
+    let (_a, base_a) = serve_process(&url, &env).await;
+    let (_b, base_b) = serve_process(&url, &env).await;
+    let store = feerecon::store::connect(&url).await.unwrap();
+    let user = store.add_user("portal", Role::Portal, None, chrono::Utc::now()).await.unwrap();
+    let t = feerecon::auth::new_token();
+    store.add_token(&t.id, &user, None, &t.secret_hash, chrono::Utc::now(), None).await.unwrap();
+    let token = t.token.expose().to_owned();
+    let client = reqwest::Client::new();
+    let code = "000.00.12.H62-240715-0001";
+    let body = serde_json::json!({"procedure_code": GPLX, "applicant_name": "A", "channel": "counter",
+        "received_at": "2024-07-15T10:00:00+07:00", "receiving_unit": "000.00.12.H62"});
+    let res = client.put(format!("{base_a}/api/v1/cases/{code}")).bearer_auth(&token).json(&body).send().await.unwrap();
+    assert_eq!(res.status(), 201);
+    let res = client
+        .post(format!("{base_b}/api/v1/cases/{code}/payments"))
+        .bearer_auth(&token)
+        .header("Idempotency-Key", "k")
+        .json(&serde_json::json!({"gateway": "vnpay", "return_url": "https://x.vn/", "client_ip": "1.2.3.4"}))
+        .send()
+        .await
+        .unwrap();
+    let (status, p) = json(res).await;
+    assert_eq!(status, 201, "{p}");
+    let txn_ref = p["txn_ref"].as_str().unwrap().to_owned();
+    for (g, _) in [("vnpay", 0)] {
+        let (_, payload) = genuine(g, &txn_ref, 135_000, None);
+        let mut handles = Vec::new();
+        for i in 0..40 {
+            let (client, base, payload) =
+                (client.clone(), if i % 2 == 0 { base_a.clone() } else { base_b.clone() }, payload.clone());
+            handles.push(tokio::spawn(async move { send(&client, &base, "vnpay", "GET", &payload).await.1 }));
+        }
+        let mut bodies = Vec::new();
+        for h in handles {
+            bodies.push(h.await.unwrap());
+        }
+        assert_eq!(bodies.iter().filter(|b| b.contains("\"00\"")).count(), 1, "{bodies:?}");
+        assert_eq!(bodies.iter().filter(|b| b.contains("\"02\"")).count(), 39, "{bodies:?}");
+    }
+    assert_eq!(store.case_events(code).await.unwrap().len(), 1);
+    let postings: std::collections::BTreeSet<String> =
+        store.ledger_entries(0, 100).await.unwrap().into_iter().map(|e| e.posting_id).collect();
+    assert_eq!(postings.len(), 1);
+    store.close().await;
 }

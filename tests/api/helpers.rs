@@ -238,7 +238,11 @@ pub fn sim_config() -> feerecon::simulator::SimConfig {
     let get = |k: &str| GATEWAY_ENV.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned()).unwrap();
     feerecon::simulator::SimConfig {
         vnpay: Some((get("FEERECON_VNPAY_TMN_CODE"), get("FEERECON_VNPAY_HASH_SECRET"))),
-        momo: Some((get("FEERECON_MOMO_PARTNER_CODE"), get("FEERECON_MOMO_ACCESS_KEY"), get("FEERECON_MOMO_SECRET_KEY"))),
+        momo: Some((
+            get("FEERECON_MOMO_PARTNER_CODE"),
+            get("FEERECON_MOMO_ACCESS_KEY"),
+            get("FEERECON_MOMO_SECRET_KEY"),
+        )),
         zalopay: Some((get("FEERECON_ZALOPAY_APP_ID"), get("FEERECON_ZALOPAY_KEY1"), get("FEERECON_ZALOPAY_KEY2"))),
         vnpay_ipn_url: None,
     }
@@ -257,7 +261,9 @@ pub fn gateway_env(sim_url: &str) -> Vec<(String, String)> {
 /// A server with all three gateways enabled against a fresh simulator sharing its clock.
 pub async fn spawn_gateway_app(db: Db, extra: &[(&str, &str)]) -> Option<(TestApp, feerecon::simulator::Simulator)> {
     let clock = Arc::new(ShiftedClock::starting_at(chrono::Utc::now()));
-    let sim = feerecon::simulator::Simulator::start(sim_config(), "127.0.0.1:0".parse().unwrap(), clock.clone()).await.unwrap();
+    let sim = feerecon::simulator::Simulator::start(sim_config(), "127.0.0.1:0".parse().unwrap(), clock.clone())
+        .await
+        .unwrap();
     let mut env = gateway_env(&sim.url());
     env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     let refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
