@@ -14,6 +14,7 @@
 //! - [`gateway`]: VNPAY, MoMo and ZaloPay adapters: signing, verifying, replies, status queries.
 //! - [`store`]: persistence. One `Store` trait, a SQLite and a PostgreSQL backend; all SQL lives here.
 //! - [`payments`]: creating payments, the group-commit write path of gateway events, status queries.
+//! - [`notify`]: delivering the outbox of portal events, signed, with retries and dead letters.
 //! - [`http`]: the server: routers per area, the bearer-token layer and the route × role table,
 //!   the error envelope, health, metrics and the OpenAPI document.
 //! - [`simulator`]: a stand-in VNPAY, MoMo and ZaloPay for integrators, the tests and the demo.
@@ -29,6 +30,7 @@ pub mod domain;
 pub mod fees;
 pub mod gateway;
 pub mod http;
+pub mod notify;
 pub mod payments;
 pub mod simulator;
 pub mod store;

@@ -244,7 +244,7 @@ pub fn claimed_txn_ref(gateway: Gateway, raw: &RawRequest) -> Option<String> {
 
 // ---------------------------------------------------------------- shared pure helpers
 
-pub(crate) fn hmac_sha256_hex(key: &Secret, msg: &[u8]) -> String {
+pub fn hmac_sha256_hex(key: &Secret, msg: &[u8]) -> String {
     let mut m = Hmac::<Sha256>::new_from_slice(key.expose().as_bytes()).expect("HMAC accepts keys of any length");
     m.update(msg);
     hex::encode(m.finalize().into_bytes())
@@ -258,7 +258,7 @@ pub(crate) fn hmac_sha512_hex(key: &Secret, msg: &[u8]) -> String {
 
 /// Compares a received hex signature with the expected lower-case one, ignoring the case of the
 /// received one, in constant time.
-pub(crate) fn hex_matches(received: &str, expected: &str) -> bool {
+pub fn hex_matches(received: &str, expected: &str) -> bool {
     let received = received.to_ascii_lowercase();
     received.len() == expected.len() && bool::from(received.as_bytes().ct_eq(expected.as_bytes()))
 }

@@ -13,6 +13,7 @@ pub mod error;
 mod gateway;
 mod health;
 pub mod metrics;
+mod notifications;
 mod openapi;
 mod payments;
 pub mod routes;
@@ -58,6 +59,7 @@ pub fn all_routes() -> Vec<Route> {
     r.extend(cases::routes());
     r.extend(payments::routes());
     r.extend(gateway::routes());
+    r.extend(notifications::routes());
     r
 }
 
@@ -136,16 +138,21 @@ impl Application {
             pending_query_after: config.pending_query_after,
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let workers = vec![tokio::spawn(payments.clone().run_query_worker(shutdown_rx))];
-        let state = AppState {
-            store,
-            config: Arc::new(config),
-            clock,
-            metrics: Arc::new(Metrics::default()),
-            fees,
-            payments,
-            openapi: Arc::new(openapi),
-        };
+        let metrics = Arc::new(Metrics::default());
+        let mut workers = vec![tokio::spawn(payments.clone().run_query_worker(shutdown_rx.clone()))];
+        if let Some(webhook) = &config.webhook {
+            let notifier = Arc::new(crate::notify::Notifier::new(
+                store.clone(),
+                clock.clone(),
+                metrics.clone(),
+                webhook,
+                config.notify_max_attempts,
+                config.notify_max_backoff,
+            ));
+            workers.push(tokio::spawn(notifier.run(shutdown_rx)));
+        }
+        let state =
+            AppState { store, config: Arc::new(config), clock, metrics, fees, payments, openapi: Arc::new(openapi) };
         Ok(Self { router: router(state.clone()), listener, state, shutdown, workers })
     }
 

@@ -473,6 +473,79 @@ macro_rules! impl_store {
                 Ok(sqlx::query_as(&sql).bind(case_code).fetch_all(&self.pool).await?)
             }
 
+            async fn claim_notifications(
+                &self,
+                now: chrono::DateTime<chrono::Utc>,
+                lease_until: chrono::DateTime<chrono::Utc>,
+                limit: i64,
+            ) -> $crate::store::Result<Vec<$crate::store::OutboxEvent>> {
+                self.claim_notifications_impl(now, lease_until, limit).await
+            }
+
+            async fn record_delivery(
+                &self,
+                event_id: &str,
+                delivered: bool,
+                retry_at: Option<chrono::DateTime<chrono::Utc>>,
+                error: Option<&str>,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::Result<()> {
+                let mut tx = self.begin_write().await?;
+                let q = if delivered {
+                    sqlx::query(
+                        "UPDATE outbox SET state = 'delivered', attempts = attempts + 1, delivered_at = $1, locked_until = NULL, last_error = NULL
+                         WHERE event_id = $2",
+                    )
+                    .bind(at)
+                    .bind(event_id)
+                } else if let Some(retry) = retry_at {
+                    sqlx::query(
+                        "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $1, locked_until = NULL, last_error = $2 WHERE event_id = $3",
+                    )
+                    .bind(retry)
+                    .bind(error)
+                    .bind(event_id)
+                } else {
+                    sqlx::query("UPDATE outbox SET state = 'failed', attempts = attempts + 1, locked_until = NULL, last_error = $1 WHERE event_id = $2")
+                        .bind(error)
+                        .bind(event_id)
+                };
+                q.execute(&mut **tx).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn notifications(&self, state: &str, after: Option<&str>, limit: i64) -> $crate::store::Result<Vec<$crate::store::OutboxEvent>> {
+                let sql = format!(
+                    "SELECT {} FROM outbox WHERE state = $1 AND event_id > $2 ORDER BY event_id LIMIT $3",
+                    $crate::store::payments::OUTBOX_COLUMNS
+                );
+                Ok(sqlx::query_as(&sql).bind(state).bind(after.unwrap_or("")).bind(limit).fetch_all(&self.pool).await?)
+            }
+
+            async fn resend_notification(&self, event_id: &str, actor: &str, at: chrono::DateTime<chrono::Utc>) -> $crate::store::Result<bool> {
+                let mut tx = self.begin_write().await?;
+                let n = sqlx::query(
+                    "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = $1, locked_until = NULL WHERE event_id = $2 AND state = 'failed'",
+                )
+                .bind(at)
+                .bind(event_id)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+                if n == 1 {
+                    let event = $crate::store::AuditEvent {
+                        actor: actor.to_owned(),
+                        action: "notification.resend".into(),
+                        subject: event_id.to_owned(),
+                        details: serde_json::json!({}),
+                    };
+                    Self::audit_tx(&mut tx, std::slice::from_ref(&event), at).await?;
+                }
+                tx.commit().await?;
+                Ok(n == 1)
+            }
+
             async fn ledger_entries(&self, after: i64, limit: i64) -> $crate::store::Result<Vec<$crate::store::LedgerEntry>> {
                 let sql = format!("SELECT {} FROM ledger_entries WHERE seq > $1 ORDER BY seq LIMIT $2", $crate::store::payments::LEDGER_COLUMNS);
                 Ok(sqlx::query_as(&sql).bind(after).bind(limit).fetch_all(&self.pool).await?)

@@ -250,6 +250,32 @@ pub trait Store: Send + Sync + 'static {
     /// A case's portal events, in `case_seq` order.
     async fn case_events(&self, case_code: &str) -> Result<Vec<OutboxEvent>>;
 
+    // ---- notifications ----
+
+    /// Claims due notifications for delivery until `lease_until`.
+    async fn claim_notifications(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<OutboxEvent>>;
+
+    /// Records a delivery attempt: delivered, retried at `retry_at`, or dead-lettered (`retry_at` None).
+    async fn record_delivery(
+        &self,
+        event_id: &str,
+        delivered: bool,
+        retry_at: Option<DateTime<Utc>>,
+        error: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+
+    /// Notifications in a state, by id after the cursor.
+    async fn notifications(&self, state: &str, after: Option<&str>, limit: i64) -> Result<Vec<OutboxEvent>>;
+
+    /// Puts a failed notification back in the queue now; `false` when there is no such failed event. Audited.
+    async fn resend_notification(&self, event_id: &str, actor: &str, at: DateTime<Utc>) -> Result<bool>;
+
     // ---- ledger ----
 
     /// Ledger entries with `seq > after`, in order, at most `limit`.

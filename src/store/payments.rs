@@ -306,8 +306,41 @@ pub fn quoted_items(quote_json: &str) -> Vec<crate::domain::ledger::QuotedItem> 
 /// Expands to the inherent methods of a backend that implement payments, callbacks, the outbox
 /// and ledger appends; `Store`'s methods forward to them.
 macro_rules! impl_payments {
-    ($store:ty, $db:ty, for_update = $for_update:literal) => {
+    ($store:ty, $db:ty, for_update = $for_update:literal, skip_locked = $skip_locked:literal) => {
         impl $store {
+            /// Claims up to `limit` due notifications until `lease_until`: another worker (or
+            /// instance) skips them meanwhile; a crash lets the lease lapse and they are retried.
+            async fn claim_notifications_impl(
+                &self,
+                now: chrono::DateTime<chrono::Utc>,
+                lease_until: chrono::DateTime<chrono::Utc>,
+                limit: i64,
+            ) -> $crate::store::Result<Vec<$crate::store::OutboxEvent>> {
+                let mut tx = self.begin_write().await?;
+                let ids: Vec<(String,)> = sqlx::query_as(concat!(
+                    "SELECT event_id FROM outbox WHERE state = 'pending' AND next_attempt_at <= $1
+                       AND (locked_until IS NULL OR locked_until <= $1)
+                     ORDER BY next_attempt_at, case_code, case_seq LIMIT $2",
+                    $skip_locked
+                ))
+                .bind(now)
+                .bind(limit)
+                .fetch_all(&mut **tx)
+                .await?;
+                let mut out = Vec::with_capacity(ids.len());
+                for (id,) in ids {
+                    sqlx::query("UPDATE outbox SET locked_until = $1 WHERE event_id = $2")
+                        .bind(lease_until)
+                        .bind(&id)
+                        .execute(&mut **tx)
+                        .await?;
+                    let sql = format!("SELECT {} FROM outbox WHERE event_id = $1", $crate::store::payments::OUTBOX_COLUMNS);
+                    out.push(sqlx::query_as(&sql).bind(&id).fetch_one(&mut **tx).await?);
+                }
+                tx.commit().await?;
+                Ok(out)
+            }
+
             async fn payment_flags_tx<'e, E>(ex: E, payment_id: &str) -> $crate::store::Result<Vec<String>>
             where
                 E: sqlx::Executor<'e, Database = $db>,

@@ -39,4 +39,4 @@ impl PgStore {
 }
 
 impl_store!(PgStore, sqlx::Postgres, for_update = " FOR UPDATE");
-impl_payments!(PgStore, sqlx::Postgres, for_update = " FOR UPDATE");
+impl_payments!(PgStore, sqlx::Postgres, for_update = " FOR UPDATE", skip_locked = " FOR UPDATE SKIP LOCKED");

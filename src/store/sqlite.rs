@@ -52,4 +52,4 @@ impl SqliteStore {
 }
 
 impl_store!(SqliteStore, sqlx::Sqlite, for_update = "");
-impl_payments!(SqliteStore, sqlx::Sqlite, for_update = "");
+impl_payments!(SqliteStore, sqlx::Sqlite, for_update = "", skip_locked = "");

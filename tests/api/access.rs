@@ -29,6 +29,8 @@ const SPEC_TABLE: &[(&str, &str, Access)] = &[
     ("GET", "/gateway/vnpay/return", Access::Gateway),
     ("GET", "/gateway/momo/return", Access::Gateway),
     ("GET", "/gateway/zalopay/return", Access::Gateway),
+    ("GET", "/api/v1/notifications", Access::Staff),
+    ("POST", "/api/v1/notifications/{event_id}/resend", Access::Finance),
 ];
 
 fn concrete(path: &str) -> String {

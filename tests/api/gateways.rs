@@ -481,42 +481,12 @@ with_gateways! {
     }
 }
 
-/// Starts `feerecon serve` as a separate process; returns it and its base URL.
-async fn serve_process(url: &str, env: &[(String, String)]) -> (tokio::process::Child, String) {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_feerecon"));
-    cmd.arg("serve")
-        .env("FEERECON_DATABASE_URL", url)
-        .env("FEERECON_LISTEN", "127.0.0.1:0")
-        .env("FEERECON_LOG_FORMAT", "json")
-        .env("FEERECON_LEDGER_KEY", std::env::temp_dir().join(format!("feerecon-test-{}.key", std::process::id())))
-        .env_remove("RUST_LOG")
-        .kill_on_drop(true)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stderr));
-    while let Some(line) = lines.next_line().await.unwrap() {
-        if let Ok(v) = serde_json::from_str::<Value>(&line)
-            && let Some(a) = v["addr"].as_str()
-        {
-            let base = format!("http://{a}");
-            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-            return (child, base);
-        }
-    }
-    panic!("the server did not start");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_server_processes_on_one_postgresql_apply_a_callback_once() {
     let Some((url, _)) = crate::helpers::fresh_db(Db::Postgres).await else { return };
     let env = crate::helpers::gateway_env("http://127.0.0.1:9");
-    let (_a, base_a) = serve_process(&url, &env).await;
-    let (_b, base_b) = serve_process(&url, &env).await;
+    let (_a, base_a) = crate::helpers::serve_process(&url, &env).await;
+    let (_b, base_b) = crate::helpers::serve_process(&url, &env).await;
     let store = feerecon::store::connect(&url).await.unwrap();
     let user = store.add_user("portal", Role::Portal, None, chrono::Utc::now()).await.unwrap();
     let t = feerecon::auth::new_token();

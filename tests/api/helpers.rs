@@ -61,10 +61,21 @@ pub async fn spawn_app_with(db: Db, extra: &[(&str, &str)]) -> Option<TestApp> {
 }
 
 pub async fn spawn_app_clocked(db: Db, extra: &[(&str, &str)], clock: Arc<ShiftedClock>) -> Option<TestApp> {
+    let (database_url, dir) = fresh_db(db).await?;
+    Some(spawn_app_on(db, database_url, dir, extra, clock).await)
+}
+
+/// The server on an existing database (several instances may share one).
+pub async fn spawn_app_on(
+    db: Db,
+    database_url: String,
+    dir: Option<tempfile::TempDir>,
+    extra: &[(&str, &str)],
+    clock: Arc<ShiftedClock>,
+) -> TestApp {
     if std::env::var("TEST_LOG").is_ok() {
         feerecon::telemetry::init(feerecon::config::LogFormat::Text, "info");
     }
-    let (database_url, dir) = fresh_db(db).await?;
     let config = test_config(&database_url, extra);
     let app = Application::build(config, Overrides { clock: Some(clock.clone()), ..Default::default() })
         .await
@@ -80,7 +91,7 @@ pub async fn spawn_app_clocked(db: Db, extra: &[(&str, &str)], clock: Arc<Shifte
         .await
         .expect("the server runs");
     });
-    Some(TestApp {
+    TestApp {
         address,
         client: reqwest::Client::new(),
         store,
@@ -91,7 +102,7 @@ pub async fn spawn_app_clocked(db: Db, extra: &[(&str, &str)], clock: Arc<Shifte
         shutdown: Some(tx),
         server: Some(server),
         _dir: dir,
-    })
+    }
 }
 
 impl TestApp {
@@ -315,4 +326,34 @@ impl TestApp {
         }
         panic!("payment {id} never became {status}: {}", self.payment(token, id).await);
     }
+}
+
+/// Starts `feerecon serve` as a separate process; returns it and its base URL.
+pub async fn serve_process(url: &str, env: &[(String, String)]) -> (tokio::process::Child, String) {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_feerecon"));
+    cmd.arg("serve")
+        .env("FEERECON_DATABASE_URL", url)
+        .env("FEERECON_LISTEN", "127.0.0.1:0")
+        .env("FEERECON_LOG_FORMAT", "json")
+        .env("FEERECON_LEDGER_KEY", std::env::temp_dir().join(format!("feerecon-test-{}.key", std::process::id())))
+        .env_remove("RUST_LOG")
+        .kill_on_drop(true)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stderr));
+    while let Some(line) = lines.next_line().await.unwrap() {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+            && let Some(a) = v["addr"].as_str()
+        {
+            let base = format!("http://{a}");
+            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+            return (child, base);
+        }
+    }
+    panic!("the server did not start");
 }

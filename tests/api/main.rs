@@ -13,3 +13,4 @@ mod fees;
 mod gateways;
 mod health;
 mod migrations;
+mod notify;
