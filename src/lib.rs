@@ -12,6 +12,7 @@
 //! - [`cases`]: reading case files (JSON or CSV) for `import cases`. Pure.
 //! - [`fees`]: the fee catalogue, the province's policy and the quote. Pure.
 //! - [`gateway`]: VNPAY, MoMo and ZaloPay adapters: signing, verifying, replies, status queries.
+//! - [`settlement`]: settlement-file profiles and the all-or-nothing parser. Pure.
 //! - [`store`]: persistence. One `Store` trait, a SQLite and a PostgreSQL backend; all SQL lives here.
 //! - [`payments`]: creating payments, the group-commit write path of gateway events, status queries.
 //! - [`notify`]: delivering the outbox of portal events, signed, with retries and dead letters.
@@ -32,6 +33,7 @@ pub mod gateway;
 pub mod http;
 pub mod notify;
 pub mod payments;
+pub mod settlement;
 pub mod simulator;
 pub mod store;
 pub mod telemetry;

@@ -607,12 +607,17 @@ macro_rules! impl_payments {
                         if change.paid_at.is_some() {
                             p.paid_at = change.paid_at.map(|t| $crate::domain::Timestamp::at(t).0);
                         }
-                        sqlx::query("UPDATE payments SET status = $1, gateway_txn_no = $2, paid_at = $3, updated_at = $4 WHERE payment_id = $5")
+                        sqlx::query(
+                            "UPDATE payments SET status = $1, gateway_txn_no = $2, paid_at = $3, updated_at = $4,
+                                    confirmed_at = CASE WHEN $6 THEN $4 ELSE confirmed_at END
+                             WHERE payment_id = $5",
+                        )
                             .bind(p.status.as_str())
                             .bind(&p.gateway_txn_no)
                             .bind(p.paid_at)
                             .bind(at)
                             .bind(payment_id)
+                            .bind(change.post_confirmation)
                             .execute(&mut **tx)
                             .await?;
                         for f in &change.add_flags {
