@@ -13,6 +13,7 @@
 //! - [`fees`]: the fee catalogue, the province's policy and the quote. Pure.
 //! - [`gateway`]: VNPAY, MoMo and ZaloPay adapters: signing, verifying, replies, status queries.
 //! - [`settlement`]: settlement-file profiles and the all-or-nothing parser. Pure.
+//! - [`reconcile`]: the pure matcher and the report of a run. Pure.
 //! - [`store`]: persistence. One `Store` trait, a SQLite and a PostgreSQL backend; all SQL lives here.
 //! - [`payments`]: creating payments, the group-commit write path of gateway events, status queries.
 //! - [`notify`]: delivering the outbox of portal events, signed, with retries and dead letters.
@@ -33,6 +34,7 @@ pub mod gateway;
 pub mod http;
 pub mod notify;
 pub mod payments;
+pub mod reconcile;
 pub mod settlement;
 pub mod simulator;
 pub mod store;

@@ -40,7 +40,8 @@ pub enum Encoding {
 }
 
 /// A line's meaning.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum LineStatus {
     Success,
     Refund,

@@ -1,0 +1,363 @@
+//! Reconciliation (SPEC §7.2): the pure matcher. No I/O: payments, settlement lines and day
+//! closures in; classified items, category sums and totals out.
+//!
+//! Scope: the `paid` payments of the gateway whose business date is D, and the lines whose
+//! `txn_time` falls on D; a payment or line whose own date was closed before it arrived belongs
+//! to the first later open date (its item keeps its original date). Lines match payments by
+//! `txn_ref` whatever the line's date: a line for a payment of another date is that date's item.
+//! When a payment has a recorded `gateway_txn_no`, only a line with that number matches it;
+//! another success line for its `txn_ref` is a second charge. Lines are taken in import order,
+//! then line number: a later occurrence of a (`gateway_txn_no`, status) is a duplicate line.
+//! Everything is joined through hash maps, once; the output is sorted by key, so it does not
+//! depend on the order of the inputs.
+
+pub mod report;
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+
+use crate::domain::payment::PaymentStatus;
+use crate::settlement::LineStatus;
+
+/// Item categories, in the order a line is tested against them; `MissingInSettlement` (payments
+/// with no line) comes last in summaries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    DuplicateSettlementLine,
+    Refund,
+    MissingInRecords,
+    UnconfirmedInRecords,
+    DuplicatePayment,
+    AmountMismatch,
+    FeeMismatch,
+    Matched,
+    MissingInSettlement,
+}
+
+impl Category {
+    pub const ALL: [Category; 9] = [
+        Category::DuplicateSettlementLine,
+        Category::Refund,
+        Category::MissingInRecords,
+        Category::UnconfirmedInRecords,
+        Category::DuplicatePayment,
+        Category::AmountMismatch,
+        Category::FeeMismatch,
+        Category::Matched,
+        Category::MissingInSettlement,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::DuplicateSettlementLine => "duplicate_settlement_line",
+            Category::Refund => "refund",
+            Category::MissingInRecords => "missing_in_records",
+            Category::UnconfirmedInRecords => "unconfirmed_in_records",
+            Category::DuplicatePayment => "duplicate_payment",
+            Category::AmountMismatch => "amount_mismatch",
+            Category::FeeMismatch => "fee_mismatch",
+            Category::Matched => "matched",
+            Category::MissingInSettlement => "missing_in_settlement",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Category> {
+        Category::ALL.iter().copied().find(|c| c.as_str() == s)
+    }
+}
+
+/// A payment of the gateway, as reconciliation needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentIn {
+    pub payment_id: String,
+    pub case_code: String,
+    pub case_version: i64,
+    pub txn_ref: String,
+    pub gateway_txn_no: Option<String>,
+    pub amount: i64,
+    pub status: PaymentStatus,
+    /// The business date of `paid_at`, for paid payments.
+    pub business_date: Option<NaiveDate>,
+    /// When the payment became paid in our records.
+    pub confirmed_at: Option<DateTime<Utc>>,
+    /// Flagged `duplicate_payment`.
+    pub duplicate: bool,
+    /// The case's current `citizen_due`, recomputed; `None` when it cannot be quoted.
+    pub expected: Option<i64>,
+    /// The payment's quote split by fee kind: citizen part of phí and of lệ phí.
+    pub phi: i64,
+    pub le_phi: i64,
+}
+
+/// A settlement line of the gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineIn {
+    /// The file's position in import order.
+    pub file: usize,
+    pub line_no: usize,
+    pub gateway_txn_no: String,
+    pub txn_ref: String,
+    pub amount: i64,
+    pub fee: i64,
+    pub status: LineStatus,
+    pub business_date: NaiveDate,
+    /// When its file was imported.
+    pub arrived_at: DateTime<Utc>,
+}
+
+/// One classified element of a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Item {
+    pub key: String,
+    pub category: Category,
+    /// The original business date of its line or payment.
+    pub business_date: NaiveDate,
+    pub case_code: Option<String>,
+    pub payment_id: Option<String>,
+    pub txn_ref: Option<String>,
+    pub gateway_txn_no: Option<String>,
+    /// The line's status, for line items.
+    pub line_status: Option<LineStatus>,
+    pub recorded_amount: Option<i64>,
+    pub settled_amount: Option<i64>,
+    pub expected_amount: Option<i64>,
+    /// The gateway's fee on the line.
+    pub fee: Option<i64>,
+    /// The file (import order) of its line.
+    #[serde(skip)]
+    pub file: Option<usize>,
+}
+
+impl Item {
+    /// Line items count their settled amount, payment-only items their recorded amount.
+    pub fn amount(&self) -> i64 {
+        if self.line_status.is_some() { self.settled_amount.unwrap_or(0) } else { self.recorded_amount.unwrap_or(0) }
+    }
+
+    /// Whether the item is a first occurrence of its line (postings are made once per line).
+    pub fn is_first_line(&self) -> bool {
+        self.line_status.is_some() && self.category != Category::DuplicateSettlementLine
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ByKind {
+    pub phi: i64,
+    pub le_phi: i64,
+    pub duplicates: i64,
+    pub unallocated: i64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Totals {
+    pub recorded_paid: i64,
+    pub settled_gross: i64,
+    pub gateway_fees: i64,
+    pub refunds: i64,
+    pub settled_net: i64,
+    pub by_kind: ByKind,
+}
+
+/// What a run found.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    /// Sorted by key.
+    pub items: Vec<Item>,
+    /// (count, amount) per category, in `Category::ALL` order.
+    pub summary: Vec<(Category, i64, i64)>,
+    pub totals: Totals,
+    /// The files that contributed a line, in import order.
+    pub files: Vec<usize>,
+    /// The payments the items concern, by index into the input.
+    pub payments: Vec<usize>,
+}
+
+/// Closed (business date → when it was closed) for the gateway.
+pub type Closures = BTreeMap<NaiveDate, DateTime<Utc>>;
+
+/// The date an event of date `orig` that arrived at `arrived` is reconciled on.
+pub fn effective_date(orig: NaiveDate, arrived: Option<DateTime<Utc>>, closures: &Closures) -> NaiveDate {
+    match (closures.get(&orig), arrived) {
+        (Some(closed_at), Some(a)) if *closed_at < a => {
+            let mut d = orig.succ_opt().unwrap_or(orig);
+            while closures.contains_key(&d) {
+                d = d.succ_opt().unwrap_or(d);
+            }
+            d
+        }
+        _ => orig,
+    }
+}
+
+/// Item keys: a line's gateway, number and status (a later occurrence adds its file and line);
+/// a payment's id.
+pub fn line_key(gateway: &str, l: &LineIn, first: bool, file_sha: &str) -> String {
+    if first {
+        format!("{gateway}:{}:{}", l.gateway_txn_no, l.status.as_str())
+    } else {
+        format!("{gateway}:{}:{}:{}:{}", l.gateway_txn_no, l.status.as_str(), &file_sha[..file_sha.len().min(12)], l.line_no)
+    }
+}
+
+pub fn payment_key(gateway: &str, payment_id: &str) -> String {
+    format!("{gateway}:payment:{payment_id}")
+}
+
+/// Reconciles `date` for one gateway. `file_shas[i]` is the SHA-256 of the file imported i-th.
+pub fn reconcile(
+    gateway: &str,
+    date: NaiveDate,
+    payments: &[PaymentIn],
+    lines: &[LineIn],
+    file_shas: &[String],
+    closures: &Closures,
+) -> Outcome {
+    // Payments by reference (unique per gateway).
+    let mut by_ref: HashMap<&str, usize> = HashMap::with_capacity(payments.len());
+    for (i, p) in payments.iter().enumerate() {
+        by_ref.insert(p.txn_ref.as_str(), i);
+    }
+    // Lines in import order, then line number; first occurrences of (number, status).
+    let mut order: Vec<usize> = (0..lines.len()).collect();
+    order.sort_unstable_by_key(|i| (lines[*i].file, lines[*i].line_no));
+    let mut first_seen: HashMap<(&str, LineStatus), usize> = HashMap::with_capacity(lines.len());
+    let mut is_first = vec![false; lines.len()];
+    for &i in &order {
+        let l = &lines[i];
+        if let std::collections::hash_map::Entry::Vacant(e) = first_seen.entry((l.gateway_txn_no.as_str(), l.status)) {
+            e.insert(i);
+            is_first[i] = true;
+        }
+    }
+    // Each paid payment's matching line: the first success line with its reference (and its
+    // number, when it has one).
+    let mut matched_line: Vec<Option<usize>> = vec![None; payments.len()];
+    let mut matches_payment = vec![false; lines.len()];
+    for &i in &order {
+        let l = &lines[i];
+        if !is_first[i] || l.status != LineStatus::Success {
+            continue;
+        }
+        let Some(&pi) = by_ref.get(l.txn_ref.as_str()) else { continue };
+        let p = &payments[pi];
+        if p.status != PaymentStatus::Paid || matched_line[pi].is_some() {
+            continue;
+        }
+        if p.gateway_txn_no.as_deref().is_none_or(|n| n == l.gateway_txn_no) {
+            matched_line[pi] = Some(i);
+            matches_payment[i] = true;
+        }
+    }
+    let payment_date =
+        |p: &PaymentIn| p.business_date.map(|d| effective_date(d, p.confirmed_at, closures));
+
+    let mut items = Vec::new();
+    let mut totals = Totals::default();
+    let mut files = std::collections::BTreeSet::new();
+    let mut used_payments = std::collections::BTreeSet::new();
+    for &i in &order {
+        let l = &lines[i];
+        let payment = by_ref.get(l.txn_ref.as_str()).map(|&pi| (pi, &payments[pi]));
+        let own = effective_date(l.business_date, Some(l.arrived_at), closures);
+        let home = match payment {
+            Some((_, p)) if is_first[i] && l.status == LineStatus::Success && p.status == PaymentStatus::Paid => {
+                payment_date(p).unwrap_or(own)
+            }
+            _ => own,
+        };
+        if home != date {
+            continue;
+        }
+        let category = if !is_first[i] {
+            Category::DuplicateSettlementLine
+        } else if l.status == LineStatus::Refund {
+            Category::Refund
+        } else {
+            match payment {
+                None => Category::MissingInRecords,
+                Some((_, p)) if p.status != PaymentStatus::Paid => Category::UnconfirmedInRecords,
+                Some((_, p)) if p.duplicate || !matches_payment[i] => Category::DuplicatePayment,
+                Some((_, p)) if l.amount != p.amount => Category::AmountMismatch,
+                Some((_, p)) if p.expected != Some(p.amount) => Category::FeeMismatch,
+                Some(_) => Category::Matched,
+            }
+        };
+        if is_first[i] {
+            match l.status {
+                LineStatus::Success => {
+                    totals.settled_gross += l.amount;
+                    totals.gateway_fees += l.fee;
+                }
+                LineStatus::Refund => totals.refunds += l.amount,
+            }
+        }
+        files.insert(l.file);
+        if let Some((pi, _)) = payment {
+            used_payments.insert(pi);
+        }
+        let sha = file_shas.get(l.file).map(String::as_str).unwrap_or("");
+        items.push(Item {
+            key: line_key(gateway, l, is_first[i], sha),
+            category,
+            business_date: l.business_date,
+            case_code: payment.map(|(_, p)| p.case_code.clone()),
+            payment_id: payment.map(|(_, p)| p.payment_id.clone()),
+            txn_ref: Some(l.txn_ref.clone()),
+            gateway_txn_no: Some(l.gateway_txn_no.clone()),
+            line_status: Some(l.status),
+            recorded_amount: payment.map(|(_, p)| p.amount),
+            settled_amount: Some(l.amount),
+            expected_amount: payment.and_then(|(_, p)| p.expected),
+            fee: Some(l.fee),
+            file: Some(l.file),
+        });
+    }
+    for (pi, p) in payments.iter().enumerate() {
+        if p.status != PaymentStatus::Paid || payment_date(p) != Some(date) {
+            continue;
+        }
+        used_payments.insert(pi);
+        totals.recorded_paid += p.amount;
+        if p.duplicate {
+            totals.by_kind.duplicates += p.amount;
+        } else {
+            totals.by_kind.phi += p.phi;
+            totals.by_kind.le_phi += p.le_phi;
+            totals.by_kind.unallocated += p.amount - p.phi - p.le_phi;
+        }
+        if matched_line[pi].is_some() {
+            continue;
+        }
+        items.push(Item {
+            key: payment_key(gateway, &p.payment_id),
+            category: if p.duplicate { Category::DuplicatePayment } else { Category::MissingInSettlement },
+            business_date: p.business_date.unwrap_or(date),
+            case_code: Some(p.case_code.clone()),
+            payment_id: Some(p.payment_id.clone()),
+            txn_ref: Some(p.txn_ref.clone()),
+            gateway_txn_no: p.gateway_txn_no.clone(),
+            line_status: None,
+            recorded_amount: Some(p.amount),
+            settled_amount: None,
+            expected_amount: p.expected,
+            fee: None,
+            file: None,
+        });
+    }
+    totals.settled_net = totals.settled_gross - totals.gateway_fees - totals.refunds;
+    items.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+    let summary = Category::ALL
+        .iter()
+        .map(|c| {
+            let (n, amount) = items.iter().filter(|i| i.category == *c).fold((0, 0), |(n, a), i| (n + 1, a + i.amount()));
+            (*c, n, amount)
+        })
+        .collect();
+    Outcome { items, summary, totals, files: files.into_iter().collect(), payments: used_payments.into_iter().collect() }
+}
+
+#[cfg(test)]
+mod tests;

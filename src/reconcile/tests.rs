@@ -1,0 +1,263 @@
+use proptest::prelude::*;
+
+use super::report::{Inputs, Summary, digests, report_hash};
+use super::*;
+
+fn d(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+fn t(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+fn pay(id: &str, txn_ref: &str, no: Option<&str>, amount: i64, status: PaymentStatus, date: &str) -> PaymentIn {
+    PaymentIn {
+        payment_id: id.into(),
+        case_code: format!("case-{id}"),
+        case_version: 1,
+        txn_ref: txn_ref.into(),
+        gateway_txn_no: no.map(str::to_owned),
+        amount,
+        status,
+        business_date: (status == PaymentStatus::Paid).then(|| d(date)),
+        confirmed_at: Some(t(&format!("{date}T12:00:00+07:00"))),
+        duplicate: false,
+        expected: Some(amount),
+        phi: 0,
+        le_phi: amount,
+    }
+}
+
+fn line(file: usize, n: usize, no: &str, txn_ref: &str, amount: i64, status: LineStatus, date: &str) -> LineIn {
+    LineIn {
+        file,
+        line_no: n,
+        gateway_txn_no: no.into(),
+        txn_ref: txn_ref.into(),
+        amount,
+        fee: amount / 100,
+        status,
+        business_date: d(date),
+        arrived_at: t(&format!("{date}T23:00:00+07:00")),
+    }
+}
+
+fn shas(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{i:064x}")).collect()
+}
+
+fn cat(o: &Outcome, key: &str) -> Category {
+    o.items.iter().find(|i| i.key == key).unwrap_or_else(|| panic!("no item {key}: {:?}", o.items)).category
+}
+
+use LineStatus::{Refund, Success};
+use PaymentStatus::{Paid, Pending};
+
+#[test]
+fn one_scenario_per_category() {
+    let mut dup = pay("p5", "R5", Some("N5"), 100_000, Paid, "2024-07-15");
+    dup.duplicate = true;
+    let mut fee = pay("p7", "R7", Some("N7"), 100_000, Paid, "2024-07-15");
+    fee.expected = Some(80_000);
+    let payments = vec![
+        pay("p1", "R1", Some("N1"), 100_000, Paid, "2024-07-15"),     // matched
+        pay("p2", "R2", Some("N2"), 100_000, Paid, "2024-07-15"),     // its line twice: duplicate line
+        pay("p4", "R4", None, 100_000, Pending, "2024-07-15"),        // paid at the gateway, not here
+        dup,                                                           // flagged duplicate
+        pay("p6", "R6", Some("N6"), 100_000, Paid, "2024-07-15"),     // settled 90,000
+        fee,                                                           // quote changed since
+        pay("p8", "R8", Some("N8"), 100_000, Paid, "2024-07-15"),     // no line
+        pay("p9", "R9", Some("N9"), 100_000, Paid, "2024-07-15"),     // a second charge too
+    ];
+    let lines = vec![
+        line(0, 2, "N1", "R1", 100_000, Success, "2024-07-15"),
+        line(0, 3, "N2", "R2", 100_000, Success, "2024-07-15"),
+        line(0, 4, "N2", "R2", 100_000, Success, "2024-07-15"),
+        line(0, 5, "N1R", "R1", 100_000, Refund, "2024-07-15"),
+        line(0, 6, "N3", "R3", 50_000, Success, "2024-07-15"),
+        line(0, 7, "N4", "R4", 100_000, Success, "2024-07-15"),
+        line(0, 8, "N5", "R5", 100_000, Success, "2024-07-15"),
+        line(0, 9, "N6", "R6", 90_000, Success, "2024-07-15"),
+        line(0, 10, "N7", "R7", 100_000, Success, "2024-07-15"),
+        line(0, 11, "N9", "R9", 100_000, Success, "2024-07-15"),
+        line(0, 12, "N9B", "R9", 100_000, Success, "2024-07-15"),
+    ];
+    let o = reconcile("vnpay", d("2024-07-15"), &payments, &lines, &shas(1), &Closures::new());
+    assert_eq!(cat(&o, "vnpay:N1:success"), Category::Matched);
+    assert_eq!(cat(&o, "vnpay:N2:success"), Category::Matched);
+    assert_eq!(cat(&o, &format!("vnpay:N2:success:{}:4", &shas(1)[0][..12])), Category::DuplicateSettlementLine);
+    assert_eq!(cat(&o, "vnpay:N1R:refund"), Category::Refund);
+    assert_eq!(cat(&o, "vnpay:N3:success"), Category::MissingInRecords);
+    assert_eq!(cat(&o, "vnpay:N4:success"), Category::UnconfirmedInRecords);
+    assert_eq!(cat(&o, "vnpay:N5:success"), Category::DuplicatePayment);
+    assert_eq!(cat(&o, "vnpay:N6:success"), Category::AmountMismatch);
+    assert_eq!(cat(&o, "vnpay:N7:success"), Category::FeeMismatch);
+    assert_eq!(cat(&o, "vnpay:payment:p8"), Category::MissingInSettlement);
+    assert_eq!(cat(&o, "vnpay:N9:success"), Category::Matched);
+    assert_eq!(cat(&o, "vnpay:N9B:success"), Category::DuplicatePayment, "a second charge");
+    let t = o.totals;
+    assert_eq!(t.recorded_paid, 7 * 100_000);
+    assert_eq!(t.settled_gross, 8 * 100_000 + 50_000 + 90_000 - 100_000);
+    assert_eq!(t.refunds, 100_000);
+    assert_eq!(t.settled_net, t.settled_gross - t.gateway_fees - t.refunds);
+    assert_eq!(t.by_kind.duplicates, 100_000);
+    assert_eq!(t.by_kind.le_phi + t.by_kind.phi + t.by_kind.duplicates + t.by_kind.unallocated, t.recorded_paid);
+    // Every category appears in the summary, zeros included.
+    assert_eq!(o.summary.len(), 9);
+    assert_eq!(o.summary[8].0, Category::MissingInSettlement);
+}
+
+#[test]
+fn a_payment_at_midnight_settled_in_the_next_day_s_file_matches_once_that_file_is_in() {
+    let payments = vec![pay("p1", "R1", Some("N1"), 50_000, Paid, "2024-07-15")];
+    let mut late = line(1, 2, "N1", "R1", 50_000, Success, "2024-07-16");
+    late.arrived_at = t("2024-07-17T01:00:00+07:00");
+    // Before the 16th's file: the payment of the 15th is missing in settlement.
+    let o = reconcile("momo", d("2024-07-15"), &payments, &[], &shas(2), &Closures::new());
+    assert_eq!(cat(&o, "momo:payment:p1"), Category::MissingInSettlement);
+    // With it: matched, on the 15th, and not an item of the 16th.
+    let o15 = reconcile("momo", d("2024-07-15"), &payments, std::slice::from_ref(&late), &shas(2), &Closures::new());
+    assert_eq!(cat(&o15, "momo:N1:success"), Category::Matched);
+    assert_eq!(o15.items[0].business_date, d("2024-07-16"), "the item keeps its line's date");
+    let o16 = reconcile("momo", d("2024-07-16"), &payments, &[late], &shas(2), &Closures::new());
+    assert!(o16.items.is_empty());
+}
+
+#[test]
+fn events_arriving_after_a_close_go_to_the_next_open_date() {
+    let mut p = pay("p1", "R1", Some("N1"), 50_000, Paid, "2024-07-15");
+    p.confirmed_at = Some(t("2024-07-16T09:00:00+07:00"));
+    let mut closures = Closures::new();
+    closures.insert(d("2024-07-15"), t("2024-07-16T08:00:00+07:00"));
+    closures.insert(d("2024-07-16"), t("2024-07-17T08:00:00+07:00"));
+    assert_eq!(effective_date(d("2024-07-15"), p.confirmed_at, &closures), d("2024-07-16").succ_opt().unwrap());
+    let o = reconcile("vnpay", d("2024-07-17"), std::slice::from_ref(&p), &[], &shas(0), &closures);
+    assert_eq!(o.items.len(), 1);
+    assert_eq!(o.items[0].business_date, d("2024-07-15"), "original date kept");
+    assert_eq!(o.totals.recorded_paid, 50_000);
+    // Arrived before the close: it stays on its date.
+    p.confirmed_at = Some(t("2024-07-15T20:00:00+07:00"));
+    assert!(reconcile("vnpay", d("2024-07-17"), &[p], &[], &shas(0), &closures).items.is_empty());
+}
+
+// ------------------------------------------------------------------ properties
+
+fn arb_world() -> impl Strategy<Value = (Vec<PaymentIn>, Vec<LineIn>)> {
+    let payment = (0u8..4, 1i64..5, 0u8..3, any::<bool>(), any::<bool>()).prop_map(|(day, amount, status, dup, no)| (day, amount, status, dup, no));
+    (proptest::collection::vec(payment, 0..40), proptest::collection::vec((0usize..50, 0u8..5, 0u8..4, 0u8..3, 0usize..3), 0..60))
+        .prop_map(|(ps, ls)| {
+            let dates = ["2024-07-14", "2024-07-15", "2024-07-16", "2024-07-17"];
+            let payments: Vec<PaymentIn> = ps
+                .iter()
+                .enumerate()
+                .map(|(i, (day, amount, status, dup, no))| {
+                    let st = [PaymentStatus::Paid, PaymentStatus::Paid, PaymentStatus::Pending][*status as usize];
+                    let mut p = pay(&format!("p{i:03}"), &format!("R{i}"), no.then(|| format!("N{i}")).as_deref(), amount * 1000, st, dates[*day as usize]);
+                    p.duplicate = *dup && st == PaymentStatus::Paid;
+                    p.expected = Some(if i % 7 == 0 { p.amount + 1 } else { p.amount });
+                    p.phi = p.amount / 3;
+                    p.le_phi = p.amount - p.phi;
+                    p
+                })
+                .collect();
+            let lines: Vec<LineIn> = ls
+                .iter()
+                .enumerate()
+                .map(|(n, (target, variant, day, kind, file))| {
+                    // Most lines settle a payment; some are strangers, some repeat a number.
+                    let (txn_ref, no, amount) = match (payments.get(*target), variant) {
+                        (Some(p), 0..=2) => (p.txn_ref.clone(), p.gateway_txn_no.clone().unwrap_or(format!("N{target}")), p.amount),
+                        (Some(p), 3) => (p.txn_ref.clone(), format!("X{target}"), p.amount + 500),
+                        _ => (format!("Z{target}"), format!("Z{target}"), 7000),
+                    };
+                    let status = if *kind == 2 { LineStatus::Refund } else { LineStatus::Success };
+                    line(*file, n + 2, &no, &txn_ref, amount, status, dates[*day as usize])
+                })
+                .collect();
+            (payments, lines)
+        })
+}
+
+fn run_all(payments: &[PaymentIn], lines: &[LineIn]) -> Vec<Outcome> {
+    ["2024-07-14", "2024-07-15", "2024-07-16", "2024-07-17"]
+        .iter()
+        .map(|day| reconcile("vnpay", d(day), payments, lines, &shas(3), &Closures::new()))
+        .collect()
+}
+
+proptest! {
+    #[test]
+    fn every_line_and_every_paid_payment_land_in_exactly_one_item((payments, lines) in arb_world()) {
+        let runs = run_all(&payments, &lines);
+        let mut seen_lines = std::collections::HashMap::new();
+        let mut seen_payments: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        let mut dup_mentions: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        for o in &runs {
+            for i in &o.items {
+                if i.line_status.is_some() {
+                    *seen_lines.entry((i.file.unwrap(), i.key.clone())).or_insert(0) += 1;
+                    if matches!(i.category, Category::Matched | Category::AmountMismatch | Category::FeeMismatch) {
+                        *seen_payments.entry(i.payment_id.clone().unwrap()).or_insert(0) += 1;
+                    }
+                    if i.category == Category::DuplicatePayment {
+                        *dup_mentions.entry(i.payment_id.clone().unwrap()).or_insert(0) += 1;
+                    }
+                } else {
+                    *seen_payments.entry(i.payment_id.clone().unwrap()).or_insert(0) += 1;
+                }
+            }
+        }
+        prop_assert_eq!(seen_lines.values().sum::<usize>(), lines.len());
+        prop_assert!(seen_lines.values().all(|n| *n == 1));
+        for p in payments.iter().filter(|p| p.status == PaymentStatus::Paid) {
+            let n = seen_payments.get(&p.payment_id).copied().unwrap_or(0);
+            if p.duplicate {
+                prop_assert!(n + dup_mentions.get(&p.payment_id).copied().unwrap_or(0) >= 1, "{} is in no item", p.payment_id);
+                prop_assert!(n <= 1);
+            } else {
+                prop_assert_eq!(n, 1, "{} must be in exactly one item", p.payment_id);
+            }
+        }
+    }
+
+    #[test]
+    fn category_sums_equal_the_totals((payments, lines) in arb_world()) {
+        for o in run_all(&payments, &lines) {
+            let s = Summary::from(&o);
+            let success_cats = [Category::MissingInRecords, Category::UnconfirmedInRecords, Category::AmountMismatch, Category::FeeMismatch, Category::Matched];
+            let line_dup_payment: i64 = o.items.iter().filter(|i| i.category == Category::DuplicatePayment && i.line_status.is_some()).map(Item::amount).sum();
+            let success: i64 = success_cats.iter().map(|c| s.get(*c).amount).sum::<i64>() + line_dup_payment;
+            prop_assert_eq!(success, o.totals.settled_gross);
+            prop_assert_eq!(s.refund.amount, o.totals.refunds);
+            prop_assert_eq!(o.totals.settled_net, o.totals.settled_gross - o.totals.gateway_fees - o.totals.refunds);
+            let by = o.totals.by_kind;
+            prop_assert_eq!(by.phi + by.le_phi + by.duplicates + by.unallocated, o.totals.recorded_paid);
+            let count: i64 = o.summary.iter().map(|(_, n, _)| *n).sum();
+            prop_assert_eq!(count as usize, o.items.len());
+        }
+    }
+
+    #[test]
+    fn shuffling_the_inputs_changes_nothing_and_the_hash_is_stable((payments, lines) in arb_world(), seed in any::<u64>()) {
+        use rand::seq::SliceRandom;
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let (mut p2, mut l2) = (payments.clone(), lines.clone());
+        p2.shuffle(&mut rng);
+        l2.shuffle(&mut rng);
+        for day in ["2024-07-14", "2024-07-15", "2024-07-16", "2024-07-17"] {
+            let a = reconcile("vnpay", d(day), &payments, &lines, &shas(3), &Closures::new());
+            let b = reconcile("vnpay", d(day), &p2, &l2, &shas(3), &Closures::new());
+            prop_assert_eq!(&a.items, &b.items);
+            prop_assert_eq!(a.totals, b.totals);
+            let hash = |o: &Outcome, ps: &[PaymentIn]| {
+                let (pd, cd) = digests(o, ps);
+                let inputs = Inputs { settlement_files: vec![], policy_hash: "sha256:p".into(), payments_digest: pd, cases_digest: cd };
+                report_hash(day, "vnpay", &inputs, &Summary::from(o), &o.totals, o)
+            };
+            prop_assert_eq!(hash(&a, &payments), hash(&b, &p2));
+            prop_assert_eq!(hash(&a, &payments), hash(&reconcile("vnpay", d(day), &payments, &lines, &shas(3), &Closures::new()), &payments));
+        }
+    }
+}
