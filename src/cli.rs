@@ -45,6 +45,26 @@ pub enum Command {
         #[command(subcommand)]
         action: PolicyCommand,
     },
+    /// Settlement files.
+    Settlement {
+        #[command(subcommand)]
+        action: SettlementCommand,
+    },
+    /// Reconcile one business date of one gateway, and print or write the report.
+    Reconcile {
+        /// YYYY-MM-DD (Asia/Ho_Chi_Minh).
+        #[arg(long)]
+        date: String,
+        /// vnpay, momo or zalopay.
+        #[arg(long)]
+        gateway: String,
+        /// text, json, csv or xlsx.
+        #[arg(long, default_value = "text", value_parser = ["text", "json", "csv", "xlsx"])]
+        format: String,
+        /// Write to this file instead of standard output (required for xlsx).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Run the gateway simulator alone (VNPAY, MoMo, ZaloPay on loopback) for integrators.
     /// Credentials come from the same FEERECON_VNPAY_*, FEERECON_MOMO_* and FEERECON_ZALOPAY_* variables.
     SimulateGateway {
@@ -105,6 +125,19 @@ pub struct QuoteArgs {
     /// text or json.
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     pub format: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SettlementCommand {
+    /// Import a gateway's settlement file (all or nothing; a file is imported once).
+    Import {
+        #[arg(long)]
+        gateway: String,
+        /// A profile name in FEERECON_SETTLEMENT_PROFILES, `canonical`, or a path to a profile.
+        #[arg(long)]
+        profile: String,
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -250,6 +283,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Import { what: ImportCommand::Cases { file } } => import_cases(&config, &*clock, &file).await,
         Command::Quote(args) => quote(&config, args).await,
+        Command::Settlement { action: SettlementCommand::Import { gateway, profile, file } } => {
+            settlement_import(&config, &*clock, &gateway, &profile, &file).await
+        }
+        Command::Reconcile { date, gateway, format, out } => reconcile(&config, clock, &date, &gateway, &format, out).await,
         Command::SimulateGateway { listen, vnpay_ipn_url } => simulate(&config, &listen, vnpay_ipn_url).await,
         Command::Policy { action: PolicyCommand::Check { file, catalogue } } => {
             let catalogue = catalogue.unwrap_or_else(|| config.catalogue.clone());
@@ -282,6 +319,127 @@ async fn serve(config: Config) -> Result<(), CliError> {
     app.run_until_stopped(crate::http::shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+async fn finance(config: &Config, clock: Arc<dyn Clock>) -> Result<crate::settlement::service::Finance, CliError> {
+    let fees = crate::fees::FeeEngine::load(&config.catalogue, &config.policy).map_err(|e| user_err(e.to_string()))?;
+    Ok(crate::settlement::service::Finance {
+        store: open_store(config).await?,
+        fees: Arc::new(fees),
+        clock,
+        profiles: config.settlement_profiles.clone(),
+    })
+}
+
+impl From<crate::settlement::service::FinanceError> for CliError {
+    fn from(e: crate::settlement::service::FinanceError) -> Self {
+        use crate::settlement::service::FinanceError as F;
+        match e {
+            F::Internal(e) => CliError::Internal(e),
+            other => CliError::User(other.to_string()),
+        }
+    }
+}
+
+fn parse_gateway(g: &str) -> Result<crate::domain::payment::Gateway, CliError> {
+    g.parse().map_err(|e: crate::domain::UnknownTag| user_err(format!("--gateway: {e}")))
+}
+
+async fn settlement_import(config: &Config, clock: &dyn Clock, gateway: &str, profile: &str, file: &std::path::Path) -> Result<(), CliError> {
+    let gateway = parse_gateway(gateway)?;
+    let bytes = std::fs::read(file).map_err(|e| user_err(format!("{}: {e}", file.display())))?;
+    let name = file.file_name().map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let f = finance(config, Arc::new(SystemClock)).await?;
+    let shown = file.display().to_string();
+    let progress = |n: usize| eprintln!("{shown}: {n} lines");
+    let _ = clock;
+    let imported = f.import(gateway, profile, &name, &bytes, "cli", &progress).await?;
+    println!("imported {} ({} lines) for {gateway} as {}; sha256 {}", imported.name, imported.line_count, imported.file_id, imported.sha256);
+    Ok(())
+}
+
+async fn reconcile(config: &Config, clock: Arc<dyn Clock>, date: &str, gateway: &str, format: &str, out: Option<PathBuf>) -> Result<(), CliError> {
+    let date = crate::domain::BusinessDate::parse(date).map_err(|e| user_err(format!("--date: {e}")))?;
+    let gateway = parse_gateway(gateway)?;
+    if format == "xlsx" && out.is_none() {
+        return Err(user_err("--format xlsx needs --out FILE"));
+    }
+    let f = finance(config, clock).await?;
+    let view = f.run(date.naive(), gateway, "cli").await?;
+    let bytes: Vec<u8> = match format {
+        "json" => format!("{}\n", serde_json::to_string_pretty(&view.report).unwrap_or_default()).into_bytes(),
+        "xlsx" => crate::reconcile::render::xlsx(&view.report).map_err(|e| CliError::Internal(anyhow::anyhow!("xlsx: {e}")))?,
+        "csv" => {
+            let states: std::collections::HashMap<String, crate::store::ExceptionRow> =
+                f.store.gateway_exceptions(gateway.as_str()).await?.into_iter().map(|e| (e.exception_id.clone(), e)).collect();
+            let mut out = crate::reconcile::render::csv_record(&crate::reconcile::render::CSV_COLUMNS.iter().map(|c| (*c).to_owned()).collect::<Vec<_>>());
+            let mut after = String::new();
+            loop {
+                let page = f.store.run_items(&view.run.run_id, None, false, Some(&after), 5000).await?;
+                let Some(last) = page.last() else { break };
+                after = last.item_key.clone();
+                for i in &page {
+                    let (st, res) = match states.get(&i.item_key) {
+                        _ if i.category == "matched" => ("matched", serde_json::Value::Null),
+                        Some(e) => (e.state.as_str(), crate::settlement::service::exception_view(e)),
+                        None => ("open", serde_json::Value::Null),
+                    };
+                    out.push_str(&crate::reconcile::render::csv_record(&crate::reconcile::render::csv_fields(i, st, &res)));
+                }
+            }
+            out.into_bytes()
+        }
+        _ => report_text(&view.report).into_bytes(),
+    };
+    match out {
+        Some(path) => {
+            std::fs::write(&path, &bytes).map_err(|e| user_err(format!("--out {}: {e}", path.display())))?;
+            eprintln!("wrote {} ({} bytes)", path.display(), bytes.len());
+        }
+        None => {
+            std::io::stdout().write_all(&bytes).context("Failed to write the report")?;
+        }
+    }
+    Ok(())
+}
+
+/// A report for a terminal.
+pub fn report_text(r: &serde_json::Value) -> String {
+    use std::fmt::Write as _;
+    let m = |v: &serde_json::Value| crate::domain::Money::new(v.as_i64().unwrap_or(0)).map(|m| m.to_string()).unwrap_or_else(|_| v.to_string());
+    let mut o = String::new();
+    let _ = writeln!(o, "Reconciliation of {} for {} — run {}", r["business_date"].as_str().unwrap_or(""), r["gateway"].as_str().unwrap_or(""), r["run_id"].as_str().unwrap_or(""));
+    let _ = writeln!(o, "report_hash {}", r["report_hash"].as_str().unwrap_or(""));
+    let _ = writeln!(o, "{:<28} {:>7} {:>18}", "category", "count", "amount");
+    if let Some(s) = r["summary"].as_object() {
+        for (k, v) in s {
+            let _ = writeln!(o, "{k:<28} {:>7} {:>18}", v["count"], m(&v["amount"]));
+        }
+    }
+    let t = &r["totals"];
+    let _ = writeln!(
+        o,
+        "recorded_paid {} · settled_gross {} · gateway_fees {} · refunds {} · settled_net {}",
+        m(&t["recorded_paid"]),
+        m(&t["settled_gross"]),
+        m(&t["gateway_fees"]),
+        m(&t["refunds"]),
+        m(&t["settled_net"])
+    );
+    let empty = vec![];
+    let items = r["items"].as_array().unwrap_or(&empty);
+    let _ = writeln!(o, "exceptions: {}", items.len());
+    for i in items {
+        let _ = writeln!(
+            o,
+            "  {:<24} {:<46} {:>14} {}",
+            i["category"].as_str().unwrap_or(""),
+            i["key"].as_str().unwrap_or(""),
+            m(if i["settled_amount"].is_null() { &i["recorded_amount"] } else { &i["settled_amount"] }),
+            i["state"].as_str().unwrap_or("")
+        );
+    }
+    o
 }
 
 async fn simulate(config: &Config, listen: &str, vnpay_ipn_url: Option<String>) -> Result<(), CliError> {

@@ -57,7 +57,7 @@ CREATE TABLE payment_events (
 -- when the signature verified. result is the reply category (applied, already_confirmed, ...).
 CREATE TABLE callbacks (
     callback_id      TEXT PRIMARY KEY,
-    source           TEXT NOT NULL CHECK (source IN ('callback', 'status_query')),
+    source           TEXT NOT NULL CHECK (source IN ('callback', 'status_query', 'settlement')),
     gateway          TEXT NOT NULL,
     method           TEXT NOT NULL,
     path             TEXT NOT NULL,

@@ -65,6 +65,7 @@ CREATE TABLE reconciliation_items (
     settled_amount  INTEGER,
     expected_amount INTEGER,
     fee             INTEGER,
+    settles_payment INTEGER NOT NULL,
     PRIMARY KEY (run_id, item_key)
 );
 CREATE INDEX reconciliation_items_category ON reconciliation_items (run_id, category, item_key);

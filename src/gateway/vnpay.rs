@@ -417,7 +417,7 @@ mod tests {
     #[test]
     fn replies_follow_the_table() {
         let body = |r| String::from_utf8(reply(r).body).unwrap();
-        assert_eq!(body(Reply::Applied), r#"{"Message":"Confirm Success","RspCode":"00"}"#);
+        assert_eq!(body(Reply::Applied), r#"{"RspCode":"00","Message":"Confirm Success"}"#);
         assert!(body(Reply::AlreadyConfirmed).contains("\"02\""));
         assert!(body(Reply::OrderNotFound).contains("\"01\""));
         assert!(body(Reply::InvalidAmount).contains("\"04\""));

@@ -43,6 +43,9 @@ pub enum ApiError {
     /// 502 `gateway_unavailable`.
     #[error("{0}")]
     GatewayUnavailable(String),
+    /// 403 `four_eyes_required`: the requester may not approve their own request.
+    #[error("{0}")]
+    FourEyes(String),
     /// 413 `payload_too_large`.
     #[error("{0}")]
     PayloadTooLarge(String),
@@ -75,6 +78,7 @@ impl ApiError {
             ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, code),
             ApiError::Unprocessable { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
             ApiError::GatewayUnavailable(_) => (StatusCode::BAD_GATEWAY, "gateway_unavailable"),
+            ApiError::FourEyes(_) => (StatusCode::FORBIDDEN, "four_eyes_required"),
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
             ApiError::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),

@@ -9,6 +9,7 @@
 
 pub mod auth;
 mod cases;
+mod finance;
 pub mod error;
 mod gateway;
 mod health;
@@ -49,6 +50,8 @@ pub struct AppState {
     pub fees: Arc<FeeEngine>,
     /// Payments and the gateway write path.
     pub payments: Arc<crate::payments::Service>,
+    /// Settlement imports, reconciliation runs, exceptions and closes.
+    pub finance: Arc<crate::settlement::service::Finance>,
     /// The OpenAPI document, rendered once from the route table.
     pub openapi: Arc<String>,
 }
@@ -60,6 +63,7 @@ pub fn all_routes() -> Vec<Route> {
     r.extend(payments::routes());
     r.extend(gateway::routes());
     r.extend(notifications::routes());
+    r.extend(finance::routes());
     r
 }
 
@@ -151,8 +155,14 @@ impl Application {
             ));
             workers.push(tokio::spawn(notifier.run(shutdown_rx)));
         }
+        let finance = Arc::new(crate::settlement::service::Finance {
+            store: store.clone(),
+            fees: fees.clone(),
+            clock: clock.clone(),
+            profiles: config.settlement_profiles.clone(),
+        });
         let state =
-            AppState { store, config: Arc::new(config), clock, metrics, fees, payments, openapi: Arc::new(openapi) };
+            AppState { store, config: Arc::new(config), clock, metrics, fees, payments, finance, openapi: Arc::new(openapi) };
         Ok(Self { router: router(state.clone()), listener, state, shutdown, workers })
     }
 

@@ -11,6 +11,7 @@
 //! Everything is joined through hash maps, once; the output is sorted by key, so it does not
 //! depend on the order of the inputs.
 
+pub mod render;
 pub mod report;
 
 use std::collections::{BTreeMap, HashMap};
@@ -129,6 +130,10 @@ pub struct Item {
     /// The file (import order) of its line.
     #[serde(skip)]
     pub file: Option<usize>,
+    /// The line settles a paid payment (its matching line): its money clears that payment;
+    /// any other line's money is held in suspense until resolved.
+    #[serde(skip)]
+    pub settles_payment: bool,
 }
 
 impl Item {
@@ -263,8 +268,10 @@ pub fn reconcile(
         let payment = by_ref.get(l.txn_ref.as_str()).map(|&pi| (pi, &payments[pi]));
         let own = effective_date(l.business_date, Some(l.arrived_at), closures);
         let home = match payment {
+            // A line settling a paid payment is that payment's date's item, unless that date was
+            // closed before the line arrived: then the first later open date's.
             Some((_, p)) if is_first[i] && l.status == LineStatus::Success && p.status == PaymentStatus::Paid => {
-                payment_date(p).unwrap_or(own)
+                payment_date(p).map_or(own, |pd| effective_date(pd, Some(l.arrived_at), closures))
             }
             _ => own,
         };
@@ -313,6 +320,7 @@ pub fn reconcile(
             expected_amount: payment.and_then(|(_, p)| p.expected),
             fee: Some(l.fee),
             file: Some(l.file),
+            settles_payment: matches_payment[i],
         });
     }
     for (pi, p) in payments.iter().enumerate() {
@@ -345,6 +353,7 @@ pub fn reconcile(
             expected_amount: p.expected,
             fee: None,
             file: None,
+            settles_payment: false,
         });
     }
     totals.settled_net = totals.settled_gross - totals.gateway_fees - totals.refunds;

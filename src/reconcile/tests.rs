@@ -141,6 +141,21 @@ fn events_arriving_after_a_close_go_to_the_next_open_date() {
     assert!(reconcile("vnpay", d("2024-07-17"), &[p], &[], &shas(0), &closures).items.is_empty());
 }
 
+#[test]
+fn a_line_arriving_after_its_payment_s_day_closed_goes_to_the_next_open_date() {
+    let p = pay("p1", "R1", Some("N1"), 50_000, Paid, "2024-07-15");
+    let mut l = line(1, 2, "N1", "R1", 50_000, Success, "2024-07-15");
+    l.arrived_at = t("2024-07-17T09:00:00+07:00");
+    let mut closures = Closures::new();
+    closures.insert(d("2024-07-15"), t("2024-07-16T08:00:00+07:00"));
+    let o15 = reconcile("vnpay", d("2024-07-15"), std::slice::from_ref(&p), std::slice::from_ref(&l), &shas(2), &closures);
+    assert!(o15.items.iter().all(|i| i.line_status.is_none()), "not on the closed day");
+    let o16 = reconcile("vnpay", d("2024-07-16"), std::slice::from_ref(&p), std::slice::from_ref(&l), &shas(2), &closures);
+    assert_eq!(cat(&o16, "vnpay:N1:success"), Category::Matched);
+    assert_eq!(o16.totals.recorded_paid, 0, "the payment was counted on its own day");
+    assert_eq!(o16.totals.settled_gross, 50_000);
+}
+
 // ------------------------------------------------------------------ properties
 
 fn arb_world() -> impl Strategy<Value = (Vec<PaymentIn>, Vec<LineIn>)> {

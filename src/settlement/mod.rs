@@ -14,6 +14,8 @@ use std::path::Path;
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, Utc};
 use serde::Deserialize;
 
+pub mod service;
+
 use crate::domain::payment::Gateway;
 use crate::domain::vn_offset;
 

@@ -129,7 +129,7 @@ pub fn vnpay(query: &str, secret: &str, old_secret: &str, rng: &mut StdRng) -> V
 }
 
 fn json_fields(body: &str) -> Vec<(String, serde_json::Value)> {
-    // serde_json's map keeps keys sorted; the order does not matter to a JSON reader.
+    // The order of keys does not matter to a JSON reader, so it is not a forgery.
     let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
     v.as_object().map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default()
 }
@@ -248,7 +248,12 @@ pub fn zalopay(body: &str, key2: &str, old_key2: &str, key1: &str, rng: &mut Std
             let dup = data.replacen('{', &format!("{{{}:{},", serde_json::Value::String(k.clone()), m[k]), 1);
             out.push(env(&dup, &mac));
         }
-        out.push(env(&serde_json::Value::Object(m.clone()).to_string(), &mac));
+        // The same fields in another key order.
+        let sorted: std::collections::BTreeMap<String, serde_json::Value> = m.clone().into_iter().collect();
+        let reordered = serde_json::to_string(&sorted).unwrap_or_default();
+        if reordered != data {
+            out.push(env(&reordered, &mac));
+        }
     }
     // Other keys and hash types.
     use sha2::Digest as _;

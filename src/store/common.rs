@@ -546,6 +546,209 @@ macro_rules! impl_store {
                 Ok(n == 1)
             }
 
+            async fn import_settlement(
+                &self,
+                f: &$crate::store::NewSettlementFile<'_>,
+                at: chrono::DateTime<chrono::Utc>,
+                progress: &$crate::store::Progress<'_>,
+            ) -> $crate::store::Result<$crate::store::SettlementFile> {
+                self.import_settlement_impl(f, at, progress).await
+            }
+
+            async fn settlement_files(&self, gateway: Option<&str>) -> $crate::store::Result<Vec<$crate::store::SettlementFile>> {
+                let sql = format!(
+                    "SELECT {} FROM settlement_files WHERE ($1 = '' OR gateway = $1) ORDER BY import_seq",
+                    $crate::store::recon::FILE_COLUMNS
+                );
+                Ok(sqlx::query_as(&sql).bind(gateway.unwrap_or("")).fetch_all(&self.pool).await?)
+            }
+
+            async fn settlement_file_bytes(&self, file_id: &str) -> $crate::store::Result<Option<($crate::store::SettlementFile, Vec<u8>)>> {
+                let sql = format!("SELECT {} FROM settlement_files WHERE file_id = $1", $crate::store::recon::FILE_COLUMNS);
+                let f: Option<$crate::store::SettlementFile> = sqlx::query_as(&sql).bind(file_id).fetch_optional(&self.pool).await?;
+                let Some(f) = f else { return Ok(None) };
+                let (bytes,): (Vec<u8>,) = sqlx::query_as("SELECT bytes FROM settlement_files WHERE file_id = $1").bind(file_id).fetch_one(&self.pool).await?;
+                Ok(Some((f, bytes)))
+            }
+
+            async fn settlement_line(&self, gateway: &str, gateway_txn_no: &str, status: &str) -> $crate::store::Result<Option<$crate::store::recon::LineRow>> {
+                Ok(sqlx::query_as(
+                    "SELECT l.file_id, l.line_no, l.gateway_txn_no, l.txn_ref, l.amount, l.fee, l.txn_time, l.business_date, l.status
+                     FROM settlement_lines l JOIN settlement_files f ON f.file_id = l.file_id
+                     WHERE l.gateway = $1 AND l.gateway_txn_no = $2 AND l.status = $3 ORDER BY f.import_seq, l.line_no LIMIT 1",
+                )
+                .bind(gateway)
+                .bind(gateway_txn_no)
+                .bind(status)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
+            async fn recon_data(&self, gateway: &str) -> $crate::store::Result<$crate::store::ReconData> {
+                self.recon_data_impl(gateway).await
+            }
+
+            async fn save_run(
+                &self,
+                run: &$crate::store::RunRecord,
+                items: &[$crate::reconcile::Item],
+                changes: &[$crate::store::ExceptionChange],
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::Result<bool> {
+                self.save_run_impl(run, items, changes, at).await
+            }
+
+            async fn latest_run(&self, date: chrono::NaiveDate, gateway: &str) -> $crate::store::Result<Option<$crate::store::RunRecord>> {
+                Ok(sqlx::query_as(
+                    "SELECT run_id, business_date, gateway, created_at, created_by, report_hash, report FROM reconciliation_runs
+                     WHERE business_date = $1 AND gateway = $2 ORDER BY created_at DESC, run_id DESC LIMIT 1",
+                )
+                .bind(date)
+                .bind(gateway)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
+            async fn run_items(
+                &self,
+                run_id: &str,
+                category: Option<&str>,
+                exceptions_only: bool,
+                after: Option<&str>,
+                limit: i64,
+            ) -> $crate::store::Result<Vec<$crate::store::ItemRow>> {
+                let sql = format!(
+                    "SELECT {} FROM reconciliation_items
+                     WHERE run_id = $1 AND ($2 = '' OR category = $2) AND (NOT $3 OR category <> 'matched') AND item_key > $4
+                     ORDER BY item_key LIMIT $5",
+                    $crate::store::recon::ITEM_COLUMNS
+                );
+                Ok(sqlx::query_as(&sql)
+                    .bind(run_id)
+                    .bind(category.unwrap_or(""))
+                    .bind(exceptions_only)
+                    .bind(after.unwrap_or(""))
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn gateway_exceptions(&self, gateway: &str) -> $crate::store::Result<Vec<$crate::store::ExceptionRow>> {
+                let sql = format!("SELECT {} FROM exceptions WHERE gateway = $1", $crate::store::recon::EXCEPTION_COLUMNS);
+                Ok(sqlx::query_as(&sql).bind(gateway).fetch_all(&self.pool).await?)
+            }
+
+            async fn get_exception(&self, id: &str) -> $crate::store::Result<Option<$crate::store::ExceptionRow>> {
+                let sql = format!("SELECT {} FROM exceptions WHERE exception_id = $1", $crate::store::recon::EXCEPTION_COLUMNS);
+                Ok(sqlx::query_as(&sql).bind(id).fetch_optional(&self.pool).await?)
+            }
+
+            async fn change_exceptions(
+                &self,
+                changes: &[$crate::store::ExceptionChange],
+                audit: &[$crate::store::AuditEvent],
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::Result<bool> {
+                let mut tx = self.begin_write().await?;
+                if !Self::apply_exception_changes_tx(&mut tx, changes, at).await? {
+                    return Ok(false);
+                }
+                Self::audit_tx(&mut tx, audit, at).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn closure(&self, date: chrono::NaiveDate, gateway: &str) -> $crate::store::Result<Option<chrono::DateTime<chrono::Utc>>> {
+                let row: Option<(chrono::DateTime<chrono::Utc>,)> =
+                    sqlx::query_as("SELECT closed_at FROM day_closures WHERE business_date = $1 AND gateway = $2")
+                        .bind(date)
+                        .bind(gateway)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                Ok(row.map(|(t,)| t))
+            }
+
+            async fn close_day(
+                &self,
+                date: chrono::NaiveDate,
+                gateway: &str,
+                run_id: &str,
+                actor: &str,
+                postings: &[$crate::domain::ledger::Posting],
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::Result<bool> {
+                let at = $crate::domain::Timestamp::at(at).0;
+                let mut tx = self.begin_write().await?;
+                let n = sqlx::query(
+                    "INSERT INTO day_closures (business_date, gateway, run_id, closed_at, closed_by) VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (business_date, gateway) DO NOTHING",
+                )
+                .bind(date)
+                .bind(gateway)
+                .bind(run_id)
+                .bind(at)
+                .bind(actor)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+                if n == 0 {
+                    return Ok(false);
+                }
+                Self::append_postings_tx(&mut tx, postings, at).await?;
+                let event = $crate::store::AuditEvent {
+                    actor: actor.to_owned(),
+                    action: "day.close".into(),
+                    subject: format!("{date}/{gateway}"),
+                    details: serde_json::json!({"run_id": run_id, "postings": postings.len()}),
+                };
+                Self::audit_tx(&mut tx, std::slice::from_ref(&event), at).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn no_gateway_sums(
+                &self,
+                date: chrono::NaiveDate,
+            ) -> $crate::store::Result<($crate::store::NoGatewaySums, $crate::store::NoGatewaySums)> {
+                let start = $crate::domain::BusinessDate::new(date).start();
+                let end = $crate::domain::BusinessDate::new(date).succ().start();
+                let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(
+                    "SELECT status, COUNT(*), COALESCE(SUM(amount), 0), COALESCE(SUM(budget_amount), 0) FROM payments
+                     WHERE status IN ('waived', 'budget_covered') AND created_at >= $1 AND created_at < $2 GROUP BY status",
+                )
+                .bind(start)
+                .bind(end)
+                .fetch_all(&self.pool)
+                .await?;
+                let get = |s: &str| {
+                    rows.iter()
+                        .find(|r| r.0 == s)
+                        .map(|r| $crate::store::NoGatewaySums { count: r.1, citizen_due: r.2, budget_due: r.3 })
+                        .unwrap_or_default()
+                };
+                Ok((get("waived"), get("budget_covered")))
+            }
+
+            async fn day_gateways(&self, date: chrono::NaiveDate) -> $crate::store::Result<Vec<$crate::store::DayGateway>> {
+                let mut out = Vec::new();
+                for g in $crate::domain::payment::Gateway::ALL {
+                    let run = self.latest_run(date, g.as_str()).await?;
+                    let closed = self.closure(date, g.as_str()).await?;
+                    out.push($crate::store::DayGateway {
+                        gateway: g.as_str().to_owned(),
+                        report_hash: run.as_ref().map(|r| r.report_hash.clone()),
+                        run_at: run.map(|r| $crate::domain::Timestamp::at(r.created_at)),
+                        closed_at: closed.map($crate::domain::Timestamp::at),
+                    });
+                }
+                Ok(out)
+            }
+
+            async fn posting_entries(&self, posting_id: &str) -> $crate::store::Result<Vec<$crate::store::LedgerEntry>> {
+                let sql = format!("SELECT {} FROM ledger_entries WHERE posting_id = $1 ORDER BY line_no", $crate::store::payments::LEDGER_COLUMNS);
+                Ok(sqlx::query_as(&sql).bind(posting_id).fetch_all(&self.pool).await?)
+            }
+
             async fn ledger_entries(&self, after: i64, limit: i64) -> $crate::store::Result<Vec<$crate::store::LedgerEntry>> {
                 let sql = format!("SELECT {} FROM ledger_entries WHERE seq > $1 ORDER BY seq LIMIT $2", $crate::store::payments::LEDGER_COLUMNS);
                 Ok(sqlx::query_as(&sql).bind(after).bind(limit).fetch_all(&self.pool).await?)

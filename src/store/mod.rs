@@ -12,17 +12,19 @@
 
 mod common;
 pub mod payments;
+pub mod recon;
 mod postgres;
 mod sqlite;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use crate::domain::payment::Flag;
 use crate::domain::{Case, CaseCode, Role, Timestamp};
+pub use recon::{DayGateway, ExceptionChange, ExceptionRow, ItemRow, NewSettlementFile, NoGatewaySums, ReconData, RunRecord, SettlementFile};
 pub use payments::{
     CallbackRecord, CreatePayment, EventJob, JobResult, LedgerEntry, NewPayment, OutboxEvent, Payment, PaymentView,
 };
@@ -276,7 +278,59 @@ pub trait Store: Send + Sync + 'static {
     /// Puts a failed notification back in the queue now; `false` when there is no such failed event. Audited.
     async fn resend_notification(&self, event_id: &str, actor: &str, at: DateTime<Utc>) -> Result<bool>;
 
+    // ---- settlement and reconciliation ----
+
+    /// Imports a parsed settlement file and its lines in one transaction; a file whose SHA-256
+    /// was imported before is `Conflict`. Audited.
+    async fn import_settlement(&self, f: &NewSettlementFile<'_>, at: DateTime<Utc>, progress: &Progress<'_>) -> Result<SettlementFile>;
+
+    /// Imported files, in import order (all gateways when `None`).
+    async fn settlement_files(&self, gateway: Option<&str>) -> Result<Vec<SettlementFile>>;
+
+    /// A file with its exact bytes.
+    async fn settlement_file_bytes(&self, file_id: &str) -> Result<Option<(SettlementFile, Vec<u8>)>>;
+
+    /// The first imported line of a gateway with this number and status.
+    async fn settlement_line(&self, gateway: &str, gateway_txn_no: &str, status: &str) -> Result<Option<recon::LineRow>>;
+
+    /// Everything a run of `gateway` reads.
+    async fn recon_data(&self, gateway: &str) -> Result<ReconData>;
+
+    /// Stores a run, its items and the exceptions it opens, carries or reopens; `false` (and
+    /// nothing stored) when an exception changed meanwhile.
+    async fn save_run(&self, run: &RunRecord, items: &[crate::reconcile::Item], changes: &[ExceptionChange], at: DateTime<Utc>) -> Result<bool>;
+
+    /// The most recent run of a (date, gateway).
+    async fn latest_run(&self, date: NaiveDate, gateway: &str) -> Result<Option<RunRecord>>;
+
+    /// A run's items by key after the cursor; one category, or the exceptions (all but matched).
+    async fn run_items(&self, run_id: &str, category: Option<&str>, exceptions_only: bool, after: Option<&str>, limit: i64) -> Result<Vec<ItemRow>>;
+
+    /// Every exception of a gateway.
+    async fn gateway_exceptions(&self, gateway: &str) -> Result<Vec<ExceptionRow>>;
+
+    async fn get_exception(&self, id: &str) -> Result<Option<ExceptionRow>>;
+
+    /// Applies exception changes (with their postings) and audit events in one transaction;
+    /// `false` (and nothing applied) when an exception was no longer in its expected state.
+    async fn change_exceptions(&self, changes: &[ExceptionChange], audit: &[AuditEvent], at: DateTime<Utc>) -> Result<bool>;
+
+    /// When a (date, gateway) was closed.
+    async fn closure(&self, date: NaiveDate, gateway: &str) -> Result<Option<DateTime<Utc>>>;
+
+    /// Closes a (date, gateway) with its settlement postings; `false` when already closed. Audited.
+    async fn close_day(&self, date: NaiveDate, gateway: &str, run_id: &str, actor: &str, postings: &[crate::domain::ledger::Posting], at: DateTime<Utc>) -> Result<bool>;
+
+    /// Waived and budget-covered payments created on a date: (waived, budget_covered).
+    async fn no_gateway_sums(&self, date: NaiveDate) -> Result<(NoGatewaySums, NoGatewaySums)>;
+
+    /// Per gateway, the latest run and the closure of a date.
+    async fn day_gateways(&self, date: NaiveDate) -> Result<Vec<DayGateway>>;
+
     // ---- ledger ----
+
+    /// The entries of one posting, in line order.
+    async fn posting_entries(&self, posting_id: &str) -> Result<Vec<LedgerEntry>>;
 
     /// Ledger entries with `seq > after`, in order, at most `limit`.
     async fn ledger_entries(&self, after: i64, limit: i64) -> Result<Vec<LedgerEntry>>;

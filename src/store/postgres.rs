@@ -13,6 +13,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use super::Backend;
 use super::common::{WriteTx, impl_store};
 use super::payments::impl_payments;
+use super::recon::impl_recon;
 
 pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -40,3 +41,4 @@ impl PgStore {
 
 impl_store!(PgStore, sqlx::Postgres, for_update = " FOR UPDATE");
 impl_payments!(PgStore, sqlx::Postgres, for_update = " FOR UPDATE", skip_locked = " FOR UPDATE SKIP LOCKED");
+impl_recon!(PgStore, sqlx::Postgres, for_update = " FOR UPDATE");

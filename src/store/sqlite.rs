@@ -16,6 +16,7 @@ use tokio::sync::Mutex;
 use super::Backend;
 use super::common::{WriteTx, impl_store};
 use super::payments::impl_payments;
+use super::recon::impl_recon;
 
 pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -53,3 +54,4 @@ impl SqliteStore {
 
 impl_store!(SqliteStore, sqlx::Sqlite, for_update = "");
 impl_payments!(SqliteStore, sqlx::Sqlite, for_update = "", skip_locked = "");
+impl_recon!(SqliteStore, sqlx::Sqlite, for_update = "");

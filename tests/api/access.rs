@@ -31,6 +31,17 @@ const SPEC_TABLE: &[(&str, &str, Access)] = &[
     ("GET", "/gateway/zalopay/return", Access::Gateway),
     ("GET", "/api/v1/notifications", Access::Staff),
     ("POST", "/api/v1/notifications/{event_id}/resend", Access::Finance),
+    ("POST", "/api/v1/settlements", Access::Finance),
+    ("GET", "/api/v1/settlements", Access::Staff),
+    ("GET", "/api/v1/settlements/{file_id}", Access::Staff),
+    ("POST", "/api/v1/reconciliations", Access::Finance),
+    ("GET", "/api/v1/reconciliations/{date}", Access::Staff),
+    ("GET", "/api/v1/reconciliations/{date}/items", Access::Staff),
+    ("POST", "/api/v1/exceptions/{id}/resolve", Access::Finance),
+    ("POST", "/api/v1/exceptions/{id}/approve", Access::Finance),
+    ("POST", "/api/v1/exceptions/{id}/reject", Access::Finance),
+    ("POST", "/api/v1/days/{date}/close", Access::Finance),
+    ("GET", "/api/v1/days/{date}", Access::Staff),
 ];
 
 fn concrete(path: &str) -> String {
@@ -39,6 +50,7 @@ fn concrete(path: &str) -> String {
         .replace("{id}", "x")
         .replace("{date}", "2024-07-15")
         .replace("{event_id}", "evt_00000000000000000000000000000000")
+        .replace("{file_id}", "stf_00000000000000000000000000000000")
 }
 
 #[test]

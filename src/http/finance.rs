@@ -1,0 +1,328 @@
+//! Finance over HTTP (SPEC §4.2, §7): settlement files, reconciliation runs and reports,
+//! exceptions, day closing, and the day view of waived and budget-covered cases.
+
+use std::collections::HashMap;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::AppState;
+use super::auth::Principal;
+use super::error::{ApiError, ApiJson};
+use super::routes::{Access, Route};
+use crate::domain::payment::Gateway;
+use crate::domain::{BusinessDate, FieldError, Timestamp};
+use crate::reconcile::render;
+use crate::settlement::service::{FinanceError, exception_view};
+
+pub fn routes() -> Vec<Route> {
+    vec![
+        Route::new(
+            Method::POST,
+            "/api/v1/settlements",
+            Access::Finance,
+            "Import a settlement file (?gateway=G&profile=P&name=FILE with the raw CSV body, or multipart gateway/profile/file).",
+            post(upload).layer(axum::extract::DefaultBodyLimit::disable()),
+        ),
+        Route::new(Method::GET, "/api/v1/settlements", Access::Staff, "Imported settlement files with their hashes.", get(files)),
+        Route::new(Method::GET, "/api/v1/settlements/{file_id}", Access::Staff, "A settlement file's exact bytes.", get(file_bytes)),
+        Route::new(
+            Method::POST,
+            "/api/v1/reconciliations",
+            Access::Finance,
+            "Run a (date, gateway): 201 with the report, 200 with the stored one when the day is closed.",
+            post(run),
+        ),
+        Route::new(
+            Method::GET,
+            "/api/v1/reconciliations/{date}",
+            Access::Staff,
+            "The latest report of a (date, ?gateway=G) as ?format=json, csv (every item) or xlsx.",
+            get(report),
+        ),
+        Route::new(
+            Method::GET,
+            "/api/v1/reconciliations/{date}/items",
+            Access::Staff,
+            "A run's items (?gateway=G&category=C), paged with a cursor.",
+            get(items),
+        ),
+        Route::new(Method::POST, "/api/v1/exceptions/{id}/resolve", Access::Finance, "Resolve an exception.", post(resolve)),
+        Route::new(Method::POST, "/api/v1/exceptions/{id}/approve", Access::Finance, "Approve a pending resolution (another finance user).", post(approve)),
+        Route::new(Method::POST, "/api/v1/exceptions/{id}/reject", Access::Finance, "Reject a pending resolution (another finance user).", post(reject)),
+        Route::new(Method::POST, "/api/v1/days/{date}/close", Access::Finance, "Close a (date, gateway): posts its settlement.", post(close)),
+        Route::new(Method::GET, "/api/v1/days/{date}", Access::Staff, "A date: waived and budget-covered cases, runs and closures.", get(day)),
+    ]
+}
+
+impl From<FinanceError> for ApiError {
+    fn from(e: FinanceError) -> Self {
+        let m = e.to_string();
+        match e {
+            FinanceError::Invalid(_) => ApiError::InvalidField(m),
+            FinanceError::NotFound(_) => ApiError::NotFound(m),
+            FinanceError::Duplicate(_) | FinanceError::Conflict(_) => ApiError::Conflict { code: "conflict", message: m },
+            FinanceError::DayClosed(_) => ApiError::Conflict { code: "day_closed", message: m },
+            FinanceError::FourEyes(_) => ApiError::FourEyes(m),
+            FinanceError::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+fn parse_gateway(v: Option<&str>) -> Result<Gateway, ApiError> {
+    let v = v.ok_or_else(|| ApiError::field(FieldError::new("gateway", "is required")))?;
+    v.parse().map_err(|e| ApiError::field(FieldError::new("gateway", e)))
+}
+
+fn parse_date(v: &str) -> Result<BusinessDate, ApiError> {
+    BusinessDate::parse(v).map_err(|e| ApiError::field(FieldError::new("date", e)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UploadQuery {
+    gateway: Option<String>,
+    profile: Option<String>,
+    name: Option<String>,
+}
+
+async fn upload(State(state): State<AppState>, Extension(who): Extension<Principal>, Query(q): Query<UploadQuery>, req: Request) -> Result<Response, ApiError> {
+    let limit = state.config.max_upload;
+    let is_multipart = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    let too_large = || ApiError::PayloadTooLarge(format!("the file is larger than FEERECON_MAX_UPLOAD ({limit} bytes)"));
+    let (gateway, profile, name, bytes) = if is_multipart {
+        let mut mp = Multipart::from_request(req, &state).await.map_err(|e| ApiError::InvalidRequest(e.body_text()))?;
+        let (mut g, mut p, mut n, mut b) = (q.gateway, q.profile, q.name, None::<Bytes>);
+        while let Some(field) = mp.next_field().await.map_err(|e| ApiError::InvalidRequest(e.body_text()))? {
+            let fname = field.name().unwrap_or("").to_owned();
+            let file_name = field.file_name().map(str::to_owned);
+            let data = field.bytes().await.map_err(|e| ApiError::InvalidRequest(e.body_text()))?;
+            if data.len() > limit {
+                return Err(too_large());
+            }
+            match fname.as_str() {
+                "gateway" => g = Some(String::from_utf8_lossy(&data).into_owned()),
+                "profile" => p = Some(String::from_utf8_lossy(&data).into_owned()),
+                "name" => n = Some(String::from_utf8_lossy(&data).into_owned()),
+                "file" => {
+                    n = n.or(file_name);
+                    b = Some(data);
+                }
+                other => return Err(ApiError::field(FieldError::new(other, "unknown multipart field"))),
+            }
+        }
+        (g, p, n, b.ok_or_else(|| ApiError::field(FieldError::new("file", "is required")))?)
+    } else {
+        let bytes = axum::body::to_bytes(req.into_body(), limit).await.map_err(|_| too_large())?;
+        (q.gateway, q.profile, q.name, bytes)
+    };
+    let gateway = parse_gateway(gateway.as_deref())?;
+    let profile = profile.ok_or_else(|| ApiError::field(FieldError::new("profile", "is required")))?;
+    let name = name.unwrap_or_else(|| "settlement.csv".into());
+    let file = state.finance.import(gateway, &profile, &name, &bytes, &who.name, &|_| {}).await?;
+    Ok((StatusCode::CREATED, Json(json!({"file_id": file.file_id, "name": file.name, "sha256": file.sha256, "lines": file.line_count}))).into_response())
+}
+
+async fn files(State(state): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Result<Response, ApiError> {
+    let items: Vec<_> = state
+        .store
+        .settlement_files(q.get("gateway").map(String::as_str))
+        .await?
+        .into_iter()
+        .map(|f| {
+            json!({"file_id": f.file_id, "gateway": f.gateway, "profile": f.profile, "name": f.name, "sha256": f.sha256,
+                   "lines": f.line_count, "imported_at": Timestamp::at(f.imported_at), "imported_by": f.imported_by})
+        })
+        .collect();
+    Ok(Json(json!({"items": items, "next_cursor": null})).into_response())
+}
+
+async fn file_bytes(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let (f, bytes) = state.store.settlement_file_bytes(&id).await?.ok_or_else(|| ApiError::NotFound(format!("no file {id}")))?;
+    let mut res = (StatusCode::OK, bytes).into_response();
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    if let Ok(v) = HeaderValue::from_str(&f.sha256) {
+        h.insert("x-content-sha256", v);
+    }
+    Ok(res)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunBody {
+    date: String,
+    gateway: String,
+}
+
+async fn run(State(state): State<AppState>, Extension(who): Extension<Principal>, ApiJson(b): ApiJson<RunBody>) -> Result<Response, ApiError> {
+    let date = parse_date(&b.date)?;
+    let gateway = parse_gateway(Some(&b.gateway))?;
+    let view = state.finance.run(date.naive(), gateway, &who.name).await?;
+    Ok((if view.new { StatusCode::CREATED } else { StatusCode::OK }, Json(view.report)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReportQuery {
+    gateway: Option<String>,
+    format: Option<String>,
+}
+
+async fn report(State(state): State<AppState>, Path(date): Path<String>, Query(q): Query<ReportQuery>) -> Result<Response, ApiError> {
+    let date = parse_date(&date)?;
+    let gateway = parse_gateway(q.gateway.as_deref())?;
+    let view = state.finance.report(date.naive(), gateway).await?;
+    let file = format!("doi-soat-{}-{gateway}", date);
+    match q.format.as_deref().unwrap_or("json") {
+        "json" => Ok(Json(view.report).into_response()),
+        "xlsx" => {
+            let bytes = render::xlsx(&view.report).map_err(|e| ApiError::Internal(anyhow::anyhow!("xlsx: {e}")))?;
+            Ok(download(bytes.into(), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", &format!("{file}.xlsx")))
+        }
+        "csv" => {
+            // Every item, streamed page by page.
+            let states: HashMap<String, crate::store::ExceptionRow> =
+                state.store.gateway_exceptions(gateway.as_str()).await?.into_iter().map(|e| (e.exception_id.clone(), e)).collect();
+            let store = state.store.clone();
+            let run_id = view.run.run_id.clone();
+            let header = render::csv_record(&render::CSV_COLUMNS.iter().map(|c| (*c).to_owned()).collect::<Vec<_>>());
+            let stream = futures_util::stream::unfold(Some((Some(header), String::new())), move |cursor| {
+                let (store, run_id, states) = (store.clone(), run_id.clone(), states.clone());
+                async move {
+                    let (header, after) = cursor?;
+                    if let Some(h) = header {
+                        return Some((Ok::<_, std::io::Error>(Bytes::from(h)), Some((None, after))));
+                    }
+                    let page = match store.run_items(&run_id, None, false, Some(&after), 1000).await {
+                        Ok(p) => p,
+                        Err(e) => return Some((Err(std::io::Error::other(e.to_string())), None)),
+                    };
+                    let last = page.last()?.item_key.clone();
+                    let mut chunk = String::new();
+                    for i in &page {
+                        let (st, res) = match states.get(&i.item_key) {
+                            Some(e) if i.category != "matched" => (e.state.as_str(), exception_view(e)),
+                            _ if i.category == "matched" => ("matched", serde_json::Value::Null),
+                            _ => ("open", serde_json::Value::Null),
+                        };
+                        chunk.push_str(&render::csv_record(&render::csv_fields(i, st, &res)));
+                    }
+                    Some((Ok(Bytes::from(chunk)), Some((None, last))))
+                }
+            });
+            Ok(download(Body::from_stream(stream), "text/csv; charset=utf-8", &format!("{file}.csv")))
+        }
+        other => Err(ApiError::field(FieldError::new("format", format!("{other:?} must be json, csv or xlsx")))),
+    }
+}
+
+fn download(body: Body, content_type: &'static str, file: &str) -> Response {
+    let mut res = (StatusCode::OK, body).into_response();
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{file}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    res
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ItemsQuery {
+    gateway: Option<String>,
+    category: Option<String>,
+    cursor: Option<String>,
+    limit: Option<i64>,
+}
+
+async fn items(State(state): State<AppState>, Path(date): Path<String>, Query(q): Query<ItemsQuery>) -> Result<Response, ApiError> {
+    let date = parse_date(&date)?;
+    let gateway = parse_gateway(q.gateway.as_deref())?;
+    if let Some(c) = &q.category
+        && crate::reconcile::Category::parse(c).is_none()
+    {
+        return Err(ApiError::field(FieldError::new("category", format!("unknown category {c:?}"))));
+    }
+    let view = state.finance.report(date.naive(), gateway).await?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let page = state.finance.items(&view.run.run_id, q.category.as_deref(), q.cursor.as_deref(), limit + 1).await?;
+    let more = page.len() as i64 > limit;
+    let items: Vec<_> = page.into_iter().take(limit as usize).collect();
+    let next = if more { items.last().map(|i| i.item_key.clone()) } else { None };
+    Ok(Json(json!({"items": items, "next_cursor": next})).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResolveBody {
+    action: String,
+    #[serde(default)]
+    note: String,
+    #[serde(default)]
+    case_code: Option<String>,
+}
+
+fn exception_json(e: &crate::store::ExceptionRow) -> serde_json::Value {
+    json!({"id": e.exception_id, "gateway": e.gateway, "business_date": e.business_date.format("%Y-%m-%d").to_string(),
+           "category": e.category, "state": e.state, "resolution": exception_view(e), "updated_at": Timestamp::at(e.updated_at)})
+}
+
+async fn resolve(State(state): State<AppState>, Extension(who): Extension<Principal>, Path(id): Path<String>, ApiJson(b): ApiJson<ResolveBody>) -> Result<Response, ApiError> {
+    if b.note.chars().count() > 2000 {
+        return Err(ApiError::field(FieldError::new("note", "is longer than 2000 characters")));
+    }
+    let e = state.finance.resolve(&id, &b.action, &b.note, b.case_code.as_deref(), &who.name).await?;
+    Ok(Json(exception_json(&e)).into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct DecideBody {
+    #[serde(default)]
+    note: Option<String>,
+}
+
+async fn decide(state: AppState, who: Principal, id: String, body: Bytes, approve: bool) -> Result<Response, ApiError> {
+    let b: DecideBody = if body.is_empty() { DecideBody::default() } else { super::error::parse_json(&body)? };
+    let e = state.finance.decide(&id, approve, b.note.as_deref(), &who.name).await?;
+    Ok(Json(exception_json(&e)).into_response())
+}
+
+async fn approve(State(state): State<AppState>, Extension(who): Extension<Principal>, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+    decide(state, who, id, body, true).await
+}
+
+async fn reject(State(state): State<AppState>, Extension(who): Extension<Principal>, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+    decide(state, who, id, body, false).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CloseBody {
+    gateway: String,
+}
+
+async fn close(State(state): State<AppState>, Extension(who): Extension<Principal>, Path(date): Path<String>, ApiJson(b): ApiJson<CloseBody>) -> Result<Response, ApiError> {
+    let date = parse_date(&date)?;
+    let gateway = parse_gateway(Some(&b.gateway))?;
+    let view = state.finance.close(date.naive(), gateway, &who.name).await?;
+    Ok(Json(view.report).into_response())
+}
+
+async fn day(State(state): State<AppState>, Path(date): Path<String>) -> Result<Response, ApiError> {
+    let date = parse_date(&date)?;
+    let (waived, budget) = state.store.no_gateway_sums(date.naive()).await?;
+    let gateways = state.store.day_gateways(date.naive()).await?;
+    Ok(Json(json!({"date": date, "waived": waived, "budget_covered": budget, "gateways": gateways})).into_response())
+}

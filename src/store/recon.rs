@@ -1,0 +1,419 @@
+//! Settlement files, reconciliation runs, exceptions and day closures: the store's types and
+//! `impl_recon!`, the SQL both dialects accept for them.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+
+use crate::domain::Timestamp;
+
+/// An imported settlement file, without its bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct SettlementFile {
+    pub file_id: String,
+    pub import_seq: i64,
+    pub gateway: String,
+    pub profile: String,
+    pub name: String,
+    pub sha256: String,
+    pub line_count: i64,
+    pub imported_at: DateTime<Utc>,
+    pub imported_by: String,
+}
+
+pub(super) const FILE_COLUMNS: &str = "file_id, import_seq, gateway, profile, name, sha256, line_count, imported_at, imported_by";
+
+/// A file to import with its parsed lines.
+pub struct NewSettlementFile<'a> {
+    pub gateway: &'a str,
+    pub profile: &'a str,
+    pub name: &'a str,
+    pub bytes: &'a [u8],
+    pub imported_by: &'a str,
+    pub lines: &'a [crate::settlement::Line],
+}
+
+/// A stored settlement line.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct LineRow {
+    pub file_id: String,
+    pub line_no: i64,
+    pub gateway_txn_no: String,
+    pub txn_ref: String,
+    pub amount: i64,
+    pub fee: i64,
+    pub txn_time: DateTime<Utc>,
+    pub business_date: NaiveDate,
+    pub status: String,
+}
+
+/// A payment with what reconciliation needs: its stored quote, and its case's current version
+/// to recompute `citizen_due`.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ReconPaymentRow {
+    pub payment_id: String,
+    pub case_code: String,
+    pub txn_ref: String,
+    pub gateway_txn_no: Option<String>,
+    pub amount: i64,
+    pub status: String,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    pub duplicate: bool,
+    pub quote: String,
+    pub case_version: i64,
+    pub procedure_code: String,
+    pub channel: String,
+    pub subjects: String,
+    pub quantity: i64,
+    pub received_at: DateTime<Utc>,
+}
+
+/// Everything a run of one gateway reads.
+#[derive(Debug, Clone, Default)]
+pub struct ReconData {
+    pub payments: Vec<ReconPaymentRow>,
+    pub lines: Vec<LineRow>,
+    /// In import order.
+    pub files: Vec<SettlementFile>,
+    pub closures: Vec<(NaiveDate, DateTime<Utc>)>,
+}
+
+/// A stored run.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct RunRecord {
+    pub run_id: String,
+    pub business_date: NaiveDate,
+    pub gateway: String,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+    pub report_hash: String,
+    /// The report JSON without states and resolutions.
+    pub report: String,
+}
+
+/// A stored item of a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct ItemRow {
+    pub item_key: String,
+    pub category: String,
+    pub business_date: NaiveDate,
+    pub case_code: Option<String>,
+    pub payment_id: Option<String>,
+    pub txn_ref: Option<String>,
+    pub gateway_txn_no: Option<String>,
+    pub line_status: Option<String>,
+    pub recorded_amount: Option<i64>,
+    pub settled_amount: Option<i64>,
+    pub expected_amount: Option<i64>,
+    pub fee: Option<i64>,
+    pub settles_payment: bool,
+}
+
+pub(super) const ITEM_COLUMNS: &str = "item_key, category, business_date, case_code, payment_id, txn_ref, gateway_txn_no, line_status, recorded_amount, settled_amount, expected_amount, fee, settles_payment";
+
+/// An exception's state, by its item key.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ExceptionRow {
+    pub exception_id: String,
+    pub gateway: String,
+    pub business_date: NaiveDate,
+    pub category: String,
+    pub state: String,
+    pub resolution: Option<String>,
+    pub posting_id: Option<String>,
+    pub rejection: Option<String>,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub(super) const EXCEPTION_COLUMNS: &str = "exception_id, gateway, business_date, category, state, resolution, posting_id, rejection, updated_at";
+
+/// A change to an exception, applied only if it is still in `from_state` (so two people acting
+/// at once cannot both succeed).
+#[derive(Debug, Clone)]
+pub struct ExceptionChange {
+    pub exception_id: String,
+    /// `None`: the exception is new (insert it).
+    pub from_state: Option<String>,
+    pub gateway: String,
+    pub business_date: NaiveDate,
+    pub category: String,
+    pub state: String,
+    pub resolution: Option<serde_json::Value>,
+    pub posting: Option<crate::domain::ledger::Posting>,
+    /// Keep the current posting id when no new posting is made.
+    pub keep_posting: bool,
+    pub rejection: Option<serde_json::Value>,
+}
+
+/// Waived and budget-covered payments of a date.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct NoGatewaySums {
+    pub count: i64,
+    pub citizen_due: i64,
+    pub budget_due: i64,
+}
+
+/// When a run, or a closure, concerns a day: for the day view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DayGateway {
+    pub gateway: String,
+    pub report_hash: Option<String>,
+    pub run_at: Option<Timestamp>,
+    pub closed_at: Option<Timestamp>,
+}
+
+/// Expands to the backend's inherent methods for settlement and reconciliation.
+macro_rules! impl_recon {
+    ($store:ty, $db:ty, for_update = $for_update:literal) => {
+        impl $store {
+            async fn import_settlement_impl(
+                &self,
+                f: &$crate::store::recon::NewSettlementFile<'_>,
+                at: chrono::DateTime<chrono::Utc>,
+                progress: &$crate::store::Progress<'_>,
+            ) -> $crate::store::Result<$crate::store::recon::SettlementFile> {
+                use sha2::Digest as _;
+                let sha = hex::encode(sha2::Sha256::digest(f.bytes));
+                let at = $crate::domain::Timestamp::at(at).0;
+                let mut tx = self.begin_write().await?;
+                let prior: Option<(String, chrono::DateTime<chrono::Utc>)> =
+                    sqlx::query_as("SELECT file_id, imported_at FROM settlement_files WHERE sha256 = $1")
+                        .bind(&sha)
+                        .fetch_optional(&mut **tx)
+                        .await?;
+                if let Some((id, when)) = prior {
+                    return Err($crate::store::StoreError::Conflict(format!(
+                        "this file (sha256 {sha}) was imported before, as {id} at {}",
+                        $crate::domain::Timestamp::at(when)
+                    )));
+                }
+                let (seq,): (i64,) = sqlx::query_as("SELECT COALESCE(MAX(import_seq), 0) + 1 FROM settlement_files")
+                    .fetch_one(&mut **tx)
+                    .await?;
+                let file = $crate::store::recon::SettlementFile {
+                    file_id: $crate::domain::new_id("stf"),
+                    import_seq: seq,
+                    gateway: f.gateway.to_owned(),
+                    profile: f.profile.to_owned(),
+                    name: f.name.to_owned(),
+                    sha256: sha,
+                    line_count: i64::try_from(f.lines.len()).unwrap_or(i64::MAX),
+                    imported_at: at,
+                    imported_by: f.imported_by.to_owned(),
+                };
+                sqlx::query(
+                    "INSERT INTO settlement_files (file_id, import_seq, gateway, profile, name, sha256, bytes, line_count, imported_at, imported_by)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                )
+                .bind(&file.file_id)
+                .bind(file.import_seq)
+                .bind(&file.gateway)
+                .bind(&file.profile)
+                .bind(&file.name)
+                .bind(&file.sha256)
+                .bind(f.bytes)
+                .bind(file.line_count)
+                .bind(at)
+                .bind(&file.imported_by)
+                .execute(&mut **tx)
+                .await
+                .map_err(|e| $crate::store::common::on_unique(e, || "this file was imported before".into()))?;
+                const ROWS: usize = 500;
+                let mut done = 0usize;
+                for chunk in f.lines.chunks(ROWS) {
+                    let mut sql = String::from(
+                        "INSERT INTO settlement_lines (file_id, line_no, gateway, gateway_txn_no, txn_ref, amount, fee, txn_time, business_date, status) VALUES ",
+                    );
+                    for r in 0..chunk.len() {
+                        let b = r * 10;
+                        if r > 0 {
+                            sql.push(',');
+                        }
+                        sql.push_str(&format!(
+                            "(${},${},${},${},${},${},${},${},${},${})",
+                            b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8, b + 9, b + 10
+                        ));
+                    }
+                    let mut q = sqlx::query(&sql);
+                    for l in chunk {
+                        q = q
+                            .bind(&file.file_id)
+                            .bind(i64::try_from(l.line_no).unwrap_or(i64::MAX))
+                            .bind(f.gateway)
+                            .bind(&l.gateway_txn_no)
+                            .bind(&l.txn_ref)
+                            .bind(l.amount)
+                            .bind(l.fee)
+                            .bind(l.txn_time)
+                            .bind(l.business_date())
+                            .bind(l.status.as_str());
+                    }
+                    q.execute(&mut **tx).await?;
+                    let before = done;
+                    done += chunk.len();
+                    if done / $crate::store::PROGRESS_EVERY != before / $crate::store::PROGRESS_EVERY {
+                        progress(done);
+                    }
+                }
+                let event = $crate::store::AuditEvent {
+                    actor: f.imported_by.to_owned(),
+                    action: "settlement.import".into(),
+                    subject: file.file_id.clone(),
+                    details: serde_json::json!({"gateway": f.gateway, "name": f.name, "sha256": file.sha256, "lines": file.line_count}),
+                };
+                Self::audit_tx(&mut tx, std::slice::from_ref(&event), at).await?;
+                tx.commit().await?;
+                Ok(file)
+            }
+
+            async fn recon_data_impl(&self, gateway: &str) -> $crate::store::Result<$crate::store::recon::ReconData> {
+                let payments: Vec<$crate::store::recon::ReconPaymentRow> = sqlx::query_as(
+                    "SELECT p.payment_id, p.case_code, p.txn_ref, p.gateway_txn_no, p.amount, p.status, p.paid_at, p.confirmed_at,
+                            EXISTS (SELECT 1 FROM payment_flags f WHERE f.payment_id = p.payment_id AND f.flag = 'duplicate_payment') AS duplicate,
+                            p.quote, v.version AS case_version, v.procedure_code, v.channel, v.subjects, v.quantity, v.received_at
+                     FROM payments p
+                     JOIN cases c ON c.case_code = p.case_code
+                     JOIN case_versions v ON v.case_code = c.case_code AND v.version = c.current_version
+                     WHERE p.gateway = $1 AND p.txn_ref IS NOT NULL",
+                )
+                .bind(gateway)
+                .fetch_all(&self.pool)
+                .await?;
+                let lines: Vec<$crate::store::recon::LineRow> = sqlx::query_as(
+                    "SELECT file_id, line_no, gateway_txn_no, txn_ref, amount, fee, txn_time, business_date, status
+                     FROM settlement_lines WHERE gateway = $1",
+                )
+                .bind(gateway)
+                .fetch_all(&self.pool)
+                .await?;
+                let sql = format!("SELECT {} FROM settlement_files WHERE gateway = $1 ORDER BY import_seq", $crate::store::recon::FILE_COLUMNS);
+                let files = sqlx::query_as(&sql).bind(gateway).fetch_all(&self.pool).await?;
+                let closures: Vec<(chrono::NaiveDate, chrono::DateTime<chrono::Utc>)> =
+                    sqlx::query_as("SELECT business_date, closed_at FROM day_closures WHERE gateway = $1")
+                        .bind(gateway)
+                        .fetch_all(&self.pool)
+                        .await?;
+                Ok($crate::store::recon::ReconData { payments, lines, files, closures })
+            }
+
+            /// Applies exception changes inside `tx`; `false` when one was no longer in its expected state.
+            async fn apply_exception_changes_tx(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                changes: &[$crate::store::recon::ExceptionChange],
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::Result<bool> {
+                for c in changes {
+                    let posting_id = match &c.posting {
+                        Some(p) => Self::append_postings_tx(tx, std::slice::from_ref(p), at).await?.pop(),
+                        None => None,
+                    };
+                    let resolution = c.resolution.as_ref().map(|v| v.to_string());
+                    let rejection = c.rejection.as_ref().map(|v| v.to_string());
+                    match &c.from_state {
+                        None => {
+                            sqlx::query(
+                                "INSERT INTO exceptions (exception_id, gateway, business_date, category, state, resolution, posting_id, rejection, updated_at)
+                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                            )
+                            .bind(&c.exception_id)
+                            .bind(&c.gateway)
+                            .bind(c.business_date)
+                            .bind(&c.category)
+                            .bind(&c.state)
+                            .bind(&resolution)
+                            .bind(&posting_id)
+                            .bind(&rejection)
+                            .bind(at)
+                            .execute(&mut **tx)
+                            .await?;
+                        }
+                        Some(from) => {
+                            let n = sqlx::query(
+                                "UPDATE exceptions SET category = $1, state = $2, resolution = $3,
+                                        posting_id = CASE WHEN $4 THEN posting_id ELSE $5 END, rejection = $6, updated_at = $7
+                                 WHERE exception_id = $8 AND state = $9",
+                            )
+                            .bind(&c.category)
+                            .bind(&c.state)
+                            .bind(&resolution)
+                            .bind(c.keep_posting)
+                            .bind(&posting_id)
+                            .bind(&rejection)
+                            .bind(at)
+                            .bind(&c.exception_id)
+                            .bind(from)
+                            .execute(&mut **tx)
+                            .await?
+                            .rows_affected();
+                            if n != 1 {
+                                return Ok(false);
+                            }
+                        }
+                    }
+                }
+                Ok(true)
+            }
+
+            async fn save_run_impl(
+                &self,
+                run: &$crate::store::recon::RunRecord,
+                items: &[$crate::reconcile::Item],
+                changes: &[$crate::store::recon::ExceptionChange],
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::Result<bool> {
+                let mut tx = self.begin_write().await?;
+                sqlx::query(
+                    "INSERT INTO reconciliation_runs (run_id, business_date, gateway, created_at, created_by, report_hash, report)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&run.run_id)
+                .bind(run.business_date)
+                .bind(&run.gateway)
+                .bind(run.created_at)
+                .bind(&run.created_by)
+                .bind(&run.report_hash)
+                .bind(&run.report)
+                .execute(&mut **tx)
+                .await?;
+                for chunk in items.chunks(400) {
+                    let mut sql = format!("INSERT INTO reconciliation_items (run_id, {}) VALUES ", $crate::store::recon::ITEM_COLUMNS);
+                    for r in 0..chunk.len() {
+                        let b = r * 14;
+                        if r > 0 {
+                            sql.push(',');
+                        }
+                        sql.push('(');
+                        sql.push_str(&(1..=14).map(|k| format!("${}", b + k)).collect::<Vec<_>>().join(","));
+                        sql.push(')');
+                    }
+                    let mut q = sqlx::query(&sql);
+                    for i in chunk {
+                        q = q
+                            .bind(&run.run_id)
+                            .bind(&i.key)
+                            .bind(i.category.as_str())
+                            .bind(i.business_date)
+                            .bind(&i.case_code)
+                            .bind(&i.payment_id)
+                            .bind(&i.txn_ref)
+                            .bind(&i.gateway_txn_no)
+                            .bind(i.line_status.map(|s| s.as_str()))
+                            .bind(i.recorded_amount)
+                            .bind(i.settled_amount)
+                            .bind(i.expected_amount)
+                            .bind(i.fee)
+                            .bind(i.settles_payment);
+                    }
+                    q.execute(&mut **tx).await?;
+                }
+                if !Self::apply_exception_changes_tx(&mut tx, changes, at).await? {
+                    return Ok(false);
+                }
+                tx.commit().await?;
+                Ok(true)
+            }
+        }
+    };
+}
+
+pub(super) use impl_recon;
