@@ -286,7 +286,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Settlement { action: SettlementCommand::Import { gateway, profile, file } } => {
             settlement_import(&config, &*clock, &gateway, &profile, &file).await
         }
-        Command::Reconcile { date, gateway, format, out } => reconcile(&config, clock, &date, &gateway, &format, out).await,
+        Command::Reconcile { date, gateway, format, out } => {
+            reconcile(&config, clock, &date, &gateway, &format, out).await
+        }
         Command::SimulateGateway { listen, vnpay_ipn_url } => simulate(&config, &listen, vnpay_ipn_url).await,
         Command::Policy { action: PolicyCommand::Check { file, catalogue } } => {
             let catalogue = catalogue.unwrap_or_else(|| config.catalogue.clone());
@@ -345,7 +347,13 @@ fn parse_gateway(g: &str) -> Result<crate::domain::payment::Gateway, CliError> {
     g.parse().map_err(|e: crate::domain::UnknownTag| user_err(format!("--gateway: {e}")))
 }
 
-async fn settlement_import(config: &Config, clock: &dyn Clock, gateway: &str, profile: &str, file: &std::path::Path) -> Result<(), CliError> {
+async fn settlement_import(
+    config: &Config,
+    clock: &dyn Clock,
+    gateway: &str,
+    profile: &str,
+    file: &std::path::Path,
+) -> Result<(), CliError> {
     let gateway = parse_gateway(gateway)?;
     let bytes = std::fs::read(file).map_err(|e| user_err(format!("{}: {e}", file.display())))?;
     let name = file.file_name().map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().into_owned());
@@ -354,11 +362,21 @@ async fn settlement_import(config: &Config, clock: &dyn Clock, gateway: &str, pr
     let progress = |n: usize| eprintln!("{shown}: {n} lines");
     let _ = clock;
     let imported = f.import(gateway, profile, &name, &bytes, "cli", &progress).await?;
-    println!("imported {} ({} lines) for {gateway} as {}; sha256 {}", imported.name, imported.line_count, imported.file_id, imported.sha256);
+    println!(
+        "imported {} ({} lines) for {gateway} as {}; sha256 {}",
+        imported.name, imported.line_count, imported.file_id, imported.sha256
+    );
     Ok(())
 }
 
-async fn reconcile(config: &Config, clock: Arc<dyn Clock>, date: &str, gateway: &str, format: &str, out: Option<PathBuf>) -> Result<(), CliError> {
+async fn reconcile(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+    date: &str,
+    gateway: &str,
+    format: &str,
+    out: Option<PathBuf>,
+) -> Result<(), CliError> {
     let date = crate::domain::BusinessDate::parse(date).map_err(|e| user_err(format!("--date: {e}")))?;
     let gateway = parse_gateway(gateway)?;
     if format == "xlsx" && out.is_none() {
@@ -368,11 +386,19 @@ async fn reconcile(config: &Config, clock: Arc<dyn Clock>, date: &str, gateway: 
     let view = f.run(date.naive(), gateway, "cli").await?;
     let bytes: Vec<u8> = match format {
         "json" => format!("{}\n", serde_json::to_string_pretty(&view.report).unwrap_or_default()).into_bytes(),
-        "xlsx" => crate::reconcile::render::xlsx(&view.report).map_err(|e| CliError::Internal(anyhow::anyhow!("xlsx: {e}")))?,
+        "xlsx" => crate::reconcile::render::xlsx(&view.report)
+            .map_err(|e| CliError::Internal(anyhow::anyhow!("xlsx: {e}")))?,
         "csv" => {
-            let states: std::collections::HashMap<String, crate::store::ExceptionRow> =
-                f.store.gateway_exceptions(gateway.as_str()).await?.into_iter().map(|e| (e.exception_id.clone(), e)).collect();
-            let mut out = crate::reconcile::render::csv_record(&crate::reconcile::render::CSV_COLUMNS.iter().map(|c| (*c).to_owned()).collect::<Vec<_>>());
+            let states: std::collections::HashMap<String, crate::store::ExceptionRow> = f
+                .store
+                .gateway_exceptions(gateway.as_str())
+                .await?
+                .into_iter()
+                .map(|e| (e.exception_id.clone(), e))
+                .collect();
+            let mut out = crate::reconcile::render::csv_record(
+                &crate::reconcile::render::CSV_COLUMNS.iter().map(|c| (*c).to_owned()).collect::<Vec<_>>(),
+            );
             let mut after = String::new();
             loop {
                 let page = f.store.run_items(&view.run.run_id, None, false, Some(&after), 5000).await?;
@@ -384,7 +410,9 @@ async fn reconcile(config: &Config, clock: Arc<dyn Clock>, date: &str, gateway: 
                         Some(e) => (e.state.as_str(), crate::settlement::service::exception_view(e)),
                         None => ("open", serde_json::Value::Null),
                     };
-                    out.push_str(&crate::reconcile::render::csv_record(&crate::reconcile::render::csv_fields(i, st, &res)));
+                    out.push_str(&crate::reconcile::render::csv_record(&crate::reconcile::render::csv_fields(
+                        i, st, &res,
+                    )));
                 }
             }
             out.into_bytes()
@@ -406,9 +434,17 @@ async fn reconcile(config: &Config, clock: Arc<dyn Clock>, date: &str, gateway: 
 /// A report for a terminal.
 pub fn report_text(r: &serde_json::Value) -> String {
     use std::fmt::Write as _;
-    let m = |v: &serde_json::Value| crate::domain::Money::new(v.as_i64().unwrap_or(0)).map(|m| m.to_string()).unwrap_or_else(|_| v.to_string());
+    let m = |v: &serde_json::Value| {
+        crate::domain::Money::new(v.as_i64().unwrap_or(0)).map(|m| m.to_string()).unwrap_or_else(|_| v.to_string())
+    };
     let mut o = String::new();
-    let _ = writeln!(o, "Reconciliation of {} for {} — run {}", r["business_date"].as_str().unwrap_or(""), r["gateway"].as_str().unwrap_or(""), r["run_id"].as_str().unwrap_or(""));
+    let _ = writeln!(
+        o,
+        "Reconciliation of {} for {} — run {}",
+        r["business_date"].as_str().unwrap_or(""),
+        r["gateway"].as_str().unwrap_or(""),
+        r["run_id"].as_str().unwrap_or("")
+    );
     let _ = writeln!(o, "report_hash {}", r["report_hash"].as_str().unwrap_or(""));
     let _ = writeln!(o, "{:<28} {:>7} {:>18}", "category", "count", "amount");
     if let Some(s) = r["summary"].as_object() {

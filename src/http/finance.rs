@@ -30,8 +30,20 @@ pub fn routes() -> Vec<Route> {
             "Import a settlement file (?gateway=G&profile=P&name=FILE with the raw CSV body, or multipart gateway/profile/file).",
             post(upload).layer(axum::extract::DefaultBodyLimit::disable()),
         ),
-        Route::new(Method::GET, "/api/v1/settlements", Access::Staff, "Imported settlement files with their hashes.", get(files)),
-        Route::new(Method::GET, "/api/v1/settlements/{file_id}", Access::Staff, "A settlement file's exact bytes.", get(file_bytes)),
+        Route::new(
+            Method::GET,
+            "/api/v1/settlements",
+            Access::Staff,
+            "Imported settlement files with their hashes.",
+            get(files),
+        ),
+        Route::new(
+            Method::GET,
+            "/api/v1/settlements/{file_id}",
+            Access::Staff,
+            "A settlement file's exact bytes.",
+            get(file_bytes),
+        ),
         Route::new(
             Method::POST,
             "/api/v1/reconciliations",
@@ -53,11 +65,41 @@ pub fn routes() -> Vec<Route> {
             "A run's items (?gateway=G&category=C), paged with a cursor.",
             get(items),
         ),
-        Route::new(Method::POST, "/api/v1/exceptions/{id}/resolve", Access::Finance, "Resolve an exception.", post(resolve)),
-        Route::new(Method::POST, "/api/v1/exceptions/{id}/approve", Access::Finance, "Approve a pending resolution (another finance user).", post(approve)),
-        Route::new(Method::POST, "/api/v1/exceptions/{id}/reject", Access::Finance, "Reject a pending resolution (another finance user).", post(reject)),
-        Route::new(Method::POST, "/api/v1/days/{date}/close", Access::Finance, "Close a (date, gateway): posts its settlement.", post(close)),
-        Route::new(Method::GET, "/api/v1/days/{date}", Access::Staff, "A date: waived and budget-covered cases, runs and closures.", get(day)),
+        Route::new(
+            Method::POST,
+            "/api/v1/exceptions/{id}/resolve",
+            Access::Finance,
+            "Resolve an exception.",
+            post(resolve),
+        ),
+        Route::new(
+            Method::POST,
+            "/api/v1/exceptions/{id}/approve",
+            Access::Finance,
+            "Approve a pending resolution (another finance user).",
+            post(approve),
+        ),
+        Route::new(
+            Method::POST,
+            "/api/v1/exceptions/{id}/reject",
+            Access::Finance,
+            "Reject a pending resolution (another finance user).",
+            post(reject),
+        ),
+        Route::new(
+            Method::POST,
+            "/api/v1/days/{date}/close",
+            Access::Finance,
+            "Close a (date, gateway): posts its settlement.",
+            post(close),
+        ),
+        Route::new(
+            Method::GET,
+            "/api/v1/days/{date}",
+            Access::Staff,
+            "A date: waived and budget-covered cases, runs and closures.",
+            get(day),
+        ),
     ]
 }
 
@@ -67,7 +109,9 @@ impl From<FinanceError> for ApiError {
         match e {
             FinanceError::Invalid(_) => ApiError::InvalidField(m),
             FinanceError::NotFound(_) => ApiError::NotFound(m),
-            FinanceError::Duplicate(_) | FinanceError::Conflict(_) => ApiError::Conflict { code: "conflict", message: m },
+            FinanceError::Duplicate(_) | FinanceError::Conflict(_) => {
+                ApiError::Conflict { code: "conflict", message: m }
+            }
             FinanceError::DayClosed(_) => ApiError::Conflict { code: "day_closed", message: m },
             FinanceError::FourEyes(_) => ApiError::FourEyes(m),
             FinanceError::Internal(e) => ApiError::Internal(e),
@@ -92,14 +136,20 @@ struct UploadQuery {
     name: Option<String>,
 }
 
-async fn upload(State(state): State<AppState>, Extension(who): Extension<Principal>, Query(q): Query<UploadQuery>, req: Request) -> Result<Response, ApiError> {
+async fn upload(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Query(q): Query<UploadQuery>,
+    req: Request,
+) -> Result<Response, ApiError> {
     let limit = state.config.max_upload;
     let is_multipart = req
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("multipart/form-data"));
-    let too_large = || ApiError::PayloadTooLarge(format!("the file is larger than FEERECON_MAX_UPLOAD ({limit} bytes)"));
+    let too_large =
+        || ApiError::PayloadTooLarge(format!("the file is larger than FEERECON_MAX_UPLOAD ({limit} bytes)"));
     let (gateway, profile, name, bytes) = if is_multipart {
         let mut mp = Multipart::from_request(req, &state).await.map_err(|e| ApiError::InvalidRequest(e.body_text()))?;
         let (mut g, mut p, mut n, mut b) = (q.gateway, q.profile, q.name, None::<Bytes>);
@@ -130,7 +180,11 @@ async fn upload(State(state): State<AppState>, Extension(who): Extension<Princip
     let profile = profile.ok_or_else(|| ApiError::field(FieldError::new("profile", "is required")))?;
     let name = name.unwrap_or_else(|| "settlement.csv".into());
     let file = state.finance.import(gateway, &profile, &name, &bytes, &who.name, &|_| {}).await?;
-    Ok((StatusCode::CREATED, Json(json!({"file_id": file.file_id, "name": file.name, "sha256": file.sha256, "lines": file.line_count}))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"file_id": file.file_id, "name": file.name, "sha256": file.sha256, "lines": file.line_count})),
+    )
+        .into_response())
 }
 
 async fn files(State(state): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Result<Response, ApiError> {
@@ -148,7 +202,8 @@ async fn files(State(state): State<AppState>, Query(q): Query<HashMap<String, St
 }
 
 async fn file_bytes(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let (f, bytes) = state.store.settlement_file_bytes(&id).await?.ok_or_else(|| ApiError::NotFound(format!("no file {id}")))?;
+    let (f, bytes) =
+        state.store.settlement_file_bytes(&id).await?.ok_or_else(|| ApiError::NotFound(format!("no file {id}")))?;
     let mut res = (StatusCode::OK, bytes).into_response();
     let h = res.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
@@ -165,7 +220,11 @@ struct RunBody {
     gateway: String,
 }
 
-async fn run(State(state): State<AppState>, Extension(who): Extension<Principal>, ApiJson(b): ApiJson<RunBody>) -> Result<Response, ApiError> {
+async fn run(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    ApiJson(b): ApiJson<RunBody>,
+) -> Result<Response, ApiError> {
     let date = parse_date(&b.date)?;
     let gateway = parse_gateway(Some(&b.gateway))?;
     let view = state.finance.run(date.naive(), gateway, &who.name).await?;
@@ -179,7 +238,11 @@ struct ReportQuery {
     format: Option<String>,
 }
 
-async fn report(State(state): State<AppState>, Path(date): Path<String>, Query(q): Query<ReportQuery>) -> Result<Response, ApiError> {
+async fn report(
+    State(state): State<AppState>,
+    Path(date): Path<String>,
+    Query(q): Query<ReportQuery>,
+) -> Result<Response, ApiError> {
     let date = parse_date(&date)?;
     let gateway = parse_gateway(q.gateway.as_deref())?;
     let view = state.finance.report(date.naive(), gateway).await?;
@@ -188,12 +251,21 @@ async fn report(State(state): State<AppState>, Path(date): Path<String>, Query(q
         "json" => Ok(Json(view.report).into_response()),
         "xlsx" => {
             let bytes = render::xlsx(&view.report).map_err(|e| ApiError::Internal(anyhow::anyhow!("xlsx: {e}")))?;
-            Ok(download(bytes.into(), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", &format!("{file}.xlsx")))
+            Ok(download(
+                bytes.into(),
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                &format!("{file}.xlsx"),
+            ))
         }
         "csv" => {
             // Every item, streamed page by page.
-            let states: HashMap<String, crate::store::ExceptionRow> =
-                state.store.gateway_exceptions(gateway.as_str()).await?.into_iter().map(|e| (e.exception_id.clone(), e)).collect();
+            let states: HashMap<String, crate::store::ExceptionRow> = state
+                .store
+                .gateway_exceptions(gateway.as_str())
+                .await?
+                .into_iter()
+                .map(|e| (e.exception_id.clone(), e))
+                .collect();
             let store = state.store.clone();
             let run_id = view.run.run_id.clone();
             let header = render::csv_record(&render::CSV_COLUMNS.iter().map(|c| (*c).to_owned()).collect::<Vec<_>>());
@@ -246,7 +318,11 @@ struct ItemsQuery {
     limit: Option<i64>,
 }
 
-async fn items(State(state): State<AppState>, Path(date): Path<String>, Query(q): Query<ItemsQuery>) -> Result<Response, ApiError> {
+async fn items(
+    State(state): State<AppState>,
+    Path(date): Path<String>,
+    Query(q): Query<ItemsQuery>,
+) -> Result<Response, ApiError> {
     let date = parse_date(&date)?;
     let gateway = parse_gateway(q.gateway.as_deref())?;
     if let Some(c) = &q.category
@@ -278,7 +354,12 @@ fn exception_json(e: &crate::store::ExceptionRow) -> serde_json::Value {
            "category": e.category, "state": e.state, "resolution": exception_view(e), "updated_at": Timestamp::at(e.updated_at)})
 }
 
-async fn resolve(State(state): State<AppState>, Extension(who): Extension<Principal>, Path(id): Path<String>, ApiJson(b): ApiJson<ResolveBody>) -> Result<Response, ApiError> {
+async fn resolve(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<ResolveBody>,
+) -> Result<Response, ApiError> {
     if b.note.chars().count() > 2000 {
         return Err(ApiError::field(FieldError::new("note", "is longer than 2000 characters")));
     }
@@ -299,11 +380,21 @@ async fn decide(state: AppState, who: Principal, id: String, body: Bytes, approv
     Ok(Json(exception_json(&e)).into_response())
 }
 
-async fn approve(State(state): State<AppState>, Extension(who): Extension<Principal>, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+async fn approve(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     decide(state, who, id, body, true).await
 }
 
-async fn reject(State(state): State<AppState>, Extension(who): Extension<Principal>, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+async fn reject(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     decide(state, who, id, body, false).await
 }
 
@@ -313,7 +404,12 @@ struct CloseBody {
     gateway: String,
 }
 
-async fn close(State(state): State<AppState>, Extension(who): Extension<Principal>, Path(date): Path<String>, ApiJson(b): ApiJson<CloseBody>) -> Result<Response, ApiError> {
+async fn close(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(date): Path<String>,
+    ApiJson(b): ApiJson<CloseBody>,
+) -> Result<Response, ApiError> {
     let date = parse_date(&date)?;
     let gateway = parse_gateway(Some(&b.gateway))?;
     let view = state.finance.close(date.naive(), gateway, &who.name).await?;

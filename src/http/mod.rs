@@ -9,8 +9,8 @@
 
 pub mod auth;
 mod cases;
-mod finance;
 pub mod error;
+mod finance;
 mod gateway;
 mod health;
 pub mod metrics;
@@ -161,8 +161,16 @@ impl Application {
             clock: clock.clone(),
             profiles: config.settlement_profiles.clone(),
         });
-        let state =
-            AppState { store, config: Arc::new(config), clock, metrics, fees, payments, finance, openapi: Arc::new(openapi) };
+        let state = AppState {
+            store,
+            config: Arc::new(config),
+            clock,
+            metrics,
+            fees,
+            payments,
+            finance,
+            openapi: Arc::new(openapi),
+        };
         Ok(Self { router: router(state.clone()), listener, state, shutdown, workers })
     }
 

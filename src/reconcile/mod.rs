@@ -203,7 +203,13 @@ pub fn line_key(gateway: &str, l: &LineIn, first: bool, file_sha: &str) -> Strin
     if first {
         format!("{gateway}:{}:{}", l.gateway_txn_no, l.status.as_str())
     } else {
-        format!("{gateway}:{}:{}:{}:{}", l.gateway_txn_no, l.status.as_str(), &file_sha[..file_sha.len().min(12)], l.line_no)
+        format!(
+            "{gateway}:{}:{}:{}:{}",
+            l.gateway_txn_no,
+            l.status.as_str(),
+            &file_sha[..file_sha.len().min(12)],
+            l.line_no
+        )
     }
 }
 
@@ -256,8 +262,7 @@ pub fn reconcile(
             matches_payment[i] = true;
         }
     }
-    let payment_date =
-        |p: &PaymentIn| p.business_date.map(|d| effective_date(d, p.confirmed_at, closures));
+    let payment_date = |p: &PaymentIn| p.business_date.map(|d| effective_date(d, p.confirmed_at, closures));
 
     let mut items = Vec::new();
     let mut totals = Totals::default();
@@ -361,11 +366,18 @@ pub fn reconcile(
     let summary = Category::ALL
         .iter()
         .map(|c| {
-            let (n, amount) = items.iter().filter(|i| i.category == *c).fold((0, 0), |(n, a), i| (n + 1, a + i.amount()));
+            let (n, amount) =
+                items.iter().filter(|i| i.category == *c).fold((0, 0), |(n, a), i| (n + 1, a + i.amount()));
             (*c, n, amount)
         })
         .collect();
-    Outcome { items, summary, totals, files: files.into_iter().collect(), payments: used_payments.into_iter().collect() }
+    Outcome {
+        items,
+        summary,
+        totals,
+        files: files.into_iter().collect(),
+        payments: used_payments.into_iter().collect(),
+    }
 }
 
 #[cfg(test)]

@@ -154,7 +154,12 @@ pub fn digests(o: &Outcome, payments: &[PaymentIn]) -> (String, String) {
             p.confirmed_at.map(|t| t.timestamp_micros().to_string()).unwrap_or_default(),
             p.duplicate
         ));
-        cases.push(format!("{}|{}|{}\n", p.case_code, p.case_version, p.expected.map(|e| e.to_string()).unwrap_or_default()));
+        cases.push(format!(
+            "{}|{}|{}\n",
+            p.case_code,
+            p.case_version,
+            p.expected.map(|e| e.to_string()).unwrap_or_default()
+        ));
     }
     cases.sort();
     cases.dedup();
@@ -167,7 +172,14 @@ pub fn exceptions(o: &Outcome) -> impl Iterator<Item = &Item> {
 }
 
 /// `sha256:<hex>` of the canonical report.
-pub fn report_hash(business_date: &str, gateway: &str, inputs: &Inputs, summary: &Summary, totals: &Totals, o: &Outcome) -> String {
+pub fn report_hash(
+    business_date: &str,
+    gateway: &str,
+    inputs: &Inputs,
+    summary: &Summary,
+    totals: &Totals,
+    o: &Outcome,
+) -> String {
     let c = Canonical {
         business_date,
         gateway,

@@ -61,14 +61,14 @@ fn one_scenario_per_category() {
     let mut fee = pay("p7", "R7", Some("N7"), 100_000, Paid, "2024-07-15");
     fee.expected = Some(80_000);
     let payments = vec![
-        pay("p1", "R1", Some("N1"), 100_000, Paid, "2024-07-15"),     // matched
-        pay("p2", "R2", Some("N2"), 100_000, Paid, "2024-07-15"),     // its line twice: duplicate line
-        pay("p4", "R4", None, 100_000, Pending, "2024-07-15"),        // paid at the gateway, not here
-        dup,                                                           // flagged duplicate
-        pay("p6", "R6", Some("N6"), 100_000, Paid, "2024-07-15"),     // settled 90,000
-        fee,                                                           // quote changed since
-        pay("p8", "R8", Some("N8"), 100_000, Paid, "2024-07-15"),     // no line
-        pay("p9", "R9", Some("N9"), 100_000, Paid, "2024-07-15"),     // a second charge too
+        pay("p1", "R1", Some("N1"), 100_000, Paid, "2024-07-15"), // matched
+        pay("p2", "R2", Some("N2"), 100_000, Paid, "2024-07-15"), // its line twice: duplicate line
+        pay("p4", "R4", None, 100_000, Pending, "2024-07-15"),    // paid at the gateway, not here
+        dup,                                                      // flagged duplicate
+        pay("p6", "R6", Some("N6"), 100_000, Paid, "2024-07-15"), // settled 90,000
+        fee,                                                      // quote changed since
+        pay("p8", "R8", Some("N8"), 100_000, Paid, "2024-07-15"), // no line
+        pay("p9", "R9", Some("N9"), 100_000, Paid, "2024-07-15"), // a second charge too
     ];
     let lines = vec![
         line(0, 2, "N1", "R1", 100_000, Success, "2024-07-15"),
@@ -148,9 +148,11 @@ fn a_line_arriving_after_its_payment_s_day_closed_goes_to_the_next_open_date() {
     l.arrived_at = t("2024-07-17T09:00:00+07:00");
     let mut closures = Closures::new();
     closures.insert(d("2024-07-15"), t("2024-07-16T08:00:00+07:00"));
-    let o15 = reconcile("vnpay", d("2024-07-15"), std::slice::from_ref(&p), std::slice::from_ref(&l), &shas(2), &closures);
+    let o15 =
+        reconcile("vnpay", d("2024-07-15"), std::slice::from_ref(&p), std::slice::from_ref(&l), &shas(2), &closures);
     assert!(o15.items.iter().all(|i| i.line_status.is_none()), "not on the closed day");
-    let o16 = reconcile("vnpay", d("2024-07-16"), std::slice::from_ref(&p), std::slice::from_ref(&l), &shas(2), &closures);
+    let o16 =
+        reconcile("vnpay", d("2024-07-16"), std::slice::from_ref(&p), std::slice::from_ref(&l), &shas(2), &closures);
     assert_eq!(cat(&o16, "vnpay:N1:success"), Category::Matched);
     assert_eq!(o16.totals.recorded_paid, 0, "the payment was counted on its own day");
     assert_eq!(o16.totals.settled_gross, 50_000);
@@ -159,8 +161,12 @@ fn a_line_arriving_after_its_payment_s_day_closed_goes_to_the_next_open_date() {
 // ------------------------------------------------------------------ properties
 
 fn arb_world() -> impl Strategy<Value = (Vec<PaymentIn>, Vec<LineIn>)> {
-    let payment = (0u8..4, 1i64..5, 0u8..3, any::<bool>(), any::<bool>()).prop_map(|(day, amount, status, dup, no)| (day, amount, status, dup, no));
-    (proptest::collection::vec(payment, 0..40), proptest::collection::vec((0usize..50, 0u8..5, 0u8..4, 0u8..3, 0usize..3), 0..60))
+    let payment = (0u8..4, 1i64..5, 0u8..3, any::<bool>(), any::<bool>())
+        .prop_map(|(day, amount, status, dup, no)| (day, amount, status, dup, no));
+    (
+        proptest::collection::vec(payment, 0..40),
+        proptest::collection::vec((0usize..50, 0u8..5, 0u8..4, 0u8..3, 0usize..3), 0..60),
+    )
         .prop_map(|(ps, ls)| {
             let dates = ["2024-07-14", "2024-07-15", "2024-07-16", "2024-07-17"];
             let payments: Vec<PaymentIn> = ps
@@ -168,7 +174,14 @@ fn arb_world() -> impl Strategy<Value = (Vec<PaymentIn>, Vec<LineIn>)> {
                 .enumerate()
                 .map(|(i, (day, amount, status, dup, no))| {
                     let st = [PaymentStatus::Paid, PaymentStatus::Paid, PaymentStatus::Pending][*status as usize];
-                    let mut p = pay(&format!("p{i:03}"), &format!("R{i}"), no.then(|| format!("N{i}")).as_deref(), amount * 1000, st, dates[*day as usize]);
+                    let mut p = pay(
+                        &format!("p{i:03}"),
+                        &format!("R{i}"),
+                        no.then(|| format!("N{i}")).as_deref(),
+                        amount * 1000,
+                        st,
+                        dates[*day as usize],
+                    );
                     p.duplicate = *dup && st == PaymentStatus::Paid;
                     p.expected = Some(if i % 7 == 0 { p.amount + 1 } else { p.amount });
                     p.phi = p.amount / 3;
@@ -182,7 +195,9 @@ fn arb_world() -> impl Strategy<Value = (Vec<PaymentIn>, Vec<LineIn>)> {
                 .map(|(n, (target, variant, day, kind, file))| {
                     // Most lines settle a payment; some are strangers, some repeat a number.
                     let (txn_ref, no, amount) = match (payments.get(*target), variant) {
-                        (Some(p), 0..=2) => (p.txn_ref.clone(), p.gateway_txn_no.clone().unwrap_or(format!("N{target}")), p.amount),
+                        (Some(p), 0..=2) => {
+                            (p.txn_ref.clone(), p.gateway_txn_no.clone().unwrap_or(format!("N{target}")), p.amount)
+                        }
                         (Some(p), 3) => (p.txn_ref.clone(), format!("X{target}"), p.amount + 500),
                         _ => (format!("Z{target}"), format!("Z{target}"), 7000),
                     };

@@ -308,7 +308,11 @@ pub fn parse(p: &Profile, bytes: &[u8], progress: &dyn Fn(usize)) -> Result<Vec<
         }
     }
     let base = p.skip_lines;
-    let mut rdr = csv::ReaderBuilder::new().delimiter(p.delimiter).flexible(true).has_headers(false).from_reader(text[offset..].as_bytes());
+    let mut rdr = csv::ReaderBuilder::new()
+        .delimiter(p.delimiter)
+        .flexible(true)
+        .has_headers(false)
+        .from_reader(&text.as_bytes()[offset..]);
     let mut records = rdr.byte_records();
     let header = match records.next() {
         None => return Err(err(base + 1, None, "the file has no header")),
@@ -338,13 +342,19 @@ pub fn parse(p: &Profile, bytes: &[u8], progress: &dyn Fn(usize)) -> Result<Vec<
     let refund: Vec<String> = p.refund_words.iter().map(|w| w.trim().to_lowercase()).collect();
     let mut lines = Vec::new();
     for rec in records {
-        let rec = rec.map_err(|e| err(base + e.position().map_or(0, |p| p.line() as usize), None, format!("malformed CSV: {e}")))?;
+        let rec = rec.map_err(|e| {
+            err(base + e.position().map_or(0, |p| p.line() as usize), None, format!("malformed CSV: {e}"))
+        })?;
         let line = base + rec.position().map_or(0, |p| p.line() as usize);
         if rec.len() == 1 && rec.get(0).is_some_and(|f| f.iter().all(u8::is_ascii_whitespace)) {
             continue; // a blank line
         }
         if rec.len() != names.len() {
-            return Err(err(line, None, format!("expected {} fields, found {} (a truncated or broken line)", names.len(), rec.len())));
+            return Err(err(
+                line,
+                None,
+                format!("expected {} fields, found {} (a truncated or broken line)", names.len(), rec.len()),
+            ));
         }
         let get = |f: &str| -> Result<&str, FileError> {
             let i = idx[f];
@@ -359,7 +369,11 @@ pub fn parse(p: &Profile, bytes: &[u8], progress: &dyn Fn(usize)) -> Result<Vec<
             return Err(err(line, Some("txn_ref"), "is empty"));
         }
         let amount_v = amount(get("amount")?, p, line, "amount")?;
-        let fee = if idx.contains_key("fee") && !get("fee")?.trim().is_empty() { amount(get("fee")?, p, line, "fee")? } else { 0 };
+        let fee = if idx.contains_key("fee") && !get("fee")?.trim().is_empty() {
+            amount(get("fee")?, p, line, "fee")?
+        } else {
+            0
+        };
         if fee > amount_v {
             return Err(err(line, Some("fee"), format!("{fee} is larger than the amount {amount_v}")));
         }
@@ -373,7 +387,11 @@ pub fn parse(p: &Profile, bytes: &[u8], progress: &dyn Fn(usize)) -> Result<Vec<
             return Err(err(
                 line,
                 Some("status"),
-                format!("{word:?} is neither a success word ({}) nor a refund word ({})", p.success_words.join(", "), p.refund_words.join(", ")),
+                format!(
+                    "{word:?} is neither a success word ({}) nor a refund word ({})",
+                    p.success_words.join(", "),
+                    p.refund_words.join(", ")
+                ),
             ));
         };
         lines.push(Line { line_no: line, gateway_txn_no, txn_ref, amount: amount_v, fee, txn_time, status });

@@ -18,7 +18,9 @@ use crate::fees::{Facts, FeeEngine};
 use crate::gateway::{RawRequest, Reply};
 use crate::reconcile::report::{FileRef, Inputs, ItemJson, Summary, digests, exceptions, report_hash};
 use crate::reconcile::{Category, Closures, Item, LineIn, Outcome, PaymentIn, reconcile};
-use crate::store::{AuditEvent, ExceptionChange, ExceptionRow, ItemRow, ReconData, RunRecord, SettlementFile, Store, StoreError};
+use crate::store::{
+    AuditEvent, ExceptionChange, ExceptionRow, ItemRow, ReconData, RunRecord, SettlementFile, Store, StoreError,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FinanceError {
@@ -136,7 +138,8 @@ impl Finance {
         progress: &(dyn Fn(usize) + Send + Sync),
     ) -> Result<SettlementFile> {
         let p = Profile::resolve(&self.profiles, profile).map_err(FinanceError::Invalid)?;
-        let lines = super::parse(&p, bytes, &|n| progress(n)).map_err(|e| FinanceError::Invalid(format!("{name}: {e}")))?;
+        let lines =
+            super::parse(&p, bytes, &|n| progress(n)).map_err(|e| FinanceError::Invalid(format!("{name}: {e}")))?;
         let file = crate::store::NewSettlementFile {
             gateway: gateway.as_str(),
             profile: &p.name,
@@ -284,7 +287,11 @@ impl Finance {
     /// Runs a (date, gateway), or returns the stored run when it is closed.
     pub async fn run(&self, date: NaiveDate, gateway: Gateway, actor: &str) -> Result<RunView> {
         if self.store.closure(date, gateway.as_str()).await?.is_some() {
-            let run = self.store.latest_run(date, gateway.as_str()).await?.ok_or_else(|| FinanceError::NotFound("no run".into()))?;
+            let run = self
+                .store
+                .latest_run(date, gateway.as_str())
+                .await?
+                .ok_or_else(|| FinanceError::NotFound("no run".into()))?;
             let states = self.states(gateway.as_str()).await?;
             return Ok(RunView { report: Self::served(&run.report, &states), run, new: false });
         }
@@ -372,7 +379,15 @@ impl Finance {
             business_date: date,
             refs: format!("corrects={posting_id}"),
             corrects: Some(posting_id.to_owned()),
-            lines: entries.iter().map(|e| Line { account: e.account.clone(), debit: e.credit, credit: e.debit, memo: format!("reverses: {}", e.memo) }).collect(),
+            lines: entries
+                .iter()
+                .map(|e| Line {
+                    account: e.account.clone(),
+                    debit: e.credit,
+                    credit: e.debit,
+                    memo: format!("reverses: {}", e.memo),
+                })
+                .collect(),
         })
     }
 
@@ -388,17 +403,28 @@ impl Finance {
     }
 
     /// A page of a run's items.
-    pub async fn items(&self, run_id: &str, category: Option<&str>, after: Option<&str>, limit: i64) -> Result<Vec<ItemRow>> {
+    pub async fn items(
+        &self,
+        run_id: &str,
+        category: Option<&str>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<ItemRow>> {
         Ok(self.store.run_items(run_id, category, false, after, limit).await?)
     }
 
     /// The exception and the item it is, from the latest run of its (date, gateway).
     async fn exception_item(&self, id: &str) -> Result<(ExceptionRow, ItemRow)> {
-        let e = self.store.get_exception(id).await?.ok_or_else(|| FinanceError::NotFound(format!("no exception {id}")))?;
+        let e =
+            self.store.get_exception(id).await?.ok_or_else(|| FinanceError::NotFound(format!("no exception {id}")))?;
         if self.store.closure(e.business_date, &e.gateway).await?.is_some() {
             return Err(FinanceError::DayClosed(format!("{} for {} is closed", e.business_date, e.gateway)));
         }
-        let run = self.store.latest_run(e.business_date, &e.gateway).await?.ok_or_else(|| FinanceError::NotFound("no run".into()))?;
+        let run = self
+            .store
+            .latest_run(e.business_date, &e.gateway)
+            .await?
+            .ok_or_else(|| FinanceError::NotFound("no run".into()))?;
         let item = self
             .store
             .run_items(&run.run_id, None, false, None, i64::MAX)
@@ -406,7 +432,9 @@ impl Finance {
             .into_iter()
             .find(|i| i.item_key == id)
             .filter(|i| i.category != "matched")
-            .ok_or_else(|| FinanceError::Conflict(format!("{id} is not an exception of the latest run of {}", e.business_date)))?;
+            .ok_or_else(|| {
+                FinanceError::Conflict(format!("{id} is not an exception of the latest run of {}", e.business_date))
+            })?;
         Ok((e, item))
     }
 
@@ -415,7 +443,8 @@ impl Finance {
         let clearing = format!("gateway_clearing:{gateway}");
         let settled = item.settled_amount.unwrap_or(0);
         let recorded = item.recorded_amount.unwrap_or(0);
-        let bad = || FinanceError::Invalid(format!("{} does not apply to a {} exception", action.as_str(), item.category));
+        let bad =
+            || FinanceError::Invalid(format!("{} does not apply to a {} exception", action.as_str(), item.category));
         let pair = |dr: &str, cr: &str, amount: i64, memo: &str| {
             vec![Line::debit(dr, amount, memo.to_owned()), Line::credit(cr, amount, memo.to_owned())]
         };
@@ -463,14 +492,26 @@ impl Finance {
                 Some(Category::MissingInRecords) => {
                     return Err(FinanceError::Invalid("case_code: required to confirm a line no payment has".into()));
                 }
-                _ => return Err(FinanceError::Invalid(format!("confirm_from_settlement does not apply to a {} exception", item.category))),
+                _ => {
+                    return Err(FinanceError::Invalid(format!(
+                        "confirm_from_settlement does not apply to a {} exception",
+                        item.category
+                    )));
+                }
             }
         }
         Self::movement(action, item, "x").map(|_| ())
     }
 
     /// `POST /api/v1/exceptions/{id}/resolve`.
-    pub async fn resolve(&self, id: &str, action: &str, note: &str, case_code: Option<&str>, actor: &str) -> Result<ExceptionRow> {
+    pub async fn resolve(
+        &self,
+        id: &str,
+        action: &str,
+        note: &str,
+        case_code: Option<&str>,
+        actor: &str,
+    ) -> Result<ExceptionRow> {
         let action = Action::parse(action).ok_or_else(|| {
             FinanceError::Invalid("action: must be refund, write_off, confirm_from_settlement or accept".into())
         })?;
@@ -479,7 +520,10 @@ impl Finance {
         }
         let (e, item) = self.exception_item(id).await?;
         if e.state != "open" {
-            return Err(FinanceError::Conflict(format!("{id} is {} (only an open exception can be resolved)", e.state)));
+            return Err(FinanceError::Conflict(format!(
+                "{id} is {} (only an open exception can be resolved)",
+                e.state
+            )));
         }
         Self::check_action(action, &item, case_code)?;
         let now = self.clock.now();
@@ -497,7 +541,12 @@ impl Finance {
             keep_posting: true,
             rejection: e.rejection.as_deref().and_then(|r| serde_json::from_str(r).ok()),
         };
-        let audit = AuditEvent { actor: actor.to_owned(), action: "exception.resolve".into(), subject: id.to_owned(), details: request };
+        let audit = AuditEvent {
+            actor: actor.to_owned(),
+            action: "exception.resolve".into(),
+            subject: id.to_owned(),
+            details: request,
+        };
         if !self.store.change_exceptions(&[change], &[audit], now).await? {
             return Err(FinanceError::Conflict(format!("{id} changed meanwhile; look again")));
         }
@@ -512,7 +561,10 @@ impl Finance {
         }
         let request: Value = e.resolution.as_deref().and_then(|r| serde_json::from_str(r).ok()).unwrap_or(Value::Null);
         if request["requested_by"].as_str() == Some(actor) {
-            return Err(FinanceError::FourEyes(format!("{actor} requested this {}; another finance user must decide", request["action"].as_str().unwrap_or("action"))));
+            return Err(FinanceError::FourEyes(format!(
+                "{actor} requested this {}; another finance user must decide",
+                request["action"].as_str().unwrap_or("action")
+            )));
         }
         let now = self.clock.now();
         let verb = if approve { "approve" } else { "reject" };
@@ -577,8 +629,15 @@ impl Finance {
     /// Records the payment a settlement line proves: the existing unconfirmed one, or a new one
     /// for the given case. Goes through the same write path as a gateway callback (its posting,
     /// its notification). Returns the payment id.
-    async fn confirm_from_line(&self, e: &ExceptionRow, item: &ItemRow, case_code: Option<&str>, actor: &str) -> Result<String> {
-        let gateway: Gateway = e.gateway.parse().map_err(|err: crate::domain::UnknownTag| FinanceError::Invalid(err.to_string()))?;
+    async fn confirm_from_line(
+        &self,
+        e: &ExceptionRow,
+        item: &ItemRow,
+        case_code: Option<&str>,
+        actor: &str,
+    ) -> Result<String> {
+        let gateway: Gateway =
+            e.gateway.parse().map_err(|err: crate::domain::UnknownTag| FinanceError::Invalid(err.to_string()))?;
         let no = item.gateway_txn_no.clone().unwrap_or_default();
         let line = self
             .store
@@ -588,8 +647,13 @@ impl Finance {
         let payment_id = match &item.payment_id {
             Some(p) => p.clone(),
             None => {
-                let code = CaseCode::parse(case_code.unwrap_or_default()).map_err(|err| FinanceError::Invalid(format!("case_code: {err}")))?;
-                let stored = self.store.get_case(&code).await?.ok_or_else(|| FinanceError::NotFound(format!("no case {code}")))?;
+                let code = CaseCode::parse(case_code.unwrap_or_default())
+                    .map_err(|err| FinanceError::Invalid(format!("case_code: {err}")))?;
+                let stored = self
+                    .store
+                    .get_case(&code)
+                    .await?
+                    .ok_or_else(|| FinanceError::NotFound(format!("no case {code}")))?;
                 let c = &stored.case;
                 let facts = Facts {
                     case_code: Some(c.case_code.as_str()),
@@ -636,7 +700,12 @@ impl Finance {
             callback_id: new_id("cb"),
             source: "settlement",
             gateway,
-            raw: RawRequest { method: "SETTLEMENT".into(), path: format!("/exceptions/{}", e.exception_id), body: body.to_string().into_bytes(), ..Default::default() },
+            raw: RawRequest {
+                method: "SETTLEMENT".into(),
+                path: format!("/exceptions/{}", e.exception_id),
+                body: body.to_string().into_bytes(),
+                ..Default::default()
+            },
             received_at: self.clock.now(),
             key_used: Some("settlement"),
             event: Some(GatewayEvent {
@@ -653,7 +722,9 @@ impl Finance {
         let r = self.store.process_gateway_events(&[job], self.clock.now()).await?;
         match r.first().map(|r| r.reply) {
             Some(Reply::Applied | Reply::AlreadyConfirmed) => Ok(payment_id),
-            Some(Reply::InvalidAmount) => Err(FinanceError::Invalid("the line's amount differs from the payment's; resolve it otherwise".into())),
+            Some(Reply::InvalidAmount) => {
+                Err(FinanceError::Invalid("the line's amount differs from the payment's; resolve it otherwise".into()))
+            }
             other => Err(FinanceError::Conflict(format!("the payment could not be confirmed ({other:?})"))),
         }
     }
@@ -671,7 +742,10 @@ impl Finance {
             .ok_or_else(|| FinanceError::Conflict(format!("{date} for {gateway} has no reconciliation run yet")))?;
         let c = self.compute(date, gateway).await?;
         if c.hash != run.report_hash {
-            return Err(FinanceError::Conflict("payments or settlement lines changed since the last run: run the reconciliation again before closing".into()));
+            return Err(FinanceError::Conflict(
+                "payments or settlement lines changed since the last run: run the reconciliation again before closing"
+                    .into(),
+            ));
         }
         let states = self.states(gateway.as_str()).await?;
         let unresolved: Vec<&str> = exceptions(&c.outcome)
@@ -685,7 +759,8 @@ impl Finance {
                 unresolved.iter().take(3).copied().collect::<Vec<_>>().join(", ")
             )));
         }
-        let postings: Vec<Posting> = c.outcome.items.iter().filter(|i| i.is_first_line()).map(|i| settlement_posting(gateway, i)).collect();
+        let postings: Vec<Posting> =
+            c.outcome.items.iter().filter(|i| i.is_first_line()).map(|i| settlement_posting(gateway, i)).collect();
         if !self.store.close_day(date, gateway.as_str(), &run.run_id, actor, &postings, self.clock.now()).await? {
             return Err(FinanceError::DayClosed(format!("{date} for {gateway} is already closed")));
         }
@@ -704,7 +779,10 @@ pub fn settlement_posting(gateway: Gateway, i: &Item) -> Posting {
     let status = i.line_status.map_or("success", |s| s.as_str());
     let memo = format!("settlement {no} ({})", i.txn_ref.as_deref().unwrap_or(""));
     let lines = if i.line_status == Some(LineStatus::Refund) {
-        vec![Line::debit(ledger::REFUNDS_PAYABLE, amount, memo.clone()), Line::credit(ledger::bank(gateway), amount, memo)]
+        vec![
+            Line::debit(ledger::REFUNDS_PAYABLE, amount, memo.clone()),
+            Line::credit(ledger::bank(gateway), amount, memo),
+        ]
     } else {
         let mut l = vec![Line::debit(ledger::bank(gateway), amount - fee, memo.clone())];
         if fee > 0 {
@@ -726,7 +804,8 @@ pub fn settlement_posting(gateway: Gateway, i: &Item) -> Posting {
 
 /// An exception's resolution as the API shows it.
 pub fn exception_view(e: &ExceptionRow) -> Value {
-    let parse = |s: &Option<String>| s.as_deref().and_then(|r| serde_json::from_str::<Value>(r).ok()).unwrap_or(Value::Null);
+    let parse =
+        |s: &Option<String>| s.as_deref().and_then(|r| serde_json::from_str::<Value>(r).ok()).unwrap_or(Value::Null);
     let mut r = parse(&e.resolution);
     if r.is_null() && e.rejection.is_none() {
         return Value::Null;

@@ -12,8 +12,24 @@ fn t(s: &str) -> DateTime<Utc> {
 
 fn sample() -> Vec<Line> {
     vec![
-        Line { line_no: 2, gateway_txn_no: "14226112".into(), txn_ref: "240715ABC".into(), amount: 1_234_500, fee: 13_580, txn_time: t("2024-07-15T23:59:59+07:00"), status: LineStatus::Success },
-        Line { line_no: 3, gateway_txn_no: "14226113".into(), txn_ref: "240715ABD".into(), amount: 115_000, fee: 0, txn_time: t("2024-07-16T00:00:00+07:00"), status: LineStatus::Refund },
+        Line {
+            line_no: 2,
+            gateway_txn_no: "14226112".into(),
+            txn_ref: "240715ABC".into(),
+            amount: 1_234_500,
+            fee: 13_580,
+            txn_time: t("2024-07-15T23:59:59+07:00"),
+            status: LineStatus::Success,
+        },
+        Line {
+            line_no: 3,
+            gateway_txn_no: "14226113".into(),
+            txn_ref: "240715ABD".into(),
+            amount: 115_000,
+            fee: 0,
+            txn_time: t("2024-07-16T00:00:00+07:00"),
+            status: LineStatus::Refund,
+        },
     ]
 }
 
@@ -68,7 +84,12 @@ fn bad_files_are_refused_with_line_field_and_reason() {
     let good = "A1,R1,115000,1265,2024-07-15 09:00:00,success\n";
     let p = Profile::canonical();
     let cases: Vec<(Vec<u8>, usize, Option<&str>, &str)> = vec![
-        ("gateway_txn_no,txn_ref,amount,txn_time,status\nA1,R1,1,2024-07-15 09:00:00,success\n".into(), 1, Some("fee"), "missing column"),
+        (
+            "gateway_txn_no,txn_ref,amount,txn_time,status\nA1,R1,1,2024-07-15 09:00:00,success\n".into(),
+            1,
+            Some("fee"),
+            "missing column",
+        ),
         ("gateway_txn_no,txn_ref,amount,amount,fee,txn_time,status\n".into(), 1, Some("amount"), "appears twice"),
         (format!("{head}{good}A2,R2,-5000,0,2024-07-15 09:00:00,success\n").into(), 3, Some("amount"), "negative"),
         (format!("{head}{good}{good}A3,R3,5000,0\n").into(), 4, None, "truncated"),
@@ -103,6 +124,12 @@ fn bad_files_are_refused_with_line_field_and_reason() {
 
 #[test]
 fn profiles_are_checked() {
-    assert!(Profile::parse("[profile]\nname='x'\nencoding='latin1'\ntime_formats=[]\nsuccess_words=[]\nrefund_words=[]\n[columns]\n").unwrap_err().contains("encoding"));
+    assert!(
+        Profile::parse(
+            "[profile]\nname='x'\nencoding='latin1'\ntime_formats=[]\nsuccess_words=[]\nrefund_words=[]\n[columns]\n"
+        )
+        .unwrap_err()
+        .contains("encoding")
+    );
     assert!(Profile::resolve(&profiles_dir(), "nope").unwrap_err().contains("nope.toml"));
 }

@@ -899,7 +899,10 @@ impl Simulator {
                 txn_ref: t.txn_ref.clone(),
                 amount: t.amount,
                 fee: 0,
-                txn_time: date.and_hms_opt(16, 0, 0).and_then(|n| n.and_local_timezone(vn_offset()).single()).map_or_else(|| self.sim.clock.now(), |t| t.with_timezone(&Utc)),
+                txn_time: date
+                    .and_hms_opt(16, 0, 0)
+                    .and_then(|n| n.and_local_timezone(vn_offset()).single())
+                    .map_or_else(|| self.sim.clock.now(), |t| t.with_timezone(&Utc)),
                 status: LineStatus::Refund,
             });
         }
@@ -911,7 +914,10 @@ impl Simulator {
                 txn_ref: format!("UNKNOWN{no}{i}"),
                 amount: 50_000,
                 fee: Sim::fee_for(50_000),
-                txn_time: date.and_hms_opt(12, 0, 0).and_then(|n| n.and_local_timezone(vn_offset()).single()).map_or_else(|| self.sim.clock.now(), |t| t.with_timezone(&Utc)),
+                txn_time: date
+                    .and_hms_opt(12, 0, 0)
+                    .and_then(|n| n.and_local_timezone(vn_offset()).single())
+                    .map_or_else(|| self.sim.clock.now(), |t| t.with_timezone(&Utc)),
                 status: LineStatus::Success,
             });
         }

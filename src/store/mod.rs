@@ -12,8 +12,8 @@
 
 mod common;
 pub mod payments;
-pub mod recon;
 mod postgres;
+pub mod recon;
 mod sqlite;
 
 use std::sync::Arc;
@@ -24,9 +24,12 @@ use serde::Serialize;
 
 use crate::domain::payment::Flag;
 use crate::domain::{Case, CaseCode, Role, Timestamp};
-pub use recon::{DayGateway, ExceptionChange, ExceptionRow, ItemRow, NewSettlementFile, NoGatewaySums, ReconData, RunRecord, SettlementFile};
 pub use payments::{
     CallbackRecord, CreatePayment, EventJob, JobResult, LedgerEntry, NewPayment, OutboxEvent, Payment, PaymentView,
+};
+pub use recon::{
+    DayGateway, ExceptionChange, ExceptionRow, ItemRow, NewSettlementFile, NoGatewaySums, ReconData, RunRecord,
+    SettlementFile,
 };
 
 pub use postgres::PgStore;
@@ -282,7 +285,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Imports a parsed settlement file and its lines in one transaction; a file whose SHA-256
     /// was imported before is `Conflict`. Audited.
-    async fn import_settlement(&self, f: &NewSettlementFile<'_>, at: DateTime<Utc>, progress: &Progress<'_>) -> Result<SettlementFile>;
+    async fn import_settlement(
+        &self,
+        f: &NewSettlementFile<'_>,
+        at: DateTime<Utc>,
+        progress: &Progress<'_>,
+    ) -> Result<SettlementFile>;
 
     /// Imported files, in import order (all gateways when `None`).
     async fn settlement_files(&self, gateway: Option<&str>) -> Result<Vec<SettlementFile>>;
@@ -291,20 +299,38 @@ pub trait Store: Send + Sync + 'static {
     async fn settlement_file_bytes(&self, file_id: &str) -> Result<Option<(SettlementFile, Vec<u8>)>>;
 
     /// The first imported line of a gateway with this number and status.
-    async fn settlement_line(&self, gateway: &str, gateway_txn_no: &str, status: &str) -> Result<Option<recon::LineRow>>;
+    async fn settlement_line(
+        &self,
+        gateway: &str,
+        gateway_txn_no: &str,
+        status: &str,
+    ) -> Result<Option<recon::LineRow>>;
 
     /// Everything a run of `gateway` reads.
     async fn recon_data(&self, gateway: &str) -> Result<ReconData>;
 
     /// Stores a run, its items and the exceptions it opens, carries or reopens; `false` (and
     /// nothing stored) when an exception changed meanwhile.
-    async fn save_run(&self, run: &RunRecord, items: &[crate::reconcile::Item], changes: &[ExceptionChange], at: DateTime<Utc>) -> Result<bool>;
+    async fn save_run(
+        &self,
+        run: &RunRecord,
+        items: &[crate::reconcile::Item],
+        changes: &[ExceptionChange],
+        at: DateTime<Utc>,
+    ) -> Result<bool>;
 
     /// The most recent run of a (date, gateway).
     async fn latest_run(&self, date: NaiveDate, gateway: &str) -> Result<Option<RunRecord>>;
 
     /// A run's items by key after the cursor; one category, or the exceptions (all but matched).
-    async fn run_items(&self, run_id: &str, category: Option<&str>, exceptions_only: bool, after: Option<&str>, limit: i64) -> Result<Vec<ItemRow>>;
+    async fn run_items(
+        &self,
+        run_id: &str,
+        category: Option<&str>,
+        exceptions_only: bool,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<ItemRow>>;
 
     /// Every exception of a gateway.
     async fn gateway_exceptions(&self, gateway: &str) -> Result<Vec<ExceptionRow>>;
@@ -313,13 +339,26 @@ pub trait Store: Send + Sync + 'static {
 
     /// Applies exception changes (with their postings) and audit events in one transaction;
     /// `false` (and nothing applied) when an exception was no longer in its expected state.
-    async fn change_exceptions(&self, changes: &[ExceptionChange], audit: &[AuditEvent], at: DateTime<Utc>) -> Result<bool>;
+    async fn change_exceptions(
+        &self,
+        changes: &[ExceptionChange],
+        audit: &[AuditEvent],
+        at: DateTime<Utc>,
+    ) -> Result<bool>;
 
     /// When a (date, gateway) was closed.
     async fn closure(&self, date: NaiveDate, gateway: &str) -> Result<Option<DateTime<Utc>>>;
 
     /// Closes a (date, gateway) with its settlement postings; `false` when already closed. Audited.
-    async fn close_day(&self, date: NaiveDate, gateway: &str, run_id: &str, actor: &str, postings: &[crate::domain::ledger::Posting], at: DateTime<Utc>) -> Result<bool>;
+    async fn close_day(
+        &self,
+        date: NaiveDate,
+        gateway: &str,
+        run_id: &str,
+        actor: &str,
+        postings: &[crate::domain::ledger::Posting],
+        at: DateTime<Utc>,
+    ) -> Result<bool>;
 
     /// Waived and budget-covered payments created on a date: (waived, budget_covered).
     async fn no_gateway_sums(&self, date: NaiveDate) -> Result<(NoGatewaySums, NoGatewaySums)>;

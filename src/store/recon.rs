@@ -20,7 +20,8 @@ pub struct SettlementFile {
     pub imported_by: String,
 }
 
-pub(super) const FILE_COLUMNS: &str = "file_id, import_seq, gateway, profile, name, sha256, line_count, imported_at, imported_by";
+pub(super) const FILE_COLUMNS: &str =
+    "file_id, import_seq, gateway, profile, name, sha256, line_count, imported_at, imported_by";
 
 /// A file to import with its parsed lines.
 pub struct NewSettlementFile<'a> {
@@ -125,7 +126,8 @@ pub struct ExceptionRow {
     pub updated_at: DateTime<Utc>,
 }
 
-pub(super) const EXCEPTION_COLUMNS: &str = "exception_id, gateway, business_date, category, state, resolution, posting_id, rejection, updated_at";
+pub(super) const EXCEPTION_COLUMNS: &str =
+    "exception_id, gateway, business_date, category, state, resolution, posting_id, rejection, updated_at";
 
 /// A change to an exception, applied only if it is still in `from_state` (so two people acting
 /// at once cannot both succeed).

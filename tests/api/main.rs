@@ -14,3 +14,4 @@ mod gateways;
 mod health;
 mod migrations;
 mod notify;
+mod recon;
