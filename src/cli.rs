@@ -65,6 +65,11 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// The ledger: export a date range for auditors, verify an export offline.
+    Ledger {
+        #[command(subcommand)]
+        action: LedgerCommand,
+    },
     /// Run the gateway simulator alone (VNPAY, MoMo, ZaloPay on loopback) for integrators.
     /// Credentials come from the same FEERECON_VNPAY_*, FEERECON_MOMO_* and FEERECON_ZALOPAY_* variables.
     SimulateGateway {
@@ -125,6 +130,26 @@ pub struct QuoteArgs {
     /// text or json.
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     pub format: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LedgerCommand {
+    /// Write entries.csv and manifest.json for the entries dated FROM..TO, bracketed by checkpoints.
+    Export {
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Verify an export offline (no database): chain, balances, totals, signatures. Exit 1 names the first bad seq.
+    Verify {
+        dir: PathBuf,
+        /// Pin the public key (hex, or the JSON of GET /api/v1/ledger/public-key) the checkpoints must be signed with.
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -268,6 +293,10 @@ async fn open_store(config: &Config) -> Result<Arc<dyn Store>, CliError> {
 }
 
 pub async fn run(cli: Cli) -> Result<(), CliError> {
+    // Verifying an export needs nothing but the files.
+    if let Command::Ledger { action: LedgerCommand::Verify { dir, public_key } } = &cli.command {
+        return ledger_verify(dir, public_key.as_deref());
+    }
     let config = load_config()?;
     let quiet = if matches!(cli.command, Command::Serve) { "info" } else { "warn" };
     crate::telemetry::init(config.log_format, quiet);
@@ -289,6 +318,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Reconcile { date, gateway, format, out } => {
             reconcile(&config, clock, &date, &gateway, &format, out).await
         }
+        Command::Ledger { action: LedgerCommand::Export { from, to, out } } => {
+            ledger_export(&config, clock, &from, &to, &out).await
+        }
+        Command::Ledger { action: LedgerCommand::Verify { .. } } => Ok(()),
         Command::SimulateGateway { listen, vnpay_ipn_url } => simulate(&config, &listen, vnpay_ipn_url).await,
         Command::Policy { action: PolicyCommand::Check { file, catalogue } } => {
             let catalogue = catalogue.unwrap_or_else(|| config.catalogue.clone());
@@ -315,7 +348,12 @@ async fn serve(config: Config) -> Result<(), CliError> {
     // A bad policy or catalogue is the operator's to fix: exit 1 with file, line and reason.
     let fees = crate::fees::FeeEngine::load(&config.catalogue, &config.policy).map_err(|e| user_err(e.to_string()))?;
     let overrides = crate::http::Overrides { fees: Some(Arc::new(fees)), ..Default::default() };
-    let app = crate::http::Application::build(config, overrides).await?;
+    let app = crate::http::Application::build(config, overrides).await.map_err(|e| match e
+        .downcast_ref::<crate::http::StartupRefused>()
+    {
+        Some(r) => user_err(r.0.clone()),
+        None => CliError::Internal(e),
+    })?;
     let addr = app.local_addr().context("Failed to read the listening address")?;
     tracing::info!(%addr, "feerecon listening on http://{addr}");
     app.run_until_stopped(crate::http::shutdown_signal()).await?;
@@ -476,6 +514,66 @@ pub fn report_text(r: &serde_json::Value) -> String {
         );
     }
     o
+}
+
+async fn ledger_export(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+    from: &str,
+    to: &str,
+    out: &std::path::Path,
+) -> Result<(), CliError> {
+    let from = crate::domain::BusinessDate::parse(from).map_err(|e| user_err(format!("--from: {e}")))?;
+    let to = crate::domain::BusinessDate::parse(to).map_err(|e| user_err(format!("--to: {e}")))?;
+    if to < from {
+        return Err(user_err("--to is before --from"));
+    }
+    let ledger = crate::ledger::Ledger { store: open_store(config).await?, key: None, clock };
+    let e = ledger
+        .export(from.naive(), to.naive())
+        .await?
+        .ok_or_else(|| user_err(format!("no ledger entry is dated {from} to {to}")))?;
+    crate::ledger::write_dir(out, &e).map_err(|err| user_err(format!("--out {}: {err}", out.display())))?;
+    let m = &e.manifest;
+    println!(
+        "exported seq {}..{} ({} entries, {} checkpoints) to {}; head {}",
+        m.first_seq,
+        m.last_seq,
+        m.entry_count,
+        m.checkpoints.len(),
+        out.display(),
+        m.head_hash
+    );
+    Ok(())
+}
+
+fn ledger_verify(dir: &std::path::Path, public_key: Option<&std::path::Path>) -> Result<(), CliError> {
+    let read =
+        |name: &str| std::fs::read(dir.join(name)).map_err(|e| user_err(format!("{}: {e}", dir.join(name).display())));
+    let entries = read("entries.csv")?;
+    let manifest = read("manifest.json")?;
+    let pinned = match public_key {
+        None => None,
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).map_err(|e| user_err(format!("--public-key {}: {e}", p.display())))?;
+            let key = serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|v| v["public_key"].as_str().map(str::to_owned))
+                .unwrap_or_else(|| text.trim().to_owned());
+            Some(key)
+        }
+    };
+    match crate::ledger::verify::verify(&entries, &manifest, pinned.as_deref()) {
+        Ok(v) => {
+            println!(
+                "ok: {} entries, seq {}..{}, {} signed checkpoints, head {}, key {}",
+                v.entries, v.first_seq, v.last_seq, v.checkpoints, v.head_hash, v.public_key
+            );
+            Ok(())
+        }
+        Err(f) => Err(user_err(format!("verification failed: {f}"))),
+    }
 }
 
 async fn simulate(config: &Config, listen: &str, vnpay_ipn_url: Option<String>) -> Result<(), CliError> {

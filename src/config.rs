@@ -22,6 +22,11 @@ fn err(variable: &str, reason: impl Into<String>) -> ConfigError {
     ConfigError { variable: variable.to_owned(), reason: reason.into() }
 }
 
+/// Start-up refused for a reason the operator must fix (a key, a policy): the CLI exits 1.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StartupRefused(pub String);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Text,

@@ -16,6 +16,7 @@
 //! - [`reconcile`]: the pure matcher and the report of a run. Pure.
 //! - [`store`]: persistence. One `Store` trait, a SQLite and a PostgreSQL backend; all SQL lives here.
 //! - [`payments`]: creating payments, the group-commit write path of gateway events, status queries.
+//! - [`ledger`]: the signing key, checkpoints, the auditor's export and offline verification.
 //! - [`notify`]: delivering the outbox of portal events, signed, with retries and dead letters.
 //! - [`http`]: the server: routers per area, the bearer-token layer and the route × role table,
 //!   the error envelope, health, metrics and the OpenAPI document.
@@ -32,6 +33,7 @@ pub mod domain;
 pub mod fees;
 pub mod gateway;
 pub mod http;
+pub mod ledger;
 pub mod notify;
 pub mod payments;
 pub mod reconcile;

@@ -105,6 +105,36 @@ pub fn canonical_entry(
     .into_bytes()
 }
 
+/// Cumulative debit and credit per account, by account name.
+pub type Totals = std::collections::BTreeMap<String, (i64, i64)>;
+
+/// `account=debit/credit;...` in account order: how totals are written in a signed checkpoint.
+pub fn totals_canonical(t: &Totals) -> String {
+    t.iter().map(|(a, (d, c))| format!("{a}={d}/{c}")).collect::<Vec<_>>().join(";")
+}
+
+/// The bytes a checkpoint's Ed25519 signature covers (README "The ledger"): a version line, then
+/// kind, business date, gateway (empty for end of day), last seq, head hash, totals and the time
+/// it was written (RFC 3339 UTC, microseconds), each followed by a line feed.
+#[allow(clippy::too_many_arguments)]
+pub fn checkpoint_message(
+    kind: &str,
+    business_date: NaiveDate,
+    gateway: &str,
+    last_seq: i64,
+    head_hash: &str,
+    totals: &Totals,
+    created_at: &chrono::DateTime<chrono::Utc>,
+) -> Vec<u8> {
+    format!(
+        "feerecon-ledger-checkpoint-v1\n{kind}\n{}\n{gateway}\n{last_seq}\n{head_hash}\n{}\n{}\n",
+        business_date.format("%Y-%m-%d"),
+        totals_canonical(totals),
+        created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+    )
+    .into_bytes()
+}
+
 /// One quote item, as postings need it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuotedItem {

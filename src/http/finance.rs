@@ -413,6 +413,8 @@ async fn close(
     let date = parse_date(&date)?;
     let gateway = parse_gateway(Some(&b.gateway))?;
     let view = state.finance.close(date.naive(), gateway, &who.name).await?;
+    // The close is signed into the ledger; a failure here is retried by nobody, so report it.
+    state.ledger.checkpoint("close", date.naive(), gateway.as_str()).await?;
     Ok(Json(view.report).into_response())
 }
 

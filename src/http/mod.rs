@@ -13,6 +13,7 @@ pub mod error;
 mod finance;
 mod gateway;
 mod health;
+mod ledger;
 pub mod metrics;
 mod notifications;
 mod openapi;
@@ -52,6 +53,8 @@ pub struct AppState {
     pub payments: Arc<crate::payments::Service>,
     /// Settlement imports, reconciliation runs, exceptions and closes.
     pub finance: Arc<crate::settlement::service::Finance>,
+    /// Checkpoints, export and verification.
+    pub ledger: Arc<crate::ledger::Ledger>,
     /// The OpenAPI document, rendered once from the route table.
     pub openapi: Arc<String>,
 }
@@ -64,8 +67,11 @@ pub fn all_routes() -> Vec<Route> {
     r.extend(gateway::routes());
     r.extend(notifications::routes());
     r.extend(finance::routes());
+    r.extend(ledger::routes());
     r
 }
+
+pub use crate::config::StartupRefused;
 
 /// The router for `state`, with every layer.
 pub fn router(state: AppState) -> Router {
@@ -141,9 +147,17 @@ impl Application {
             payment_ttl: config.payment_ttl,
             pending_query_after: config.pending_query_after,
         });
+        let key = crate::ledger::LedgerKey::load_or_create(&config.ledger_key)
+            .map_err(|e| StartupRefused(format!("FEERECON_LEDGER_KEY: {e}")))?;
+        let ledger =
+            Arc::new(crate::ledger::Ledger { store: store.clone(), key: Some(Arc::new(key)), clock: clock.clone() });
+        ledger.check_key().await?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let metrics = Arc::new(Metrics::default());
-        let mut workers = vec![tokio::spawn(payments.clone().run_query_worker(shutdown_rx.clone()))];
+        let mut workers = vec![
+            tokio::spawn(payments.clone().run_query_worker(shutdown_rx.clone())),
+            tokio::spawn(ledger.clone().run_end_of_day_worker(shutdown_rx.clone())),
+        ];
         if let Some(webhook) = &config.webhook {
             let notifier = Arc::new(crate::notify::Notifier::new(
                 store.clone(),
@@ -169,6 +183,7 @@ impl Application {
             fees,
             payments,
             finance,
+            ledger,
             openapi: Arc::new(openapi),
         };
         Ok(Self { router: router(state.clone()), listener, state, shutdown, workers })

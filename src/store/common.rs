@@ -713,7 +713,7 @@ macro_rules! impl_store {
                 let start = $crate::domain::BusinessDate::new(date).start();
                 let end = $crate::domain::BusinessDate::new(date).succ().start();
                 let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(
-                    "SELECT status, COUNT(*), COALESCE(SUM(amount), 0), COALESCE(SUM(budget_amount), 0) FROM payments
+                    "SELECT status, COUNT(*), CAST(COALESCE(SUM(amount), 0) AS BIGINT), CAST(COALESCE(SUM(budget_amount), 0) AS BIGINT) FROM payments
                      WHERE status IN ('waived', 'budget_covered') AND created_at >= $1 AND created_at < $2 GROUP BY status",
                 )
                 .bind(start)
@@ -742,6 +742,85 @@ macro_rules! impl_store {
                     });
                 }
                 Ok(out)
+            }
+
+            async fn ledger_key(&self, candidate: &str, at: chrono::DateTime<chrono::Utc>) -> $crate::store::Result<String> {
+                let mut tx = self.begin_write().await?;
+                let existing: Option<(String,)> = sqlx::query_as("SELECT public_key FROM ledger_keys ORDER BY recorded_at LIMIT 1")
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                if let Some((k,)) = existing {
+                    return Ok(k);
+                }
+                sqlx::query("INSERT INTO ledger_keys (public_key, recorded_at) VALUES ($1, $2) ON CONFLICT (public_key) DO NOTHING")
+                    .bind(candidate)
+                    .bind(at)
+                    .execute(&mut **tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(candidate.to_owned())
+            }
+
+            async fn recorded_ledger_key(&self) -> $crate::store::Result<Option<String>> {
+                let row: Option<(String,)> = sqlx::query_as("SELECT public_key FROM ledger_keys ORDER BY recorded_at LIMIT 1")
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.map(|(k,)| k))
+            }
+
+            async fn write_checkpoint(
+                &self,
+                kind: &str,
+                date: chrono::NaiveDate,
+                gateway: &str,
+                at: chrono::DateTime<chrono::Utc>,
+                public_key: &str,
+                sign: &$crate::store::ledger::Signer<'_>,
+            ) -> $crate::store::Result<Option<$crate::store::ledger::Checkpoint>> {
+                self.write_checkpoint_impl(kind, date, gateway, at, public_key, sign).await
+            }
+
+            async fn checkpoints(&self) -> $crate::store::Result<Vec<$crate::store::ledger::Checkpoint>> {
+                let sql = format!("SELECT {} FROM ledger_checkpoints ORDER BY last_seq, created_at, checkpoint_id", $crate::store::ledger::CHECKPOINT_COLUMNS);
+                Ok(sqlx::query_as(&sql).fetch_all(&self.pool).await?)
+            }
+
+            async fn ledger_seq_range(&self, from: chrono::NaiveDate, to: chrono::NaiveDate) -> $crate::store::Result<Option<(i64, i64)>> {
+                let row: (Option<i64>, Option<i64>) =
+                    sqlx::query_as("SELECT MIN(seq), MAX(seq) FROM ledger_entries WHERE business_date >= $1 AND business_date <= $2")
+                        .bind(from)
+                        .bind(to)
+                        .fetch_one(&self.pool)
+                        .await?;
+                Ok(match row {
+                    (Some(a), Some(b)) => Some((a, b)),
+                    _ => None,
+                })
+            }
+
+            async fn ledger_head(&self) -> $crate::store::Result<(i64, String)> {
+                Ok(sqlx::query_as("SELECT last_seq, last_hash FROM chain_heads WHERE chain = 'ledger'").fetch_one(&self.pool).await?)
+            }
+
+            async fn ledger_slice(&self, from: i64, to: i64) -> $crate::store::Result<Vec<$crate::store::LedgerEntry>> {
+                let sql = format!("SELECT {} FROM ledger_entries WHERE seq >= $1 AND seq <= $2 ORDER BY seq", $crate::store::payments::LEDGER_COLUMNS);
+                Ok(sqlx::query_as(&sql).bind(from).bind(to).fetch_all(&self.pool).await?)
+            }
+
+            async fn trial_balance(&self, date: chrono::NaiveDate) -> $crate::store::Result<Vec<(String, i64, i64)>> {
+                Ok(sqlx::query_as(
+                    "SELECT account, CAST(COALESCE(SUM(debit), 0) AS BIGINT), CAST(COALESCE(SUM(credit), 0) AS BIGINT) FROM ledger_entries
+                     WHERE business_date = $1 GROUP BY account ORDER BY account",
+                )
+                .bind(date)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn first_ledger_date(&self) -> $crate::store::Result<Option<chrono::NaiveDate>> {
+                let (d,): (Option<chrono::NaiveDate>,) =
+                    sqlx::query_as("SELECT MIN(business_date) FROM ledger_entries").fetch_one(&self.pool).await?;
+                Ok(d)
             }
 
             async fn posting_entries(&self, posting_id: &str) -> $crate::store::Result<Vec<$crate::store::LedgerEntry>> {

@@ -11,6 +11,7 @@
 //! each in one transaction, so callers cannot leave half a change behind.
 
 mod common;
+pub mod ledger;
 pub mod payments;
 mod postgres;
 pub mod recon;
@@ -367,6 +368,42 @@ pub trait Store: Send + Sync + 'static {
     async fn day_gateways(&self, date: NaiveDate) -> Result<Vec<DayGateway>>;
 
     // ---- ledger ----
+
+    /// The public key recorded for this database, recording `candidate` if there is none yet.
+    async fn ledger_key(&self, candidate: &str, at: DateTime<Utc>) -> Result<String>;
+
+    /// The public key recorded for this database, if any.
+    async fn recorded_ledger_key(&self) -> Result<Option<String>>;
+
+    /// Writes a signed checkpoint of the chain's head; `None` when this (kind, date, gateway)
+    /// has one already.
+    async fn write_checkpoint(
+        &self,
+        kind: &str,
+        date: NaiveDate,
+        gateway: &str,
+        at: DateTime<Utc>,
+        public_key: &str,
+        sign: &ledger::Signer<'_>,
+    ) -> Result<Option<ledger::Checkpoint>>;
+
+    /// Every checkpoint, by `last_seq` then time.
+    async fn checkpoints(&self) -> Result<Vec<ledger::Checkpoint>>;
+
+    /// The lowest and highest seq of entries whose business date is in [from, to].
+    async fn ledger_seq_range(&self, from: NaiveDate, to: NaiveDate) -> Result<Option<(i64, i64)>>;
+
+    /// The chain's head: last seq and its hash.
+    async fn ledger_head(&self) -> Result<(i64, String)>;
+
+    /// Entries with seq in [from, to], in order.
+    async fn ledger_slice(&self, from: i64, to: i64) -> Result<Vec<LedgerEntry>>;
+
+    /// Debit and credit per account for entries of one business date.
+    async fn trial_balance(&self, date: NaiveDate) -> Result<Vec<(String, i64, i64)>>;
+
+    /// The earliest business date in the ledger.
+    async fn first_ledger_date(&self) -> Result<Option<NaiveDate>>;
 
     /// The entries of one posting, in line order.
     async fn posting_entries(&self, posting_id: &str) -> Result<Vec<LedgerEntry>>;

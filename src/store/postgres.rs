@@ -12,6 +12,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use super::Backend;
 use super::common::{WriteTx, impl_store};
+use super::ledger::impl_ledger;
 use super::payments::impl_payments;
 use super::recon::impl_recon;
 
@@ -42,3 +43,4 @@ impl PgStore {
 impl_store!(PgStore, sqlx::Postgres, for_update = " FOR UPDATE");
 impl_payments!(PgStore, sqlx::Postgres, for_update = " FOR UPDATE", skip_locked = " FOR UPDATE SKIP LOCKED");
 impl_recon!(PgStore, sqlx::Postgres, for_update = " FOR UPDATE");
+impl_ledger!(PgStore, sqlx::Postgres, for_update = " FOR UPDATE");

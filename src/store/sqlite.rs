@@ -15,6 +15,7 @@ use tokio::sync::Mutex;
 
 use super::Backend;
 use super::common::{WriteTx, impl_store};
+use super::ledger::impl_ledger;
 use super::payments::impl_payments;
 use super::recon::impl_recon;
 
@@ -55,3 +56,4 @@ impl SqliteStore {
 impl_store!(SqliteStore, sqlx::Sqlite, for_update = "");
 impl_payments!(SqliteStore, sqlx::Sqlite, for_update = "", skip_locked = "");
 impl_recon!(SqliteStore, sqlx::Sqlite, for_update = "");
+impl_ledger!(SqliteStore, sqlx::Sqlite, for_update = "");

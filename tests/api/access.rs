@@ -42,6 +42,13 @@ const SPEC_TABLE: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/exceptions/{id}/reject", Access::Finance),
     ("POST", "/api/v1/days/{date}/close", Access::Finance),
     ("GET", "/api/v1/days/{date}", Access::Staff),
+    ("GET", "/api/v1/ledger", Access::Staff),
+    ("GET", "/api/v1/ledger/verify", Access::Staff),
+    ("GET", "/api/v1/ledger/balances", Access::Staff),
+    ("GET", "/api/v1/ledger/export", Access::Staff),
+    ("GET", "/api/v1/ledger/public-key", Access::Staff),
+    ("GET", "/api/v1/ledger/checkpoints", Access::Staff),
+    ("GET", "/api/v1/audit-log", Access::Staff),
 ];
 
 fn concrete(path: &str) -> String {

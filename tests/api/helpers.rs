@@ -21,6 +21,7 @@ pub struct TestApp {
     pub database_url: String,
     pub clock: Arc<ShiftedClock>,
     pub fees: Arc<feerecon::fees::FeeEngine>,
+    pub ledger: Arc<feerecon::ledger::Ledger>,
     pub db: Db,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
@@ -33,10 +34,19 @@ pub fn test_config(database_url: &str, extra: &[(&str, &str)]) -> Config {
     let mut vars: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     vars.insert("FEERECON_DATABASE_URL".into(), database_url.into());
     vars.insert("FEERECON_LISTEN".into(), "127.0.0.1:0".into());
+    vars.insert("FEERECON_LEDGER_KEY".into(), test_key_path(database_url));
     for (k, v) in extra {
         vars.insert((*k).into(), (*v).into());
     }
     Config::from_lookup(|k| vars.get(k).cloned()).expect("the test configuration is valid")
+}
+
+/// The ledger key file for a database: instances on one database share it, as they must.
+pub fn test_key_path(database_url: &str) -> String {
+    use sha2::Digest as _;
+    let dir = std::env::temp_dir().join("feerecon-test-keys");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(format!("{}.key", &hex::encode(sha2::Sha256::digest(database_url.as_bytes()))[..16])).display().to_string()
 }
 
 /// A fresh database of the given kind: its URL and, for SQLite, the directory holding it.
@@ -83,6 +93,7 @@ pub async fn spawn_app_on(
     let address = format!("http://{}", app.local_addr().expect("a bound address"));
     let store = app.state().store.clone();
     let fees = app.state().fees.clone();
+    let ledger = app.state().ledger.clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         app.run_until_stopped(async {
@@ -98,6 +109,7 @@ pub async fn spawn_app_on(
         database_url,
         clock,
         fees,
+        ledger,
         db,
         shutdown: Some(tx),
         server: Some(server),
@@ -335,7 +347,7 @@ pub async fn serve_process(url: &str, env: &[(String, String)]) -> (tokio::proce
         .env("FEERECON_DATABASE_URL", url)
         .env("FEERECON_LISTEN", "127.0.0.1:0")
         .env("FEERECON_LOG_FORMAT", "json")
-        .env("FEERECON_LEDGER_KEY", std::env::temp_dir().join(format!("feerecon-test-{}.key", std::process::id())))
+        .env("FEERECON_LEDGER_KEY", test_key_path(url))
         .env_remove("RUST_LOG")
         .kill_on_drop(true)
         .stdout(std::process::Stdio::null())

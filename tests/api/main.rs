@@ -12,6 +12,7 @@ mod cli;
 mod fees;
 mod gateways;
 mod health;
+mod ledger;
 mod migrations;
 mod notify;
 mod recon;

@@ -280,6 +280,12 @@ with_gateways! {
         let posted: BTreeSet<String> = entries.iter().filter(|e| e.kind == "settlement").map(|e| e.posting_id.clone()).collect();
         assert_eq!(posted.len() as i64, report2["summary"].as_object().unwrap().iter().filter(|(k, _)| *k != "duplicate_settlement_line" && *k != "missing_in_settlement").map(|(_, v)| v["count"].as_i64().unwrap()).sum::<i64>());
         assert!(app.store.audit_log(0, 100).await.unwrap().iter().any(|e| e.action == "day.close"));
+        let cps = app.store.checkpoints().await.unwrap();
+        assert!(cps.iter().any(|c| c.kind == "close" && c.gateway == "vnpay" && c.business_date == today.naive()), "the close is signed");
+        let (_, bal) = json(app.get(&format!("/api/v1/ledger/balances?date={date}"), &day.auditor).await).await;
+        assert_eq!(bal["total_debit"], bal["total_credit"]);
+        let (_, live) = json(app.get("/api/v1/ledger/verify", &day.auditor).await).await;
+        assert_eq!(live["ok"], true, "{live}");
 
         // The next day's file, with the line carried over: reconciled on the next open date.
         let next = today.succ();

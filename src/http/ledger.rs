@@ -1,0 +1,151 @@
+//! The ledger and the audit log for finance, auditors and administrators (SPEC §8).
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::AppState;
+use super::error::ApiError;
+use super::routes::{Access, Route};
+use crate::domain::{BusinessDate, FieldError, Timestamp};
+
+pub fn routes() -> Vec<Route> {
+    vec![
+        Route::new(
+            Method::GET,
+            "/api/v1/ledger",
+            Access::Staff,
+            "Ledger entries in seq order (?after=SEQ&limit=N).",
+            get(entries),
+        ),
+        Route::new(
+            Method::GET,
+            "/api/v1/ledger/verify",
+            Access::Staff,
+            "Recompute the stored chain: hashes, balances, signatures.",
+            get(verify),
+        ),
+        Route::new(
+            Method::GET,
+            "/api/v1/ledger/balances",
+            Access::Staff,
+            "Trial balance per account for a business date (?date=).",
+            get(balances),
+        ),
+        Route::new(
+            Method::GET,
+            "/api/v1/ledger/export",
+            Access::Staff,
+            "A zip of entries.csv and manifest.json for dates ?from=&to=.",
+            get(export),
+        ),
+        Route::new(
+            Method::GET,
+            "/api/v1/ledger/public-key",
+            Access::Staff,
+            "The Ed25519 public key checkpoints are signed with.",
+            get(public_key),
+        ),
+        Route::new(
+            Method::GET,
+            "/api/v1/ledger/checkpoints",
+            Access::Staff,
+            "The signed checkpoints.",
+            get(checkpoints),
+        ),
+        Route::new(
+            Method::GET,
+            "/api/v1/audit-log",
+            Access::Staff,
+            "The chained audit log of manual actions (?after=SEQ&limit=N).",
+            get(audit_log),
+        ),
+    ]
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Page {
+    after: Option<i64>,
+    limit: Option<i64>,
+}
+
+async fn entries(State(state): State<AppState>, Query(q): Query<Page>) -> Result<Response, ApiError> {
+    let limit = q.limit.unwrap_or(500).clamp(1, 10_000);
+    let page = state.store.ledger_entries(q.after.unwrap_or(0), limit).await?;
+    let next = if page.len() as i64 == limit { page.last().map(|e| e.seq.to_string()) } else { None };
+    Ok(Json(json!({"items": page, "next_cursor": next})).into_response())
+}
+
+async fn verify(State(state): State<AppState>) -> Result<Response, ApiError> {
+    Ok(Json(state.ledger.verify_live().await?).into_response())
+}
+
+fn date(field: &str, v: Option<&str>) -> Result<BusinessDate, ApiError> {
+    let v = v.ok_or_else(|| ApiError::field(FieldError::new(field, "is required")))?;
+    BusinessDate::parse(v).map_err(|e| ApiError::field(FieldError::new(field, e)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DateQuery {
+    date: Option<String>,
+}
+
+async fn balances(State(state): State<AppState>, Query(q): Query<DateQuery>) -> Result<Response, ApiError> {
+    let d = date("date", q.date.as_deref())?;
+    let rows = state.store.trial_balance(d.naive()).await?;
+    let (dr, cr) = rows.iter().fold((0i64, 0i64), |(a, b), r| (a + r.1, b + r.2));
+    let accounts: Vec<_> =
+        rows.iter().map(|(a, d, c)| json!({"account": a, "debit": d, "credit": c, "balance": d - c})).collect();
+    Ok(Json(json!({"date": d, "accounts": accounts, "total_debit": dr, "total_credit": cr})).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RangeQuery {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+async fn export(State(state): State<AppState>, Query(q): Query<RangeQuery>) -> Result<Response, ApiError> {
+    let from = date("from", q.from.as_deref())?;
+    let to = date("to", q.to.as_deref())?;
+    if to < from {
+        return Err(ApiError::field(FieldError::new("to", "is before from")));
+    }
+    let e = state
+        .ledger
+        .export(from.naive(), to.naive())
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no ledger entry dated {from} to {to}")))?;
+    let bytes = crate::ledger::zip(&e)?;
+    let mut res = (StatusCode::OK, bytes).into_response();
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/zip"));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"ledger-{from}-{to}.zip\"")) {
+        res.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(res)
+}
+
+async fn public_key(State(state): State<AppState>) -> Result<Response, ApiError> {
+    Ok(Json(json!({"algorithm": "ed25519", "public_key": state.ledger.public_key().await?})).into_response())
+}
+
+async fn checkpoints(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let items: Vec<_> =
+        state.store.checkpoints().await?.iter().map(crate::ledger::export::manifest_checkpoint).collect();
+    Ok(Json(json!({"items": items, "next_cursor": null})).into_response())
+}
+
+async fn audit_log(State(state): State<AppState>, Query(q): Query<Page>) -> Result<Response, ApiError> {
+    let limit = q.limit.unwrap_or(500).clamp(1, 10_000);
+    let page = state.store.audit_log(q.after.unwrap_or(0), limit).await?;
+    let next = if page.len() as i64 == limit { page.last().map(|e| e.seq.to_string()) } else { None };
+    let _ = Timestamp::at;
+    Ok(Json(json!({"items": page, "next_cursor": next})).into_response())
+}

@@ -1,0 +1,318 @@
+//! The ledger (SPEC §8): the signing key, signed checkpoints, the auditor's export and its
+//! offline verification, and the live chain check.
+//!
+//! Postings are made where money moves (payments, settlement, resolutions) and appended to the
+//! hash chain by the store, in the transaction that moves the money. This module signs what the
+//! chain says at a close and at the end of each business date with an Ed25519 key kept in
+//! `FEERECON_LEDGER_KEY` (created on first start, mode 0600; every instance on one database must
+//! use the same key), and turns a date range into files an auditor can check with nothing but
+//! `feerecon ledger verify`.
+
+pub mod export;
+pub mod verify;
+
+use std::io::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use ed25519_dalek::{Signer as _, SigningKey};
+use tokio::sync::watch;
+
+use crate::domain::chain::link;
+use crate::domain::ledger::canonical_entry;
+use crate::domain::{BusinessDate, Clock};
+use crate::store::Store;
+use crate::store::ledger::Checkpoint;
+
+/// The ledger's signing key. `Debug` never shows the secret half.
+pub struct LedgerKey {
+    key: SigningKey,
+}
+
+impl std::fmt::Debug for LedgerKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LedgerKey(public {})", self.public_hex())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("{path}: {reason}")]
+    File { path: String, reason: String },
+}
+
+impl LedgerKey {
+    /// Loads the key file, or creates it (mode 0600) when it does not exist. The file holds the
+    /// 32-byte secret seed in hex.
+    pub fn load_or_create(path: &Path) -> Result<Self, KeyError> {
+        let err = |reason: String| KeyError::File { path: path.display().to_string(), reason };
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let mut seed = [0u8; 32];
+                hex::decode_to_slice(text.trim(), &mut seed)
+                    .map_err(|_| err("is not a ledger key (64 hex digits)".into()))?;
+                Ok(Self { key: SigningKey::from_bytes(&seed) })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut seed = [0u8; 32];
+                rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
+                let mut opts = std::fs::OpenOptions::new();
+                opts.write(true).create_new(true);
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::OpenOptionsExt;
+                    opts.mode(0o600);
+                }
+                let mut f = opts.open(path).map_err(|e| err(format!("cannot create: {e}")))?;
+                writeln!(f, "{}", hex::encode(seed)).map_err(|e| err(format!("cannot write: {e}")))?;
+                f.sync_all().map_err(|e| err(format!("cannot write: {e}")))?;
+                tracing::info!(path = %path.display(), "created the ledger signing key");
+                Ok(Self { key: SigningKey::from_bytes(&seed) })
+            }
+            Err(e) => Err(err(format!("cannot read: {e}"))),
+        }
+    }
+
+    pub fn public_hex(&self) -> String {
+        hex::encode(self.key.verifying_key().as_bytes())
+    }
+
+    pub fn sign_hex(&self, message: &[u8]) -> String {
+        hex::encode(self.key.sign(message).to_bytes())
+    }
+}
+
+/// An export, as files.
+pub struct Export {
+    pub entries_csv: Vec<u8>,
+    pub manifest_json: Vec<u8>,
+    pub manifest: export::Manifest,
+}
+
+/// The live chain check (`GET /api/v1/ledger/verify`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LiveCheck {
+    pub ok: bool,
+    pub entries: i64,
+    pub last_seq: i64,
+    pub head_hash: String,
+    pub checkpoints: usize,
+    pub first_bad_seq: Option<i64>,
+    pub reason: Option<String>,
+}
+
+pub struct Ledger {
+    pub store: Arc<dyn Store>,
+    /// The signing key; `None` for read-only uses (the CLI's export).
+    pub key: Option<Arc<LedgerKey>>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Ledger {
+    /// Records this key as the database's, or refuses a different one.
+    pub async fn check_key(&self) -> anyhow::Result<()> {
+        let Some(key) = &self.key else { return Ok(()) };
+        let mine = key.public_hex();
+        let recorded = self.store.ledger_key(&mine, self.clock.now()).await?;
+        if recorded != mine {
+            return Err(crate::config::StartupRefused(format!(
+                "FEERECON_LEDGER_KEY: this key's public key {mine} differs from the one this database's ledger is signed with ({recorded}); every instance must use the same key"
+            ))
+            .into());
+        }
+        Ok(())
+    }
+
+    /// Writes a checkpoint (`close` of a (date, gateway), or `end_of_day` of a date) unless one exists.
+    pub async fn checkpoint(&self, kind: &str, date: NaiveDate, gateway: &str) -> anyhow::Result<Option<Checkpoint>> {
+        let Some(key) = self.key.clone() else { anyhow::bail!("no ledger key to sign with") };
+        let public = key.public_hex();
+        let sign = move |m: &[u8]| key.sign_hex(m);
+        Ok(self.store.write_checkpoint(kind, date, gateway, self.clock.now(), &public, &sign).await?)
+    }
+
+    /// The public key the ledger is signed with: the one recorded for this database.
+    pub async fn public_key(&self) -> anyhow::Result<String> {
+        match (self.store.recorded_ledger_key().await?, &self.key) {
+            (Some(k), _) => Ok(k),
+            (None, Some(k)) => Ok(k.public_hex()),
+            (None, None) => anyhow::bail!("this database has no ledger key yet (start `serve` once)"),
+        }
+    }
+
+    /// Writes the end-of-day checkpoint of every past business date that lacks one, from the
+    /// ledger's first date. Returns how many it wrote.
+    pub async fn end_of_days(&self) -> anyhow::Result<usize> {
+        let Some(first) = self.store.first_ledger_date().await? else { return Ok(0) };
+        let today = BusinessDate::of(self.clock.now()).naive();
+        let have: std::collections::BTreeSet<NaiveDate> = self
+            .store
+            .checkpoints()
+            .await?
+            .into_iter()
+            .filter(|c| c.kind == "end_of_day")
+            .map(|c| c.business_date)
+            .collect();
+        let mut written = 0;
+        let mut d = first;
+        while d < today {
+            if !have.contains(&d) && self.checkpoint("end_of_day", d, "").await?.is_some() {
+                written += 1;
+            }
+            d = d.succ_opt().unwrap_or(today);
+        }
+        Ok(written)
+    }
+
+    /// Writes end-of-day checkpoints as dates pass, until `shutdown`.
+    pub async fn run_end_of_day_worker(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            if let Err(e) = self.end_of_days().await {
+                tracing::warn!(error = %e, "end-of-day checkpoint failed; will retry");
+            }
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(30)) => {}
+                _ = shutdown.changed() => break,
+            }
+            if *shutdown.borrow() {
+                break;
+            }
+        }
+    }
+
+    /// The export of entries dated [from, to], bracketed by checkpoints; `None` when no entry
+    /// falls in the range.
+    pub async fn export(&self, from: NaiveDate, to: NaiveDate) -> anyhow::Result<Option<Export>> {
+        let Some((lo, hi)) = self.store.ledger_seq_range(from, to).await? else { return Ok(None) };
+        let checkpoints = self.store.checkpoints().await?;
+        let (head, _) = self.store.ledger_head().await?;
+        let (start, end) = export::bracket(lo, hi, head, &checkpoints);
+        let entries = self.store.ledger_slice(start, end).await?;
+        let csv = export::entries_csv(&entries);
+        let m = export::manifest(
+            &from.to_string(),
+            &to.to_string(),
+            &entries,
+            &csv,
+            &checkpoints,
+            &self.public_key().await?,
+        );
+        Ok(Some(Export { manifest_json: export::manifest_bytes(&m), entries_csv: csv, manifest: m }))
+    }
+
+    /// Recomputes the whole stored chain: hashes, links, balances, signatures.
+    pub async fn verify_live(&self) -> anyhow::Result<LiveCheck> {
+        let checkpoints = self.store.checkpoints().await?;
+        let key_hex = self.public_key().await?;
+        let mut prev = crate::domain::chain::GENESIS.to_owned();
+        let mut after = 0;
+        let mut count = 0i64;
+        let mut hashes = std::collections::HashMap::new();
+        let bad = |seq: i64, why: &str, count: i64, prev: &str| LiveCheck {
+            ok: false,
+            entries: count,
+            last_seq: seq - 1,
+            head_hash: prev.to_owned(),
+            checkpoints: checkpoints.len(),
+            first_bad_seq: Some(seq),
+            reason: Some(why.to_owned()),
+        };
+        let mut posting: Option<(String, i64, i64, i64)> = None;
+        loop {
+            let page = self.store.ledger_entries(after, 10_000).await?;
+            if page.is_empty() {
+                break;
+            }
+            for e in &page {
+                if e.seq != after + 1 {
+                    return Ok(bad(after + 1, "a gap in seq", count, &prev));
+                }
+                let canonical = canonical_entry(
+                    e.seq,
+                    e.business_date,
+                    &e.posting_id,
+                    &e.kind,
+                    e.line_no,
+                    &e.account,
+                    e.debit,
+                    e.credit,
+                    &e.memo,
+                    &e.refs,
+                );
+                if e.prev_hash != prev || link(&prev, &canonical).as_deref() != Some(e.hash.as_str()) {
+                    return Ok(bad(e.seq, "the hash chain breaks here", count, &prev));
+                }
+                match &mut posting {
+                    Some((id, _, dr, cr)) if *id == e.posting_id => {
+                        *dr += e.debit;
+                        *cr += e.credit;
+                    }
+                    _ => {
+                        if let Some((_, start, dr, cr)) = &posting
+                            && dr != cr
+                        {
+                            return Ok(bad(*start, "a posting does not balance", count, &prev));
+                        }
+                        posting = Some((e.posting_id.clone(), e.seq, e.debit, e.credit));
+                    }
+                }
+                prev = e.hash.clone();
+                after = e.seq;
+                count += 1;
+                hashes.insert(e.seq, e.hash.clone());
+            }
+        }
+        if let Some((_, start, dr, cr)) = &posting
+            && dr != cr
+        {
+            return Ok(bad(*start, "a posting does not balance", count, &prev));
+        }
+        let key = verify::checkpoint_signed;
+        let vk = {
+            let mut b = [0u8; 32];
+            hex::decode_to_slice(&key_hex, &mut b).ok();
+            ed25519_dalek::VerifyingKey::from_bytes(&b)?
+        };
+        for c in &checkpoints {
+            let mc = export::manifest_checkpoint(c);
+            let on_chain = c.last_seq == 0 || hashes.get(&c.last_seq).is_some_and(|h| *h == c.head_hash);
+            if !key(&mc, &vk) || !on_chain {
+                return Ok(bad(
+                    c.last_seq.max(1),
+                    "a checkpoint is not signed by the key or not on the chain",
+                    count,
+                    &prev,
+                ));
+            }
+        }
+        Ok(LiveCheck {
+            ok: true,
+            entries: count,
+            last_seq: after,
+            head_hash: prev,
+            checkpoints: checkpoints.len(),
+            first_bad_seq: None,
+            reason: None,
+        })
+    }
+}
+
+/// Writes an export to a folder.
+pub fn write_dir(dir: &Path, e: &Export) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join("entries.csv"), &e.entries_csv)?;
+    std::fs::write(dir.join("manifest.json"), &e.manifest_json)
+}
+
+/// The two files as a zip (the API's export).
+pub fn zip(e: &Export) -> anyhow::Result<Vec<u8>> {
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    w.start_file("entries.csv", opts)?;
+    w.write_all(&e.entries_csv)?;
+    w.start_file("manifest.json", opts)?;
+    w.write_all(&e.manifest_json)?;
+    Ok(w.finish()?.into_inner())
+}
