@@ -4,7 +4,8 @@
 -- One attempt to pay a case (SPEC §6.1). amount is the citizen's due at creation, in đồng;
 -- budget_amount what the province's budget owes. txn_ref is the reference sent to the gateway
 -- (NULL for waived and budget-covered payments, which involve no gateway). quote holds the quote
--- JSON at creation: its fee kinds split the revenue when the payment is confirmed.
+-- JSON at creation: its fee kinds split the revenue when the payment is confirmed; phi_due and
+-- le_phi_due are the citizen's part of it per kind, kept as columns for reconciliation totals.
 -- The idempotency key is scoped per (user, case): the same key returns the same payment.
 CREATE TABLE payments (
     payment_id      TEXT PRIMARY KEY,
@@ -23,6 +24,8 @@ CREATE TABLE payments (
     created_by      TEXT NOT NULL,
     idempotency_key TEXT NOT NULL,
     quote           TEXT NOT NULL,
+    phi_due         BIGINT NOT NULL DEFAULT 0,
+    le_phi_due      BIGINT NOT NULL DEFAULT 0,
     created_at      TIMESTAMPTZ NOT NULL,
     expires_at      TIMESTAMPTZ NOT NULL,
     updated_at      TIMESTAMPTZ NOT NULL,

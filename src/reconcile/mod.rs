@@ -14,7 +14,9 @@
 pub mod render;
 pub mod report;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap as HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
@@ -109,17 +111,17 @@ pub struct LineIn {
     pub arrived_at: DateTime<Utc>,
 }
 
-/// One classified element of a run.
+/// One classified element of a run. Its text borrows from the run's inputs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Item {
+pub struct Item<'a> {
     pub key: String,
     pub category: Category,
     /// The original business date of its line or payment.
     pub business_date: NaiveDate,
-    pub case_code: Option<String>,
-    pub payment_id: Option<String>,
-    pub txn_ref: Option<String>,
-    pub gateway_txn_no: Option<String>,
+    pub case_code: Option<&'a str>,
+    pub payment_id: Option<&'a str>,
+    pub txn_ref: Option<&'a str>,
+    pub gateway_txn_no: Option<&'a str>,
     /// The line's status, for line items.
     pub line_status: Option<LineStatus>,
     pub recorded_amount: Option<i64>,
@@ -136,7 +138,7 @@ pub struct Item {
     pub settles_payment: bool,
 }
 
-impl Item {
+impl Item<'_> {
     /// Line items count their settled amount, payment-only items their recorded amount.
     pub fn amount(&self) -> i64 {
         if self.line_status.is_some() { self.settled_amount.unwrap_or(0) } else { self.recorded_amount.unwrap_or(0) }
@@ -168,9 +170,9 @@ pub struct Totals {
 
 /// What a run found.
 #[derive(Debug, Clone, Default)]
-pub struct Outcome {
+pub struct Outcome<'a> {
     /// Sorted by key.
-    pub items: Vec<Item>,
+    pub items: Vec<Item<'a>>,
     /// (count, amount) per category, in `Category::ALL` order.
     pub summary: Vec<(Category, i64, i64)>,
     pub totals: Totals,
@@ -218,23 +220,28 @@ pub fn payment_key(gateway: &str, payment_id: &str) -> String {
 }
 
 /// Reconciles `date` for one gateway. `file_shas[i]` is the SHA-256 of the file imported i-th.
-pub fn reconcile(
+pub fn reconcile<'a>(
     gateway: &str,
     date: NaiveDate,
-    payments: &[PaymentIn],
-    lines: &[LineIn],
+    payments: &'a [PaymentIn],
+    lines: &'a [LineIn],
     file_shas: &[String],
     closures: &Closures,
-) -> Outcome {
+) -> Outcome<'a> {
     // Payments by reference (unique per gateway).
-    let mut by_ref: HashMap<&str, usize> = HashMap::with_capacity(payments.len());
+    let mut by_ref: HashMap<&str, usize> = HashMap::with_capacity_and_hasher(payments.len(), Default::default());
     for (i, p) in payments.iter().enumerate() {
         by_ref.insert(p.txn_ref.as_str(), i);
     }
+    // Each line's payment, looked up once (the big tables miss the cache on every probe).
+    let line_payment: Vec<Option<usize>> = lines.iter().map(|l| by_ref.get(l.txn_ref.as_str()).copied()).collect();
     // Lines in import order, then line number; first occurrences of (number, status).
     let mut order: Vec<usize> = (0..lines.len()).collect();
-    order.sort_unstable_by_key(|i| (lines[*i].file, lines[*i].line_no));
-    let mut first_seen: HashMap<(&str, LineStatus), usize> = HashMap::with_capacity(lines.len());
+    if !lines.windows(2).all(|w| (w[0].file, w[0].line_no) <= (w[1].file, w[1].line_no)) {
+        order.sort_unstable_by_key(|i| (lines[*i].file, lines[*i].line_no));
+    }
+    let mut first_seen: HashMap<(&str, LineStatus), usize> =
+        HashMap::with_capacity_and_hasher(lines.len(), Default::default());
     let mut is_first = vec![false; lines.len()];
     for &i in &order {
         let l = &lines[i];
@@ -252,7 +259,7 @@ pub fn reconcile(
         if !is_first[i] || l.status != LineStatus::Success {
             continue;
         }
-        let Some(&pi) = by_ref.get(l.txn_ref.as_str()) else { continue };
+        let Some(pi) = line_payment[i] else { continue };
         let p = &payments[pi];
         if p.status != PaymentStatus::Paid || matched_line[pi].is_some() {
             continue;
@@ -264,13 +271,13 @@ pub fn reconcile(
     }
     let payment_date = |p: &PaymentIn| p.business_date.map(|d| effective_date(d, p.confirmed_at, closures));
 
-    let mut items = Vec::new();
+    let mut items = Vec::with_capacity(lines.len() / 8);
     let mut totals = Totals::default();
-    let mut files = std::collections::BTreeSet::new();
-    let mut used_payments = std::collections::BTreeSet::new();
+    let mut files = vec![false; file_shas.len()];
+    let mut used_payments = vec![false; payments.len()];
     for &i in &order {
         let l = &lines[i];
-        let payment = by_ref.get(l.txn_ref.as_str()).map(|&pi| (pi, &payments[pi]));
+        let payment = line_payment[i].map(|pi| (pi, &payments[pi]));
         let own = effective_date(l.business_date, Some(l.arrived_at), closures);
         let home = match payment {
             // A line settling a paid payment is that payment's date's item, unless that date was
@@ -306,19 +313,21 @@ pub fn reconcile(
                 LineStatus::Refund => totals.refunds += l.amount,
             }
         }
-        files.insert(l.file);
+        if let Some(f) = files.get_mut(l.file) {
+            *f = true;
+        }
         if let Some((pi, _)) = payment {
-            used_payments.insert(pi);
+            used_payments[pi] = true;
         }
         let sha = file_shas.get(l.file).map(String::as_str).unwrap_or("");
         items.push(Item {
             key: line_key(gateway, l, is_first[i], sha),
             category,
             business_date: l.business_date,
-            case_code: payment.map(|(_, p)| p.case_code.clone()),
-            payment_id: payment.map(|(_, p)| p.payment_id.clone()),
-            txn_ref: Some(l.txn_ref.clone()),
-            gateway_txn_no: Some(l.gateway_txn_no.clone()),
+            case_code: payment.map(|(_, p)| p.case_code.as_str()),
+            payment_id: payment.map(|(_, p)| p.payment_id.as_str()),
+            txn_ref: Some(l.txn_ref.as_str()),
+            gateway_txn_no: Some(l.gateway_txn_no.as_str()),
             line_status: Some(l.status),
             recorded_amount: payment.map(|(_, p)| p.amount),
             settled_amount: Some(l.amount),
@@ -332,7 +341,7 @@ pub fn reconcile(
         if p.status != PaymentStatus::Paid || payment_date(p) != Some(date) {
             continue;
         }
-        used_payments.insert(pi);
+        used_payments[pi] = true;
         totals.recorded_paid += p.amount;
         if p.duplicate {
             totals.by_kind.duplicates += p.amount;
@@ -348,10 +357,10 @@ pub fn reconcile(
             key: payment_key(gateway, &p.payment_id),
             category: if p.duplicate { Category::DuplicatePayment } else { Category::MissingInSettlement },
             business_date: p.business_date.unwrap_or(date),
-            case_code: Some(p.case_code.clone()),
-            payment_id: Some(p.payment_id.clone()),
-            txn_ref: Some(p.txn_ref.clone()),
-            gateway_txn_no: p.gateway_txn_no.clone(),
+            case_code: Some(p.case_code.as_str()),
+            payment_id: Some(p.payment_id.as_str()),
+            txn_ref: Some(p.txn_ref.as_str()),
+            gateway_txn_no: p.gateway_txn_no.as_deref(),
             line_status: None,
             recorded_amount: Some(p.amount),
             settled_amount: None,
@@ -362,21 +371,49 @@ pub fn reconcile(
         });
     }
     totals.settled_net = totals.settled_gross - totals.gateway_fees - totals.refunds;
-    items.sort_unstable_by(|a, b| a.key.cmp(&b.key));
-    let summary = Category::ALL
-        .iter()
-        .map(|c| {
-            let (n, amount) =
-                items.iter().filter(|i| i.category == *c).fold((0, 0), |(n, a), i| (n + 1, a + i.amount()));
-            (*c, n, amount)
-        })
-        .collect();
+    sort_by_key_in_parallel(&mut items);
+    let mut sums = [(0i64, 0i64); 9];
+    for i in &items {
+        let s = &mut sums[i.category as usize];
+        s.0 += 1;
+        s.1 += i.amount();
+    }
+    let summary = Category::ALL.iter().map(|c| (*c, sums[*c as usize].0, sums[*c as usize].1)).collect();
     Outcome {
         items,
         summary,
         totals,
-        files: files.into_iter().collect(),
-        payments: used_payments.into_iter().collect(),
+        files: files.iter().enumerate().filter(|(_, u)| **u).map(|(i, _)| i).collect(),
+        payments: used_payments.iter().enumerate().filter(|(_, u)| **u).map(|(i, _)| i).collect(),
+    }
+}
+
+/// Sorts items by key: the two halves on two threads, then merged.
+fn sort_by_key_in_parallel(items: &mut Vec<Item<'_>>) {
+    if items.len() < 50_000 {
+        items.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        return;
+    }
+    let mid = items.len() / 2;
+    let (a, b) = items.split_at_mut(mid);
+    std::thread::scope(|s| {
+        s.spawn(|| a.sort_unstable_by(|x, y| x.key.cmp(&y.key)));
+        b.sort_unstable_by(|x, y| x.key.cmp(&y.key));
+    });
+    let right = items.split_off(mid);
+    let left = std::mem::take(items);
+    items.reserve(left.len() + right.len());
+    let (mut l, mut r) = (left.into_iter().peekable(), right.into_iter().peekable());
+    loop {
+        let take_left = match (l.peek(), r.peek()) {
+            (Some(x), Some(y)) => x.key <= y.key,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => break,
+        };
+        if let Some(next) = if take_left { l.next() } else { r.next() } {
+            items.push(next);
+        }
     }
 }
 

@@ -45,7 +45,7 @@ pub struct Summary {
 }
 
 impl Summary {
-    pub fn from(o: &Outcome) -> Self {
+    pub fn from(o: &Outcome<'_>) -> Self {
         let mut s = Summary::default();
         for (c, count, amount) in &o.summary {
             let slot = match c {
@@ -102,14 +102,14 @@ pub struct ItemJson<'a> {
 }
 
 impl<'a> ItemJson<'a> {
-    pub fn of(i: &'a Item, state: Option<(&'a str, &'a serde_json::Value)>) -> Self {
+    pub fn of(i: &'a Item<'a>, state: Option<(&'a str, &'a serde_json::Value)>) -> Self {
         Self {
             key: &i.key,
             category: i.category,
-            case_code: i.case_code.as_deref(),
-            payment_id: i.payment_id.as_deref(),
-            txn_ref: i.txn_ref.as_deref(),
-            gateway_txn_no: i.gateway_txn_no.as_deref(),
+            case_code: i.case_code,
+            payment_id: i.payment_id,
+            txn_ref: i.txn_ref,
+            gateway_txn_no: i.gateway_txn_no,
             recorded_amount: i.recorded_amount,
             settled_amount: i.settled_amount,
             expected_amount: i.expected_amount,
@@ -137,7 +137,7 @@ fn sha(data: &[u8]) -> String {
 }
 
 /// Digests of the payments and case versions an outcome concerns.
-pub fn digests(o: &Outcome, payments: &[PaymentIn]) -> (String, String) {
+pub fn digests(o: &Outcome<'_>, payments: &[PaymentIn]) -> (String, String) {
     let mut ps: Vec<&PaymentIn> = o.payments.iter().map(|i| &payments[*i]).collect();
     ps.sort_by(|a, b| a.payment_id.cmp(&b.payment_id));
     let mut pay = String::new();
@@ -167,7 +167,7 @@ pub fn digests(o: &Outcome, payments: &[PaymentIn]) -> (String, String) {
 }
 
 /// The exception items of an outcome (every category but `matched`).
-pub fn exceptions(o: &Outcome) -> impl Iterator<Item = &Item> {
+pub fn exceptions<'o, 'a>(o: &'o Outcome<'a>) -> impl Iterator<Item = &'o Item<'a>> {
     o.items.iter().filter(|i| i.category != Category::Matched)
 }
 

@@ -120,7 +120,8 @@ fn a_payment_at_midnight_settled_in_the_next_day_s_file_matches_once_that_file_i
     let o15 = reconcile("momo", d("2024-07-15"), &payments, std::slice::from_ref(&late), &shas(2), &Closures::new());
     assert_eq!(cat(&o15, "momo:N1:success"), Category::Matched);
     assert_eq!(o15.items[0].business_date, d("2024-07-16"), "the item keeps its line's date");
-    let o16 = reconcile("momo", d("2024-07-16"), &payments, &[late], &shas(2), &Closures::new());
+    let late = [late];
+    let o16 = reconcile("momo", d("2024-07-16"), &payments, &late, &shas(2), &Closures::new());
     assert!(o16.items.is_empty());
 }
 
@@ -209,7 +210,7 @@ fn arb_world() -> impl Strategy<Value = (Vec<PaymentIn>, Vec<LineIn>)> {
         })
 }
 
-fn run_all(payments: &[PaymentIn], lines: &[LineIn]) -> Vec<Outcome> {
+fn run_all<'a>(payments: &'a [PaymentIn], lines: &'a [LineIn]) -> Vec<Outcome<'a>> {
     ["2024-07-14", "2024-07-15", "2024-07-16", "2024-07-17"]
         .iter()
         .map(|day| reconcile("vnpay", d(day), payments, lines, &shas(3), &Closures::new()))
@@ -228,13 +229,13 @@ proptest! {
                 if i.line_status.is_some() {
                     *seen_lines.entry((i.file.unwrap(), i.key.clone())).or_insert(0) += 1;
                     if matches!(i.category, Category::Matched | Category::AmountMismatch | Category::FeeMismatch) {
-                        *seen_payments.entry(i.payment_id.clone().unwrap()).or_insert(0) += 1;
+                        *seen_payments.entry(i.payment_id.unwrap().to_owned()).or_insert(0) += 1;
                     }
                     if i.category == Category::DuplicatePayment {
-                        *dup_mentions.entry(i.payment_id.clone().unwrap()).or_insert(0) += 1;
+                        *dup_mentions.entry(i.payment_id.unwrap().to_owned()).or_insert(0) += 1;
                     }
                 } else {
-                    *seen_payments.entry(i.payment_id.clone().unwrap()).or_insert(0) += 1;
+                    *seen_payments.entry(i.payment_id.unwrap().to_owned()).or_insert(0) += 1;
                 }
             }
         }

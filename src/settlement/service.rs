@@ -66,10 +66,19 @@ pub struct RunView {
     pub new: bool,
 }
 
-/// Everything a computation of a (date, gateway) produced.
-struct Computed {
-    outcome: Outcome,
+/// What a run reads, loaded: the gateway's payments and lines, its files in import order and
+/// its closed days.
+struct Loaded {
     payments: Vec<PaymentIn>,
+    lines: Vec<LineIn>,
+    shas: Vec<String>,
+    files: Vec<SettlementFile>,
+    closures: Closures,
+}
+
+/// Everything a computation of a (date, gateway) produced. Its items borrow from the `Loaded`.
+struct Computed<'a> {
+    outcome: Outcome<'a>,
     inputs: Inputs,
     summary: Summary,
     hash: String,
@@ -113,13 +122,6 @@ impl Action {
     pub fn moves_money(self) -> bool {
         self != Action::Accept
     }
-}
-
-fn quoted_split(quote_json: &str) -> (i64, i64) {
-    let items = crate::store::payments::quoted_items(quote_json);
-    let phi = items.iter().filter(|i| i.kind == "phi").map(|i| i.citizen_due).sum();
-    let le_phi = items.iter().filter(|i| i.kind != "phi").map(|i| i.citizen_due).sum();
-    (phi, le_phi)
 }
 
 fn vn_date(t: DateTime<Utc>) -> NaiveDate {
@@ -168,63 +170,89 @@ impl Finance {
         self.fees.quote(&facts).ok().map(|q| q.citizen_due.dong())
     }
 
-    fn inputs(&self, data: &ReconData) -> (Vec<PaymentIn>, Vec<LineIn>, Vec<String>, Closures) {
+    /// Turns loaded rows into the matcher's inputs, moving their text rather than copying it.
+    fn inputs(&self, data: ReconData) -> Loaded {
+        // Cases of one procedure, channel, subjects, quantity and date have one quote.
+        let mut quotes: HashMap<(String, String, String, i64, NaiveDate), Option<i64>> = HashMap::new();
         let payments = data
             .payments
-            .iter()
+            .into_iter()
             .map(|r| {
                 let status: PaymentStatus = r.status.parse().unwrap_or(PaymentStatus::Pending);
-                let (phi, le_phi) = quoted_split(&r.quote);
+                let key = (
+                    r.procedure_code.clone(),
+                    r.channel.clone(),
+                    r.subjects.clone(),
+                    r.quantity,
+                    vn_date(r.received_at),
+                );
+                let expected = match quotes.get(&key) {
+                    Some(e) => *e,
+                    None => {
+                        let e = self.expected(&r);
+                        quotes.insert(key, e);
+                        e
+                    }
+                };
                 PaymentIn {
-                    payment_id: r.payment_id.clone(),
-                    case_code: r.case_code.clone(),
+                    business_date: if status == PaymentStatus::Paid { r.paid_at.map(vn_date) } else { None },
+                    payment_id: r.payment_id,
+                    case_code: r.case_code,
                     case_version: r.case_version,
-                    txn_ref: r.txn_ref.clone(),
-                    gateway_txn_no: r.gateway_txn_no.clone(),
+                    txn_ref: r.txn_ref,
+                    gateway_txn_no: r.gateway_txn_no,
                     amount: r.amount,
                     status,
-                    business_date: if status == PaymentStatus::Paid { r.paid_at.map(vn_date) } else { None },
                     confirmed_at: r.confirmed_at,
                     duplicate: r.duplicate,
-                    expected: self.expected(r),
-                    phi,
-                    le_phi,
+                    expected,
+                    phi: r.phi_due,
+                    le_phi: r.le_phi_due,
                 }
             })
             .collect();
-        let index: HashMap<&str, usize> = data.files.iter().enumerate().map(|(i, f)| (f.file_id.as_str(), i)).collect();
+        let index: HashMap<i64, usize> = data.files.iter().enumerate().map(|(i, f)| (f.import_seq, i)).collect();
+        let now = self.clock.now();
         let lines = data
             .lines
-            .iter()
+            .into_iter()
             .map(|l| {
-                let file = index.get(l.file_id.as_str()).copied().unwrap_or(usize::MAX);
+                let file = index.get(&l.file_seq).copied().unwrap_or(usize::MAX);
                 LineIn {
                     file,
                     line_no: usize::try_from(l.line_no).unwrap_or(0),
-                    gateway_txn_no: l.gateway_txn_no.clone(),
-                    txn_ref: l.txn_ref.clone(),
+                    arrived_at: data.files.get(file).map_or(now, |f| f.imported_at),
+                    gateway_txn_no: l.gateway_txn_no,
+                    txn_ref: l.txn_ref,
                     amount: l.amount,
                     fee: l.fee,
-                    status: if l.status == "refund" { LineStatus::Refund } else { LineStatus::Success },
+                    status: if l.refund { LineStatus::Refund } else { LineStatus::Success },
                     business_date: l.business_date,
-                    arrived_at: data.files.get(file).map_or(l.txn_time, |f| f.imported_at),
                 }
             })
             .collect();
-        let shas = data.files.iter().map(|f| f.sha256.clone()).collect();
-        (payments, lines, shas, data.closures.iter().copied().collect())
+        Loaded {
+            payments,
+            lines,
+            shas: data.files.iter().map(|f| f.sha256.clone()).collect(),
+            files: data.files,
+            closures: data.closures.iter().copied().collect(),
+        }
     }
 
-    async fn compute(&self, date: NaiveDate, gateway: Gateway) -> Result<Computed> {
+    async fn load(&self, gateway: Gateway) -> Result<Loaded> {
         let data = self.store.recon_data(gateway.as_str()).await?;
-        let (payments, lines, shas, closures) = self.inputs(&data);
-        let outcome = reconcile(gateway.as_str(), date, &payments, &lines, &shas, &closures);
-        let (payments_digest, cases_digest) = digests(&outcome, &payments);
+        Ok(self.inputs(data))
+    }
+
+    fn compute<'a>(&self, l: &'a Loaded, date: NaiveDate, gateway: Gateway) -> Computed<'a> {
+        let outcome = reconcile(gateway.as_str(), date, &l.payments, &l.lines, &l.shas, &l.closures);
+        let (payments_digest, cases_digest) = digests(&outcome, &l.payments);
         let inputs = Inputs {
             settlement_files: outcome
                 .files
                 .iter()
-                .filter_map(|i| data.files.get(*i))
+                .filter_map(|i| l.files.get(*i))
                 .map(|f| FileRef { name: f.name.clone(), sha256: f.sha256.clone() })
                 .collect(),
             policy_hash: self.fees.policy.hash.clone(),
@@ -234,11 +262,11 @@ impl Finance {
         let summary = Summary::from(&outcome);
         let day = date.format("%Y-%m-%d").to_string();
         let hash = report_hash(&day, gateway.as_str(), &inputs, &summary, &outcome.totals, &outcome);
-        Ok(Computed { outcome, payments, inputs, summary, hash })
+        Computed { outcome, inputs, summary, hash }
     }
 
     /// The report JSON (without states) of a computation, as stored.
-    fn stored_report(date: NaiveDate, gateway: Gateway, run_id: &str, c: &Computed) -> String {
+    fn stored_report(date: NaiveDate, gateway: Gateway, run_id: &str, c: &Computed<'_>) -> String {
         let items: Vec<ItemJson<'_>> = exceptions(&c.outcome).map(|i| ItemJson::of(i, None)).collect();
         json!({
             "business_date": date.format("%Y-%m-%d").to_string(),
@@ -296,7 +324,8 @@ impl Finance {
             return Ok(RunView { report: Self::served(&run.report, &states), run, new: false });
         }
         for _ in 0..3 {
-            let c = self.compute(date, gateway).await?;
+            let loaded = self.load(gateway).await?;
+            let c = self.compute(&loaded, date, gateway);
             let now = self.clock.now();
             let run_id = new_id("run");
             let run = RunRecord {
@@ -324,7 +353,7 @@ impl Finance {
         &self,
         date: NaiveDate,
         gateway: Gateway,
-        o: &Outcome,
+        o: &Outcome<'_>,
         states: &HashMap<String, ExceptionRow>,
     ) -> Result<Vec<ExceptionChange>> {
         let mut changes = Vec::new();
@@ -740,7 +769,8 @@ impl Finance {
             .latest_run(date, gateway.as_str())
             .await?
             .ok_or_else(|| FinanceError::Conflict(format!("{date} for {gateway} has no reconciliation run yet")))?;
-        let c = self.compute(date, gateway).await?;
+        let loaded = self.load(gateway).await?;
+        let c = self.compute(&loaded, date, gateway);
         if c.hash != run.report_hash {
             return Err(FinanceError::Conflict(
                 "payments or settlement lines changed since the last run: run the reconciliation again before closing"
@@ -764,7 +794,6 @@ impl Finance {
         if !self.store.close_day(date, gateway.as_str(), &run.run_id, actor, &postings, self.clock.now()).await? {
             return Err(FinanceError::DayClosed(format!("{date} for {gateway} is already closed")));
         }
-        let _ = c.payments;
         self.report(date, gateway).await
     }
 }
@@ -772,12 +801,12 @@ impl Finance {
 /// The settlement posting of a first-occurrence line: success lines Dr bank (amount − fee),
 /// Dr gateway fees, Cr the gateway's clearing account, or suspense when the line settles no paid
 /// payment; refund lines Dr refunds payable, Cr bank.
-pub fn settlement_posting(gateway: Gateway, i: &Item) -> Posting {
+pub fn settlement_posting(gateway: Gateway, i: &Item<'_>) -> Posting {
     let amount = i.settled_amount.unwrap_or(0);
     let fee = i.fee.unwrap_or(0);
-    let no = i.gateway_txn_no.as_deref().unwrap_or("");
+    let no = i.gateway_txn_no.unwrap_or("");
     let status = i.line_status.map_or("success", |s| s.as_str());
-    let memo = format!("settlement {no} ({})", i.txn_ref.as_deref().unwrap_or(""));
+    let memo = format!("settlement {no} ({})", i.txn_ref.unwrap_or(""));
     let lines = if i.line_status == Some(LineStatus::Refund) {
         vec![
             Line::debit(ledger::REFUNDS_PAYABLE, amount, memo.clone()),
@@ -796,7 +825,7 @@ pub fn settlement_posting(gateway: Gateway, i: &Item) -> Posting {
         idem_key: format!("settle:{gateway}:{no}:{status}"),
         kind: "settlement".into(),
         business_date: i.business_date,
-        refs: format!("item={};payment={}", i.key, i.payment_id.as_deref().unwrap_or("")),
+        refs: format!("item={};payment={}", i.key, i.payment_id.unwrap_or("")),
         corrects: None,
         lines,
     }

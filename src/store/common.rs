@@ -591,7 +591,7 @@ macro_rules! impl_store {
             async fn save_run(
                 &self,
                 run: &$crate::store::RunRecord,
-                items: &[$crate::reconcile::Item],
+                items: &[$crate::reconcile::Item<'_>],
                 changes: &[$crate::store::ExceptionChange],
                 at: chrono::DateTime<chrono::Utc>,
             ) -> $crate::store::Result<bool> {

@@ -315,7 +315,7 @@ pub trait Store: Send + Sync + 'static {
     async fn save_run(
         &self,
         run: &RunRecord,
-        items: &[crate::reconcile::Item],
+        items: &[crate::reconcile::Item<'_>],
         changes: &[ExceptionChange],
         at: DateTime<Utc>,
     ) -> Result<bool>;

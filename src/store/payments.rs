@@ -281,6 +281,14 @@ pub struct LedgerEntry {
 pub(super) const LEDGER_COLUMNS: &str =
     "seq, posting_id, line_no, business_date, kind, account, debit, credit, memo, refs, prev_hash, hash";
 
+/// The citizen's part of a stored quote per fee kind: (phí, lệ phí).
+pub fn citizen_split(quote_json: &str) -> (i64, i64) {
+    let items = quoted_items(quote_json);
+    let phi = items.iter().filter(|i| i.kind == "phi").map(|i| i.citizen_due).sum();
+    let le_phi = items.iter().filter(|i| i.kind != "phi").map(|i| i.citizen_due).sum();
+    (phi, le_phi)
+}
+
 /// The quote items a posting needs, read from a stored quote's JSON.
 pub fn quoted_items(quote_json: &str) -> Vec<crate::domain::ledger::QuotedItem> {
     let v: serde_json::Value = serde_json::from_str(quote_json).unwrap_or_default();
@@ -741,10 +749,12 @@ macro_rules! impl_payments {
                 if Self::case_settled_except_tx(&mut tx, &p.case_code, &p.payment_id).await? {
                     return Ok(CreatePayment::CaseAlreadyPaid);
                 }
+                let split = $crate::store::payments::citizen_split(&p.quote);
                 sqlx::query(
                     "INSERT INTO payments (payment_id, case_code, case_version, gateway, txn_ref, amount, budget_amount, status, gateway_txn_no,
-                                           paid_at, pay_url, return_url, client_ip, created_by, idempotency_key, quote, created_at, expires_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL, $9, $10, $11, $12, $13, $14, $15, $16, $15)",
+                                           paid_at, pay_url, return_url, client_ip, created_by, idempotency_key, quote, created_at, expires_at, updated_at,
+                                           phi_due, le_phi_due)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL, $9, $10, $11, $12, $13, $14, $15, $16, $15, $17, $18)",
                 )
                 .bind(&p.payment_id)
                 .bind(&p.case_code)
@@ -762,6 +772,8 @@ macro_rules! impl_payments {
                 .bind(&p.quote)
                 .bind(p.created_at)
                 .bind(p.expires_at)
+                .bind(split.0)
+                .bind(split.1)
                 .execute(&mut **tx)
                 .await
                 .map_err(|e| $crate::store::common::on_unique(e, || "a payment with this reference exists".into()))?;

@@ -47,9 +47,23 @@ pub struct LineRow {
     pub status: String,
 }
 
-/// A payment with what reconciliation needs: its stored quote, and its case's current version
-/// to recompute `citizen_due`.
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// A settlement line as reconciliation reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReconLine {
+    /// Its file's `import_seq`.
+    pub file_seq: i64,
+    pub line_no: i64,
+    pub gateway_txn_no: String,
+    pub txn_ref: String,
+    pub amount: i64,
+    pub fee: i64,
+    pub business_date: NaiveDate,
+    pub refund: bool,
+}
+
+/// A payment with what reconciliation needs: the citizen's split of its quote, and its case's
+/// current version to recompute `citizen_due`.
+#[derive(Debug, Clone)]
 pub struct ReconPaymentRow {
     pub payment_id: String,
     pub case_code: String,
@@ -60,7 +74,9 @@ pub struct ReconPaymentRow {
     pub paid_at: Option<DateTime<Utc>>,
     pub confirmed_at: Option<DateTime<Utc>>,
     pub duplicate: bool,
-    pub quote: String,
+    /// The citizen's part of the payment's quote: phí and lệ phí.
+    pub phi_due: i64,
+    pub le_phi_due: i64,
     pub case_version: i64,
     pub procedure_code: String,
     pub channel: String,
@@ -73,7 +89,7 @@ pub struct ReconPaymentRow {
 #[derive(Debug, Clone, Default)]
 pub struct ReconData {
     pub payments: Vec<ReconPaymentRow>,
-    pub lines: Vec<LineRow>,
+    pub lines: Vec<ReconLine>,
     /// In import order.
     pub files: Vec<SettlementFile>,
     pub closures: Vec<(NaiveDate, DateTime<Utc>)>,
@@ -164,6 +180,86 @@ pub struct DayGateway {
     pub closed_at: Option<Timestamp>,
 }
 
+fn corrupt(what: &str) -> super::StoreError {
+    super::StoreError::Corrupt(format!("reconciliation row: {what}"))
+}
+
+fn num(s: Option<&str>, what: &str) -> Result<i64, super::StoreError> {
+    s.and_then(|v| v.parse().ok()).ok_or_else(|| corrupt(what))
+}
+
+/// Unpacks a payment row of `recon_data`.
+pub fn unpack_payment(
+    packed: &str,
+    paid_at: Option<DateTime<Utc>>,
+    confirmed_at: Option<DateTime<Utc>>,
+    received_at: DateTime<Utc>,
+) -> Result<ReconPaymentRow, super::StoreError> {
+    // The subjects JSON comes last and may not be split further.
+    let mut f = packed.splitn(14, '|');
+    let mut text = |what: &str| f.next().map(str::to_owned).ok_or_else(|| corrupt(what));
+    let payment_id = text("payment_id")?;
+    let case_code = text("case_code")?;
+    let txn_ref = text("txn_ref")?;
+    let no = text("gateway_txn_no")?;
+    let amount = num(Some(&text("amount")?), "amount")?;
+    let status = text("status")?;
+    let duplicate = text("duplicate")? == "1";
+    let phi_due = num(Some(&text("phi_due")?), "phi_due")?;
+    let le_phi_due = num(Some(&text("le_phi_due")?), "le_phi_due")?;
+    let case_version = num(Some(&text("version")?), "version")?;
+    let procedure_code = text("procedure_code")?;
+    let channel = text("channel")?;
+    let quantity = num(Some(&text("quantity")?), "quantity")?;
+    let subjects = text("subjects")?;
+    Ok(ReconPaymentRow {
+        payment_id,
+        case_code,
+        txn_ref,
+        gateway_txn_no: (!no.is_empty()).then_some(no),
+        amount,
+        status,
+        paid_at,
+        confirmed_at,
+        duplicate,
+        phi_due,
+        le_phi_due,
+        case_version,
+        procedure_code,
+        channel,
+        subjects,
+        quantity,
+        received_at,
+    })
+}
+
+/// Unpacks a line row of `recon_data`.
+pub fn unpack_line(packed: &str) -> Result<ReconLine, super::StoreError> {
+    let mut f = packed.split('|');
+    let file_seq = num(f.next(), "import_seq")?;
+    let line_no = num(f.next(), "line_no")?;
+    let gateway_txn_no = f.next().ok_or_else(|| corrupt("gateway_txn_no"))?.to_owned();
+    let txn_ref = f.next().ok_or_else(|| corrupt("txn_ref"))?.to_owned();
+    let amount = num(f.next(), "amount")?;
+    let fee = num(f.next(), "fee")?;
+    let business_date =
+        f.next().and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()).ok_or_else(|| corrupt("business_date"))?;
+    let refund = f.next() == Some("refund");
+    Ok(ReconLine { file_seq, line_no, gateway_txn_no, txn_ref, amount, fee, business_date, refund })
+}
+
+/// The placeholders of one row of a multi-row INSERT: `($11,$12,...)` on PostgreSQL, `(?,?,...)`
+/// on SQLite. The only place a statement is written per dialect: SQLite resolves each numbered
+/// parameter by a linear search of the statement's parameter list, so thousands of `$N` in one
+/// statement cost quadratic time there, while anonymous `?` bind in order.
+pub fn row_placeholders(backend: super::Backend, first: usize, n: usize) -> String {
+    let marks: Vec<String> = match backend {
+        super::Backend::Sqlite => vec!["?".to_owned(); n],
+        super::Backend::Postgres => (1..=n).map(|k| format!("${}", first + k)).collect(),
+    };
+    format!("({})", marks.join(","))
+}
+
 /// Expands to the backend's inherent methods for settlement and reconciliation.
 macro_rules! impl_recon {
     ($store:ty, $db:ty, for_update = $for_update:literal) => {
@@ -220,21 +316,17 @@ macro_rules! impl_recon {
                 .execute(&mut **tx)
                 .await
                 .map_err(|e| $crate::store::common::on_unique(e, || "this file was imported before".into()))?;
-                const ROWS: usize = 500;
+                const ROWS: usize = 1000;
                 let mut done = 0usize;
                 for chunk in f.lines.chunks(ROWS) {
                     let mut sql = String::from(
                         "INSERT INTO settlement_lines (file_id, line_no, gateway, gateway_txn_no, txn_ref, amount, fee, txn_time, business_date, status) VALUES ",
                     );
                     for r in 0..chunk.len() {
-                        let b = r * 10;
                         if r > 0 {
                             sql.push(',');
                         }
-                        sql.push_str(&format!(
-                            "(${},${},${},${},${},${},${},${},${},${})",
-                            b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8, b + 9, b + 10
-                        ));
+                        sql.push_str(&$crate::store::recon::row_placeholders(Self::BACKEND, r * 10, 10));
                     }
                     let mut q = sqlx::query(&sql);
                     for l in chunk {
@@ -269,25 +361,37 @@ macro_rules! impl_recon {
             }
 
             async fn recon_data_impl(&self, gateway: &str) -> $crate::store::Result<$crate::store::recon::ReconData> {
-                let payments: Vec<$crate::store::recon::ReconPaymentRow> = sqlx::query_as(
-                    "SELECT p.payment_id, p.case_code, p.txn_ref, p.gateway_txn_no, p.amount, p.status, p.paid_at, p.confirmed_at,
-                            EXISTS (SELECT 1 FROM payment_flags f WHERE f.payment_id = p.payment_id AND f.flag = 'duplicate_payment') AS duplicate,
-                            p.quote, v.version AS case_version, v.procedure_code, v.channel, v.subjects, v.quantity, v.received_at
+                // A day holds up to millions of rows: each row's text columns come packed into one
+                // ('|'-separated; no value holds a '|', see settlement::parse), which the driver
+                // hands over several times faster than as separate columns. Payments and lines
+                // are read at once, on two connections.
+                let payments = sqlx::query_as::<_, (String, Option<chrono::DateTime<chrono::Utc>>, Option<chrono::DateTime<chrono::Utc>>, chrono::DateTime<chrono::Utc>)>(
+                    "SELECT p.payment_id || '|' || p.case_code || '|' || p.txn_ref || '|' || COALESCE(p.gateway_txn_no, '') || '|' ||
+                            CAST(p.amount AS TEXT) || '|' || p.status || '|' ||
+                            CASE WHEN EXISTS (SELECT 1 FROM payment_flags f WHERE f.payment_id = p.payment_id AND f.flag = 'duplicate_payment') THEN '1' ELSE '0' END || '|' ||
+                            CAST(p.phi_due AS TEXT) || '|' || CAST(p.le_phi_due AS TEXT) || '|' || CAST(v.version AS TEXT) || '|' ||
+                            v.procedure_code || '|' || v.channel || '|' || CAST(v.quantity AS TEXT) || '|' || v.subjects,
+                            p.paid_at, p.confirmed_at, v.received_at
                      FROM payments p
                      JOIN cases c ON c.case_code = p.case_code
                      JOIN case_versions v ON v.case_code = c.case_code AND v.version = c.current_version
                      WHERE p.gateway = $1 AND p.txn_ref IS NOT NULL",
                 )
                 .bind(gateway)
-                .fetch_all(&self.pool)
-                .await?;
-                let lines: Vec<$crate::store::recon::LineRow> = sqlx::query_as(
-                    "SELECT file_id, line_no, gateway_txn_no, txn_ref, amount, fee, txn_time, business_date, status
-                     FROM settlement_lines WHERE gateway = $1",
+                .fetch_all(&self.pool);
+                let lines = sqlx::query_as::<_, (String,)>(
+                    "SELECT CAST(f.import_seq AS TEXT) || '|' || CAST(l.line_no AS TEXT) || '|' || l.gateway_txn_no || '|' || l.txn_ref || '|' ||
+                            CAST(l.amount AS TEXT) || '|' || CAST(l.fee AS TEXT) || '|' || CAST(l.business_date AS TEXT) || '|' || l.status
+                     FROM settlement_lines l JOIN settlement_files f ON f.file_id = l.file_id WHERE l.gateway = $1",
                 )
                 .bind(gateway)
-                .fetch_all(&self.pool)
-                .await?;
+                .fetch_all(&self.pool);
+                let (payments, lines) = tokio::try_join!(payments, lines)?;
+                let payments = payments
+                    .into_iter()
+                    .map(|(packed, paid_at, confirmed_at, received_at)| $crate::store::recon::unpack_payment(&packed, paid_at, confirmed_at, received_at))
+                    .collect::<$crate::store::Result<Vec<_>>>()?;
+                let lines = lines.into_iter().map(|(packed,)| $crate::store::recon::unpack_line(&packed)).collect::<$crate::store::Result<Vec<_>>>()?;
                 let sql = format!("SELECT {} FROM settlement_files WHERE gateway = $1 ORDER BY import_seq", $crate::store::recon::FILE_COLUMNS);
                 let files = sqlx::query_as(&sql).bind(gateway).fetch_all(&self.pool).await?;
                 let closures: Vec<(chrono::NaiveDate, chrono::DateTime<chrono::Utc>)> =
@@ -359,7 +463,7 @@ macro_rules! impl_recon {
             async fn save_run_impl(
                 &self,
                 run: &$crate::store::recon::RunRecord,
-                items: &[$crate::reconcile::Item],
+                items: &[$crate::reconcile::Item<'_>],
                 changes: &[$crate::store::recon::ExceptionChange],
                 at: chrono::DateTime<chrono::Utc>,
             ) -> $crate::store::Result<bool> {
@@ -377,16 +481,13 @@ macro_rules! impl_recon {
                 .bind(&run.report)
                 .execute(&mut **tx)
                 .await?;
-                for chunk in items.chunks(400) {
+                for chunk in items.chunks(1000) {
                     let mut sql = format!("INSERT INTO reconciliation_items (run_id, {}) VALUES ", $crate::store::recon::ITEM_COLUMNS);
                     for r in 0..chunk.len() {
-                        let b = r * 14;
                         if r > 0 {
                             sql.push(',');
                         }
-                        sql.push('(');
-                        sql.push_str(&(1..=14).map(|k| format!("${}", b + k)).collect::<Vec<_>>().join(","));
-                        sql.push(')');
+                        sql.push_str(&$crate::store::recon::row_placeholders(Self::BACKEND, r * 14, 14));
                     }
                     let mut q = sqlx::query(&sql);
                     for i in chunk {
