@@ -228,28 +228,33 @@ pub fn reconcile<'a>(
     file_shas: &[String],
     closures: &Closures,
 ) -> Outcome<'a> {
-    // Payments by reference (unique per gateway).
-    let mut by_ref: HashMap<&str, usize> = HashMap::with_capacity_and_hasher(payments.len(), Default::default());
-    for (i, p) in payments.iter().enumerate() {
-        by_ref.insert(p.txn_ref.as_str(), i);
-    }
-    // Each line's payment, looked up once (the big tables miss the cache on every probe).
-    let line_payment: Vec<Option<usize>> = lines.iter().map(|l| by_ref.get(l.txn_ref.as_str()).copied()).collect();
-    // Lines in import order, then line number; first occurrences of (number, status).
-    let mut order: Vec<usize> = (0..lines.len()).collect();
-    if !lines.windows(2).all(|w| (w[0].file, w[0].line_no) <= (w[1].file, w[1].line_no)) {
-        order.sort_unstable_by_key(|i| (lines[*i].file, lines[*i].line_no));
-    }
-    let mut first_seen: HashMap<(&str, LineStatus), usize> =
-        HashMap::with_capacity_and_hasher(lines.len(), Default::default());
-    let mut is_first = vec![false; lines.len()];
-    for &i in &order {
-        let l = &lines[i];
-        if let std::collections::hash_map::Entry::Vacant(e) = first_seen.entry((l.gateway_txn_no.as_str(), l.status)) {
-            e.insert(i);
-            is_first[i] = true;
+    // Two independent joins, on two threads: each line's payment by reference (unique per
+    // gateway), and the first occurrence of each (number, status) in import order.
+    let (line_payment, (order, is_first)) = std::thread::scope(|s| {
+        let by_reference = s.spawn(|| {
+            let mut by_ref: HashMap<&str, usize> =
+                HashMap::with_capacity_and_hasher(payments.len(), Default::default());
+            for (i, p) in payments.iter().enumerate() {
+                by_ref.insert(p.txn_ref.as_str(), i);
+            }
+            lines.iter().map(|l| by_ref.get(l.txn_ref.as_str()).copied()).collect::<Vec<Option<usize>>>()
+        });
+        let mut order: Vec<usize> = (0..lines.len()).collect();
+        if !lines.windows(2).all(|w| (w[0].file, w[0].line_no) <= (w[1].file, w[1].line_no)) {
+            order.sort_unstable_by_key(|i| (lines[*i].file, lines[*i].line_no));
         }
-    }
+        let mut first_seen: HashMap<(&str, LineStatus), ()> =
+            HashMap::with_capacity_and_hasher(lines.len(), Default::default());
+        let mut is_first = vec![false; lines.len()];
+        for &i in &order {
+            let l = &lines[i];
+            is_first[i] = first_seen.insert((l.gateway_txn_no.as_str(), l.status), ()).is_none();
+        }
+        drop(first_seen);
+        // A panic in the other thread is a bug here: pass it on.
+        let line_payment = by_reference.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+        (line_payment, (order, is_first))
+    });
     // Each paid payment's matching line: the first success line with its reference (and its
     // number, when it has one).
     let mut matched_line: Vec<Option<usize>> = vec![None; payments.len()];

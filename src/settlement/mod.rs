@@ -344,19 +344,19 @@ pub fn parse(p: &Profile, bytes: &[u8], progress: &dyn Fn(usize)) -> Result<Vec<
             return Err(err(base + 1, Some(n), "this column appears twice in the header"));
         }
     }
-    let mut idx: HashMap<&str, usize> = HashMap::new();
-    for f in FIELDS {
+    // Each field's column, resolved once: `FIELDS[k]` is in column `col[k]` (fee may be absent).
+    let mut col: [Option<usize>; FIELDS.len()] = [None; FIELDS.len()];
+    for (k, f) in FIELDS.iter().enumerate() {
         match p.columns.get(f) {
             Some(h) => match names.iter().position(|n| n == h) {
-                Some(i) => {
-                    idx.insert(f, i);
-                }
+                Some(i) => col[k] = Some(i),
                 None => return Err(err(base + 1, Some(f), format!("missing column {h:?}"))),
             },
-            None if f == "fee" => {}
+            None if *f == "fee" => {}
             None => return Err(err(base + 1, Some(f), "the profile maps no column")),
         }
     }
+    let [c_no, c_ref, c_amount, c_fee, c_time, c_status] = col;
     let success: Vec<String> = p.success_words.iter().map(|w| w.trim().to_lowercase()).collect();
     let refund: Vec<String> = p.refund_words.iter().map(|w| w.trim().to_lowercase()).collect();
     let mut lines = Vec::new();
@@ -375,41 +375,45 @@ pub fn parse(p: &Profile, bytes: &[u8], progress: &dyn Fn(usize)) -> Result<Vec<
                 format!("expected {} fields, found {} (a truncated or broken line)", names.len(), rec.len()),
             ));
         }
-        let get = |f: &str| -> Result<&str, FileError> {
-            let i = idx[f];
-            std::str::from_utf8(&rec[i]).map_err(|_| err(line, Some(f), "not valid text"))
+        // Every column but fee is present (checked with the header).
+        let get = |c: Option<usize>, f: &str| -> Result<&str, FileError> {
+            let raw = c.and_then(|i| rec.get(i)).unwrap_or_default();
+            std::str::from_utf8(raw).map_err(|_| err(line, Some(f), "not valid text"))
         };
-        // References are identifiers: no '|' (reconciliation packs rows with it), no control characters.
-        let reference = |f: &str| -> Result<String, FileError> {
-            let v = get(f)?.trim().to_owned();
+        // References are identifiers: not empty, no control characters.
+        let reference = |c: Option<usize>, f: &str| -> Result<String, FileError> {
+            let v = get(c, f)?.trim();
             if v.is_empty() {
                 return Err(err(line, Some(f), "is empty"));
             }
-            if v.len() > 100 || v.contains('|') || v.chars().any(char::is_control) {
+            if v.len() > 100 || v.chars().any(char::is_control) {
                 return Err(err(
                     line,
                     Some(f),
-                    format!("{v:?} is not a reference (at most 100 characters, no '|' or control characters)"),
+                    format!("{v:?} is not a reference (at most 100 characters, no control characters)"),
                 ));
             }
-            Ok(v)
+            Ok(v.to_owned())
         };
-        let gateway_txn_no = reference("gateway_txn_no")?;
-        let txn_ref = reference("txn_ref")?;
-        let amount_v = amount(get("amount")?, p, line, "amount")?;
-        let fee = if idx.contains_key("fee") && !get("fee")?.trim().is_empty() {
-            amount(get("fee")?, p, line, "fee")?
-        } else {
-            0
-        };
+        let gateway_txn_no = reference(c_no, "gateway_txn_no")?;
+        let txn_ref = reference(c_ref, "txn_ref")?;
+        let amount_v = amount(get(c_amount, "amount")?, p, line, "amount")?;
+        let fee_text = get(c_fee, "fee")?;
+        let fee = if fee_text.trim().is_empty() { 0 } else { amount(fee_text, p, line, "fee")? };
         if fee > amount_v {
             return Err(err(line, Some("fee"), format!("{fee} is larger than the amount {amount_v}")));
         }
-        let txn_time = time(get("txn_time")?, p, line)?;
-        let word = get("status")?.trim().to_lowercase();
-        let status = if success.contains(&word) {
+        let txn_time = time(get(c_time, "txn_time")?, p, line)?;
+        let raw_word = get(c_status, "status")?.trim();
+        // Most files spell the word as the profile does; only the others pay for lowercasing.
+        let word = if success.iter().chain(&refund).any(|w| w == raw_word) {
+            std::borrow::Cow::Borrowed(raw_word)
+        } else {
+            std::borrow::Cow::Owned(raw_word.to_lowercase())
+        };
+        let status = if success.iter().any(|w| *w == word) {
             LineStatus::Success
-        } else if refund.contains(&word) {
+        } else if refund.iter().any(|w| *w == word) {
             LineStatus::Refund
         } else {
             return Err(err(

@@ -324,8 +324,11 @@ impl Finance {
             return Ok(RunView { report: Self::served(&run.report, &states), run, new: false });
         }
         for _ in 0..3 {
+            let started = std::time::Instant::now();
             let loaded = self.load(gateway).await?;
+            let loaded_at = started.elapsed();
             let c = self.compute(&loaded, date, gateway);
+            let computed_at = started.elapsed();
             let now = self.clock.now();
             let run_id = new_id("run");
             let run = RunRecord {
@@ -339,7 +342,17 @@ impl Finance {
             };
             let states = self.states(gateway.as_str()).await?;
             let changes = self.carry_over(date, gateway, &c.outcome, &states).await?;
-            if self.store.save_run(&run, &c.outcome.items, &changes, now).await? {
+            let prepared_at = started.elapsed();
+            let saved = self.store.save_run(&run, &c.outcome.items, &changes, now).await?;
+            tracing::info!(
+                date = %date, gateway = gateway.as_str(), payments = loaded.payments.len(),
+                lines = loaded.lines.len(), items = c.outcome.items.len(),
+                load_ms = loaded_at.as_millis() as u64, compute_ms = (computed_at - loaded_at).as_millis() as u64,
+                prepare_ms = (prepared_at - computed_at).as_millis() as u64,
+                store_ms = (started.elapsed() - prepared_at).as_millis() as u64,
+                "reconciliation run"
+            );
+            if saved {
                 let states = self.states(gateway.as_str()).await?;
                 return Ok(RunView { report: Self::served(&run.report, &states), run, new: true });
             }
@@ -454,14 +467,8 @@ impl Finance {
             .latest_run(e.business_date, &e.gateway)
             .await?
             .ok_or_else(|| FinanceError::NotFound("no run".into()))?;
-        let item = self
-            .store
-            .run_items(&run.run_id, None, false, None, i64::MAX)
-            .await?
-            .into_iter()
-            .find(|i| i.item_key == id)
-            .filter(|i| i.category != "matched")
-            .ok_or_else(|| {
+        let item =
+            self.store.run_item(&run.run_id, id).await?.filter(|i| i.category != "matched").ok_or_else(|| {
                 FinanceError::Conflict(format!("{id} is not an exception of the latest run of {}", e.business_date))
             })?;
         Ok((e, item))

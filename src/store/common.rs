@@ -633,6 +633,14 @@ macro_rules! impl_store {
                     .await?)
             }
 
+            async fn run_item(&self, run_id: &str, key: &str) -> $crate::store::Result<Option<$crate::store::ItemRow>> {
+                let sql = format!(
+                    "SELECT {} FROM reconciliation_items WHERE run_id = $1 AND item_key = $2",
+                    $crate::store::recon::ITEM_COLUMNS
+                );
+                Ok(sqlx::query_as(&sql).bind(run_id).bind(key).fetch_optional(&self.pool).await?)
+            }
+
             async fn gateway_exceptions(&self, gateway: &str) -> $crate::store::Result<Vec<$crate::store::ExceptionRow>> {
                 let sql = format!("SELECT {} FROM exceptions WHERE gateway = $1", $crate::store::recon::EXCEPTION_COLUMNS);
                 Ok(sqlx::query_as(&sql).bind(gateway).fetch_all(&self.pool).await?)

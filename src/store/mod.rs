@@ -333,6 +333,9 @@ pub trait Store: Send + Sync + 'static {
         limit: i64,
     ) -> Result<Vec<ItemRow>>;
 
+    /// One item of a run, by key.
+    async fn run_item(&self, run_id: &str, key: &str) -> Result<Option<ItemRow>>;
+
     /// Every exception of a gateway.
     async fn gateway_exceptions(&self, gateway: &str) -> Result<Vec<ExceptionRow>>;
 

@@ -38,6 +38,28 @@ impl PgStore {
     async fn begin_write(&self) -> Result<WriteTx<'_, Postgres>, sqlx::Error> {
         Ok(WriteTx::new(self.pool.begin().await?, None))
     }
+
+    /// A timestamp column as RFC 3339 text, in UTC.
+    fn time_text(column: &str) -> String {
+        format!("to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')")
+    }
+
+    /// A table to scan: the planner chooses how.
+    fn scan(table: &str, alias: &str) -> String {
+        format!("{table} AS {alias}")
+    }
+
+    /// The packed rows of `select` (one text column `x`, `$1` bound to `gateway`): PostgreSQL
+    /// streams rows cheaply, so one value per row, from one statement's snapshot.
+    async fn fetch_packed(
+        &self,
+        select: &str,
+        _driving: (&str, &str),
+        gateway: &str,
+    ) -> Result<Vec<String>, sqlx::Error> {
+        let rows: Vec<(String,)> = sqlx::query_as(select).bind(gateway).fetch_all(&self.pool).await?;
+        Ok(rows.into_iter().map(|(x,)| x).collect())
+    }
 }
 
 impl_store!(PgStore, sqlx::Postgres, for_update = " FOR UPDATE");

@@ -184,68 +184,163 @@ fn corrupt(what: &str) -> super::StoreError {
     super::StoreError::Corrupt(format!("reconciliation row: {what}"))
 }
 
-fn num(s: Option<&str>, what: &str) -> Result<i64, super::StoreError> {
-    s.and_then(|v| v.parse().ok()).ok_or_else(|| corrupt(what))
+/// SQL packing `columns` into one text value, each field as `<bytes>:<text>` (a netstring
+/// without its comma; NULL reads as empty), so that no value can be mistaken for a separator
+/// whatever it holds. Packed rows concatenate into one value with no separator at all, which is
+/// how the SQLite backend hands over thousands of rows at once (see `fetch_packed`).
+pub(super) fn pack_sql(columns: &[&str]) -> String {
+    columns
+        .iter()
+        .map(|c| {
+            let v = format!("COALESCE(CAST({c} AS TEXT), '')");
+            format!("CAST(octet_length({v}) AS TEXT) || ':' || {v}")
+        })
+        .collect::<Vec<_>>()
+        .join(" || ")
 }
 
-/// Unpacks a payment row of `recon_data`.
-pub fn unpack_payment(
-    packed: &str,
-    paid_at: Option<DateTime<Utc>>,
-    confirmed_at: Option<DateTime<Utc>>,
-    received_at: DateTime<Utc>,
-) -> Result<ReconPaymentRow, super::StoreError> {
-    // The subjects JSON comes last and may not be split further.
-    let mut f = packed.splitn(14, '|');
-    let mut text = |what: &str| f.next().map(str::to_owned).ok_or_else(|| corrupt(what));
-    let payment_id = text("payment_id")?;
-    let case_code = text("case_code")?;
-    let txn_ref = text("txn_ref")?;
-    let no = text("gateway_txn_no")?;
-    let amount = num(Some(&text("amount")?), "amount")?;
-    let status = text("status")?;
-    let duplicate = text("duplicate")? == "1";
-    let phi_due = num(Some(&text("phi_due")?), "phi_due")?;
-    let le_phi_due = num(Some(&text("le_phi_due")?), "le_phi_due")?;
-    let case_version = num(Some(&text("version")?), "version")?;
-    let procedure_code = text("procedure_code")?;
-    let channel = text("channel")?;
-    let quantity = num(Some(&text("quantity")?), "quantity")?;
-    let subjects = text("subjects")?;
-    Ok(ReconPaymentRow {
-        payment_id,
-        case_code,
-        txn_ref,
-        gateway_txn_no: (!no.is_empty()).then_some(no),
-        amount,
-        status,
-        paid_at,
-        confirmed_at,
-        duplicate,
-        phi_due,
-        le_phi_due,
-        case_version,
-        procedure_code,
-        channel,
-        subjects,
-        quantity,
-        received_at,
-    })
+/// Reads the fields `pack_sql` packed, in order.
+pub(super) struct Unpack<'a> {
+    rest: &'a str,
 }
 
-/// Unpacks a line row of `recon_data`.
-pub fn unpack_line(packed: &str) -> Result<ReconLine, super::StoreError> {
-    let mut f = packed.split('|');
-    let file_seq = num(f.next(), "import_seq")?;
-    let line_no = num(f.next(), "line_no")?;
-    let gateway_txn_no = f.next().ok_or_else(|| corrupt("gateway_txn_no"))?.to_owned();
-    let txn_ref = f.next().ok_or_else(|| corrupt("txn_ref"))?.to_owned();
-    let amount = num(f.next(), "amount")?;
-    let fee = num(f.next(), "fee")?;
-    let business_date =
-        f.next().and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()).ok_or_else(|| corrupt("business_date"))?;
-    let refund = f.next() == Some("refund");
-    Ok(ReconLine { file_seq, line_no, gateway_txn_no, txn_ref, amount, fee, business_date, refund })
+impl<'a> Unpack<'a> {
+    pub(super) fn new(packed: &'a str) -> Self {
+        Self { rest: packed }
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.rest.is_empty()
+    }
+
+    fn text(&mut self, what: &str) -> Result<&'a str, super::StoreError> {
+        let (len, rest) = self.rest.split_once(':').ok_or_else(|| corrupt(what))?;
+        let len: usize = len.parse().map_err(|_| corrupt(what))?;
+        let value = rest.get(..len).ok_or_else(|| corrupt(what))?;
+        self.rest = &rest[len..];
+        Ok(value)
+    }
+
+    fn owned(&mut self, what: &str) -> Result<String, super::StoreError> {
+        self.text(what).map(str::to_owned)
+    }
+
+    fn num(&mut self, what: &str) -> Result<i64, super::StoreError> {
+        self.text(what)?.parse().map_err(|_| corrupt(what))
+    }
+
+    fn time(&mut self, what: &str) -> Result<Option<DateTime<Utc>>, super::StoreError> {
+        match self.text(what)? {
+            "" => Ok(None),
+            t => DateTime::parse_from_rfc3339(t).map(|t| Some(t.with_timezone(&Utc))).map_err(|_| corrupt(what)),
+        }
+    }
+
+    fn date(&mut self, what: &str) -> Result<NaiveDate, super::StoreError> {
+        NaiveDate::parse_from_str(self.text(what)?, "%Y-%m-%d").map_err(|_| corrupt(what))
+    }
+}
+
+/// The packed columns of a payment row; `time` renders a timestamp column as RFC 3339 text and
+/// `scan` names the driving table for a full scan (`FROM {scan("payments", "p")}`).
+pub(super) fn payment_select(time: fn(&str) -> String, scan: fn(&str, &str) -> String) -> String {
+    let columns = [
+        "p.payment_id".to_owned(),
+        "p.case_code".into(),
+        "p.txn_ref".into(),
+        "p.gateway_txn_no".into(),
+        "p.amount".into(),
+        "p.status".into(),
+        "CASE WHEN EXISTS (SELECT 1 FROM payment_flags f WHERE f.payment_id = p.payment_id AND f.flag = 'duplicate_payment') THEN 1 ELSE 0 END".into(),
+        "p.phi_due".into(),
+        "p.le_phi_due".into(),
+        time("p.paid_at"),
+        time("p.confirmed_at"),
+        "v.version".into(),
+        "v.procedure_code".into(),
+        "v.channel".into(),
+        "v.quantity".into(),
+        "v.subjects".into(),
+        time("v.received_at"),
+    ];
+    let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
+    format!(
+        "SELECT {} AS x
+         FROM {}
+         JOIN cases c ON c.case_code = p.case_code
+         JOIN case_versions v ON v.case_code = c.case_code AND v.version = c.current_version
+         WHERE p.gateway = $1 AND p.txn_ref IS NOT NULL",
+        pack_sql(&columns),
+        scan("payments", "p")
+    )
+}
+
+/// Unpacks the payment rows of one packed value.
+pub(super) fn unpack_payments(packed: &str, out: &mut Vec<ReconPaymentRow>) -> Result<(), super::StoreError> {
+    let mut f = Unpack::new(packed);
+    while !f.is_empty() {
+        let payment_id = f.owned("payment_id")?;
+        let case_code = f.owned("case_code")?;
+        let txn_ref = f.owned("txn_ref")?;
+        let no = f.text("gateway_txn_no")?;
+        out.push(ReconPaymentRow {
+            payment_id,
+            case_code,
+            txn_ref,
+            gateway_txn_no: (!no.is_empty()).then(|| no.to_owned()),
+            amount: f.num("amount")?,
+            status: f.owned("status")?,
+            duplicate: f.text("duplicate")? == "1",
+            phi_due: f.num("phi_due")?,
+            le_phi_due: f.num("le_phi_due")?,
+            paid_at: f.time("paid_at")?,
+            confirmed_at: f.time("confirmed_at")?,
+            case_version: f.num("version")?,
+            procedure_code: f.owned("procedure_code")?,
+            channel: f.owned("channel")?,
+            quantity: f.num("quantity")?,
+            subjects: f.owned("subjects")?,
+            received_at: f.time("received_at")?.ok_or_else(|| corrupt("received_at"))?,
+        });
+    }
+    Ok(())
+}
+
+/// The packed columns of a settlement line (`scan` as for `payment_select`).
+pub(super) fn line_select(scan: fn(&str, &str) -> String) -> String {
+    let columns = [
+        "f.import_seq",
+        "l.line_no",
+        "l.gateway_txn_no",
+        "l.txn_ref",
+        "l.amount",
+        "l.fee",
+        "l.business_date",
+        "l.status",
+    ];
+    format!(
+        "SELECT {} AS x FROM {} JOIN settlement_files f ON f.file_id = l.file_id WHERE l.gateway = $1",
+        pack_sql(&columns),
+        scan("settlement_lines", "l")
+    )
+}
+
+/// Unpacks the settlement lines of one packed value.
+pub(super) fn unpack_lines(packed: &str, out: &mut Vec<ReconLine>) -> Result<(), super::StoreError> {
+    let mut f = Unpack::new(packed);
+    while !f.is_empty() {
+        out.push(ReconLine {
+            file_seq: f.num("import_seq")?,
+            line_no: f.num("line_no")?,
+            gateway_txn_no: f.owned("gateway_txn_no")?,
+            txn_ref: f.owned("txn_ref")?,
+            amount: f.num("amount")?,
+            fee: f.num("fee")?,
+            business_date: f.date("business_date")?,
+            refund: f.text("status")? == "refund",
+        });
+    }
+    Ok(())
 }
 
 /// The placeholders of one row of a multi-row INSERT: `($11,$12,...)` on PostgreSQL, `(?,?,...)`
@@ -361,37 +456,27 @@ macro_rules! impl_recon {
             }
 
             async fn recon_data_impl(&self, gateway: &str) -> $crate::store::Result<$crate::store::recon::ReconData> {
-                // A day holds up to millions of rows: each row's text columns come packed into one
-                // ('|'-separated; no value holds a '|', see settlement::parse), which the driver
-                // hands over several times faster than as separate columns. Payments and lines
-                // are read at once, on two connections.
-                let payments = sqlx::query_as::<_, (String, Option<chrono::DateTime<chrono::Utc>>, Option<chrono::DateTime<chrono::Utc>>, chrono::DateTime<chrono::Utc>)>(
-                    "SELECT p.payment_id || '|' || p.case_code || '|' || p.txn_ref || '|' || COALESCE(p.gateway_txn_no, '') || '|' ||
-                            CAST(p.amount AS TEXT) || '|' || p.status || '|' ||
-                            CASE WHEN EXISTS (SELECT 1 FROM payment_flags f WHERE f.payment_id = p.payment_id AND f.flag = 'duplicate_payment') THEN '1' ELSE '0' END || '|' ||
-                            CAST(p.phi_due AS TEXT) || '|' || CAST(p.le_phi_due AS TEXT) || '|' || CAST(v.version AS TEXT) || '|' ||
-                            v.procedure_code || '|' || v.channel || '|' || CAST(v.quantity AS TEXT) || '|' || v.subjects,
-                            p.paid_at, p.confirmed_at, v.received_at
-                     FROM payments p
-                     JOIN cases c ON c.case_code = p.case_code
-                     JOIN case_versions v ON v.case_code = c.case_code AND v.version = c.current_version
-                     WHERE p.gateway = $1 AND p.txn_ref IS NOT NULL",
-                )
-                .bind(gateway)
-                .fetch_all(&self.pool);
-                let lines = sqlx::query_as::<_, (String,)>(
-                    "SELECT CAST(f.import_seq AS TEXT) || '|' || CAST(l.line_no AS TEXT) || '|' || l.gateway_txn_no || '|' || l.txn_ref || '|' ||
-                            CAST(l.amount AS TEXT) || '|' || CAST(l.fee AS TEXT) || '|' || CAST(l.business_date AS TEXT) || '|' || l.status
-                     FROM settlement_lines l JOIN settlement_files f ON f.file_id = l.file_id WHERE l.gateway = $1",
-                )
-                .bind(gateway)
-                .fetch_all(&self.pool);
-                let (payments, lines) = tokio::try_join!(payments, lines)?;
-                let payments = payments
-                    .into_iter()
-                    .map(|(packed, paid_at, confirmed_at, received_at)| $crate::store::recon::unpack_payment(&packed, paid_at, confirmed_at, received_at))
-                    .collect::<$crate::store::Result<Vec<_>>>()?;
-                let lines = lines.into_iter().map(|(packed,)| $crate::store::recon::unpack_line(&packed)).collect::<$crate::store::Result<Vec<_>>>()?;
+                // A day holds up to millions of rows: each comes packed into one text value (see
+                // `pack_sql`), and the backend's `fetch_packed` hands them over in bulk. Payments
+                // and lines are read at once, on two connections.
+                let payments_sql = $crate::store::recon::payment_select(Self::time_text, Self::scan);
+                let lines_sql = $crate::store::recon::line_select(Self::scan);
+                let (payments, lines) = tokio::try_join!(
+                    self.fetch_packed(&payments_sql, ("payments", "p"), gateway),
+                    self.fetch_packed(&lines_sql, ("settlement_lines", "l"), gateway)
+                )?;
+                let mut rows = Vec::new();
+                for p in &payments {
+                    $crate::store::recon::unpack_payments(p, &mut rows)?;
+                }
+                drop(payments);
+                let payments = rows;
+                let mut rows = Vec::new();
+                for l in &lines {
+                    $crate::store::recon::unpack_lines(l, &mut rows)?;
+                }
+                drop(lines);
+                let lines = rows;
                 let sql = format!("SELECT {} FROM settlement_files WHERE gateway = $1 ORDER BY import_seq", $crate::store::recon::FILE_COLUMNS);
                 let files = sqlx::query_as(&sql).bind(gateway).fetch_all(&self.pool).await?;
                 let closures: Vec<(chrono::NaiveDate, chrono::DateTime<chrono::Utc>)> =

@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 use crate::helpers::{Db, TestApp, error_code, json, spawn_gateway_app};
 
 macro_rules! with_gateways {
-    (async fn $name:ident($app:ident, $sim:ident) $body:block) => {
+    ($(#[$meta:meta])* async fn $name:ident($app:ident, $sim:ident) $body:block) => {
+        $(#[$meta])*
         mod $name {
             #[allow(unused_imports)]
             use super::*;
@@ -361,4 +362,42 @@ async fn the_cli_imports_and_reconciles_in_every_format() {
     assert_eq!(&std::fs::read(&out).unwrap()[..2], b"PK");
     let r = crate::cli::feerecon(&url, &["reconcile", "--date", "2024-13-01", "--gateway", "vnpay"], "", &[]).await;
     assert_eq!(r.code, 1);
+}
+
+with_gateways! {
+    /// A gateway's transaction number is whatever its signed callback says; characters that could
+    /// pass for separators (`|`, `:`, digits, a newline, non-ASCII) come back unchanged from
+    /// the store's bulk read into the report.
+    async fn any_text_in_a_callback_survives_the_bulk_read(app, sim) {
+        let _ = &sim;
+        let portal = app.token_for(Role::Portal).await;
+        let finance = app.token_for(Role::Finance).await;
+        let code = app.new_case(&portal, 1, GPLX, "counter", "2024-07-15").await;
+        let (s, p) = app.create_payment(&portal, &code, "vnpay", "k").await;
+        assert_eq!(s, 201, "{p}");
+        let weird = "12:7|0\n3:ab đ|";
+        let env = |k: &str| crate::helpers::GATEWAY_ENV.iter().find(|(n, _)| *n == k).unwrap().1;
+        let params: Vec<(String, String)> = vec![
+            ("vnp_Amount".into(), (p["amount"].as_i64().unwrap() * 100).to_string()),
+            ("vnp_BankCode".into(), "NCB".into()),
+            ("vnp_OrderInfo".into(), "Thanh toan le phi".into()),
+            ("vnp_PayDate".into(), "20240715170112".into()),
+            ("vnp_ResponseCode".into(), "00".into()),
+            ("vnp_TmnCode".into(), env("FEERECON_VNPAY_TMN_CODE").into()),
+            ("vnp_TransactionNo".into(), weird.into()),
+            ("vnp_TransactionStatus".into(), "00".into()),
+            ("vnp_TxnRef".into(), r(&p)),
+        ];
+        let query = feerecon::simulator::sign::vnpay_signed_query(env("FEERECON_VNPAY_HASH_SECRET"), &params);
+        let res = app.client.get(app.url(&format!("/gateway/vnpay/ipn?{query}"))).send().await.unwrap();
+        let (s, reply) = json(res).await;
+        assert_eq!((s, reply["RspCode"].as_str()), (200, Some("00")), "{reply}");
+        // The payment's business date is the gateway's pay date (vnp_PayDate).
+        let (s, report) = run(&app, &finance, "2024-07-15").await;
+        assert_eq!(s, 201, "{report}");
+        let missing = item(&report, "missing_in_settlement", p["payment_id"].as_str());
+        assert_eq!(missing["gateway_txn_no"], weird, "{missing}");
+        assert_eq!(missing["case_code"], code.as_str(), "{missing}");
+        assert_eq!(missing["recorded_amount"], p["amount"], "{missing}");
+    }
 }
