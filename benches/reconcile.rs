@@ -89,11 +89,11 @@ fn case_code(i: usize) -> String {
     format!("000.{:02}.{:02}.H62-240715-{:04}", unit / 100, unit % 100, i % 9999 + 1)
 }
 
-fn parse_payments(path: &Path) -> Vec<PaymentIn> {
+fn parse_payments(path: &Path) -> Vec<PaymentIn<'static>> {
     let mut rdr = csv::Reader::from_path(path).expect("payments.csv");
     let mut rec = csv::ByteRecord::new();
     let mut out = Vec::with_capacity(1 << 20);
-    let s = |r: &csv::ByteRecord, i: usize| std::str::from_utf8(&r[i]).expect("utf-8").to_owned();
+    let s = |r: &csv::ByteRecord, i: usize| std::str::from_utf8(&r[i]).expect("utf-8").to_owned().into();
     let n = |r: &csv::ByteRecord, i: usize| std::str::from_utf8(&r[i]).expect("utf-8").parse::<i64>().expect("number");
     while rdr.read_byte_record(&mut rec).expect("a record") {
         let status = if &rec[5] == b"paid" { PaymentStatus::Paid } else { PaymentStatus::Pending };
@@ -118,7 +118,7 @@ fn parse_payments(path: &Path) -> Vec<PaymentIn> {
     out
 }
 
-fn parse_lines(path: &Path) -> Vec<LineIn> {
+fn parse_lines(path: &Path) -> Vec<LineIn<'static>> {
     let bytes = std::fs::read(path).expect("lines.csv");
     let lines = feerecon::settlement::parse(&feerecon::settlement::Profile::canonical(), &bytes, &|_| {})
         .expect("a valid file");
@@ -129,8 +129,8 @@ fn parse_lines(path: &Path) -> Vec<LineIn> {
             file: 0,
             line_no: l.line_no,
             business_date: l.business_date(),
-            gateway_txn_no: l.gateway_txn_no,
-            txn_ref: l.txn_ref,
+            gateway_txn_no: l.gateway_txn_no.into(),
+            txn_ref: l.txn_ref.into(),
             amount: l.amount,
             fee: l.fee,
             status: l.status,

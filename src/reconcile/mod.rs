@@ -72,14 +72,18 @@ impl Category {
     }
 }
 
+/// Text of an input: borrowed from what the store read (a million-row day allocates no string
+/// per field), or owned (tests, small callers).
+pub type Text<'a> = std::borrow::Cow<'a, str>;
+
 /// A payment of the gateway, as reconciliation needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PaymentIn {
-    pub payment_id: String,
-    pub case_code: String,
+pub struct PaymentIn<'a> {
+    pub payment_id: Text<'a>,
+    pub case_code: Text<'a>,
     pub case_version: i64,
-    pub txn_ref: String,
-    pub gateway_txn_no: Option<String>,
+    pub txn_ref: Text<'a>,
+    pub gateway_txn_no: Option<Text<'a>>,
     pub amount: i64,
     pub status: PaymentStatus,
     /// The business date of `paid_at`, for paid payments.
@@ -97,12 +101,12 @@ pub struct PaymentIn {
 
 /// A settlement line of the gateway.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LineIn {
+pub struct LineIn<'a> {
     /// The file's position in import order.
     pub file: usize,
     pub line_no: usize,
-    pub gateway_txn_no: String,
-    pub txn_ref: String,
+    pub gateway_txn_no: Text<'a>,
+    pub txn_ref: Text<'a>,
     pub amount: i64,
     pub fee: i64,
     pub status: LineStatus,
@@ -201,7 +205,7 @@ pub fn effective_date(orig: NaiveDate, arrived: Option<DateTime<Utc>>, closures:
 
 /// Item keys: a line's gateway, number and status (a later occurrence adds its file and line);
 /// a payment's id.
-pub fn line_key(gateway: &str, l: &LineIn, first: bool, file_sha: &str) -> String {
+pub fn line_key(gateway: &str, l: &LineIn<'_>, first: bool, file_sha: &str) -> String {
     if first {
         format!("{gateway}:{}:{}", l.gateway_txn_no, l.status.as_str())
     } else {
@@ -223,8 +227,8 @@ pub fn payment_key(gateway: &str, payment_id: &str) -> String {
 pub fn reconcile<'a>(
     gateway: &str,
     date: NaiveDate,
-    payments: &'a [PaymentIn],
-    lines: &'a [LineIn],
+    payments: &'a [PaymentIn<'_>],
+    lines: &'a [LineIn<'_>],
     file_shas: &[String],
     closures: &Closures,
 ) -> Outcome<'a> {
@@ -235,9 +239,9 @@ pub fn reconcile<'a>(
             let mut by_ref: HashMap<&str, usize> =
                 HashMap::with_capacity_and_hasher(payments.len(), Default::default());
             for (i, p) in payments.iter().enumerate() {
-                by_ref.insert(p.txn_ref.as_str(), i);
+                by_ref.insert(p.txn_ref.as_ref(), i);
             }
-            lines.iter().map(|l| by_ref.get(l.txn_ref.as_str()).copied()).collect::<Vec<Option<usize>>>()
+            lines.iter().map(|l| by_ref.get(l.txn_ref.as_ref()).copied()).collect::<Vec<Option<usize>>>()
         });
         let mut order: Vec<usize> = (0..lines.len()).collect();
         if !lines.windows(2).all(|w| (w[0].file, w[0].line_no) <= (w[1].file, w[1].line_no)) {
@@ -248,7 +252,7 @@ pub fn reconcile<'a>(
         let mut is_first = vec![false; lines.len()];
         for &i in &order {
             let l = &lines[i];
-            is_first[i] = first_seen.insert((l.gateway_txn_no.as_str(), l.status), ()).is_none();
+            is_first[i] = first_seen.insert((l.gateway_txn_no.as_ref(), l.status), ()).is_none();
         }
         drop(first_seen);
         // A panic in the other thread is a bug here: pass it on.
@@ -274,7 +278,7 @@ pub fn reconcile<'a>(
             matches_payment[i] = true;
         }
     }
-    let payment_date = |p: &PaymentIn| p.business_date.map(|d| effective_date(d, p.confirmed_at, closures));
+    let payment_date = |p: &PaymentIn<'_>| p.business_date.map(|d| effective_date(d, p.confirmed_at, closures));
 
     let mut items = Vec::with_capacity(lines.len() / 8);
     let mut totals = Totals::default();
@@ -329,10 +333,10 @@ pub fn reconcile<'a>(
             key: line_key(gateway, l, is_first[i], sha),
             category,
             business_date: l.business_date,
-            case_code: payment.map(|(_, p)| p.case_code.as_str()),
-            payment_id: payment.map(|(_, p)| p.payment_id.as_str()),
-            txn_ref: Some(l.txn_ref.as_str()),
-            gateway_txn_no: Some(l.gateway_txn_no.as_str()),
+            case_code: payment.map(|(_, p)| p.case_code.as_ref()),
+            payment_id: payment.map(|(_, p)| p.payment_id.as_ref()),
+            txn_ref: Some(l.txn_ref.as_ref()),
+            gateway_txn_no: Some(l.gateway_txn_no.as_ref()),
             line_status: Some(l.status),
             recorded_amount: payment.map(|(_, p)| p.amount),
             settled_amount: Some(l.amount),
@@ -362,9 +366,9 @@ pub fn reconcile<'a>(
             key: payment_key(gateway, &p.payment_id),
             category: if p.duplicate { Category::DuplicatePayment } else { Category::MissingInSettlement },
             business_date: p.business_date.unwrap_or(date),
-            case_code: Some(p.case_code.as_str()),
-            payment_id: Some(p.payment_id.as_str()),
-            txn_ref: Some(p.txn_ref.as_str()),
+            case_code: Some(p.case_code.as_ref()),
+            payment_id: Some(p.payment_id.as_ref()),
+            txn_ref: Some(p.txn_ref.as_ref()),
             gateway_txn_no: p.gateway_txn_no.as_deref(),
             line_status: None,
             recorded_amount: Some(p.amount),

@@ -137,8 +137,8 @@ fn sha(data: &[u8]) -> String {
 }
 
 /// Digests of the payments and case versions an outcome concerns.
-pub fn digests(o: &Outcome<'_>, payments: &[PaymentIn]) -> (String, String) {
-    let mut ps: Vec<&PaymentIn> = o.payments.iter().map(|i| &payments[*i]).collect();
+pub fn digests(o: &Outcome<'_>, payments: &[PaymentIn<'_>]) -> (String, String) {
+    let mut ps: Vec<&PaymentIn<'_>> = o.payments.iter().map(|i| &payments[*i]).collect();
     ps.sort_by(|a, b| a.payment_id.cmp(&b.payment_id));
     let mut pay = String::new();
     let mut cases: Vec<String> = Vec::new();

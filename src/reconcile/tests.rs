@@ -11,13 +11,20 @@ fn t(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
 }
 
-fn pay(id: &str, txn_ref: &str, no: Option<&str>, amount: i64, status: PaymentStatus, date: &str) -> PaymentIn {
+fn pay(
+    id: &str,
+    txn_ref: &str,
+    no: Option<&str>,
+    amount: i64,
+    status: PaymentStatus,
+    date: &str,
+) -> PaymentIn<'static> {
     PaymentIn {
-        payment_id: id.into(),
-        case_code: format!("case-{id}"),
+        payment_id: id.to_owned().into(),
+        case_code: format!("case-{id}").into(),
         case_version: 1,
-        txn_ref: txn_ref.into(),
-        gateway_txn_no: no.map(str::to_owned),
+        txn_ref: txn_ref.to_owned().into(),
+        gateway_txn_no: no.map(|n| n.to_owned().into()),
         amount,
         status,
         business_date: (status == PaymentStatus::Paid).then(|| d(date)),
@@ -29,12 +36,20 @@ fn pay(id: &str, txn_ref: &str, no: Option<&str>, amount: i64, status: PaymentSt
     }
 }
 
-fn line(file: usize, n: usize, no: &str, txn_ref: &str, amount: i64, status: LineStatus, date: &str) -> LineIn {
+fn line(
+    file: usize,
+    n: usize,
+    no: &str,
+    txn_ref: &str,
+    amount: i64,
+    status: LineStatus,
+    date: &str,
+) -> LineIn<'static> {
     LineIn {
         file,
         line_no: n,
-        gateway_txn_no: no.into(),
-        txn_ref: txn_ref.into(),
+        gateway_txn_no: no.to_owned().into(),
+        txn_ref: txn_ref.to_owned().into(),
         amount,
         fee: amount / 100,
         status,
@@ -161,7 +176,7 @@ fn a_line_arriving_after_its_payment_s_day_closed_goes_to_the_next_open_date() {
 
 // ------------------------------------------------------------------ properties
 
-fn arb_world() -> impl Strategy<Value = (Vec<PaymentIn>, Vec<LineIn>)> {
+fn arb_world() -> impl Strategy<Value = (Vec<PaymentIn<'static>>, Vec<LineIn<'static>>)> {
     let payment = (0u8..4, 1i64..5, 0u8..3, any::<bool>(), any::<bool>())
         .prop_map(|(day, amount, status, dup, no)| (day, amount, status, dup, no));
     (
@@ -170,7 +185,7 @@ fn arb_world() -> impl Strategy<Value = (Vec<PaymentIn>, Vec<LineIn>)> {
     )
         .prop_map(|(ps, ls)| {
             let dates = ["2024-07-14", "2024-07-15", "2024-07-16", "2024-07-17"];
-            let payments: Vec<PaymentIn> = ps
+            let payments: Vec<PaymentIn<'static>> = ps
                 .iter()
                 .enumerate()
                 .map(|(i, (day, amount, status, dup, no))| {
@@ -190,16 +205,18 @@ fn arb_world() -> impl Strategy<Value = (Vec<PaymentIn>, Vec<LineIn>)> {
                     p
                 })
                 .collect();
-            let lines: Vec<LineIn> = ls
+            let lines: Vec<LineIn<'static>> = ls
                 .iter()
                 .enumerate()
                 .map(|(n, (target, variant, day, kind, file))| {
                     // Most lines settle a payment; some are strangers, some repeat a number.
                     let (txn_ref, no, amount) = match (payments.get(*target), variant) {
-                        (Some(p), 0..=2) => {
-                            (p.txn_ref.clone(), p.gateway_txn_no.clone().unwrap_or(format!("N{target}")), p.amount)
-                        }
-                        (Some(p), 3) => (p.txn_ref.clone(), format!("X{target}"), p.amount + 500),
+                        (Some(p), 0..=2) => (
+                            p.txn_ref.to_string(),
+                            p.gateway_txn_no.as_deref().map_or(format!("N{target}"), str::to_owned),
+                            p.amount,
+                        ),
+                        (Some(p), 3) => (p.txn_ref.to_string(), format!("X{target}"), p.amount + 500),
                         _ => (format!("Z{target}"), format!("Z{target}"), 7000),
                     };
                     let status = if *kind == 2 { LineStatus::Refund } else { LineStatus::Success };
@@ -210,7 +227,7 @@ fn arb_world() -> impl Strategy<Value = (Vec<PaymentIn>, Vec<LineIn>)> {
         })
 }
 
-fn run_all<'a>(payments: &'a [PaymentIn], lines: &'a [LineIn]) -> Vec<Outcome<'a>> {
+fn run_all<'a>(payments: &'a [PaymentIn<'_>], lines: &'a [LineIn<'_>]) -> Vec<Outcome<'a>> {
     ["2024-07-14", "2024-07-15", "2024-07-16", "2024-07-17"]
         .iter()
         .map(|day| reconcile("vnpay", d(day), payments, lines, &shas(3), &Closures::new()))
@@ -242,9 +259,9 @@ proptest! {
         prop_assert_eq!(seen_lines.values().sum::<usize>(), lines.len());
         prop_assert!(seen_lines.values().all(|n| *n == 1));
         for p in payments.iter().filter(|p| p.status == PaymentStatus::Paid) {
-            let n = seen_payments.get(&p.payment_id).copied().unwrap_or(0);
+            let n = seen_payments.get(p.payment_id.as_ref()).copied().unwrap_or(0);
             if p.duplicate {
-                prop_assert!(n + dup_mentions.get(&p.payment_id).copied().unwrap_or(0) >= 1, "{} is in no item", p.payment_id);
+                prop_assert!(n + dup_mentions.get(p.payment_id.as_ref()).copied().unwrap_or(0) >= 1, "{} is in no item", p.payment_id);
                 prop_assert!(n <= 1);
             } else {
                 prop_assert_eq!(n, 1, "{} must be in exactly one item", p.payment_id);

@@ -68,11 +68,12 @@ pub struct RunView {
 
 /// What a run reads, loaded: the gateway's payments and lines, its files in import order and
 /// its closed days.
-struct Loaded {
-    payments: Vec<PaymentIn>,
-    lines: Vec<LineIn>,
+/// Its text borrows from the `ReconData` the store returned.
+struct Loaded<'a> {
+    payments: Vec<PaymentIn<'a>>,
+    lines: Vec<LineIn<'a>>,
     shas: Vec<String>,
-    files: Vec<SettlementFile>,
+    files: &'a [SettlementFile],
     closures: Closures,
 }
 
@@ -154,10 +155,10 @@ impl Finance {
         Ok(self.store.import_settlement(&file, self.clock.now(), &written).await?)
     }
 
-    fn expected(&self, r: &crate::store::recon::ReconPaymentRow) -> Option<i64> {
-        let procedure = ProcedureCode::parse(&r.procedure_code).ok()?;
+    fn expected(&self, r: &crate::store::recon::ReconPaymentRow<'_>) -> Option<i64> {
+        let procedure = ProcedureCode::parse(r.procedure_code).ok()?;
         let channel: Channel = r.channel.parse().ok()?;
-        let names: Vec<String> = serde_json::from_str(&r.subjects).ok()?;
+        let names: Vec<String> = serde_json::from_str(r.subjects).ok()?;
         let subjects: Vec<Subject> = names.iter().filter_map(|s| s.parse().ok()).collect();
         let facts = Facts {
             case_code: None,
@@ -170,82 +171,67 @@ impl Finance {
         self.fees.quote(&facts).ok().map(|q| q.citizen_due.dong())
     }
 
-    /// Turns loaded rows into the matcher's inputs, moving their text rather than copying it.
-    fn inputs(&self, data: ReconData) -> Loaded {
+    /// Turns what the store read into the matcher's inputs, borrowing its text.
+    fn inputs<'a>(&self, data: &'a ReconData) -> Result<Loaded<'a>> {
         // Cases of one procedure, channel, subjects, quantity and date have one quote.
-        let mut quotes: HashMap<(String, String, String, i64, NaiveDate), Option<i64>> = HashMap::new();
-        let payments = data
-            .payments
-            .into_iter()
-            .map(|r| {
-                let status: PaymentStatus = r.status.parse().unwrap_or(PaymentStatus::Pending);
-                let key = (
-                    r.procedure_code.clone(),
-                    r.channel.clone(),
-                    r.subjects.clone(),
-                    r.quantity,
-                    vn_date(r.received_at),
-                );
-                let expected = match quotes.get(&key) {
-                    Some(e) => *e,
-                    None => {
-                        let e = self.expected(&r);
-                        quotes.insert(key, e);
-                        e
-                    }
-                };
-                PaymentIn {
-                    business_date: if status == PaymentStatus::Paid { r.paid_at.map(vn_date) } else { None },
-                    payment_id: r.payment_id,
-                    case_code: r.case_code,
-                    case_version: r.case_version,
-                    txn_ref: r.txn_ref,
-                    gateway_txn_no: r.gateway_txn_no,
-                    amount: r.amount,
-                    status,
-                    confirmed_at: r.confirmed_at,
-                    duplicate: r.duplicate,
-                    expected,
-                    phi: r.phi_due,
-                    le_phi: r.le_phi_due,
+        let mut quotes: HashMap<(&str, &str, &str, i64, NaiveDate), Option<i64>> = HashMap::new();
+        let mut payments = Vec::new();
+        for r in data.payments() {
+            let r = r?;
+            let status: PaymentStatus = r.status.parse().unwrap_or(PaymentStatus::Pending);
+            let key = (r.procedure_code, r.channel, r.subjects, r.quantity, vn_date(r.received_at));
+            let expected = match quotes.get(&key) {
+                Some(e) => *e,
+                None => {
+                    let e = self.expected(&r);
+                    quotes.insert(key, e);
+                    e
                 }
-            })
-            .collect();
+            };
+            payments.push(PaymentIn {
+                business_date: if status == PaymentStatus::Paid { r.paid_at.map(vn_date) } else { None },
+                payment_id: r.payment_id.into(),
+                case_code: r.case_code.into(),
+                case_version: r.case_version,
+                txn_ref: r.txn_ref.into(),
+                gateway_txn_no: r.gateway_txn_no.map(Into::into),
+                amount: r.amount,
+                status,
+                confirmed_at: r.confirmed_at,
+                duplicate: r.duplicate,
+                expected,
+                phi: r.phi_due,
+                le_phi: r.le_phi_due,
+            });
+        }
         let index: HashMap<i64, usize> = data.files.iter().enumerate().map(|(i, f)| (f.import_seq, i)).collect();
         let now = self.clock.now();
-        let lines = data
-            .lines
-            .into_iter()
-            .map(|l| {
-                let file = index.get(&l.file_seq).copied().unwrap_or(usize::MAX);
-                LineIn {
-                    file,
-                    line_no: usize::try_from(l.line_no).unwrap_or(0),
-                    arrived_at: data.files.get(file).map_or(now, |f| f.imported_at),
-                    gateway_txn_no: l.gateway_txn_no,
-                    txn_ref: l.txn_ref,
-                    amount: l.amount,
-                    fee: l.fee,
-                    status: if l.refund { LineStatus::Refund } else { LineStatus::Success },
-                    business_date: l.business_date,
-                }
-            })
-            .collect();
-        Loaded {
+        let mut lines = Vec::new();
+        for l in data.lines() {
+            let l = l?;
+            let file = index.get(&l.file_seq).copied().unwrap_or(usize::MAX);
+            lines.push(LineIn {
+                file,
+                line_no: usize::try_from(l.line_no).unwrap_or(0),
+                arrived_at: data.files.get(file).map_or(now, |f| f.imported_at),
+                gateway_txn_no: l.gateway_txn_no.into(),
+                txn_ref: l.txn_ref.into(),
+                amount: l.amount,
+                fee: l.fee,
+                status: if l.refund { LineStatus::Refund } else { LineStatus::Success },
+                business_date: l.business_date,
+            });
+        }
+        Ok(Loaded {
             payments,
             lines,
             shas: data.files.iter().map(|f| f.sha256.clone()).collect(),
-            files: data.files,
+            files: &data.files,
             closures: data.closures.iter().copied().collect(),
-        }
+        })
     }
 
-    async fn load(&self, gateway: Gateway) -> Result<Loaded> {
-        let data = self.store.recon_data(gateway.as_str()).await?;
-        Ok(self.inputs(data))
-    }
-
-    fn compute<'a>(&self, l: &'a Loaded, date: NaiveDate, gateway: Gateway) -> Computed<'a> {
+    fn compute<'a>(&self, l: &'a Loaded<'_>, date: NaiveDate, gateway: Gateway) -> Computed<'a> {
         let outcome = reconcile(gateway.as_str(), date, &l.payments, &l.lines, &l.shas, &l.closures);
         let (payments_digest, cases_digest) = digests(&outcome, &l.payments);
         let inputs = Inputs {
@@ -325,7 +311,8 @@ impl Finance {
         }
         for _ in 0..3 {
             let started = std::time::Instant::now();
-            let loaded = self.load(gateway).await?;
+            let data = self.store.recon_data(gateway.as_str()).await?;
+            let loaded = self.inputs(&data)?;
             let loaded_at = started.elapsed();
             let c = self.compute(&loaded, date, gateway);
             let computed_at = started.elapsed();
@@ -776,7 +763,8 @@ impl Finance {
             .latest_run(date, gateway.as_str())
             .await?
             .ok_or_else(|| FinanceError::Conflict(format!("{date} for {gateway} has no reconciliation run yet")))?;
-        let loaded = self.load(gateway).await?;
+        let data = self.store.recon_data(gateway.as_str()).await?;
+        let loaded = self.inputs(&data)?;
         let c = self.compute(&loaded, date, gateway);
         if c.hash != run.report_hash {
             return Err(FinanceError::Conflict(

@@ -47,14 +47,14 @@ pub struct LineRow {
     pub status: String,
 }
 
-/// A settlement line as reconciliation reads it.
+/// A settlement line as reconciliation reads it; its text borrows from the `ReconData`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReconLine {
+pub struct ReconLine<'a> {
     /// Its file's `import_seq`.
     pub file_seq: i64,
     pub line_no: i64,
-    pub gateway_txn_no: String,
-    pub txn_ref: String,
+    pub gateway_txn_no: &'a str,
+    pub txn_ref: &'a str,
     pub amount: i64,
     pub fee: i64,
     pub business_date: NaiveDate,
@@ -62,15 +62,15 @@ pub struct ReconLine {
 }
 
 /// A payment with what reconciliation needs: the citizen's split of its quote, and its case's
-/// current version to recompute `citizen_due`.
+/// current version to recompute `citizen_due`. Its text borrows from the `ReconData`.
 #[derive(Debug, Clone)]
-pub struct ReconPaymentRow {
-    pub payment_id: String,
-    pub case_code: String,
-    pub txn_ref: String,
-    pub gateway_txn_no: Option<String>,
+pub struct ReconPaymentRow<'a> {
+    pub payment_id: &'a str,
+    pub case_code: &'a str,
+    pub txn_ref: &'a str,
+    pub gateway_txn_no: Option<&'a str>,
     pub amount: i64,
-    pub status: String,
+    pub status: &'a str,
     pub paid_at: Option<DateTime<Utc>>,
     pub confirmed_at: Option<DateTime<Utc>>,
     pub duplicate: bool,
@@ -78,21 +78,65 @@ pub struct ReconPaymentRow {
     pub phi_due: i64,
     pub le_phi_due: i64,
     pub case_version: i64,
-    pub procedure_code: String,
-    pub channel: String,
-    pub subjects: String,
+    pub procedure_code: &'a str,
+    pub channel: &'a str,
+    pub subjects: &'a str,
     pub quantity: i64,
     pub received_at: DateTime<Utc>,
 }
 
-/// Everything a run of one gateway reads.
+/// Everything a run of one gateway reads. Payments and lines stay as the store packed them
+/// (see `pack_sql`: a day of a million rows is a few hundred values, not millions of strings);
+/// `payments()` and `lines()` read them, borrowing their text.
 #[derive(Debug, Clone, Default)]
 pub struct ReconData {
-    pub payments: Vec<ReconPaymentRow>,
-    pub lines: Vec<ReconLine>,
+    pub(crate) packed_payments: Vec<String>,
+    pub(crate) packed_lines: Vec<String>,
     /// In import order.
     pub files: Vec<SettlementFile>,
     pub closures: Vec<(NaiveDate, DateTime<Utc>)>,
+}
+
+impl ReconData {
+    /// The payments, in no particular order; an error names a corrupt field.
+    pub fn payments(&self) -> impl Iterator<Item = Result<ReconPaymentRow<'_>, super::StoreError>> {
+        Records::new(&self.packed_payments, read_payment)
+    }
+
+    /// The settlement lines, in no particular order; an error names a corrupt field.
+    pub fn lines(&self) -> impl Iterator<Item = Result<ReconLine<'_>, super::StoreError>> {
+        Records::new(&self.packed_lines, read_line)
+    }
+}
+
+/// The records of packed values, one after another; stops after the first error.
+struct Records<'a, T> {
+    values: std::slice::Iter<'a, String>,
+    current: Unpack<'a>,
+    read: fn(&mut Unpack<'a>) -> Result<T, super::StoreError>,
+    failed: bool,
+}
+
+impl<'a, T> Records<'a, T> {
+    fn new(values: &'a [String], read: fn(&mut Unpack<'a>) -> Result<T, super::StoreError>) -> Self {
+        Self { values: values.iter(), current: Unpack::new(""), read, failed: false }
+    }
+}
+
+impl<'a, T> Iterator for Records<'a, T> {
+    type Item = Result<T, super::StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        while self.current.is_empty() {
+            self.current = Unpack::new(self.values.next()?);
+        }
+        let record = (self.read)(&mut self.current);
+        self.failed = record.is_err();
+        Some(record)
+    }
 }
 
 /// A stored run.
@@ -221,10 +265,6 @@ impl<'a> Unpack<'a> {
         Ok(value)
     }
 
-    fn owned(&mut self, what: &str) -> Result<String, super::StoreError> {
-        self.text(what).map(str::to_owned)
-    }
-
     fn num(&mut self, what: &str) -> Result<i64, super::StoreError> {
         self.text(what)?.parse().map_err(|_| corrupt(what))
     }
@@ -275,35 +315,26 @@ pub(super) fn payment_select(time: fn(&str) -> String, scan: fn(&str, &str) -> S
     )
 }
 
-/// Unpacks the payment rows of one packed value.
-pub(super) fn unpack_payments(packed: &str, out: &mut Vec<ReconPaymentRow>) -> Result<(), super::StoreError> {
-    let mut f = Unpack::new(packed);
-    while !f.is_empty() {
-        let payment_id = f.owned("payment_id")?;
-        let case_code = f.owned("case_code")?;
-        let txn_ref = f.owned("txn_ref")?;
-        let no = f.text("gateway_txn_no")?;
-        out.push(ReconPaymentRow {
-            payment_id,
-            case_code,
-            txn_ref,
-            gateway_txn_no: (!no.is_empty()).then(|| no.to_owned()),
-            amount: f.num("amount")?,
-            status: f.owned("status")?,
-            duplicate: f.text("duplicate")? == "1",
-            phi_due: f.num("phi_due")?,
-            le_phi_due: f.num("le_phi_due")?,
-            paid_at: f.time("paid_at")?,
-            confirmed_at: f.time("confirmed_at")?,
-            case_version: f.num("version")?,
-            procedure_code: f.owned("procedure_code")?,
-            channel: f.owned("channel")?,
-            quantity: f.num("quantity")?,
-            subjects: f.owned("subjects")?,
-            received_at: f.time("received_at")?.ok_or_else(|| corrupt("received_at"))?,
-        });
-    }
-    Ok(())
+fn read_payment<'a>(f: &mut Unpack<'a>) -> Result<ReconPaymentRow<'a>, super::StoreError> {
+    Ok(ReconPaymentRow {
+        payment_id: f.text("payment_id")?,
+        case_code: f.text("case_code")?,
+        txn_ref: f.text("txn_ref")?,
+        gateway_txn_no: Some(f.text("gateway_txn_no")?).filter(|n| !n.is_empty()),
+        amount: f.num("amount")?,
+        status: f.text("status")?,
+        duplicate: f.text("duplicate")? == "1",
+        phi_due: f.num("phi_due")?,
+        le_phi_due: f.num("le_phi_due")?,
+        paid_at: f.time("paid_at")?,
+        confirmed_at: f.time("confirmed_at")?,
+        case_version: f.num("version")?,
+        procedure_code: f.text("procedure_code")?,
+        channel: f.text("channel")?,
+        quantity: f.num("quantity")?,
+        subjects: f.text("subjects")?,
+        received_at: f.time("received_at")?.ok_or_else(|| corrupt("received_at"))?,
+    })
 }
 
 /// The packed columns of a settlement line (`scan` as for `payment_select`).
@@ -325,22 +356,17 @@ pub(super) fn line_select(scan: fn(&str, &str) -> String) -> String {
     )
 }
 
-/// Unpacks the settlement lines of one packed value.
-pub(super) fn unpack_lines(packed: &str, out: &mut Vec<ReconLine>) -> Result<(), super::StoreError> {
-    let mut f = Unpack::new(packed);
-    while !f.is_empty() {
-        out.push(ReconLine {
-            file_seq: f.num("import_seq")?,
-            line_no: f.num("line_no")?,
-            gateway_txn_no: f.owned("gateway_txn_no")?,
-            txn_ref: f.owned("txn_ref")?,
-            amount: f.num("amount")?,
-            fee: f.num("fee")?,
-            business_date: f.date("business_date")?,
-            refund: f.text("status")? == "refund",
-        });
-    }
-    Ok(())
+fn read_line<'a>(f: &mut Unpack<'a>) -> Result<ReconLine<'a>, super::StoreError> {
+    Ok(ReconLine {
+        file_seq: f.num("import_seq")?,
+        line_no: f.num("line_no")?,
+        gateway_txn_no: f.text("gateway_txn_no")?,
+        txn_ref: f.text("txn_ref")?,
+        amount: f.num("amount")?,
+        fee: f.num("fee")?,
+        business_date: f.date("business_date")?,
+        refund: f.text("status")? == "refund",
+    })
 }
 
 /// The placeholders of one row of a multi-row INSERT: `($11,$12,...)` on PostgreSQL, `(?,?,...)`
@@ -465,18 +491,6 @@ macro_rules! impl_recon {
                     self.fetch_packed(&payments_sql, ("payments", "p"), gateway),
                     self.fetch_packed(&lines_sql, ("settlement_lines", "l"), gateway)
                 )?;
-                let mut rows = Vec::new();
-                for p in &payments {
-                    $crate::store::recon::unpack_payments(p, &mut rows)?;
-                }
-                drop(payments);
-                let payments = rows;
-                let mut rows = Vec::new();
-                for l in &lines {
-                    $crate::store::recon::unpack_lines(l, &mut rows)?;
-                }
-                drop(lines);
-                let lines = rows;
                 let sql = format!("SELECT {} FROM settlement_files WHERE gateway = $1 ORDER BY import_seq", $crate::store::recon::FILE_COLUMNS);
                 let files = sqlx::query_as(&sql).bind(gateway).fetch_all(&self.pool).await?;
                 let closures: Vec<(chrono::NaiveDate, chrono::DateTime<chrono::Utc>)> =
@@ -484,7 +498,7 @@ macro_rules! impl_recon {
                         .bind(gateway)
                         .fetch_all(&self.pool)
                         .await?;
-                Ok($crate::store::recon::ReconData { payments, lines, files, closures })
+                Ok($crate::store::recon::ReconData { packed_payments: payments, packed_lines: lines, files, closures })
             }
 
             /// Applies exception changes inside `tx`; `false` when one was no longer in its expected state.
