@@ -72,18 +72,15 @@ impl Category {
     }
 }
 
-/// Text of an input: borrowed from what the store read (a million-row day allocates no string
-/// per field), or owned (tests, small callers).
-pub type Text<'a> = std::borrow::Cow<'a, str>;
-
-/// A payment of the gateway, as reconciliation needs it.
+/// A payment of the gateway, as reconciliation needs it. Its text borrows from what the store
+/// read: a million-row day allocates no string per field.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaymentIn<'a> {
-    pub payment_id: Text<'a>,
-    pub case_code: Text<'a>,
+    pub payment_id: &'a str,
+    pub case_code: &'a str,
     pub case_version: i64,
-    pub txn_ref: Text<'a>,
-    pub gateway_txn_no: Option<Text<'a>>,
+    pub txn_ref: &'a str,
+    pub gateway_txn_no: Option<&'a str>,
     pub amount: i64,
     pub status: PaymentStatus,
     /// The business date of `paid_at`, for paid payments.
@@ -105,8 +102,8 @@ pub struct LineIn<'a> {
     /// The file's position in import order.
     pub file: usize,
     pub line_no: usize,
-    pub gateway_txn_no: Text<'a>,
-    pub txn_ref: Text<'a>,
+    pub gateway_txn_no: &'a str,
+    pub txn_ref: &'a str,
     pub amount: i64,
     pub fee: i64,
     pub status: LineStatus,
@@ -133,9 +130,6 @@ pub struct Item<'a> {
     pub expected_amount: Option<i64>,
     /// The gateway's fee on the line.
     pub fee: Option<i64>,
-    /// The file (import order) of its line.
-    #[serde(skip)]
-    pub file: Option<usize>,
     /// The line settles a paid payment (its matching line): its money clears that payment;
     /// any other line's money is held in suspense until resolved.
     #[serde(skip)]
@@ -234,14 +228,19 @@ pub fn reconcile<'a>(
 ) -> Outcome<'a> {
     // Two independent joins, on two threads: each line's payment by reference (unique per
     // gateway), and the first occurrence of each (number, status) in import order.
+    // The matcher's tables hold positions as u32, at half the memory of usize.
+    assert!(
+        payments.len() < u32::MAX as usize && lines.len() < u32::MAX as usize,
+        "reconcile takes fewer than 2^32 payments and lines"
+    );
+    let index = |i: usize| i as u32;
     let (line_payment, (order, is_first)) = std::thread::scope(|s| {
         let by_reference = s.spawn(|| {
-            let mut by_ref: HashMap<&str, usize> =
-                HashMap::with_capacity_and_hasher(payments.len(), Default::default());
+            let mut by_ref: HashMap<&str, u32> = HashMap::with_capacity_and_hasher(payments.len(), Default::default());
             for (i, p) in payments.iter().enumerate() {
-                by_ref.insert(p.txn_ref.as_ref(), i);
+                by_ref.insert(p.txn_ref, index(i));
             }
-            lines.iter().map(|l| by_ref.get(l.txn_ref.as_ref()).copied()).collect::<Vec<Option<usize>>>()
+            lines.iter().map(|l| by_ref.get(l.txn_ref).copied()).collect::<Vec<Option<u32>>>()
         });
         let mut order: Vec<usize> = (0..lines.len()).collect();
         if !lines.windows(2).all(|w| (w[0].file, w[0].line_no) <= (w[1].file, w[1].line_no)) {
@@ -252,7 +251,7 @@ pub fn reconcile<'a>(
         let mut is_first = vec![false; lines.len()];
         for &i in &order {
             let l = &lines[i];
-            is_first[i] = first_seen.insert((l.gateway_txn_no.as_ref(), l.status), ()).is_none();
+            is_first[i] = first_seen.insert((l.gateway_txn_no, l.status), ()).is_none();
         }
         drop(first_seen);
         // A panic in the other thread is a bug here: pass it on.
@@ -261,32 +260,34 @@ pub fn reconcile<'a>(
     });
     // Each paid payment's matching line: the first success line with its reference (and its
     // number, when it has one).
-    let mut matched_line: Vec<Option<usize>> = vec![None; payments.len()];
+    let mut has_line = vec![false; payments.len()];
     let mut matches_payment = vec![false; lines.len()];
     for &i in &order {
         let l = &lines[i];
         if !is_first[i] || l.status != LineStatus::Success {
             continue;
         }
-        let Some(pi) = line_payment[i] else { continue };
+        let Some(pi) = line_payment[i].map(|pi| pi as usize) else { continue };
         let p = &payments[pi];
-        if p.status != PaymentStatus::Paid || matched_line[pi].is_some() {
+        if p.status != PaymentStatus::Paid || has_line[pi] {
             continue;
         }
-        if p.gateway_txn_no.as_deref().is_none_or(|n| n == l.gateway_txn_no) {
-            matched_line[pi] = Some(i);
+        if p.gateway_txn_no.is_none_or(|n| n == l.gateway_txn_no) {
+            has_line[pi] = true;
             matches_payment[i] = true;
         }
     }
     let payment_date = |p: &PaymentIn<'_>| p.business_date.map(|d| effective_date(d, p.confirmed_at, closures));
 
-    let mut items = Vec::with_capacity(lines.len() / 8);
+    // At most one item per line and per payment: reserving that bound never reallocates, and
+    // the pages past what is used are never touched (so never resident).
+    let mut items = Vec::with_capacity(lines.len() + payments.len());
     let mut totals = Totals::default();
     let mut files = vec![false; file_shas.len()];
     let mut used_payments = vec![false; payments.len()];
     for &i in &order {
         let l = &lines[i];
-        let payment = line_payment[i].map(|pi| (pi, &payments[pi]));
+        let payment = line_payment[i].map(|pi| (pi as usize, &payments[pi as usize]));
         let own = effective_date(l.business_date, Some(l.arrived_at), closures);
         let home = match payment {
             // A line settling a paid payment is that payment's date's item, unless that date was
@@ -333,16 +334,15 @@ pub fn reconcile<'a>(
             key: line_key(gateway, l, is_first[i], sha),
             category,
             business_date: l.business_date,
-            case_code: payment.map(|(_, p)| p.case_code.as_ref()),
-            payment_id: payment.map(|(_, p)| p.payment_id.as_ref()),
-            txn_ref: Some(l.txn_ref.as_ref()),
-            gateway_txn_no: Some(l.gateway_txn_no.as_ref()),
+            case_code: payment.map(|(_, p)| p.case_code),
+            payment_id: payment.map(|(_, p)| p.payment_id),
+            txn_ref: Some(l.txn_ref),
+            gateway_txn_no: Some(l.gateway_txn_no),
             line_status: Some(l.status),
             recorded_amount: payment.map(|(_, p)| p.amount),
             settled_amount: Some(l.amount),
             expected_amount: payment.and_then(|(_, p)| p.expected),
             fee: Some(l.fee),
-            file: Some(l.file),
             settles_payment: matches_payment[i],
         });
     }
@@ -359,28 +359,27 @@ pub fn reconcile<'a>(
             totals.by_kind.le_phi += p.le_phi;
             totals.by_kind.unallocated += p.amount - p.phi - p.le_phi;
         }
-        if matched_line[pi].is_some() {
+        if has_line[pi] {
             continue;
         }
         items.push(Item {
-            key: payment_key(gateway, &p.payment_id),
+            key: payment_key(gateway, p.payment_id),
             category: if p.duplicate { Category::DuplicatePayment } else { Category::MissingInSettlement },
             business_date: p.business_date.unwrap_or(date),
-            case_code: Some(p.case_code.as_ref()),
-            payment_id: Some(p.payment_id.as_ref()),
-            txn_ref: Some(p.txn_ref.as_ref()),
-            gateway_txn_no: p.gateway_txn_no.as_deref(),
+            case_code: Some(p.case_code),
+            payment_id: Some(p.payment_id),
+            txn_ref: Some(p.txn_ref),
+            gateway_txn_no: p.gateway_txn_no,
             line_status: None,
             recorded_amount: Some(p.amount),
             settled_amount: None,
             expected_amount: p.expected,
             fee: None,
-            file: None,
             settles_payment: false,
         });
     }
     totals.settled_net = totals.settled_gross - totals.gateway_fees - totals.refunds;
-    sort_by_key_in_parallel(&mut items);
+    sort_by_key(&mut items, gateway.len() + 1);
     let mut sums = [(0i64, 0i64); 9];
     for i in &items {
         let s = &mut sums[i.category as usize];
@@ -397,31 +396,34 @@ pub fn reconcile<'a>(
     }
 }
 
-/// Sorts items by key: the two halves on two threads, then merged.
-fn sort_by_key_in_parallel(items: &mut Vec<Item<'_>>) {
-    if items.len() < 50_000 {
-        items.sort_unstable_by(|a, b| a.key.cmp(&b.key));
-        return;
-    }
-    let mid = items.len() / 2;
-    let (a, b) = items.split_at_mut(mid);
-    std::thread::scope(|s| {
-        s.spawn(|| a.sort_unstable_by(|x, y| x.key.cmp(&y.key)));
-        b.sort_unstable_by(|x, y| x.key.cmp(&y.key));
-    });
-    let right = items.split_off(mid);
-    let left = std::mem::take(items);
-    items.reserve(left.len() + right.len());
-    let (mut l, mut r) = (left.into_iter().peekable(), right.into_iter().peekable());
-    loop {
-        let take_left = match (l.peek(), r.peek()) {
-            (Some(x), Some(y)) => x.key <= y.key,
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
-            (None, None) => break,
-        };
-        if let Some(next) = if take_left { l.next() } else { r.next() } {
-            items.push(next);
+/// Sorts items by key. Every key starts with `"{gateway}:"` (`skip` bytes); comparing the next
+/// sixteen bytes as one integer, with the full keys only on a tie, keeps the sort in cache
+/// (string comparisons would chase a pointer per key), and the items then move once.
+fn sort_by_key(items: &mut [Item<'_>], skip: usize) {
+    let prefix = |key: &str| {
+        let rest = key.as_bytes().get(skip..).unwrap_or_default();
+        let mut b = [0u8; 16];
+        let n = rest.len().min(16);
+        b[..n].copy_from_slice(&rest[..n]);
+        // Zero padding orders a shorter prefix first, as string comparison does; equal
+        // prefixes fall back to the keys.
+        b
+    };
+    // `reconcile` asserts that positions fit in u32.
+    let mut order: Vec<([u8; 16], u32)> = items.iter().enumerate().map(|(i, it)| (prefix(&it.key), i as u32)).collect();
+    order.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| items[a.1 as usize].key.cmp(&items[b.1 as usize].key)));
+    // Position k receives the item at order[k]: follow each cycle of the permutation, swapping.
+    let mut source: Vec<u32> = order.into_iter().map(|(_, i)| i).collect();
+    for start in 0..source.len() {
+        let mut k = start;
+        loop {
+            let from = source[k] as usize;
+            source[k] = k as u32;
+            if from == start || from == k {
+                break;
+            }
+            items.swap(k, from);
+            k = from;
         }
     }
 }
