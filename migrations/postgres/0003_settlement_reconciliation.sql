@@ -22,8 +22,9 @@ CREATE TABLE settlement_files (
 
 -- One line of a settlement file, in canonical form. amount and fee are whole đồng (any amount
 -- scale of the file already divided), txn_time the instant, business_date its date at +07:00.
+-- A file has millions of lines: they name it by its small import_seq, not its file_id.
 CREATE TABLE settlement_lines (
-    file_id        TEXT NOT NULL REFERENCES settlement_files (file_id),
+    file_seq       BIGINT NOT NULL REFERENCES settlement_files (import_seq),
     line_no        BIGINT NOT NULL,
     gateway        TEXT NOT NULL,
     gateway_txn_no TEXT NOT NULL,
@@ -33,7 +34,7 @@ CREATE TABLE settlement_lines (
     txn_time       TIMESTAMPTZ NOT NULL,
     business_date  DATE NOT NULL,
     status         TEXT NOT NULL CHECK (status IN ('success', 'refund')),
-    PRIMARY KEY (file_id, line_no)
+    PRIMARY KEY (file_seq, line_no)
 );
 -- Finding the line a "confirm from settlement" resolution confirms. Reconciliation reads all of
 -- a gateway's lines in one scan and needs no index; every index here slows the import of a
@@ -41,9 +42,11 @@ CREATE TABLE settlement_lines (
 CREATE INDEX settlement_lines_txn ON settlement_lines (gateway, gateway_txn_no);
 
 -- A reconciliation run of one (business date, gateway): its report, as JSON (exceptions only,
--- without states and resolutions), and every item.
+-- without states and resolutions), and every item. run_seq numbers runs in creation order; a
+-- run's million items name it by run_seq, not its run_id.
 CREATE TABLE reconciliation_runs (
     run_id        TEXT PRIMARY KEY,
+    run_seq       BIGINT NOT NULL UNIQUE,
     business_date DATE NOT NULL,
     gateway       TEXT NOT NULL,
     created_at    TIMESTAMPTZ NOT NULL,
@@ -54,7 +57,7 @@ CREATE TABLE reconciliation_runs (
 CREATE INDEX reconciliation_runs_day ON reconciliation_runs (business_date, gateway, created_at);
 
 CREATE TABLE reconciliation_items (
-    run_id          TEXT NOT NULL REFERENCES reconciliation_runs (run_id),
+    run_seq         BIGINT NOT NULL REFERENCES reconciliation_runs (run_seq),
     item_key        TEXT NOT NULL,
     category        TEXT NOT NULL,
     business_date   DATE NOT NULL,
@@ -68,9 +71,9 @@ CREATE TABLE reconciliation_items (
     expected_amount BIGINT,
     fee             BIGINT,
     settles_payment BOOLEAN NOT NULL,
-    PRIMARY KEY (run_id, item_key)
+    PRIMARY KEY (run_seq, item_key)
 );
-CREATE INDEX reconciliation_items_category ON reconciliation_items (run_id, category, item_key);
+CREATE INDEX reconciliation_items_category ON reconciliation_items (run_seq, category, item_key);
 
 -- An exception, by its item key (stable across runs). state: open, pending_approval, resolved.
 -- resolution: the action requested or applied, with its note, actor and time (JSON); posting_id

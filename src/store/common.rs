@@ -573,9 +573,9 @@ macro_rules! impl_store {
 
             async fn settlement_line(&self, gateway: &str, gateway_txn_no: &str, status: &str) -> $crate::store::Result<Option<$crate::store::recon::LineRow>> {
                 Ok(sqlx::query_as(
-                    "SELECT l.file_id, l.line_no, l.gateway_txn_no, l.txn_ref, l.amount, l.fee, l.txn_time, l.business_date, l.status
-                     FROM settlement_lines l JOIN settlement_files f ON f.file_id = l.file_id
-                     WHERE l.gateway = $1 AND l.gateway_txn_no = $2 AND l.status = $3 ORDER BY f.import_seq, l.line_no LIMIT 1",
+                    "SELECT f.file_id, l.line_no, l.gateway_txn_no, l.txn_ref, l.amount, l.fee, l.txn_time, l.business_date, l.status
+                     FROM settlement_lines l JOIN settlement_files f ON f.import_seq = l.file_seq
+                     WHERE l.gateway = $1 AND l.gateway_txn_no = $2 AND l.status = $3 ORDER BY l.file_seq, l.line_no LIMIT 1",
                 )
                 .bind(gateway)
                 .bind(gateway_txn_no)
@@ -619,7 +619,7 @@ macro_rules! impl_store {
             ) -> $crate::store::Result<Vec<$crate::store::ItemRow>> {
                 let sql = format!(
                     "SELECT {} FROM reconciliation_items
-                     WHERE run_id = $1 AND ($2 = '' OR category = $2) AND (NOT $3 OR category <> 'matched') AND item_key > $4
+                     WHERE run_seq = (SELECT run_seq FROM reconciliation_runs WHERE run_id = $1) AND ($2 = '' OR category = $2) AND (NOT $3 OR category <> 'matched') AND item_key > $4
                      ORDER BY item_key LIMIT $5",
                     $crate::store::recon::ITEM_COLUMNS
                 );
@@ -635,7 +635,8 @@ macro_rules! impl_store {
 
             async fn run_item(&self, run_id: &str, key: &str) -> $crate::store::Result<Option<$crate::store::ItemRow>> {
                 let sql = format!(
-                    "SELECT {} FROM reconciliation_items WHERE run_id = $1 AND item_key = $2",
+                    "SELECT {} FROM reconciliation_items
+                     WHERE run_seq = (SELECT run_seq FROM reconciliation_runs WHERE run_id = $1) AND item_key = $2",
                     $crate::store::recon::ITEM_COLUMNS
                 );
                 Ok(sqlx::query_as(&sql).bind(run_id).bind(key).fetch_optional(&self.pool).await?)

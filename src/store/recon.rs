@@ -340,7 +340,7 @@ fn read_payment<'a>(f: &mut Unpack<'a>) -> Result<ReconPaymentRow<'a>, super::St
 /// The packed columns of a settlement line (`scan` as for `payment_select`).
 pub(super) fn line_select(scan: fn(&str, &str) -> String) -> String {
     let columns = [
-        "f.import_seq",
+        "l.file_seq",
         "l.line_no",
         "l.gateway_txn_no",
         "l.txn_ref",
@@ -349,11 +349,7 @@ pub(super) fn line_select(scan: fn(&str, &str) -> String) -> String {
         "l.business_date",
         "l.status",
     ];
-    format!(
-        "SELECT {} AS x FROM {} JOIN settlement_files f ON f.file_id = l.file_id WHERE l.gateway = $1",
-        pack_sql(&columns),
-        scan("settlement_lines", "l")
-    )
+    format!("SELECT {} AS x FROM {} WHERE l.gateway = $1", pack_sql(&columns), scan("settlement_lines", "l"))
 }
 
 fn read_line<'a>(f: &mut Unpack<'a>) -> Result<ReconLine<'a>, super::StoreError> {
@@ -436,12 +432,12 @@ macro_rules! impl_recon {
                 .bind(&file.imported_by)
                 .execute(&mut **tx)
                 .await
-                .map_err(|e| $crate::store::common::on_unique(e, || "this file was imported before".into()))?;
+                .map_err(|e| $crate::store::common::on_unique(e, || "this file was imported before, or another import was saved at the same moment; try again".into()))?;
                 const ROWS: usize = 1000;
                 let mut done = 0usize;
                 for chunk in f.lines.chunks(ROWS) {
                     let mut sql = String::from(
-                        "INSERT INTO settlement_lines (file_id, line_no, gateway, gateway_txn_no, txn_ref, amount, fee, txn_time, business_date, status) VALUES ",
+                        "INSERT INTO settlement_lines (file_seq, line_no, gateway, gateway_txn_no, txn_ref, amount, fee, txn_time, business_date, status) VALUES ",
                     );
                     for r in 0..chunk.len() {
                         if r > 0 {
@@ -452,7 +448,7 @@ macro_rules! impl_recon {
                     let mut q = sqlx::query(&sql);
                     for l in chunk {
                         q = q
-                            .bind(&file.file_id)
+                            .bind(file.import_seq)
                             .bind(i64::try_from(l.line_no).unwrap_or(i64::MAX))
                             .bind(f.gateway)
                             .bind(&l.gateway_txn_no)
@@ -567,11 +563,17 @@ macro_rules! impl_recon {
                 at: chrono::DateTime<chrono::Utc>,
             ) -> $crate::store::Result<bool> {
                 let mut tx = self.begin_write().await?;
+                // Writers are serialised (SQLite's write lock; on PostgreSQL the UNIQUE constraint
+                // refuses a concurrent run that took the same number, and that run fails whole).
+                let (seq,): (i64,) = sqlx::query_as("SELECT COALESCE(MAX(run_seq), 0) + 1 FROM reconciliation_runs")
+                    .fetch_one(&mut **tx)
+                    .await?;
                 sqlx::query(
-                    "INSERT INTO reconciliation_runs (run_id, business_date, gateway, created_at, created_by, report_hash, report)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    "INSERT INTO reconciliation_runs (run_id, run_seq, business_date, gateway, created_at, created_by, report_hash, report)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
                 .bind(&run.run_id)
+                .bind(seq)
                 .bind(run.business_date)
                 .bind(&run.gateway)
                 .bind(run.created_at)
@@ -579,9 +581,10 @@ macro_rules! impl_recon {
                 .bind(&run.report_hash)
                 .bind(&run.report)
                 .execute(&mut **tx)
-                .await?;
+                .await
+                .map_err(|e| $crate::store::common::on_unique(e, || "another reconciliation run was saved at the same moment; try again".into()))?;
                 for chunk in items.chunks(1000) {
-                    let mut sql = format!("INSERT INTO reconciliation_items (run_id, {}) VALUES ", $crate::store::recon::ITEM_COLUMNS);
+                    let mut sql = format!("INSERT INTO reconciliation_items (run_seq, {}) VALUES ", $crate::store::recon::ITEM_COLUMNS);
                     for r in 0..chunk.len() {
                         if r > 0 {
                             sql.push(',');
@@ -591,7 +594,7 @@ macro_rules! impl_recon {
                     let mut q = sqlx::query(&sql);
                     for i in chunk {
                         q = q
-                            .bind(&run.run_id)
+                            .bind(seq)
                             .bind(&i.key)
                             .bind(i.category.as_str())
                             .bind(i.business_date)
