@@ -14,10 +14,19 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 pub fn link(prev_hex: &str, canonical: &[u8]) -> Option<String> {
     let mut prev = [0u8; 32];
     hex::decode_to_slice(prev_hex, &mut prev).ok()?;
+    let hex = link_hex(&prev, canonical);
+    Some(String::from_utf8_lossy(&hex).into_owned())
+}
+
+/// The hash of a row after the raw hash `prev`, as its 64 lower-case hex digits.
+pub fn link_hex(prev: &[u8; 32], canonical: &[u8]) -> [u8; 64] {
     let mut h = Sha256::new();
     h.update(prev);
     h.update(canonical);
-    Some(hex::encode(h.finalize()))
+    let mut out = [0u8; 64];
+    // 32 bytes always fit 64 hex digits.
+    let _ = hex::encode_to_slice(h.finalize(), &mut out);
+    out
 }
 
 /// The canonical bytes of an audit-log row: the compact JSON array

@@ -98,11 +98,50 @@ pub fn canonical_entry(
     memo: &str,
     refs: &str,
 ) -> Vec<u8> {
-    format!(
-        "{seq}\n{}\n{posting_id}\n{kind}\n{line_no}\n{account}\n{debit}\n{credit}\n{memo}\n{refs}\n",
-        business_date.format("%Y-%m-%d")
-    )
-    .into_bytes()
+    let mut out = Vec::with_capacity(64 + posting_id.len() + kind.len() + account.len() + memo.len() + refs.len());
+    canonical_entry_into(&mut out, seq, business_date, posting_id, kind, line_no, account, debit, credit, memo, refs);
+    out
+}
+
+/// `canonical_entry`, appended to `out` (verification reuses one buffer for a million entries).
+#[allow(clippy::too_many_arguments)]
+pub fn canonical_entry_into(
+    out: &mut Vec<u8>,
+    seq: i64,
+    business_date: NaiveDate,
+    posting_id: &str,
+    kind: &str,
+    line_no: i64,
+    account: &str,
+    debit: i64,
+    credit: i64,
+    memo: &str,
+    refs: &str,
+) {
+    use std::io::Write as _;
+    // Writing to a Vec cannot fail.
+    let _ = writeln!(out, "{seq}");
+    out.extend_from_slice(&iso_date(business_date));
+    let _ = write!(out, "\n{posting_id}\n{kind}\n{line_no}\n{account}\n{debit}\n{credit}\n{memo}\n{refs}\n");
+}
+
+/// `YYYY-MM-DD` for years 0 to 9999 (what `%Y-%m-%d` writes for them), without a format parser.
+pub fn iso_date(d: NaiveDate) -> [u8; 10] {
+    use chrono::Datelike as _;
+    let (y, m, day) = (d.year().clamp(0, 9999) as u32, d.month(), d.day());
+    let digit = |v: u32| b'0' + (v % 10) as u8;
+    [
+        digit(y / 1000),
+        digit(y / 100),
+        digit(y / 10),
+        digit(y),
+        b'-',
+        digit(m / 10),
+        digit(m),
+        b'-',
+        digit(day / 10),
+        digit(day),
+    ]
 }
 
 /// Cumulative debit and credit per account, by account name.
@@ -223,6 +262,17 @@ pub fn settled_without_gateway(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn iso_date_writes_what_chrono_writes(days in 0i64..3_652_000) {
+            let date = NaiveDate::from_ymd_opt(0, 1, 1).unwrap() + chrono::TimeDelta::days(days);
+            proptest::prop_assert_eq!(
+                String::from_utf8(iso_date(date).to_vec()).unwrap(),
+                date.format("%Y-%m-%d").to_string()
+            );
+        }
+    }
 
     fn d() -> NaiveDate {
         NaiveDate::from_ymd_opt(2024, 7, 15).unwrap()

@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 
 use super::export::{ENTRIES_HEADER, Manifest, ManifestCheckpoint, Sides};
-use crate::domain::chain::link;
-use crate::domain::ledger::{canonical_entry, checkpoint_message};
+use crate::domain::chain::link_hex;
+use crate::domain::ledger::{canonical_entry_into, checkpoint_message, iso_date};
 
 /// What a verification found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,19 +40,31 @@ fn fail(seq: i64, reason: impl Into<String>) -> Failure {
     Failure { seq, reason: reason.into() }
 }
 
+/// What the checks after the first pass need of an entry (the rest is checked as it is read).
 struct Row {
-    seq: i64,
-    date: chrono::NaiveDate,
-    posting_id: String,
-    kind: String,
-    line_no: i64,
-    account: String,
+    /// Index into the accounts seen.
+    account: usize,
     debit: i64,
     credit: i64,
-    memo: String,
-    refs: String,
-    prev_hash: String,
-    hash: String,
+    /// The entry's hash: 64 lower-case hex digits (it equals the recomputed one when the chain
+    /// check passed).
+    hash: [u8; 64],
+}
+
+/// The first failure of each kind found during the pass over the rows; the reported one is
+/// chosen in the documented order, as if each check ran over all rows in turn.
+#[derive(Default)]
+struct Found {
+    chain: Option<Failure>,
+    balance: Option<Failure>,
+}
+
+impl Found {
+    fn chain(&mut self, f: impl FnOnce() -> Failure) {
+        if self.chain.is_none() {
+            self.chain = Some(f());
+        }
+    }
 }
 
 fn verifying_key(hex_key: &str) -> Result<VerifyingKey, Failure> {
@@ -95,16 +107,59 @@ pub fn verify(entries_csv: &[u8], manifest_json: &[u8], pinned: Option<&str>) ->
     {
         return Err(fail(0, "the export is signed with another key than the pinned one"));
     }
-    // Read the rows.
+    // The file's own hash, on another core while the rows are read.
+    std::thread::scope(|scope| {
+        let file_hash = scope.spawn(|| hex::encode(sha2::Sha256::digest(entries_csv)));
+        let checked = check_rows(entries_csv, &m);
+        // A panic in the hashing thread is a bug: pass it on.
+        let file_hash = file_hash.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+        let (rows, accounts) = checked?;
+        if file_hash != m.entries_sha256 {
+            return Err(fail(0, "entries.csv is not the file the manifest describes (entries_sha256)"));
+        }
+        check_checkpoints(&m, &key, &rows, &accounts)
+    })?;
+    Ok(Verified {
+        entries: m.entry_count,
+        first_seq: m.first_seq,
+        last_seq: m.last_seq,
+        head_hash: m.head_hash,
+        checkpoints: m.checkpoints.len(),
+        public_key: m.public_key,
+    })
+}
+
+/// One pass over `entries.csv`: each row read, linked, hashed and added to its posting and to the
+/// totals. Failures come out in the order of the module docs.
+fn check_rows(entries_csv: &[u8], m: &Manifest) -> Result<(Vec<Row>, Vec<String>), Failure> {
     let mut rdr = csv::ReaderBuilder::new().has_headers(true).from_reader(entries_csv);
     let header = rdr.headers().map_err(|e| fail(0, format!("entries.csv: {e}")))?.clone();
     if header.iter().collect::<Vec<_>>() != ENTRIES_HEADER {
         return Err(fail(0, "entries.csv has another header"));
     }
-    let mut rows = Vec::new();
-    for (expected_seq, rec) in (m.first_seq..).zip(rdr.records()) {
-        let rec = rec.map_err(|e| fail(expected_seq, format!("unreadable row: {e}")))?;
-        let f = |i: usize| rec.get(i).unwrap_or("").to_owned();
+    let mut found = Found::default();
+    let mut rows: Vec<Row> = Vec::with_capacity(usize::try_from(m.entry_count).unwrap_or(0).min(1 << 24));
+    let mut accounts: Vec<String> = Vec::new();
+    let mut account_index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    // The chain so far: the previous entry's hash as written, and as raw bytes recomputed.
+    let mut prev_text: String = m.anchor_hash.clone();
+    let mut prev_raw: Option<[u8; 32]> = {
+        let mut b = [0u8; 32];
+        hex::decode_to_slice(&m.anchor_hash, &mut b).ok().map(|()| b)
+    };
+    // The posting being read: id, first seq, debits, credits.
+    let mut posting: Option<(String, i64, i64, i64)> = None;
+    let mut by_date: BTreeMap<chrono::NaiveDate, Vec<Option<Sides>>> = BTreeMap::new();
+    let mut canonical = Vec::with_capacity(512);
+    let mut rec = csv::StringRecord::new();
+    let mut expected_seq = m.first_seq;
+    loop {
+        match rdr.read_record(&mut rec) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => return Err(fail(expected_seq, format!("unreadable row: {e}"))),
+        }
+        let f = |i: usize| rec.get(i).unwrap_or("");
         let num = |i: usize| {
             f(i).parse::<i64>().map_err(|_| fail(expected_seq, format!("{} is not a number", ENTRIES_HEADER[i])))
         };
@@ -115,23 +170,90 @@ pub fn verify(entries_csv: &[u8], manifest_json: &[u8], pinned: Option<&str>) ->
                 format!("expected seq {expected_seq}, found {seq} (a row missing, added or moved)"),
             ));
         }
-        let date = chrono::NaiveDate::parse_from_str(&f(1), "%Y-%m-%d").map_err(|_| fail(seq, "bad business_date"))?;
-        rows.push(Row {
-            seq,
-            date,
-            posting_id: f(2),
-            kind: f(3),
-            line_no: num(4)?,
-            account: f(5),
-            debit: num(6)?,
-            credit: num(7)?,
-            memo: f(8),
-            refs: f(9),
-            prev_hash: f(10),
-            hash: f(11),
-        });
+        let date = chrono::NaiveDate::parse_from_str(f(1), "%Y-%m-%d").map_err(|_| fail(seq, "bad business_date"))?;
+        let (posting_id, kind, line_no, account) = (f(2), f(3), num(4)?, f(5));
+        let (debit, credit) = (num(6)?, num(7)?);
+        let (memo, refs, prev_hash, hash) = (f(8), f(9), f(10), f(11));
+        expected_seq += 1;
+
+        // The chain.
+        if prev_hash != prev_text {
+            found.chain(|| fail(seq, "prev_hash is not the previous entry's hash"));
+        } else if debit < 0 || credit < 0 || (debit > 0 && credit > 0) {
+            found.chain(|| fail(seq, "an entry is either a debit or a credit, never negative"));
+        } else if let Some(prev) = &prev_raw {
+            canonical.clear();
+            canonical_entry_into(
+                &mut canonical,
+                seq,
+                date,
+                posting_id,
+                kind,
+                line_no,
+                account,
+                debit,
+                credit,
+                memo,
+                refs,
+            );
+            if link_hex(prev, &canonical).as_slice() != hash.as_bytes() {
+                found.chain(|| fail(seq, "the hash does not match the entry"));
+            }
+        } else {
+            found.chain(|| fail(seq, "prev_hash is not a hash"));
+        }
+        prev_text.clear();
+        prev_text.push_str(hash);
+        prev_raw = {
+            let mut b = [0u8; 32];
+            hex::decode_to_slice(hash, &mut b).ok().map(|()| b)
+        };
+
+        // Postings balance (the entries of one posting are contiguous).
+        match &mut posting {
+            Some((id, _, dr, cr)) if id == posting_id => {
+                *dr += debit;
+                *cr += credit;
+            }
+            _ => {
+                if let Some((id, start, dr, cr)) = posting.take()
+                    && dr != cr
+                    && found.balance.is_none()
+                {
+                    found.balance = Some(fail(start, format!("posting {id} does not balance ({dr} ≠ {cr})")));
+                }
+                posting = Some((posting_id.to_owned(), seq, debit, credit));
+            }
+        }
+
+        // Totals, by account index.
+        let account = match account_index.get(account) {
+            Some(i) => *i,
+            None => {
+                accounts.push(account.to_owned());
+                account_index.insert(account.to_owned(), accounts.len() - 1);
+                accounts.len() - 1
+            }
+        };
+        let day = by_date.entry(date).or_default();
+        if day.len() <= account {
+            day.resize(account + 1, None);
+        }
+        let sides = day[account].get_or_insert_with(Sides::default);
+        sides.debit += debit;
+        sides.credit += credit;
+        let mut h = [0u8; 64];
+        let text = hash.as_bytes();
+        h[..text.len().min(64)].copy_from_slice(&text[..text.len().min(64)]);
+        rows.push(Row { account, debit, credit, hash: h });
     }
-    let last = rows.last().map_or(m.first_seq - 1, |r| r.seq);
+    if let Some((id, start, dr, cr)) = posting
+        && dr != cr
+        && found.balance.is_none()
+    {
+        found.balance = Some(fail(start, format!("posting {id} does not balance ({dr} ≠ {cr})")));
+    }
+    let last = expected_seq - 1;
     if last != m.last_seq || i64::try_from(rows.len()).unwrap_or(-1) != m.entry_count {
         return Err(fail(
             last + 1,
@@ -143,79 +265,48 @@ pub fn verify(entries_csv: &[u8], manifest_json: &[u8], pinned: Option<&str>) ->
             ),
         ));
     }
-    // The chain.
-    let mut prev = m.anchor_hash.clone();
-    for r in &rows {
-        if r.prev_hash != prev {
-            return Err(fail(r.seq, "prev_hash is not the previous entry's hash"));
-        }
-        if r.debit < 0 || r.credit < 0 || (r.debit > 0 && r.credit > 0) {
-            return Err(fail(r.seq, "an entry is either a debit or a credit, never negative"));
-        }
-        let canonical = canonical_entry(
-            r.seq,
-            r.date,
-            &r.posting_id,
-            &r.kind,
-            r.line_no,
-            &r.account,
-            r.debit,
-            r.credit,
-            &r.memo,
-            &r.refs,
-        );
-        let h = link(&prev, &canonical).ok_or_else(|| fail(r.seq, "prev_hash is not a hash"))?;
-        if h != r.hash {
-            return Err(fail(r.seq, "the hash does not match the entry"));
-        }
-        prev = h;
+    if let Some(f) = found.chain {
+        return Err(f);
     }
-    if prev != m.head_hash {
+    if prev_text != m.head_hash {
         return Err(fail(last, "the last hash is not the manifest's head_hash"));
     }
-    // Postings balance (entries of one posting are contiguous).
-    let mut i = 0;
-    while i < rows.len() {
-        let id = &rows[i].posting_id;
-        let (start, mut dr, mut cr) = (rows[i].seq, 0i64, 0i64);
-        while i < rows.len() && rows[i].posting_id == *id {
-            dr += rows[i].debit;
-            cr += rows[i].credit;
-            i += 1;
-        }
-        if dr != cr {
-            return Err(fail(start, format!("posting {id} does not balance ({dr} ≠ {cr})")));
-        }
+    if let Some(f) = found.balance {
+        return Err(f);
     }
-    // Totals.
+    // Totals: an account with no entries in the range is not listed.
     let mut by_account: BTreeMap<String, Sides> = BTreeMap::new();
-    let mut by_date: BTreeMap<String, BTreeMap<String, Sides>> = BTreeMap::new();
-    for r in &rows {
-        let a = by_account.entry(r.account.clone()).or_default();
-        a.debit += r.debit;
-        a.credit += r.credit;
-        let d = by_date.entry(r.date.format("%Y-%m-%d").to_string()).or_default().entry(r.account.clone()).or_default();
-        d.debit += r.debit;
-        d.credit += r.credit;
+    let mut dates: BTreeMap<String, BTreeMap<String, Sides>> = BTreeMap::new();
+    for (date, sides) in &by_date {
+        let day = dates.entry(String::from_utf8_lossy(&iso_date(*date)).into_owned()).or_default();
+        for (i, s) in sides.iter().enumerate() {
+            let Some(s) = s else { continue };
+            let a = by_account.entry(accounts[i].clone()).or_default();
+            a.debit += s.debit;
+            a.credit += s.credit;
+            day.insert(accounts[i].clone(), s.clone());
+        }
     }
-    if by_account != m.totals_by_account || by_date != m.totals_by_date {
+    if by_account != m.totals_by_account || dates != m.totals_by_date {
         return Err(fail(0, "the totals do not add up to the manifest's"));
     }
-    if hex::encode(sha2::Sha256::digest(entries_csv)) != m.entries_sha256 {
-        return Err(fail(0, "entries.csv is not the file the manifest describes (entries_sha256)"));
-    }
-    // Checkpoints: signed, on the chain, and their totals consistent with the entries.
-    let hash_at: BTreeMap<i64, &str> = rows.iter().map(|r| (r.seq, r.hash.as_str())).collect();
+    Ok((rows, accounts))
+}
+
+/// Checkpoints: signed, on the chain, and their totals consistent with the entries.
+fn check_checkpoints(m: &Manifest, key: &VerifyingKey, rows: &[Row], accounts: &[String]) -> Result<(), Failure> {
+    // The row of a seq, by position (the first pass checked the seqs are contiguous).
+    let index = |seq: i64| usize::try_from(seq - m.first_seq).ok().filter(|i| *i < rows.len());
     let mut previous: Option<&ManifestCheckpoint> = None;
     for c in &m.checkpoints {
-        if !c.public_key.eq_ignore_ascii_case(&m.public_key) || !checkpoint_signed(c, &key) {
+        if !c.public_key.eq_ignore_ascii_case(&m.public_key) || !checkpoint_signed(c, key) {
             return Err(fail(
                 c.last_seq,
                 format!("the {} checkpoint of {} is not signed by the key", c.kind, c.business_date),
             ));
         }
-        let on_chain = match hash_at.get(&c.last_seq) {
-            Some(h) => *h == c.head_hash,
+        let on_chain = match index(c.last_seq) {
+            Some(i) => rows[i].hash.as_slice() == c.head_hash.as_bytes(),
             None => c.last_seq == m.first_seq - 1 && c.head_hash == m.anchor_hash,
         };
         if !on_chain {
@@ -225,17 +316,22 @@ pub fn verify(entries_csv: &[u8], manifest_json: &[u8], pinned: Option<&str>) ->
             ));
         }
         if let Some(p) = previous {
-            let mut delta: BTreeMap<String, (i64, i64)> = BTreeMap::new();
-            for r in rows.iter().filter(|r| r.seq > p.last_seq && r.seq <= c.last_seq) {
-                let e = delta.entry(r.account.clone()).or_default();
+            // The entries after the previous checkpoint, through this one.
+            let from = usize::try_from(p.last_seq + 1 - m.first_seq).unwrap_or(0).min(rows.len());
+            let to = usize::try_from(c.last_seq + 1 - m.first_seq).unwrap_or(0).min(rows.len());
+            let mut delta: Vec<Option<(i64, i64)>> = vec![None; accounts.len()];
+            for r in rows.get(from..to).unwrap_or_default() {
+                let e = delta[r.account].get_or_insert((0, 0));
                 e.0 += r.debit;
                 e.1 += r.credit;
             }
             let mut expect = p.totals.clone();
-            for (a, (d, cr)) in delta {
-                let e = expect.entry(a).or_default();
-                e.0 += d;
-                e.1 += cr;
+            for (a, d) in delta.iter().enumerate() {
+                if let Some((dr, cr)) = d {
+                    let e = expect.entry(accounts[a].clone()).or_default();
+                    e.0 += dr;
+                    e.1 += cr;
+                }
             }
             if expect != c.totals {
                 return Err(fail(
@@ -246,12 +342,5 @@ pub fn verify(entries_csv: &[u8], manifest_json: &[u8], pinned: Option<&str>) ->
         }
         previous = Some(c);
     }
-    Ok(Verified {
-        entries: m.entry_count,
-        first_seq: m.first_seq,
-        last_seq: m.last_seq,
-        head_hash: m.head_hash,
-        checkpoints: m.checkpoints.len(),
-        public_key: m.public_key,
-    })
+    Ok(())
 }
