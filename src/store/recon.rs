@@ -365,16 +365,22 @@ fn read_line<'a>(f: &mut Unpack<'a>) -> Result<ReconLine<'a>, super::StoreError>
     })
 }
 
-/// The placeholders of one row of a multi-row INSERT: `($11,$12,...)` on PostgreSQL, `(?,?,...)`
-/// on SQLite. The only place a statement is written per dialect: SQLite resolves each numbered
-/// parameter by a linear search of the statement's parameter list, so thousands of `$N` in one
-/// statement cost quadratic time there, while anonymous `?` bind in order.
-pub fn row_placeholders(backend: super::Backend, first: usize, n: usize) -> String {
-    let marks: Vec<String> = match backend {
-        super::Backend::Sqlite => vec!["?".to_owned(); n],
-        super::Backend::Postgres => (1..=n).map(|k| format!("${}", first + k)).collect(),
+/// A multi-row INSERT of `rows` rows into `table (columns)`: placeholders `($1,$2,...),(...)` on
+/// PostgreSQL, `(?,?,...),(...)` on SQLite. The only place a statement is written per dialect:
+/// SQLite resolves each numbered parameter by a linear search of the statement's parameter
+/// list, so thousands of `$N` in one statement cost quadratic time there, while anonymous `?`
+/// bind in order.
+pub fn multi_row_insert(backend: super::Backend, table: &str, columns: &str, rows: usize) -> String {
+    let n = columns.split(',').count();
+    let row = |r: usize| -> String {
+        let marks: Vec<String> = match backend {
+            super::Backend::Sqlite => vec!["?".to_owned(); n],
+            super::Backend::Postgres => (1..=n).map(|k| format!("${}", r * n + k)).collect(),
+        };
+        format!("({})", marks.join(","))
     };
-    format!("({})", marks.join(","))
+    let values: Vec<String> = (0..rows).map(row).collect();
+    format!("INSERT INTO {table} ({columns}) VALUES {}", values.join(","))
 }
 
 /// Expands to the backend's inherent methods for settlement and reconciliation.
@@ -436,15 +442,12 @@ macro_rules! impl_recon {
                 const ROWS: usize = 1000;
                 let mut done = 0usize;
                 for chunk in f.lines.chunks(ROWS) {
-                    let mut sql = String::from(
-                        "INSERT INTO settlement_lines (file_seq, line_no, gateway, gateway_txn_no, txn_ref, amount, fee, txn_time, business_date, status) VALUES ",
+                    let sql = $crate::store::recon::multi_row_insert(
+                        Self::BACKEND,
+                        "settlement_lines",
+                        "file_seq, line_no, gateway, gateway_txn_no, txn_ref, amount, fee, txn_time, business_date, status",
+                        chunk.len(),
                     );
-                    for r in 0..chunk.len() {
-                        if r > 0 {
-                            sql.push(',');
-                        }
-                        sql.push_str(&$crate::store::recon::row_placeholders(Self::BACKEND, r * 10, 10));
-                    }
                     let mut q = sqlx::query(&sql);
                     for l in chunk {
                         q = q
@@ -584,13 +587,8 @@ macro_rules! impl_recon {
                 .await
                 .map_err(|e| $crate::store::common::on_unique(e, || "another reconciliation run was saved at the same moment; try again".into()))?;
                 for chunk in items.chunks(1000) {
-                    let mut sql = format!("INSERT INTO reconciliation_items (run_seq, {}) VALUES ", $crate::store::recon::ITEM_COLUMNS);
-                    for r in 0..chunk.len() {
-                        if r > 0 {
-                            sql.push(',');
-                        }
-                        sql.push_str(&$crate::store::recon::row_placeholders(Self::BACKEND, r * 14, 14));
-                    }
+                    let columns = format!("run_seq, {}", $crate::store::recon::ITEM_COLUMNS);
+                    let sql = $crate::store::recon::multi_row_insert(Self::BACKEND, "reconciliation_items", &columns, chunk.len());
                     let mut q = sqlx::query(&sql);
                     for i in chunk {
                         q = q
