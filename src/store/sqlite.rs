@@ -79,16 +79,20 @@ impl SqliteStore {
         let mut tx = self.pool.begin().await?;
         let (lo, hi): (Option<i64>, Option<i64>) =
             sqlx::query_as(&format!("SELECT min(rowid), max(rowid) FROM {table}")).fetch_one(&mut *tx).await?;
-        let sql = format!("SELECT group_concat(x, '') FROM ({select} AND {alias}.rowid >= $2 AND {alias}.rowid < $3)");
+        let sql = format!("SELECT group_concat(x, '') FROM ({select} AND {alias}.rowid BETWEEN $2 AND $3)");
+        // The next range starts at the next rowid that exists, so gaps in rowids cost nothing.
+        let next = format!("SELECT min(rowid) FROM {table} WHERE rowid >= $1");
         let mut out = Vec::new();
-        if let (Some(lo), Some(hi)) = (lo, hi) {
-            let mut from = lo;
-            while from <= hi {
-                let (chunk,): (Option<String>,) =
-                    sqlx::query_as(&sql).bind(gateway).bind(from).bind(from + SPAN).fetch_one(&mut *tx).await?;
-                out.extend(chunk);
-                from += SPAN;
-            }
+        let (mut from, hi) = (lo, hi.unwrap_or(i64::MIN));
+        while let Some(start) = from.filter(|f| *f <= hi) {
+            let end = start.saturating_add(SPAN - 1);
+            let (chunk,): (Option<String>,) =
+                sqlx::query_as(&sql).bind(gateway).bind(start).bind(end).fetch_one(&mut *tx).await?;
+            out.extend(chunk);
+            from = match end.checked_add(1) {
+                Some(after) => sqlx::query_as::<_, (Option<i64>,)>(&next).bind(after).fetch_one(&mut *tx).await?.0,
+                None => None,
+            };
         }
         tx.commit().await?;
         Ok(out)
