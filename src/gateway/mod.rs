@@ -217,6 +217,27 @@ pub async fn post_json(client: &reqwest::Client, url: &str, body: &serde_json::V
     Err(GatewayError::Unavailable(last))
 }
 
+/// The payment page URL from a create-order answer: `url_field` when `code_field` is `ok`, else
+/// the gateway's refusal with its code and `message_field` (MoMo and ZaloPay answer alike).
+pub fn order_url(
+    answer: &[u8],
+    code_field: &str,
+    ok: i64,
+    url_field: &str,
+    message_field: &str,
+) -> Result<String, GatewayError> {
+    let v: serde_json::Value =
+        serde_json::from_slice(answer).map_err(|e| GatewayError::Refused(format!("not JSON: {e}")))?;
+    match (v.get(code_field).and_then(serde_json::Value::as_i64), v.get(url_field).and_then(|u| u.as_str())) {
+        (Some(code), Some(url)) if code == ok => Ok(url.to_owned()),
+        (code, _) => Err(GatewayError::Refused(format!(
+            "{code_field} {} {}",
+            code.map_or("?".into(), |c| c.to_string()),
+            v.get(message_field).and_then(|m| m.as_str()).unwrap_or("")
+        ))),
+    }
+}
+
 /// The transaction reference a message claims to be about, read without trusting it: kept with
 /// a refused callback so finance sees forged attempts beside the payment they name.
 pub fn claimed_txn_ref(gateway: Gateway, raw: &RawRequest) -> Option<String> {

@@ -219,16 +219,7 @@ impl GatewayAdapter for Momo {
         let body = create_request(&self.cfg, order, &order.txn_ref);
         let url = format!("{}/v2/gateway/api/create", self.cfg.endpoint);
         let answer = super::post_json(&self.http, &url, &body).await?;
-        let v: serde_json::Value =
-            serde_json::from_slice(&answer).map_err(|e| GatewayError::Refused(format!("not JSON: {e}")))?;
-        match (v.get("resultCode").and_then(|c| c.as_i64()), v.get("payUrl").and_then(|u| u.as_str())) {
-            (Some(0), Some(url)) => Ok(url.to_owned()),
-            (code, _) => Err(GatewayError::Refused(format!(
-                "resultCode {} {}",
-                code.map_or("?".into(), |c| c.to_string()),
-                v.get("message").and_then(|m| m.as_str()).unwrap_or("")
-            ))),
-        }
+        super::order_url(&answer, "resultCode", 0, "payUrl", "message")
     }
 
     fn verify_callback(&self, req: &RawRequest) -> Verification {

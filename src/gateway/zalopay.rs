@@ -182,16 +182,7 @@ impl GatewayAdapter for Zalopay {
         let body = create_request(&self.cfg, order);
         let url = format!("{}/v2/create", self.cfg.endpoint);
         let answer = super::post_json(&self.http, &url, &body).await?;
-        let v: serde_json::Value =
-            serde_json::from_slice(&answer).map_err(|e| GatewayError::Refused(format!("not JSON: {e}")))?;
-        match (v.get("return_code").and_then(|c| c.as_i64()), v.get("order_url").and_then(|u| u.as_str())) {
-            (Some(1), Some(url)) => Ok(url.to_owned()),
-            (code, _) => Err(GatewayError::Refused(format!(
-                "return_code {} {}",
-                code.map_or("?".into(), |c| c.to_string()),
-                v.get("return_message").and_then(|m| m.as_str()).unwrap_or("")
-            ))),
-        }
+        super::order_url(&answer, "return_code", 1, "order_url", "return_message")
     }
 
     fn verify_callback(&self, req: &RawRequest) -> Verification {

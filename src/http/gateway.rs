@@ -3,7 +3,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, Query, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 
@@ -58,18 +58,30 @@ pub fn routes() -> Vec<Route> {
 /// The headers kept as evidence with a callback.
 const KEPT_HEADERS: [&str; 5] = ["content-type", "user-agent", "x-forwarded-for", "x-real-ip", "content-length"];
 
-fn raw_request(method: &Method, uri: &axum::http::Uri, headers: &HeaderMap, body: Bytes) -> RawRequest {
-    RawRequest {
-        method: method.to_string(),
-        path: uri.path().to_owned(),
-        query: uri.query().unwrap_or("").to_owned(),
-        headers: KEPT_HEADERS
+/// A callback as it arrived: method, path and query as received, the kept headers and the raw
+/// body (extracted whole, before anything parses it).
+struct Callback(RawRequest);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for Callback {
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        let method = req.method().to_string();
+        let uri = req.extensions().get::<OriginalUri>().map_or_else(|| req.uri().clone(), |o| o.0.clone());
+        let headers = KEPT_HEADERS
             .iter()
             .filter_map(|h| {
-                headers.get(*h).map(|v| ((*h).to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                req.headers().get(*h).map(|v| ((*h).to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
             })
-            .collect(),
-        body: body.to_vec(),
+            .collect();
+        let body = Bytes::from_request(req, state).await.map_err(IntoResponse::into_response)?;
+        Ok(Self(RawRequest {
+            method,
+            path: uri.path().to_owned(),
+            query: uri.query().unwrap_or("").to_owned(),
+            headers,
+            body: body.to_vec(),
+        }))
     }
 }
 
@@ -98,34 +110,16 @@ async fn handle(state: AppState, gateway: Gateway, raw: RawRequest) -> Response 
     }
 }
 
-async fn vnpay_ipn(
-    State(state): State<AppState>,
-    method: Method,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    handle(state, Gateway::Vnpay, raw_request(&method, &uri, &headers, body)).await
+async fn vnpay_ipn(State(state): State<AppState>, Callback(raw): Callback) -> Response {
+    handle(state, Gateway::Vnpay, raw).await
 }
 
-async fn momo_ipn(
-    State(state): State<AppState>,
-    method: Method,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    handle(state, Gateway::Momo, raw_request(&method, &uri, &headers, body)).await
+async fn momo_ipn(State(state): State<AppState>, Callback(raw): Callback) -> Response {
+    handle(state, Gateway::Momo, raw).await
 }
 
-async fn zalopay_callback(
-    State(state): State<AppState>,
-    method: Method,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    handle(state, Gateway::Zalopay, raw_request(&method, &uri, &headers, body)).await
+async fn zalopay_callback(State(state): State<AppState>, Callback(raw): Callback) -> Response {
+    handle(state, Gateway::Zalopay, raw).await
 }
 
 fn escape(s: &str) -> String {
