@@ -208,7 +208,7 @@ print(time.perf_counter() - t, n)
 
 async fn seed(url: &str, n: usize) {
     use sqlx::Connection as _;
-    let store = feerecon::store::connect(url).await.expect("open");
+    let store = feerecon::store::Store::connect(url).await.expect("open");
     store.migrate().await.expect("migrate");
     store.close().await;
     let mut c = sqlx::SqliteConnection::connect(url).await.expect("connect");
@@ -275,11 +275,14 @@ async fn end_to_end(dir: &Path, n: usize) -> (f64, f64, usize) {
     .expect("fixtures");
     let clock: Arc<dyn feerecon::domain::Clock> =
         Arc::new(feerecon::domain::ShiftedClock::starting_at(start() + TimeDelta::days(1)));
-    let finance = feerecon::settlement::service::Finance {
-        store: feerecon::store::connect(&url).await.expect("open"),
+    let store = feerecon::store::Store::connect(&url).await.expect("open");
+    let finance = feerecon::recon::Finance {
+        committer: feerecon::payments::Committer::start(store.clone(), clock.clone()),
+        store,
         fees: Arc::new(fees),
         clock,
         profiles: root.join("fixtures/settlement-profiles"),
+        key: None,
     };
     let bytes = std::fs::read(dir.join("lines.csv")).expect("lines.csv");
     let t = Instant::now();

@@ -286,8 +286,8 @@ fn load_config() -> Result<Config, CliError> {
     Config::from_env().map_err(|e| user_err(format!("configuration: {e}")))
 }
 
-async fn open_store(config: &Config) -> Result<Arc<dyn Store>, CliError> {
-    let store = crate::store::connect(config.database_url.expose()).await.context("Failed to open the database")?;
+async fn open_store(config: &Config) -> Result<Store, CliError> {
+    let store = Store::connect(config.database_url.expose()).await.context("Failed to open the database")?;
     store.migrate().await.context("Failed to apply migrations")?;
     Ok(store)
 }
@@ -304,8 +304,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Serve => serve(config).await,
         Command::Migrate => {
-            let store =
-                crate::store::connect(config.database_url.expose()).await.context("Failed to open the database")?;
+            let store = Store::connect(config.database_url.expose()).await.context("Failed to open the database")?;
             store.migrate().await.context("Failed to apply migrations")?;
             println!("migrations applied");
             Ok(())
@@ -361,19 +360,22 @@ async fn serve(config: Config) -> Result<(), CliError> {
     Ok(())
 }
 
-async fn finance(config: &Config, clock: Arc<dyn Clock>) -> Result<crate::settlement::service::Finance, CliError> {
+async fn finance(config: &Config, clock: Arc<dyn Clock>) -> Result<crate::recon::Finance, CliError> {
     let fees = crate::fees::FeeEngine::load(&config.catalogue, &config.policy).map_err(|e| user_err(e.to_string()))?;
-    Ok(crate::settlement::service::Finance {
-        store: open_store(config).await?,
+    let store = open_store(config).await?;
+    Ok(crate::recon::Finance {
+        committer: crate::payments::Committer::start(store.clone(), clock.clone()),
+        store,
         fees: Arc::new(fees),
         clock,
         profiles: config.settlement_profiles.clone(),
+        key: None,
     })
 }
 
-impl From<crate::settlement::service::FinanceError> for CliError {
-    fn from(e: crate::settlement::service::FinanceError) -> Self {
-        use crate::settlement::service::FinanceError as F;
+impl From<crate::recon::FinanceError> for CliError {
+    fn from(e: crate::recon::FinanceError) -> Self {
+        use crate::recon::FinanceError as F;
         match e {
             F::Internal(e) => CliError::Internal(e),
             other => CliError::User(other.to_string()),
@@ -427,13 +429,8 @@ async fn reconcile(
         "xlsx" => crate::reconcile::render::xlsx(&view.report)
             .map_err(|e| CliError::Internal(anyhow::anyhow!("xlsx: {e}")))?,
         "csv" => {
-            let states: std::collections::HashMap<String, crate::store::ExceptionRow> = f
-                .store
-                .gateway_exceptions(gateway.as_str())
-                .await?
-                .into_iter()
-                .map(|e| (e.exception_id.clone(), e))
-                .collect();
+            let states: std::collections::HashMap<String, crate::store::ExceptionRow> =
+                f.store.gateway_exceptions(gateway).await?.into_iter().map(|e| (e.exception_id.clone(), e)).collect();
             let mut out = crate::reconcile::render::csv_record(
                 &crate::reconcile::render::CSV_COLUMNS.iter().map(|c| (*c).to_owned()).collect::<Vec<_>>(),
             );
@@ -444,8 +441,10 @@ async fn reconcile(
                 after = last.item_key.clone();
                 for i in &page {
                     let (st, res) = match states.get(&i.item_key) {
-                        _ if i.category == "matched" => ("matched", serde_json::Value::Null),
-                        Some(e) => (e.state.as_str(), crate::settlement::service::exception_view(e)),
+                        _ if i.category == crate::domain::recon::Category::Matched => {
+                            ("matched", serde_json::Value::Null)
+                        }
+                        Some(e) => (e.state.as_str(), crate::recon::exception_view(e)),
                         None => ("open", serde_json::Value::Null),
                     };
                     out.push_str(&crate::reconcile::render::csv_record(&crate::reconcile::render::csv_fields(
@@ -717,7 +716,7 @@ async fn user_add(config: &Config, clock: &dyn Clock, name: &str, role: &str) ->
         )
     };
     let store = open_store(config).await?;
-    let user = store.add_user(name, role, hash, clock.now()).await?;
+    let user = crate::accounts::add_user(&store, "cli", name, role, hash, clock.now()).await?;
     println!(
         "user {} added with role {}{}",
         user.name,
@@ -746,7 +745,7 @@ async fn token(config: &Config, clock: &dyn Clock, action: TokenCommand) -> Resu
             let owner =
                 store.user_by_name(&user).await?.ok_or_else(|| user_err(format!("--user: no user named {user:?}")))?;
             let t = crate::auth::new_token();
-            store.add_token(&t.id, &owner, name.as_deref(), &t.secret_hash, clock.now(), expires_at).await?;
+            crate::accounts::add_token(&store, "cli", &t, &owner, name.as_deref(), clock.now(), expires_at).await?;
             println!("token id: {}", t.id);
             println!("user: {} ({}), expires: {}", owner.name, owner.role, show_time(expires_at));
             println!("{}", t.token.expose());
@@ -768,13 +767,18 @@ async fn token(config: &Config, clock: &dyn Clock, action: TokenCommand) -> Resu
             }
             Ok(())
         }
-        TokenCommand::Revoke { id } => {
-            if store.revoke_token(&id, "cli", clock.now()).await? {
+        TokenCommand::Revoke { id } => match crate::accounts::revoke_token(&store, "cli", &id, clock.now()).await? {
+            crate::accounts::Revoked::Now => {
                 println!("token {id} revoked");
                 Ok(())
-            } else {
+            }
+            crate::accounts::Revoked::Already(at) => {
+                println!("token {id} was already revoked at {}", show_time(Some(at)));
+                Ok(())
+            }
+            crate::accounts::Revoked::NoSuchToken => {
                 Err(user_err(format!("no token with id {id:?} (see `feerecon token list`)")))
             }
-        }
+        },
     }
 }

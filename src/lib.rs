@@ -2,29 +2,33 @@
 //! for a Vietnamese province, with gateway callbacks, daily reconciliation and a tamper-evident
 //! ledger.
 //!
-//! # Layout
+//! # Layers
 //!
-//! Lower layers never import higher ones:
+//! Every module sits in one layer and imports only modules of its own layer or below; the test
+//! `tests/api/layers.rs` reads this table and the source and fails on an import upward.
 //!
-//! - [`domain`]: the vocabulary every other module shares: `CaseCode`, `ProcedureCode`,
-//!   `Money`, `Channel`, `Subject`, `BusinessDate`, `Secret`, the clock, hash-chain links.
-//! - [`auth`]: API tokens and passwords (minting, hashing, constant-time checks). Pure.
-//! - [`cases`]: reading case files (JSON or CSV) for `import cases`. Pure.
-//! - [`fees`]: the fee catalogue, the province's policy and the quote. Pure.
-//! - [`gateway`]: VNPAY, MoMo and ZaloPay adapters: signing, verifying, replies, status queries.
-//! - [`settlement`]: settlement-file profiles and the all-or-nothing parser. Pure.
-//! - [`reconcile`]: the pure matcher and the report of a run. Pure.
-//! - [`store`]: persistence. One `Store` trait, a SQLite and a PostgreSQL backend; all SQL lives here.
-//! - [`payments`]: creating payments, the group-commit write path of gateway events, status queries.
-//! - [`ledger`]: the signing key, checkpoints, the auditor's export and offline verification.
-//! - [`notify`]: delivering the outbox of portal events, signed, with retries and dead letters.
-//! - [`http`]: the server: routers per area, the bearer-token layer and the route × role table,
-//!   the error envelope, health, metrics and the OpenAPI document.
-//! - [`simulator`]: a stand-in VNPAY, MoMo and ZaloPay for integrators, the tests and the demo.
-//! - [`config`]: every `FEERECON_*` variable, typed and checked once at start-up.
-//! - [`telemetry`]: structured logs (text or JSON lines).
-//! - [`cli`]: the `feerecon` command and its subcommands; `main.rs` only calls it.
+//! | layer | module | what it owns |
+//! |---|---|---|
+//! | 1 | [`domain`] | the shared vocabulary: `CaseCode`, `Money`, `Gateway`, states, categories, the clock, hash-chain links |
+//! | 1 | [`config`] | every `FEERECON_*` variable, typed and checked once at start-up |
+//! | 1 | [`telemetry`] | structured logs and the Prometheus metrics |
+//! | 2 | [`auth`] | API tokens and passwords: minting, hashing, constant-time checks (pure) |
+//! | 2 | [`cases`] | reading case files (JSON or CSV) for `import cases` (pure) |
+//! | 2 | [`fees`] | the catalogue, the province's policy and the quote (pure) |
+//! | 2 | [`gateway`] | VNPAY, MoMo and ZaloPay message code: sign, verify, parse, reply; status queries |
+//! | 2 | [`settlement`] | settlement-file profiles and the all-or-nothing parser (pure) |
+//! | 2 | [`reconcile`] | the matcher and the report of a run (pure) |
+//! | 2 | [`store`] | persistence only: rows, SQL and transactions on SQLite or PostgreSQL |
+//! | 3 | [`ledger`] | the chain routine, postings' appends, signed checkpoints, export and verification |
+//! | 3 | [`notify`] | portal events and their delivery: signed, retried, dead-lettered |
+//! | 3 | [`accounts`] | users and tokens, audited |
+//! | 3 | [`payments`] | creating payments, the committer of payment outcomes, status queries |
+//! | 3 | [`recon`] | settlement imports, reconciliation runs, exceptions with four eyes, day close |
+//! | 4 | [`http`] | the server: routers per area, access checks, the error envelope, health, OpenAPI |
+//! | 4 | [`simulator`] | a stand-in VNPAY, MoMo and ZaloPay for integrators, the tests and the demo |
+//! | 5 | [`cli`] | the `feerecon` command; `main.rs` only calls it |
 
+pub mod accounts;
 pub mod auth;
 pub mod cases;
 pub mod cli;
@@ -36,6 +40,7 @@ pub mod http;
 pub mod ledger;
 pub mod notify;
 pub mod payments;
+pub mod recon;
 pub mod reconcile;
 pub mod settlement;
 pub mod simulator;

@@ -5,6 +5,7 @@
 //! returns a `thiserror` error that says what was wrong, so HTTP handlers and the importers can
 //! name the field and the reason.
 
+pub mod callback;
 mod case;
 mod case_code;
 pub mod chain;
@@ -13,7 +14,9 @@ pub mod ledger;
 mod money;
 pub mod payment;
 mod procedure_code;
+pub mod recon;
 mod secret;
+pub mod sql;
 mod tags;
 mod time;
 

@@ -6,40 +6,14 @@
 //! change. The store applies the decision inside the transaction that locked the rows, so the
 //! rules live here once and are tested without a database.
 
-use std::collections::BTreeSet;
-use std::fmt;
-use std::str::FromStr;
-
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use std::collections::BTreeSet;
 
-use super::{Money, UnknownTag};
+use super::Money;
+use super::tags::tag_enum;
 
-macro_rules! wire_enum {
-    ($(#[$m:meta])* $name:ident, $what:literal, { $($(#[$vm:meta])* $v:ident => $w:literal),+ $(,)? }) => {
-        $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        pub enum $name { $($(#[$vm])* #[serde(rename = $w)] $v),+ }
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$v),+];
-            pub fn as_str(self) -> &'static str { match self { $($name::$v => $w),+ } }
-        }
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str(self.as_str()) }
-        }
-        impl FromStr for $name {
-            type Err = UnknownTag;
-            fn from_str(s: &str) -> Result<Self, UnknownTag> {
-                match s {
-                    $($w => Ok($name::$v),)+
-                    _ => Err(UnknownTag { what: $what, got: s.to_owned(), expected: [$($w),+].join(", ") }),
-                }
-            }
-        }
-    };
-}
-
-wire_enum!(
+tag_enum!(
     /// A payment gateway.
     Gateway, "gateway", {
         Vnpay => "vnpay",
@@ -48,7 +22,7 @@ wire_enum!(
     }
 );
 
-wire_enum!(
+tag_enum!(
     /// A payment's state (SPEC §6.1).
     PaymentStatus, "payment status", {
         /// Created, not yet known to be paid.
@@ -66,7 +40,7 @@ wire_enum!(
     }
 );
 
-wire_enum!(
+tag_enum!(
     /// What needs a person's attention on a payment.
     Flag, "flag", {
         /// Success reported after the payment failed or expired: the money was taken.
@@ -80,7 +54,7 @@ wire_enum!(
     }
 );
 
-wire_enum!(
+tag_enum!(
     /// A normalised gateway outcome (SPEC §6.2).
     OutcomeKind, "outcome", {
         Success => "success",
@@ -89,7 +63,7 @@ wire_enum!(
     }
 );
 
-wire_enum!(
+tag_enum!(
     /// Events the portal is told about (SPEC §6.6).
     EventType, "event type", {
         Succeeded => "payment.succeeded",
@@ -98,6 +72,18 @@ wire_enum!(
         Duplicate => "payment.duplicate",
         Waived => "payment.waived",
         BudgetCovered => "payment.budget_covered",
+    }
+);
+
+tag_enum!(
+    /// Where a portal notification stands (SPEC §6.6).
+    DeliveryState, "delivery state", {
+        /// Waiting for (another) delivery attempt.
+        Pending => "pending",
+        /// The portal answered 2xx.
+        Delivered => "delivered",
+        /// Dead letter: every attempt failed; finance may re-send it.
+        Failed => "failed",
     }
 );
 

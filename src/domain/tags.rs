@@ -3,11 +3,6 @@
 //! Each is an enum with its wire name (`online_full`, `poor_household`, `finance`), parsed with
 //! `FromStr` and serde alike, so an unknown tag is refused with the list of the known ones.
 
-use std::fmt;
-use std::str::FromStr;
-
-use serde::{Deserialize, Serialize};
-
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown {what} {got:?}; expected one of: {expected}")]
 pub struct UnknownTag {
@@ -16,10 +11,12 @@ pub struct UnknownTag {
     pub expected: String,
 }
 
+/// Declares a closed set of wire names: the enum, `ALL`, `as_str`, `Display`, `FromStr` (an
+/// unknown name lists the known ones), serde by wire name, and its database column type.
 macro_rules! tag_enum {
     ($(#[$meta:meta])* $name:ident, $what:literal, { $($(#[$vmeta:meta])* $variant:ident => $wire:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, ::serde::Serialize, ::serde::Deserialize)]
         pub enum $name {
             $($(#[$vmeta])* #[serde(rename = $wire)] $variant),+
         }
@@ -32,18 +29,18 @@ macro_rules! tag_enum {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(self.as_str())
             }
         }
 
-        impl FromStr for $name {
-            type Err = UnknownTag;
-            fn from_str(s: &str) -> Result<Self, UnknownTag> {
+        impl ::std::str::FromStr for $name {
+            type Err = $crate::domain::UnknownTag;
+            fn from_str(s: &str) -> Result<Self, $crate::domain::UnknownTag> {
                 match s {
                     $($wire => Ok($name::$variant),)+
-                    _ => Err(UnknownTag {
+                    _ => Err($crate::domain::UnknownTag {
                         what: $what,
                         got: s.to_owned(),
                         expected: [$($wire),+].join(", "),
@@ -51,8 +48,23 @@ macro_rules! tag_enum {
                 }
             }
         }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.as_str() == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+
+        $crate::domain::sql::sql_tag!($name);
     };
 }
+pub(crate) use tag_enum;
 
 tag_enum!(
     /// How a case was filed.

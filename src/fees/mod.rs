@@ -9,6 +9,7 @@
 mod catalogue;
 mod policy;
 mod quote;
+pub mod stored;
 #[cfg(test)]
 mod tests;
 

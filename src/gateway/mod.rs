@@ -7,8 +7,6 @@
 //! previous one (rotation), comparing in constant time, and says which verified.
 
 pub mod momo;
-#[cfg(test)]
-mod mutations;
 pub mod vnpay;
 pub mod zalopay;
 
@@ -25,30 +23,28 @@ use crate::config::Config;
 use crate::domain::payment::{Gateway, GatewayEvent};
 use crate::domain::{Money, Secret, vn_offset};
 
-/// A request as it arrived, before anything is believed.
-#[derive(Debug, Clone, Default)]
-pub struct RawRequest {
-    pub method: String,
-    pub path: String,
-    /// The raw query string, without `?`.
-    pub query: String,
-    /// The headers worth keeping as evidence (content type, user agent, forwarded-for).
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
+pub use crate::domain::callback::{CallbackResult, KeyUsed, RawRequest};
+
+/// Why a message whose signature verified is not an outcome to apply.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unusable {
+    /// The signed amount cannot be an amount of đồng (a ×100 value not divisible by 100).
+    #[error("{0}")]
+    Amount(String),
+    /// It is not about one of our orders: another merchant's, not an order, no reference.
+    #[error("{0}")]
+    NotOurs(String),
+    /// A status-query answer that is an API error, not the payment's status.
+    #[error("{0}")]
+    ApiError(String),
 }
 
-/// Which secret verified a signature.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyUsed {
-    Current,
-    Previous,
-}
-
-impl KeyUsed {
-    pub fn as_str(self) -> &'static str {
+impl Unusable {
+    /// The reply category for such a message.
+    pub fn result(&self) -> CallbackResult {
         match self {
-            KeyUsed::Current => "current",
-            KeyUsed::Previous => "previous",
+            Unusable::Amount(_) => CallbackResult::InvalidAmount,
+            Unusable::NotOurs(_) | Unusable::ApiError(_) => CallbackResult::OrderNotFound,
         }
     }
 }
@@ -57,34 +53,10 @@ impl KeyUsed {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verification {
     /// The signature verified with `key`. `event` is the normalised outcome, or why the signed
-    /// message cannot be one (e.g. a ×100 amount not divisible by 100).
-    Valid { key: KeyUsed, event: Result<GatewayEvent, String> },
+    /// message cannot be one.
+    Valid { key: KeyUsed, event: Result<GatewayEvent, Unusable> },
     /// Not signed by us, or not parseable enough to check: nothing may change.
     BadSignature(String),
-}
-
-/// The category of an answer to a gateway (SPEC §6.4 table).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reply {
-    Applied,
-    AlreadyConfirmed,
-    OrderNotFound,
-    InvalidAmount,
-    BadSignature,
-    Failure,
-}
-
-impl Reply {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reply::Applied => "applied",
-            Reply::AlreadyConfirmed => "already_confirmed",
-            Reply::OrderNotFound => "order_not_found",
-            Reply::InvalidAmount => "invalid_amount",
-            Reply::BadSignature => "bad_signature",
-            Reply::Failure => "failure",
-        }
-    }
 }
 
 /// An HTTP answer in the gateway's own format.
@@ -155,7 +127,7 @@ pub trait GatewayAdapter: Send + Sync {
     /// Verifies a callback from its raw bytes (pure).
     fn verify_callback(&self, req: &RawRequest) -> Verification;
     /// The answer the gateway expects for a reply category (pure).
-    fn reply(&self, r: Reply) -> HttpReply;
+    fn reply(&self, r: CallbackResult) -> HttpReply;
     /// Asks the gateway about a transaction.
     async fn query(&self, target: &QueryTarget) -> Result<QueryAnswer, GatewayError>;
 }

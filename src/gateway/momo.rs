@@ -11,8 +11,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{
-    GatewayAdapter, GatewayError, HttpReply, Order, QueryAnswer, QueryTarget, RawRequest, Reply, Verification,
-    from_epoch_ms, hmac_sha256_hex, random_chars, verify_with, vn_yymmdd,
+    CallbackResult, GatewayAdapter, GatewayError, HttpReply, Order, QueryAnswer, QueryTarget, RawRequest, Unusable,
+    Verification, from_epoch_ms, hmac_sha256_hex, random_chars, verify_with, vn_yymmdd,
 };
 use crate::config::MomoConfig;
 use crate::domain::Money;
@@ -80,13 +80,13 @@ pub fn verify_ipn(cfg: &MomoConfig, body: &[u8]) -> Verification {
     };
     let event = (|| {
         if ipn.partner_code != cfg.partner_code {
-            return Err(format!("partnerCode {:?} is not this merchant's", ipn.partner_code));
+            return Err(Unusable::NotOurs(format!("partnerCode {:?} is not this merchant's", ipn.partner_code)));
         }
         Ok(GatewayEvent {
             gateway: Gateway::Momo,
             txn_ref: ipn.order_id.clone(),
             gateway_txn_no: Some(ipn.trans_id.to_string()),
-            amount: Money::new(ipn.amount).map_err(|e| e.to_string())?,
+            amount: Money::new(ipn.amount).map_err(|e| Unusable::Amount(e.to_string()))?,
             outcome: outcome(ipn.result_code),
             paid_at: from_epoch_ms(ipn.response_time),
         })
@@ -94,13 +94,13 @@ pub fn verify_ipn(cfg: &MomoConfig, body: &[u8]) -> Verification {
     Verification::Valid { key, event }
 }
 
-pub fn reply(r: Reply) -> HttpReply {
+pub fn reply(r: CallbackResult) -> HttpReply {
     let status = match r {
-        Reply::Applied | Reply::AlreadyConfirmed => 204,
-        Reply::OrderNotFound => 404,
-        Reply::InvalidAmount => 400,
-        Reply::BadSignature => 401,
-        Reply::Failure => 500,
+        CallbackResult::Applied | CallbackResult::AlreadyConfirmed => 204,
+        CallbackResult::OrderNotFound => 404,
+        CallbackResult::InvalidAmount => 400,
+        CallbackResult::BadSignature => 401,
+        CallbackResult::Failure => 500,
     };
     HttpReply { status, content_type: None, body: vec![] }
 }
@@ -173,11 +173,11 @@ pub fn read_query_answer(cfg: &MomoConfig, body: &[u8]) -> Verification {
     };
     // The answer comes over TLS from the endpoint we called; MoMo does not sign it.
     let event = if a.partner_code != cfg.partner_code {
-        Err(format!("partnerCode {:?} is not this merchant's", a.partner_code))
+        Err(Unusable::NotOurs(format!("partnerCode {:?} is not this merchant's", a.partner_code)))
     } else if a.result_code == ORDER_NOT_FOUND {
-        Err(format!("MoMo does not know the order: {} {}", a.result_code, a.message))
+        Err(Unusable::ApiError(format!("MoMo does not know the order: {} {}", a.result_code, a.message)))
     } else {
-        Money::new(a.amount).map_err(|e| e.to_string()).map(|amount| GatewayEvent {
+        Money::new(a.amount).map_err(|e| Unusable::Amount(e.to_string())).map(|amount| GatewayEvent {
             gateway: Gateway::Momo,
             txn_ref: a.order_id,
             gateway_txn_no: a.trans_id.filter(|t| *t > 0).map(|t| t.to_string()),
@@ -226,7 +226,7 @@ impl GatewayAdapter for Momo {
         verify_ipn(&self.cfg, &req.body)
     }
 
-    fn reply(&self, r: Reply) -> HttpReply {
+    fn reply(&self, r: CallbackResult) -> HttpReply {
         reply(r)
     }
 
@@ -305,11 +305,11 @@ mod tests {
         for c in [1006, 1001, 49, 10] {
             assert_eq!(outcome(c), OutcomeKind::Failure);
         }
-        assert_eq!(reply(Reply::Applied).status, 204);
-        assert_eq!(reply(Reply::AlreadyConfirmed).status, 204);
-        assert_eq!(reply(Reply::OrderNotFound).status, 404);
-        assert_eq!(reply(Reply::InvalidAmount).status, 400);
-        assert_eq!(reply(Reply::BadSignature).status, 401);
-        assert_eq!(reply(Reply::Failure).status, 500);
+        assert_eq!(reply(CallbackResult::Applied).status, 204);
+        assert_eq!(reply(CallbackResult::AlreadyConfirmed).status, 204);
+        assert_eq!(reply(CallbackResult::OrderNotFound).status, 404);
+        assert_eq!(reply(CallbackResult::InvalidAmount).status, 400);
+        assert_eq!(reply(CallbackResult::BadSignature).status, 401);
+        assert_eq!(reply(CallbackResult::Failure).status, 500);
     }
 }

@@ -14,8 +14,9 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::{
-    GatewayAdapter, GatewayError, HttpReply, Order, QueryAnswer, QueryTarget, RawRequest, Reply, Verification,
-    form_encode, hmac_sha512_hex, parse_query, parse_vn_compact, random_chars, verify_with, vn_compact, vn_yymmdd,
+    CallbackResult, GatewayAdapter, GatewayError, HttpReply, Order, QueryAnswer, QueryTarget, RawRequest, Unusable,
+    Verification, form_encode, hmac_sha512_hex, parse_query, parse_vn_compact, random_chars, verify_with, vn_compact,
+    vn_yymmdd,
 };
 use crate::config::VnpayConfig;
 use crate::domain::payment::{Gateway, GatewayEvent, OutcomeKind};
@@ -94,25 +95,25 @@ pub fn verify_params(cfg: &VnpayConfig, query: &str) -> Verification {
     }
 }
 
-fn amount_from_x100(raw: &str) -> Result<Money, String> {
+fn amount_from_x100(raw: &str) -> Result<Money, Unusable> {
     if raw.is_empty() || raw.len() > 15 || !raw.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("vnp_Amount {raw:?} is not a whole number"));
+        return Err(Unusable::Amount(format!("vnp_Amount {raw:?} is not a whole number")));
     }
-    let v: i64 = raw.parse().map_err(|_| format!("vnp_Amount {raw:?} is not a whole number"))?;
+    let v: i64 = raw.parse().map_err(|_| Unusable::Amount(format!("vnp_Amount {raw:?} is not a whole number")))?;
     if v % 100 != 0 {
-        return Err(format!("vnp_Amount {raw} is not a whole number of đồng ×100"));
+        return Err(Unusable::Amount(format!("vnp_Amount {raw} is not a whole number of đồng ×100")));
     }
-    Money::new(v / 100).map_err(|e| e.to_string())
+    Money::new(v / 100).map_err(|e| Unusable::Amount(e.to_string()))
 }
 
-fn ipn_event(cfg: &VnpayConfig, p: &BTreeMap<String, String>) -> Result<GatewayEvent, String> {
+fn ipn_event(cfg: &VnpayConfig, p: &BTreeMap<String, String>) -> Result<GatewayEvent, Unusable> {
     let get = |k: &str| p.get(k).map(String::as_str).unwrap_or("");
     if get("vnp_TmnCode") != cfg.tmn_code {
-        return Err(format!("vnp_TmnCode {:?} is not this merchant's", get("vnp_TmnCode")));
+        return Err(Unusable::NotOurs(format!("vnp_TmnCode {:?} is not this merchant's", get("vnp_TmnCode"))));
     }
     let txn_ref = get("vnp_TxnRef");
     if txn_ref.is_empty() {
-        return Err("vnp_TxnRef is missing".into());
+        return Err(Unusable::NotOurs("vnp_TxnRef is missing".into()));
     }
     let amount = amount_from_x100(get("vnp_Amount"))?;
     let outcome = match (get("vnp_ResponseCode"), get("vnp_TransactionStatus")) {
@@ -132,14 +133,14 @@ fn ipn_event(cfg: &VnpayConfig, p: &BTreeMap<String, String>) -> Result<GatewayE
 }
 
 /// The IPN answer: JSON `RspCode` and `Message` as VNPAY's sample writes them.
-pub fn reply(r: Reply) -> HttpReply {
+pub fn reply(r: CallbackResult) -> HttpReply {
     let (code, msg) = match r {
-        Reply::Applied => ("00", "Confirm Success"),
-        Reply::AlreadyConfirmed => ("02", "Order already confirmed"),
-        Reply::OrderNotFound => ("01", "Order not found"),
-        Reply::InvalidAmount => ("04", "invalid amount"),
-        Reply::BadSignature => ("97", "Invalid signature"),
-        Reply::Failure => ("99", "Unknow error"),
+        CallbackResult::Applied => ("00", "Confirm Success"),
+        CallbackResult::AlreadyConfirmed => ("02", "Order already confirmed"),
+        CallbackResult::OrderNotFound => ("01", "Order not found"),
+        CallbackResult::InvalidAmount => ("04", "invalid amount"),
+        CallbackResult::BadSignature => ("97", "Invalid signature"),
+        CallbackResult::Failure => ("99", "Unknow error"),
     };
     HttpReply::json(200, json!({"RspCode": code, "Message": msg}))
 }
@@ -210,7 +211,11 @@ pub fn verify_querydr_response(cfg: &VnpayConfig, body: &[u8]) -> Verification {
     };
     let event = (|| {
         if field("vnp_ResponseCode") != "00" {
-            return Err(format!("querydr answered {} ({})", field("vnp_ResponseCode"), field("vnp_Message")));
+            return Err(Unusable::ApiError(format!(
+                "querydr answered {} ({})",
+                field("vnp_ResponseCode"),
+                field("vnp_Message")
+            )));
         }
         let outcome = match field("vnp_TransactionStatus").as_str() {
             "00" => OutcomeKind::Success,
@@ -276,7 +281,7 @@ impl GatewayAdapter for Vnpay {
         self.verify_callback_pure(req)
     }
 
-    fn reply(&self, r: Reply) -> HttpReply {
+    fn reply(&self, r: CallbackResult) -> HttpReply {
         reply(r)
     }
 
@@ -375,7 +380,7 @@ mod tests {
         ];
         let q = format!("{}&vnp_SecureHash={}", hash_data(params), secure_hash(&cfg().hash_secret, params));
         let Verification::Valid { event, .. } = verify_params(&cfg(), &q) else { panic!() };
-        assert!(event.unwrap_err().contains("×100"));
+        assert!(matches!(event.unwrap_err(), crate::gateway::Unusable::Amount(m) if m.contains("×100")));
         // A repeated parameter is refused.
         let q = format!("vnp_Amount=1000000&{V1_QUERY}");
         assert!(matches!(verify_params(&cfg(), &q), Verification::BadSignature(_)));
@@ -417,11 +422,11 @@ mod tests {
     #[test]
     fn replies_follow_the_table() {
         let body = |r| String::from_utf8(reply(r).body).unwrap();
-        assert_eq!(body(Reply::Applied), r#"{"RspCode":"00","Message":"Confirm Success"}"#);
-        assert!(body(Reply::AlreadyConfirmed).contains("\"02\""));
-        assert!(body(Reply::OrderNotFound).contains("\"01\""));
-        assert!(body(Reply::InvalidAmount).contains("\"04\""));
-        assert!(body(Reply::BadSignature).contains("\"97\""));
-        assert!(body(Reply::Failure).contains("\"99\""));
+        assert_eq!(body(CallbackResult::Applied), r#"{"RspCode":"00","Message":"Confirm Success"}"#);
+        assert!(body(CallbackResult::AlreadyConfirmed).contains("\"02\""));
+        assert!(body(CallbackResult::OrderNotFound).contains("\"01\""));
+        assert!(body(CallbackResult::InvalidAmount).contains("\"04\""));
+        assert!(body(CallbackResult::BadSignature).contains("\"97\""));
+        assert!(body(CallbackResult::Failure).contains("\"99\""));
     }
 }

@@ -11,8 +11,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{
-    GatewayAdapter, GatewayError, HttpReply, KeyUsed, Order, QueryAnswer, QueryTarget, RawRequest, Reply, Verification,
-    from_epoch_ms, hmac_sha256_hex, random_chars, verify_with, vn_yymmdd,
+    CallbackResult, GatewayAdapter, GatewayError, HttpReply, KeyUsed, Order, QueryAnswer, QueryTarget, RawRequest,
+    Unusable, Verification, from_epoch_ms, hmac_sha256_hex, random_chars, verify_with, vn_yymmdd,
 };
 use crate::config::ZalopayConfig;
 use crate::domain::Money;
@@ -49,17 +49,18 @@ pub fn verify_callback(cfg: &ZalopayConfig, body: &[u8]) -> Verification {
     };
     let event = (|| {
         if env.kind != 1 {
-            return Err(format!("callback type {} is not an order", env.kind));
+            return Err(Unusable::NotOurs(format!("callback type {} is not an order", env.kind)));
         }
-        let d: CallbackData = serde_json::from_str(&env.data).map_err(|e| format!("data is not an order: {e}"))?;
+        let d: CallbackData =
+            serde_json::from_str(&env.data).map_err(|e| Unusable::NotOurs(format!("data is not an order: {e}")))?;
         if d.app_id.to_string() != cfg.app_id {
-            return Err(format!("app_id {} is not this merchant's", d.app_id));
+            return Err(Unusable::NotOurs(format!("app_id {} is not this merchant's", d.app_id)));
         }
         Ok(GatewayEvent {
             gateway: Gateway::Zalopay,
             txn_ref: d.app_trans_id,
             gateway_txn_no: Some(d.zp_trans_id.to_string()),
-            amount: Money::new(d.amount).map_err(|e| e.to_string())?,
+            amount: Money::new(d.amount).map_err(|e| Unusable::Amount(e.to_string()))?,
             outcome: OutcomeKind::Success,
             paid_at: from_epoch_ms(d.server_time),
         })
@@ -67,14 +68,14 @@ pub fn verify_callback(cfg: &ZalopayConfig, body: &[u8]) -> Verification {
     Verification::Valid { key, event }
 }
 
-pub fn reply(r: Reply) -> HttpReply {
+pub fn reply(r: CallbackResult) -> HttpReply {
     let (code, msg) = match r {
-        Reply::Applied => (1, "success"),
-        Reply::AlreadyConfirmed => (2, "already processed"),
-        Reply::OrderNotFound => (0, "order not found"),
-        Reply::InvalidAmount => (0, "invalid amount"),
-        Reply::BadSignature => (-1, "mac not equal"),
-        Reply::Failure => (0, "internal error"),
+        CallbackResult::Applied => (1, "success"),
+        CallbackResult::AlreadyConfirmed => (2, "already processed"),
+        CallbackResult::OrderNotFound => (0, "order not found"),
+        CallbackResult::InvalidAmount => (0, "invalid amount"),
+        CallbackResult::BadSignature => (-1, "mac not equal"),
+        CallbackResult::Failure => (0, "internal error"),
     };
     HttpReply::json(200, json!({"return_code": code, "return_message": msg}))
 }
@@ -137,11 +138,11 @@ pub fn read_query_answer(txn_ref: &str, body: &[u8]) -> Verification {
         other => {
             return Verification::Valid {
                 key: KeyUsed::Current,
-                event: Err(format!("return_code {other} {}", a.return_message)),
+                event: Err(Unusable::ApiError(format!("return_code {other} {}", a.return_message))),
             };
         }
     };
-    let event = Money::new(a.amount).map_err(|e| e.to_string()).map(|amount| GatewayEvent {
+    let event = Money::new(a.amount).map_err(|e| Unusable::Amount(e.to_string())).map(|amount| GatewayEvent {
         gateway: Gateway::Zalopay,
         txn_ref: txn_ref.to_owned(),
         gateway_txn_no: (a.zp_trans_id > 0).then(|| a.zp_trans_id.to_string()),
@@ -189,7 +190,7 @@ impl GatewayAdapter for Zalopay {
         verify_callback(&self.cfg, &req.body)
     }
 
-    fn reply(&self, r: Reply) -> HttpReply {
+    fn reply(&self, r: CallbackResult) -> HttpReply {
         reply(r)
     }
 
@@ -278,10 +279,10 @@ mod tests {
         ));
         assert!(matches!(a(-49), Verification::Valid { event: Err(_), .. }));
         assert_eq!(
-            String::from_utf8(reply(Reply::Applied).body).unwrap(),
+            String::from_utf8(reply(CallbackResult::Applied).body).unwrap(),
             r#"{"return_code":1,"return_message":"success"}"#
         );
-        assert!(String::from_utf8(reply(Reply::BadSignature).body).unwrap().contains("-1"));
-        assert!(String::from_utf8(reply(Reply::AlreadyConfirmed).body).unwrap().contains(":2"));
+        assert!(String::from_utf8(reply(CallbackResult::BadSignature).body).unwrap().contains("-1"));
+        assert!(String::from_utf8(reply(CallbackResult::AlreadyConfirmed).body).unwrap().contains(":2"));
     }
 }

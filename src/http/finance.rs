@@ -18,8 +18,8 @@ use super::error::{ApiError, ApiJson};
 use super::routes::{Access, Route};
 use crate::domain::payment::Gateway;
 use crate::domain::{BusinessDate, FieldError, Timestamp};
+use crate::recon::{FinanceError, exception_view};
 use crate::reconcile::render;
-use crate::settlement::service::{FinanceError, exception_view};
 
 pub fn routes() -> Vec<Route> {
     vec![
@@ -190,7 +190,10 @@ async fn upload(
 async fn files(State(state): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Result<Response, ApiError> {
     let items: Vec<_> = state
         .store
-        .settlement_files(q.get("gateway").map(String::as_str))
+        .settlement_files(match q.get("gateway") {
+            Some(g) => Some(parse_gateway(Some(g))?),
+            None => None,
+        })
         .await?
         .into_iter()
         .map(|f| {
@@ -261,7 +264,7 @@ async fn report(
             // Every item, streamed page by page.
             let states: HashMap<String, crate::store::ExceptionRow> = state
                 .store
-                .gateway_exceptions(gateway.as_str())
+                .gateway_exceptions(gateway)
                 .await?
                 .into_iter()
                 .map(|e| (e.exception_id.clone(), e))
@@ -283,9 +286,10 @@ async fn report(
                     let last = page.last()?.item_key.clone();
                     let mut chunk = String::new();
                     for i in &page {
+                        let matched = i.category == crate::domain::recon::Category::Matched;
                         let (st, res) = match states.get(&i.item_key) {
-                            Some(e) if i.category != "matched" => (e.state.as_str(), exception_view(e)),
-                            _ if i.category == "matched" => ("matched", serde_json::Value::Null),
+                            Some(e) if !matched => (e.state.as_str(), exception_view(e)),
+                            _ if matched => ("matched", serde_json::Value::Null),
                             _ => ("open", serde_json::Value::Null),
                         };
                         chunk.push_str(&render::csv_record(&render::csv_fields(i, st, &res)));
@@ -325,14 +329,13 @@ async fn items(
 ) -> Result<Response, ApiError> {
     let date = parse_date(&date)?;
     let gateway = parse_gateway(q.gateway.as_deref())?;
-    if let Some(c) = &q.category
-        && crate::reconcile::Category::parse(c).is_none()
-    {
-        return Err(ApiError::field(FieldError::new("category", format!("unknown category {c:?}"))));
-    }
+    let category: Option<crate::domain::recon::Category> = match &q.category {
+        Some(c) => Some(c.parse().map_err(|e| ApiError::field(FieldError::new("category", e)))?),
+        None => None,
+    };
     let view = state.finance.report(date.naive(), gateway).await?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let page = state.finance.items(&view.run.run_id, q.category.as_deref(), q.cursor.as_deref(), limit + 1).await?;
+    let page = state.finance.items(&view.run.run_id, category, q.cursor.as_deref(), limit + 1).await?;
     let more = page.len() as i64 > limit;
     let items: Vec<_> = page.into_iter().take(limit as usize).collect();
     let next = if more { items.last().map(|i| i.item_key.clone()) } else { None };
@@ -413,8 +416,6 @@ async fn close(
     let date = parse_date(&date)?;
     let gateway = parse_gateway(Some(&b.gateway))?;
     let view = state.finance.close(date.naive(), gateway, &who.name).await?;
-    // The close is signed into the ledger; a failure here is retried by nobody, so report it.
-    state.ledger.checkpoint("close", date.naive(), gateway.as_str()).await?;
     Ok(Json(view.report).into_response())
 }
 

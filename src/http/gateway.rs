@@ -95,13 +95,7 @@ fn to_response(r: HttpReply) -> Response {
 }
 
 async fn handle(state: AppState, gateway: Gateway, raw: RawRequest) -> Response {
-    let (reply, http) = state.payments.callback(gateway, raw).await;
-    state.metrics.count(
-        "feerecon_callbacks_total",
-        "Gateway callbacks by gateway and outcome.",
-        vec![("gateway", gateway.as_str().to_owned()), ("outcome", reply.as_str().to_owned())],
-        1,
-    );
+    let (_, http) = state.payments.callback(gateway, raw).await;
     match http {
         Some(r) => to_response(r),
         None => {
@@ -144,27 +138,31 @@ async fn return_page(
             false,
         ),
         Some(p) => match p.status {
-            PaymentStatus::Paid => {
-                ("Thanh toán thành công", format!("Payment for case {} is confirmed.", escape(&p.case_code)), false)
-            }
+            PaymentStatus::Paid => (
+                "Thanh toán thành công",
+                format!("Payment for case {} is confirmed.", escape(p.case_code.as_str())),
+                false,
+            ),
             PaymentStatus::Pending => (
                 "Đang xác nhận thanh toán",
                 format!(
                     "We are waiting for the gateway to confirm the payment for case {}. This page refreshes by itself.",
-                    escape(&p.case_code)
+                    escape(p.case_code.as_str())
                 ),
                 true,
             ),
             PaymentStatus::Failed => (
                 "Thanh toán không thành công",
-                format!("The payment for case {} did not go through.", escape(&p.case_code)),
+                format!("The payment for case {} did not go through.", escape(p.case_code.as_str())),
                 false,
             ),
-            PaymentStatus::Expired => {
-                ("Giao dịch đã hết hạn", format!("The payment for case {} expired.", escape(&p.case_code)), false)
-            }
+            PaymentStatus::Expired => (
+                "Giao dịch đã hết hạn",
+                format!("The payment for case {} expired.", escape(p.case_code.as_str())),
+                false,
+            ),
             PaymentStatus::Waived | PaymentStatus::BudgetCovered => {
-                ("Không phải thanh toán", format!("Case {} owes nothing.", escape(&p.case_code)), false)
+                ("Không phải thanh toán", format!("Case {} owes nothing.", escape(p.case_code.as_str())), false)
             }
         },
     };

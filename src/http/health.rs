@@ -44,8 +44,22 @@ fn not_ready(why: &str) -> ApiError {
 }
 
 async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let gauges = state.store.gauges().await?;
-    let body = state.metrics.render(&gauges);
+    use crate::domain::payment::{DeliveryState, PaymentStatus};
+    use crate::telemetry::metrics::{StateLabels, StatusLabels};
+    // Gauges of stored state, read now: right whichever instance made the change.
+    let m = &state.metrics;
+    m.cases.set(state.store.case_count().await?);
+    let payments = state.store.payment_counts().await?;
+    for s in PaymentStatus::ALL {
+        let n = payments.iter().find(|(k, _)| k == s).map_or(0, |(_, n)| *n);
+        m.payments.get_or_create(&StatusLabels { status: s.as_str() }).set(n);
+    }
+    let notifications = state.store.notification_counts().await?;
+    for s in DeliveryState::ALL {
+        let n = notifications.iter().find(|(k, _)| k == s).map_or(0, |(_, n)| *n);
+        m.notifications.get_or_create(&StateLabels { state: s.as_str() }).set(n);
+    }
+    let body = m.render();
     Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"))], body).into_response())
 }
 

@@ -14,7 +14,6 @@ mod finance;
 mod gateway;
 mod health;
 mod ledger;
-pub mod metrics;
 mod notifications;
 mod openapi;
 mod payments;
@@ -36,14 +35,14 @@ use crate::config::Config;
 use crate::domain::{Clock, SystemClock};
 use crate::fees::FeeEngine;
 use crate::store::Store;
+use crate::telemetry::metrics::Metrics;
 use error::ApiError;
-use metrics::Metrics;
 use routes::Route;
 
 /// What every handler can reach. Cheap to clone: everything is behind an `Arc`.
 #[derive(Clone)]
 pub struct AppState {
-    pub store: Arc<dyn Store>,
+    pub store: Store,
     pub config: Arc<Config>,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
@@ -52,7 +51,7 @@ pub struct AppState {
     /// Payments and the gateway write path.
     pub payments: Arc<crate::payments::Service>,
     /// Settlement imports, reconciliation runs, exceptions and closes.
-    pub finance: Arc<crate::settlement::service::Finance>,
+    pub finance: Arc<crate::recon::Finance>,
     /// Checkpoints, export and verification.
     pub ledger: Arc<crate::ledger::Ledger>,
     /// The OpenAPI document, rendered once from the route table.
@@ -83,9 +82,25 @@ pub fn router(state: AppState) -> Router {
     app.fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(DefaultBodyLimit::max(state.config.max_body))
         .layer(from_fn_with_state(state.clone(), request_timeout))
-        .layer(from_fn_with_state(state.clone(), metrics::observe))
+        .layer(from_fn_with_state(state.clone(), observe))
         .layer(from_fn(error::envelope_layer))
         .with_state(state)
+}
+
+/// Middleware: counts and times every request by matched route, method and status, and logs it.
+async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let method = req.method().to_string();
+    let started = std::time::Instant::now();
+    let res = next.run(req).await;
+    let elapsed = started.elapsed();
+    let status = res.status().as_u16();
+    tracing::info!(%method, %route, status, latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX), "request");
+    state.metrics.request(&route, &method, status, elapsed);
+    res
 }
 
 /// Stops a request that runs longer than `FEERECON_REQUEST_TIMEOUT` with 503 `timeout`.
@@ -110,7 +125,7 @@ pub struct Application {
 #[derive(Default)]
 pub struct Overrides {
     pub clock: Option<Arc<dyn Clock>>,
-    pub store: Option<Arc<dyn Store>>,
+    pub store: Option<Store>,
     pub fees: Option<Arc<FeeEngine>>,
 }
 
@@ -124,11 +139,11 @@ impl Application {
         };
         let store = match overrides.store {
             Some(s) => s,
-            None => crate::store::connect(config.database_url.expose()).await.context("Failed to open the database")?,
+            None => Store::connect(config.database_url.expose()).await.context("Failed to open the database")?,
         };
         store.migrate().await.context("Failed to apply migrations")?;
         let clock = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
-        record_policy_load(&*store, &fees, &*clock).await?;
+        record_policy_load(&store, &fees, &*clock).await?;
         let listener =
             TcpListener::bind(config.listen).await.with_context(|| format!("Failed to listen on {}", config.listen))?;
         let bound = listener.local_addr().context("Failed to read the listening address")?;
@@ -137,23 +152,27 @@ impl Application {
             config.public_url = format!("http://{bound}");
         }
         let openapi = openapi::document(&all_routes()).to_string();
+        let metrics = Arc::new(Metrics::default());
+        let committer = crate::payments::Committer::start(store.clone(), clock.clone());
         let payments = Arc::new(crate::payments::Service {
             store: store.clone(),
             fees: fees.clone(),
             gateways: crate::gateway::Gateways::from_config(&config),
             clock: clock.clone(),
-            committer: crate::payments::Committer::start(store.clone(), clock.clone()),
+            committer: committer.clone(),
+            metrics: metrics.clone(),
             public_url: config.public_url.clone(),
             payment_ttl: config.payment_ttl,
             pending_query_after: config.pending_query_after,
         });
-        let key = crate::ledger::LedgerKey::load_or_create(&config.ledger_key)
-            .map_err(|e| StartupRefused(format!("FEERECON_LEDGER_KEY: {e}")))?;
+        let key = Arc::new(
+            crate::ledger::LedgerKey::load_or_create(&config.ledger_key)
+                .map_err(|e| StartupRefused(format!("FEERECON_LEDGER_KEY: {e}")))?,
+        );
         let ledger =
-            Arc::new(crate::ledger::Ledger { store: store.clone(), key: Some(Arc::new(key)), clock: clock.clone() });
+            Arc::new(crate::ledger::Ledger { store: store.clone(), key: Some(key.clone()), clock: clock.clone() });
         ledger.check_key().await?;
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let metrics = Arc::new(Metrics::default());
         let mut workers = vec![
             tokio::spawn(payments.clone().run_query_worker(shutdown_rx.clone())),
             tokio::spawn(ledger.clone().run_end_of_day_worker(shutdown_rx.clone())),
@@ -169,11 +188,13 @@ impl Application {
             ));
             workers.push(tokio::spawn(notifier.run(shutdown_rx)));
         }
-        let finance = Arc::new(crate::settlement::service::Finance {
+        let finance = Arc::new(crate::recon::Finance {
             store: store.clone(),
             fees: fees.clone(),
             clock: clock.clone(),
             profiles: config.settlement_profiles.clone(),
+            committer,
+            key: Some(key),
         });
         let state = AppState {
             store,
@@ -213,19 +234,23 @@ impl Application {
 
 /// Writes `policy.load` to the audit log when the policy in force differs from the last one
 /// recorded, so the log shows every policy the service has run under, and when it started.
-async fn record_policy_load(store: &dyn Store, fees: &FeeEngine, clock: &dyn Clock) -> anyhow::Result<()> {
+async fn record_policy_load(store: &Store, fees: &FeeEngine, clock: &dyn Clock) -> anyhow::Result<()> {
     let last = store.last_audit("policy.load").await.context("Failed to read the audit log")?;
     if last.as_ref().and_then(|e| e.details.get("hash")).and_then(|h| h.as_str()) == Some(fees.policy.hash.as_str()) {
         return Ok(());
     }
     let files: Vec<String> = fees.policy.files.iter().map(|f| f.display().to_string()).collect();
-    let event = crate::store::AuditEvent {
-        actor: "system".into(),
-        action: "policy.load".into(),
-        subject: fees.policy.id.clone(),
-        details: serde_json::json!({"hash": fees.policy.hash, "files": files, "rules": fees.policy.rules.len()}),
-    };
-    store.audit(&[event], clock.now()).await.context("Failed to write the audit log")?;
+    let event = crate::store::AuditEvent::new(
+        "system",
+        "policy.load",
+        fees.policy.id.clone(),
+        serde_json::json!({"hash": fees.policy.hash, "files": files, "rules": fees.policy.rules.len()}),
+    );
+    let mut tx = store.write().await?;
+    crate::ledger::chain::append_audit(&mut tx, &[event], clock.now())
+        .await
+        .context("Failed to write the audit log")?;
+    tx.commit().await?;
     Ok(())
 }
 

@@ -12,6 +12,7 @@ use super::AppState;
 use super::auth::Principal;
 use super::error::ApiError;
 use super::routes::{Access, Route};
+use crate::domain::payment::DeliveryState;
 use crate::domain::{FieldError, Timestamp};
 use crate::store::OutboxEvent;
 
@@ -53,11 +54,9 @@ struct ListQuery {
 
 async fn list(State(state): State<AppState>, Query(q): Query<ListQuery>) -> Result<Response, ApiError> {
     let st = q.state.unwrap_or_else(|| "failed".into());
-    if !["pending", "delivered", "failed"].contains(&st.as_str()) {
-        return Err(ApiError::field(FieldError::new("state", "must be pending, delivered or failed")));
-    }
+    let st: DeliveryState = st.parse().map_err(|e| ApiError::field(FieldError::new("state", e)))?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let page = state.store.notifications(&st, q.cursor.as_deref(), limit + 1).await?;
+    let page = state.store.notifications(Some(st), q.cursor.as_deref(), limit + 1).await?;
     let more = page.len() as i64 > limit;
     let items: Vec<_> = page.iter().take(limit as usize).map(view).collect();
     let next = if more { page.get(limit as usize - 1).map(|e| e.event_id.clone()) } else { None };
@@ -69,7 +68,7 @@ async fn resend(
     Extension(who): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    if state.store.resend_notification(&id, &who.name, state.clock.now()).await? {
+    if crate::notify::resend(&state.store, &id, &who.name, state.clock.now()).await? {
         Ok(Json(json!({"event_id": id, "state": "pending"})).into_response())
     } else {
         Err(ApiError::NotFound(format!("no dead-lettered notification {id}")))

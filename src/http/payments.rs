@@ -16,7 +16,7 @@ use super::error::{ApiError, ApiJson};
 use super::routes::{Access, Route};
 use crate::domain::payment::Flag;
 use crate::domain::{FieldError, Timestamp};
-use crate::payments::{CreateError, CreateRequest};
+use crate::payments::{CreateError, CreateRequest, PaymentView};
 
 pub fn routes() -> Vec<Route> {
     vec![
@@ -109,13 +109,13 @@ async fn list_for_case(State(state): State<AppState>, Path(code): Path<String>) 
     if state.store.get_case(&code).await?.is_none() {
         return Err(ApiError::NotFound(format!("no case {code}")));
     }
-    let items: Vec<_> = state.store.case_payments(code.as_str()).await?.iter().map(|p| p.view()).collect();
+    let items: Vec<_> = state.store.case_payments(&code).await?.iter().map(PaymentView::of).collect();
     Ok(Json(json!({"items": items, "next_cursor": null})).into_response())
 }
 
 async fn one(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let p = state.store.get_payment(&id).await?.ok_or_else(|| ApiError::NotFound(format!("no payment {id}")))?;
-    Ok(Json(p.view()).into_response())
+    Ok(Json(PaymentView::of(&p)).into_response())
 }
 
 #[derive(Deserialize)]
@@ -133,7 +133,7 @@ async fn flagged(State(state): State<AppState>, Query(q): Query<FlagQuery>) -> R
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let page = state.store.flagged_payments(flag, q.cursor.as_deref(), limit + 1).await?;
     let more = page.len() as i64 > limit;
-    let items: Vec<_> = page.iter().take(limit as usize).map(|p| p.view()).collect();
+    let items: Vec<_> = page.iter().take(limit as usize).map(PaymentView::of).collect();
     let next = if more { items.last().map(|p| p.payment_id.clone()) } else { None };
     Ok(Json(json!({"items": items, "next_cursor": next})).into_response())
 }

@@ -8,6 +8,7 @@
 //! use the same key), and turns a date range into files an auditor can check with nothing but
 //! `feerecon ledger verify`.
 
+pub mod chain;
 pub mod export;
 pub mod verify;
 
@@ -22,9 +23,8 @@ use tokio::sync::watch;
 
 use crate::domain::chain::link;
 use crate::domain::ledger::canonical_entry;
-use crate::domain::{BusinessDate, Clock};
-use crate::store::Store;
-use crate::store::ledger::Checkpoint;
+use crate::domain::{BusinessDate, Clock, Timestamp};
+use crate::store::{Checkpoint, Store, StoreError, WriteTx};
 
 /// The ledger's signing key. `Debug` never shows the secret half.
 pub struct LedgerKey {
@@ -104,7 +104,7 @@ pub struct LiveCheck {
 }
 
 pub struct Ledger {
-    pub store: Arc<dyn Store>,
+    pub store: Store,
     /// The signing key; `None` for read-only uses (the CLI's export).
     pub key: Option<Arc<LedgerKey>>,
     pub clock: Arc<dyn Clock>,
@@ -125,12 +125,14 @@ impl Ledger {
         Ok(())
     }
 
-    /// Writes a checkpoint (`close` of a (date, gateway), or `end_of_day` of a date) unless one exists.
+    /// Writes a checkpoint (`close` of a (date, gateway), or `end_of_day` of a date) unless one
+    /// exists, in its own transaction.
     pub async fn checkpoint(&self, kind: &str, date: NaiveDate, gateway: &str) -> anyhow::Result<Option<Checkpoint>> {
         let Some(key) = self.key.clone() else { anyhow::bail!("no ledger key to sign with") };
-        let public = key.public_hex();
-        let sign = move |m: &[u8]| key.sign_hex(m);
-        Ok(self.store.write_checkpoint(kind, date, gateway, self.clock.now(), &public, &sign).await?)
+        let mut tx = self.store.write().await?;
+        let cp = write_checkpoint(&mut tx, &key, kind, date, gateway, self.clock.now()).await?;
+        tx.commit().await?;
+        Ok(cp)
     }
 
     /// The public key the ledger is signed with: the one recorded for this database.
@@ -297,6 +299,41 @@ impl Ledger {
             reason: None,
         })
     }
+}
+
+/// Writes a signed checkpoint of the chain's head inside `tx` (`None` when this (kind, date,
+/// gateway) has one already). Holding the head's lock, no entry can be appended while the
+/// totals are summed.
+pub async fn write_checkpoint(
+    tx: &mut WriteTx,
+    key: &LedgerKey,
+    kind: &str,
+    date: NaiveDate,
+    gateway: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<Checkpoint>, StoreError> {
+    if tx.checkpoint_exists(kind, date, gateway).await? {
+        return Ok(None);
+    }
+    let at = Timestamp::at(at).0;
+    let (last_seq, head) = tx.lock_chain_head(crate::store::ledger::Chain::Ledger).await?;
+    let totals: crate::domain::ledger::Totals =
+        tx.account_totals(last_seq).await?.into_iter().map(|(a, d, c)| (a, (d, c))).collect();
+    let message = crate::domain::ledger::checkpoint_message(kind, date, gateway, last_seq, &head, &totals, &at);
+    let cp = Checkpoint {
+        checkpoint_id: crate::domain::new_id("ckp"),
+        kind: kind.to_owned(),
+        business_date: date,
+        gateway: gateway.to_owned(),
+        last_seq,
+        head_hash: head,
+        totals: serde_json::to_string(&totals).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        created_at: at,
+        public_key: key.public_hex(),
+        signature: key.sign_hex(&message),
+    };
+    tx.insert_checkpoint(&cp).await?;
+    Ok(Some(cp))
 }
 
 /// Writes an export to a folder.

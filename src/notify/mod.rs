@@ -1,6 +1,7 @@
 //! Portal notifications (SPEC §6.6): a worker that delivers the outbox.
 //!
-//! Events are written to the outbox by the transaction that causes them (see `store::payments`);
+//! Events are written to the outbox by the transaction that causes them (`event` builds them for
+//! `payments`);
 //! this worker claims due events with a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so several
 //! instances share the work without delivering one event twice in normal operation), posts each
 //! to the portal with a fresh `Feerecon-Signature`, and records the outcome: delivered, retried
@@ -16,10 +17,11 @@ use rand::Rng;
 use serde::Serialize;
 use tokio::sync::watch;
 
-use crate::domain::{Clock, Secret, Timestamp};
+use crate::domain::payment::{DeliveryState, EventType};
+use crate::domain::{Clock, Secret, Timestamp, new_id};
 use crate::gateway::hmac_sha256_hex;
-use crate::http::metrics::Metrics;
-use crate::store::{OutboxEvent, Store};
+use crate::store::{AuditEvent, OutboxEvent, Payment, Store};
+use crate::telemetry::metrics::Metrics;
 
 /// How long one delivery may take.
 pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -42,14 +44,49 @@ struct Body<'a> {
     case_seq: i64,
 }
 
+/// The portal event of a payment's change (its state after the change), `case_seq` the case's
+/// next number, due now.
+pub fn event(kind: EventType, p: &Payment, case_seq: i64, at: DateTime<Utc>) -> OutboxEvent {
+    let at = Timestamp::at(at).0;
+    OutboxEvent {
+        event_id: new_id("evt"),
+        event_type: kind,
+        case_code: p.case_code.clone(),
+        payment_id: p.payment_id.clone(),
+        status: p.status,
+        amount: p.amount.dong(),
+        paid_at: p.paid_at,
+        case_seq,
+        created_at: at,
+        state: DeliveryState::Pending,
+        attempts: 0,
+        next_attempt_at: at,
+        last_error: None,
+        delivered_at: None,
+    }
+}
+
+/// Puts a dead-lettered notification back in the queue now, audited; `false` when there is no
+/// such dead letter.
+pub async fn resend(store: &Store, event_id: &str, actor: &str, at: DateTime<Utc>) -> anyhow::Result<bool> {
+    let mut tx = store.write().await?;
+    if !tx.requeue_notification(event_id, at).await? {
+        return Ok(false);
+    }
+    let audit = AuditEvent::new(actor, "notification.resend", event_id, serde_json::json!({}));
+    crate::ledger::chain::append_audit(&mut tx, &[audit], at).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
 /// The exact bytes posted for an event.
 pub fn body(e: &OutboxEvent) -> String {
     serde_json::to_string(&Body {
         event_id: &e.event_id,
-        kind: &e.event_type,
-        case_code: &e.case_code,
+        kind: e.event_type.as_str(),
+        case_code: e.case_code.as_str(),
         payment_id: &e.payment_id,
-        status: &e.status,
+        status: e.status.as_str(),
         amount: e.amount,
         paid_at: e.paid_at.map(Timestamp::at),
         case_seq: e.case_seq,
@@ -102,7 +139,7 @@ pub fn backoff(attempt: u32, max: Duration) -> Duration {
 
 /// The delivery worker.
 pub struct Notifier {
-    pub store: Arc<dyn Store>,
+    pub store: Store,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
     pub url: String,
@@ -114,7 +151,7 @@ pub struct Notifier {
 
 impl Notifier {
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Store,
         clock: Arc<dyn Clock>,
         metrics: Arc<Metrics>,
         webhook: &crate::config::WebhookConfig,
@@ -160,7 +197,7 @@ impl Notifier {
         let outcome = self.post(&e).await;
         let now = self.clock.now();
         let attempts = u32::try_from(e.attempts).unwrap_or(u32::MAX).saturating_add(1);
-        let (result, retry_at): (&str, Option<DateTime<Utc>>) = match &outcome {
+        let (result, retry_at): (&'static str, Option<DateTime<Utc>>) = match &outcome {
             Ok(()) => ("delivered", None),
             Err(_) if attempts >= self.max_attempts => ("dead_letter", None),
             Err(_) => (
@@ -172,12 +209,7 @@ impl Notifier {
             tracing::warn!(event_id = %e.event_id, attempts, error = %why, result, "portal notification not delivered");
         }
         self.store.record_delivery(&e.event_id, outcome.is_ok(), retry_at, outcome.err().as_deref(), now).await?;
-        self.metrics.count(
-            "feerecon_notification_deliveries_total",
-            "Portal notification delivery attempts by result.",
-            vec![("result", result.to_owned())],
-            1,
-        );
+        self.metrics.delivery(result);
         Ok(())
     }
 
@@ -235,15 +267,15 @@ mod tests {
         let t = DateTime::parse_from_rfc3339("2024-07-15T03:00:00Z").unwrap().with_timezone(&Utc);
         OutboxEvent {
             event_id: "evt_0123".into(),
-            event_type: "payment.succeeded".into(),
-            case_code: "000.00.12.H62-240715-0001".into(),
+            event_type: EventType::Succeeded,
+            case_code: crate::domain::CaseCode::parse("000.00.12.H62-240715-0001").unwrap(),
             payment_id: "pay_0456".into(),
-            status: "paid".into(),
+            status: crate::domain::payment::PaymentStatus::Paid,
             amount: 115_000,
             paid_at: Some(t),
             case_seq: 1,
             created_at: t,
-            state: "pending".into(),
+            state: DeliveryState::Pending,
             attempts: 0,
             next_attempt_at: t,
             last_error: None,

@@ -1,112 +1,31 @@
-//! Payments: creating them for the portal, applying what gateways say, and asking gateways about
-//! payments that stay pending.
+//! Payments (SPEC §6): creating them for the portal, applying what gateways say, and asking
+//! gateways about payments that stay pending.
 //!
-//! Every gateway message, callback or status-query answer, takes one path: verify (pure, in the
-//! adapter) → an `EventJob` → the `Committer`, which gathers the jobs waiting at that moment into
-//! one database transaction (group commit) → the reply. A job is acknowledged only after the
-//! transaction holding its effects has committed. Under load many callbacks share one commit;
-//! alone, a callback waits for nobody.
+//! A callback's walk: the gateway route keeps the raw request → `Service::callback` asks the
+//! gateway's adapter to verify it (pure) → the `Committer` applies it with the batch it joins
+//! (`commit`: state machine, ledger postings, portal event, evidence, one transaction) → the
+//! adapter turns the result into the gateway's own reply. Status-query answers (`query`) and
+//! settlement lines approved by finance take the same committer.
+
+pub mod commit;
+mod query;
+
+pub use query::expire;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::TimeDelta;
 use serde::Deserialize;
-use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::domain::payment::{Gateway, OutcomeKind, PaymentStatus};
-use crate::domain::{CaseCode, Clock, FieldError, Money, new_id};
+pub use commit::{Applied, CommitError, Committer, Job, Message, SettlementProof};
+
+use crate::domain::callback::{CallbackResult, RawRequest, Source};
+use crate::domain::payment::{EventType, Gateway, PaymentStatus};
+use crate::domain::{BusinessDate, CaseCode, Clock, FieldError, Money, Timestamp, new_id};
 use crate::fees::{Facts, FeeEngine};
-use crate::gateway::{Gateways, HttpReply, Order, QueryTarget, RawRequest, Reply, Verification};
-use crate::store::{CreatePayment, EventJob, JobResult, NewPayment, Payment, Store};
-
-/// The largest number of jobs one transaction carries.
-const MAX_BATCH: usize = 256;
-
-/// Group commit: one task owns the write path of gateway events.
-#[derive(Clone)]
-pub struct Committer {
-    tx: mpsc::Sender<(EventJob, oneshot::Sender<Result<JobResult, String>>)>,
-}
-
-impl Committer {
-    /// Starts the committing task; it ends when every `Committer` clone is dropped.
-    pub fn start(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
-        let (tx, mut rx) = mpsc::channel::<(EventJob, oneshot::Sender<Result<JobResult, String>>)>(4 * MAX_BATCH);
-        tokio::spawn(async move {
-            while let Some(first) = rx.recv().await {
-                let mut batch = vec![first];
-                while batch.len() < MAX_BATCH {
-                    match rx.try_recv() {
-                        Ok(j) => batch.push(j),
-                        Err(_) => break,
-                    }
-                }
-                let (jobs, replies): (Vec<EventJob>, Vec<_>) = batch.into_iter().unzip();
-                let results = commit(&*store, &jobs, clock.now()).await;
-                for (reply, result) in replies.into_iter().zip(results) {
-                    let _ = reply.send(result);
-                }
-            }
-        });
-        Self { tx }
-    }
-
-    /// Submits a job and waits until its effects are durable.
-    pub async fn submit(&self, job: EventJob) -> Result<JobResult, String> {
-        let (tx, rx) = oneshot::channel();
-        self.tx.send((job, tx)).await.map_err(|_| "the committer has stopped".to_owned())?;
-        rx.await.map_err(|_| "the committer dropped the job".to_owned())?
-    }
-}
-
-/// Commits a batch: the whole batch in one transaction, retried on a transient failure (a
-/// deadlock with another instance, a busy database); if it still fails, each job alone, so one
-/// job that cannot be applied does not hold back the others.
-async fn commit(store: &dyn Store, jobs: &[EventJob], at: DateTime<Utc>) -> Vec<Result<JobResult, String>> {
-    let mut last = String::new();
-    for attempt in 0..3u64 {
-        match store.process_gateway_events(jobs, at).await {
-            Ok(r) => return r.into_iter().map(Ok).collect(),
-            Err(e) => {
-                last = format!("{e:?}");
-                tracing::warn!(attempt, jobs = jobs.len(), error = %last, "gateway batch failed; retrying");
-                tokio::time::sleep(Duration::from_millis(20 * (attempt + 1))).await;
-            }
-        }
-    }
-    if jobs.len() == 1 {
-        tracing::error!(error = %last, "gateway event could not be recorded");
-        return vec![Err(last)];
-    }
-    let mut out = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        out.push(Box::pin(commit(store, std::slice::from_ref(job), at)).await.pop().unwrap_or(Err(last.clone())));
-    }
-    out
-}
-
-/// The reply for a message whose signature verified but which is not a usable outcome.
-fn unusable_reply(why: &str) -> Reply {
-    if why.contains("amount") || why.contains("Amount") { Reply::InvalidAmount } else { Reply::OrderNotFound }
-}
-
-/// Turns a verification into a job.
-pub fn job_from(
-    gateway: Gateway,
-    source: &'static str,
-    raw: RawRequest,
-    received_at: DateTime<Utc>,
-    verification: Verification,
-) -> EventJob {
-    let claimed_txn_ref = crate::gateway::claimed_txn_ref(gateway, &raw);
-    let (key_used, event, refusal) = match verification {
-        Verification::BadSignature(why) => (None, None, Some((Reply::BadSignature, why))),
-        Verification::Valid { key, event: Err(why) } => (Some(key.as_str()), None, Some((unusable_reply(&why), why))),
-        Verification::Valid { key, event: Ok(e) } => (Some(key.as_str()), Some(e), None),
-    };
-    EventJob { callback_id: new_id("cb"), source, gateway, raw, received_at, key_used, event, refusal, claimed_txn_ref }
-}
+use crate::gateway::{Gateways, HttpReply, Order};
+use crate::store::{NewPayment, Payment, Store, StoreError};
 
 /// The portal's request to create a payment (SPEC §4.3).
 #[derive(Debug, Clone, Deserialize)]
@@ -137,9 +56,45 @@ pub enum CreateError {
     Internal(#[from] anyhow::Error),
 }
 
-impl From<crate::store::StoreError> for CreateError {
-    fn from(e: crate::store::StoreError) -> Self {
+impl From<StoreError> for CreateError {
+    fn from(e: StoreError) -> Self {
         CreateError::Internal(anyhow::Error::new(e))
+    }
+}
+
+impl From<crate::ledger::chain::AppendError> for CreateError {
+    fn from(e: crate::ledger::chain::AppendError) -> Self {
+        CreateError::Internal(anyhow::Error::new(e))
+    }
+}
+
+/// The payment API's view (SPEC §4.3).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PaymentView {
+    pub payment_id: String,
+    pub case_code: CaseCode,
+    pub gateway: Gateway,
+    pub txn_ref: Option<String>,
+    pub amount: i64,
+    pub status: PaymentStatus,
+    pub gateway_txn_no: Option<String>,
+    pub paid_at: Option<Timestamp>,
+    pub flags: Vec<crate::domain::payment::Flag>,
+}
+
+impl PaymentView {
+    pub fn of(p: &Payment) -> Self {
+        Self {
+            payment_id: p.payment_id.clone(),
+            case_code: p.case_code.clone(),
+            gateway: p.gateway,
+            txn_ref: p.txn_ref.clone(),
+            amount: p.amount.dong(),
+            status: p.status,
+            gateway_txn_no: p.gateway_txn_no.clone(),
+            paid_at: p.paid_at.map(Timestamp::at),
+            flags: p.flags.clone(),
+        }
     }
 }
 
@@ -151,11 +106,12 @@ pub struct Created {
 
 /// The payment service. Cheap to share behind an `Arc`.
 pub struct Service {
-    pub store: Arc<dyn Store>,
+    pub store: Store,
     pub fees: Arc<FeeEngine>,
     pub gateways: Gateways,
     pub clock: Arc<dyn Clock>,
     pub committer: Committer,
+    pub metrics: Arc<crate::telemetry::metrics::Metrics>,
     /// Base of feerecon's own URLs given to gateways.
     pub public_url: String,
     pub payment_ttl: Duration,
@@ -200,7 +156,7 @@ impl Service {
             .parse()
             .map_err(|_| field("client_ip", format!("{:?} is not an IP address", req.client_ip)))?;
         // The key first: the same key always answers the same way.
-        if let Some(p) = self.store.payment_by_key(created_by, case.as_str(), key).await? {
+        if let Some(p) = self.store.payment_by_key(created_by, case, key).await? {
             return if p.gateway == gateway && p.return_url == req.return_url {
                 Ok(Created { payment: p, new: false })
             } else {
@@ -208,7 +164,7 @@ impl Service {
             };
         }
         let stored = self.store.get_case(case).await?.ok_or_else(|| CreateError::NoCase(case.to_string()))?;
-        if self.store.case_is_settled(case.as_str()).await? {
+        if self.store.case_is_settled(case).await? {
             return Err(CreateError::CaseAlreadyPaid);
         }
         let c = &stored.case;
@@ -223,9 +179,12 @@ impl Service {
         let quote = self.fees.quote(&facts).map_err(|e| CreateError::Internal(anyhow::Error::new(e)))?;
         let now = self.clock.now();
         let expires_at = now + TimeDelta::from_std(self.payment_ttl).unwrap_or(TimeDelta::minutes(15));
+        let quote_json = quote.to_json();
+        let items = crate::fees::stored::quoted_items(&quote_json).map_err(|e| CreateError::Internal(e.into()))?;
+        let (phi_due, le_phi_due) = crate::fees::stored::citizen_split(&items);
         let mut payment = Payment {
             payment_id: new_id("pay"),
-            case_code: case.to_string(),
+            case_code: case.clone(),
             case_version: stored.version,
             gateway,
             txn_ref: None,
@@ -239,9 +198,9 @@ impl Service {
             client_ip: client_ip.to_string(),
             created_by: created_by.to_owned(),
             idempotency_key: key.to_owned(),
-            quote: quote.to_json(),
-            created_at: crate::domain::Timestamp::at(now).0,
-            expires_at: crate::domain::Timestamp::at(expires_at).0,
+            quote: quote_json,
+            created_at: Timestamp::at(now).0,
+            expires_at: Timestamp::at(expires_at).0,
             flags: vec![],
         };
         let posting = if quote.citizen_due == Money::ZERO {
@@ -250,8 +209,8 @@ impl Service {
                 if quote.budget_due == Money::ZERO { PaymentStatus::Waived } else { PaymentStatus::BudgetCovered };
             Some(crate::domain::ledger::settled_without_gateway(
                 &payment.payment_id,
-                &crate::store::payments::quoted_items(&payment.quote),
-                crate::domain::BusinessDate::of(now).naive(),
+                &items,
+                BusinessDate::of(now).naive(),
                 format!("payment={};case={}", payment.payment_id, payment.case_code),
             ))
         } else {
@@ -275,101 +234,74 @@ impl Service {
             payment.pay_url = Some(pay_url);
             None
         };
-        match self.store.create_payment(&NewPayment { payment, posting }, now).await? {
-            CreatePayment::Created(p) => Ok(Created { payment: p, new: true }),
-            CreatePayment::Existing(p) => Ok(Created { payment: p, new: false }),
-            CreatePayment::KeyReused => Err(CreateError::KeyReused),
-            CreatePayment::CaseAlreadyPaid => Err(CreateError::CaseAlreadyPaid),
-        }
+        self.insert(NewPayment { payment, phi_due, le_phi_due }, posting).await
     }
 
-    /// Handles a callback from a gateway: verify, record and apply, reply.
-    pub async fn callback(&self, gateway: Gateway, raw: RawRequest) -> (Reply, Option<HttpReply>) {
+    /// Writes a new payment, rechecking the idempotency key and the case's settlement under the
+    /// case's lock; a waived or budget-covered one with its posting and its portal event.
+    async fn insert(
+        &self,
+        new: NewPayment,
+        posting: Option<crate::domain::ledger::Posting>,
+    ) -> Result<Created, CreateError> {
+        let p = &new.payment;
+        let now = self.clock.now();
+        let mut tx = self.store.write().await?;
+        if tx.lock_cases(&[p.case_code.as_str()]).await?.is_empty() {
+            return Err(CreateError::NoCase(p.case_code.to_string()));
+        }
+        if let Some(e) = tx.payment_by_key(&p.created_by, &p.case_code, &p.idempotency_key).await? {
+            return if e.gateway == p.gateway && e.return_url == p.return_url {
+                Ok(Created { payment: e, new: false })
+            } else {
+                Err(CreateError::KeyReused)
+            };
+        }
+        if !tx.settled_payments(&[p.case_code.as_str()]).await?.is_empty() {
+            return Err(CreateError::CaseAlreadyPaid);
+        }
+        tx.insert_payment(&new).await?;
+        let kind = match p.status {
+            PaymentStatus::Waived => Some(EventType::Waived),
+            PaymentStatus::BudgetCovered => Some(EventType::BudgetCovered),
+            _ => None,
+        };
+        if let Some(kind) = kind {
+            let seq = tx.last_case_seqs(&[p.case_code.as_str()]).await?.get(p.case_code.as_str()).copied().unwrap_or(0);
+            tx.insert_outbox(&[crate::notify::event(kind, p, seq + 1, now)]).await?;
+        }
+        if let Some(posting) = posting {
+            crate::ledger::chain::append_postings(&mut tx, std::slice::from_ref(&posting), now).await?;
+        }
+        tx.commit().await?;
+        Ok(Created { payment: new.payment, new: true })
+    }
+
+    /// Handles a callback from a gateway: verify (the adapter), record and apply (the
+    /// committer), reply in the gateway's format (the adapter). `None` when the gateway is not
+    /// enabled here.
+    pub async fn callback(&self, gateway: Gateway, raw: RawRequest) -> (CallbackResult, Option<HttpReply>) {
         let Some(adapter) = self.gateways.get(gateway) else {
-            return (Reply::OrderNotFound, None);
+            return (CallbackResult::OrderNotFound, None);
         };
         let verification = adapter.verify_callback(&raw);
-        let job = job_from(gateway, "callback", raw, self.clock.now(), verification);
-        let reply = match self.committer.submit(job).await {
-            Ok(r) => r.reply,
+        let job = Job::Message(Message {
+            callback_id: new_id("cb"),
+            source: Source::Callback,
+            gateway,
+            claimed_txn_ref: crate::gateway::claimed_txn_ref(gateway, &raw),
+            raw,
+            received_at: self.clock.now(),
+            verification,
+        });
+        let result = match self.committer.submit(job).await {
+            Ok(a) => a.result,
             Err(e) => {
                 tracing::error!(%gateway, error = %e, "callback not recorded; asking the gateway to retry");
-                Reply::Failure
+                CallbackResult::Failure
             }
         };
-        (reply, Some(adapter.reply(reply)))
-    }
-
-    /// Asks the gateways about payments pending past `FEERECON_PENDING_QUERY_AFTER`, applies
-    /// their answers through the callback path, and expires payments past their TTL that the
-    /// gateway reports no success for. Returns how many payments it asked about.
-    pub async fn query_due(&self) -> anyhow::Result<usize> {
-        let now = self.clock.now();
-        let query_after = TimeDelta::from_std(self.pending_query_after).unwrap_or(TimeDelta::minutes(15));
-        let requery = query_after.min(TimeDelta::seconds(60));
-        let due = self.store.payments_due_for_query(now, now - query_after, now - requery, 50).await?;
-        let mut asked = 0;
-        for p in due {
-            if !self.store.claim_query(&p.payment_id, now, now - requery).await? {
-                continue; // another instance is asking
-            }
-            let (Some(adapter), Some(txn_ref)) = (self.gateways.get(p.gateway), p.txn_ref.clone()) else {
-                continue;
-            };
-            asked += 1;
-            let target = QueryTarget {
-                txn_ref: txn_ref.clone(),
-                amount: p.amount,
-                created_at: p.created_at,
-                order_info: order_info(&p.case_code),
-            };
-            let answer = match adapter.query(&target).await {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(payment_id = %p.payment_id, gateway = %p.gateway, error = %e, "status query failed; will retry");
-                    continue;
-                }
-            };
-            let mut verification = answer.verification;
-            if let Verification::Valid { event: Ok(e), key } = &verification
-                && e.txn_ref != txn_ref
-            {
-                verification =
-                    Verification::Valid { key: *key, event: Err(format!("the answer is about {}", e.txn_ref)) };
-            }
-            let trusted = matches!(verification, Verification::Valid { .. });
-            let succeeded =
-                matches!(&verification, Verification::Valid { event: Ok(e), .. } if e.outcome == OutcomeKind::Success);
-            let job = job_from(p.gateway, "status_query", answer.raw, self.clock.now(), verification);
-            if let Err(e) = self.committer.submit(job).await {
-                tracing::warn!(payment_id = %p.payment_id, error = %e, "status answer not recorded; will retry");
-                continue;
-            }
-            if trusted
-                && !succeeded
-                && p.expires_at <= now
-                && self.store.expire_payment(&p.payment_id, self.clock.now()).await?
-            {
-                tracing::info!(payment_id = %p.payment_id, "payment expired");
-            }
-        }
-        Ok(asked)
-    }
-
-    /// Runs `query_due` until `shutdown` turns true.
-    pub async fn run_query_worker(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        let tick = (self.pending_query_after / 4).clamp(Duration::from_millis(200), Duration::from_secs(5));
-        loop {
-            tokio::select! {
-                () = tokio::time::sleep(tick) => {}
-                _ = shutdown.changed() => break,
-            }
-            if *shutdown.borrow() {
-                break;
-            }
-            if let Err(e) = self.query_due().await {
-                tracing::warn!(error = %e, "status query round failed");
-            }
-        }
+        self.metrics.callback(gateway.as_str(), result.as_str());
+        (result, Some(adapter.reply(result)))
     }
 }

@@ -22,55 +22,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use crate::domain::payment::PaymentStatus;
-use crate::settlement::LineStatus;
-
-/// Item categories, in the order a line is tested against them; `MissingInSettlement` (payments
-/// with no line) comes last in summaries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Category {
-    DuplicateSettlementLine,
-    Refund,
-    MissingInRecords,
-    UnconfirmedInRecords,
-    DuplicatePayment,
-    AmountMismatch,
-    FeeMismatch,
-    Matched,
-    MissingInSettlement,
-}
-
-impl Category {
-    pub const ALL: [Category; 9] = [
-        Category::DuplicateSettlementLine,
-        Category::Refund,
-        Category::MissingInRecords,
-        Category::UnconfirmedInRecords,
-        Category::DuplicatePayment,
-        Category::AmountMismatch,
-        Category::FeeMismatch,
-        Category::Matched,
-        Category::MissingInSettlement,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Category::DuplicateSettlementLine => "duplicate_settlement_line",
-            Category::Refund => "refund",
-            Category::MissingInRecords => "missing_in_records",
-            Category::UnconfirmedInRecords => "unconfirmed_in_records",
-            Category::DuplicatePayment => "duplicate_payment",
-            Category::AmountMismatch => "amount_mismatch",
-            Category::FeeMismatch => "fee_mismatch",
-            Category::Matched => "matched",
-            Category::MissingInSettlement => "missing_in_settlement",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Category> {
-        Category::ALL.iter().copied().find(|c| c.as_str() == s)
-    }
-}
+pub use crate::domain::recon::{Category, Item, LineStatus};
 
 /// A payment of the gateway, as reconciliation needs it. Its text borrows from what the store
 /// read: a million-row day allocates no string per field.
@@ -110,42 +62,6 @@ pub struct LineIn<'a> {
     pub business_date: NaiveDate,
     /// When its file was imported.
     pub arrived_at: DateTime<Utc>,
-}
-
-/// One classified element of a run. Its text borrows from the run's inputs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Item<'a> {
-    pub key: String,
-    pub category: Category,
-    /// The original business date of its line or payment.
-    pub business_date: NaiveDate,
-    pub case_code: Option<&'a str>,
-    pub payment_id: Option<&'a str>,
-    pub txn_ref: Option<&'a str>,
-    pub gateway_txn_no: Option<&'a str>,
-    /// The line's status, for line items.
-    pub line_status: Option<LineStatus>,
-    pub recorded_amount: Option<i64>,
-    pub settled_amount: Option<i64>,
-    pub expected_amount: Option<i64>,
-    /// The gateway's fee on the line.
-    pub fee: Option<i64>,
-    /// The line settles a paid payment (its matching line): its money clears that payment;
-    /// any other line's money is held in suspense until resolved.
-    #[serde(skip)]
-    pub settles_payment: bool,
-}
-
-impl Item<'_> {
-    /// Line items count their settled amount, payment-only items their recorded amount.
-    pub fn amount(&self) -> i64 {
-        if self.line_status.is_some() { self.settled_amount.unwrap_or(0) } else { self.recorded_amount.unwrap_or(0) }
-    }
-
-    /// Whether the item is a first occurrence of its line (postings are made once per line).
-    pub fn is_first_line(&self) -> bool {
-        self.line_status.is_some() && self.category != Category::DuplicateSettlementLine
-    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]

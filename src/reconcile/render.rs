@@ -54,18 +54,18 @@ pub fn csv_record(fields: &[String]) -> String {
 }
 
 /// An item row's CSV fields: text neutralised, numbers as digits.
-pub fn csv_fields(i: &crate::store::ItemRow, state: &str, resolution: &Value) -> Vec<String> {
+pub fn csv_fields(i: &crate::domain::recon::ItemRecord, state: &str, resolution: &Value) -> Vec<String> {
     let n = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_default();
     let t = |v: Option<&str>| neutralise(v.unwrap_or(""));
     vec![
         t(Some(&i.item_key)),
-        i.category.clone(),
+        i.category.as_str().to_owned(),
         i.business_date.format("%Y-%m-%d").to_string(),
         t(i.case_code.as_deref()),
         t(i.payment_id.as_deref()),
         t(i.txn_ref.as_deref()),
         t(i.gateway_txn_no.as_deref()),
-        i.line_status.clone().unwrap_or_default(),
+        i.line_status.map(|s| s.as_str().to_owned()).unwrap_or_default(),
         n(i.recorded_amount),
         n(i.settled_amount),
         n(i.expected_amount),

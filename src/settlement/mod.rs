@@ -14,8 +14,6 @@ use std::path::Path;
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, Utc};
 use serde::Deserialize;
 
-pub mod service;
-
 use crate::domain::payment::Gateway;
 use crate::domain::vn_offset;
 
@@ -41,40 +39,7 @@ pub enum Encoding {
     Utf16Le,
 }
 
-/// A line's meaning.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LineStatus {
-    Success,
-    Refund,
-}
-
-impl LineStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LineStatus::Success => "success",
-            LineStatus::Refund => "refund",
-        }
-    }
-}
-
-/// One settlement line in canonical form. Amounts are whole đồng.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Line {
-    pub line_no: usize,
-    pub gateway_txn_no: String,
-    pub txn_ref: String,
-    pub amount: i64,
-    pub fee: i64,
-    pub txn_time: DateTime<Utc>,
-    pub status: LineStatus,
-}
-
-impl Line {
-    pub fn business_date(&self) -> NaiveDate {
-        self.txn_time.with_timezone(&vn_offset()).date_naive()
-    }
-}
+pub use crate::domain::recon::{Line, LineStatus};
 
 /// A file's layout.
 #[derive(Debug, Clone)]

@@ -1,51 +1,18 @@
-//! Settlement files, reconciliation runs, exceptions and day closures: the store's types and
-//! `impl_recon!`, the SQL both dialects accept for them.
+//! Reconciliation runs, their items, exceptions and day closures (SPEC §7.2, §7.3), and the bulk
+//! read of everything a run of one gateway needs.
+//!
+//! A day holds up to millions of payments and lines: each comes packed into one text value (see
+//! `pack_sql`) and the backend hands them over in bulk, so a run costs a few hundred values, not
+//! millions of rows; `ReconData` reads them back, borrowing their text.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
-use crate::domain::Timestamp;
-
-/// An imported settlement file, without its bytes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
-pub struct SettlementFile {
-    pub file_id: String,
-    pub import_seq: i64,
-    pub gateway: String,
-    pub profile: String,
-    pub name: String,
-    pub sha256: String,
-    pub line_count: i64,
-    pub imported_at: DateTime<Utc>,
-    pub imported_by: String,
-}
-
-pub(super) const FILE_COLUMNS: &str =
-    "file_id, import_seq, gateway, profile, name, sha256, line_count, imported_at, imported_by";
-
-/// A file to import with its parsed lines.
-pub struct NewSettlementFile<'a> {
-    pub gateway: &'a str,
-    pub profile: &'a str,
-    pub name: &'a str,
-    pub bytes: &'a [u8],
-    pub imported_by: &'a str,
-    pub lines: &'a [crate::settlement::Line],
-}
-
-/// A stored settlement line.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct LineRow {
-    pub file_id: String,
-    pub line_no: i64,
-    pub gateway_txn_no: String,
-    pub txn_ref: String,
-    pub amount: i64,
-    pub fee: i64,
-    pub txn_time: DateTime<Utc>,
-    pub business_date: NaiveDate,
-    pub status: String,
-}
+use super::settlement::SettlementFile;
+use super::{Result, Store, StoreError, WriteTx, on_pool, on_tx, on_unique, rows_per_statement};
+use crate::domain::payment::{Gateway, PaymentStatus};
+use crate::domain::recon::{Category, ExceptionState, Item};
+use crate::domain::{BusinessDate, Timestamp};
 
 /// A settlement line as reconciliation reads it; its text borrows from the `ReconData`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,7 +37,7 @@ pub struct ReconPaymentRow<'a> {
     pub txn_ref: &'a str,
     pub gateway_txn_no: Option<&'a str>,
     pub amount: i64,
-    pub status: &'a str,
+    pub status: PaymentStatus,
     pub paid_at: Option<DateTime<Utc>>,
     pub confirmed_at: Option<DateTime<Utc>>,
     pub duplicate: bool,
@@ -80,18 +47,18 @@ pub struct ReconPaymentRow<'a> {
     pub case_version: i64,
     pub procedure_code: &'a str,
     pub channel: &'a str,
+    /// The case's subjects as stored (a JSON array of tags).
     pub subjects: &'a str,
     pub quantity: i64,
     pub received_at: DateTime<Utc>,
 }
 
-/// Everything a run of one gateway reads. Payments and lines stay as the store packed them
-/// (see `pack_sql`: a day of a million rows is a few hundred values, not millions of strings);
+/// Everything a run of one gateway reads. Payments and lines stay as the store packed them;
 /// `payments()` and `lines()` read them, borrowing their text.
 #[derive(Debug, Clone, Default)]
 pub struct ReconData {
-    pub(crate) packed_payments: Vec<String>,
-    pub(crate) packed_lines: Vec<String>,
+    packed_payments: Vec<String>,
+    packed_lines: Vec<String>,
     /// In import order.
     pub files: Vec<SettlementFile>,
     pub closures: Vec<(NaiveDate, DateTime<Utc>)>,
@@ -99,12 +66,12 @@ pub struct ReconData {
 
 impl ReconData {
     /// The payments, in no particular order; an error names a corrupt field.
-    pub fn payments(&self) -> impl Iterator<Item = Result<ReconPaymentRow<'_>, super::StoreError>> {
+    pub fn payments(&self) -> impl Iterator<Item = Result<ReconPaymentRow<'_>>> {
         Records::new(&self.packed_payments, read_payment)
     }
 
     /// The settlement lines, in no particular order; an error names a corrupt field.
-    pub fn lines(&self) -> impl Iterator<Item = Result<ReconLine<'_>, super::StoreError>> {
+    pub fn lines(&self) -> impl Iterator<Item = Result<ReconLine<'_>>> {
         Records::new(&self.packed_lines, read_line)
     }
 }
@@ -113,18 +80,18 @@ impl ReconData {
 struct Records<'a, T> {
     values: std::slice::Iter<'a, String>,
     current: Unpack<'a>,
-    read: fn(&mut Unpack<'a>) -> Result<T, super::StoreError>,
+    read: fn(&mut Unpack<'a>) -> Result<T>,
     failed: bool,
 }
 
 impl<'a, T> Records<'a, T> {
-    fn new(values: &'a [String], read: fn(&mut Unpack<'a>) -> Result<T, super::StoreError>) -> Self {
+    fn new(values: &'a [String], read: fn(&mut Unpack<'a>) -> Result<T>) -> Self {
         Self { values: values.iter(), current: Unpack::new(""), read, failed: false }
     }
 }
 
-impl<'a, T> Iterator for Records<'a, T> {
-    type Item = Result<T, super::StoreError>;
+impl<T> Iterator for Records<'_, T> {
+    type Item = Result<T>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.failed {
@@ -144,7 +111,7 @@ impl<'a, T> Iterator for Records<'a, T> {
 pub struct RunRecord {
     pub run_id: String,
     pub business_date: NaiveDate,
-    pub gateway: String,
+    pub gateway: Gateway,
     pub created_at: DateTime<Utc>,
     pub created_by: String,
     pub report_hash: String,
@@ -152,41 +119,29 @@ pub struct RunRecord {
     pub report: String,
 }
 
-/// A stored item of a run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
-pub struct ItemRow {
-    pub item_key: String,
-    pub category: String,
-    pub business_date: NaiveDate,
-    pub case_code: Option<String>,
-    pub payment_id: Option<String>,
-    pub txn_ref: Option<String>,
-    pub gateway_txn_no: Option<String>,
-    pub line_status: Option<String>,
-    pub recorded_amount: Option<i64>,
-    pub settled_amount: Option<i64>,
-    pub expected_amount: Option<i64>,
-    pub fee: Option<i64>,
-    pub settles_payment: bool,
-}
+pub use crate::domain::recon::ItemRecord as ItemRow;
 
-pub(super) const ITEM_COLUMNS: &str = "item_key, category, business_date, case_code, payment_id, txn_ref, gateway_txn_no, line_status, recorded_amount, settled_amount, expected_amount, fee, settles_payment";
+const ITEM_COLUMNS: &str = "item_key, category, business_date, case_code, payment_id, txn_ref, gateway_txn_no, line_status, \
+                            recorded_amount, settled_amount, expected_amount, fee, settles_payment";
 
 /// An exception's state, by its item key.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ExceptionRow {
     pub exception_id: String,
-    pub gateway: String,
+    pub gateway: Gateway,
     pub business_date: NaiveDate,
-    pub category: String,
-    pub state: String,
+    pub category: Category,
+    pub state: ExceptionState,
+    /// The action requested or applied, with its note, actor and time (JSON).
     pub resolution: Option<String>,
+    /// The ledger posting its money movement made, if any.
     pub posting_id: Option<String>,
+    /// The last rejection or reopening (JSON).
     pub rejection: Option<String>,
     pub updated_at: DateTime<Utc>,
 }
 
-pub(super) const EXCEPTION_COLUMNS: &str =
+const EXCEPTION_COLUMNS: &str =
     "exception_id, gateway, business_date, category, state, resolution, posting_id, rejection, updated_at";
 
 /// A change to an exception, applied only if it is still in `from_state` (so two people acting
@@ -195,13 +150,14 @@ pub(super) const EXCEPTION_COLUMNS: &str =
 pub struct ExceptionChange {
     pub exception_id: String,
     /// `None`: the exception is new (insert it).
-    pub from_state: Option<String>,
-    pub gateway: String,
+    pub from_state: Option<ExceptionState>,
+    pub gateway: Gateway,
     pub business_date: NaiveDate,
-    pub category: String,
-    pub state: String,
+    pub category: Category,
+    pub state: ExceptionState,
     pub resolution: Option<serde_json::Value>,
-    pub posting: Option<crate::domain::ledger::Posting>,
+    /// The posting its money movement made now (already written in this transaction).
+    pub posting_id: Option<String>,
     /// Keep the current posting id when no new posting is made.
     pub keep_posting: bool,
     pub rejection: Option<serde_json::Value>,
@@ -218,14 +174,281 @@ pub struct NoGatewaySums {
 /// When a run, or a closure, concerns a day: for the day view.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DayGateway {
-    pub gateway: String,
+    pub gateway: Gateway,
     pub report_hash: Option<String>,
     pub run_at: Option<Timestamp>,
     pub closed_at: Option<Timestamp>,
 }
 
-fn corrupt(what: &str) -> super::StoreError {
-    super::StoreError::Corrupt(format!("reconciliation row: {what}"))
+impl Store {
+    /// Everything a run of `gateway` reads. Payments and lines are read at once, on two
+    /// connections.
+    pub async fn recon_data(&self, gateway: Gateway) -> Result<ReconData> {
+        let g = gateway.as_str();
+        let (packed_payments, packed_lines) = match self.pool() {
+            super::Pool::Sqlite(p) => {
+                let payments = payment_select(super::sqlite::time_text, super::sqlite::scan);
+                let lines = line_select(super::sqlite::scan);
+                tokio::try_join!(
+                    super::sqlite::fetch_packed(p, &payments, ("payments", "p"), g),
+                    super::sqlite::fetch_packed(p, &lines, ("settlement_lines", "l"), g)
+                )?
+            }
+            super::Pool::Postgres(p) => {
+                let payments = payment_select(super::postgres::time_text, super::postgres::scan);
+                let lines = line_select(super::postgres::scan);
+                tokio::try_join!(
+                    super::postgres::fetch_packed(p, &payments, g),
+                    super::postgres::fetch_packed(p, &lines, g)
+                )?
+            }
+        };
+        let files = self.settlement_files(Some(gateway)).await?;
+        let closures: Vec<(NaiveDate, DateTime<Utc>)> =
+            on_pool!(self, |p| sqlx::query_as("SELECT business_date, closed_at FROM day_closures WHERE gateway = $1")
+                .bind(gateway)
+                .fetch_all(p)
+                .await)?;
+        Ok(ReconData { packed_payments, packed_lines, files, closures })
+    }
+
+    /// The most recent run of a (date, gateway).
+    pub async fn latest_run(&self, date: NaiveDate, gateway: Gateway) -> Result<Option<RunRecord>> {
+        let sql = "SELECT run_id, business_date, gateway, created_at, created_by, report_hash, report FROM reconciliation_runs
+                   WHERE business_date = $1 AND gateway = $2 ORDER BY created_at DESC, run_id DESC LIMIT 1";
+        Ok(on_pool!(self, |p| sqlx::query_as(sql).bind(date).bind(gateway).fetch_optional(p).await)?)
+    }
+
+    /// A run's items by key after the cursor; one category, or the exceptions (all but matched).
+    pub async fn run_items(
+        &self,
+        run_id: &str,
+        category: Option<Category>,
+        exceptions_only: bool,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<ItemRow>> {
+        let sql = format!(
+            "SELECT {ITEM_COLUMNS} FROM reconciliation_items
+             WHERE run_seq = (SELECT run_seq FROM reconciliation_runs WHERE run_id = $1) AND ($2 = '' OR category = $2)
+               AND (NOT $3 OR category <> 'matched') AND item_key > $4
+             ORDER BY item_key LIMIT $5"
+        );
+        let category = category.map_or("", Category::as_str);
+        Ok(on_pool!(self, |p| sqlx::query_as(&sql)
+            .bind(run_id)
+            .bind(category)
+            .bind(exceptions_only)
+            .bind(after.unwrap_or(""))
+            .bind(limit)
+            .fetch_all(p)
+            .await)?)
+    }
+
+    /// One item of a run, by key.
+    pub async fn run_item(&self, run_id: &str, key: &str) -> Result<Option<ItemRow>> {
+        let sql = format!(
+            "SELECT {ITEM_COLUMNS} FROM reconciliation_items
+             WHERE run_seq = (SELECT run_seq FROM reconciliation_runs WHERE run_id = $1) AND item_key = $2"
+        );
+        Ok(on_pool!(self, |p| sqlx::query_as(&sql).bind(run_id).bind(key).fetch_optional(p).await)?)
+    }
+
+    /// Every exception of a gateway.
+    pub async fn gateway_exceptions(&self, gateway: Gateway) -> Result<Vec<ExceptionRow>> {
+        let sql = format!("SELECT {EXCEPTION_COLUMNS} FROM exceptions WHERE gateway = $1");
+        Ok(on_pool!(self, |p| sqlx::query_as(&sql).bind(gateway).fetch_all(p).await)?)
+    }
+
+    pub async fn get_exception(&self, id: &str) -> Result<Option<ExceptionRow>> {
+        let sql = format!("SELECT {EXCEPTION_COLUMNS} FROM exceptions WHERE exception_id = $1");
+        Ok(on_pool!(self, |p| sqlx::query_as(&sql).bind(id).fetch_optional(p).await)?)
+    }
+
+    /// When a (date, gateway) was closed.
+    pub async fn closure(&self, date: NaiveDate, gateway: Gateway) -> Result<Option<DateTime<Utc>>> {
+        let row: Option<(DateTime<Utc>,)> = on_pool!(self, |p| sqlx::query_as(
+            "SELECT closed_at FROM day_closures WHERE business_date = $1 AND gateway = $2"
+        )
+        .bind(date)
+        .bind(gateway)
+        .fetch_optional(p)
+        .await)?;
+        Ok(row.map(|(t,)| t))
+    }
+
+    /// Waived and budget-covered payments created on a date: (waived, budget_covered).
+    pub async fn no_gateway_sums(&self, date: NaiveDate) -> Result<(NoGatewaySums, NoGatewaySums)> {
+        let start = Timestamp::at(BusinessDate::new(date).start());
+        let end = Timestamp::at(BusinessDate::new(date).succ().start());
+        let rows: Vec<(PaymentStatus, i64, i64, i64)> = on_pool!(self, |p| {
+            sqlx::query_as(
+            "SELECT status, COUNT(*), CAST(COALESCE(SUM(amount), 0) AS BIGINT), CAST(COALESCE(SUM(budget_amount), 0) AS BIGINT)
+             FROM payments WHERE status IN ('waived', 'budget_covered') AND created_at >= $1 AND created_at < $2 GROUP BY status"
+        )
+        .bind(start)
+        .bind(end)
+        .fetch_all(p)
+        .await
+        })?;
+        let get = |s: PaymentStatus| {
+            rows.iter()
+                .find(|r| r.0 == s)
+                .map(|r| NoGatewaySums { count: r.1, citizen_due: r.2, budget_due: r.3 })
+                .unwrap_or_default()
+        };
+        Ok((get(PaymentStatus::Waived), get(PaymentStatus::BudgetCovered)))
+    }
+
+    /// Per gateway, the latest run and the closure of a date.
+    pub async fn day_gateways(&self, date: NaiveDate) -> Result<Vec<DayGateway>> {
+        let mut out = Vec::new();
+        for g in Gateway::ALL {
+            let run = self.latest_run(date, *g).await?;
+            let closed = self.closure(date, *g).await?;
+            out.push(DayGateway {
+                gateway: *g,
+                report_hash: run.as_ref().map(|r| r.report_hash.clone()),
+                run_at: run.map(|r| Timestamp::at(r.created_at)),
+                closed_at: closed.map(Timestamp::at),
+            });
+        }
+        Ok(out)
+    }
+}
+
+impl WriteTx {
+    /// Stores a run and its items.
+    pub async fn insert_run(&mut self, run: &RunRecord, items: &[Item<'_>]) -> Result<()> {
+        // Writers are serialised (SQLite's write lock; on PostgreSQL the UNIQUE constraint refuses
+        // a concurrent run that took the same number, and that run fails whole).
+        let (seq,): (i64,) =
+            on_tx!(self, |c| sqlx::query_as("SELECT COALESCE(MAX(run_seq), 0) + 1 FROM reconciliation_runs")
+                .fetch_one(&mut *c)
+                .await)?;
+        on_tx!(self, |c| sqlx::query(
+            "INSERT INTO reconciliation_runs (run_id, run_seq, business_date, gateway, created_at, created_by, report_hash, report)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&run.run_id)
+        .bind(seq)
+        .bind(run.business_date)
+        .bind(run.gateway)
+        .bind(Timestamp::at(run.created_at))
+        .bind(&run.created_by)
+        .bind(&run.report_hash)
+        .bind(&run.report)
+        .execute(&mut *c)
+        .await.map(|r| r.rows_affected()))
+        .map_err(|e| on_unique(e, || "another reconciliation run was saved at the same moment; try again".into()))?;
+        for chunk in items.chunks(rows_per_statement(14)) {
+            on_tx!(self, |c| {
+                let mut q =
+                    sqlx::QueryBuilder::new(format!("INSERT INTO reconciliation_items (run_seq, {ITEM_COLUMNS}) "));
+                q.push_values(chunk, |mut b, i| {
+                    b.push_bind(seq)
+                        .push_bind(&i.key)
+                        .push_bind(i.category)
+                        .push_bind(i.business_date)
+                        .push_bind(i.case_code)
+                        .push_bind(i.payment_id)
+                        .push_bind(i.txn_ref)
+                        .push_bind(i.gateway_txn_no)
+                        .push_bind(i.line_status)
+                        .push_bind(i.recorded_amount)
+                        .push_bind(i.settled_amount)
+                        .push_bind(i.expected_amount)
+                        .push_bind(i.fee)
+                        .push_bind(i.settles_payment);
+                });
+                q.build().execute(&mut *c).await.map(|r| r.rows_affected())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Applies exception changes; `false` when one was no longer in its expected state (the
+    /// caller rolls back).
+    pub async fn apply_exception_changes(&mut self, changes: &[ExceptionChange], at: DateTime<Utc>) -> Result<bool> {
+        let at = Timestamp::at(at);
+        for c in changes {
+            let resolution = c.resolution.as_ref().map(|v| v.to_string());
+            let rejection = c.rejection.as_ref().map(|v| v.to_string());
+            match c.from_state {
+                None => {
+                    on_tx!(self, |conn| {
+                        sqlx::query(
+                        "INSERT INTO exceptions (exception_id, gateway, business_date, category, state, resolution, posting_id, rejection, updated_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    )
+                    .bind(&c.exception_id)
+                    .bind(c.gateway)
+                    .bind(c.business_date)
+                    .bind(c.category)
+                    .bind(c.state)
+                    .bind(&resolution)
+                    .bind(&c.posting_id)
+                    .bind(&rejection)
+                    .bind(at)
+                    .execute(&mut *conn)
+                    .await.map(|r| r.rows_affected())
+                    })?;
+                }
+                Some(from) => {
+                    let n = on_tx!(self, |conn| sqlx::query(
+                        "UPDATE exceptions SET category = $1, state = $2, resolution = $3,
+                                posting_id = CASE WHEN $4 THEN posting_id ELSE $5 END, rejection = $6, updated_at = $7
+                         WHERE exception_id = $8 AND state = $9",
+                    )
+                    .bind(c.category)
+                    .bind(c.state)
+                    .bind(&resolution)
+                    .bind(c.keep_posting)
+                    .bind(&c.posting_id)
+                    .bind(&rejection)
+                    .bind(at)
+                    .bind(&c.exception_id)
+                    .bind(from)
+                    .execute(&mut *conn)
+                    .await
+                    .map(|r| r.rows_affected()))?;
+                    if n != 1 {
+                        return Ok(false);
+                    }
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Records a (date, gateway) as closed by `run_id`; `false` when it was closed already.
+    pub async fn insert_closure(
+        &mut self,
+        date: NaiveDate,
+        gateway: Gateway,
+        run_id: &str,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
+        let n = on_tx!(self, |c| {
+            sqlx::query(
+            "INSERT INTO day_closures (business_date, gateway, run_id, closed_at, closed_by) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (business_date, gateway) DO NOTHING",
+        )
+        .bind(date)
+        .bind(gateway)
+        .bind(run_id)
+        .bind(Timestamp::at(at))
+        .bind(actor)
+        .execute(&mut *c)
+        .await.map(|r| r.rows_affected())
+        })?;
+        Ok(n == 1)
+    }
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(format!("reconciliation row: {what}"))
 }
 
 /// SQL packing `columns` into one text value, each field as `<bytes>:<text>` (a netstring
@@ -257,7 +480,7 @@ impl<'a> Unpack<'a> {
         self.rest.is_empty()
     }
 
-    fn text(&mut self, what: &str) -> Result<&'a str, super::StoreError> {
+    fn text(&mut self, what: &str) -> Result<&'a str, StoreError> {
         let (len, rest) = self.rest.split_once(':').ok_or_else(|| corrupt(what))?;
         let len: usize = len.parse().map_err(|_| corrupt(what))?;
         let value = rest.get(..len).ok_or_else(|| corrupt(what))?;
@@ -265,18 +488,18 @@ impl<'a> Unpack<'a> {
         Ok(value)
     }
 
-    fn num(&mut self, what: &str) -> Result<i64, super::StoreError> {
+    fn num(&mut self, what: &str) -> Result<i64, StoreError> {
         self.text(what)?.parse().map_err(|_| corrupt(what))
     }
 
-    fn time(&mut self, what: &str) -> Result<Option<DateTime<Utc>>, super::StoreError> {
+    fn time(&mut self, what: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
         match self.text(what)? {
             "" => Ok(None),
             t => DateTime::parse_from_rfc3339(t).map(|t| Some(t.with_timezone(&Utc))).map_err(|_| corrupt(what)),
         }
     }
 
-    fn date(&mut self, what: &str) -> Result<NaiveDate, super::StoreError> {
+    fn date(&mut self, what: &str) -> Result<NaiveDate, StoreError> {
         NaiveDate::parse_from_str(self.text(what)?, "%Y-%m-%d").map_err(|_| corrupt(what))
     }
 }
@@ -315,14 +538,14 @@ pub(super) fn payment_select(time: fn(&str) -> String, scan: fn(&str, &str) -> S
     )
 }
 
-fn read_payment<'a>(f: &mut Unpack<'a>) -> Result<ReconPaymentRow<'a>, super::StoreError> {
+fn read_payment<'a>(f: &mut Unpack<'a>) -> Result<ReconPaymentRow<'a>, StoreError> {
     Ok(ReconPaymentRow {
         payment_id: f.text("payment_id")?,
         case_code: f.text("case_code")?,
         txn_ref: f.text("txn_ref")?,
         gateway_txn_no: Some(f.text("gateway_txn_no")?).filter(|n| !n.is_empty()),
         amount: f.num("amount")?,
-        status: f.text("status")?,
+        status: f.text("status")?.parse().map_err(|_| corrupt("status"))?,
         duplicate: f.text("duplicate")? == "1",
         phi_due: f.num("phi_due")?,
         le_phi_due: f.num("le_phi_due")?,
@@ -352,7 +575,7 @@ pub(super) fn line_select(scan: fn(&str, &str) -> String) -> String {
     format!("SELECT {} AS x FROM {} WHERE l.gateway = $1", pack_sql(&columns), scan("settlement_lines", "l"))
 }
 
-fn read_line<'a>(f: &mut Unpack<'a>) -> Result<ReconLine<'a>, super::StoreError> {
+fn read_line<'a>(f: &mut Unpack<'a>) -> Result<ReconLine<'a>, StoreError> {
     Ok(ReconLine {
         file_seq: f.num("import_seq")?,
         line_no: f.num("line_no")?,
@@ -364,259 +587,3 @@ fn read_line<'a>(f: &mut Unpack<'a>) -> Result<ReconLine<'a>, super::StoreError>
         refund: f.text("status")? == "refund",
     })
 }
-
-/// A multi-row INSERT of `rows` rows into `table (columns)`: placeholders `($1,$2,...),(...)` on
-/// PostgreSQL, `(?,?,...),(...)` on SQLite. The only place a statement is written per dialect:
-/// SQLite resolves each numbered parameter by a linear search of the statement's parameter
-/// list, so thousands of `$N` in one statement cost quadratic time there, while anonymous `?`
-/// bind in order.
-pub fn multi_row_insert(backend: super::Backend, table: &str, columns: &str, rows: usize) -> String {
-    let n = columns.split(',').count();
-    let row = |r: usize| -> String {
-        let marks: Vec<String> = match backend {
-            super::Backend::Sqlite => vec!["?".to_owned(); n],
-            super::Backend::Postgres => (1..=n).map(|k| format!("${}", r * n + k)).collect(),
-        };
-        format!("({})", marks.join(","))
-    };
-    let values: Vec<String> = (0..rows).map(row).collect();
-    format!("INSERT INTO {table} ({columns}) VALUES {}", values.join(","))
-}
-
-/// Expands to the backend's inherent methods for settlement and reconciliation.
-macro_rules! impl_recon {
-    ($store:ty, $db:ty, for_update = $for_update:literal) => {
-        impl $store {
-            async fn import_settlement_impl(
-                &self,
-                f: &$crate::store::recon::NewSettlementFile<'_>,
-                at: chrono::DateTime<chrono::Utc>,
-                progress: &$crate::store::Progress<'_>,
-            ) -> $crate::store::Result<$crate::store::recon::SettlementFile> {
-                use sha2::Digest as _;
-                let sha = hex::encode(sha2::Sha256::digest(f.bytes));
-                let at = $crate::domain::Timestamp::at(at).0;
-                let mut tx = self.begin_write().await?;
-                let prior: Option<(String, chrono::DateTime<chrono::Utc>)> =
-                    sqlx::query_as("SELECT file_id, imported_at FROM settlement_files WHERE sha256 = $1")
-                        .bind(&sha)
-                        .fetch_optional(&mut **tx)
-                        .await?;
-                if let Some((id, when)) = prior {
-                    return Err($crate::store::StoreError::Conflict(format!(
-                        "this file (sha256 {sha}) was imported before, as {id} at {}",
-                        $crate::domain::Timestamp::at(when)
-                    )));
-                }
-                let (seq,): (i64,) = sqlx::query_as("SELECT COALESCE(MAX(import_seq), 0) + 1 FROM settlement_files")
-                    .fetch_one(&mut **tx)
-                    .await?;
-                let file = $crate::store::recon::SettlementFile {
-                    file_id: $crate::domain::new_id("stf"),
-                    import_seq: seq,
-                    gateway: f.gateway.to_owned(),
-                    profile: f.profile.to_owned(),
-                    name: f.name.to_owned(),
-                    sha256: sha,
-                    line_count: i64::try_from(f.lines.len()).unwrap_or(i64::MAX),
-                    imported_at: at,
-                    imported_by: f.imported_by.to_owned(),
-                };
-                sqlx::query(
-                    "INSERT INTO settlement_files (file_id, import_seq, gateway, profile, name, sha256, bytes, line_count, imported_at, imported_by)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                )
-                .bind(&file.file_id)
-                .bind(file.import_seq)
-                .bind(&file.gateway)
-                .bind(&file.profile)
-                .bind(&file.name)
-                .bind(&file.sha256)
-                .bind(f.bytes)
-                .bind(file.line_count)
-                .bind(at)
-                .bind(&file.imported_by)
-                .execute(&mut **tx)
-                .await
-                .map_err(|e| $crate::store::common::on_unique(e, || "this file was imported before, or another import was saved at the same moment; try again".into()))?;
-                const ROWS: usize = 1000;
-                let mut done = 0usize;
-                for chunk in f.lines.chunks(ROWS) {
-                    let sql = $crate::store::recon::multi_row_insert(
-                        Self::BACKEND,
-                        "settlement_lines",
-                        "file_seq, line_no, gateway, gateway_txn_no, txn_ref, amount, fee, txn_time, business_date, status",
-                        chunk.len(),
-                    );
-                    let mut q = sqlx::query(&sql);
-                    for l in chunk {
-                        q = q
-                            .bind(file.import_seq)
-                            .bind(i64::try_from(l.line_no).unwrap_or(i64::MAX))
-                            .bind(f.gateway)
-                            .bind(&l.gateway_txn_no)
-                            .bind(&l.txn_ref)
-                            .bind(l.amount)
-                            .bind(l.fee)
-                            .bind(l.txn_time)
-                            .bind(l.business_date())
-                            .bind(l.status.as_str());
-                    }
-                    q.execute(&mut **tx).await?;
-                    let before = done;
-                    done += chunk.len();
-                    if done / $crate::store::PROGRESS_EVERY != before / $crate::store::PROGRESS_EVERY {
-                        progress(done);
-                    }
-                }
-                let event = $crate::store::AuditEvent {
-                    actor: f.imported_by.to_owned(),
-                    action: "settlement.import".into(),
-                    subject: file.file_id.clone(),
-                    details: serde_json::json!({"gateway": f.gateway, "name": f.name, "sha256": file.sha256, "lines": file.line_count}),
-                };
-                Self::audit_tx(&mut tx, std::slice::from_ref(&event), at).await?;
-                tx.commit().await?;
-                Ok(file)
-            }
-
-            async fn recon_data_impl(&self, gateway: &str) -> $crate::store::Result<$crate::store::recon::ReconData> {
-                // A day holds up to millions of rows: each comes packed into one text value (see
-                // `pack_sql`), and the backend's `fetch_packed` hands them over in bulk. Payments
-                // and lines are read at once, on two connections.
-                let payments_sql = $crate::store::recon::payment_select(Self::time_text, Self::scan);
-                let lines_sql = $crate::store::recon::line_select(Self::scan);
-                let (payments, lines) = tokio::try_join!(
-                    self.fetch_packed(&payments_sql, ("payments", "p"), gateway),
-                    self.fetch_packed(&lines_sql, ("settlement_lines", "l"), gateway)
-                )?;
-                let sql = format!("SELECT {} FROM settlement_files WHERE gateway = $1 ORDER BY import_seq", $crate::store::recon::FILE_COLUMNS);
-                let files = sqlx::query_as(&sql).bind(gateway).fetch_all(&self.pool).await?;
-                let closures: Vec<(chrono::NaiveDate, chrono::DateTime<chrono::Utc>)> =
-                    sqlx::query_as("SELECT business_date, closed_at FROM day_closures WHERE gateway = $1")
-                        .bind(gateway)
-                        .fetch_all(&self.pool)
-                        .await?;
-                Ok($crate::store::recon::ReconData { packed_payments: payments, packed_lines: lines, files, closures })
-            }
-
-            /// Applies exception changes inside `tx`; `false` when one was no longer in its expected state.
-            async fn apply_exception_changes_tx(
-                tx: &mut sqlx::Transaction<'static, $db>,
-                changes: &[$crate::store::recon::ExceptionChange],
-                at: chrono::DateTime<chrono::Utc>,
-            ) -> $crate::store::Result<bool> {
-                for c in changes {
-                    let posting_id = match &c.posting {
-                        Some(p) => Self::append_postings_tx(tx, std::slice::from_ref(p), at).await?.pop(),
-                        None => None,
-                    };
-                    let resolution = c.resolution.as_ref().map(|v| v.to_string());
-                    let rejection = c.rejection.as_ref().map(|v| v.to_string());
-                    match &c.from_state {
-                        None => {
-                            sqlx::query(
-                                "INSERT INTO exceptions (exception_id, gateway, business_date, category, state, resolution, posting_id, rejection, updated_at)
-                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                            )
-                            .bind(&c.exception_id)
-                            .bind(&c.gateway)
-                            .bind(c.business_date)
-                            .bind(&c.category)
-                            .bind(&c.state)
-                            .bind(&resolution)
-                            .bind(&posting_id)
-                            .bind(&rejection)
-                            .bind(at)
-                            .execute(&mut **tx)
-                            .await?;
-                        }
-                        Some(from) => {
-                            let n = sqlx::query(
-                                "UPDATE exceptions SET category = $1, state = $2, resolution = $3,
-                                        posting_id = CASE WHEN $4 THEN posting_id ELSE $5 END, rejection = $6, updated_at = $7
-                                 WHERE exception_id = $8 AND state = $9",
-                            )
-                            .bind(&c.category)
-                            .bind(&c.state)
-                            .bind(&resolution)
-                            .bind(c.keep_posting)
-                            .bind(&posting_id)
-                            .bind(&rejection)
-                            .bind(at)
-                            .bind(&c.exception_id)
-                            .bind(from)
-                            .execute(&mut **tx)
-                            .await?
-                            .rows_affected();
-                            if n != 1 {
-                                return Ok(false);
-                            }
-                        }
-                    }
-                }
-                Ok(true)
-            }
-
-            async fn save_run_impl(
-                &self,
-                run: &$crate::store::recon::RunRecord,
-                items: &[$crate::reconcile::Item<'_>],
-                changes: &[$crate::store::recon::ExceptionChange],
-                at: chrono::DateTime<chrono::Utc>,
-            ) -> $crate::store::Result<bool> {
-                let mut tx = self.begin_write().await?;
-                // Writers are serialised (SQLite's write lock; on PostgreSQL the UNIQUE constraint
-                // refuses a concurrent run that took the same number, and that run fails whole).
-                let (seq,): (i64,) = sqlx::query_as("SELECT COALESCE(MAX(run_seq), 0) + 1 FROM reconciliation_runs")
-                    .fetch_one(&mut **tx)
-                    .await?;
-                sqlx::query(
-                    "INSERT INTO reconciliation_runs (run_id, run_seq, business_date, gateway, created_at, created_by, report_hash, report)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(&run.run_id)
-                .bind(seq)
-                .bind(run.business_date)
-                .bind(&run.gateway)
-                .bind(run.created_at)
-                .bind(&run.created_by)
-                .bind(&run.report_hash)
-                .bind(&run.report)
-                .execute(&mut **tx)
-                .await
-                .map_err(|e| $crate::store::common::on_unique(e, || "another reconciliation run was saved at the same moment; try again".into()))?;
-                for chunk in items.chunks(1000) {
-                    let columns = format!("run_seq, {}", $crate::store::recon::ITEM_COLUMNS);
-                    let sql = $crate::store::recon::multi_row_insert(Self::BACKEND, "reconciliation_items", &columns, chunk.len());
-                    let mut q = sqlx::query(&sql);
-                    for i in chunk {
-                        q = q
-                            .bind(seq)
-                            .bind(&i.key)
-                            .bind(i.category.as_str())
-                            .bind(i.business_date)
-                            .bind(&i.case_code)
-                            .bind(&i.payment_id)
-                            .bind(&i.txn_ref)
-                            .bind(&i.gateway_txn_no)
-                            .bind(i.line_status.map(|s| s.as_str()))
-                            .bind(i.recorded_amount)
-                            .bind(i.settled_amount)
-                            .bind(i.expected_amount)
-                            .bind(i.fee)
-                            .bind(i.settles_payment);
-                    }
-                    q.execute(&mut **tx).await?;
-                }
-                if !Self::apply_exception_changes_tx(&mut tx, changes, at).await? {
-                    return Ok(false);
-                }
-                tx.commit().await?;
-                Ok(true)
-            }
-        }
-    };
-}
-
-pub(super) use impl_recon;

@@ -105,16 +105,17 @@ both_backends! {
             tokens.insert(role.as_str(), app.token_for(*role).await);
         }
         // An expired token: minted with an expiry, then the clock moves past it.
-        let user = app.store.add_user("expiring", Role::Finance, None, chrono::Utc::now()).await.unwrap();
-        let t = feerecon::auth::new_token();
         let soon = app.clock.now() + chrono::TimeDelta::hours(1);
-        app.store.add_token(&t.id, &user, None, &t.secret_hash, chrono::Utc::now(), Some(soon)).await.unwrap();
+        let (user, t) = crate::helpers::add_user_token(&app.store, "expiring", Role::Finance, Some(soon)).await;
         let expired = t.token.expose().to_owned();
         app.clock.advance(chrono::TimeDelta::hours(2));
         // A revoked token.
         let r = feerecon::auth::new_token();
-        app.store.add_token(&r.id, &user, None, &r.secret_hash, chrono::Utc::now(), None).await.unwrap();
-        assert!(app.store.revoke_token(&r.id, "test", chrono::Utc::now()).await.unwrap());
+        feerecon::accounts::add_token(&app.store, "test", &r, &user, None, chrono::Utc::now(), None).await.unwrap();
+        assert_eq!(
+            feerecon::accounts::revoke_token(&app.store, "test", &r.id, chrono::Utc::now()).await.unwrap(),
+            feerecon::accounts::Revoked::Now
+        );
         let revoked = r.token.expose().to_owned();
         // A well-formed token that was never issued.
         let wrong = feerecon::auth::new_token().token.expose().to_owned();
@@ -150,12 +151,10 @@ both_backends! {
 
 both_backends! {
     async fn a_revoked_token_stops_working_at_once(app: TestApp) {
-        let user = app.store.add_user("portal-x", Role::Portal, None, chrono::Utc::now()).await.unwrap();
-        let t = feerecon::auth::new_token();
-        app.store.add_token(&t.id, &user, None, &t.secret_hash, chrono::Utc::now(), None).await.unwrap();
+        let (_, t) = crate::helpers::add_user_token(&app.store, "portal-x", Role::Portal, None).await;
         let token = t.token.expose();
         assert_eq!(app.get("/api/v1/cases/000.00.12.H62-240715-0001", token).await.status(), 404);
-        app.store.revoke_token(&t.id, "test", chrono::Utc::now()).await.unwrap();
+        feerecon::accounts::revoke_token(&app.store, "test", &t.id, chrono::Utc::now()).await.unwrap();
         let (status, v) = crate::helpers::json(app.get("/api/v1/cases/000.00.12.H62-240715-0001", token).await).await;
         assert_eq!(status, 401);
         assert!(v["error"]["message"].as_str().unwrap().contains("revoked"), "{v}");

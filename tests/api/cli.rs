@@ -56,7 +56,7 @@ const CSV_HEAD: &str = "case_code,procedure_code,applicant_name,channel,subjects
 both_databases! {
     async fn importing_cases_is_all_or_nothing(url: String) {
         let dir = tempfile::tempdir().unwrap();
-        let store = feerecon::store::connect(&url).await.unwrap();
+        let store = feerecon::store::Store::connect(&url).await.unwrap();
 
         let mut good = String::from("\u{feff}");
         good.push_str(CSV_HEAD);
@@ -132,7 +132,7 @@ both_databases! {
         let id = r.stdout.lines().next().unwrap().trim_start_matches("token id: ").to_owned();
         assert!(token.contains(&id));
 
-        let store = feerecon::store::connect(&url).await.unwrap();
+        let store = feerecon::store::Store::connect(&url).await.unwrap();
         let user = store.user_by_name("lan.finance").await.unwrap().unwrap();
         let phc = user.password_hash.clone().unwrap();
         assert!(phc.starts_with("$argon2id$"));

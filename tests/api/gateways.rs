@@ -5,7 +5,7 @@ use feerecon::domain::Role;
 use feerecon::simulator::{Faults, SimOutcome, Simulator};
 use serde_json::Value;
 
-use crate::helpers::{Db, TestApp, error_code, json, spawn_gateway_app};
+use crate::helpers::{Db, TestApp, cc, error_code, json, spawn_gateway_app};
 
 /// Runs a body against a server with the three gateways and a simulator, on both databases.
 macro_rules! with_gateways {
@@ -92,7 +92,7 @@ with_gateways! {
             assert_eq!(items.len(), 1, "{ev}");
             assert_eq!((items[0]["signature_valid"].as_bool(), items[0]["key_used"].as_str(), items[0]["result"].as_str()), (Some(true), Some("current"), Some("applied")));
             // The portal event was written with the change.
-            let events = app.store.case_events(&code).await.unwrap();
+            let events = app.store.case_events(&cc(&code)).await.unwrap();
             assert_eq!(events.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>(), ["payment.succeeded"]);
             // The return page reads the status and changes nothing.
             let page = app.client.get(app.url(&format!("/gateway/{gateway}/return?{}={txn_ref}", match gateway { "vnpay" => "vnp_TxnRef", "momo" => "orderId", _ => "apptransid" }))).send().await.unwrap();
@@ -124,7 +124,7 @@ with_gateways! {
         assert_eq!(codes.len(), 50);
         assert_eq!(codes.iter().filter(|c| *c == "00").count(), 1, "{codes:?}");
         assert_eq!(codes.iter().filter(|c| *c == "02").count(), 49, "{codes:?}");
-        assert_eq!(app.store.case_events(&code).await.unwrap().len(), 1);
+        assert_eq!(app.store.case_events(&cc(&code)).await.unwrap().len(), 1);
         let postings: std::collections::BTreeSet<String> = app.store.ledger_entries(0, 1000).await.unwrap().into_iter().map(|e| e.posting_id).collect();
         assert_eq!(postings.len(), 1);
         // MoMo and ZaloPay too, one after another this time.
@@ -135,7 +135,7 @@ with_gateways! {
             let (first, again) = if g == "momo" { ("204", "204") } else { ("1", "2") };
             assert_eq!(codes[0], first);
             assert!(codes[1..].iter().all(|c| c == again), "{codes:?}");
-            assert_eq!(app.store.case_events(&code).await.unwrap().len(), 1);
+            assert_eq!(app.store.case_events(&cc(&code)).await.unwrap().len(), 1);
         }
     }
 }
@@ -154,7 +154,7 @@ with_gateways! {
         let p = app.payment(&portal, id).await;
         assert_eq!(p["status"], "pending");
         assert_eq!(p["flags"], serde_json::json!(["callback_amount_mismatch"]));
-        assert!(app.store.case_events(&code).await.unwrap().is_empty());
+        assert!(app.store.case_events(&cc(&code)).await.unwrap().is_empty());
         assert!(app.store.ledger_entries(0, 10).await.unwrap().is_empty());
         let (_, ev) = json(app.get(&format!("/api/v1/payments/{id}/callbacks"), &finance).await).await;
         let results: Vec<(&str, bool)> = ev["items"].as_array().unwrap().iter().map(|c| (c["result"].as_str().unwrap(), c["signature_valid"].as_bool().unwrap())).collect();
@@ -187,7 +187,7 @@ with_gateways! {
         let d = sim.pay(txn_ref, SimOutcome::Failure, &Faults::default()).await.unwrap();
         assert_eq!(reply_code(&d[0]), "204");
         assert_eq!(app.payment(&portal, id).await["status"], "paid");
-        let types: Vec<String> = app.store.case_events(&code).await.unwrap().into_iter().map(|e| e.event_type).collect();
+        let types: Vec<String> = app.store.case_events(&cc(&code)).await.unwrap().into_iter().map(|e| e.event_type.to_string()).collect();
         assert_eq!(types, ["payment.failed", "payment.succeeded"]);
     }
 }
@@ -205,7 +205,7 @@ with_gateways! {
         sim.pay(b["txn_ref"].as_str().unwrap(), SimOutcome::Success, &Faults::default()).await.unwrap();
         let b = app.payment(&portal, b["payment_id"].as_str().unwrap()).await;
         assert_eq!((b["status"].as_str(), b["flags"].clone()), (Some("paid"), serde_json::json!(["duplicate_payment"])));
-        let types: Vec<String> = app.store.case_events(&code).await.unwrap().into_iter().map(|e| e.event_type).collect();
+        let types: Vec<String> = app.store.case_events(&cc(&code)).await.unwrap().into_iter().map(|e| e.event_type.to_string()).collect();
         assert_eq!(types, ["payment.succeeded", "payment.duplicate"]);
         let entries = app.store.ledger_entries(0, 100).await.unwrap();
         let refunds: i64 = entries.iter().filter(|e| e.account == "refunds_payable").map(|e| e.credit).sum();
@@ -237,7 +237,7 @@ with_gateways! {
             // The callback arriving after the query changes nothing.
             let d = sim.redeliver(txn_ref).await.unwrap();
             assert_eq!(reply_code(&d[0]), again, "{g}");
-            assert_eq!(app.store.case_events(&code).await.unwrap().len(), 1);
+            assert_eq!(app.store.case_events(&cc(&code)).await.unwrap().len(), 1);
             let (_, ev) = json(app.get(&format!("/api/v1/payments/{id}/callbacks"), &finance).await).await;
             let sources: Vec<&str> = ev["items"].as_array().unwrap().iter().map(|c| c["source"].as_str().unwrap()).collect();
             assert!(sources.contains(&"status_query") && sources.last() == Some(&"callback"), "{sources:?}");
@@ -259,7 +259,7 @@ with_gateways! {
         assert_eq!(reply_code(&d[0]), "00");
         let p = app.payment(&portal, id).await;
         assert_eq!((p["status"].as_str(), p["flags"].clone()), (Some("paid"), serde_json::json!(["late_success"])));
-        let types: Vec<String> = app.store.case_events(&code).await.unwrap().into_iter().map(|e| e.event_type).collect();
+        let types: Vec<String> = app.store.case_events(&cc(&code)).await.unwrap().into_iter().map(|e| e.event_type.to_string()).collect();
         assert_eq!(types, ["payment.expired", "payment.succeeded"]);
     }
 }
@@ -307,7 +307,7 @@ with_gateways! {
         assert_eq!((s, v["status"].as_str(), v["pay_url"].is_null(), v["amount"].as_i64()), (201, Some("waived"), true, Some(0)), "{v}");
         let (s, v) = app.create_payment(&portal, &free, "momo", "k4").await;
         assert_eq!((s, error_code(&v)), (409, "case_already_paid"));
-        let types: Vec<String> = app.store.case_events(&free).await.unwrap().into_iter().map(|e| e.event_type).collect();
+        let types: Vec<String> = app.store.case_events(&cc(&free)).await.unwrap().into_iter().map(|e| e.event_type.to_string()).collect();
         assert_eq!(types, ["payment.waived"]);
         let waiver = app.store.ledger_entries(0, 100).await.unwrap();
         assert!(waiver.iter().any(|e| e.kind == "waiver" && e.memo.contains("LHT-11-1B-KET-HON")), "{waiver:?}");
@@ -325,7 +325,7 @@ async fn budget_covered_cases_and_disabled_or_unreachable_gateways() {
     assert_eq!((s, v["status"].as_str(), v["amount"].as_i64()), (201, Some("budget_covered"), Some(0)), "{v}");
     let entries = app.store.ledger_entries(0, 100).await.unwrap();
     assert_eq!(entries.iter().filter(|e| e.account == "budget_receivable").map(|e| e.debit).sum::<i64>(), 135_000);
-    assert_eq!(app.store.case_events(&code).await.unwrap()[0].event_type, "payment.budget_covered");
+    assert_eq!(app.store.case_events(&cc(&code)).await.unwrap()[0].event_type, "payment.budget_covered");
 
     // A server with no gateway configured, and one whose gateways do not answer.
     let bare = crate::helpers::spawn_app(Db::Sqlite).await.unwrap();
@@ -345,7 +345,7 @@ async fn budget_covered_cases_and_disabled_or_unreachable_gateways() {
         let (s, v) = down.create_payment(&portal, &code, g, &format!("k-{g}")).await;
         assert_eq!((s, error_code(&v)), (502, "gateway_unavailable"), "{g}");
     }
-    assert!(down.store.case_payments(&code).await.unwrap().is_empty(), "no payment is created");
+    assert!(down.store.case_payments(&cc(&code)).await.unwrap().is_empty(), "no payment is created");
 }
 
 /// The genuine signed callback (URL or body) for a pending payment, built with the simulator's
@@ -450,7 +450,7 @@ with_gateways! {
             }
             let pay = app.payment(&portal, p["payment_id"].as_str().unwrap()).await;
             assert_eq!(pay["status"], "pending", "{g}");
-            assert!(app.store.case_events(&code).await.unwrap().is_empty());
+            assert!(app.store.case_events(&cc(&code)).await.unwrap().is_empty());
             // The genuine message, sent last, is applied.
             let (status, body) = send(&app.client, &app.address, g, &method, &payload).await;
             assert!(status == 204 || body.contains("\"00\"") || body.contains("\"return_code\":1"), "{g}: {status} {body}");
@@ -487,10 +487,8 @@ async fn two_server_processes_on_one_postgresql_apply_a_callback_once() {
     let env = crate::helpers::gateway_env("http://127.0.0.1:9");
     let (_a, base_a) = crate::helpers::serve_process(&url, &env).await;
     let (_b, base_b) = crate::helpers::serve_process(&url, &env).await;
-    let store = feerecon::store::connect(&url).await.unwrap();
-    let user = store.add_user("portal", Role::Portal, None, chrono::Utc::now()).await.unwrap();
-    let t = feerecon::auth::new_token();
-    store.add_token(&t.id, &user, None, &t.secret_hash, chrono::Utc::now(), None).await.unwrap();
+    let store = feerecon::store::Store::connect(&url).await.unwrap();
+    let (_, t) = crate::helpers::add_user_token(&store, "portal", Role::Portal, None).await;
     let token = t.token.expose().to_owned();
     let client = reqwest::Client::new();
     let code = "000.00.12.H62-240715-0001";
@@ -524,7 +522,7 @@ async fn two_server_processes_on_one_postgresql_apply_a_callback_once() {
         assert_eq!(bodies.iter().filter(|b| b.contains("\"00\"")).count(), 1, "{bodies:?}");
         assert_eq!(bodies.iter().filter(|b| b.contains("\"02\"")).count(), 39, "{bodies:?}");
     }
-    assert_eq!(store.case_events(code).await.unwrap().len(), 1);
+    assert_eq!(store.case_events(&cc(code)).await.unwrap().len(), 1);
     let postings: std::collections::BTreeSet<String> =
         store.ledger_entries(0, 100).await.unwrap().into_iter().map(|e| e.posting_id).collect();
     assert_eq!(postings.len(), 1);

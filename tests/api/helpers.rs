@@ -17,7 +17,7 @@ pub enum Db {
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
-    pub store: Arc<dyn Store>,
+    pub store: Store,
     pub database_url: String,
     pub clock: Arc<ShiftedClock>,
     pub fees: Arc<feerecon::fees::FeeEngine>,
@@ -130,12 +130,7 @@ impl TestApp {
     /// Adds a user with `role` (no password) and returns a fresh token for it.
     pub async fn token_for(&self, role: Role) -> String {
         let name = format!("{}-{}", role, feerecon::domain::new_id("u"));
-        let user = self.store.add_user(&name, role, None, chrono::Utc::now()).await.expect("add user");
-        let t = feerecon::auth::new_token();
-        self.store
-            .add_token(&t.id, &user, Some("test"), &t.secret_hash, chrono::Utc::now(), None)
-            .await
-            .expect("add token");
+        let (_, t) = add_user_token(&self.store, &name, role, None).await;
         t.token.expose().to_owned()
     }
 
@@ -229,7 +224,7 @@ macro_rules! both_databases {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
                 let (url, _dir) = $crate::helpers::fresh_db($crate::helpers::Db::Sqlite).await.expect("SQLite is always there");
-                let store = feerecon::store::connect(&url).await.expect("open");
+                let store = feerecon::store::Store::connect(&url).await.expect("open");
                 store.migrate().await.expect("migrate");
                 store.close().await;
                 body(url).await;
@@ -368,4 +363,25 @@ pub async fn serve_process(url: &str, env: &[(String, String)]) -> (tokio::proce
         }
     }
     panic!("the server did not start");
+}
+
+/// A case code the test knows is valid.
+pub fn cc(s: &str) -> feerecon::domain::CaseCode {
+    feerecon::domain::CaseCode::parse(s).expect("a valid case code")
+}
+
+/// Adds a user and a token for it, through the audited account service.
+pub async fn add_user_token(
+    store: &Store,
+    name: &str,
+    role: Role,
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
+) -> (feerecon::store::User, feerecon::auth::NewToken) {
+    let user =
+        feerecon::accounts::add_user(store, "test", name, role, None, chrono::Utc::now()).await.expect("add user");
+    let t = feerecon::auth::new_token();
+    feerecon::accounts::add_token(store, "test", &t, &user, None, chrono::Utc::now(), expires_at)
+        .await
+        .expect("add token");
+    (user, t)
 }

@@ -14,5 +14,6 @@ mod gateways;
 mod health;
 mod ledger;
 mod migrations;
+mod mutations;
 mod notify;
 mod recon;

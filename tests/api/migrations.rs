@@ -26,7 +26,7 @@ fn sqlite_and_postgres_migrations_have_the_same_versions() {
 async fn an_unmigrated_database_is_not_ready() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("x.db").display());
-    let store = feerecon::store::connect(&url).await.unwrap();
+    let store = feerecon::store::Store::connect(&url).await.unwrap();
     assert!(!store.ready().await.unwrap());
     store.migrate().await.unwrap();
     assert!(store.ready().await.unwrap());

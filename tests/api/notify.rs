@@ -14,7 +14,7 @@ use feerecon::domain::{Role, Secret};
 use serde_json::Value;
 
 use crate::both_databases;
-use crate::helpers::{Db, TestApp, error_code, json, spawn_app_with};
+use crate::helpers::{Db, TestApp, cc, error_code, json, spawn_app_with};
 
 #[derive(Clone, Debug)]
 pub struct Received {
@@ -169,7 +169,7 @@ both_notify! {
         let counts = receiver.counts();
         assert!(counts.values().all(|n| *n == 1), "{counts:?}");
         for c in &codes {
-            assert_eq!(app.store.case_events(c).await.unwrap()[0].state, "delivered");
+            assert_eq!(app.store.case_events(&cc(c)).await.unwrap()[0].state, "delivered");
         }
     }
 }
@@ -181,7 +181,7 @@ both_notify! {
         let portal = app.token_for(Role::Portal).await;
         make_events(&app, &portal, 1, 5).await;
         tokio::time::sleep(Duration::from_millis(1500)).await;
-        let attempted = app.store.notifications("pending", None, 100).await.unwrap();
+        let attempted = app.store.notifications(Some(feerecon::domain::payment::DeliveryState::Pending), None, 100).await.unwrap();
         assert_eq!(attempted.len(), 5);
         assert!(attempted.iter().all(|e| e.attempts >= 1 && e.last_error.is_some()), "{attempted:?}");
         let receiver = Receiver::start(port).await;
@@ -204,7 +204,7 @@ both_notify! {
         let good = make_events(&app, &portal, 2, 2).await;
         let mut dead = None;
         for _ in 0..200 {
-            let failed = app.store.notifications("failed", None, 10).await.unwrap();
+            let failed = app.store.notifications(Some(feerecon::domain::payment::DeliveryState::Failed), None, 10).await.unwrap();
             if let Some(e) = failed.into_iter().next() {
                 dead = Some(e);
                 break;
@@ -239,12 +239,12 @@ both_notify! {
         let res = app.client.post(app.url(&format!("/api/v1/notifications/{}/resend", dead.event_id))).bearer_auth(&finance).send().await.unwrap();
         assert_eq!(res.status(), 200);
         for _ in 0..100 {
-            if app.store.case_events(&bad).await.unwrap()[0].state == "delivered" {
+            if app.store.case_events(&cc(&bad)).await.unwrap()[0].state == "delivered" {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        assert_eq!(app.store.case_events(&bad).await.unwrap()[0].state, "delivered");
+        assert_eq!(app.store.case_events(&cc(&bad)).await.unwrap()[0].state, "delivered");
         let (s, v) = json(app.client.post(app.url(&format!("/api/v1/notifications/{}/resend", dead.event_id))).bearer_auth(&finance).send().await.unwrap()).await;
         assert_eq!((s, error_code(&v)), (404, "not_found"));
         assert!(app.store.audit_log(0, 100).await.unwrap().iter().any(|e| e.action == "notification.resend"));
@@ -257,11 +257,9 @@ both_databases! {
         let mut env = webhook_env(port);
         env.push(("FEERECON_NOTIFY_MAX_BACKOFF".into(), "1s".into()));
         let (mut server, base) = crate::helpers::serve_process(&url, &env).await;
-        let store = feerecon::store::connect(&url).await.unwrap();
+        let store = feerecon::store::Store::connect(&url).await.unwrap();
         store.migrate().await.unwrap();
-        let user = store.add_user(&format!("portal-{port}"), Role::Portal, None, chrono::Utc::now()).await.unwrap();
-        let t = feerecon::auth::new_token();
-        store.add_token(&t.id, &user, None, &t.secret_hash, chrono::Utc::now(), None).await.unwrap();
+        let (_, t) = crate::helpers::add_user_token(&store, &format!("portal-{port}"), Role::Portal, None).await;
         let client = reqwest::Client::new();
         let code = "000.00.12.H62-240715-0001";
         let body = serde_json::json!({"procedure_code": "1.000894", "applicant_name": "A", "channel": "online_full",
@@ -273,7 +271,7 @@ both_databases! {
         // The event is committed; the portal is not listening: kill -9 the server now.
         server.start_kill().unwrap();
         server.wait().await.unwrap();
-        assert_eq!(store.case_events(code).await.unwrap()[0].state, "pending");
+        assert_eq!(store.case_events(&cc(code)).await.unwrap()[0].state, "pending");
         let receiver = Receiver::start(port).await;
         let (_server, _) = crate::helpers::serve_process(&url, &env).await;
         receiver.wait_for(1).await;

@@ -217,7 +217,7 @@ fn make_template(server: &PgServer) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
         let _ = conn.close().await;
         let url = server.url_pattern.replace("{db}", &server.template);
-        let store = feerecon::store::connect(&url).await.map_err(|e| format!("open the template: {e}"))?;
+        let store = feerecon::store::Store::connect(&url).await.map_err(|e| format!("open the template: {e}"))?;
         store.migrate().await.map_err(|e| format!("migrate the template: {e:?}"))?;
         store.close().await;
         Ok(())

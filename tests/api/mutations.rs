@@ -4,10 +4,10 @@
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::{RawRequest, Verification};
-use crate::config::{MomoConfig, VnpayConfig, ZalopayConfig};
-use crate::domain::Secret;
-use crate::simulator::{mutate, sign};
+use feerecon::config::{MomoConfig, VnpayConfig, ZalopayConfig};
+use feerecon::domain::Secret;
+use feerecon::gateway::{RawRequest, Verification};
+use feerecon::simulator::{mutate, sign};
 
 const NAMES: [&str; 6] = [
     "Thanh toan le phi ho so",
@@ -55,19 +55,19 @@ fn vnpay_refuses_ten_thousand_forgeries() {
     let mut refused = 0;
     while refused < 10_000 {
         let q = vnpay_base(&mut rng);
-        assert!(accepted(&super::vnpay::verify_params(&cfg, &q)), "the base message verifies: {q}");
+        assert!(accepted(&feerecon::gateway::vnpay::verify_params(&cfg, &q)), "the base message verifies: {q}");
         // What keeps the meaning verifies: other parameter order, %20 for +, upper-case hex.
         let mut parts: Vec<&str> = q.split('&').collect();
         parts.reverse();
-        assert!(accepted(&super::vnpay::verify_params(&cfg, &parts.join("&"))));
-        assert!(accepted(&super::vnpay::verify_params(&cfg, &q.replace('+', "%20"))));
+        assert!(accepted(&feerecon::gateway::vnpay::verify_params(&cfg, &parts.join("&"))));
+        assert!(accepted(&feerecon::gateway::vnpay::verify_params(&cfg, &q.replace('+', "%20"))));
         for m in mutate::vnpay(&q, "current-vnpay-secret", "old-vnpay-secret", &mut rng) {
-            let v = super::vnpay::verify_params(&cfg, &m);
+            let v = feerecon::gateway::vnpay::verify_params(&cfg, &m);
             assert!(!accepted(&v), "accepted a forgery:\n{m}\nfrom\n{q}");
             // As a POST form, too.
             let raw = RawRequest { method: "POST".into(), body: m.clone().into_bytes(), ..Default::default() };
             assert!(!accepted(
-                &super::vnpay::Vnpay::new(cfg.clone(), reqwest::Client::new()).verify_callback_pure(&raw)
+                &feerecon::gateway::vnpay::Vnpay::new(cfg.clone(), reqwest::Client::new()).verify_callback_pure(&raw)
             ));
             refused += 1;
         }
@@ -82,10 +82,10 @@ fn vnpay_refuses_ten_thousand_forgeries() {
         ],
     );
     assert!(matches!(
-        super::vnpay::verify_params(&vnpay_cfg(Some("old-vnpay-secret")), &old),
-        Verification::Valid { key: super::KeyUsed::Previous, .. }
+        feerecon::gateway::vnpay::verify_params(&vnpay_cfg(Some("old-vnpay-secret")), &old),
+        Verification::Valid { key: feerecon::gateway::KeyUsed::Previous, .. }
     ));
-    assert!(matches!(super::vnpay::verify_params(&cfg, &old), Verification::BadSignature(_)));
+    assert!(matches!(feerecon::gateway::vnpay::verify_params(&cfg, &old), Verification::BadSignature(_)));
 }
 
 fn momo_cfg() -> MomoConfig {
@@ -135,9 +135,12 @@ fn momo_refuses_ten_thousand_forgeries() {
     let mut refused = 0;
     while refused < 10_000 {
         let b = momo_base(&mut rng);
-        assert!(accepted(&super::momo::verify_ipn(&cfg, b.as_bytes())), "{b}");
+        assert!(accepted(&feerecon::gateway::momo::verify_ipn(&cfg, b.as_bytes())), "{b}");
         for m in mutate::momo(&b, "current-momo-secret", "old-momo-secret", "mutation-access", &mut rng) {
-            assert!(!accepted(&super::momo::verify_ipn(&cfg, m.as_bytes())), "accepted a forgery:\n{m}\nfrom\n{b}");
+            assert!(
+                !accepted(&feerecon::gateway::momo::verify_ipn(&cfg, m.as_bytes())),
+                "accepted a forgery:\n{m}\nfrom\n{b}"
+            );
             refused += 1;
         }
     }
@@ -171,10 +174,10 @@ fn zalopay_refuses_ten_thousand_forgeries() {
     let mut refused = 0;
     while refused < 10_000 {
         let b = zalopay_base(&mut rng);
-        assert!(accepted(&super::zalopay::verify_callback(&cfg, b.as_bytes())), "{b}");
+        assert!(accepted(&feerecon::gateway::zalopay::verify_callback(&cfg, b.as_bytes())), "{b}");
         for m in mutate::zalopay(&b, "current-zalopay-key2", "old-zalopay-key2", "zalopay-key1", &mut rng) {
             assert!(
-                !accepted(&super::zalopay::verify_callback(&cfg, m.as_bytes())),
+                !accepted(&feerecon::gateway::zalopay::verify_callback(&cfg, m.as_bytes())),
                 "accepted a forgery:\n{m}\nfrom\n{b}"
             );
             refused += 1;

@@ -1,6 +1,9 @@
-//! Structured logs with `tracing`: human-readable text by default, JSON lines with
-//! `FEERECON_LOG_FORMAT=json`, filtered by `RUST_LOG` (default `info`). Logs go to standard
-//! error, so standard output stays clean for command results (a token, a report).
+//! What the service tells its operators: structured logs with `tracing` (human-readable text by
+//! default, JSON lines with `FEERECON_LOG_FORMAT=json`, filtered by `RUST_LOG`, default `info`;
+//! to standard error, so standard output stays clean for command results such as a token), and
+//! the Prometheus metrics of `metrics`.
+
+pub mod metrics;
 
 use tracing_subscriber::EnvFilter;
 

@@ -1,0 +1,74 @@
+//! Reading back a quote a payment stored at its creation (the JSON `Quote::to_json` wrote), for
+//! what follows from the payment: the revenue split of its posting, its kinds per item.
+//!
+//! A stored quote is the record of what the citizen was asked to pay; it is never recomputed for
+//! that payment (the policy may have changed since). Keys this reader does not use are ignored.
+
+use serde::Deserialize;
+
+use crate::domain::ledger::QuotedItem;
+
+#[derive(Deserialize)]
+struct StoredQuote {
+    items: Vec<StoredItem>,
+}
+
+#[derive(Deserialize)]
+struct StoredItem {
+    fee: String,
+    kind: String,
+    citizen_due: i64,
+    budget_due: i64,
+    applied: Option<StoredRule>,
+}
+
+#[derive(Deserialize)]
+struct StoredRule {
+    rule: String,
+    basis: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("a stored quote cannot be read: {0}")]
+pub struct StoredQuoteError(#[from] serde_json::Error);
+
+/// The items of a stored quote, as postings need them.
+pub fn quoted_items(quote_json: &str) -> Result<Vec<QuotedItem>, StoredQuoteError> {
+    let q: StoredQuote = serde_json::from_str(quote_json)?;
+    Ok(q.items
+        .into_iter()
+        .map(|i| QuotedItem {
+            fee: i.fee,
+            kind: i.kind,
+            citizen_due: i.citizen_due,
+            budget_due: i.budget_due,
+            basis: i.applied.map(|a| format!("{}: {}", a.rule, a.basis)),
+        })
+        .collect())
+}
+
+/// The citizen's part of a stored quote per fee kind: (phí, lệ phí).
+pub fn citizen_split(items: &[QuotedItem]) -> (i64, i64) {
+    let phi = items.iter().filter(|i| i.kind == "phi").map(|i| i.citizen_due).sum();
+    let le_phi = items.iter().filter(|i| i.kind != "phi").map(|i| i.citizen_due).sum();
+    (phi, le_phi)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stored_quote_reads_back_its_items_and_split() {
+        let json = r#"{"case_code":null,"procedure_code":"1.000001","as_of":"2024-07-15","policy":{"id":"p","hash":"h"},
+            "items":[{"fee":"a","kind":"le_phi","base":10000,"quantity":1,"applied":{"rule":"R1","basis":"NQ 1","effect":"pay_percent 50"},"citizen_due":5000,"budget_due":0,"rounded":false},
+                     {"fee":"b","kind":"phi","base":500000,"quantity":1,"applied":null,"citizen_due":500000,"budget_due":0,"rounded":false}],
+            "citizen_due":505000,"budget_due":0,"currency":"VND"}"#;
+        let items = quoted_items(json).unwrap();
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[0].basis.as_deref(), Some("R1: NQ 1"));
+        assert_eq!(items[1].basis, None);
+        assert_eq!(citizen_split(&items), (500_000, 5_000));
+        assert!(quoted_items("{}").is_err());
+    }
+}

@@ -1,0 +1,466 @@
+//! The write path of every payment outcome: the committer (group commit) and `apply`, the state
+//! machine over one store transaction.
+//!
+//! A job is a gateway message (a callback, or a status-query answer) with its verification, or a
+//! settlement line two finance users approved as proof of payment. The committer gathers the jobs
+//! waiting at that moment into one transaction: `apply` loads the batch's payments, flags and
+//! applied outcomes with a few statements, runs `domain::payment::decide` for each job in order
+//! (a later job sees what an earlier one changed), asks `ledger` for the postings and `notify` for
+//! the portal events, and writes the evidence rows, payment changes, flags, outcomes, events and
+//! postings with one multi-row statement each. A job is answered only after the transaction that
+//! holds its effects has committed. Under load many callbacks share one commit; alone, a callback
+//! waits for nobody.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest as _, Sha256};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::domain::callback::{CallbackResult, KeyUsed, RawRequest, Source};
+use crate::domain::ledger::{Posting, payment_confirmed};
+use crate::domain::payment::{Decision, Flag, Gateway, GatewayEvent, PaymentState, decide};
+use crate::domain::{BusinessDate, Clock, Money};
+use crate::gateway::Verification;
+use crate::ledger::chain::{AppendError, append_postings};
+use crate::store::payments::AppliedEvent;
+use crate::store::{NewCallback, OutboxEvent, Payment, PaymentUpdate, Store, StoreError, WriteTx};
+
+/// The largest number of jobs one transaction carries.
+const MAX_BATCH: usize = 256;
+
+/// A gateway message to record and apply.
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub callback_id: String,
+    /// `Callback` or `StatusQuery`.
+    pub source: Source,
+    pub gateway: Gateway,
+    pub raw: RawRequest,
+    pub received_at: DateTime<Utc>,
+    pub verification: Verification,
+    /// The reference the message claims, read without trusting it: kept with a refused message
+    /// so finance sees forged attempts beside the payment they name.
+    pub claimed_txn_ref: Option<String>,
+}
+
+/// A settlement line approved as proof that a payment succeeded (`confirm_from_settlement`).
+#[derive(Debug, Clone)]
+pub struct SettlementProof {
+    pub gateway: Gateway,
+    pub txn_ref: String,
+    pub gateway_txn_no: String,
+    pub amount: Money,
+    pub paid_at: DateTime<Utc>,
+    /// The line and the exception, as JSON: the evidence kept for the payment.
+    pub evidence: serde_json::Value,
+    pub received_at: DateTime<Utc>,
+}
+
+/// One thing the committer records and applies.
+#[derive(Debug, Clone)]
+pub enum Job {
+    Message(Message),
+    Settlement(SettlementProof),
+}
+
+/// What applying a job came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub result: CallbackResult,
+    /// The payment it concerned, when one has its reference.
+    pub payment_id: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    #[error("storage failed: {0}")]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Ledger(#[from] AppendError),
+    #[error("payment {payment_id}: {why}")]
+    Corrupt { payment_id: String, why: String },
+    #[error("the committer has stopped")]
+    Stopped,
+}
+
+impl CommitError {
+    fn is_transient(&self) -> bool {
+        match self {
+            CommitError::Store(e) | CommitError::Ledger(AppendError::Store(e)) => e.is_transient(),
+            _ => false,
+        }
+    }
+}
+
+type Reply = oneshot::Sender<Result<Applied, CommitError>>;
+
+/// Group commit: one task owns the write path of payment outcomes.
+#[derive(Clone)]
+pub struct Committer {
+    tx: mpsc::Sender<(Job, Reply)>,
+}
+
+impl Committer {
+    /// Starts the committing task; it ends when every `Committer` clone is dropped.
+    pub fn start(store: Store, clock: std::sync::Arc<dyn Clock>) -> Self {
+        let (tx, mut rx) = mpsc::channel::<(Job, Reply)>(4 * MAX_BATCH);
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(j) => batch.push(j),
+                        Err(_) => break,
+                    }
+                }
+                let (jobs, replies): (Vec<Job>, Vec<Reply>) = batch.into_iter().unzip();
+                let results = commit(&store, &jobs, clock.now()).await;
+                for (reply, result) in replies.into_iter().zip(results) {
+                    // The submitter may have gone (its request timed out): nothing to tell.
+                    let _ = reply.send(result);
+                }
+            }
+        });
+        Self { tx }
+    }
+
+    /// Submits a job and waits until its effects are durable.
+    pub async fn submit(&self, job: Job) -> Result<Applied, CommitError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send((job, tx)).await.map_err(|_| CommitError::Stopped)?;
+        rx.await.map_err(|_| CommitError::Stopped)?
+    }
+}
+
+/// Commits a batch: the whole batch in one transaction, retried on a transient failure (a
+/// deadlock with another instance, a busy database); if it still fails, each job alone, so one
+/// job that cannot be applied does not hold back the others. A job that fails alone is kept as
+/// evidence in a transaction of its own, when even that is possible, and answered with the error.
+async fn commit(store: &Store, jobs: &[Job], at: DateTime<Utc>) -> Vec<Result<Applied, CommitError>> {
+    let mut last = None;
+    for attempt in 0..3u64 {
+        match apply(store, jobs, at).await {
+            Ok(r) => return r.into_iter().map(Ok).collect(),
+            Err(e) => {
+                tracing::warn!(attempt, jobs = jobs.len(), error = %e, "payment batch failed");
+                let transient = e.is_transient();
+                last = Some(e);
+                if !transient {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20 * (attempt + 1))).await;
+            }
+        }
+    }
+    if jobs.len() == 1 {
+        let e = last.unwrap_or(CommitError::Stopped);
+        tracing::error!(error = %e, "a payment outcome could not be applied; asking the sender to retry");
+        if let Err(kept) = keep_failed(store, &jobs[0], &e, at).await {
+            tracing::error!(error = %kept, "the message could not even be kept as evidence");
+        }
+        return vec![Err(e)];
+    }
+    let mut out = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        out.extend(Box::pin(commit(store, std::slice::from_ref(job), at)).await);
+    }
+    out
+}
+
+/// Keeps a job that could not be applied as evidence, in its own transaction.
+async fn keep_failed(store: &Store, job: &Job, e: &CommitError, at: DateTime<Utc>) -> Result<(), StoreError> {
+    let claim = Claim::of(job);
+    let mut row = claim.evidence(at);
+    row.result = CallbackResult::Failure;
+    row.detail = Some(format!("not applied: {e}"));
+    let mut tx = store.write().await?;
+    tx.insert_callbacks(&[row]).await?;
+    tx.commit().await
+}
+
+/// What a job says, whichever kind it is.
+struct Claim<'a> {
+    callback_id: String,
+    source: Source,
+    gateway: Gateway,
+    method: &'a str,
+    path: &'a str,
+    query: &'a str,
+    headers: String,
+    body: std::borrow::Cow<'a, [u8]>,
+    received_at: DateTime<Utc>,
+    key_used: Option<KeyUsed>,
+    /// The outcome, when the message verified and reads as one.
+    event: Option<std::borrow::Cow<'a, GatewayEvent>>,
+    /// Why it is not an outcome, and the reply for that.
+    refusal: Option<(CallbackResult, String)>,
+    claimed_txn_ref: Option<&'a str>,
+}
+
+impl<'a> Claim<'a> {
+    fn of(job: &'a Job) -> Self {
+        match job {
+            Job::Message(m) => {
+                let (key_used, event, refusal) = match &m.verification {
+                    Verification::BadSignature(why) => (None, None, Some((CallbackResult::BadSignature, why.clone()))),
+                    Verification::Valid { key, event: Err(u) } => (Some(*key), None, Some((u.result(), u.to_string()))),
+                    Verification::Valid { key, event: Ok(e) } => {
+                        (Some(*key), Some(std::borrow::Cow::Borrowed(e)), None)
+                    }
+                };
+                let headers = serde_json::Value::Object(
+                    m.raw.headers.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect(),
+                );
+                Claim {
+                    callback_id: m.callback_id.clone(),
+                    source: m.source,
+                    gateway: m.gateway,
+                    method: &m.raw.method,
+                    path: &m.raw.path,
+                    query: &m.raw.query,
+                    headers: headers.to_string(),
+                    body: std::borrow::Cow::Borrowed(&m.raw.body),
+                    received_at: m.received_at,
+                    key_used,
+                    event,
+                    refusal,
+                    claimed_txn_ref: m.claimed_txn_ref.as_deref(),
+                }
+            }
+            Job::Settlement(s) => Claim {
+                callback_id: crate::domain::new_id("cb"),
+                source: Source::Settlement,
+                gateway: s.gateway,
+                method: "",
+                path: "",
+                query: "",
+                headers: "{}".to_owned(),
+                body: std::borrow::Cow::Owned(s.evidence.to_string().into_bytes()),
+                received_at: s.received_at,
+                key_used: Some(KeyUsed::Settlement),
+                event: Some(std::borrow::Cow::Owned(GatewayEvent {
+                    gateway: s.gateway,
+                    txn_ref: s.txn_ref.clone(),
+                    gateway_txn_no: Some(s.gateway_txn_no.clone()),
+                    amount: s.amount,
+                    outcome: crate::domain::payment::OutcomeKind::Success,
+                    paid_at: Some(s.paid_at),
+                })),
+                refusal: None,
+                claimed_txn_ref: None,
+            },
+        }
+    }
+
+    /// The evidence row, before handling (result and payment filled in by the caller).
+    fn evidence(&self, _at: DateTime<Utc>) -> NewCallback {
+        let ev = self.event.as_deref();
+        NewCallback {
+            callback_id: self.callback_id.clone(),
+            source: self.source,
+            gateway: self.gateway,
+            method: self.method.to_owned(),
+            path: self.path.to_owned(),
+            query: self.query.to_owned(),
+            headers: self.headers.clone(),
+            body: self.body.to_vec(),
+            sha256: hex::encode(Sha256::digest(&self.body)),
+            received_at: self.received_at,
+            key_used: self.key_used,
+            txn_ref: ev.map(|e| e.txn_ref.clone()).or(self.claimed_txn_ref.map(str::to_owned)),
+            gateway_txn_no: ev.and_then(|e| e.gateway_txn_no.clone()),
+            amount: ev.map(|e| e.amount.dong()),
+            outcome: ev.map(|e| e.outcome),
+            payment_id: None,
+            result: CallbackResult::Failure,
+            detail: None,
+        }
+    }
+}
+
+/// The batch's payments and everything written for them, as jobs are applied in order.
+#[derive(Default)]
+struct Batch {
+    payments: Vec<Payment>,
+    by_ref: HashMap<String, usize>,
+    /// (payment, gateway_txn_no, outcome) applied before or in this batch.
+    applied: HashSet<(String, String, crate::domain::payment::OutcomeKind)>,
+    /// Per case, its settled payments.
+    settled: HashMap<String, BTreeSet<String>>,
+    /// Per case, the last portal event's sequence number.
+    seqs: HashMap<String, i64>,
+    changed: BTreeSet<usize>,
+    confirmed: BTreeSet<usize>,
+    callbacks: Vec<NewCallback>,
+    flags: Vec<(String, Flag)>,
+    outcomes: Vec<AppliedEvent>,
+    events: Vec<OutboxEvent>,
+    postings: Vec<Posting>,
+}
+
+impl Batch {
+    async fn load(tx: &mut WriteTx, jobs: &[Claim<'_>]) -> Result<Self, StoreError> {
+        let mut refs: Vec<&str> = jobs.iter().filter_map(|c| c.event.as_deref().map(|e| e.txn_ref.as_str())).collect();
+        refs.sort_unstable();
+        refs.dedup();
+        let payments = tx.payments_by_refs(&refs).await?;
+        let ids: Vec<&str> = payments.iter().map(|p| p.payment_id.as_str()).collect();
+        let applied = tx.applied_events(&ids).await?.into_iter().collect();
+        let mut cases: Vec<&str> = payments.iter().map(|p| p.case_code.as_str()).collect();
+        cases.sort_unstable();
+        cases.dedup();
+        let mut settled: HashMap<String, BTreeSet<String>> = HashMap::new();
+        for (case, payment) in tx.settled_payments(&cases).await? {
+            settled.entry(case).or_default().insert(payment);
+        }
+        let seqs = tx.last_case_seqs(&cases).await?;
+        let by_ref = payments.iter().enumerate().filter_map(|(i, p)| p.txn_ref.clone().map(|r| (r, i))).collect();
+        Ok(Self { payments, by_ref, applied, settled, seqs, ..Default::default() })
+    }
+
+    /// Applies one job's claim; returns what it came to and why, for the evidence row.
+    fn apply(&mut self, c: &Claim<'_>, at: DateTime<Utc>) -> Result<(Applied, Option<String>), CommitError> {
+        let done = |result, payment_id: Option<&str>| Applied { result, payment_id: payment_id.map(str::to_owned) };
+        if let Some((result, why)) = &c.refusal {
+            return Ok((done(*result, None), Some(why.clone())));
+        }
+        let Some(event) = c.event.as_deref() else {
+            return Ok((done(CallbackResult::BadSignature, None), Some("no outcome".into())));
+        };
+        let Some(&i) = self.by_ref.get(&event.txn_ref).filter(|i| self.payments[**i].gateway == c.gateway) else {
+            return Ok((done(CallbackResult::OrderNotFound, None), Some("no payment has this reference".into())));
+        };
+        let p = &self.payments[i];
+        let pid = p.payment_id.clone();
+        let case = p.case_code.as_str().to_owned();
+        let state = PaymentState {
+            status: p.status,
+            amount: p.amount,
+            gateway_txn_no: p.gateway_txn_no.clone(),
+            flags: p.flags.iter().copied().collect(),
+        };
+        let no = event.gateway_txn_no.clone().unwrap_or_default();
+        let seen = self.applied.contains(&(pid.clone(), no.clone(), event.outcome));
+        let settled_elsewhere = self.settled.get(&case).is_some_and(|s| s.iter().any(|other| *other != pid));
+        let (result, detail) = match decide(&state, event, settled_elsewhere, seen, p.created_at) {
+            Decision::InvalidAmount { flag } => {
+                if flag {
+                    self.flag(i, Flag::CallbackAmountMismatch);
+                }
+                (CallbackResult::InvalidAmount, Some(format!("the payment's amount is {}", state.amount.dong())))
+            }
+            Decision::AlreadyConfirmed => (CallbackResult::AlreadyConfirmed, None),
+            Decision::RecordOnly => (CallbackResult::Applied, Some("still pending: recorded".to_owned())),
+            Decision::Apply(change) => {
+                let p = &mut self.payments[i];
+                p.status = change.status;
+                if change.gateway_txn_no.is_some() {
+                    p.gateway_txn_no = change.gateway_txn_no.clone();
+                }
+                if let Some(t) = change.paid_at {
+                    p.paid_at = Some(crate::domain::Timestamp::at(t).0);
+                }
+                self.changed.insert(i);
+                for f in &change.add_flags {
+                    self.flag(i, *f);
+                }
+                self.applied.insert((pid.clone(), no.clone(), event.outcome));
+                self.outcomes.push(AppliedEvent {
+                    payment_id: pid.clone(),
+                    gateway_txn_no: no.clone(),
+                    outcome: event.outcome,
+                    callback_id: c.callback_id.clone(),
+                });
+                if change.status.is_settled() {
+                    self.settled.entry(case.clone()).or_default().insert(pid.clone());
+                }
+                if let Some(kind) = change.notify {
+                    let seq = self.seqs.entry(case.clone()).or_insert(0);
+                    *seq += 1;
+                    self.events.push(crate::notify::event(kind, &self.payments[i], *seq, at));
+                }
+                if change.post_confirmation {
+                    self.confirmed.insert(i);
+                    let p = &self.payments[i];
+                    let items = crate::fees::stored::quoted_items(&p.quote)
+                        .map_err(|e| CommitError::Corrupt { payment_id: pid.clone(), why: e.to_string() })?;
+                    let refs = format!(
+                        "payment={};txn_ref={};gateway_txn_no={};{}={};raw_sha256={}",
+                        p.payment_id,
+                        event.txn_ref,
+                        no,
+                        c.source,
+                        c.callback_id,
+                        hex::encode(Sha256::digest(&c.body))
+                    );
+                    self.postings.push(payment_confirmed(
+                        p.gateway,
+                        &p.payment_id,
+                        p.amount,
+                        &items,
+                        change.add_flags.contains(&Flag::DuplicatePayment),
+                        BusinessDate::of(p.paid_at.unwrap_or(p.created_at)).naive(),
+                        refs,
+                    ));
+                }
+                (CallbackResult::Applied, None)
+            }
+        };
+        Ok((done(result, Some(&pid)), detail))
+    }
+
+    fn flag(&mut self, i: usize, f: Flag) {
+        let p = &mut self.payments[i];
+        if !p.flags.contains(&f) {
+            p.flags.push(f);
+            p.flags.sort_unstable();
+            self.flags.push((p.payment_id.clone(), f));
+        }
+    }
+
+    async fn write(self, tx: &mut WriteTx, at: DateTime<Utc>) -> Result<(), CommitError> {
+        append_postings(tx, &self.postings, at).await?;
+        tx.insert_callbacks(&self.callbacks).await?;
+        let updates: Vec<PaymentUpdate> = self
+            .changed
+            .iter()
+            .map(|&i| {
+                let p = &self.payments[i];
+                PaymentUpdate {
+                    payment_id: p.payment_id.clone(),
+                    status: p.status,
+                    gateway_txn_no: p.gateway_txn_no.clone(),
+                    paid_at: p.paid_at,
+                    confirmed: self.confirmed.contains(&i),
+                }
+            })
+            .collect();
+        tx.update_payments(&updates, at).await?;
+        tx.insert_flags(&self.flags, at).await?;
+        tx.insert_applied_events(&self.outcomes, at).await?;
+        tx.insert_outbox(&self.events).await?;
+        Ok(())
+    }
+}
+
+/// Records and applies a batch of jobs in one transaction; one result per job, in order.
+pub async fn apply(store: &Store, jobs: &[Job], at: DateTime<Utc>) -> Result<Vec<Applied>, CommitError> {
+    let claims: Vec<Claim<'_>> = jobs.iter().map(Claim::of).collect();
+    let mut tx = store.write().await?;
+    let mut batch = Batch::load(&mut tx, &claims).await?;
+    let mut results = Vec::with_capacity(jobs.len());
+    for c in &claims {
+        let (applied, detail) = batch.apply(c, at)?;
+        let mut row = c.evidence(at);
+        row.result = applied.result;
+        row.payment_id = applied.payment_id.clone();
+        row.detail = detail;
+        batch.callbacks.push(row);
+        results.push(applied);
+    }
+    batch.write(&mut tx, at).await?;
+    tx.commit().await?;
+    Ok(results)
+}

@@ -1,0 +1,41 @@
+//! Importing a settlement file (SPEC §7.1): parse it whole with its profile (the pure
+//! `settlement` parser), then store its bytes, hash and lines with the audit entry, all or nothing.
+
+use sha2::{Digest as _, Sha256};
+
+use super::{Finance, FinanceError, Result};
+use crate::domain::payment::Gateway;
+use crate::settlement::Profile;
+use crate::store::{AuditEvent, SettlementFile};
+
+impl Finance {
+    /// Imports a settlement file: all or nothing. `progress` is called with the lines parsed,
+    /// then with the lines written.
+    pub async fn import(
+        &self,
+        gateway: Gateway,
+        profile: &str,
+        name: &str,
+        bytes: &[u8],
+        actor: &str,
+        progress: &(dyn Fn(usize) + Send + Sync),
+    ) -> Result<SettlementFile> {
+        let p = Profile::resolve(&self.profiles, profile).map_err(FinanceError::Invalid)?;
+        let lines = crate::settlement::parse(&p, bytes, &|n| progress(n))
+            .map_err(|e| FinanceError::Invalid(format!("{name}: {e}")))?;
+        let sha = hex::encode(Sha256::digest(bytes));
+        let at = self.clock.now();
+        let mut tx = self.store.write().await?;
+        let file = tx.insert_settlement_file(gateway, &p.name, name, bytes, &sha, &lines, actor, at, progress).await?;
+        let details =
+            serde_json::json!({"gateway": gateway, "name": name, "sha256": file.sha256, "lines": file.line_count});
+        crate::ledger::chain::append_audit(
+            &mut tx,
+            &[AuditEvent::new(actor, "settlement.import", file.file_id.clone(), details)],
+            at,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(file)
+    }
+}

@@ -1,0 +1,339 @@
+//! A reconciliation run of one (date, gateway) (SPEC §7.2): load what the gateway's payments and
+//! settlement lines are, classify them with the pure matcher, carry the exceptions' resolutions
+//! over, and store the run, its items and the exception changes in one transaction.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+use serde_json::{Value, json};
+
+use super::{Finance, FinanceError, Planned, Result, apply_planned, exception_view, vn_date};
+use crate::domain::ledger::{Line, Posting};
+use crate::domain::payment::{Gateway, PaymentStatus};
+use crate::domain::recon::{Category, ExceptionState, LineStatus};
+use crate::domain::{Channel, ProcedureCode, Subject, Timestamp, new_id};
+use crate::fees::Facts;
+use crate::reconcile::report::{FileRef, Inputs, ItemJson, Summary, digests, exceptions, report_hash};
+use crate::reconcile::{Closures, LineIn, Outcome, PaymentIn, reconcile};
+use crate::store::recon::ReconPaymentRow;
+use crate::store::{ExceptionChange, ExceptionRow, ItemRow, ReconData, RunRecord, SettlementFile};
+
+/// A run and its report.
+#[derive(Debug, Clone)]
+pub struct RunView {
+    pub run: RunRecord,
+    /// The report JSON as the API serves it (with each exception's state and resolution).
+    pub report: Value,
+    /// False when the day is closed and this is the stored run.
+    pub new: bool,
+}
+
+/// What a run reads, loaded: the gateway's payments and lines, its files in import order and
+/// its closed days. Its text borrows from the `ReconData` the store returned.
+pub(super) struct Loaded<'a> {
+    payments: Vec<PaymentIn<'a>>,
+    lines: Vec<LineIn<'a>>,
+    shas: Vec<String>,
+    files: &'a [SettlementFile],
+    closures: Closures,
+}
+
+/// Everything a computation of a (date, gateway) produced. Its items borrow from the `Loaded`.
+pub(super) struct Computed<'a> {
+    pub outcome: Outcome<'a>,
+    inputs: Inputs,
+    summary: Summary,
+    pub hash: String,
+}
+
+impl Finance {
+    fn expected(&self, r: &ReconPaymentRow<'_>) -> Option<i64> {
+        let procedure = ProcedureCode::parse(r.procedure_code).ok()?;
+        let channel: Channel = r.channel.parse().ok()?;
+        let names: Vec<String> = serde_json::from_str(r.subjects).ok()?;
+        let subjects: Vec<Subject> = names.iter().filter_map(|s| s.parse().ok()).collect();
+        let facts = Facts {
+            case_code: None,
+            procedure_code: &procedure,
+            channel,
+            subjects: &subjects,
+            quantity: u32::try_from(r.quantity).ok()?,
+            as_of: vn_date(r.received_at),
+        };
+        self.fees.quote(&facts).ok().map(|q| q.citizen_due.dong())
+    }
+
+    /// Turns what the store read into the matcher's inputs, borrowing its text.
+    pub(super) fn inputs<'a>(&self, data: &'a ReconData) -> Result<Loaded<'a>> {
+        // Cases of one procedure, channel, subjects, quantity and date have one quote.
+        let mut quotes: HashMap<(&str, &str, &str, i64, NaiveDate), Option<i64>> = HashMap::new();
+        let mut payments = Vec::new();
+        for r in data.payments() {
+            let r = r?;
+            let key = (r.procedure_code, r.channel, r.subjects, r.quantity, vn_date(r.received_at));
+            let expected = match quotes.get(&key) {
+                Some(e) => *e,
+                None => {
+                    let e = self.expected(&r);
+                    quotes.insert(key, e);
+                    e
+                }
+            };
+            payments.push(PaymentIn {
+                business_date: if r.status == PaymentStatus::Paid { r.paid_at.map(vn_date) } else { None },
+                payment_id: r.payment_id,
+                case_code: r.case_code,
+                case_version: r.case_version,
+                txn_ref: r.txn_ref,
+                gateway_txn_no: r.gateway_txn_no,
+                amount: r.amount,
+                status: r.status,
+                confirmed_at: r.confirmed_at,
+                duplicate: r.duplicate,
+                expected,
+                phi: r.phi_due,
+                le_phi: r.le_phi_due,
+            });
+        }
+        let index: HashMap<i64, usize> = data.files.iter().enumerate().map(|(i, f)| (f.import_seq, i)).collect();
+        let now = self.clock.now();
+        let mut lines = Vec::new();
+        for l in data.lines() {
+            let l = l?;
+            let file = index.get(&l.file_seq).copied().unwrap_or(usize::MAX);
+            lines.push(LineIn {
+                file,
+                line_no: usize::try_from(l.line_no).unwrap_or(0),
+                arrived_at: data.files.get(file).map_or(now, |f| f.imported_at),
+                gateway_txn_no: l.gateway_txn_no,
+                txn_ref: l.txn_ref,
+                amount: l.amount,
+                fee: l.fee,
+                status: if l.refund { LineStatus::Refund } else { LineStatus::Success },
+                business_date: l.business_date,
+            });
+        }
+        Ok(Loaded {
+            payments,
+            lines,
+            shas: data.files.iter().map(|f| f.sha256.clone()).collect(),
+            files: &data.files,
+            closures: data.closures.iter().copied().collect(),
+        })
+    }
+
+    pub(super) fn compute<'a>(&self, l: &'a Loaded<'_>, date: NaiveDate, gateway: Gateway) -> Computed<'a> {
+        let outcome = reconcile(gateway.as_str(), date, &l.payments, &l.lines, &l.shas, &l.closures);
+        let (payments_digest, cases_digest) = digests(&outcome, &l.payments);
+        let inputs = Inputs {
+            settlement_files: outcome
+                .files
+                .iter()
+                .filter_map(|i| l.files.get(*i))
+                .map(|f| FileRef { name: f.name.clone(), sha256: f.sha256.clone() })
+                .collect(),
+            policy_hash: self.fees.policy.hash.clone(),
+            payments_digest,
+            cases_digest,
+        };
+        let summary = Summary::from(&outcome);
+        let day = date.format("%Y-%m-%d").to_string();
+        let hash = report_hash(&day, gateway.as_str(), &inputs, &summary, &outcome.totals, &outcome);
+        Computed { outcome, inputs, summary, hash }
+    }
+
+    /// The report JSON (without states) of a computation, as stored.
+    fn stored_report(date: NaiveDate, gateway: Gateway, run_id: &str, c: &Computed<'_>) -> String {
+        let items: Vec<ItemJson<'_>> = exceptions(&c.outcome).map(|i| ItemJson::of(i, None)).collect();
+        json!({
+            "business_date": date.format("%Y-%m-%d").to_string(),
+            "gateway": gateway.as_str(),
+            "run_id": run_id,
+            "report_hash": c.hash,
+            "inputs": c.inputs,
+            "summary": c.summary,
+            "totals": c.outcome.totals,
+            "items": items,
+        })
+        .to_string()
+    }
+
+    /// The served report: the stored one with each exception's state and resolution.
+    fn served(report: &str, states: &HashMap<String, ExceptionRow>) -> Value {
+        let mut v: Value = serde_json::from_str(report).unwrap_or(Value::Null);
+        if let Some(items) = v.get_mut("items").and_then(Value::as_array_mut) {
+            for item in items {
+                let Some(obj) = item.as_object_mut() else { continue };
+                let key = obj.get("key").and_then(Value::as_str).unwrap_or_default().to_owned();
+                let (state, resolution) = match states.get(&key) {
+                    Some(e) => (e.state, exception_view(e)),
+                    None => super::default_state(),
+                };
+                // Rebuild in the SPEC's order: state and resolution after expected_amount.
+                let mut out = serde_json::Map::new();
+                for (k, val) in std::mem::take(obj) {
+                    let after = k == "expected_amount";
+                    out.insert(k, val);
+                    if after {
+                        out.insert("state".into(), Value::String(state.as_str().to_owned()));
+                        out.insert("resolution".into(), resolution.clone());
+                    }
+                }
+                *obj = out;
+            }
+        }
+        v
+    }
+
+    /// Runs a (date, gateway), or returns the stored run when it is closed.
+    pub async fn run(&self, date: NaiveDate, gateway: Gateway, actor: &str) -> Result<RunView> {
+        if self.store.closure(date, gateway).await?.is_some() {
+            let run =
+                self.store.latest_run(date, gateway).await?.ok_or_else(|| FinanceError::NotFound("no run".into()))?;
+            let states = self.states(gateway).await?;
+            return Ok(RunView { report: Self::served(&run.report, &states), run, new: false });
+        }
+        for _ in 0..3 {
+            let started = std::time::Instant::now();
+            let data = self.store.recon_data(gateway).await?;
+            let loaded = self.inputs(&data)?;
+            let loaded_at = started.elapsed();
+            let c = self.compute(&loaded, date, gateway);
+            let computed_at = started.elapsed();
+            let now = self.clock.now();
+            let run_id = new_id("run");
+            let run = RunRecord {
+                run_id: run_id.clone(),
+                business_date: date,
+                gateway,
+                created_at: Timestamp::at(now).0,
+                created_by: actor.to_owned(),
+                report_hash: c.hash.clone(),
+                report: Self::stored_report(date, gateway, &run_id, &c),
+            };
+            let states = self.states(gateway).await?;
+            let planned = self.carry_over(date, gateway, &c.outcome, &states).await?;
+            let prepared_at = started.elapsed();
+            let mut tx = self.store.write().await?;
+            tx.insert_run(&run, &c.outcome.items).await?;
+            let saved = apply_planned(&mut tx, planned, &[], now).await?;
+            if saved {
+                tx.commit().await?;
+            }
+            tracing::info!(
+                date = %date, gateway = gateway.as_str(), payments = loaded.payments.len(),
+                lines = loaded.lines.len(), items = c.outcome.items.len(),
+                load_ms = loaded_at.as_millis() as u64, compute_ms = (computed_at - loaded_at).as_millis() as u64,
+                prepare_ms = (prepared_at - computed_at).as_millis() as u64,
+                store_ms = (started.elapsed() - prepared_at).as_millis() as u64,
+                "reconciliation run"
+            );
+            if saved {
+                let states = self.states(gateway).await?;
+                return Ok(RunView { report: Self::served(&run.report, &states), run, new: true });
+            }
+        }
+        Err(FinanceError::Conflict("exceptions kept changing during the run; try again".into()))
+    }
+
+    /// New exceptions open; a resolution carries over while key and category stay; a changed
+    /// category reopens the exception and reverses the money its resolution moved.
+    async fn carry_over(
+        &self,
+        date: NaiveDate,
+        gateway: Gateway,
+        o: &Outcome<'_>,
+        states: &HashMap<String, ExceptionRow>,
+    ) -> Result<Vec<Planned>> {
+        let mut planned = Vec::new();
+        for item in exceptions(o) {
+            let category = item.category;
+            match states.get(&item.key) {
+                None => planned.push(Planned {
+                    change: ExceptionChange {
+                        exception_id: item.key.clone(),
+                        from_state: None,
+                        gateway,
+                        business_date: date,
+                        category,
+                        state: ExceptionState::Open,
+                        resolution: None,
+                        posting_id: None,
+                        keep_posting: false,
+                        rejection: None,
+                    },
+                    posting: None,
+                }),
+                Some(e) if e.category == category && e.business_date == date => {}
+                Some(e) => {
+                    let reversal = match &e.posting_id {
+                        Some(pid) => Some(self.reversal(pid, date).await?),
+                        None => None,
+                    };
+                    planned.push(Planned {
+                        change: ExceptionChange {
+                            exception_id: item.key.clone(),
+                            from_state: Some(e.state),
+                            gateway,
+                            business_date: date,
+                            category,
+                            state: ExceptionState::Open,
+                            resolution: None,
+                            posting_id: None,
+                            keep_posting: false,
+                            rejection: Some(json!({
+                                "reopened": format!("category changed from {} to {category}", e.category),
+                                "previous_resolution": e.resolution.as_deref().and_then(|r| serde_json::from_str::<Value>(r).ok()),
+                            })),
+                        },
+                        posting: reversal,
+                    });
+                }
+            }
+        }
+        Ok(planned)
+    }
+
+    /// A posting that undoes `posting_id`, referencing it.
+    async fn reversal(&self, posting_id: &str, date: NaiveDate) -> Result<Posting> {
+        let entries = self.store.posting_entries(posting_id).await?;
+        Ok(Posting {
+            idem_key: format!("reversal:{posting_id}"),
+            kind: "correction".into(),
+            business_date: date,
+            refs: format!("corrects={posting_id}"),
+            corrects: Some(posting_id.to_owned()),
+            lines: entries
+                .iter()
+                .map(|e| Line {
+                    account: e.account.clone(),
+                    debit: e.credit,
+                    credit: e.debit,
+                    memo: format!("reverses: {}", e.memo),
+                })
+                .collect(),
+        })
+    }
+
+    /// The latest run of a (date, gateway) with its served report.
+    pub async fn report(&self, date: NaiveDate, gateway: Gateway) -> Result<RunView> {
+        let run = self
+            .store
+            .latest_run(date, gateway)
+            .await?
+            .ok_or_else(|| FinanceError::NotFound(format!("no reconciliation of {date} for {gateway} yet")))?;
+        let states = self.states(gateway).await?;
+        Ok(RunView { report: Self::served(&run.report, &states), run, new: false })
+    }
+
+    /// A page of a run's items.
+    pub async fn items(
+        &self,
+        run_id: &str,
+        category: Option<Category>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<ItemRow>> {
+        Ok(self.store.run_items(run_id, category, false, after, limit).await?)
+    }
+}
