@@ -27,11 +27,7 @@ fn err(variable: &str, reason: impl Into<String>) -> ConfigError {
 #[error("{0}")]
 pub struct StartupRefused(pub String);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    Text,
-    Json,
-}
+pub use crate::telemetry::LogFormat;
 
 #[derive(Debug, Clone)]
 pub struct VnpayConfig {

@@ -4,29 +4,30 @@
 //!
 //! # Layers
 //!
-//! Every module sits in one layer and imports only modules of its own layer or below; the test
-//! `tests/api/layers.rs` reads this table and the source and fails on an import upward.
+//! Every module sits in one layer and imports only modules of lower layers; services (layer 4)
+//! may also use each other. The test `tests/api/layers.rs` reads this table and the sources, and
+//! fails on any other import.
 //!
 //! | layer | module | what it owns |
 //! |---|---|---|
-//! | 1 | [`domain`] | the shared vocabulary: `CaseCode`, `Money`, `Gateway`, states, categories, the clock, hash-chain links |
-//! | 1 | [`config`] | every `FEERECON_*` variable, typed and checked once at start-up |
+//! | 0 | [`domain`] | the shared vocabulary: `CaseCode`, `Money`, `Gateway`, states, categories, the clock, hash-chain links |
 //! | 1 | [`telemetry`] | structured logs and the Prometheus metrics |
-//! | 2 | [`auth`] | API tokens and passwords: minting, hashing, constant-time checks (pure) |
-//! | 2 | [`cases`] | reading case files (JSON or CSV) for `import cases` (pure) |
-//! | 2 | [`fees`] | the catalogue, the province's policy and the quote (pure) |
-//! | 2 | [`gateway`] | VNPAY, MoMo and ZaloPay message code: sign, verify, parse, reply; status queries |
-//! | 2 | [`settlement`] | settlement-file profiles and the all-or-nothing parser (pure) |
-//! | 2 | [`reconcile`] | the matcher and the report of a run (pure) |
-//! | 2 | [`store`] | persistence only: rows, SQL and transactions on SQLite or PostgreSQL |
-//! | 3 | [`ledger`] | the chain routine, postings' appends, signed checkpoints, export and verification |
-//! | 3 | [`notify`] | portal events and their delivery: signed, retried, dead-lettered |
-//! | 3 | [`accounts`] | users and tokens, audited |
-//! | 3 | [`payments`] | creating payments, the committer of payment outcomes, status queries |
-//! | 3 | [`recon`] | settlement imports, reconciliation runs, exceptions with four eyes, day close |
-//! | 4 | [`http`] | the server: routers per area, access checks, the error envelope, health, OpenAPI |
-//! | 4 | [`simulator`] | a stand-in VNPAY, MoMo and ZaloPay for integrators, the tests and the demo |
-//! | 5 | [`cli`] | the `feerecon` command; `main.rs` only calls it |
+//! | 2 | [`config`] | every `FEERECON_*` variable, typed and checked once at start-up |
+//! | 3 | [`auth`] | API tokens and passwords: minting, hashing, constant-time checks (pure) |
+//! | 3 | [`cases`] | reading case files (JSON or CSV) for `import cases` (pure) |
+//! | 3 | [`fees`] | the catalogue, the province's policy and the quote (pure) |
+//! | 3 | [`gateway`] | VNPAY, MoMo and ZaloPay message code: sign, verify, parse, reply; status queries |
+//! | 3 | [`settlement`] | settlement-file profiles and the all-or-nothing parser (pure) |
+//! | 3 | [`reconcile`] | the matcher and the report of a run (pure) |
+//! | 3 | [`store`] | persistence only: rows, SQL and transactions on SQLite or PostgreSQL |
+//! | 4 | [`ledger`] | the chain routine, postings' appends, signed checkpoints, export and verification |
+//! | 4 | [`notify`] | portal events and their delivery: signed, retried, dead-lettered |
+//! | 4 | [`accounts`] | users and tokens, audited |
+//! | 4 | [`payments`] | creating payments, the committer of payment outcomes, status queries |
+//! | 4 | [`recon`] | settlement imports, reconciliation runs, exceptions with four eyes, day close |
+//! | 5 | [`http`] | the server: routers per area, access checks, the error envelope, health, OpenAPI |
+//! | 5 | [`simulator`] | a stand-in VNPAY, MoMo and ZaloPay for integrators, the tests and the demo |
+//! | 6 | [`cli`] | the `feerecon` command; `main.rs` only calls it |
 
 pub mod accounts;
 pub mod auth;

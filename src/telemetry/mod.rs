@@ -7,7 +7,14 @@ pub mod metrics;
 
 use tracing_subscriber::EnvFilter;
 
-use crate::config::LogFormat;
+/// How log lines are written (`FEERECON_LOG_FORMAT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
 
 /// Installs the global subscriber; a second call does nothing (the tests call it freely).
 pub fn init(format: LogFormat, default_filter: &str) {

@@ -12,6 +12,7 @@ mod cli;
 mod fees;
 mod gateways;
 mod health;
+mod layers;
 mod ledger;
 mod migrations;
 mod mutations;
