@@ -189,6 +189,28 @@ pub async fn post_json(client: &reqwest::Client, url: &str, body: &serde_json::V
     Err(GatewayError::Unavailable(last))
 }
 
+/// A status query: posts `body` to `url` and reads the answer with `read`; the exchange (the
+/// request as a header, the answer's exact bytes) is kept as evidence whatever the answer says.
+pub async fn exchange(
+    client: &reqwest::Client,
+    url: &str,
+    body: &serde_json::Value,
+    read: impl FnOnce(&[u8]) -> Verification,
+) -> Result<QueryAnswer, GatewayError> {
+    let answer = post_json(client, url, body).await?;
+    let verification = read(&answer);
+    Ok(QueryAnswer {
+        raw: RawRequest {
+            method: "POST".into(),
+            path: url.to_owned(),
+            query: String::new(),
+            headers: vec![("x-feerecon-request".into(), body.to_string())],
+            body: answer,
+        },
+        verification,
+    })
+}
+
 /// The payment page URL from a create-order answer: `url_field` when `code_field` is `ok`, else
 /// the gateway's refusal with its code and `message_field` (MoMo and ZaloPay answer alike).
 pub fn order_url(

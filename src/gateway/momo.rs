@@ -234,18 +234,7 @@ impl GatewayAdapter for Momo {
         let request_id = format!("Q{}{}", vn_yymmdd(Utc::now()), random_chars(16, super::UPPER_ALNUM));
         let body = query_request(&self.cfg, &t.txn_ref, &request_id);
         let url = format!("{}/v2/gateway/api/query", self.cfg.endpoint);
-        let answer = super::post_json(&self.http, &url, &body).await?;
-        let verification = read_query_answer(&self.cfg, &answer);
-        Ok(QueryAnswer {
-            raw: RawRequest {
-                method: "POST".into(),
-                path: url,
-                query: String::new(),
-                headers: vec![("x-feerecon-request".into(), body.to_string())],
-                body: answer,
-            },
-            verification,
-        })
+        super::exchange(&self.http, &url, &body, |a| read_query_answer(&self.cfg, a)).await
     }
 }
 

@@ -289,18 +289,7 @@ impl GatewayAdapter for Vnpay {
         let now = Utc::now();
         let request_id = format!("{}{}", vn_compact(now), random_chars(8, super::UPPER_ALNUM));
         let body = querydr_request(&self.cfg, t, &request_id, now, "127.0.0.1");
-        let answer = super::post_json(&self.http, &self.cfg.api_url, &body).await?;
-        let verification = verify_querydr_response(&self.cfg, &answer);
-        Ok(QueryAnswer {
-            raw: RawRequest {
-                method: "POST".into(),
-                path: self.cfg.api_url.clone(),
-                query: String::new(),
-                headers: vec![("x-feerecon-request".into(), body.to_string())],
-                body: answer,
-            },
-            verification,
-        })
+        super::exchange(&self.http, &self.cfg.api_url, &body, |a| verify_querydr_response(&self.cfg, a)).await
     }
 }
 

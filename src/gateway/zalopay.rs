@@ -197,18 +197,7 @@ impl GatewayAdapter for Zalopay {
     async fn query(&self, t: &QueryTarget) -> Result<QueryAnswer, GatewayError> {
         let body = query_request(&self.cfg, &t.txn_ref);
         let url = format!("{}/v2/query", self.cfg.endpoint);
-        let answer = super::post_json(&self.http, &url, &body).await?;
-        let verification = read_query_answer(&t.txn_ref, &answer);
-        Ok(QueryAnswer {
-            raw: RawRequest {
-                method: "POST".into(),
-                path: url,
-                query: String::new(),
-                headers: vec![("x-feerecon-request".into(), body.to_string())],
-                body: answer,
-            },
-            verification,
-        })
+        super::exchange(&self.http, &url, &body, |a| read_query_answer(&t.txn_ref, a)).await
     }
 }
 
