@@ -15,7 +15,8 @@ fn layers() -> BTreeMap<String, u32> {
         if cells.len() < 4 {
             continue;
         }
-        let (Ok(layer), Some(module)) = (cells[1].parse::<u32>(), cells[2].strip_prefix("[`").and_then(|m| m.strip_suffix("`]")))
+        let (Ok(layer), Some(module)) =
+            (cells[1].parse::<u32>(), cells[2].strip_prefix("[`").and_then(|m| m.strip_suffix("`]")))
         else {
             continue;
         };
@@ -115,7 +116,8 @@ fn the_store_imports_only_the_domain() {
 
 #[test]
 fn the_import_reader_sees_every_form() {
-    let known: BTreeMap<String, u32> = [("a", 0), ("b", 0), ("c", 0)].into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    let known: BTreeMap<String, u32> =
+        [("a", 0), ("b", 0), ("c", 0)].into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
     let got = imports("use crate::a::X;\nuse crate::{b::Y, c};\n$crate::a::z();\ncrate::unknown::q", &known);
     assert_eq!(got, vec!["a", "b", "c", "a"]);
 }
