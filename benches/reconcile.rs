@@ -302,10 +302,8 @@ async fn end_to_end(dir: &Path, n: usize) -> (f64, f64, usize) {
     drop(bytes);
     let view = finance.run(day(), feerecon::domain::payment::Gateway::Vnpay, "bench").await.expect("run");
     let total = t.elapsed().as_secs_f64();
-    let items: i64 = view.report["summary"]
-        .as_object()
-        .map(|s| s.values().map(|v| v["count"].as_i64().unwrap_or(0)).sum())
-        .unwrap_or(0);
+    let items: i64 =
+        feerecon::domain::recon::Category::ALL.iter().map(|c| view.report.head.summary.get(*c).count).sum();
     let _ = f;
     (import, total, usize::try_from(items).unwrap_or(0))
 }

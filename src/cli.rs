@@ -429,32 +429,14 @@ async fn reconcile(
         "xlsx" => crate::reconcile::render::xlsx(&view.report)
             .map_err(|e| CliError::Internal(anyhow::anyhow!("xlsx: {e}")))?,
         "csv" => {
-            let states: std::collections::HashMap<String, crate::store::ExceptionRow> =
-                f.store.gateway_exceptions(gateway).await?.into_iter().map(|e| (e.exception_id.clone(), e)).collect();
-            let mut out = crate::reconcile::render::csv_record(
-                &crate::reconcile::render::CSV_COLUMNS.iter().map(|c| (*c).to_owned()).collect::<Vec<_>>(),
-            );
-            let mut after = String::new();
-            loop {
-                let page = f.store.run_items(&view.run.run_id, None, false, Some(&after), 5000).await?;
-                let Some(last) = page.last() else { break };
-                after = last.item_key.clone();
-                for i in &page {
-                    let (st, res) = match states.get(&i.item_key) {
-                        _ if i.category == crate::domain::recon::Category::Matched => {
-                            ("matched", serde_json::Value::Null)
-                        }
-                        Some(e) => (e.state.as_str(), crate::recon::exception_view(e)),
-                        None => ("open", serde_json::Value::Null),
-                    };
-                    out.push_str(&crate::reconcile::render::csv_record(&crate::reconcile::render::csv_fields(
-                        i, st, &res,
-                    )));
-                }
+            let mut pages = f.csv(date.naive(), gateway).await?;
+            let mut out = Vec::new();
+            while let Some(chunk) = pages.next().await? {
+                out.extend_from_slice(&chunk);
             }
-            out.into_bytes()
+            out
         }
-        _ => report_text(&view.report).into_bytes(),
+        _ => crate::reconcile::render::text(&view.report).into_bytes(),
     };
     match out {
         Some(path) => {
@@ -466,53 +448,6 @@ async fn reconcile(
         }
     }
     Ok(())
-}
-
-/// A report for a terminal.
-pub fn report_text(r: &serde_json::Value) -> String {
-    use std::fmt::Write as _;
-    let m = |v: &serde_json::Value| {
-        crate::domain::Money::new(v.as_i64().unwrap_or(0)).map(|m| m.to_string()).unwrap_or_else(|_| v.to_string())
-    };
-    let mut o = String::new();
-    let _ = writeln!(
-        o,
-        "Reconciliation of {} for {} — run {}",
-        r["business_date"].as_str().unwrap_or(""),
-        r["gateway"].as_str().unwrap_or(""),
-        r["run_id"].as_str().unwrap_or("")
-    );
-    let _ = writeln!(o, "report_hash {}", r["report_hash"].as_str().unwrap_or(""));
-    let _ = writeln!(o, "{:<28} {:>7} {:>18}", "category", "count", "amount");
-    if let Some(s) = r["summary"].as_object() {
-        for (k, v) in s {
-            let _ = writeln!(o, "{k:<28} {:>7} {:>18}", v["count"], m(&v["amount"]));
-        }
-    }
-    let t = &r["totals"];
-    let _ = writeln!(
-        o,
-        "recorded_paid {} · settled_gross {} · gateway_fees {} · refunds {} · settled_net {}",
-        m(&t["recorded_paid"]),
-        m(&t["settled_gross"]),
-        m(&t["gateway_fees"]),
-        m(&t["refunds"]),
-        m(&t["settled_net"])
-    );
-    let empty = vec![];
-    let items = r["items"].as_array().unwrap_or(&empty);
-    let _ = writeln!(o, "exceptions: {}", items.len());
-    for i in items {
-        let _ = writeln!(
-            o,
-            "  {:<24} {:<46} {:>14} {}",
-            i["category"].as_str().unwrap_or(""),
-            i["key"].as_str().unwrap_or(""),
-            m(if i["settled_amount"].is_null() { &i["recorded_amount"] } else { &i["settled_amount"] }),
-            i["state"].as_str().unwrap_or("")
-        );
-    }
-    o
 }
 
 async fn ledger_export(

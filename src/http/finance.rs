@@ -262,39 +262,12 @@ async fn report(
         }
         "csv" => {
             // Every item, streamed page by page.
-            let states: HashMap<String, crate::store::ExceptionRow> = state
-                .store
-                .gateway_exceptions(gateway)
-                .await?
-                .into_iter()
-                .map(|e| (e.exception_id.clone(), e))
-                .collect();
-            let store = state.store.clone();
-            let run_id = view.run.run_id.clone();
-            let header = render::csv_record(&render::CSV_COLUMNS.iter().map(|c| (*c).to_owned()).collect::<Vec<_>>());
-            let stream = futures_util::stream::unfold(Some((Some(header), String::new())), move |cursor| {
-                let (store, run_id, states) = (store.clone(), run_id.clone(), states.clone());
-                async move {
-                    let (header, after) = cursor?;
-                    if let Some(h) = header {
-                        return Some((Ok::<_, std::io::Error>(Bytes::from(h)), Some((None, after))));
-                    }
-                    let page = match store.run_items(&run_id, None, false, Some(&after), 1000).await {
-                        Ok(p) => p,
-                        Err(e) => return Some((Err(std::io::Error::other(e.to_string())), None)),
-                    };
-                    let last = page.last()?.item_key.clone();
-                    let mut chunk = String::new();
-                    for i in &page {
-                        let matched = i.category == crate::domain::recon::Category::Matched;
-                        let (st, res) = match states.get(&i.item_key) {
-                            Some(e) if !matched => (e.state.as_str(), exception_view(e)),
-                            _ if matched => ("matched", serde_json::Value::Null),
-                            _ => ("open", serde_json::Value::Null),
-                        };
-                        chunk.push_str(&render::csv_record(&render::csv_fields(i, st, &res)));
-                    }
-                    Some((Ok(Bytes::from(chunk)), Some((None, last))))
+            let pages = state.finance.csv(date.naive(), gateway).await?;
+            let stream = futures_util::stream::unfold(pages, |mut pages| async move {
+                match pages.next().await {
+                    Ok(Some(chunk)) => Some((Ok::<_, std::io::Error>(Bytes::from(chunk)), pages)),
+                    Ok(None) => None,
+                    Err(e) => Some((Err(std::io::Error::other(e.to_string())), pages)),
                 }
             });
             Ok(download(Body::from_stream(stream), "text/csv; charset=utf-8", &format!("{file}.csv")))

@@ -17,14 +17,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde_json::Value;
 
 pub use close::settlement_posting;
 pub use exceptions::{Action, exception_view};
-pub use run::RunView;
+pub use run::{CsvPages, RunView};
 
 use crate::domain::payment::Gateway;
-use crate::domain::recon::ExceptionState;
 use crate::domain::{BusinessDate, Clock};
 use crate::fees::FeeEngine;
 use crate::ledger::LedgerKey;
@@ -132,9 +130,4 @@ impl Finance {
     async fn states(&self, gateway: Gateway) -> Result<std::collections::HashMap<String, ExceptionRow>> {
         Ok(self.store.gateway_exceptions(gateway).await?.into_iter().map(|e| (e.exception_id.clone(), e)).collect())
     }
-}
-
-/// The state shown for an item without an exception row yet.
-fn default_state() -> (ExceptionState, Value) {
-    (ExceptionState::Open, Value::Null)
 }

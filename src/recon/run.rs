@@ -13,7 +13,10 @@ use crate::domain::payment::{Gateway, PaymentStatus};
 use crate::domain::recon::{Category, ExceptionState, LineStatus};
 use crate::domain::{Channel, ProcedureCode, Subject, Timestamp, new_id};
 use crate::fees::Facts;
-use crate::reconcile::report::{FileRef, Inputs, ItemJson, Summary, digests, exceptions, report_hash};
+use crate::reconcile::render::CsvWriter;
+use crate::reconcile::report::{
+    FileRef, Inputs, Report, ReportHead, ReportItem, Summary, digests, exceptions, report_hash,
+};
 use crate::reconcile::{Closures, LineIn, Outcome, PaymentIn, reconcile};
 use crate::store::recon::ReconPaymentRow;
 use crate::store::{ExceptionChange, ExceptionRow, ItemRow, ReconData, RunRecord, SettlementFile};
@@ -22,10 +25,50 @@ use crate::store::{ExceptionChange, ExceptionRow, ItemRow, ReconData, RunRecord,
 #[derive(Debug, Clone)]
 pub struct RunView {
     pub run: RunRecord,
-    /// The report JSON as the API serves it (with each exception's state and resolution).
-    pub report: Value,
+    /// The report as served: with each exception's state and resolution.
+    pub report: Report,
     /// False when the day is closed and this is the stored run.
     pub new: bool,
+}
+
+/// How an item of a run stands: `matched`, or its exception's state and resolution.
+fn state_of(i: &crate::store::ItemRow, states: &HashMap<String, ExceptionRow>) -> (&'static str, Value) {
+    if i.category == Category::Matched {
+        return ("matched", Value::Null);
+    }
+    match states.get(&i.item_key) {
+        Some(e) => (e.state.as_str(), exception_view(e)),
+        None => (ExceptionState::Open.as_str(), Value::Null),
+    }
+}
+
+/// The CSV of every item of a run, page by page (`next` gives the header with the first page).
+pub struct CsvPages {
+    store: crate::store::Store,
+    run_id: String,
+    states: HashMap<String, ExceptionRow>,
+    after: String,
+    writer: CsvWriter,
+    done: bool,
+}
+
+impl CsvPages {
+    /// The next chunk of CSV, or `None` after the last.
+    pub async fn next(&mut self) -> Result<Option<Vec<u8>>> {
+        if self.done {
+            return Ok(None);
+        }
+        let page = self.store.run_items(&self.run_id, None, false, Some(&self.after), 1000).await?;
+        match page.last() {
+            Some(last) => self.after = last.item_key.clone(),
+            None => self.done = true,
+        }
+        for i in page {
+            let (state, resolution) = state_of(&i, &self.states);
+            self.writer.item(&ReportItem::of(i, state, resolution));
+        }
+        Ok(Some(self.writer.take()).filter(|c| !c.is_empty() || !self.done))
+    }
 }
 
 /// What a run reads, loaded: the gateway's payments and lines, its files in import order and
@@ -142,47 +185,57 @@ impl Finance {
         Computed { outcome, inputs, summary, hash }
     }
 
-    /// The report JSON (without states) of a computation, as stored.
-    fn stored_report(date: NaiveDate, gateway: Gateway, run_id: &str, c: &Computed<'_>) -> String {
-        let items: Vec<ItemJson<'_>> = exceptions(&c.outcome).map(|i| ItemJson::of(i, None)).collect();
-        json!({
-            "business_date": date.format("%Y-%m-%d").to_string(),
-            "gateway": gateway.as_str(),
-            "run_id": run_id,
-            "report_hash": c.hash,
-            "inputs": c.inputs,
-            "summary": c.summary,
-            "totals": c.outcome.totals,
-            "items": items,
-        })
-        .to_string()
+    /// The report's head of a computation, as a run stores it.
+    fn stored_head(date: NaiveDate, gateway: Gateway, run_id: &str, c: &Computed<'_>) -> String {
+        let head = ReportHead {
+            business_date: date,
+            gateway,
+            run_id: run_id.to_owned(),
+            report_hash: c.hash.clone(),
+            inputs: c.inputs.clone(),
+            summary: c.summary.clone(),
+            totals: c.outcome.totals,
+        };
+        serde_json::to_string(&head).unwrap_or_default()
     }
 
-    /// The served report: the stored one with each exception's state and resolution.
-    fn served(report: &str, states: &HashMap<String, ExceptionRow>) -> Value {
-        let mut v: Value = serde_json::from_str(report).unwrap_or(Value::Null);
-        if let Some(items) = v.get_mut("items").and_then(Value::as_array_mut) {
-            for item in items {
-                let Some(obj) = item.as_object_mut() else { continue };
-                let key = obj.get("key").and_then(Value::as_str).unwrap_or_default().to_owned();
-                let (state, resolution) = match states.get(&key) {
-                    Some(e) => (e.state, exception_view(e)),
-                    None => super::default_state(),
-                };
-                // Rebuild in the SPEC's order: state and resolution after expected_amount.
-                let mut out = serde_json::Map::new();
-                for (k, val) in std::mem::take(obj) {
-                    let after = k == "expected_amount";
-                    out.insert(k, val);
-                    if after {
-                        out.insert("state".into(), Value::String(state.as_str().to_owned()));
-                        out.insert("resolution".into(), resolution.clone());
-                    }
-                }
-                *obj = out;
+    /// The served report of a stored run: its head, and its exceptions with their states.
+    async fn report_of(&self, run: &RunRecord) -> Result<Report> {
+        let head: ReportHead = serde_json::from_str(&run.report)
+            .map_err(|e| FinanceError::Internal(anyhow::anyhow!("run {}: the stored report: {e}", run.run_id)))?;
+        let states = self.states(run.gateway).await?;
+        let mut items = Vec::new();
+        let mut after = String::new();
+        loop {
+            let page = self.store.run_items(&run.run_id, None, true, Some(&after), 5000).await?;
+            let Some(last) = page.last() else { break };
+            after = last.item_key.clone();
+            for i in page {
+                let (state, resolution) = state_of(&i, &states);
+                items.push(ReportItem::of(i, state, resolution));
             }
         }
-        v
+        Ok(Report { head, items })
+    }
+
+    /// The CSV of every item of the latest run of a (date, gateway).
+    pub async fn csv(&self, date: NaiveDate, gateway: Gateway) -> Result<CsvPages> {
+        let run = self.latest(date, gateway).await?;
+        Ok(CsvPages {
+            store: self.store.clone(),
+            run_id: run.run_id,
+            states: self.states(gateway).await?,
+            after: String::new(),
+            writer: CsvWriter::new(),
+            done: false,
+        })
+    }
+
+    async fn latest(&self, date: NaiveDate, gateway: Gateway) -> Result<RunRecord> {
+        self.store
+            .latest_run(date, gateway)
+            .await?
+            .ok_or_else(|| FinanceError::NotFound(format!("no reconciliation of {date} for {gateway} yet")))
     }
 
     /// Runs a (date, gateway), or returns the stored run when it is closed.
@@ -190,8 +243,7 @@ impl Finance {
         if self.store.closure(date, gateway).await?.is_some() {
             let run =
                 self.store.latest_run(date, gateway).await?.ok_or_else(|| FinanceError::NotFound("no run".into()))?;
-            let states = self.states(gateway).await?;
-            return Ok(RunView { report: Self::served(&run.report, &states), run, new: false });
+            return Ok(RunView { report: self.report_of(&run).await?, run, new: false });
         }
         for _ in 0..3 {
             let started = std::time::Instant::now();
@@ -209,7 +261,7 @@ impl Finance {
                 created_at: Timestamp::at(now).0,
                 created_by: actor.to_owned(),
                 report_hash: c.hash.clone(),
-                report: Self::stored_report(date, gateway, &run_id, &c),
+                report: Self::stored_head(date, gateway, &run_id, &c),
             };
             let states = self.states(gateway).await?;
             let planned = self.carry_over(date, gateway, &c.outcome, &states).await?;
@@ -229,8 +281,7 @@ impl Finance {
                 "reconciliation run"
             );
             if saved {
-                let states = self.states(gateway).await?;
-                return Ok(RunView { report: Self::served(&run.report, &states), run, new: true });
+                return Ok(RunView { report: self.report_of(&run).await?, run, new: true });
             }
         }
         Err(FinanceError::Conflict("exceptions kept changing during the run; try again".into()))
@@ -317,13 +368,8 @@ impl Finance {
 
     /// The latest run of a (date, gateway) with its served report.
     pub async fn report(&self, date: NaiveDate, gateway: Gateway) -> Result<RunView> {
-        let run = self
-            .store
-            .latest_run(date, gateway)
-            .await?
-            .ok_or_else(|| FinanceError::NotFound(format!("no reconciliation of {date} for {gateway} yet")))?;
-        let states = self.states(gateway).await?;
-        Ok(RunView { report: Self::served(&run.report, &states), run, new: false })
+        let run = self.latest(date, gateway).await?;
+        Ok(RunView { report: self.report_of(&run).await?, run, new: false })
     }
 
     /// A page of a run's items.

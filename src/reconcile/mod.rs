@@ -64,7 +64,7 @@ pub struct LineIn<'a> {
     pub arrived_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ByKind {
     pub phi: i64,
     pub le_phi: i64,
@@ -72,7 +72,7 @@ pub struct ByKind {
     pub unallocated: i64,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Totals {
     pub recorded_paid: i64,
     pub settled_gross: i64,

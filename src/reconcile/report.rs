@@ -1,22 +1,29 @@
-//! The report of a run (SPEC §7.2) and its hash.
+//! The report of a run (SPEC §7.2), in one typed form, and its hash.
+//!
+//! A run stores its `ReportHead` (everything but the items) and its items (each item a row); the
+//! served `Report` is the head with the run's exceptions as `ReportItem`s, each with its state and
+//! resolution. The JSON the API serves, the CSV and the XLSX are all rendered from these types.
 //!
 //! `report_hash` is the SHA-256 of the canonical JSON: keys in the order the SPEC shows, `summary`
 //! in category order with `missing_in_settlement` last, `settlement_files` in import order, items
 //! sorted by key, compact, without `run_id`, `report_hash`, `state` and `resolution`. The same
 //! inputs give the same hash, whenever and wherever the run is made.
 
-use serde::Serialize;
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{Category, Item, Outcome, PaymentIn, Totals};
+use crate::domain::payment::Gateway;
+use crate::domain::recon::{ItemRecord, LineStatus};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileRef {
     pub name: String,
     pub sha256: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Inputs {
     pub settlement_files: Vec<FileRef>,
     pub policy_hash: String,
@@ -24,14 +31,14 @@ pub struct Inputs {
     pub cases_digest: String,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sum {
     pub count: i64,
     pub amount: i64,
 }
 
 /// All nine categories, in order.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
     pub duplicate_settlement_line: Sum,
     pub refund: Sum,
@@ -79,30 +86,89 @@ impl Summary {
     }
 }
 
-/// An item as the report shows it: the SPEC's fields in order, then the item's state and
-/// resolution (left out of the hash), then what this implementation adds.
-#[derive(Debug, Clone, Serialize)]
-pub struct ItemJson<'a> {
-    pub key: &'a str,
+/// Everything a report says but its items: what a run stores beside its item rows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportHead {
+    pub business_date: NaiveDate,
+    pub gateway: Gateway,
+    pub run_id: String,
+    pub report_hash: String,
+    pub inputs: Inputs,
+    pub summary: Summary,
+    pub totals: Totals,
+}
+
+/// A run's report as served (SPEC §7.2): the head and the exceptions, each with its state.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    #[serde(flatten)]
+    pub head: ReportHead,
+    /// The exceptions (every category but `matched`), by key.
+    pub items: Vec<ReportItem>,
+}
+
+/// An item as the report shows it: the SPEC's fields in order, its state and resolution, then
+/// what this implementation adds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReportItem {
+    pub key: String,
     pub category: Category,
-    pub case_code: Option<&'a str>,
-    pub payment_id: Option<&'a str>,
-    pub txn_ref: Option<&'a str>,
-    pub gateway_txn_no: Option<&'a str>,
+    pub case_code: Option<String>,
+    pub payment_id: Option<String>,
+    pub txn_ref: Option<String>,
+    pub gateway_txn_no: Option<String>,
     pub recorded_amount: Option<i64>,
     pub settled_amount: Option<i64>,
     pub expected_amount: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub state: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub resolution: Option<&'a serde_json::Value>,
-    pub business_date: String,
-    pub line_status: Option<&'static str>,
+    /// `open`, `pending_approval`, `resolved`; `matched` for a matched item.
+    pub state: &'static str,
+    /// The resolution as requested or applied, or `null`.
+    pub resolution: serde_json::Value,
+    pub business_date: NaiveDate,
+    pub line_status: Option<LineStatus>,
     pub fee: Option<i64>,
 }
 
-impl<'a> ItemJson<'a> {
-    pub fn of(i: &'a Item<'a>, state: Option<(&'a str, &'a serde_json::Value)>) -> Self {
+impl ReportItem {
+    pub fn of(i: ItemRecord, state: &'static str, resolution: serde_json::Value) -> Self {
+        Self {
+            key: i.item_key,
+            category: i.category,
+            case_code: i.case_code,
+            payment_id: i.payment_id,
+            txn_ref: i.txn_ref,
+            gateway_txn_no: i.gateway_txn_no,
+            recorded_amount: i.recorded_amount,
+            settled_amount: i.settled_amount,
+            expected_amount: i.expected_amount,
+            state,
+            resolution,
+            business_date: i.business_date,
+            line_status: i.line_status,
+            fee: i.fee,
+        }
+    }
+}
+
+/// An item as the canonical JSON hashes it.
+#[derive(Serialize)]
+struct CanonicalItem<'a> {
+    key: &'a str,
+    category: Category,
+    case_code: Option<&'a str>,
+    payment_id: Option<&'a str>,
+    txn_ref: Option<&'a str>,
+    gateway_txn_no: Option<&'a str>,
+    recorded_amount: Option<i64>,
+    settled_amount: Option<i64>,
+    expected_amount: Option<i64>,
+    business_date: NaiveDate,
+    line_status: Option<LineStatus>,
+    fee: Option<i64>,
+}
+
+impl<'a> CanonicalItem<'a> {
+    fn of(i: &'a Item<'a>) -> Self {
         Self {
             key: &i.key,
             category: i.category,
@@ -113,10 +179,8 @@ impl<'a> ItemJson<'a> {
             recorded_amount: i.recorded_amount,
             settled_amount: i.settled_amount,
             expected_amount: i.expected_amount,
-            state: state.map(|s| s.0),
-            resolution: state.map(|s| s.1),
-            business_date: i.business_date.format("%Y-%m-%d").to_string(),
-            line_status: i.line_status.map(|s| s.as_str()),
+            business_date: i.business_date,
+            line_status: i.line_status,
             fee: i.fee,
         }
     }
@@ -129,7 +193,7 @@ struct Canonical<'a> {
     inputs: &'a Inputs,
     summary: &'a Summary,
     totals: &'a Totals,
-    items: Vec<ItemJson<'a>>,
+    items: Vec<CanonicalItem<'a>>,
 }
 
 fn sha(data: &[u8]) -> String {
@@ -216,7 +280,7 @@ pub fn report_hash(
         inputs,
         summary,
         totals,
-        items: exceptions(o).map(|i| ItemJson::of(i, None)).collect(),
+        items: exceptions(o).map(CanonicalItem::of).collect(),
     };
     sha(serde_json::to_string(&c).expect("a report serialises").as_bytes())
 }

@@ -168,8 +168,17 @@ both_notify! {
         }
         let counts = receiver.counts();
         assert!(counts.values().all(|n| *n == 1), "{counts:?}");
+        // The delivery is recorded after the receiver answered: wait for it.
         for c in &codes {
-            assert_eq!(app.store.case_events(&cc(c)).await.unwrap()[0].state, "delivered");
+            let mut state = String::new();
+            for _ in 0..100 {
+                state = app.store.case_events(&cc(c)).await.unwrap()[0].state.to_string();
+                if state == "delivered" {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            assert_eq!(state, "delivered");
         }
     }
 }
