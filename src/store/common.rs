@@ -837,6 +837,15 @@ macro_rules! impl_store {
                 Ok(sqlx::query_as(&sql).bind(posting_id).fetch_all(&self.pool).await?)
             }
 
+            async fn posting_created_at(&self, posting_id: &str) -> $crate::store::Result<Option<chrono::DateTime<chrono::Utc>>> {
+                let row: Option<(chrono::DateTime<chrono::Utc>,)> =
+                    sqlx::query_as("SELECT created_at FROM ledger_postings WHERE posting_id = $1")
+                        .bind(posting_id)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                Ok(row.map(|(t,)| t))
+            }
+
             async fn ledger_entries(&self, after: i64, limit: i64) -> $crate::store::Result<Vec<$crate::store::LedgerEntry>> {
                 let sql = format!("SELECT {} FROM ledger_entries WHERE seq > $1 ORDER BY seq LIMIT $2", $crate::store::payments::LEDGER_COLUMNS);
                 Ok(sqlx::query_as(&sql).bind(after).bind(limit).fetch_all(&self.pool).await?)

@@ -411,6 +411,9 @@ pub trait Store: Send + Sync + 'static {
     /// The entries of one posting, in line order.
     async fn posting_entries(&self, posting_id: &str) -> Result<Vec<LedgerEntry>>;
 
+    /// When a posting was made (its entries' time); `None` for an unknown posting.
+    async fn posting_created_at(&self, posting_id: &str) -> Result<Option<DateTime<Utc>>>;
+
     /// Ledger entries with `seq > after`, in order, at most `limit`.
     async fn ledger_entries(&self, after: i64, limit: i64) -> Result<Vec<LedgerEntry>>;
 
