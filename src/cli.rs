@@ -134,7 +134,8 @@ pub struct QuoteArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum LedgerCommand {
-    /// Write entries.csv and manifest.json for the entries dated FROM..TO, bracketed by checkpoints.
+    /// Write entries.csv and manifest.json for the entries dated FROM..TO, bracketed by checkpoints; the tail is
+    /// signed with FEERECON_LEDGER_KEY, which must be the key the ledger recorded.
     Export {
         #[arg(long)]
         from: String,
@@ -143,7 +144,8 @@ pub enum LedgerCommand {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Verify an export offline (no database): chain, balances, totals, signatures. Exit 1 names the first bad seq.
+    /// Verify an export offline (no database): chain, balances, totals, signatures, both ends signed. Exit 1 names
+    /// the first bad seq.
     Verify {
         dir: PathBuf,
         /// Pin the public key (hex, or the JSON of GET /api/v1/ledger/public-key) the checkpoints must be signed with.
@@ -462,7 +464,26 @@ async fn ledger_export(
     if to < from {
         return Err(user_err("--to is before --from"));
     }
-    let ledger = crate::ledger::Ledger { store: open_store(config).await?, key: None, clock };
+    // The export signs its tail with the ledger's key: FEERECON_LEDGER_KEY, which must be the key
+    // the database recorded (never created here).
+    let key = crate::ledger::LedgerKey::load(&config.ledger_key)
+        .map_err(|e| user_err(format!("FEERECON_LEDGER_KEY: {e} (an export is signed with the ledger's key)")))?;
+    let store = open_store(config).await?;
+    match store.recorded_ledger_key().await.context("Failed to read the ledger's key")? {
+        Some(recorded) if recorded == key.public_hex() => {}
+        Some(recorded) => {
+            return Err(user_err(format!(
+                "FEERECON_LEDGER_KEY: this key's public key {} is not the one the ledger is signed with ({recorded}); export with the ledger's key",
+                key.public_hex()
+            )));
+        }
+        None => {
+            return Err(user_err(
+                "FEERECON_LEDGER_KEY: this database has recorded no ledger key yet (start `serve` once with the key)",
+            ));
+        }
+    }
+    let ledger = crate::ledger::Ledger { store, key: Some(Arc::new(key)), clock };
     let e = ledger
         .export(from.naive(), to.naive())
         .await?

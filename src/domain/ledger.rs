@@ -152,9 +152,18 @@ pub fn totals_canonical(t: &Totals) -> String {
     t.iter().map(|(a, (d, c))| format!("{a}={d}/{c}")).collect::<Vec<_>>().join(";")
 }
 
+/// The kind of the checkpoint an export signs over its own last entry (SPEC §8): carried in the
+/// manifest, never stored. Its business date is the export's `to`, its gateway
+/// `EXPORT_CHECKPOINT_GATEWAY` and its time the last entry's (its posting's), so that two exports
+/// of the same range are the same bytes.
+pub const EXPORT_CHECKPOINT: &str = "export";
+/// The gateway of an export checkpoint: it covers every gateway.
+pub const EXPORT_CHECKPOINT_GATEWAY: &str = "*";
+
 /// The bytes a checkpoint's Ed25519 signature covers (README "The ledger"): a version line, then
-/// kind, business date, gateway (empty for end of day), last seq, head hash, totals and the time
-/// it was written (RFC 3339 UTC, microseconds), each followed by a line feed.
+/// kind (`close`, `end_of_day` or `export`), business date, gateway (empty for end of day, `*`
+/// for an export), last seq, head hash, totals and the time it was written (RFC 3339 UTC,
+/// microseconds; an export's is its last entry's), each followed by a line feed.
 #[allow(clippy::too_many_arguments)]
 pub fn checkpoint_message(
     kind: &str,

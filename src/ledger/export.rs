@@ -6,11 +6,20 @@
 //! anchors the first entry's `prev_hash`), up to the first checkpoint at or after the last one,
 //! or the head. Exports are byte-exact: values are written as stored, never altered for
 //! spreadsheets.
+//!
+//! An export is signed at both ends. Its first entry links to the checkpoint before it (carried
+//! in the manifest) or to the genesis hash; its last entry is covered by a stored checkpoint when
+//! the range ends on one, else by an export checkpoint (`tail_checkpoint`): kind `export`,
+//! business date `to`, gateway `*`, the cumulative totals through the last entry, and the last
+//! entry's time, signed with the ledger key. It is never stored and never widens a range, and
+//! two exports of one range are the same bytes.
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::domain::ledger::{EXPORT_CHECKPOINT, EXPORT_CHECKPOINT_GATEWAY, Totals, checkpoint_message};
 use crate::store::LedgerEntry;
 use crate::store::ledger::Checkpoint;
 
@@ -68,7 +77,8 @@ pub struct Manifest {
     pub totals_by_account: BTreeMap<String, Sides>,
     /// Per business date, then per account, over the range.
     pub totals_by_date: BTreeMap<String, BTreeMap<String, Sides>>,
-    /// The checkpoints that bracket and fall within the range, by seq.
+    /// The checkpoints that bracket and fall within the range, by seq; last, the export
+    /// checkpoint over the last entry when no stored one ends on it.
     pub checkpoints: Vec<ManifestCheckpoint>,
     pub public_key: String,
     /// SHA-256 of `entries.csv`.
@@ -96,6 +106,58 @@ pub fn manifest_checkpoint(c: &Checkpoint) -> ManifestCheckpoint {
         public_key: c.public_key.clone(),
         signature: c.signature.clone(),
     }
+}
+
+/// Whether the slice's last entry needs an export checkpoint: it does unless a stored checkpoint
+/// ends on it. `None` for an empty slice.
+pub fn unsigned_tail<'a>(entries: &'a [LedgerEntry], checkpoints: &[Checkpoint]) -> Option<&'a LedgerEntry> {
+    entries.last().filter(|last| !checkpoints.iter().any(|c| c.last_seq == last.seq && c.head_hash == last.hash))
+}
+
+/// The export checkpoint over the slice's last entry (see the module docs), signed with `key`.
+/// `last_entry_at` is the time of the last entry's posting. The cumulative totals are those of
+/// the stored checkpoint just before the slice (none at seq 1) plus the slice's entries. An error
+/// says why the totals cannot be anchored (a slice that does not start after a checkpoint).
+pub fn tail_checkpoint(
+    to: NaiveDate,
+    entries: &[LedgerEntry],
+    checkpoints: &[Checkpoint],
+    last_entry_at: DateTime<Utc>,
+    key: &super::LedgerKey,
+) -> Result<ManifestCheckpoint, String> {
+    let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
+        return Err("an export checkpoint needs an entry to cover".into());
+    };
+    let mut totals: Totals = if first.seq == 1 {
+        Totals::new()
+    } else {
+        let anchor =
+            checkpoints.iter().find(|c| c.last_seq == first.seq - 1 && c.head_hash == first.prev_hash).ok_or_else(
+                || format!("no stored checkpoint ends at seq {} to anchor the export's totals", first.seq - 1),
+            )?;
+        serde_json::from_str(&anchor.totals)
+            .map_err(|e| format!("the totals of checkpoint {} cannot be read: {e}", anchor.checkpoint_id))?
+    };
+    for e in entries {
+        let t = totals.entry(e.account.clone()).or_default();
+        t.0 += e.debit;
+        t.1 += e.credit;
+    }
+    // As stored times are: microseconds, so that the signed text and the manifest's agree.
+    let at = crate::domain::Timestamp::at(last_entry_at).0;
+    let message =
+        checkpoint_message(EXPORT_CHECKPOINT, to, EXPORT_CHECKPOINT_GATEWAY, last.seq, &last.hash, &totals, &at);
+    Ok(ManifestCheckpoint {
+        kind: EXPORT_CHECKPOINT.into(),
+        business_date: to.format("%Y-%m-%d").to_string(),
+        gateway: EXPORT_CHECKPOINT_GATEWAY.into(),
+        last_seq: last.seq,
+        head_hash: last.hash.clone(),
+        totals,
+        created_at: at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        public_key: key.public_hex(),
+        signature: key.sign_hex(&message),
+    })
 }
 
 /// `entries.csv` for a slice of the chain.

@@ -75,6 +75,16 @@ impl LedgerKey {
         }
     }
 
+    /// Loads an existing key file; never creates one (`ledger export` signs with the ledger's
+    /// key or not at all).
+    pub fn load(path: &Path) -> Result<Self, KeyError> {
+        let err = |reason: String| KeyError::File { path: path.display().to_string(), reason };
+        let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
+        let mut seed = [0u8; 32];
+        hex::decode_to_slice(text.trim(), &mut seed).map_err(|_| err("is not a ledger key (64 hex digits)".into()))?;
+        Ok(Self { key: SigningKey::from_bytes(&seed) })
+    }
+
     pub fn public_hex(&self) -> String {
         hex::encode(self.key.verifying_key().as_bytes())
     }
@@ -184,23 +194,32 @@ impl Ledger {
         }
     }
 
-    /// The export of entries dated [from, to], bracketed by checkpoints; `None` when no entry
-    /// falls in the range.
+    /// The export of entries dated [from, to], bracketed by checkpoints and signed at its tail
+    /// (`export::tail_checkpoint`) with this ledger's key, which must be the one the database
+    /// recorded; `None` when no entry falls in the range.
     pub async fn export(&self, from: NaiveDate, to: NaiveDate) -> anyhow::Result<Option<Export>> {
+        let Some(key) = self.key.clone() else { anyhow::bail!("no ledger key to sign the export with") };
+        let public = self.public_key().await?;
+        if public != key.public_hex() {
+            anyhow::bail!(
+                "the ledger is signed with {public}, not with this key ({}): an export is signed with the ledger's key",
+                key.public_hex()
+            );
+        }
         let Some((lo, hi)) = self.store.ledger_seq_range(from, to).await? else { return Ok(None) };
         let checkpoints = self.store.checkpoints().await?;
         let (head, _) = self.store.ledger_head().await?;
         let (start, end) = export::bracket(lo, hi, head, &checkpoints);
         let entries = self.store.ledger_slice(start, end).await?;
         let csv = export::entries_csv(&entries);
-        let m = export::manifest(
-            &from.to_string(),
-            &to.to_string(),
-            &entries,
-            &csv,
-            &checkpoints,
-            &self.public_key().await?,
-        );
+        let mut m = export::manifest(&from.to_string(), &to.to_string(), &entries, &csv, &checkpoints, &public);
+        if let Some(last) = export::unsigned_tail(&entries, &checkpoints) {
+            let at = self.store.posting_created_at(&last.posting_id).await?.ok_or_else(|| {
+                anyhow::anyhow!("posting {} of seq {} is not in the ledger", last.posting_id, last.seq)
+            })?;
+            m.checkpoints
+                .push(export::tail_checkpoint(to, &entries, &checkpoints, at, &key).map_err(anyhow::Error::msg)?);
+        }
         Ok(Some(Export { manifest_json: export::manifest_bytes(&m), entries_csv: csv, manifest: m }))
     }
 

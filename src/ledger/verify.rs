@@ -6,16 +6,25 @@
 //! each hash is `SHA-256(prev_hash ‖ canonical entry)`; every posting balances; the totals per
 //! account and per date equal the manifest's; each checkpoint's signature verifies with the
 //! manifest's key (or the pinned key, which must then be the manifest's); a checkpoint inside the
-//! range has the head hash of its entry; and the difference of cumulative totals between two
-//! checkpoints equals the sum of the entries between them.
+//! range has the head hash of its entry; the difference of cumulative totals between two
+//! checkpoints (or from the genesis, empty, to the first one when the export starts at seq 1)
+//! equals the sum of the entries between them; an export checkpoint covers the last entry and
+//! carries the manifest's `to`; and both ends are signed: the first entry links to a signed
+//! checkpoint or is seq 1 on the genesis hash, and a signed checkpoint covers the last entry.
+//! An unsigned end fails at the first row no signature covers.
+//!
+//! So what verify accepts is, row for row, what the ledger's key signed, from the checkpoint
+//! before the first entry (or the genesis) through the last entry. It cannot tell from the files
+//! alone that an export was cut down to an earlier signed checkpoint at either end (every row left
+//! is still signed): compare `first_seq`/`last_seq` with the checkpoints the ledger lists.
 
 use std::collections::BTreeMap;
 
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 
 use super::export::{ENTRIES_HEADER, Manifest, ManifestCheckpoint, Sides};
-use crate::domain::chain::link_hex;
-use crate::domain::ledger::{canonical_entry_into, checkpoint_message, iso_date};
+use crate::domain::chain::{GENESIS, link_hex};
+use crate::domain::ledger::{EXPORT_CHECKPOINT, Totals, canonical_entry_into, checkpoint_message, iso_date};
 
 /// What a verification found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,6 +110,9 @@ pub fn verify(entries_csv: &[u8], manifest_json: &[u8], pinned: Option<&str>) ->
     if m.format != super::export::FORMAT {
         return Err(fail(0, format!("unknown export format {:?}", m.format)));
     }
+    if m.entry_count < 1 {
+        return Err(fail(0, "the export holds no entry (an export always holds at least one)"));
+    }
     let key = verifying_key(&m.public_key)?;
     if let Some(p) = pinned
         && !p.trim().eq_ignore_ascii_case(&m.public_key)
@@ -119,6 +131,7 @@ pub fn verify(entries_csv: &[u8], manifest_json: &[u8], pinned: Option<&str>) ->
         }
         check_checkpoints(&m, &key, &rows, &accounts)
     })?;
+    check_both_ends_signed(&m)?;
     Ok(Verified {
         entries: m.entry_count,
         first_seq: m.first_seq,
@@ -297,7 +310,9 @@ fn check_rows(entries_csv: &[u8], m: &Manifest) -> Result<(Vec<Row>, Vec<String>
 fn check_checkpoints(m: &Manifest, key: &VerifyingKey, rows: &[Row], accounts: &[String]) -> Result<(), Failure> {
     // The row of a seq, by position (the first pass checked the seqs are contiguous).
     let index = |seq: i64| usize::try_from(seq - m.first_seq).ok().filter(|i| *i < rows.len());
-    let mut previous: Option<&ManifestCheckpoint> = None;
+    // The cumulative totals the next checkpoint must follow from: at the genesis they are empty.
+    let genesis = Totals::new();
+    let mut previous: Option<(i64, &Totals)> = (m.first_seq == 1 && m.anchor_hash == GENESIS).then_some((0, &genesis));
     for c in &m.checkpoints {
         if !c.public_key.eq_ignore_ascii_case(&m.public_key) || !checkpoint_signed(c, key) {
             return Err(fail(
@@ -315,9 +330,18 @@ fn check_checkpoints(m: &Manifest, key: &VerifyingKey, rows: &[Row], accounts: &
                 format!("the {} checkpoint of {} does not match the chain", c.kind, c.business_date),
             ));
         }
-        if let Some(p) = previous {
+        if c.kind == EXPORT_CHECKPOINT && (c.last_seq != m.last_seq || c.business_date != m.to_date) {
+            return Err(fail(
+                c.last_seq,
+                format!(
+                    "the export checkpoint covers seq {} to {}, the manifest says seq {} to {}",
+                    c.last_seq, c.business_date, m.last_seq, m.to_date
+                ),
+            ));
+        }
+        if let Some((p_seq, p_totals)) = previous {
             // The entries after the previous checkpoint, through this one.
-            let from = usize::try_from(p.last_seq + 1 - m.first_seq).unwrap_or(0).min(rows.len());
+            let from = usize::try_from(p_seq + 1 - m.first_seq).unwrap_or(0).min(rows.len());
             let to = usize::try_from(c.last_seq + 1 - m.first_seq).unwrap_or(0).min(rows.len());
             let mut delta: Vec<Option<(i64, i64)>> = vec![None; accounts.len()];
             for r in rows.get(from..to).unwrap_or_default() {
@@ -325,7 +349,7 @@ fn check_checkpoints(m: &Manifest, key: &VerifyingKey, rows: &[Row], accounts: &
                 e.0 += r.debit;
                 e.1 += r.credit;
             }
-            let mut expect = p.totals.clone();
+            let mut expect = p_totals.clone();
             for (a, d) in delta.iter().enumerate() {
                 if let Some((dr, cr)) = d {
                     let e = expect.entry(accounts[a].clone()).or_default();
@@ -340,7 +364,36 @@ fn check_checkpoints(m: &Manifest, key: &VerifyingKey, rows: &[Row], accounts: &
                 ));
             }
         }
-        previous = Some(c);
+        previous = Some((c.last_seq, &c.totals));
+    }
+    Ok(())
+}
+
+/// Both ends signed (the checkpoints were checked before: each is signed and on the chain). The
+/// first entry links to a checkpoint that ends just before it, or is seq 1 on the genesis hash;
+/// a checkpoint ends on the last entry. Otherwise the first row no signature covers is named.
+fn check_both_ends_signed(m: &Manifest) -> Result<(), Failure> {
+    let anchored = (m.first_seq == 1 && m.anchor_hash == GENESIS)
+        || m.checkpoints.iter().any(|c| c.last_seq == m.first_seq - 1 && c.head_hash == m.anchor_hash);
+    if !anchored {
+        return Err(fail(
+            m.first_seq,
+            format!(
+                "the first entry links to neither a signed checkpoint nor the genesis hash (anchor {}): no signature covers seq {} onwards from a known start",
+                m.anchor_hash, m.first_seq
+            ),
+        ));
+    }
+    let covered = m.checkpoints.iter().map(|c| c.last_seq).filter(|s| *s <= m.last_seq).max().unwrap_or(0);
+    if covered < m.last_seq {
+        let first_unsigned = (covered + 1).max(m.first_seq);
+        return Err(fail(
+            first_unsigned,
+            format!(
+                "no signed checkpoint covers seq {first_unsigned} to {} (the export's tail is unsigned)",
+                m.last_seq
+            ),
+        ));
     }
     Ok(())
 }

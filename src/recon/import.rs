@@ -21,6 +21,16 @@ impl Finance {
         progress: &(dyn Fn(usize) + Send + Sync),
     ) -> Result<SettlementFile> {
         let p = Profile::resolve(&self.profiles, profile).map_err(FinanceError::Invalid)?;
+        // A gateway's own profile reads only its gateway's files (canonical serves any): refused
+        // before anything is kept, so the same bytes can still be imported for the right gateway.
+        if let Some(own) = p.gateway
+            && own != gateway
+        {
+            return Err(FinanceError::Invalid(format!(
+                "profile: {:?} reads {own}'s files, not {gateway}'s; import a {gateway} file with the {gateway} profile or canonical",
+                p.name
+            )));
+        }
         let lines = crate::settlement::parse(&p, bytes, &|n| progress(n))
             .map_err(|e| FinanceError::Invalid(format!("{name}: {e}")))?;
         let sha = hex::encode(Sha256::digest(bytes));

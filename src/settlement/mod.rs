@@ -2,11 +2,14 @@
 //! parser that turns a file into canonical lines.
 //!
 //! A profile maps the file's headers to the canonical fields `gateway_txn_no, txn_ref, amount,
-//! fee, txn_time, status` and states the encoding (UTF-8, UTF-8 with BOM, UTF-16LE), the
-//! delimiter, the thousands separator, the amount scale (VNPAY files may be ×100: a value not
-//! divisible by the scale is an error), the time formats and zone, and the words meaning success
-//! and refund. `canonical` is built in. Parsing is pure: a bad line fails the whole file with its
-//! line number, field and reason.
+//! fee, txn_time, status` and states its gateway (a gateway's profile reads only that gateway's
+//! files), the encoding (UTF-8, UTF-8 with BOM, UTF-16LE), the delimiter, the number format of
+//! amounts (a thousands separator, accepted only between groups of three digits; a decimal
+//! separator and its number of places when amounts carry decimals), the amount scale (VNPAY files
+//! may be ×100), the time formats and zone, and the words meaning success and refund. An amount
+//! must be whole đồng after scaling: a ×100 value not divisible by 100, or decimals that are not
+//! zero, are errors. `canonical` is built in, serves every gateway and has an exact header.
+//! Parsing is pure: a bad line fails the whole file with its line number, field and reason.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -45,9 +48,20 @@ pub use crate::domain::recon::{Line, LineStatus};
 #[derive(Debug, Clone)]
 pub struct Profile {
     pub name: String,
+    /// The gateway whose files this profile reads; `None` only for `canonical`, which serves
+    /// every gateway.
+    pub gateway: Option<Gateway>,
     pub encoding: Encoding,
     pub delimiter: u8,
+    /// Accepted only between groups of three digits (`1.234.567`). Never a digit, never the
+    /// decimal separator.
     pub thousands_separator: Option<char>,
+    /// Set when the file's amounts carry decimals (`115.000,00`). Never a digit.
+    pub decimal_separator: Option<char>,
+    /// How many digits follow the decimal separator when an amount has them: 1 to 6 when
+    /// `decimal_separator` is set, else 0.
+    pub decimal_places: u32,
+    /// 1, 10, 100 or 1000: the file's amounts are đồng × this.
     pub amount_scale: i64,
     /// chrono formats tried in order; `rfc3339` means RFC 3339 with an offset.
     pub time_formats: Vec<String>,
@@ -59,6 +73,9 @@ pub struct Profile {
     pub columns: HashMap<&'static str, String>,
     /// Lines before the header (a title row, say).
     pub skip_lines: usize,
+    /// The header must be exactly `columns` in `FIELDS` order, nothing else (`canonical`, SPEC
+    /// §7.1); otherwise columns are found by name, in any order, among others.
+    pub exact_header: bool,
 }
 
 pub const FIELDS: [&str; 6] = ["gateway_txn_no", "txn_ref", "amount", "fee", "txn_time", "status"];
@@ -68,9 +85,12 @@ impl Profile {
     pub fn canonical() -> Self {
         Self {
             name: "canonical".into(),
+            gateway: None,
             encoding: Encoding::Utf8,
             delimiter: b',',
             thousands_separator: None,
+            decimal_separator: None,
+            decimal_places: 0,
             amount_scale: 1,
             time_formats: vec!["%Y-%m-%d %H:%M:%S".into(), "rfc3339".into()],
             time_zone: vn_offset(),
@@ -78,6 +98,7 @@ impl Profile {
             refund_words: vec!["refund".into()],
             columns: FIELDS.iter().map(|f| (*f, (*f).to_owned())).collect(),
             skip_lines: 0,
+            exact_header: true,
         }
     }
 
@@ -104,13 +125,17 @@ impl Profile {
         #[serde(deny_unknown_fields)]
         struct RawProfile {
             name: String,
-            #[serde(default)]
-            gateway: Option<String>,
+            /// Required: a gateway's own profile names its gateway (only `canonical` serves any).
+            gateway: String,
             encoding: String,
             #[serde(default = "comma")]
             delimiter: String,
             #[serde(default)]
             thousands_separator: String,
+            #[serde(default)]
+            decimal_separator: String,
+            #[serde(default)]
+            decimal_places: Option<u32>,
             #[serde(default = "one")]
             amount_scale: i64,
             time_formats: Vec<String>,
@@ -132,9 +157,7 @@ impl Profile {
         }
         let raw: Raw = toml::from_str(text).map_err(|e| e.message().to_owned())?;
         let p = raw.profile;
-        if let Some(g) = &p.gateway {
-            g.parse::<Gateway>().map_err(|e| e.to_string())?;
-        }
+        let gateway = p.gateway.parse::<Gateway>().map_err(|e| e.to_string())?;
         let encoding = match p.encoding.to_ascii_lowercase().as_str() {
             "utf-8" | "utf8" => Encoding::Utf8,
             "utf-8-bom" | "utf-8 with bom" => Encoding::Utf8Bom,
@@ -146,11 +169,26 @@ impl Profile {
             d if d.len() == 1 => d.as_bytes()[0],
             d => return Err(format!("delimiter {d:?} must be one character")),
         };
-        let mut chars = p.thousands_separator.chars();
-        let thousands_separator = match (chars.next(), chars.next()) {
-            (None, _) => None,
-            (Some(c), None) => Some(c),
-            _ => return Err("thousands_separator must be one character or empty".into()),
+        let separator = |key: &str, v: &str| -> Result<Option<char>, String> {
+            let mut chars = v.chars();
+            match (chars.next(), chars.next()) {
+                (None, _) => Ok(None),
+                (Some(c), None) if c.is_ascii_digit() => Err(format!("{key} {c:?} must not be a digit")),
+                (Some(c), None) => Ok(Some(c)),
+                _ => Err(format!("{key} must be one character or empty")),
+            }
+        };
+        let thousands_separator = separator("thousands_separator", &p.thousands_separator)?;
+        let decimal_separator = separator("decimal_separator", &p.decimal_separator)?;
+        if thousands_separator.is_some() && thousands_separator == decimal_separator {
+            return Err("thousands_separator and decimal_separator must differ".into());
+        }
+        let decimal_places = match (decimal_separator, p.decimal_places) {
+            (None, None) => 0,
+            (None, Some(_)) => return Err("decimal_places needs a decimal_separator".into()),
+            (Some(_), None) => 2,
+            (Some(_), Some(n)) if (1..=6).contains(&n) => n,
+            (Some(_), Some(n)) => return Err(format!("decimal_places {n} must be 1 to 6")),
         };
         if ![1, 10, 100, 1000].contains(&p.amount_scale) {
             return Err(format!("amount_scale {} must be 1, 10, 100 or 1000", p.amount_scale));
@@ -170,9 +208,12 @@ impl Profile {
         }
         Ok(Self {
             name: p.name,
+            gateway: Some(gateway),
             encoding,
             delimiter,
             thousands_separator,
+            decimal_separator,
+            decimal_places,
             amount_scale: p.amount_scale,
             time_formats: p.time_formats,
             time_zone,
@@ -180,6 +221,7 @@ impl Profile {
             refund_words: p.refund_words,
             columns,
             skip_lines: p.skip_lines,
+            exact_header: false,
         })
     }
 }
@@ -225,24 +267,80 @@ fn decode(bytes: &[u8], enc: Encoding) -> Result<String, FileError> {
     }
 }
 
-/// Parses a money field: digits (and thousands separators), divided by the scale.
+/// Adds the decimal digits of `digits` to `acc`; `None` when one is not a digit.
+fn push_digits(acc: i128, digits: &str) -> Option<i128> {
+    digits.bytes().try_fold(acc, |acc, b| b.is_ascii_digit().then(|| acc * 10 + i128::from(b - b'0')))
+}
+
+/// Parses a money field into whole đồng: digits, with the profile's thousands separator only
+/// between groups of three, then (when the profile names a decimal separator) exactly
+/// `decimal_places` decimals; the value divided by the amount scale must be whole. Allocates
+/// nothing (it runs twice per line of million-line files).
 fn amount(raw: &str, p: &Profile, line: usize, field: &str) -> Result<i64, FileError> {
     let t = raw.trim();
     if t.starts_with('-') || (t.starts_with('(') && t.ends_with(')')) {
         return Err(err(line, Some(field), format!("{t:?} is negative; a refund is a line whose status is refund")));
     }
-    let digits: String = match p.thousands_separator {
-        Some(sep) => t.chars().filter(|c| *c != sep).collect(),
-        None => t.to_owned(),
+    let bad = |why: String| err(line, Some(field), format!("{t:?} is not a whole amount: {why}"));
+    let (int, frac) = match p.decimal_separator.and_then(|d| t.split_once(d)) {
+        Some((int, frac)) => (int, Some(frac)),
+        None => (t, None),
     };
-    if digits.is_empty() || digits.len() > 18 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(err(line, Some(field), format!("{t:?} is not a whole amount")));
+    // The integer part: at most 18 digits (so that the value, decimals included, fits an i128
+    // and whole đồng an i64), grouped by threes when a separator is used.
+    if int.bytes().filter(u8::is_ascii_digit).count() > 18 {
+        return Err(err(line, Some(field), format!("{t:?} is too large")));
     }
-    let v: i64 = digits.parse().map_err(|_| err(line, Some(field), format!("{t:?} is too large")))?;
-    if v % p.amount_scale != 0 {
+    let grouped = p.thousands_separator.filter(|s| int.contains(*s));
+    let mut value: i128 = 0;
+    match grouped {
+        Some(sep) => {
+            for (i, group) in int.split(sep).enumerate() {
+                let ok = if i == 0 { (1..=3).contains(&group.len()) } else { group.len() == 3 };
+                value = match push_digits(value, group) {
+                    Some(v) if ok => v,
+                    _ => {
+                        return Err(bad(format!(
+                            "the thousands separator {sep:?} goes only between groups of three digits (1{sep}234{sep}567)"
+                        )));
+                    }
+                };
+            }
+        }
+        None => {
+            value = push_digits(0, int).filter(|_| !int.is_empty()).ok_or_else(|| {
+                bad(match (p.thousands_separator, p.decimal_separator) {
+                    (None, None) => "digits only".into(),
+                    (Some(s), None) => format!("digits, with {s:?} between groups of three"),
+                    (None, Some(d)) => format!("digits, then {d:?} and decimals"),
+                    (Some(s), Some(d)) => {
+                        format!("digits, with {s:?} between groups of three, then {d:?} and decimals")
+                    }
+                })
+            })?;
+        }
+    }
+    // The decimals: exactly as many as the profile says, and zero once scaled.
+    let mut divisor = i128::from(p.amount_scale);
+    if let (Some(frac), Some(d)) = (frac, p.decimal_separator) {
+        let places = p.decimal_places as usize;
+        if frac.len() != places || !frac.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad(format!("after {d:?} come exactly {places} digits")));
+        }
+        value = push_digits(value, frac).ok_or_else(|| bad("decimals are digits".into()))?;
+        divisor *= 10i128.pow(p.decimal_places);
+        if value % divisor != 0 {
+            return Err(err(
+                line,
+                Some(field),
+                format!("{t:?} has decimals that are not zero after dividing by the amount scale {}", p.amount_scale),
+            ));
+        }
+    }
+    if value % divisor != 0 {
         return Err(err(line, Some(field), format!("{t} is not divisible by the amount scale {}", p.amount_scale)));
     }
-    Ok(v / p.amount_scale)
+    i64::try_from(value / divisor).map_err(|_| err(line, Some(field), format!("{t:?} is too large")))
 }
 
 /// `YYYY-MM-DD HH:MM:SS` read directly: the most common format, on the hot path of large files.
@@ -280,6 +378,38 @@ fn time(raw: &str, p: &Profile, line: usize) -> Result<DateTime<Utc>, FileError>
     Err(err(line, Some("txn_time"), format!("{t:?} matches none of the formats {}", p.time_formats.join(" | "))))
 }
 
+/// Checks a header that must be exactly the profile's columns in `FIELDS` order, byte for byte
+/// (`canonical`): names the first column that differs.
+fn exact_header(p: &Profile, header: &csv::ByteRecord, names: &[String], line: usize) -> Result<(), FileError> {
+    let expected: Vec<(&str, &str)> =
+        FIELDS.iter().filter_map(|f| p.columns.get(f).map(|h| (*f, h.as_str()))).collect();
+    let exactly = || {
+        let delimiter = char::from(p.delimiter).to_string();
+        format!("; the header is exactly {}", expected.iter().map(|(_, h)| *h).collect::<Vec<_>>().join(&delimiter))
+    };
+    for i in 0..expected.len().max(header.len()) {
+        let got = header.get(i).map(String::from_utf8_lossy);
+        match (expected.get(i), got) {
+            (Some((_, want)), Some(got)) if got == *want => {}
+            (Some((field, want)), got) => {
+                let found = got.map_or_else(|| "nothing".to_owned(), |g| format!("{g:?}"));
+                let missing =
+                    if names.iter().any(|n| n == want) { String::new() } else { format!(" (missing column {want:?})") };
+                return Err(err(
+                    line,
+                    Some(field),
+                    format!("column {} must be {want:?}, found {found}{missing}{}", i + 1, exactly()),
+                ));
+            }
+            (None, got) => {
+                let got = got.unwrap_or_default();
+                return Err(err(line, Some(&got), format!("an extra column (column {}){}", i + 1, exactly())));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Parses a whole file. `progress` is called every 100,000 lines.
 pub fn parse(p: &Profile, bytes: &[u8], progress: &dyn Fn(usize)) -> Result<Vec<Line>, FileError> {
     let text = decode(bytes, p.encoding)?;
@@ -308,6 +438,9 @@ pub fn parse(p: &Profile, bytes: &[u8], progress: &dyn Fn(usize)) -> Result<Vec<
         if names[..i].contains(n) {
             return Err(err(base + 1, Some(n), "this column appears twice in the header"));
         }
+    }
+    if p.exact_header {
+        exact_header(p, &header, &names, base + 1)?;
     }
     // Each field's column, resolved once: `FIELDS[k]` is in column `col[k]` (fee may be absent).
     let mut col: [Option<usize>; FIELDS.len()] = [None; FIELDS.len()];
@@ -402,15 +535,22 @@ pub fn parse(p: &Profile, bytes: &[u8], progress: &dyn Fn(usize)) -> Result<Vec<
 #[cfg(test)]
 mod tests;
 
-fn group_thousands(v: i64, sep: Option<char>) -> String {
-    let digits = v.to_string();
-    let Some(sep) = sep else { return digits };
+/// An amount as the profile writes it: scaled, grouped by threes, with zero decimals.
+fn format_amount(dong: i64, p: &Profile) -> String {
+    let digits = (dong * p.amount_scale).to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if let Some(sep) = p.thousands_separator
+            && i > 0
+            && (digits.len() - i) % 3 == 0
+        {
             out.push(sep);
         }
         out.push(c);
+    }
+    if let Some(d) = p.decimal_separator {
+        out.push(d);
+        out.extend(std::iter::repeat_n('0', p.decimal_places as usize));
     }
     out
 }
@@ -428,8 +568,8 @@ pub fn write(p: &Profile, lines: &[Line]) -> Vec<u8> {
             .map(|f| match *f {
                 "gateway_txn_no" => l.gateway_txn_no.clone(),
                 "txn_ref" => l.txn_ref.clone(),
-                "amount" => group_thousands(l.amount * p.amount_scale, p.thousands_separator),
-                "fee" => group_thousands(l.fee * p.amount_scale, p.thousands_separator),
+                "amount" => format_amount(l.amount, p),
+                "fee" => format_amount(l.fee, p),
                 "txn_time" => match fmt {
                     Some(f) => l.txn_time.with_timezone(&p.time_zone).format(f).to_string(),
                     None => l.txn_time.with_timezone(&p.time_zone).to_rfc3339(),

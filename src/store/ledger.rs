@@ -151,6 +151,14 @@ impl Store {
         Ok(on_pool!(self, |p| sqlx::query_as(&sql).bind(posting_id).fetch_all(p).await)?)
     }
 
+    /// When a posting was made (its entries' time); `None` for an unknown posting.
+    pub async fn posting_created_at(&self, posting_id: &str) -> Result<Option<DateTime<Utc>>> {
+        let sql = "SELECT created_at FROM ledger_postings WHERE posting_id = $1";
+        let row: Option<(DateTime<Utc>,)> =
+            on_pool!(self, |p| sqlx::query_as(sql).bind(posting_id).fetch_optional(p).await)?;
+        Ok(row.map(|(t,)| t))
+    }
+
     /// Debit and credit per account for entries of one business date.
     pub async fn trial_balance(&self, date: NaiveDate) -> Result<Vec<(String, i64, i64)>> {
         let sql = "SELECT account, CAST(COALESCE(SUM(debit), 0) AS BIGINT), CAST(COALESCE(SUM(credit), 0) AS BIGINT)

@@ -285,3 +285,240 @@ async fn serve_refuses_a_key_other_than_the_database_s() {
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains("FEERECON_LEDGER_KEY"), "{}", r.stderr);
 }
+
+/// The rows of an `entries.csv`.
+fn rows(csv: &[u8]) -> Vec<feerecon::store::LedgerEntry> {
+    csv::Reader::from_reader(csv)
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            feerecon::store::LedgerEntry {
+                seq: r[0].parse().unwrap(),
+                business_date: chrono::NaiveDate::parse_from_str(&r[1], "%Y-%m-%d").unwrap(),
+                posting_id: r[2].into(),
+                kind: r[3].into(),
+                line_no: r[4].parse().unwrap(),
+                account: r[5].into(),
+                debit: r[6].parse().unwrap(),
+                credit: r[7].parse().unwrap(),
+                memo: r[8].into(),
+                refs: r[9].into(),
+                prev_hash: r[10].into(),
+                hash: r[11].into(),
+            }
+        })
+        .collect()
+}
+
+/// What a forger holding the files but not the key can do: renumber the rows from `first_seq`,
+/// rehash them from `anchor`, recompute every total and `entries_sha256`, and keep the
+/// checkpoints it likes. Returns (entries.csv, manifest.json).
+fn forge(
+    m: &feerecon::ledger::export::Manifest,
+    mut entries: Vec<feerecon::store::LedgerEntry>,
+    first_seq: i64,
+    anchor: &str,
+    checkpoints: Vec<feerecon::ledger::export::ManifestCheckpoint>,
+) -> (Vec<u8>, Vec<u8>) {
+    use feerecon::ledger::export;
+    let mut prev = anchor.to_owned();
+    for (i, e) in entries.iter_mut().enumerate() {
+        e.seq = first_seq + i as i64;
+        let c = feerecon::domain::ledger::canonical_entry(
+            e.seq,
+            e.business_date,
+            &e.posting_id,
+            &e.kind,
+            e.line_no,
+            &e.account,
+            e.debit,
+            e.credit,
+            &e.memo,
+            &e.refs,
+        );
+        e.prev_hash = prev.clone();
+        e.hash = feerecon::domain::chain::link(&prev, &c).unwrap();
+        prev = e.hash.clone();
+    }
+    let csv = export::entries_csv(&entries);
+    let mut f = export::manifest(&m.from_date, &m.to_date, &entries, &csv, &[], &m.public_key);
+    f.anchor_hash = anchor.to_owned();
+    f.checkpoints = checkpoints;
+    (csv, export::manifest_bytes(&f))
+}
+
+both_backends! {
+    /// SPEC §8, issue 13 item 4: an export is signed at both ends. A range that does not end on
+    /// a stored checkpoint carries an export checkpoint over its last entry (deterministic, never
+    /// stored); verify requires the first entry to link to a signed checkpoint or the genesis
+    /// hash and the last to be covered, so a forger without the key who drops the last
+    /// checkpoint and cuts, edits or forges the rows after it (recomputing every hash, total and
+    /// entries_sha256) is caught, with or without a pinned key, at the first row no signature
+    /// covers.
+    async fn an_export_is_signed_at_both_ends_and_an_unsigned_tail_or_head_fails(app: TestApp) {
+        use feerecon::ledger::export::{Manifest, ManifestCheckpoint};
+        let portal = app.token_for(Role::Portal).await;
+        let auditor = app.token_for(Role::Auditor).await;
+        waivers(&app, &portal, 1, 4).await; // seq 1..4, then day 1's end-of-day checkpoint
+        let day1 = feerecon::domain::BusinessDate::of(app.clock.now());
+        app.clock.advance(chrono::TimeDelta::days(1));
+        assert_eq!(app.ledger.end_of_days().await.unwrap(), 1);
+        waivers(&app, &portal, 5, 3).await; // seq 5..7, then day 2's
+        app.clock.advance(chrono::TimeDelta::days(1));
+        assert_eq!(app.ledger.end_of_days().await.unwrap(), 1);
+        waivers(&app, &portal, 8, 2).await; // seq 8..9: day 3, not yet checkpointed
+        let (day2, day3) = (day1.succ(), day1.succ().succ());
+        let (_, key) = json(app.get("/api/v1/ledger/public-key", &auditor).await).await;
+        let key = key["public_key"].as_str().unwrap().to_owned();
+        let stored = app.store.checkpoints().await.unwrap().len();
+        assert_eq!(stored, 2);
+
+        // The tail is signed by an export checkpoint over seq 9.
+        let all = app.ledger.export(day1.naive(), day3.naive()).await.unwrap().unwrap();
+        let m = &all.manifest;
+        assert_eq!((m.first_seq, m.last_seq, m.checkpoints.len()), (1, 9, 3));
+        let tail = m.checkpoints.last().unwrap();
+        assert_eq!(
+            (tail.kind.as_str(), tail.business_date.clone(), tail.gateway.as_str(), tail.last_seq, tail.head_hash.as_str()),
+            ("export", day3.to_string(), "*", 9, m.head_hash.as_str())
+        );
+        assert_eq!(tail.public_key, key);
+        let ok = verify(&all.entries_csv, &all.manifest_json, Some(&key)).unwrap();
+        assert_eq!((ok.last_seq, ok.checkpoints), (9, 3));
+        // Deterministic: its time is the last entry's, so a later export of the range is the
+        // same bytes; and it is never stored.
+        app.clock.advance(chrono::TimeDelta::hours(5));
+        let again = app.ledger.export(day1.naive(), day3.naive()).await.unwrap().unwrap();
+        assert_eq!((again.entries_csv == all.entries_csv, again.manifest_json == all.manifest_json), (true, true));
+        assert_eq!(app.store.checkpoints().await.unwrap().len(), stored, "an export checkpoint is never stored");
+        let (_, cps) = json(app.get("/api/v1/ledger/checkpoints", &auditor).await).await;
+        assert!(cps["items"].as_array().unwrap().iter().all(|c| c["kind"] != "export"), "{cps}");
+        // It is never used to widen a range: day 3 alone still starts after day 2's checkpoint.
+        let d3 = app.ledger.export(day3.naive(), day3.naive()).await.unwrap().unwrap();
+        assert_eq!((d3.manifest.first_seq, d3.manifest.last_seq), (8, 9));
+        verify(&d3.entries_csv, &d3.manifest_json, Some(&key)).unwrap();
+        // A range that ends on a stored checkpoint needs none.
+        let d2 = app.ledger.export(day2.naive(), day2.naive()).await.unwrap().unwrap();
+        assert_eq!((d2.manifest.first_seq, d2.manifest.last_seq), (5, 7));
+        assert!(d2.manifest.checkpoints.iter().all(|c| c.kind != "export"));
+        verify(&d2.entries_csv, &d2.manifest_json, Some(&key)).unwrap();
+
+        let both = |csv: &[u8], manifest: &[u8]| {
+            let plain = verify(csv, manifest, None).unwrap_err();
+            let pinned = verify(csv, manifest, Some(&key)).unwrap_err();
+            assert_eq!(plain, pinned);
+            plain
+        };
+        let stored_cps: Vec<ManifestCheckpoint> = m.checkpoints[..2].to_vec();
+        let entries = rows(&all.entries_csv);
+        // The forger's toolkit works: the untouched rows, re-forged with every checkpoint, verify.
+        let (csv, man) = forge(m, entries.clone(), 1, &m.anchor_hash, m.checkpoints.clone());
+        assert_eq!((csv == all.entries_csv, verify(&csv, &man, Some(&key)).is_ok()), (true, true));
+
+        // 1. The last checkpoint dropped, nothing else: the tail after seq 7 is unsigned.
+        let (csv, man) = forge(m, entries.clone(), 1, &m.anchor_hash, stored_cps.clone());
+        let f = both(&csv, &man);
+        assert_eq!(f.seq, 8, "{f}");
+        assert!(f.reason.contains("no signed checkpoint covers"), "{f}");
+        // 2. ...and a row after it edited, everything recomputed.
+        let mut edited = entries.clone();
+        edited[7].account = "suspense".into();
+        let (csv, man) = forge(m, edited, 1, &m.anchor_hash, stored_cps.clone());
+        assert_eq!(both(&csv, &man).seq, 8);
+        // 3. ...or the last row cut.
+        let (csv, man) = forge(m, entries[..8].to_vec(), 1, &m.anchor_hash, stored_cps.clone());
+        assert_eq!(both(&csv, &man).seq, 8);
+        // 4. ...or the rows after it replaced by a forged, balanced posting of real money.
+        let mut forged = entries[..7].to_vec();
+        for (line_no, account, debit, credit) in [(1, "suspense", 1_000_000, 0), (2, "revenue:le_phi", 0, 1_000_000)] {
+            forged.push(feerecon::store::LedgerEntry {
+                posting_id: "pst_forged".into(),
+                kind: "waiver".into(),
+                line_no,
+                account: account.into(),
+                debit,
+                credit,
+                memo: "forged".into(),
+                ..entries[7].clone()
+            });
+        }
+        let (csv, man) = forge(m, forged.clone(), 1, &m.anchor_hash, stored_cps.clone());
+        assert_eq!(both(&csv, &man).seq, 8);
+        // 5. Keeping the export checkpoint does not help: it no longer matches the chain.
+        let (csv, man) = forge(m, forged, 1, &m.anchor_hash, m.checkpoints.clone());
+        assert_eq!(both(&csv, &man).seq, 9);
+        // 6. Every checkpoint dropped: nothing after the genesis hash is signed.
+        let (csv, man) = forge(m, entries.clone(), 1, &m.anchor_hash, vec![]);
+        assert_eq!(both(&csv, &man).seq, 1);
+        // 7. The export checkpoint moved to another range end (`to` edited in the manifest).
+        let mut moved: Manifest = serde_json::from_slice(&all.manifest_json).unwrap();
+        moved.to_date = day2.to_string();
+        let f = both(&all.entries_csv, &feerecon::ledger::export::manifest_bytes(&moved));
+        assert_eq!(f.seq, 9, "{f}");
+
+        // The head: the first entry must link to a signed checkpoint (or be seq 1 on the
+        // genesis hash). Day 3's export, its anchoring checkpoint dropped:
+        let m3 = &d3.manifest;
+        assert_eq!(m3.checkpoints.first().map(|c| c.last_seq), Some(7));
+        let e3 = rows(&d3.entries_csv);
+        let (csv, man) = forge(m3, e3.clone(), 8, &m3.anchor_hash, m3.checkpoints[1..].to_vec());
+        let f = both(&csv, &man);
+        assert_eq!(f.seq, 8, "{f}");
+        assert!(f.reason.contains("first entry"), "{f}");
+        // ...or re-anchored on the genesis hash without being seq 1.
+        let genesis = feerecon::domain::chain::GENESIS;
+        let (csv, man) = forge(m3, e3.clone(), 8, genesis, vec![]);
+        assert_eq!(both(&csv, &man).seq, 8);
+        // ...or renumbered from 1 on the genesis hash: then the tail is not covered.
+        let (csv, man) = forge(m3, e3, 1, genesis, vec![]);
+        assert_eq!(both(&csv, &man).seq, 1);
+        // Day 2's export ends on a stored checkpoint: dropped, its rows are unsigned from seq 5.
+        let m2 = &d2.manifest;
+        let (csv, man) = forge(m2, rows(&d2.entries_csv), 5, &m2.anchor_hash, m2.checkpoints[..1].to_vec());
+        assert_eq!(both(&csv, &man).seq, 5);
+
+        // Through the command line: `ledger export` signs with FEERECON_LEDGER_KEY, the same
+        // bytes as the API's; `ledger verify --public-key` refuses the forged tail.
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("export");
+        let args = |out: &std::path::Path| -> Vec<String> {
+            ["ledger", "export", "--from", &day1.to_string(), "--to", &day3.to_string(), "--out", out.to_str().unwrap()]
+                .map(str::to_owned)
+                .to_vec()
+        };
+        let a = args(&out);
+        let r = crate::cli::feerecon(&app.database_url, &a.iter().map(String::as_str).collect::<Vec<_>>(), "", &[]).await;
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert_eq!(std::fs::read(out.join("manifest.json")).unwrap(), all.manifest_json, "deterministic across CLI and API");
+        assert_eq!(std::fs::read(out.join("entries.csv")).unwrap(), all.entries_csv);
+        let keyfile = dir.path().join("key.hex");
+        std::fs::write(&keyfile, &key).unwrap();
+        let verify_cli = |out: std::path::PathBuf, keyfile: std::path::PathBuf| async move {
+            crate::cli::feerecon("sqlite::memory:", &["ledger", "verify", out.to_str().unwrap(), "--public-key", keyfile.to_str().unwrap()], "", &[]).await
+        };
+        let r = verify_cli(out.clone(), keyfile.clone()).await;
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let (csv, man) = forge(m, entries[..8].to_vec(), 1, &m.anchor_hash, stored_cps);
+        std::fs::write(out.join("entries.csv"), csv).unwrap();
+        std::fs::write(out.join("manifest.json"), man).unwrap();
+        let r = verify_cli(out.clone(), keyfile).await;
+        assert_eq!(r.code, 1, "{}", r.stdout);
+        assert!(r.stderr.contains("seq 8:"), "{}", r.stderr);
+
+        // `ledger export` refuses a key other than the one the ledger recorded, and a missing
+        // key file (it never creates one).
+        let other = dir.path().join("other.key");
+        feerecon::ledger::LedgerKey::load_or_create(&other).unwrap();
+        let a = args(&dir.path().join("x"));
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        let r = crate::cli::feerecon(&app.database_url, &a, "", &[("FEERECON_LEDGER_KEY", other.to_str().unwrap())]).await;
+        assert_eq!(r.code, 1, "{}", r.stderr);
+        assert!(r.stderr.contains("FEERECON_LEDGER_KEY") && r.stderr.contains(&key), "{}", r.stderr);
+        assert!(!dir.path().join("x").exists(), "nothing written");
+        let missing = dir.path().join("missing.key");
+        let r = crate::cli::feerecon(&app.database_url, &a, "", &[("FEERECON_LEDGER_KEY", missing.to_str().unwrap())]).await;
+        assert_eq!(r.code, 1, "{}", r.stderr);
+        assert!(r.stderr.contains("FEERECON_LEDGER_KEY"), "{}", r.stderr);
+        assert!(!missing.exists(), "export never creates a key");
+    }
+}

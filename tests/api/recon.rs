@@ -8,6 +8,7 @@ use feerecon::domain::{Clock as _, Role};
 use feerecon::simulator::{Discrepancies, Faults, SimOutcome, Simulator};
 use serde_json::{Value, json};
 
+use crate::both_backends;
 use crate::helpers::{Db, TestApp, error_code, json, spawn_gateway_app};
 
 macro_rules! with_gateways {
@@ -399,5 +400,93 @@ with_gateways! {
         assert_eq!(missing["gateway_txn_no"], weird, "{missing}");
         assert_eq!(missing["case_code"], code.as_str(), "{missing}");
         assert_eq!(missing["recorded_amount"], p["amount"], "{missing}");
+    }
+}
+
+async fn upload_as(app: &TestApp, token: &str, gateway: &str, profile: &str, bytes: Vec<u8>) -> (u16, Value) {
+    let res = app
+        .client
+        .post(app.url(&format!("/api/v1/settlements?gateway={gateway}&profile={profile}&name=day.csv")))
+        .bearer_auth(token)
+        .header("content-type", "text/csv")
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    json(res).await
+}
+
+async fn stored_files(app: &TestApp, token: &str) -> usize {
+    let (_, files) = json(app.get("/api/v1/settlements", token).await).await;
+    files["items"].as_array().unwrap().len()
+}
+
+fn one_line(no: &str) -> Vec<feerecon::settlement::Line> {
+    vec![feerecon::settlement::Line {
+        line_no: 2,
+        gateway_txn_no: no.into(),
+        txn_ref: format!("240715R{no}"),
+        amount: 115_000,
+        fee: 1_265,
+        txn_time: chrono::DateTime::parse_from_rfc3339("2024-07-15T09:00:00+07:00").unwrap().to_utc(),
+        status: feerecon::settlement::LineStatus::Success,
+    }]
+}
+
+both_backends! {
+    /// SPEC §7.1, issue 13 items 1–3 through the API and the CLI: a gateway's own profile reads
+    /// only its gateway's files (canonical serves any), amounts and the canonical header are read
+    /// strictly, and a refused file leaves nothing behind, so the same bytes import afterwards
+    /// under the right gateway.
+    async fn a_settlement_file_is_refused_for_another_gateway_s_profile_or_a_loose_format(app: TestApp) {
+        use feerecon::settlement::{Profile, write};
+        let finance = app.token_for(Role::Finance).await;
+        let auditor = app.token_for(Role::Auditor).await;
+        let dir = std::path::Path::new("fixtures/settlement-profiles");
+        let vnpay_file = write(&Profile::resolve(dir, "vnpay").unwrap(), &one_line("1001"));
+        for gateway in ["momo", "zalopay"] {
+            let (s, v) = upload_as(&app, &finance, gateway, "vnpay", vnpay_file.clone()).await;
+            assert_eq!((s, error_code(&v)), (422, "invalid_field"), "{gateway}: {v}");
+            let m = v["error"]["message"].as_str().unwrap();
+            assert!(m.contains("profile") && m.contains("vnpay") && m.contains(gateway), "{m}");
+        }
+        let path = tempfile::tempdir().unwrap();
+        let file = path.path().join("vnpay.csv");
+        std::fs::write(&file, &vnpay_file).unwrap();
+        let r = crate::cli::feerecon(&app.database_url, &["settlement", "import", "--gateway", "momo", "--profile", "vnpay", file.to_str().unwrap()], "", &[]).await;
+        assert_eq!(r.code, 1, "{}", r.stderr);
+        assert!(r.stderr.contains("profile") && r.stderr.contains("momo"), "{}", r.stderr);
+        assert_eq!(stored_files(&app, &auditor).await, 0, "nothing kept of a refused file");
+        // The same bytes, for their own gateway: imported (the refusal did not take the hash).
+        let r = crate::cli::feerecon(&app.database_url, &["settlement", "import", "--gateway", "vnpay", "--profile", "vnpay", file.to_str().unwrap()], "", &[]).await;
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        // canonical serves every gateway.
+        let canonical = Profile::canonical();
+        for (i, gateway) in ["vnpay", "momo", "zalopay"].into_iter().enumerate() {
+            let bytes = write(&canonical, &one_line(&format!("200{i}")));
+            let (s, v) = upload_as(&app, &finance, gateway, "canonical", bytes).await;
+            assert_eq!(s, 201, "{gateway}: {v}");
+        }
+        // A gateway's profile for its own gateway, over HTTP.
+        let (s, v) = upload_as(&app, &finance, "momo", "momo", write(&Profile::resolve(dir, "momo").unwrap(), &one_line("3001"))).await;
+        assert_eq!(s, 201, "{v}");
+        assert_eq!(stored_files(&app, &auditor).await, 5);
+
+        // ZaloPay's "." is a thousands separator: 115000.00 is refused, not read as 11,500,000.
+        let zalo = "zp_trans_id\tapp_trans_id\tSố tiền\tPhí\tNgày giao dịch\tTrạng thái\n4001\t240715_R4001\t115000.00\t0\t15-07-2024 09:00:00\tThành công\n";
+        let bytes: Vec<u8> = [0xFF, 0xFE].into_iter().chain(zalo.encode_utf16().flat_map(u16::to_le_bytes)).collect();
+        let (s, v) = upload_as(&app, &finance, "zalopay", "zalopay", bytes).await;
+        assert_eq!((s, error_code(&v)), (422, "invalid_field"), "{v}");
+        let m = v["error"]["message"].as_str().unwrap();
+        assert!(m.contains("line 2") && m.contains("field amount") && m.contains("groups of three digits"), "{m}");
+        // The canonical header is exact: another order or an extra column is refused.
+        for header in ["txn_ref,gateway_txn_no,amount,fee,txn_time,status", "gateway_txn_no,txn_ref,amount,fee,txn_time,status,note"] {
+            let extra = if header.ends_with("note") { ",x" } else { "" };
+            let body = format!("{header}\n5001,240715R5001,115000,0,2024-07-15 09:00:00,success{extra}\n");
+            let (s, v) = upload_as(&app, &finance, "vnpay", "canonical", body.into_bytes()).await;
+            assert_eq!((s, error_code(&v)), (422, "invalid_field"), "{header}: {v}");
+            assert!(v["error"]["message"].as_str().unwrap().contains("line 1"), "{v}");
+        }
+        assert_eq!(stored_files(&app, &auditor).await, 5, "refused files change nothing");
     }
 }
