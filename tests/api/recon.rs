@@ -490,3 +490,48 @@ both_backends! {
         assert_eq!(stored_files(&app, &auditor).await, 5, "refused files change nothing");
     }
 }
+
+both_backends! {
+    /// Issue 13 item 5: a close and its signed checkpoint are one transaction. Without a key to
+    /// sign with, the close changes nothing (before, the closure and its postings were committed
+    /// and the checkpoint written after, or never); with one, both land, the checkpoint covering
+    /// the close's own settlement postings.
+    async fn a_close_and_its_checkpoint_are_written_together(app: TestApp) {
+        use feerecon::settlement::{Profile, write};
+        let finance = app.token_for(Role::Finance).await;
+        let bytes = write(&Profile::canonical(), &one_line("7001"));
+        let (s, v) = upload_as(&app, &finance, "vnpay", "canonical", bytes).await;
+        assert_eq!(s, 201, "{v}");
+        // The stranger line is an exception: accept it so that the day can close.
+        let (s, report) = run(&app, &finance, "2024-07-15").await;
+        assert_eq!(s, 201, "{report}");
+        for i in report["items"].as_array().unwrap() {
+            let (s, v) = act(&app, &finance, i["key"].as_str().unwrap(), "resolve", json!({"action": "accept", "note": "t"})).await;
+            assert_eq!(s, 200, "{v}");
+        }
+        let date = chrono::NaiveDate::from_ymd_opt(2024, 7, 15).unwrap();
+        let gateway = feerecon::domain::payment::Gateway::Vnpay;
+        let unsigned = feerecon::recon::Finance {
+            store: app.store.clone(),
+            fees: app.fees.clone(),
+            clock: app.clock.clone(),
+            profiles: "fixtures/settlement-profiles".into(),
+            committer: feerecon::payments::Committer::start(app.store.clone(), app.clock.clone()),
+            key: None,
+        };
+        let head_before = app.store.ledger_head().await.unwrap();
+        assert!(unsigned.close(date, gateway, "finance-x").await.is_err(), "no key to sign with: no close");
+        assert_eq!(app.store.closure(date, gateway).await.unwrap(), None, "nothing of the close is kept");
+        assert_eq!(app.store.ledger_head().await.unwrap(), head_before, "no settlement posting either");
+
+        let res = app.client.post(app.url("/api/v1/days/2024-07-15/close")).bearer_auth(&finance)
+            .json(&json!({"gateway": "vnpay"})).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        let closed_at = app.store.closure(date, gateway).await.unwrap().expect("closed");
+        let (head, _) = app.store.ledger_head().await.unwrap();
+        assert!(head > head_before.0, "the close posted the line's settlement");
+        let cps = app.store.checkpoints().await.unwrap();
+        let cp = cps.iter().find(|c| c.kind == "close" && c.business_date == date && c.gateway == "vnpay").expect("a close checkpoint");
+        assert_eq!((cp.last_seq, cp.created_at), (head, closed_at), "signed with the close, over its postings");
+    }
+}
