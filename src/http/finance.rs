@@ -189,8 +189,8 @@ async fn upload(
 
 async fn files(State(state): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Result<Response, ApiError> {
     let items: Vec<_> = state
-        .store
-        .settlement_files(match q.get("gateway") {
+        .finance
+        .files(match q.get("gateway") {
             Some(g) => Some(parse_gateway(Some(g))?),
             None => None,
         })
@@ -205,8 +205,7 @@ async fn files(State(state): State<AppState>, Query(q): Query<HashMap<String, St
 }
 
 async fn file_bytes(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let (f, bytes) =
-        state.store.settlement_file_bytes(&id).await?.ok_or_else(|| ApiError::NotFound(format!("no file {id}")))?;
+    let (f, bytes) = state.finance.file(&id).await?;
     let mut res = (StatusCode::OK, bytes).into_response();
     let h = res.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
@@ -394,7 +393,5 @@ async fn close(
 
 async fn day(State(state): State<AppState>, Path(date): Path<String>) -> Result<Response, ApiError> {
     let date = parse_date(&date)?;
-    let (waived, budget) = state.store.no_gateway_sums(date.naive()).await?;
-    let gateways = state.store.day_gateways(date.naive()).await?;
-    Ok(Json(json!({"date": date, "waived": waived, "budget_covered": budget, "gateways": gateways})).into_response())
+    Ok(Json(state.finance.day(date.naive()).await?).into_response())
 }

@@ -9,6 +9,19 @@ use crate::settlement::Profile;
 use crate::store::{AuditEvent, SettlementFile};
 
 impl Finance {
+    /// Imported files, in import order (all gateways when `None`).
+    pub async fn files(&self, gateway: Option<Gateway>) -> Result<Vec<SettlementFile>> {
+        Ok(self.store.settlement_files(gateway).await?)
+    }
+
+    /// A file with its exact bytes, as imported.
+    pub async fn file(&self, file_id: &str) -> Result<(SettlementFile, Vec<u8>)> {
+        self.store
+            .settlement_file_bytes(file_id)
+            .await?
+            .ok_or_else(|| FinanceError::NotFound(format!("no file {file_id}")))
+    }
+
     /// Imports a settlement file: all or nothing. `progress` is called with the lines parsed,
     /// then with the lines written.
     pub async fn import(

@@ -20,7 +20,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 pub use close::settlement_posting;
 pub use exceptions::{Action, exception_view};
-pub use run::{CsvPages, RunView};
+pub use run::{CsvPages, DayView, RunView};
 
 use crate::domain::payment::Gateway;
 use crate::domain::{BusinessDate, Clock};

@@ -31,6 +31,16 @@ pub struct RunView {
     pub new: bool,
 }
 
+/// A business date across gateways (`GET /api/v1/days/{date}`): the payments no gateway took
+/// part in, and each gateway's latest run and closure.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DayView {
+    pub date: NaiveDate,
+    pub waived: crate::store::NoGatewaySums,
+    pub budget_covered: crate::store::NoGatewaySums,
+    pub gateways: Vec<crate::store::DayGateway>,
+}
+
 /// How an item of a run stands: `matched`, or its exception's state and resolution.
 fn state_of(i: &crate::store::ItemRow, states: &HashMap<String, ExceptionRow>) -> (&'static str, Value) {
     if i.category == Category::Matched {
@@ -107,6 +117,7 @@ impl Finance {
     }
 
     /// Turns what the store read into the matcher's inputs, borrowing its text.
+    #[tracing::instrument(name = "recon.inputs", skip_all)]
     pub(super) fn inputs<'a>(&self, data: &'a ReconData) -> Result<Loaded<'a>> {
         // Cases of one procedure, channel, subjects, quantity and date have one quote.
         let mut quotes: HashMap<(&str, &str, &str, i64, NaiveDate), Option<i64>> = HashMap::new();
@@ -165,6 +176,7 @@ impl Finance {
         })
     }
 
+    #[tracing::instrument(name = "recon.compute", skip(self, l))]
     pub(super) fn compute<'a>(&self, l: &'a Loaded<'_>, date: NaiveDate, gateway: Gateway) -> Computed<'a> {
         let outcome = reconcile(gateway.as_str(), date, &l.payments, &l.lines, &l.shas, &l.closures);
         let (payments_digest, cases_digest) = digests(&outcome, &l.payments);
@@ -238,7 +250,33 @@ impl Finance {
             .ok_or_else(|| FinanceError::NotFound(format!("no reconciliation of {date} for {gateway} yet")))
     }
 
+    /// What a run reads from the store.
+    #[tracing::instrument(name = "recon.load", skip(self))]
+    async fn load(&self, gateway: Gateway) -> Result<ReconData> {
+        Ok(self.store.recon_data(gateway).await?)
+    }
+
+    /// Stores a run, its items and its exception changes; `false` when an exception changed
+    /// meanwhile (nothing is stored).
+    #[tracing::instrument(name = "recon.save", skip_all, fields(items = c.outcome.items.len()))]
+    async fn save(
+        &self,
+        run: &RunRecord,
+        c: &Computed<'_>,
+        planned: Vec<Planned>,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool> {
+        let mut tx = self.store.write().await?;
+        tx.insert_run(run, &c.outcome.items).await?;
+        let saved = apply_planned(&mut tx, planned, &[], at).await?;
+        if saved {
+            tx.commit().await?;
+        }
+        Ok(saved)
+    }
+
     /// Runs a (date, gateway), or returns the stored run when it is closed.
+    #[tracing::instrument(name = "recon.run", skip(self, actor))]
     pub async fn run(&self, date: NaiveDate, gateway: Gateway, actor: &str) -> Result<RunView> {
         if self.store.closure(date, gateway).await?.is_some() {
             let run =
@@ -246,12 +284,9 @@ impl Finance {
             return Ok(RunView { report: self.report_of(&run).await?, run, new: false });
         }
         for _ in 0..3 {
-            let started = std::time::Instant::now();
-            let data = self.store.recon_data(gateway).await?;
+            let data = self.load(gateway).await?;
             let loaded = self.inputs(&data)?;
-            let loaded_at = started.elapsed();
             let c = self.compute(&loaded, date, gateway);
-            let computed_at = started.elapsed();
             let now = self.clock.now();
             let run_id = new_id("run");
             let run = RunRecord {
@@ -265,22 +300,13 @@ impl Finance {
             };
             let states = self.states(gateway).await?;
             let planned = self.carry_over(date, gateway, &c.outcome, &states).await?;
-            let prepared_at = started.elapsed();
-            let mut tx = self.store.write().await?;
-            tx.insert_run(&run, &c.outcome.items).await?;
-            let saved = apply_planned(&mut tx, planned, &[], now).await?;
-            if saved {
-                tx.commit().await?;
-            }
             tracing::info!(
-                date = %date, gateway = gateway.as_str(), payments = loaded.payments.len(),
-                lines = loaded.lines.len(), items = c.outcome.items.len(),
-                load_ms = loaded_at.as_millis() as u64, compute_ms = (computed_at - loaded_at).as_millis() as u64,
-                prepare_ms = (prepared_at - computed_at).as_millis() as u64,
-                store_ms = (started.elapsed() - prepared_at).as_millis() as u64,
-                "reconciliation run"
+                payments = loaded.payments.len(),
+                lines = loaded.lines.len(),
+                items = c.outcome.items.len(),
+                "reconciled"
             );
-            if saved {
+            if self.save(&run, &c, planned, now).await? {
                 return Ok(RunView { report: self.report_of(&run).await?, run, new: true });
             }
         }
@@ -370,6 +396,12 @@ impl Finance {
     pub async fn report(&self, date: NaiveDate, gateway: Gateway) -> Result<RunView> {
         let run = self.latest(date, gateway).await?;
         Ok(RunView { report: self.report_of(&run).await?, run, new: false })
+    }
+
+    /// A business date across gateways.
+    pub async fn day(&self, date: NaiveDate) -> Result<DayView> {
+        let (waived, budget_covered) = self.store.no_gateway_sums(date).await?;
+        Ok(DayView { date, waived, budget_covered, gateways: self.store.day_gateways(date).await? })
     }
 
     /// A page of a run's items.

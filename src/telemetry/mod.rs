@@ -19,7 +19,12 @@ pub enum LogFormat {
 /// Installs the global subscriber; a second call does nothing (the tests call it freely).
 pub fn init(format: LogFormat, default_filter: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // A span's close is logged with its busy and idle time: how long each phase of a long
+    // operation (the `recon.*` spans of a run) took, measured by `tracing`.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE);
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
         LogFormat::Text => builder.with_target(false).try_init(),
