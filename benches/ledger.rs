@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use chrono::{NaiveDate, TimeDelta};
 use feerecon::domain::chain::{GENESIS, link};
-use feerecon::domain::ledger::{Totals, canonical_entry, checkpoint_message};
+use feerecon::domain::ledger::{EntryFields, Totals, checkpoint_message};
 use feerecon::ledger::LedgerKey;
 use feerecon::store::LedgerEntry;
 use feerecon::store::ledger::Checkpoint;
@@ -44,8 +44,19 @@ fn chain(n: usize, key: &LedgerKey) -> (Vec<LedgerEntry>, Vec<Checkpoint>) {
             14_000_000 + p,
             p
         );
-        let canonical =
-            canonical_entry(seq, day, &posting_id, "payment_confirmed", line_no, account, debit, credit, &memo, &refs);
+        let canonical = EntryFields {
+            seq,
+            business_date: day,
+            posting_id: &posting_id,
+            kind: "payment_confirmed",
+            line_no,
+            account,
+            debit,
+            credit,
+            memo: &memo,
+            refs: &refs,
+        }
+        .canonical();
         let hash = link(&prev, &canonical).expect("a hex hash");
         let t = totals.entry(account.to_owned()).or_default();
         t.0 += debit;

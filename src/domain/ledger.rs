@@ -3,7 +3,7 @@
 //! A `Posting` is a balanced set of `Line`s: the sum of debits equals the sum of credits, each
 //! line is a debit or a credit (or a zero line, which records a waiver with its basis). Builders
 //! here turn a payment event into its posting; the store appends it to the hash chain.
-//! `canonical_entry` is the exact byte string each entry's hash covers (README "The ledger").
+//! `EntryFields::canonical` is the exact byte string each entry's hash covers (README "The ledger").
 
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -82,47 +82,45 @@ pub fn clean(s: &str) -> String {
     s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
 }
 
-/// The bytes an entry's hash covers: its fields, each followed by a line feed, in this order:
-/// `seq, business_date, posting_id, kind, line_no, account, debit, credit, memo, refs`.
+/// The fields of a ledger entry that its hash covers, in the order they are written.
 /// Fields never contain control characters (`clean`).
-#[allow(clippy::too_many_arguments)]
-pub fn canonical_entry(
-    seq: i64,
-    business_date: NaiveDate,
-    posting_id: &str,
-    kind: &str,
-    line_no: i64,
-    account: &str,
-    debit: i64,
-    credit: i64,
-    memo: &str,
-    refs: &str,
-) -> Vec<u8> {
-    let mut out = Vec::with_capacity(64 + posting_id.len() + kind.len() + account.len() + memo.len() + refs.len());
-    canonical_entry_into(&mut out, seq, business_date, posting_id, kind, line_no, account, debit, credit, memo, refs);
-    out
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryFields<'a> {
+    pub seq: i64,
+    pub business_date: NaiveDate,
+    pub posting_id: &'a str,
+    pub kind: &'a str,
+    pub line_no: i64,
+    pub account: &'a str,
+    pub debit: i64,
+    pub credit: i64,
+    pub memo: &'a str,
+    pub refs: &'a str,
 }
 
-/// `canonical_entry`, appended to `out` (verification reuses one buffer for a million entries).
-#[allow(clippy::too_many_arguments)]
-pub fn canonical_entry_into(
-    out: &mut Vec<u8>,
-    seq: i64,
-    business_date: NaiveDate,
-    posting_id: &str,
-    kind: &str,
-    line_no: i64,
-    account: &str,
-    debit: i64,
-    credit: i64,
-    memo: &str,
-    refs: &str,
-) {
-    use std::io::Write as _;
-    // Writing to a Vec cannot fail.
-    let _ = writeln!(out, "{seq}");
-    out.extend_from_slice(&iso_date(business_date));
-    let _ = write!(out, "\n{posting_id}\n{kind}\n{line_no}\n{account}\n{debit}\n{credit}\n{memo}\n{refs}\n");
+impl EntryFields<'_> {
+    /// The bytes the entry's hash covers: its fields, each followed by a line feed, in the
+    /// order `seq, business_date, posting_id, kind, line_no, account, debit, credit, memo, refs`.
+    pub fn canonical(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(
+            64 + self.posting_id.len() + self.kind.len() + self.account.len() + self.memo.len() + self.refs.len(),
+        );
+        self.canonical_into(&mut out);
+        out
+    }
+
+    /// `canonical`, appended to `out` (verification reuses one buffer for a million entries).
+    pub fn canonical_into(&self, out: &mut Vec<u8>) {
+        use std::io::Write as _;
+        // Writing to a Vec cannot fail.
+        let _ = writeln!(out, "{}", self.seq);
+        out.extend_from_slice(&iso_date(self.business_date));
+        let _ = write!(
+            out,
+            "\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n",
+            self.posting_id, self.kind, self.line_no, self.account, self.debit, self.credit, self.memo, self.refs
+        );
+    }
 }
 
 /// `YYYY-MM-DD` for years 0 to 9999 (what `%Y-%m-%d` writes for them), without a format parser.
@@ -357,18 +355,19 @@ mod tests {
 
     #[test]
     fn the_canonical_entry_is_one_field_per_line() {
-        let c = canonical_entry(
-            7,
-            d(),
-            "pst_1",
-            "payment_confirmed",
-            1,
-            "gateway_clearing:vnpay",
-            100,
-            0,
-            "m",
-            "payment=p",
-        );
+        let c = EntryFields {
+            seq: 7,
+            business_date: d(),
+            posting_id: "pst_1",
+            kind: "payment_confirmed",
+            line_no: 1,
+            account: "gateway_clearing:vnpay",
+            debit: 100,
+            credit: 0,
+            memo: "m",
+            refs: "payment=p",
+        }
+        .canonical();
         assert_eq!(
             String::from_utf8(c).unwrap(),
             "7\n2024-07-15\npst_1\npayment_confirmed\n1\ngateway_clearing:vnpay\n100\n0\nm\npayment=p\n"

@@ -384,35 +384,33 @@ pub fn parse_query(q: &str) -> Option<Vec<(String, String)>> {
 /// Strips Vietnamese diacritics and anything outside `[A-Za-z0-9 .-]`, for order descriptions
 /// that gateways want in plain ASCII.
 pub fn ascii_order_info(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        let base = match c {
+    /// The base letter of a lower-case Vietnamese letter.
+    fn base(c: char) -> Option<char> {
+        Some(match c {
             'à' | 'á' | 'ạ' | 'ả' | 'ã' | 'â' | 'ầ' | 'ấ' | 'ậ' | 'ẩ' | 'ẫ' | 'ă' | 'ằ' | 'ắ' | 'ặ' | 'ẳ' | 'ẵ' => {
                 'a'
             }
-            'À' | 'Á' | 'Ạ' | 'Ả' | 'Ã' | 'Â' | 'Ầ' | 'Ấ' | 'Ậ' | 'Ẩ' | 'Ẫ' | 'Ă' | 'Ằ' | 'Ắ' | 'Ặ' | 'Ẳ' | 'Ẵ' => {
-                'A'
-            }
             'è' | 'é' | 'ẹ' | 'ẻ' | 'ẽ' | 'ê' | 'ề' | 'ế' | 'ệ' | 'ể' | 'ễ' => 'e',
-            'È' | 'É' | 'Ẹ' | 'Ẻ' | 'Ẽ' | 'Ê' | 'Ề' | 'Ế' | 'Ệ' | 'Ể' | 'Ễ' => 'E',
             'ì' | 'í' | 'ị' | 'ỉ' | 'ĩ' => 'i',
-            'Ì' | 'Í' | 'Ị' | 'Ỉ' | 'Ĩ' => 'I',
             'ò' | 'ó' | 'ọ' | 'ỏ' | 'õ' | 'ô' | 'ồ' | 'ố' | 'ộ' | 'ổ' | 'ỗ' | 'ơ' | 'ờ' | 'ớ' | 'ợ' | 'ở' | 'ỡ' => {
                 'o'
             }
-            'Ò' | 'Ó' | 'Ọ' | 'Ỏ' | 'Õ' | 'Ô' | 'Ồ' | 'Ố' | 'Ộ' | 'Ổ' | 'Ỗ' | 'Ơ' | 'Ờ' | 'Ớ' | 'Ợ' | 'Ở' | 'Ỡ' => {
-                'O'
-            }
             'ù' | 'ú' | 'ụ' | 'ủ' | 'ũ' | 'ư' | 'ừ' | 'ứ' | 'ự' | 'ử' | 'ữ' => 'u',
-            'Ù' | 'Ú' | 'Ụ' | 'Ủ' | 'Ũ' | 'Ư' | 'Ừ' | 'Ứ' | 'Ự' | 'Ử' | 'Ữ' => 'U',
             'ỳ' | 'ý' | 'ỵ' | 'ỷ' | 'ỹ' => 'y',
-            'Ỳ' | 'Ý' | 'Ỵ' | 'Ỷ' | 'Ỹ' => 'Y',
             'đ' => 'd',
-            'Đ' => 'D',
-            c if c.is_ascii_alphanumeric() || c == ' ' || c == '.' || c == '-' => c,
-            _ => ' ',
+            _ => return None,
+        })
+    }
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        let lower = c.to_lowercase().next().unwrap_or(c);
+        let ascii = match base(lower) {
+            Some(b) if c.is_uppercase() => b.to_ascii_uppercase(),
+            Some(b) => b,
+            None if c.is_ascii_alphanumeric() || c == ' ' || c == '.' || c == '-' => c,
+            None => ' ',
         };
-        out.push(base);
+        out.push(ascii);
     }
     out.split_whitespace().collect::<Vec<_>>().join(" ")
 }

@@ -10,7 +10,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::domain::chain::{audit_canonical, link};
-use crate::domain::ledger::{Posting, canonical_entry, clean};
+use crate::domain::ledger::{Posting, clean};
 use crate::domain::{Timestamp, new_id};
 use crate::store::ledger::{Chain, PostingRow};
 use crate::store::{AuditEvent, AuditRow, LedgerEntry, StoreError, WriteTx};
@@ -106,19 +106,9 @@ pub async fn append_postings(
         }
     }
     let links = extend(tx, Chain::Ledger, rows.len(), |k, seq| {
-        let e = &rows[k];
-        canonical_entry(
-            seq,
-            e.business_date,
-            &e.posting_id,
-            &e.kind,
-            e.line_no,
-            &e.account,
-            e.debit,
-            e.credit,
-            &e.memo,
-            &e.refs,
-        )
+        let mut e = rows[k].fields();
+        e.seq = seq;
+        e.canonical()
     })
     .await?;
     for (e, l) in rows.iter_mut().zip(links) {

@@ -22,7 +22,6 @@ use ed25519_dalek::{Signer as _, SigningKey};
 use tokio::sync::watch;
 
 use crate::domain::chain::link;
-use crate::domain::ledger::canonical_entry;
 use crate::domain::{BusinessDate, Clock, Timestamp};
 use crate::store::{Checkpoint, Store, StoreError, WriteTx};
 
@@ -250,18 +249,7 @@ impl Ledger {
                 if e.seq != after + 1 {
                     return Ok(bad(after + 1, "a gap in seq", count, &prev));
                 }
-                let canonical = canonical_entry(
-                    e.seq,
-                    e.business_date,
-                    &e.posting_id,
-                    &e.kind,
-                    e.line_no,
-                    &e.account,
-                    e.debit,
-                    e.credit,
-                    &e.memo,
-                    &e.refs,
-                );
+                let canonical = e.fields().canonical();
                 if e.prev_hash != prev || link(&prev, &canonical).as_deref() != Some(e.hash.as_str()) {
                     return Ok(bad(e.seq, "the hash chain breaks here", count, &prev));
                 }

@@ -24,7 +24,7 @@ use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 
 use super::export::{ENTRIES_HEADER, Manifest, ManifestCheckpoint, Sides};
 use crate::domain::chain::{GENESIS, link_hex};
-use crate::domain::ledger::{EXPORT_CHECKPOINT, Totals, canonical_entry_into, checkpoint_message, iso_date};
+use crate::domain::ledger::{EXPORT_CHECKPOINT, EntryFields, Totals, checkpoint_message, iso_date};
 
 /// What a verification found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -196,19 +196,8 @@ fn check_rows(entries_csv: &[u8], m: &Manifest) -> Result<(Vec<Row>, Vec<String>
             found.chain(|| fail(seq, "an entry is either a debit or a credit, never negative"));
         } else if let Some(prev) = &prev_raw {
             canonical.clear();
-            canonical_entry_into(
-                &mut canonical,
-                seq,
-                date,
-                posting_id,
-                kind,
-                line_no,
-                account,
-                debit,
-                credit,
-                memo,
-                refs,
-            );
+            EntryFields { seq, business_date: date, posting_id, kind, line_no, account, debit, credit, memo, refs }
+                .canonical_into(&mut canonical);
             if link_hex(prev, &canonical).as_slice() != hash.as_bytes() {
                 found.chain(|| fail(seq, "the hash does not match the entry"));
             }

@@ -170,6 +170,20 @@ impl Drop for Simulator {
     }
 }
 
+/// A JSON field as text: a string as it is, a number in decimal, anything else empty.
+fn field(v: &serde_json::Value, k: &str) -> String {
+    match v.get(k) {
+        Some(serde_json::Value::String(x)) => x.clone(),
+        Some(serde_json::Value::Number(n)) => n.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// The answer of a gateway the simulator was not configured for.
+fn not_simulated(gateway: &str) -> Response {
+    (StatusCode::NOT_FOUND, format!("{gateway} is not simulated")).into_response()
+}
+
 fn vn_time(t: DateTime<Utc>) -> String {
     t.with_timezone(&vn_offset()).format("%Y%m%d%H%M%S").to_string()
 }

@@ -4,12 +4,11 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::{Callback, Sim, SimOutcome, SimStatus, SimTxn, sign};
+use super::{Callback, Sim, SimOutcome, SimStatus, SimTxn, field, not_simulated, sign};
 use crate::domain::payment::Gateway;
 
 /// The signed IPN for `t` reporting `outcome`, for `amount` (signed with a forged key when `forged`).
@@ -56,13 +55,9 @@ pub(super) fn callback(
 
 pub(super) async fn create(State(sim): State<Arc<Sim>>, Json(v): Json<serde_json::Value>) -> Response {
     let Some((partner, access, secret)) = sim.config.momo.clone() else {
-        return (StatusCode::NOT_FOUND, "MoMo is not simulated").into_response();
+        return not_simulated("MoMo");
     };
-    let s = |k: &str| match v.get(k) {
-        Some(serde_json::Value::String(x)) => x.clone(),
-        Some(serde_json::Value::Number(n)) => n.to_string(),
-        _ => String::new(),
-    };
+    let s = |k: &str| field(&v, k);
     let raw = sign::momo_raw(&[
         ("accessKey", access),
         ("amount", s("amount")),
@@ -114,7 +109,7 @@ pub(super) async fn create(State(sim): State<Arc<Sim>>, Json(v): Json<serde_json
 
 pub(super) async fn query(State(sim): State<Arc<Sim>>, Json(v): Json<serde_json::Value>) -> Response {
     let Some((partner, access, secret)) = sim.config.momo.clone() else {
-        return (StatusCode::NOT_FOUND, "MoMo is not simulated").into_response();
+        return not_simulated("MoMo");
     };
     let s = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_owned();
     let raw = sign::momo_raw(&[

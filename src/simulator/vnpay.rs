@@ -10,7 +10,7 @@ use axum::response::{Html, IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::{Callback, Sim, SimOutcome, SimStatus, SimTxn, pay_page_html, sign, vn_time};
+use super::{Callback, Sim, SimOutcome, SimStatus, SimTxn, not_simulated, pay_page_html, sign, vn_time};
 use crate::domain::payment::Gateway;
 
 /// The signed IPN for `t` reporting `outcome`, for `amount` (signed with a forged secret when `forged`).
@@ -49,7 +49,7 @@ pub(super) fn callback(
 
 pub(super) async fn pay_page(State(sim): State<Arc<Sim>>, RawQuery(q): RawQuery) -> Response {
     let Some((tmn, secret)) = sim.config.vnpay.clone() else {
-        return (StatusCode::NOT_FOUND, "VNPAY is not simulated").into_response();
+        return not_simulated("VNPAY");
     };
     let params = match sign::vnpay_check_query(&secret, q.as_deref().unwrap_or("")) {
         Ok(p) => p,
@@ -93,7 +93,7 @@ pub(super) async fn pay_page(State(sim): State<Arc<Sim>>, RawQuery(q): RawQuery)
 
 pub(super) async fn api(State(sim): State<Arc<Sim>>, Json(v): Json<serde_json::Value>) -> Response {
     let Some((tmn, secret)) = sim.config.vnpay.clone() else {
-        return (StatusCode::NOT_FOUND, "VNPAY is not simulated").into_response();
+        return not_simulated("VNPAY");
     };
     let s = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_owned();
     let fields = [

@@ -4,12 +4,11 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::{Callback, Sim, SimOutcome, SimStatus, SimTxn, sign};
+use super::{Callback, Sim, SimOutcome, SimStatus, SimTxn, field, not_simulated, sign};
 use crate::domain::payment::Gateway;
 use crate::domain::vn_offset;
 
@@ -40,13 +39,9 @@ pub(super) fn callback(
 
 pub(super) async fn create(State(sim): State<Arc<Sim>>, Json(v): Json<serde_json::Value>) -> Response {
     let Some((app_id, key1, _)) = sim.config.zalopay.clone() else {
-        return (StatusCode::NOT_FOUND, "ZaloPay is not simulated").into_response();
+        return not_simulated("ZaloPay");
     };
-    let s = |k: &str| match v.get(k) {
-        Some(serde_json::Value::String(x)) => x.clone(),
-        Some(serde_json::Value::Number(n)) => n.to_string(),
-        _ => String::new(),
-    };
+    let s = |k: &str| field(&v, k);
     let data = format!(
         "{}|{}|{}|{}|{}|{}|{}",
         s("app_id"),
@@ -95,13 +90,9 @@ pub(super) async fn create(State(sim): State<Arc<Sim>>, Json(v): Json<serde_json
 
 pub(super) async fn query(State(sim): State<Arc<Sim>>, Json(v): Json<serde_json::Value>) -> Response {
     let Some((app_id, key1, _)) = sim.config.zalopay.clone() else {
-        return (StatusCode::NOT_FOUND, "ZaloPay is not simulated").into_response();
+        return not_simulated("ZaloPay");
     };
-    let s = |k: &str| match v.get(k) {
-        Some(serde_json::Value::String(x)) => x.clone(),
-        Some(serde_json::Value::Number(n)) => n.to_string(),
-        _ => String::new(),
-    };
+    let s = |k: &str| field(&v, k);
     let expected = sign::zalopay_mac(&key1, &format!("{}|{}|{}", s("app_id"), s("app_trans_id"), key1));
     if s("mac") != expected || s("app_id") != app_id {
         return Json(json!({"return_code": 2, "return_message": "mac không hợp lệ", "sub_return_code": -402, "is_processing": false, "amount": 0, "zp_trans_id": 0})).into_response();

@@ -27,6 +27,24 @@ pub struct LedgerEntry {
     pub hash: String,
 }
 
+impl LedgerEntry {
+    /// The fields its hash covers.
+    pub fn fields(&self) -> crate::domain::ledger::EntryFields<'_> {
+        crate::domain::ledger::EntryFields {
+            seq: self.seq,
+            business_date: self.business_date,
+            posting_id: &self.posting_id,
+            kind: &self.kind,
+            line_no: self.line_no,
+            account: &self.account,
+            debit: self.debit,
+            credit: self.credit,
+            memo: &self.memo,
+            refs: &self.refs,
+        }
+    }
+}
+
 const ENTRY_COLUMNS: &str =
     "seq, posting_id, line_no, business_date, kind, account, debit, credit, memo, refs, prev_hash, hash";
 

@@ -324,18 +324,7 @@ fn forge(
     let mut prev = anchor.to_owned();
     for (i, e) in entries.iter_mut().enumerate() {
         e.seq = first_seq + i as i64;
-        let c = feerecon::domain::ledger::canonical_entry(
-            e.seq,
-            e.business_date,
-            &e.posting_id,
-            &e.kind,
-            e.line_no,
-            &e.account,
-            e.debit,
-            e.credit,
-            &e.memo,
-            &e.refs,
-        );
+        let c = e.fields().canonical();
         e.prev_hash = prev.clone();
         e.hash = feerecon::domain::chain::link(&prev, &c).unwrap();
         prev = e.hash.clone();
