@@ -3,13 +3,17 @@
 //!
 //! `Policy::load` reads the file and its `include`s (paths relative to the including file,
 //! recursively, cycles refused) into one resolved rule list: included rules first, in `include`
-//! order, then the file's own. Only the top file's `rounding` applies. Every check of SPEC §5 is
+//! order, then the file's own. A file reached twice through includes (a merged province including
+//! two old provinces that both include `national.toml`) counts once, where it was first reached.
+//! Only the top file's `rounding` applies. Every check of SPEC §5 is
 //! made here, against the catalogue, and reported with file, line and reason: unknown keys, bad
 //! dates, `effective_to` before `effective_from`, a percent outside 0..=100 or written as a TOML
 //! float, unknown fee, procedure or category ids, include cycles, duplicate rule ids, and two
-//! rules with the same scope, overlapping dates and different effects.
+//! rules with the same scope, overlapping dates and different effects (a support rule is compared
+//! with support rules only). Each rule says how sure its basis is (`basis_status`); `warnings`
+//! lists those that are not verified.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -21,7 +25,7 @@ use toml::Spanned;
 
 use super::catalogue::{Authority, Catalogue, FeeKind};
 use super::{LoadError, read_text};
-use crate::domain::{BusinessDate, Channel, Money, Subject};
+use crate::domain::{BusinessDate, Channel, Money, Subject, UnitCode};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RoundingMode {
@@ -83,11 +87,84 @@ impl fmt::Display for Effect {
     }
 }
 
+/// How sure a rule's legal basis is: shown on every quote it decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BasisStatus {
+    /// The instrument, article and figure were read in a published text.
+    Verified,
+    /// The instrument is known but the figure, date or scope is inferred, not read.
+    Inferred,
+    /// No instrument was found: the rule follows a pattern and its basis is a placeholder.
+    Placeholder,
+}
+
+impl BasisStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BasisStatus::Verified => "verified",
+            BasisStatus::Inferred => "inferred",
+            BasisStatus::Placeholder => "placeholder",
+        }
+    }
+}
+
+/// A receiving-unit condition: exact codes (`000.00.12.H62`) and prefixes ending in `*`, read
+/// from level 1 down (`H62*`, `H62.12*`), since QCVN 102 writes level 1 at the right end.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct UnitPattern(String);
+
+impl UnitPattern {
+    /// Checks a pattern as written in a policy.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s.strip_suffix('*') {
+            Some(prefix) => {
+                // Level-first layout: M X X . Y Y . Z Z . V V V
+                let layout = b"A00.00.00.000";
+                let ok = !prefix.is_empty()
+                    && prefix.len() <= layout.len()
+                    && prefix.bytes().zip(layout.iter()).all(|(b, l)| match l {
+                        b'A' => b.is_ascii_uppercase(),
+                        b'0' => b.is_ascii_digit(),
+                        _ => b == b'.',
+                    });
+                if ok {
+                    Ok(Self(s.to_owned()))
+                } else {
+                    Err(format!(
+                        "unit prefix {s:?} must be a receiving unit read from level 1 down, then `*` (e.g. \"H62*\", \"H62.12*\")"
+                    ))
+                }
+            }
+            None => UnitCode::parse(s).map(|_| Self(s.to_owned())).map_err(|e| e.to_string()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether a unit (right-aligned, `000.00.12.H62`) matches; `level_first` is its groups
+    /// from level 1 down (`H62.12.00.000`).
+    pub fn matches(&self, unit: &str, level_first: &str) -> bool {
+        match self.0.strip_suffix('*') {
+            Some(prefix) => level_first.starts_with(prefix),
+            None => self.0 == unit,
+        }
+    }
+}
+
+/// A right-aligned unit code's groups from level 1 down: `000.00.12.H62` → `H62.12.00.000`.
+pub fn level_first(unit: &str) -> String {
+    unit.rsplit('.').collect::<Vec<_>>().join(".")
+}
+
 /// One resolved rule. `None` conditions match anything.
 #[derive(Debug, Clone)]
 pub struct Rule {
     pub id: String,
     pub basis: String,
+    pub basis_status: BasisStatus,
     pub effective_from: NaiveDate,
     /// Inclusive; `None` is open-ended.
     pub effective_to: Option<NaiveDate>,
@@ -102,6 +179,8 @@ pub struct Rule {
     pub channels: Option<BTreeSet<Channel>>,
     /// The case must carry at least one of these.
     pub subjects: Option<BTreeSet<Subject>>,
+    /// The case's receiving unit must match one of these.
+    pub units: Option<BTreeSet<UnitPattern>>,
     pub effect: Effect,
     /// Where the rule was written, for messages.
     pub file: PathBuf,
@@ -112,6 +191,20 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// A support rule: the province's budget pays part of what the citizen owes (SPEC §5 step 5).
+    pub fn is_support(&self) -> bool {
+        matches!(self.effect, Effect::PayPercent { budget_pays_rest: true, .. })
+    }
+
+    /// Whether the receiving unit (`None`: unknown) satisfies the `units` condition.
+    pub fn unit_matches(&self, unit: Option<(&str, &str)>) -> bool {
+        match (&self.units, unit) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(p), Some((u, lf))) => p.iter().any(|p| p.matches(u, lf)),
+        }
+    }
+
     pub fn in_force(&self, d: NaiveDate) -> bool {
         self.effective_from <= d && self.effective_to.is_none_or(|to| d <= to)
     }
@@ -130,6 +223,7 @@ impl Rule {
             && self.kinds == o.kinds
             && self.channels == o.channels
             && self.subjects == o.subjects
+            && self.units == o.units
     }
 }
 
@@ -185,6 +279,7 @@ struct RawRounding {
 struct RawRule {
     id: Spanned<String>,
     basis: Spanned<String>,
+    basis_status: Spanned<BasisStatus>,
     effective_from: Spanned<toml::Value>,
     #[serde(default)]
     effective_to: Option<Spanned<toml::Value>>,
@@ -204,6 +299,8 @@ struct RawRule {
     channels: Option<Spanned<Vec<String>>>,
     #[serde(default)]
     subjects: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    units: Option<Spanned<Vec<String>>>,
     effect: Spanned<toml::Value>,
 }
 
@@ -359,7 +456,8 @@ impl Policy {
         let mut rules = Vec::new();
         let mut files = Vec::new();
         let mut stack = Vec::new();
-        let (id, name, rounding) = load_file(path, catalogue, &mut stack, &mut rules, &mut files)?;
+        let mut seen = HashSet::new();
+        let (id, name, rounding) = load_file(path, catalogue, &mut stack, &mut seen, &mut rules, &mut files)?;
         // Rule ids are unique across the resolved list.
         for (i, r) in rules.iter().enumerate() {
             if let Some(first) = rules[..i].iter().find(|o| o.id == r.id) {
@@ -372,7 +470,11 @@ impl Policy {
         }
         // Two rules of the same scope may not disagree on overlapping dates.
         for (i, r) in rules.iter().enumerate() {
-            if let Some(o) = rules[..i].iter().find(|o| o.same_scope(r) && o.overlaps(r) && o.effect != r.effect) {
+            // A support rule pays on top of the winning reduction: it never conflicts with one.
+            if let Some(o) = rules[..i]
+                .iter()
+                .find(|o| o.is_support() == r.is_support() && o.same_scope(r) && o.overlaps(r) && o.effect != r.effect)
+            {
                 return Err(LoadError {
                     file: r.file.clone(),
                     line: r.line,
@@ -391,18 +493,39 @@ impl Policy {
         let hash = canonical_hash(&id, &name, rounding, &rules, catalogue);
         Ok(Policy { id, name, rounding, rules, hash, files })
     }
+
+    /// One line per rule whose basis is not verified (`file:line: rule ID: basis_status S: basis`),
+    /// for `policy check`: such a rule is applied, but its figure or instrument needs checking.
+    pub fn warnings(&self) -> Vec<String> {
+        self.rules
+            .iter()
+            .filter(|r| r.basis_status != BasisStatus::Verified)
+            .map(|r| {
+                format!(
+                    "{}:{}: rule {}: basis_status {}: {}",
+                    r.file.display(),
+                    r.line,
+                    r.id,
+                    r.basis_status.as_str(),
+                    r.basis
+                )
+            })
+            .collect()
+    }
 }
 
 fn load_file(
     path: &Path,
     catalogue: &Catalogue,
     stack: &mut Vec<PathBuf>,
+    seen: &mut HashSet<PathBuf>,
     rules: &mut Vec<Rule>,
     files: &mut Vec<PathBuf>,
 ) -> Result<(String, String, Rounding), LoadError> {
     let text = read_text(path)?;
     let src = Source { path, text: &text };
     let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+    seen.insert(canonical.clone());
     stack.push(canonical);
     files.push(path.to_owned());
     let raw: RawFile = toml::from_str(&text).map_err(|e| LoadError::toml(path, &text, &e))?;
@@ -433,7 +556,11 @@ fn load_file(
         if stack.contains(&canon) {
             return Err(src.err(inc.span(), format!("include {:?} makes a cycle", inc.get_ref())));
         }
-        load_file(&target, catalogue, stack, rules, files)?;
+        if seen.contains(&canon) {
+            // Reached before through another include: one file is one set of rules.
+            continue;
+        }
+        load_file(&target, catalogue, stack, seen, rules, files)?;
     }
     for r in raw.rule {
         let line = LoadError::at(path, &text, r.id.span().start, "").line;
@@ -467,12 +594,26 @@ fn load_file(
             string_set(&src, "excludes", r.excludes, |f| catalogue.has_fee(f), "fee id")?.unwrap_or_default();
         let channels: Option<BTreeSet<Channel>> = tag_set(&src, "channels", r.channels)?;
         let subjects: Option<BTreeSet<Subject>> = tag_set(&src, "subjects", r.subjects)?;
+        let units = match r.units {
+            None => None,
+            Some(v) => {
+                non_empty(&src, "units", &v)?;
+                let span = v.span();
+                let set = v
+                    .into_inner()
+                    .iter()
+                    .map(|u| UnitPattern::parse(u.trim()).map_err(|e| src.err(span.clone(), format!("units: {e}"))))
+                    .collect::<Result<BTreeSet<_>, _>>()?;
+                Some(set)
+            }
+        };
         let effect = parse_effect(&src, &r.effect)?;
         rules.push(Rule {
             channel_mask: channels.as_ref().map(|s| s.iter().fold(0u8, |m, c| m | channel_bit(*c))),
             subject_mask: subjects.as_ref().map(|s| s.iter().fold(0u16, |m, c| m | subject_bit(*c))),
             id,
             basis: r.basis.into_inner().trim().to_owned(),
+            basis_status: r.basis_status.into_inner(),
             effective_from,
             effective_to,
             authority: enum_set(&src, "authority", r.authority)?,
@@ -483,6 +624,7 @@ fn load_file(
             kinds: enum_set(&src, "kinds", r.kinds)?,
             channels,
             subjects,
+            units,
             effect,
             file: path.to_owned(),
             line,
@@ -503,7 +645,7 @@ fn canonical_hash(id: &str, name: &str, rounding: Rounding, rules: &[Rule], cata
         .iter()
         .map(|r| {
             json!({
-                "id": r.id, "basis": r.basis,
+                "id": r.id, "basis": r.basis, "basis_status": r.basis_status.as_str(),
                 "effective_from": r.effective_from.to_string(),
                 "effective_to": r.effective_to.map(|d| d.to_string()),
                 "authority": set(&r.authority, |a| a.as_str().to_owned()),
@@ -514,6 +656,7 @@ fn canonical_hash(id: &str, name: &str, rounding: Rounding, rules: &[Rule], cata
                 "kinds": set(&r.kinds, |k| k.as_str().to_owned()),
                 "channels": set(&r.channels, |c| c.as_str().to_owned()),
                 "subjects": set(&r.subjects, |s| s.as_str().to_owned()),
+                "units": set(&r.units, |u| u.as_str().to_owned()),
                 "effect": r.effect.to_string(),
             })
         })
@@ -525,7 +668,11 @@ fn canonical_hash(id: &str, name: &str, rounding: Rounding, rules: &[Rule], cata
             json!({
                 "code": p.code, "authority": p.authority.as_str(), "category": p.category,
                 "fees": p.fees.iter().map(|f| json!({
-                    "id": f.id, "kind": f.kind.as_str(), "amount": f.amount.dong(), "per_unit": f.per_unit
+                    "id": f.id, "kind": f.kind.as_str(), "amount": f.amount.dong(), "per_unit": f.per_unit,
+                    "per_unit_from": f.per_unit_from, "basis": f.basis,
+                    "effective_from": f.effective_from.to_string(),
+                    "effective_to": f.effective_to.map(|d| d.to_string()),
+                    "requires_facts": f.requires_facts.iter().map(|x| x.as_str()).collect::<Vec<_>>(),
                 })).collect::<Vec<_>>(),
             })
         })

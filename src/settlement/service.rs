@@ -160,11 +160,16 @@ impl Finance {
         let channel: Channel = r.channel.parse().ok()?;
         let names: Vec<String> = serde_json::from_str(r.subjects).ok()?;
         let subjects: Vec<Subject> = names.iter().filter_map(|s| s.parse().ok()).collect();
+        let names: Vec<String> = serde_json::from_str(r.facts).ok()?;
+        let case_facts: Vec<crate::domain::Fact> = names.iter().filter_map(|s| s.parse().ok()).collect();
+        let unit = crate::domain::UnitCode::parse(r.receiving_unit).ok()?;
         let facts = Facts {
             case_code: None,
             procedure_code: &procedure,
             channel,
             subjects: &subjects,
+            case_facts: &case_facts,
+            receiving_unit: Some(&unit),
             quantity: u32::try_from(r.quantity).ok()?,
             as_of: vn_date(r.received_at),
         };
@@ -173,13 +178,22 @@ impl Finance {
 
     /// Turns what the store read into the matcher's inputs, borrowing its text.
     fn inputs<'a>(&self, data: &'a ReconData) -> Result<Loaded<'a>> {
-        // Cases of one procedure, channel, subjects, quantity and date have one quote.
-        let mut quotes: HashMap<(&str, &str, &str, i64, NaiveDate), Option<i64>> = HashMap::new();
+        // Cases of one procedure, channel, subjects, facts, unit, quantity and date have one quote.
+        type QuoteKey<'k> = (&'k str, &'k str, &'k str, &'k str, &'k str, i64, NaiveDate);
+        let mut quotes: HashMap<QuoteKey<'_>, Option<i64>> = HashMap::new();
         let mut payments = Vec::new();
         for r in data.payments() {
             let r = r?;
             let status: PaymentStatus = r.status.parse().unwrap_or(PaymentStatus::Pending);
-            let key = (r.procedure_code, r.channel, r.subjects, r.quantity, vn_date(r.received_at));
+            let key = (
+                r.procedure_code,
+                r.channel,
+                r.subjects,
+                r.facts,
+                r.receiving_unit,
+                r.quantity,
+                vn_date(r.received_at),
+            );
             let expected = match quotes.get(&key) {
                 Some(e) => *e,
                 None => {
@@ -677,15 +691,7 @@ impl Finance {
                     .get_case(&code)
                     .await?
                     .ok_or_else(|| FinanceError::NotFound(format!("no case {code}")))?;
-                let c = &stored.case;
-                let facts = Facts {
-                    case_code: Some(c.case_code.as_str()),
-                    procedure_code: &c.procedure_code,
-                    channel: c.channel,
-                    subjects: &c.subjects,
-                    quantity: c.quantity,
-                    as_of: c.receipt_date().naive(),
-                };
+                let facts = Facts::of_case(&stored.case);
                 let quote = self.fees.quote(&facts).map_err(|err| FinanceError::Invalid(err.to_string()))?;
                 let now = self.clock.now();
                 let payment = crate::store::Payment {

@@ -10,7 +10,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{AuditEntry, StoreError, StoredCase, TokenOwner, User};
-use crate::domain::{CaseCode, Channel, ProcedureCode, Role, Subject, Timestamp, UnitCode};
+use crate::domain::{CaseCode, Channel, Fact, ProcedureCode, Role, Subject, Timestamp, UnitCode};
 
 #[derive(sqlx::FromRow)]
 pub(super) struct CaseVersionRow {
@@ -20,6 +20,7 @@ pub(super) struct CaseVersionRow {
     pub applicant_name: String,
     pub channel: String,
     pub subjects: String,
+    pub facts: String,
     pub quantity: i64,
     pub received_at: DateTime<Utc>,
     pub receiving_unit: String,
@@ -38,6 +39,9 @@ impl CaseVersionRow {
             .map(|s| s.parse::<Subject>())
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| corrupt("subjects", e))?;
+        let facts: Vec<String> = serde_json::from_str(&self.facts).map_err(|e| corrupt("facts", e))?;
+        let facts =
+            facts.iter().map(|s| s.parse::<Fact>()).collect::<Result<Vec<_>, _>>().map_err(|e| corrupt("facts", e))?;
         Ok(StoredCase {
             case: crate::domain::Case {
                 case_code: CaseCode::parse(&self.case_code).map_err(|e| corrupt("case_code", e))?,
@@ -45,6 +49,7 @@ impl CaseVersionRow {
                 applicant_name: self.applicant_name,
                 channel: self.channel.parse::<Channel>().map_err(|e| corrupt("channel", e))?,
                 subjects,
+                facts,
                 quantity: u32::try_from(self.quantity).map_err(|e| corrupt("quantity", e))?,
                 received_at: Timestamp::at(self.received_at),
                 receiving_unit: UnitCode::parse(&self.receiving_unit).map_err(|e| corrupt("receiving_unit", e))?,
@@ -57,6 +62,11 @@ impl CaseVersionRow {
 
 pub(super) fn subjects_json(subjects: &[Subject]) -> String {
     let names: Vec<&str> = subjects.iter().map(|s| s.as_str()).collect();
+    serde_json::to_string(&names).expect("a list of strings serialises")
+}
+
+pub(super) fn facts_json(facts: &[Fact]) -> String {
+    let names: Vec<&str> = facts.iter().map(|f| f.as_str()).collect();
     serde_json::to_string(&names).expect("a list of strings serialises")
 }
 
@@ -208,7 +218,7 @@ macro_rules! impl_store {
                             .fetch_one(&mut **tx)
                             .await?;
                     let row: $crate::store::common::CaseVersionRow = sqlx::query_as(
-                        "SELECT case_code, version, procedure_code, applicant_name, channel, subjects, quantity,
+                        "SELECT case_code, version, procedure_code, applicant_name, channel, subjects, facts, quantity,
                                 received_at, receiving_unit, recorded_at
                          FROM case_versions WHERE case_code = $1 AND version = $2",
                     )
@@ -230,8 +240,8 @@ macro_rules! impl_store {
                 };
                 sqlx::query(
                     "INSERT INTO case_versions (case_code, version, procedure_code, applicant_name, channel, subjects,
-                                                quantity, received_at, receiving_unit, recorded_at, recorded_by)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                                                quantity, received_at, receiving_unit, recorded_at, recorded_by, facts)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                 )
                 .bind(code)
                 .bind(version)
@@ -244,6 +254,7 @@ macro_rules! impl_store {
                 .bind(case.receiving_unit.as_str())
                 .bind(at)
                 .bind(actor)
+                .bind($crate::store::common::facts_json(&case.facts))
                 .execute(&mut **tx)
                 .await?;
                 let stored = $crate::store::StoredCase {
@@ -886,7 +897,7 @@ macro_rules! impl_store {
                 code: &$crate::domain::CaseCode,
             ) -> $crate::store::Result<Option<$crate::store::StoredCase>> {
                 let row: Option<$crate::store::common::CaseVersionRow> = sqlx::query_as(
-                    "SELECT v.case_code, v.version, v.procedure_code, v.applicant_name, v.channel, v.subjects, v.quantity,
+                    "SELECT v.case_code, v.version, v.procedure_code, v.applicant_name, v.channel, v.subjects, v.facts, v.quantity,
                             v.received_at, v.receiving_unit, v.recorded_at
                      FROM cases c JOIN case_versions v ON v.case_code = c.case_code AND v.version = c.current_version
                      WHERE c.case_code = $1",
@@ -902,7 +913,7 @@ macro_rules! impl_store {
                 code: &$crate::domain::CaseCode,
             ) -> $crate::store::Result<Vec<$crate::store::StoredCase>> {
                 let rows: Vec<$crate::store::common::CaseVersionRow> = sqlx::query_as(
-                    "SELECT case_code, version, procedure_code, applicant_name, channel, subjects, quantity,
+                    "SELECT case_code, version, procedure_code, applicant_name, channel, subjects, facts, quantity,
                             received_at, receiving_unit, recorded_at
                      FROM case_versions WHERE case_code = $1 ORDER BY version",
                 )

@@ -305,6 +305,9 @@ pub fn quoted_items(quote_json: &str) -> Vec<crate::domain::ledger::QuotedItem> 
                     basis: i["applied"].as_object().map(|a| {
                         format!("{}: {}", a["rule"].as_str().unwrap_or(""), a["basis"].as_str().unwrap_or(""))
                     }),
+                    support: i["support"].as_object().map(|a| {
+                        format!("{}: {}", a["rule"].as_str().unwrap_or(""), a["basis"].as_str().unwrap_or(""))
+                    }),
                 })
                 .collect()
         })

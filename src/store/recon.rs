@@ -81,6 +81,9 @@ pub struct ReconPaymentRow<'a> {
     pub procedure_code: &'a str,
     pub channel: &'a str,
     pub subjects: &'a str,
+    /// The case's facts, a JSON array like `subjects`.
+    pub facts: &'a str,
+    pub receiving_unit: &'a str,
     pub quantity: i64,
     pub received_at: DateTime<Utc>,
 }
@@ -302,6 +305,8 @@ pub(super) fn payment_select(time: fn(&str) -> String, scan: fn(&str, &str) -> S
         "v.quantity".into(),
         "v.subjects".into(),
         time("v.received_at"),
+        "v.facts".into(),
+        "v.receiving_unit".into(),
     ];
     let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
     format!(
@@ -334,6 +339,8 @@ fn read_payment<'a>(f: &mut Unpack<'a>) -> Result<ReconPaymentRow<'a>, super::St
         quantity: f.num("quantity")?,
         subjects: f.text("subjects")?,
         received_at: f.time("received_at")?.ok_or_else(|| corrupt("received_at"))?,
+        facts: f.text("facts")?,
+        receiving_unit: f.text("receiving_unit")?,
     })
 }
 

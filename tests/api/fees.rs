@@ -165,5 +165,5 @@ async fn the_case_fixtures_import() {
     }
     let store = feerecon::store::connect(&url).await.unwrap();
     let gauges = store.gauges().await.unwrap();
-    assert_eq!(gauges.iter().find(|g| g.0 == "feerecon_cases").unwrap().3, 240);
+    assert_eq!(gauges.iter().find(|g| g.0 == "feerecon_cases").unwrap().3, 242);
 }
