@@ -7,10 +7,12 @@
 //! rules that matter for its procedure and checks dates, channel and subjects.
 
 mod catalogue;
+mod conditions;
 mod coverage;
 #[cfg(test)]
 mod law_tests;
 mod policy;
+mod policy_toml;
 mod quote;
 #[cfg(test)]
 mod tests;

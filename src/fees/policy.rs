@@ -24,8 +24,10 @@ use sha2::{Digest, Sha256};
 use toml::Spanned;
 
 use super::catalogue::{Authority, Catalogue, FeeKind};
+pub use super::conditions::{BasisStatus, UnitPattern, level_first};
+use super::policy_toml::{Source, enum_set, non_empty, parse_date, parse_effect, string_set, tag_set};
 use super::{LoadError, read_text};
-use crate::domain::{BusinessDate, Channel, Money, Subject, UnitCode};
+use crate::domain::{Channel, Money, Subject};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RoundingMode {
@@ -85,78 +87,6 @@ impl fmt::Display for Effect {
             Effect::Waive => f.write_str("waive"),
         }
     }
-}
-
-/// How sure a rule's legal basis is: shown on every quote it decides.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BasisStatus {
-    /// The instrument, article and figure were read in a published text.
-    Verified,
-    /// The instrument is known but the figure, date or scope is inferred, not read.
-    Inferred,
-    /// No instrument was found: the rule follows a pattern and its basis is a placeholder.
-    Placeholder,
-}
-
-impl BasisStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BasisStatus::Verified => "verified",
-            BasisStatus::Inferred => "inferred",
-            BasisStatus::Placeholder => "placeholder",
-        }
-    }
-}
-
-/// A receiving-unit condition: exact codes (`000.00.12.H62`) and prefixes ending in `*`, read
-/// from level 1 down (`H62*`, `H62.12*`), since QCVN 102 writes level 1 at the right end.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct UnitPattern(String);
-
-impl UnitPattern {
-    /// Checks a pattern as written in a policy.
-    pub fn parse(s: &str) -> Result<Self, String> {
-        match s.strip_suffix('*') {
-            Some(prefix) => {
-                // Level-first layout: M X X . Y Y . Z Z . V V V
-                let layout = b"A00.00.00.000";
-                let ok = !prefix.is_empty()
-                    && prefix.len() <= layout.len()
-                    && prefix.bytes().zip(layout.iter()).all(|(b, l)| match l {
-                        b'A' => b.is_ascii_uppercase(),
-                        b'0' => b.is_ascii_digit(),
-                        _ => b == b'.',
-                    });
-                if ok {
-                    Ok(Self(s.to_owned()))
-                } else {
-                    Err(format!(
-                        "unit prefix {s:?} must be a receiving unit read from level 1 down, then `*` (e.g. \"H62*\", \"H62.12*\")"
-                    ))
-                }
-            }
-            None => UnitCode::parse(s).map(|_| Self(s.to_owned())).map_err(|e| e.to_string()),
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// Whether a unit (right-aligned, `000.00.12.H62`) matches; `level_first` is its groups
-    /// from level 1 down (`H62.12.00.000`).
-    pub fn matches(&self, unit: &str, level_first: &str) -> bool {
-        match self.0.strip_suffix('*') {
-            Some(prefix) => level_first.starts_with(prefix),
-            None => self.0 == unit,
-        }
-    }
-}
-
-/// A right-aligned unit code's groups from level 1 down: `000.00.12.H62` → `H62.12.00.000`.
-pub fn level_first(unit: &str) -> String {
-    unit.rsplit('.').collect::<Vec<_>>().join(".")
 }
 
 /// One resolved rule. `None` conditions match anything.
@@ -302,152 +232,6 @@ struct RawRule {
     #[serde(default)]
     units: Option<Spanned<Vec<String>>>,
     effect: Spanned<toml::Value>,
-}
-
-/// One file being read: its path and text, for locating errors.
-struct Source<'a> {
-    path: &'a Path,
-    text: &'a str,
-}
-
-impl Source<'_> {
-    fn err(&self, span: std::ops::Range<usize>, msg: impl Into<String>) -> LoadError {
-        LoadError::at(self.path, self.text, span.start, msg)
-    }
-}
-
-/// A TOML value as a message shows it.
-fn show(v: &toml::Value) -> String {
-    match v {
-        toml::Value::String(s) => format!("{s:?}"),
-        toml::Value::Integer(i) => i.to_string(),
-        toml::Value::Float(f) => f.to_string(),
-        toml::Value::Boolean(b) => b.to_string(),
-        toml::Value::Datetime(d) => d.to_string(),
-        toml::Value::Array(_) => "an array".into(),
-        toml::Value::Table(_) => "a table".into(),
-    }
-}
-
-fn parse_date(src: &Source<'_>, key: &str, v: &Spanned<toml::Value>) -> Result<NaiveDate, LoadError> {
-    let s = match v.get_ref() {
-        toml::Value::String(s) => s.clone(),
-        toml::Value::Datetime(d) if d.date.is_some() && d.time.is_none() => d.to_string(),
-        other => return Err(src.err(v.span(), format!("{key} must be a date \"YYYY-MM-DD\", got {}", show(other)))),
-    };
-    BusinessDate::parse(&s)
-        .map(BusinessDate::naive)
-        .map_err(|_| src.err(v.span(), format!("{key} {s:?} is not a real date YYYY-MM-DD")))
-}
-
-fn non_empty<T>(src: &Source<'_>, key: &str, v: &Spanned<Vec<T>>) -> Result<(), LoadError> {
-    if v.get_ref().is_empty() {
-        Err(src.err(v.span(), format!("{key} must not be empty; omit it to match any")))
-    } else {
-        Ok(())
-    }
-}
-
-fn parse_effect(src: &Source<'_>, v: &Spanned<toml::Value>) -> Result<Effect, LoadError> {
-    let bad = |msg: String| src.err(v.span(), msg);
-    let toml::Value::Table(t) = v.get_ref() else {
-        return Err(bad("effect must be a table such as { pay_percent = 50 }".into()));
-    };
-    for k in t.keys() {
-        if !matches!(k.as_str(), "pay_percent" | "fixed" | "waive" | "payer") {
-            return Err(bad(format!("unknown effect key {k:?}; expected pay_percent, fixed, waive or payer")));
-        }
-    }
-    let kinds = ["pay_percent", "fixed", "waive"].iter().filter(|k| t.contains_key(**k)).count();
-    if kinds != 1 {
-        return Err(bad("effect must have exactly one of pay_percent, fixed or waive".into()));
-    }
-    let payer = match t.get("payer") {
-        None => None,
-        Some(toml::Value::String(p)) if p == "provincial_budget" || p == "citizen" => Some(p.as_str()),
-        Some(other) => {
-            return Err(bad(format!("payer must be \"provincial_budget\" or \"citizen\", got {}", show(other))));
-        }
-    };
-    if payer.is_some() && !t.contains_key("pay_percent") {
-        return Err(bad("payer goes only with pay_percent".into()));
-    }
-    if let Some(p) = t.get("pay_percent") {
-        let percent = match p {
-            toml::Value::Integer(i) => Decimal::from(*i),
-            toml::Value::String(s) => s
-                .trim()
-                .parse::<Decimal>()
-                .map_err(|_| bad(format!("pay_percent {s:?} is not a decimal number such as \"12.5\"")))?,
-            toml::Value::Float(f) => {
-                return Err(bad(format!(
-                    "pay_percent {f} is a TOML float; write an integer or a string such as \"12.5\""
-                )));
-            }
-            other => {
-                return Err(bad(format!("pay_percent must be an integer or a decimal string, got {}", show(other))));
-            }
-        };
-        if percent < Decimal::ZERO || percent > Decimal::ONE_HUNDRED {
-            return Err(bad(format!("pay_percent {percent} is outside 0..=100")));
-        }
-        return Ok(Effect::PayPercent { percent, budget_pays_rest: payer == Some("provincial_budget") });
-    }
-    if let Some(f) = t.get("fixed") {
-        let toml::Value::Integer(i) = f else {
-            return Err(bad(format!("fixed must be a whole number of đồng, got {}", show(f))));
-        };
-        return Money::new(*i).map(Effect::Fixed).map_err(|e| bad(format!("fixed: {e}")));
-    }
-    match t.get("waive") {
-        Some(toml::Value::Boolean(true)) => Ok(Effect::Waive),
-        _ => Err(bad("waive must be true (omit the rule to waive nothing)".into())),
-    }
-}
-
-fn string_set(
-    src: &Source<'_>,
-    key: &str,
-    v: Option<Spanned<Vec<String>>>,
-    known: impl Fn(&str) -> bool,
-    what: &str,
-) -> Result<Option<BTreeSet<String>>, LoadError> {
-    let Some(v) = v else { return Ok(None) };
-    non_empty(src, key, &v)?;
-    let span = v.span();
-    let mut out = BTreeSet::new();
-    for s in v.into_inner() {
-        if !known(&s) {
-            return Err(src.err(span, format!("{key}: unknown {what} {s:?}")));
-        }
-        out.insert(s);
-    }
-    Ok(Some(out))
-}
-
-fn tag_set<T: std::str::FromStr<Err = crate::domain::UnknownTag> + Ord>(
-    src: &Source<'_>,
-    key: &str,
-    v: Option<Spanned<Vec<String>>>,
-) -> Result<Option<BTreeSet<T>>, LoadError> {
-    let Some(v) = v else { return Ok(None) };
-    non_empty(src, key, &v)?;
-    let span = v.span();
-    v.into_inner()
-        .iter()
-        .map(|s| s.parse::<T>().map_err(|e| src.err(span.clone(), format!("{key}: {e}"))))
-        .collect::<Result<BTreeSet<T>, _>>()
-        .map(Some)
-}
-
-fn enum_set<T: Ord + Clone>(
-    src: &Source<'_>,
-    key: &str,
-    v: Option<Spanned<Vec<T>>>,
-) -> Result<Option<BTreeSet<T>>, LoadError> {
-    let Some(v) = v else { return Ok(None) };
-    non_empty(src, key, &v)?;
-    Ok(Some(v.into_inner().into_iter().collect()))
 }
 
 impl Policy {

@@ -396,7 +396,7 @@ impl FeeEngine {
         })
     }
 
-    /// The rules (indices into the resolved list) whose static conditions admit a fee entry.
+    /// The rules whose static conditions admit a fee entry, in resolved order.
     pub(crate) fn rules_for(&self, procedure: usize, fee: usize) -> impl Iterator<Item = &Rule> {
         self.index[procedure][fee].iter().map(|i| &self.policy.rules[*i as usize])
     }

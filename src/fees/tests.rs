@@ -48,6 +48,7 @@ pub(super) fn facts_at<'a>(
 }
 
 /// (citizen, budget, the applied rule of each item) for a case with facts, at a unit.
+#[allow(clippy::too_many_arguments)] // a test helper: every fact of a case, spelled out
 pub(super) fn quote_full(
     e: &FeeEngine,
     proc_: &str,
