@@ -101,7 +101,7 @@ impl FeeItem {
     /// The units charged for a case of `quantity`: 1 for an item that is not per unit, else the
     /// units from `per_unit_from` on (0 when the case has fewer).
     pub fn units(&self, quantity: u32) -> u32 {
-        if self.per_unit { quantity.saturating_sub(self.per_unit_from - 1) } else { 1 }
+        if self.per_unit { quantity.saturating_sub(self.per_unit_from.saturating_sub(1)) } else { 1 }
     }
 
     /// Whether two entries are the same item in different windows.
