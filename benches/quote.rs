@@ -6,7 +6,7 @@ use std::path::Path;
 
 use chrono::NaiveDate;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use feerecon::domain::{Channel, ProcedureCode, Subject};
+use feerecon::domain::{Channel, Fact, ProcedureCode, Subject, UnitCode};
 use feerecon::fees::{Facts, FeeEngine};
 
 fn engine(policy: &str) -> FeeEngine {
@@ -22,6 +22,8 @@ fn bench(c: &mut Criterion) {
     let birth = ProcedureCode::parse("1.001193").expect("a valid code");
     let record = ProcedureCode::parse("2.001417").expect("a valid code");
     let on = NaiveDate::from_ymd_opt(2024, 7, 15).expect("a date");
+    let unit = UnitCode::parse("000.00.12.H62").expect("a valid unit");
+    let late = [Fact::LateRegistration];
     let mut g = c.benchmark_group("quote");
     g.throughput(Throughput::Elements(1));
     g.bench_function("construction permit, 2 items, vinh-phuc", |b| {
@@ -30,6 +32,8 @@ fn bench(c: &mut Criterion) {
             procedure_code: &construction,
             channel: Channel::OnlineFull,
             subjects: &[],
+            case_facts: &[],
+            receiving_unit: Some(&unit),
             quantity: 1,
             as_of: on,
         };
@@ -41,6 +45,8 @@ fn bench(c: &mut Criterion) {
             procedure_code: &birth,
             channel: Channel::OnlineFull,
             subjects: &[],
+            case_facts: &late,
+            receiving_unit: Some(&unit),
             quantity: 1,
             as_of: on,
         };
@@ -52,6 +58,8 @@ fn bench(c: &mut Criterion) {
             procedure_code: &record,
             channel: Channel::OnlineFull,
             subjects: &[Subject::Student],
+            case_facts: &[],
+            receiving_unit: Some(&unit),
             quantity: 1,
             as_of: NaiveDate::from_ymd_opt(2026, 3, 1).expect("a date"),
         };
@@ -63,6 +71,8 @@ fn bench(c: &mut Criterion) {
             procedure_code: &construction,
             channel: Channel::OnlineFull,
             subjects: &[],
+            case_facts: &[],
+            receiving_unit: Some(&unit),
             quantity: 1,
             as_of: on,
         };

@@ -104,7 +104,7 @@ pub enum ImportCommand {
 #[derive(clap::Args, Debug)]
 pub struct QuoteArgs {
     /// A stored case's code.
-    #[arg(long, conflicts_with_all = ["procedure", "channel", "received", "subject", "quantity"])]
+    #[arg(long, conflicts_with_all = ["procedure", "channel", "received", "subject", "fact", "unit", "quantity"])]
     pub case: Option<String>,
     /// Procedure code (mã TTHC), e.g. 1.001193.
     #[arg(long, required_unless_present = "case", requires_all = ["channel", "received"])]
@@ -118,6 +118,12 @@ pub struct QuoteArgs {
     /// A subject tag of the applicant; repeat for several.
     #[arg(long = "subject")]
     pub subject: Vec<String>,
+    /// A fact of the case (e.g. late_registration); repeat for several.
+    #[arg(long = "fact")]
+    pub fact: Vec<String>,
+    /// The receiving unit (e.g. 000.00.12.H62); without it, rules scoped to units do not apply.
+    #[arg(long)]
+    pub unit: Option<String>,
     /// Quantity (copies, pages, persons) for per-unit items; default 1.
     #[arg(long)]
     pub quantity: Option<u32>,
@@ -175,6 +181,10 @@ pub enum PolicyCommand {
         /// Catalogue file; default FEERECON_CATALOGUE.
         #[arg(long)]
         catalogue: Option<PathBuf>,
+        /// List, for FROM..TO (YYYY-MM-DD, inclusive), each fee item's dates with no base rate
+        /// or that no rule touches.
+        #[arg(long, num_args = 2, value_names = ["FROM", "TO"])]
+        coverage: Vec<String>,
     },
 }
 
@@ -324,10 +334,30 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Ledger { action: LedgerCommand::Verify { .. } } => Ok(()),
         Command::SimulateGateway { listen, vnpay_ipn_url } => simulate(&config, &listen, vnpay_ipn_url).await,
-        Command::Policy { action: PolicyCommand::Check { file, catalogue } } => {
+        Command::Policy { action: PolicyCommand::Check { file, catalogue, coverage } } => {
             let catalogue = catalogue.unwrap_or_else(|| config.catalogue.clone());
+            let range = match coverage.as_slice() {
+                [] => None,
+                [from, to] => {
+                    let d = |s: &str| {
+                        crate::domain::BusinessDate::parse(s)
+                            .map(crate::domain::BusinessDate::naive)
+                            .map_err(|e| user_err(format!("--coverage: {e}")))
+                    };
+                    let (from, to) = (d(from)?, d(to)?);
+                    if to < from {
+                        return Err(user_err(format!("--coverage: {to} is before {from}")));
+                    }
+                    Some((from, to))
+                }
+                _ => return Err(user_err("--coverage takes two dates: FROM TO")),
+            };
             let cat = crate::fees::Catalogue::load(&catalogue).map_err(|e| user_err(e.to_string()))?;
             let policy = crate::fees::Policy::load(&file, &cat).map_err(|e| user_err(e.to_string()))?;
+            // A rule whose basis is not verified is applied, but finance must know it.
+            for w in policy.warnings() {
+                eprintln!("warning: {w}");
+            }
             println!(
                 "ok: policy {} ({}): {} rules from {} file(s), catalogue {} ({} procedures); hash {}",
                 policy.id,
@@ -338,6 +368,13 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 cat.procedures.len(),
                 policy.hash
             );
+            if let Some((from, to)) = range {
+                let gaps = crate::fees::FeeEngine::new(cat, policy).coverage(from, to);
+                println!("coverage {from}..{to}: {} gap(s)", gaps.len());
+                for g in gaps {
+                    println!("  {g}");
+                }
+            }
             Ok(())
         }
         Command::User { action: UserCommand::Add { name, role } } => user_add(&config, &*clock, &name, &role).await,
@@ -565,19 +602,13 @@ async fn quote(config: &Config, args: QuoteArgs) -> Result<(), CliError> {
     let stored;
     let given_procedure;
     let given_subjects: Vec<crate::domain::Subject>;
+    let given_facts: Vec<crate::domain::Fact>;
+    let given_unit: Option<crate::domain::UnitCode>;
     let facts = if let Some(code) = &args.case {
         let code = crate::domain::CaseCode::parse(code).map_err(|e| user_err(format!("--case: {e}")))?;
         let store = open_store(config).await?;
         stored = store.get_case(&code).await?.ok_or_else(|| user_err(format!("--case: no case {code}")))?;
-        let c = &stored.case;
-        crate::fees::Facts {
-            case_code: Some(c.case_code.as_str()),
-            procedure_code: &c.procedure_code,
-            channel: c.channel,
-            subjects: &c.subjects,
-            quantity: c.quantity,
-            as_of: c.receipt_date().naive(),
-        }
+        crate::fees::Facts::of_case(&stored.case)
     } else {
         let p = args.procedure.as_deref().unwrap_or_default();
         given_procedure = crate::domain::ProcedureCode::parse(p).map_err(|e| user_err(format!("--procedure: {e}")))?;
@@ -594,6 +625,16 @@ async fn quote(config: &Config, args: QuoteArgs) -> Result<(), CliError> {
             .iter()
             .map(|s| s.parse::<crate::domain::Subject>().map_err(|e| user_err(format!("--subject: {e}"))))
             .collect::<Result<_, _>>()?;
+        given_facts = args
+            .fact
+            .iter()
+            .map(|s| s.parse::<crate::domain::Fact>().map_err(|e| user_err(format!("--fact: {e}"))))
+            .collect::<Result<_, _>>()?;
+        given_unit = args
+            .unit
+            .as_deref()
+            .map(|u| crate::domain::UnitCode::parse(u).map_err(|e| user_err(format!("--unit: {e}"))))
+            .transpose()?;
         let quantity = args.quantity.unwrap_or(1);
         if !(1..=crate::domain::MAX_QUANTITY).contains(&quantity) {
             return Err(user_err(format!("--quantity: must be 1 to {}", crate::domain::MAX_QUANTITY)));
@@ -603,6 +644,8 @@ async fn quote(config: &Config, args: QuoteArgs) -> Result<(), CliError> {
             procedure_code: &given_procedure,
             channel,
             subjects: &given_subjects,
+            case_facts: &given_facts,
+            receiving_unit: given_unit.as_ref(),
             quantity,
             as_of: as_of.naive(),
         }

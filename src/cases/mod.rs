@@ -1,5 +1,6 @@
 //! Reading case files for `feerecon import cases`: a JSON array of case objects, or a CSV file
-//! with a header of the same field names (`subjects` separated by `;`), UTF-8 with or without a BOM.
+//! with a header of the same field names (`subjects` and `facts` separated by `;`), UTF-8 with or
+//! without a BOM.
 //!
 //! Parsing is pure and all-or-nothing: the first bad record stops it with the line where that
 //! record starts and the reason, and the caller writes nothing.
@@ -106,12 +107,13 @@ fn json_records(text: &str) -> Result<Vec<(usize, CaseInput)>, ImportError> {
         .collect()
 }
 
-const CSV_FIELDS: [&str; 8] = [
+const CSV_FIELDS: [&str; 9] = [
     "case_code",
     "procedure_code",
     "applicant_name",
     "channel",
     "subjects",
+    "facts",
     "quantity",
     "received_at",
     "receiving_unit",
@@ -150,7 +152,9 @@ fn csv_records(text: &str) -> Result<Vec<(usize, CaseInput)>, ImportError> {
                     .map_err(|_| at(line, FieldError::new("quantity", format!("{q:?} is not a whole number"))))?,
             ),
         };
-        let subjects = get("subjects").split(';').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+        let list = |f: &str| -> Vec<String> {
+            get(f).split(';').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+        };
         out.push((
             line,
             CaseInput {
@@ -158,7 +162,8 @@ fn csv_records(text: &str) -> Result<Vec<(usize, CaseInput)>, ImportError> {
                 procedure_code: get("procedure_code"),
                 applicant_name: get("applicant_name"),
                 channel: get("channel").trim().to_owned(),
-                subjects,
+                subjects: list("subjects"),
+                facts: list("facts"),
                 quantity,
                 received_at: get("received_at").trim().to_owned(),
                 receiving_unit: get("receiving_unit"),
@@ -211,11 +216,17 @@ mod tests {
 
     #[test]
     fn csv_parses_subjects_and_quantity() {
-        let text = "case_code,procedure_code,applicant_name,channel,subjects,quantity,received_at,receiving_unit\n\
-            000.00.12.H62-240715-0001,1.001193,\"Trần Thị B\",counter,student; poor_household,3,2024-07-15T09:30:00+07:00,000.00.12.H62\n";
+        let text = "case_code,procedure_code,applicant_name,channel,subjects,facts,quantity,received_at,receiving_unit\n\
+            000.00.12.H62-240715-0001,1.001193,\"Trần Thị B\",counter,student; poor_household,late_registration,3,2024-07-15T09:30:00+07:00,000.00.12.H62\n";
         let cases = parse("cases.csv", text).unwrap();
         assert_eq!(cases[0].quantity, 3);
         assert_eq!(cases[0].subjects.len(), 2);
+        assert_eq!(cases[0].facts, vec![crate::domain::Fact::LateRegistration]);
+        // An unknown fact is refused like an unknown subject, naming the field and the line.
+        let bad = text.replace("late_registration", "late");
+        let err = parse("cases.csv", &bad).unwrap_err();
+        assert_eq!(err.line, 2);
+        assert!(err.message.contains("field facts") && err.message.contains("unknown fact"), "{err}");
     }
 
     #[test]

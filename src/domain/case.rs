@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{CaseCode, Channel, ProcedureCode, Subject, Timestamp, UnitCode};
+use super::{CaseCode, Channel, Fact, ProcedureCode, Subject, Timestamp, UnitCode};
 
 /// Largest quantity a case may carry (copies, certificates, persons).
 pub const MAX_QUANTITY: u32 = 9_999;
@@ -38,6 +38,9 @@ pub struct CaseInput {
     pub channel: String,
     #[serde(default)]
     pub subjects: Vec<String>,
+    /// Facts that decide which fee items apply (e.g. `late_registration`); default none.
+    #[serde(default)]
+    pub facts: Vec<String>,
     #[serde(default)]
     pub quantity: Option<u32>,
     pub received_at: String,
@@ -45,7 +48,8 @@ pub struct CaseInput {
 }
 
 /// A valid case. Invariants: `received_at`'s date at +07:00 equals the code's `YYMMDD`;
-/// `receiving_unit` equals the code's unit; `subjects` are sorted and unique; `1 <= quantity <= MAX_QUANTITY`.
+/// `receiving_unit` equals the code's unit; `subjects` and `facts` are sorted and unique;
+/// `1 <= quantity <= MAX_QUANTITY`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Case {
     pub case_code: CaseCode,
@@ -53,6 +57,7 @@ pub struct Case {
     pub applicant_name: String,
     pub channel: Channel,
     pub subjects: Vec<Subject>,
+    pub facts: Vec<Fact>,
     pub quantity: u32,
     pub received_at: Timestamp,
     pub receiving_unit: UnitCode,
@@ -96,6 +101,12 @@ impl CaseInput {
         }
         subjects.sort();
         subjects.dedup();
+        let mut facts = Vec::with_capacity(self.facts.len());
+        for f in &self.facts {
+            facts.push(f.parse::<Fact>().map_err(|e| FieldError::new("facts", e))?);
+        }
+        facts.sort();
+        facts.dedup();
         let quantity = self.quantity.unwrap_or(1);
         if !(1..=MAX_QUANTITY).contains(&quantity) {
             return Err(FieldError::new("quantity", format!("must be 1 to {MAX_QUANTITY}, got {quantity}")));
@@ -119,7 +130,17 @@ impl CaseInput {
                 format!("{receiving_unit} differs from the case code's unit {}", case_code.unit()),
             ));
         }
-        Ok(Case { case_code, procedure_code, applicant_name, channel, subjects, quantity, received_at, receiving_unit })
+        Ok(Case {
+            case_code,
+            procedure_code,
+            applicant_name,
+            channel,
+            subjects,
+            facts,
+            quantity,
+            received_at,
+            receiving_unit,
+        })
     }
 }
 
@@ -134,6 +155,7 @@ mod tests {
             applicant_name: " Nguyễn Văn A ".into(),
             channel: "online_full".into(),
             subjects: vec!["student".into(), "poor_household".into(), "student".into()],
+            facts: vec!["late_registration".into(), "late_registration".into()],
             quantity: None,
             received_at: "2024-07-15T09:30:00+07:00".into(),
             receiving_unit: "000.00.12.H62".into(),
@@ -145,6 +167,7 @@ mod tests {
         let c = input().validate(None).unwrap();
         assert_eq!(c.applicant_name, "Nguyễn Văn A");
         assert_eq!(c.subjects, vec![Subject::PoorHousehold, Subject::Student]);
+        assert_eq!(c.facts, vec![Fact::LateRegistration]);
         assert_eq!(c.quantity, 1);
         assert_eq!(c.receipt_date().to_string(), "2024-07-15");
     }
@@ -174,6 +197,7 @@ mod tests {
             (Box::new(|i| i.applicant_name = "a\u{0}b".into()), None, "applicant_name"),
             (Box::new(|i| i.channel = "web".into()), None, "channel"),
             (Box::new(|i| i.subjects = vec!["vip".into()]), None, "subjects"),
+            (Box::new(|i| i.facts = vec!["late".into()]), None, "facts"),
             (Box::new(|i| i.quantity = Some(0)), None, "quantity"),
             (Box::new(|i| i.received_at = "2024-07-15 09:30".into()), None, "received_at"),
             (Box::new(|i| i.receiving_unit = "000.00.13.H62".into()), None, "receiving_unit"),

@@ -191,6 +191,18 @@ pub struct QuotedItem {
     pub budget_due: i64,
     /// `rule: basis` when a rule decided the item.
     pub basis: Option<String>,
+    /// `rule: basis` of the support rule whose budget pays `budget_due`, when one applies.
+    pub support: Option<String>,
+}
+
+impl QuotedItem {
+    /// The memo of the budget part's lines: the support rule that puts it on the budget.
+    fn budget_memo(&self) -> String {
+        match &self.support {
+            Some(s) => format!("{} budget part: {s}", self.fee),
+            None => format!("{} budget part", self.fee),
+        }
+    }
 }
 
 /// The posting of a confirmed payment: Dr clearing the amount; Cr revenue by the quote's kinds
@@ -222,8 +234,8 @@ pub fn payment_confirmed(
             d => lines.push(Line::debit(SUSPENSE, -d, "paid less than citizen_due")),
         }
         for i in items.iter().filter(|i| i.budget_due > 0) {
-            lines.push(Line::debit(BUDGET_RECEIVABLE, i.budget_due, format!("{} budget part", i.fee)));
-            lines.push(Line::credit(revenue(&i.kind), i.budget_due, format!("{} budget part", i.fee)));
+            lines.push(Line::debit(BUDGET_RECEIVABLE, i.budget_due, i.budget_memo()));
+            lines.push(Line::credit(revenue(&i.kind), i.budget_due, i.budget_memo()));
         }
     }
     Posting {
@@ -238,7 +250,8 @@ pub fn payment_confirmed(
 
 /// The posting of a case nobody pays for (`waived`) or the budget pays for (`budget_covered`):
 /// Dr budget receivable, Cr revenue for the budget part; a zero line with its basis for each
-/// waived item.
+/// waived item; one zero line when the case owes no item at all (an on-time birth registration,
+/// whose only item requires a late registration).
 pub fn settled_without_gateway(
     payment_id: &str,
     items: &[QuotedItem],
@@ -248,12 +261,15 @@ pub fn settled_without_gateway(
     let mut lines = Vec::new();
     for i in items {
         if i.budget_due > 0 {
-            lines.push(Line::debit(BUDGET_RECEIVABLE, i.budget_due, format!("{} budget part", i.fee)));
-            lines.push(Line::credit(revenue(&i.kind), i.budget_due, format!("{} budget part", i.fee)));
+            lines.push(Line::debit(BUDGET_RECEIVABLE, i.budget_due, i.budget_memo()));
+            lines.push(Line::credit(revenue(&i.kind), i.budget_due, i.budget_memo()));
         } else if i.citizen_due == 0 {
             let basis = i.basis.as_deref().unwrap_or("no rule");
             lines.push(Line::credit(revenue(&i.kind), 0, format!("{} waived: {basis}", i.fee)));
         }
+    }
+    if lines.is_empty() {
+        lines.push(Line::credit(revenue("le_phi"), 0, "no fee item applies to this case"));
     }
     let kind = if items.iter().any(|i| i.budget_due > 0) { "budget_covered" } else { "waiver" };
     Posting {
@@ -286,7 +302,14 @@ mod tests {
     }
 
     fn item(fee: &str, kind: &str, c: i64, b: i64) -> QuotedItem {
-        QuotedItem { fee: fee.into(), kind: kind.into(), citizen_due: c, budget_due: b, basis: Some("R: basis".into()) }
+        QuotedItem {
+            fee: fee.into(),
+            kind: kind.into(),
+            citizen_due: c,
+            budget_due: b,
+            basis: Some("R: basis".into()),
+            support: (b > 0).then(|| "S: support basis".into()),
+        }
     }
 
     #[test]
@@ -351,6 +374,12 @@ mod tests {
         let b = settled_without_gateway("p", &[item("a", "le_phi", 0, 135_000)], d(), String::new());
         assert!(b.is_balanced());
         assert_eq!((b.kind.as_str(), b.total()), ("budget_covered", 135_000));
+        // The budget part names the support rule that put it on the budget.
+        assert_eq!(b.lines[0].memo, "a budget part: S: support basis");
+        // A case that owes no item still posts one zero line, so the waiver is on the ledger.
+        let none = settled_without_gateway("p", &[], d(), String::new());
+        assert!(none.is_balanced());
+        assert_eq!((none.kind.as_str(), none.lines.len(), none.total()), ("waiver", 1, 0));
     }
 
     #[test]

@@ -26,5 +26,5 @@ pub use id::new_id;
 pub use money::{Money, MoneyError};
 pub use procedure_code::{ProcedureCode, ProcedureCodeError};
 pub use secret::Secret;
-pub use tags::{Channel, Role, Subject, UnknownTag};
+pub use tags::{Channel, Fact, Role, Subject, UnknownTag};
 pub use time::{BusinessDate, Clock, DateError, ShiftedClock, SystemClock, Timestamp, VN_OFFSET_SECONDS, vn_offset};

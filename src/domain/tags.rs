@@ -1,4 +1,5 @@
-//! Closed sets of tags the SPEC names: filing channels, applicant subjects and user roles.
+//! Closed sets of tags the SPEC names: filing channels, applicant subjects, case facts and user
+//! roles.
 //!
 //! Each is an enum with its wire name (`online_full`, `poor_household`, `finance`), parsed with
 //! `FromStr` and serde alike, so an unknown tag is refused with the list of the known ones.
@@ -93,6 +94,21 @@ tag_enum!(
         Student => "student",
         EthnicMinorityDifficultArea => "ethnic_minority_difficult_area",
         BorderCommune => "border_commune",
+        /// Resides in a commune with extremely difficult socio-economic conditions (xã có điều
+        /// kiện kinh tế - xã hội đặc biệt khó khăn), whatever the applicant's ethnicity
+        /// (TT 244/2016/TT-BTC Art. 5).
+        ExtremelyDifficultCommune => "extremely_difficult_commune",
+        /// Resides in a safe-zone commune (xã an toàn khu, ATK) (TT 244/2016/TT-BTC Art. 5).
+        SafeZoneCommune => "safe_zone_commune",
+    }
+);
+
+tag_enum!(
+    /// A fact of a case that decides whether a fee item applies (catalogue `requires_facts`).
+    Fact, "fact", {
+        /// The event is registered after the legal deadline (for a birth: later than 60 days
+        /// after it, Luật Hộ tịch 2014 Art. 15(1)); on-time registration is free (Art. 11(1)(b)).
+        LateRegistration => "late_registration",
     }
 );
 
@@ -123,7 +139,10 @@ mod tests {
         for s in Subject::ALL {
             assert_eq!(s.as_str().parse::<Subject>().unwrap(), *s);
         }
-        assert_eq!(Subject::ALL.len(), 10);
+        assert_eq!(Subject::ALL.len(), 12);
+        for f in Fact::ALL {
+            assert_eq!(f.as_str().parse::<Fact>().unwrap(), *f);
+        }
         assert_eq!("finance".parse::<Role>().unwrap(), Role::Finance);
     }
 

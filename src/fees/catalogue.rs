@@ -1,27 +1,37 @@
 //! The fee catalogue (`fixtures/catalogue.toml`, SPEC §5): every procedure and its fee items at
 //! the base (counter) rate.
 //!
+//! Each fee item cites the instrument that sets its amount (`basis`) and the dates that amount is
+//! in force (`effective_from`, `effective_to`, both inclusive): a base rate changes by a new entry
+//! with the same fee id and a later window. An item may apply only to cases carrying some facts
+//! (`requires_facts`), and a per-unit item may count from its `per_unit_from`-th unit on.
+//!
 //! Loading checks everything once: unknown keys, malformed procedure codes, negative amounts,
-//! duplicate procedure codes and duplicate fee ids (rules name fees by id, so ids are unique
-//! across the whole catalogue). Each problem is reported with the file and line.
+//! bad or overlapping dates, duplicate procedure codes and fee ids used by two procedures (rules
+//! name fees by id, so an id belongs to one procedure). Each problem is reported with the file
+//! and line.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
+use chrono::NaiveDate;
 use serde::Deserialize;
 use toml::Spanned;
 
 use super::{LoadError, read_text};
-use crate::domain::{Money, ProcedureCode};
+use crate::domain::{BusinessDate, Fact, Money, ProcedureCode};
 
 /// Who sets a procedure's rates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Authority {
-    /// The Ministry of Finance (Bộ Tài chính), or another central body.
+    /// The Ministry of Finance (Bộ Tài chính), by circular.
     Mof,
     /// The provincial People's Council (HĐND tỉnh).
     Hdnd,
+    /// The Government (Chính phủ), by decree: e.g. the adoption registration charge. Support
+    /// for "fees the MoF sets" does not reach these.
+    Government,
 }
 
 impl Authority {
@@ -29,6 +39,7 @@ impl Authority {
         match self {
             Authority::Mof => "mof",
             Authority::Hdnd => "hdnd",
+            Authority::Government => "government",
         }
     }
 }
@@ -50,19 +61,62 @@ impl FeeKind {
     }
 }
 
-/// One phí or lệ phí line of a procedure.
+/// One phí or lệ phí line of a procedure, at one base rate in force between two dates.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FeeItem {
-    /// Unique across the catalogue.
+    /// Belongs to one procedure; repeated only by entries of the same item with disjoint
+    /// windows, which agree on everything but name, amount, basis and dates.
     pub id: String,
     pub kind: FeeKind,
     pub name: String,
     /// The counter rate, in đồng.
     pub amount: Money,
-    /// When true, the amount is per unit and multiplied by the case's quantity.
+    /// When true, the amount is per unit and multiplied by the number of units counted.
     pub per_unit: bool,
+    /// Per-unit items count units from this one on (1 = every unit): a surcharge "from the third
+    /// certificate" has 3. Always 1 for items that are not per unit.
+    pub per_unit_from: u32,
     /// Tiểu mục of the state-budget classification, for remittance reports.
     pub budget_subitem: Option<String>,
+    /// The instrument and article that set `amount`.
+    pub basis: String,
+    pub effective_from: NaiveDate,
+    /// Inclusive; `None` is open-ended.
+    pub effective_to: Option<NaiveDate>,
+    /// The item applies only to a case carrying every one of these facts.
+    pub requires_facts: BTreeSet<Fact>,
+}
+
+impl FeeItem {
+    /// Whether this base rate is in force on `d` (both bounds inclusive).
+    pub fn in_force(&self, d: NaiveDate) -> bool {
+        self.effective_from <= d && self.effective_to.is_none_or(|to| d <= to)
+    }
+
+    /// Whether a case with these facts owes this item at all.
+    pub fn applies(&self, facts: &[Fact]) -> bool {
+        self.requires_facts.iter().all(|f| facts.contains(f))
+    }
+
+    /// The units charged for a case of `quantity`: 1 for an item that is not per unit, else the
+    /// units from `per_unit_from` on (0 when the case has fewer).
+    pub fn units(&self, quantity: u32) -> u32 {
+        if self.per_unit { quantity.saturating_sub(self.per_unit_from.saturating_sub(1)) } else { 1 }
+    }
+
+    /// Whether two entries are the same item in different windows.
+    fn same_item(&self, o: &FeeItem) -> bool {
+        self.kind == o.kind
+            && self.per_unit == o.per_unit
+            && self.per_unit_from == o.per_unit_from
+            && self.requires_facts == o.requires_facts
+            && self.budget_subitem == o.budget_subitem
+    }
+
+    fn overlaps(&self, o: &FeeItem) -> bool {
+        let end = |f: &FeeItem| f.effective_to.unwrap_or(NaiveDate::MAX);
+        self.effective_from <= end(o) && o.effective_from <= end(self)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,8 +126,23 @@ pub struct Procedure {
     pub name: String,
     pub authority: Authority,
     pub category: String,
-    /// In file order; a quote lists items in this order.
+    /// In file order; a quote lists items in this order (an item with several base windows at
+    /// the place of its first entry).
     pub fees: Vec<FeeItem>,
+}
+
+impl Procedure {
+    /// The distinct fee ids, in the order a quote lists them, each with its entries.
+    pub fn items(&self) -> Vec<(&str, Vec<usize>)> {
+        let mut out: Vec<(&str, Vec<usize>)> = Vec::new();
+        for (i, f) in self.fees.iter().enumerate() {
+            match out.iter_mut().find(|(id, _)| *id == f.id) {
+                Some((_, entries)) => entries.push(i),
+                None => out.push((&f.id, vec![i])),
+            }
+        }
+        out
+    }
 }
 
 /// The whole catalogue. Invariants: procedure codes and fee ids are unique.
@@ -111,7 +180,21 @@ struct RawFee {
     #[serde(default)]
     per_unit: bool,
     #[serde(default)]
+    per_unit_from: Option<Spanned<i64>>,
+    #[serde(default)]
     budget_subitem: Option<Spanned<String>>,
+    basis: Spanned<String>,
+    effective_from: Spanned<String>,
+    #[serde(default)]
+    effective_to: Option<Spanned<String>>,
+    #[serde(default)]
+    requires_facts: Option<Spanned<Vec<String>>>,
+}
+
+fn date(v: &Spanned<String>, key: &str) -> Result<NaiveDate, String> {
+    BusinessDate::parse(v.get_ref())
+        .map(BusinessDate::naive)
+        .map_err(|_| format!("{key} {:?} is not a real date YYYY-MM-DD", v.get_ref()))
 }
 
 fn is_identifier(s: &str) -> bool {
@@ -149,14 +232,19 @@ impl Catalogue {
             if p.fee.is_empty() {
                 return Err(err(p.code.span(), format!("procedure {code} has no fee item")));
             }
-            let mut fees = Vec::with_capacity(p.fee.len());
+            let mut fees: Vec<FeeItem> = Vec::with_capacity(p.fee.len());
             for f in p.fee {
                 let id = f.id.get_ref().clone();
                 if !is_identifier(&id) {
                     return Err(err(f.id.span(), format!("fee id {id:?} must be lower_snake_case")));
                 }
-                if let Some(other) = fee_ids.insert(id.clone(), code.to_string()) {
-                    return Err(err(f.id.span(), format!("fee id {id:?} is already used by procedure {other}")));
+                match fee_ids.get(&id) {
+                    Some(other) if other != code.as_str() => {
+                        return Err(err(f.id.span(), format!("fee id {id:?} is already used by procedure {other}")));
+                    }
+                    _ => {
+                        fee_ids.insert(id.clone(), code.to_string());
+                    }
                 }
                 let amount =
                     Money::new(*f.amount.get_ref()).map_err(|e| err(f.amount.span(), format!("fee {id}: {e}")))?;
@@ -169,7 +257,82 @@ impl Catalogue {
                     }
                     None => None,
                 };
-                fees.push(FeeItem { id, kind: f.kind, name: f.name, amount, per_unit: f.per_unit, budget_subitem });
+                let per_unit_from = match &f.per_unit_from {
+                    None => 1,
+                    Some(v) if !f.per_unit => {
+                        return Err(err(v.span(), format!("fee {id}: per_unit_from goes only with per_unit = true")));
+                    }
+                    Some(v) => {
+                        u32::try_from(*v.get_ref()).ok().filter(|n| (1..=9_999).contains(n)).ok_or_else(|| {
+                            err(v.span(), format!("fee {id}: per_unit_from {} must be 1 to 9999", v.get_ref()))
+                        })?
+                    }
+                };
+                if f.basis.get_ref().trim().is_empty() {
+                    return Err(err(f.basis.span(), format!("fee {id}: basis must cite the instrument that sets it")));
+                }
+                let effective_from =
+                    date(&f.effective_from, "effective_from").map_err(|m| err(f.effective_from.span(), m))?;
+                let effective_to = match &f.effective_to {
+                    None => None,
+                    Some(v) => {
+                        let to = date(v, "effective_to").map_err(|m| err(v.span(), m))?;
+                        if to < effective_from {
+                            return Err(err(
+                                v.span(),
+                                format!("effective_to {to} is before effective_from {effective_from}"),
+                            ));
+                        }
+                        Some(to)
+                    }
+                };
+                let mut requires_facts = BTreeSet::new();
+                if let Some(v) = &f.requires_facts {
+                    if v.get_ref().is_empty() {
+                        return Err(err(
+                            v.span(),
+                            "requires_facts must not be empty; omit it to apply to every case".into(),
+                        ));
+                    }
+                    for name in v.get_ref() {
+                        requires_facts
+                            .insert(name.parse::<Fact>().map_err(|e| err(v.span(), format!("requires_facts: {e}")))?);
+                    }
+                }
+                let item = FeeItem {
+                    id,
+                    kind: f.kind,
+                    name: f.name,
+                    amount,
+                    per_unit: f.per_unit,
+                    per_unit_from,
+                    budget_subitem,
+                    basis: f.basis.into_inner().trim().to_owned(),
+                    effective_from,
+                    effective_to,
+                    requires_facts,
+                };
+                if let Some(other) = fees.iter().find(|o| o.id == item.id) {
+                    if !other.same_item(&item) {
+                        return Err(err(
+                            f.id.span(),
+                            format!(
+                                "fee {}: every base window of one item must agree on kind, per_unit, per_unit_from, requires_facts and budget_subitem",
+                                item.id
+                            ),
+                        ));
+                    }
+                    if let Some(o) = fees.iter().find(|o| o.id == item.id && o.overlaps(&item)) {
+                        return Err(err(
+                            f.id.span(),
+                            format!(
+                                "fee {}: base window from {} overlaps the one from {}",
+                                item.id, item.effective_from, o.effective_from
+                            ),
+                        ));
+                    }
+                }
+                fees.push(item);
             }
             procedures.push(Procedure {
                 code: code.to_string(),
@@ -220,6 +383,8 @@ kind = "le_phi"
 name = "Lệ phí đăng ký khai sinh không đúng hạn"
 amount = 8000
 budget_subitem = "2771"
+basis = "NQ test"
+effective_from = "2017-01-01"
 "#;
 
     #[test]
@@ -229,6 +394,49 @@ budget_subitem = "2771"
         assert_eq!(p.fees[0].amount.dong(), 8000);
         assert!(!p.fees[0].per_unit);
         assert_eq!(p.fees[0].budget_subitem.as_deref(), Some("2771"));
+        assert_eq!(p.fees[0].basis, "NQ test");
+        assert!(p.fees[0].in_force(NaiveDate::from_ymd_opt(2017, 1, 1).unwrap()));
+        assert!(!p.fees[0].in_force(NaiveDate::from_ymd_opt(2016, 12, 31).unwrap()));
+    }
+
+    #[test]
+    fn a_base_rate_may_change_by_a_new_window_of_the_same_item() {
+        let two = ONE.replace(
+            "effective_from = \"2017-01-01\"",
+            "effective_from = \"2017-01-01\"\neffective_to = \"2023-07-31\"",
+        ) + "[[procedure.fee]]\nid = \"le_phi_khai_sinh_qua_han\"\nkind = \"le_phi\"\nname = \"x\"\namount = 10000\nbudget_subitem = \"2771\"\nbasis = \"NQ new\"\neffective_from = \"2023-08-01\"\n";
+        let c = parse(&two).unwrap();
+        let p = &c.procedures[0];
+        assert_eq!(p.items(), vec![("le_phi_khai_sinh_qua_han", vec![0, 1])]);
+        // Overlapping windows, or an entry that is another kind of item, are refused.
+        let e = parse(&two.replace("2023-08-01", "2023-07-31")).unwrap_err();
+        assert!(e.message.contains("overlaps"), "{e}");
+        let e = parse(&two.replace("amount = 10000\nbudget_subitem = \"2771\"", "amount = 10000")).unwrap_err();
+        assert!(e.message.contains("must agree"), "{e}");
+    }
+
+    #[test]
+    fn per_unit_from_counts_units_from_a_threshold() {
+        let text = ONE.replace("budget_subitem = \"2771\"", "per_unit = true\nper_unit_from = 3");
+        let c = parse(&text).unwrap();
+        let f = &c.procedures[0].fees[0];
+        assert_eq!((f.units(1), f.units(2), f.units(3), f.units(5)), (0, 0, 1, 3));
+        let e = parse(&ONE.replace("budget_subitem = \"2771\"", "per_unit_from = 3")).unwrap_err();
+        assert!(e.message.contains("goes only with per_unit"), "{e}");
+        let e = parse(&text.replace("per_unit_from = 3", "per_unit_from = 0")).unwrap_err();
+        assert!(e.message.contains("must be 1 to 9999"), "{e}");
+    }
+
+    #[test]
+    fn requires_facts_names_known_facts() {
+        let c =
+            parse(&ONE.replace("amount = 8000", "amount = 8000\nrequires_facts = [\"late_registration\"]")).unwrap();
+        let f = &c.procedures[0].fees[0];
+        assert!(!f.applies(&[]));
+        assert!(f.applies(&[Fact::LateRegistration]));
+        let e = parse(&ONE.replace("amount = 8000", "amount = 8000\nrequires_facts = [\"late\"]")).unwrap_err();
+        assert!(e.message.contains("unknown fact \"late\""), "{e}");
+        assert_eq!(e.line, 12);
     }
 
     #[test]
@@ -238,8 +446,16 @@ budget_subitem = "2771"
             (ONE.replace("budget_subitem", "colour"), 12, "unknown field `colour`"),
             (ONE.replace("\"1.001193\"", "\"1.1193\""), 3, "procedure code"),
             (ONE.replace("\"le_phi\"", "\"tax\""), 9, "unknown variant"),
-            (format!("{ONE}{ONE}"), 15, "appears twice"),
+            (format!("{ONE}{ONE}"), 17, "appears twice"),
             (ONE.replace("amount = 8000", "amount = \"8000\""), 11, "invalid type"),
+            (ONE.replace("2017-01-01", "2017-02-30"), 14, "not a real date"),
+            (ONE.replace("basis = \"NQ test\"", "basis = \" \""), 13, "basis must cite"),
+            (ONE.replace("basis = \"NQ test\"\n", ""), 7, "missing field `basis`"),
+            (
+                ONE.replace("\"2017-01-01\"", "\"2017-01-01\"\neffective_to = \"2016-01-01\""),
+                15,
+                "before effective_from",
+            ),
         ];
         for (text, line, reason) in cases {
             let e = parse(&text).unwrap_err();
@@ -254,6 +470,6 @@ budget_subitem = "2771"
         let second = ONE.replace("1.001193", "1.000894");
         let e = parse(&format!("{ONE}{second}")).unwrap_err();
         assert!(e.message.contains("already used by procedure 1.001193"), "{e}");
-        assert_eq!(e.line, 20);
+        assert_eq!(e.line, 22);
     }
 }

@@ -7,7 +7,12 @@
 //! rules that matter for its procedure and checks dates, channel and subjects.
 
 mod catalogue;
+mod conditions;
+mod coverage;
+#[cfg(test)]
+mod law_tests;
 mod policy;
+mod policy_toml;
 mod quote;
 pub mod stored;
 #[cfg(test)]
@@ -16,7 +21,8 @@ mod tests;
 use std::path::{Path, PathBuf};
 
 pub use catalogue::{Authority, Catalogue, FeeItem, FeeKind, Procedure};
-pub use policy::{Effect, Policy, Rounding, RoundingMode, Rule};
+pub use coverage::{Gap, GapKind};
+pub use policy::{BasisStatus, Effect, Policy, Rounding, RoundingMode, Rule, UnitPattern};
 pub use quote::{Applied, Facts, FeeEngine, Quote, QuoteError, QuoteItem};
 
 /// A catalogue or policy file refused: which file, which line (0 when the whole file), and why.

@@ -3,13 +3,17 @@
 //!
 //! `Policy::load` reads the file and its `include`s (paths relative to the including file,
 //! recursively, cycles refused) into one resolved rule list: included rules first, in `include`
-//! order, then the file's own. Only the top file's `rounding` applies. Every check of SPEC §5 is
+//! order, then the file's own. A file reached twice through includes (a merged province including
+//! two old provinces that both include `national.toml`) counts once, where it was first reached.
+//! Only the top file's `rounding` applies. Every check of SPEC §5 is
 //! made here, against the catalogue, and reported with file, line and reason: unknown keys, bad
 //! dates, `effective_to` before `effective_from`, a percent outside 0..=100 or written as a TOML
 //! float, unknown fee, procedure or category ids, include cycles, duplicate rule ids, and two
-//! rules with the same scope, overlapping dates and different effects.
+//! rules with the same scope, overlapping dates and different effects (a support rule is compared
+//! with support rules only). Each rule says how sure its basis is (`basis_status`); `warnings`
+//! lists those that are not verified.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -20,8 +24,10 @@ use sha2::{Digest, Sha256};
 use toml::Spanned;
 
 use super::catalogue::{Authority, Catalogue, FeeKind};
+pub use super::conditions::{BasisStatus, UnitPattern, level_first};
+use super::policy_toml::{Source, enum_set, non_empty, parse_date, parse_effect, string_set, tag_set};
 use super::{LoadError, read_text};
-use crate::domain::{BusinessDate, Channel, Money, Subject};
+use crate::domain::{Channel, Money, Subject};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RoundingMode {
@@ -88,6 +94,7 @@ impl fmt::Display for Effect {
 pub struct Rule {
     pub id: String,
     pub basis: String,
+    pub basis_status: BasisStatus,
     pub effective_from: NaiveDate,
     /// Inclusive; `None` is open-ended.
     pub effective_to: Option<NaiveDate>,
@@ -102,6 +109,8 @@ pub struct Rule {
     pub channels: Option<BTreeSet<Channel>>,
     /// The case must carry at least one of these.
     pub subjects: Option<BTreeSet<Subject>>,
+    /// The case's receiving unit must match one of these.
+    pub units: Option<BTreeSet<UnitPattern>>,
     pub effect: Effect,
     /// Where the rule was written, for messages.
     pub file: PathBuf,
@@ -112,6 +121,20 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// A support rule: the province's budget pays part of what the citizen owes (SPEC §5 step 5).
+    pub fn is_support(&self) -> bool {
+        matches!(self.effect, Effect::PayPercent { budget_pays_rest: true, .. })
+    }
+
+    /// Whether the receiving unit (`None`: unknown) satisfies the `units` condition.
+    pub fn unit_matches(&self, unit: Option<(&str, &str)>) -> bool {
+        match (&self.units, unit) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(p), Some((u, lf))) => p.iter().any(|p| p.matches(u, lf)),
+        }
+    }
+
     pub fn in_force(&self, d: NaiveDate) -> bool {
         self.effective_from <= d && self.effective_to.is_none_or(|to| d <= to)
     }
@@ -130,6 +153,7 @@ impl Rule {
             && self.kinds == o.kinds
             && self.channels == o.channels
             && self.subjects == o.subjects
+            && self.units == o.units
     }
 }
 
@@ -185,6 +209,7 @@ struct RawRounding {
 struct RawRule {
     id: Spanned<String>,
     basis: Spanned<String>,
+    basis_status: Spanned<BasisStatus>,
     effective_from: Spanned<toml::Value>,
     #[serde(default)]
     effective_to: Option<Spanned<toml::Value>>,
@@ -204,153 +229,9 @@ struct RawRule {
     channels: Option<Spanned<Vec<String>>>,
     #[serde(default)]
     subjects: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    units: Option<Spanned<Vec<String>>>,
     effect: Spanned<toml::Value>,
-}
-
-/// One file being read: its path and text, for locating errors.
-struct Source<'a> {
-    path: &'a Path,
-    text: &'a str,
-}
-
-impl Source<'_> {
-    fn err(&self, span: std::ops::Range<usize>, msg: impl Into<String>) -> LoadError {
-        LoadError::at(self.path, self.text, span.start, msg)
-    }
-}
-
-/// A TOML value as a message shows it.
-fn show(v: &toml::Value) -> String {
-    match v {
-        toml::Value::String(s) => format!("{s:?}"),
-        toml::Value::Integer(i) => i.to_string(),
-        toml::Value::Float(f) => f.to_string(),
-        toml::Value::Boolean(b) => b.to_string(),
-        toml::Value::Datetime(d) => d.to_string(),
-        toml::Value::Array(_) => "an array".into(),
-        toml::Value::Table(_) => "a table".into(),
-    }
-}
-
-fn parse_date(src: &Source<'_>, key: &str, v: &Spanned<toml::Value>) -> Result<NaiveDate, LoadError> {
-    let s = match v.get_ref() {
-        toml::Value::String(s) => s.clone(),
-        toml::Value::Datetime(d) if d.date.is_some() && d.time.is_none() => d.to_string(),
-        other => return Err(src.err(v.span(), format!("{key} must be a date \"YYYY-MM-DD\", got {}", show(other)))),
-    };
-    BusinessDate::parse(&s)
-        .map(BusinessDate::naive)
-        .map_err(|_| src.err(v.span(), format!("{key} {s:?} is not a real date YYYY-MM-DD")))
-}
-
-fn non_empty<T>(src: &Source<'_>, key: &str, v: &Spanned<Vec<T>>) -> Result<(), LoadError> {
-    if v.get_ref().is_empty() {
-        Err(src.err(v.span(), format!("{key} must not be empty; omit it to match any")))
-    } else {
-        Ok(())
-    }
-}
-
-fn parse_effect(src: &Source<'_>, v: &Spanned<toml::Value>) -> Result<Effect, LoadError> {
-    let bad = |msg: String| src.err(v.span(), msg);
-    let toml::Value::Table(t) = v.get_ref() else {
-        return Err(bad("effect must be a table such as { pay_percent = 50 }".into()));
-    };
-    for k in t.keys() {
-        if !matches!(k.as_str(), "pay_percent" | "fixed" | "waive" | "payer") {
-            return Err(bad(format!("unknown effect key {k:?}; expected pay_percent, fixed, waive or payer")));
-        }
-    }
-    let kinds = ["pay_percent", "fixed", "waive"].iter().filter(|k| t.contains_key(**k)).count();
-    if kinds != 1 {
-        return Err(bad("effect must have exactly one of pay_percent, fixed or waive".into()));
-    }
-    let payer = match t.get("payer") {
-        None => None,
-        Some(toml::Value::String(p)) if p == "provincial_budget" || p == "citizen" => Some(p.as_str()),
-        Some(other) => {
-            return Err(bad(format!("payer must be \"provincial_budget\" or \"citizen\", got {}", show(other))));
-        }
-    };
-    if payer.is_some() && !t.contains_key("pay_percent") {
-        return Err(bad("payer goes only with pay_percent".into()));
-    }
-    if let Some(p) = t.get("pay_percent") {
-        let percent = match p {
-            toml::Value::Integer(i) => Decimal::from(*i),
-            toml::Value::String(s) => s
-                .trim()
-                .parse::<Decimal>()
-                .map_err(|_| bad(format!("pay_percent {s:?} is not a decimal number such as \"12.5\"")))?,
-            toml::Value::Float(f) => {
-                return Err(bad(format!(
-                    "pay_percent {f} is a TOML float; write an integer or a string such as \"12.5\""
-                )));
-            }
-            other => {
-                return Err(bad(format!("pay_percent must be an integer or a decimal string, got {}", show(other))));
-            }
-        };
-        if percent < Decimal::ZERO || percent > Decimal::ONE_HUNDRED {
-            return Err(bad(format!("pay_percent {percent} is outside 0..=100")));
-        }
-        return Ok(Effect::PayPercent { percent, budget_pays_rest: payer == Some("provincial_budget") });
-    }
-    if let Some(f) = t.get("fixed") {
-        let toml::Value::Integer(i) = f else {
-            return Err(bad(format!("fixed must be a whole number of đồng, got {}", show(f))));
-        };
-        return Money::new(*i).map(Effect::Fixed).map_err(|e| bad(format!("fixed: {e}")));
-    }
-    match t.get("waive") {
-        Some(toml::Value::Boolean(true)) => Ok(Effect::Waive),
-        _ => Err(bad("waive must be true (omit the rule to waive nothing)".into())),
-    }
-}
-
-fn string_set(
-    src: &Source<'_>,
-    key: &str,
-    v: Option<Spanned<Vec<String>>>,
-    known: impl Fn(&str) -> bool,
-    what: &str,
-) -> Result<Option<BTreeSet<String>>, LoadError> {
-    let Some(v) = v else { return Ok(None) };
-    non_empty(src, key, &v)?;
-    let span = v.span();
-    let mut out = BTreeSet::new();
-    for s in v.into_inner() {
-        if !known(&s) {
-            return Err(src.err(span, format!("{key}: unknown {what} {s:?}")));
-        }
-        out.insert(s);
-    }
-    Ok(Some(out))
-}
-
-fn tag_set<T: std::str::FromStr<Err = crate::domain::UnknownTag> + Ord>(
-    src: &Source<'_>,
-    key: &str,
-    v: Option<Spanned<Vec<String>>>,
-) -> Result<Option<BTreeSet<T>>, LoadError> {
-    let Some(v) = v else { return Ok(None) };
-    non_empty(src, key, &v)?;
-    let span = v.span();
-    v.into_inner()
-        .iter()
-        .map(|s| s.parse::<T>().map_err(|e| src.err(span.clone(), format!("{key}: {e}"))))
-        .collect::<Result<BTreeSet<T>, _>>()
-        .map(Some)
-}
-
-fn enum_set<T: Ord + Clone>(
-    src: &Source<'_>,
-    key: &str,
-    v: Option<Spanned<Vec<T>>>,
-) -> Result<Option<BTreeSet<T>>, LoadError> {
-    let Some(v) = v else { return Ok(None) };
-    non_empty(src, key, &v)?;
-    Ok(Some(v.into_inner().into_iter().collect()))
 }
 
 impl Policy {
@@ -359,7 +240,8 @@ impl Policy {
         let mut rules = Vec::new();
         let mut files = Vec::new();
         let mut stack = Vec::new();
-        let (id, name, rounding) = load_file(path, catalogue, &mut stack, &mut rules, &mut files)?;
+        let mut seen = HashSet::new();
+        let (id, name, rounding) = load_file(path, catalogue, &mut stack, &mut seen, &mut rules, &mut files)?;
         // Rule ids are unique across the resolved list.
         for (i, r) in rules.iter().enumerate() {
             if let Some(first) = rules[..i].iter().find(|o| o.id == r.id) {
@@ -372,7 +254,11 @@ impl Policy {
         }
         // Two rules of the same scope may not disagree on overlapping dates.
         for (i, r) in rules.iter().enumerate() {
-            if let Some(o) = rules[..i].iter().find(|o| o.same_scope(r) && o.overlaps(r) && o.effect != r.effect) {
+            // A support rule pays on top of the winning reduction: it never conflicts with one.
+            if let Some(o) = rules[..i]
+                .iter()
+                .find(|o| o.is_support() == r.is_support() && o.same_scope(r) && o.overlaps(r) && o.effect != r.effect)
+            {
                 return Err(LoadError {
                     file: r.file.clone(),
                     line: r.line,
@@ -391,18 +277,39 @@ impl Policy {
         let hash = canonical_hash(&id, &name, rounding, &rules, catalogue);
         Ok(Policy { id, name, rounding, rules, hash, files })
     }
+
+    /// One line per rule whose basis is not verified (`file:line: rule ID: basis_status S: basis`),
+    /// for `policy check`: such a rule is applied, but its figure or instrument needs checking.
+    pub fn warnings(&self) -> Vec<String> {
+        self.rules
+            .iter()
+            .filter(|r| r.basis_status != BasisStatus::Verified)
+            .map(|r| {
+                format!(
+                    "{}:{}: rule {}: basis_status {}: {}",
+                    r.file.display(),
+                    r.line,
+                    r.id,
+                    r.basis_status.as_str(),
+                    r.basis
+                )
+            })
+            .collect()
+    }
 }
 
 fn load_file(
     path: &Path,
     catalogue: &Catalogue,
     stack: &mut Vec<PathBuf>,
+    seen: &mut HashSet<PathBuf>,
     rules: &mut Vec<Rule>,
     files: &mut Vec<PathBuf>,
 ) -> Result<(String, String, Rounding), LoadError> {
     let text = read_text(path)?;
     let src = Source { path, text: &text };
     let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+    seen.insert(canonical.clone());
     stack.push(canonical);
     files.push(path.to_owned());
     let raw: RawFile = toml::from_str(&text).map_err(|e| LoadError::toml(path, &text, &e))?;
@@ -433,7 +340,11 @@ fn load_file(
         if stack.contains(&canon) {
             return Err(src.err(inc.span(), format!("include {:?} makes a cycle", inc.get_ref())));
         }
-        load_file(&target, catalogue, stack, rules, files)?;
+        if seen.contains(&canon) {
+            // Reached before through another include: one file is one set of rules.
+            continue;
+        }
+        load_file(&target, catalogue, stack, seen, rules, files)?;
     }
     for r in raw.rule {
         let line = LoadError::at(path, &text, r.id.span().start, "").line;
@@ -467,12 +378,26 @@ fn load_file(
             string_set(&src, "excludes", r.excludes, |f| catalogue.has_fee(f), "fee id")?.unwrap_or_default();
         let channels: Option<BTreeSet<Channel>> = tag_set(&src, "channels", r.channels)?;
         let subjects: Option<BTreeSet<Subject>> = tag_set(&src, "subjects", r.subjects)?;
+        let units = match r.units {
+            None => None,
+            Some(v) => {
+                non_empty(&src, "units", &v)?;
+                let span = v.span();
+                let set = v
+                    .into_inner()
+                    .iter()
+                    .map(|u| UnitPattern::parse(u.trim()).map_err(|e| src.err(span.clone(), format!("units: {e}"))))
+                    .collect::<Result<BTreeSet<_>, _>>()?;
+                Some(set)
+            }
+        };
         let effect = parse_effect(&src, &r.effect)?;
         rules.push(Rule {
             channel_mask: channels.as_ref().map(|s| s.iter().fold(0u8, |m, c| m | channel_bit(*c))),
             subject_mask: subjects.as_ref().map(|s| s.iter().fold(0u16, |m, c| m | subject_bit(*c))),
             id,
             basis: r.basis.into_inner().trim().to_owned(),
+            basis_status: r.basis_status.into_inner(),
             effective_from,
             effective_to,
             authority: enum_set(&src, "authority", r.authority)?,
@@ -483,6 +408,7 @@ fn load_file(
             kinds: enum_set(&src, "kinds", r.kinds)?,
             channels,
             subjects,
+            units,
             effect,
             file: path.to_owned(),
             line,
@@ -503,7 +429,7 @@ fn canonical_hash(id: &str, name: &str, rounding: Rounding, rules: &[Rule], cata
         .iter()
         .map(|r| {
             json!({
-                "id": r.id, "basis": r.basis,
+                "id": r.id, "basis": r.basis, "basis_status": r.basis_status.as_str(),
                 "effective_from": r.effective_from.to_string(),
                 "effective_to": r.effective_to.map(|d| d.to_string()),
                 "authority": set(&r.authority, |a| a.as_str().to_owned()),
@@ -514,6 +440,7 @@ fn canonical_hash(id: &str, name: &str, rounding: Rounding, rules: &[Rule], cata
                 "kinds": set(&r.kinds, |k| k.as_str().to_owned()),
                 "channels": set(&r.channels, |c| c.as_str().to_owned()),
                 "subjects": set(&r.subjects, |s| s.as_str().to_owned()),
+                "units": set(&r.units, |u| u.as_str().to_owned()),
                 "effect": r.effect.to_string(),
             })
         })
@@ -525,7 +452,11 @@ fn canonical_hash(id: &str, name: &str, rounding: Rounding, rules: &[Rule], cata
             json!({
                 "code": p.code, "authority": p.authority.as_str(), "category": p.category,
                 "fees": p.fees.iter().map(|f| json!({
-                    "id": f.id, "kind": f.kind.as_str(), "amount": f.amount.dong(), "per_unit": f.per_unit
+                    "id": f.id, "kind": f.kind.as_str(), "amount": f.amount.dong(), "per_unit": f.per_unit,
+                    "per_unit_from": f.per_unit_from, "basis": f.basis,
+                    "effective_from": f.effective_from.to_string(),
+                    "effective_to": f.effective_to.map(|d| d.to_string()),
+                    "requires_facts": f.requires_facts.iter().map(|x| x.as_str()).collect::<Vec<_>>(),
                 })).collect::<Vec<_>>(),
             })
         })

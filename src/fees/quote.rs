@@ -6,7 +6,15 @@
 //! (3) each gives `(citizen, budget)`, a percentage rounded once by the policy's mode and unit,
 //! then clamped so that `0 ≤ citizen + budget ≤ gross`; (4) the winner has the lowest citizen
 //! amount, then the lowest budget amount, then comes first in the resolved list. No stacking.
-//! Without a candidate the item is `(gross, 0)` with `applied: null`.
+//! Without a candidate the item is `(gross, 0)` with `applied: null`. (5) Support rules (the
+//! province's budget pays a share, `payer = "provincial_budget"`) never compete in step 4: they
+//! apply to the citizen amount step 4 gave, once, and the item shows the winner as `support`.
+//!
+//! Before the steps, the catalogue decides which items a case owes: an item whose
+//! `requires_facts` the case lacks is not listed, nor a per-unit item that counts no unit; an
+//! item owed on a date none of its base windows covers makes the quote an error
+//! (`QuoteError::NoBase`), never another date's amount. A rule with a `units` condition matches
+//! only a case whose receiving unit is known and matches.
 
 use chrono::NaiveDate;
 use rust_decimal::prelude::ToPrimitive;
@@ -15,8 +23,8 @@ use serde::Serialize;
 use serde::ser::{SerializeStruct, Serializer};
 
 use super::catalogue::{Catalogue, FeeItem, FeeKind, Procedure};
-use super::policy::{Effect, Policy, Rounding, RoundingMode, Rule, channel_bit, subject_bit};
-use crate::domain::{Channel, Money, ProcedureCode, Subject};
+use super::policy::{Effect, Policy, Rounding, RoundingMode, Rule, channel_bit, level_first, subject_bit};
+use crate::domain::{Case, Channel, Fact, Money, ProcedureCode, Subject, UnitCode};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum QuoteError {
@@ -24,6 +32,8 @@ pub enum QuoteError {
     UnknownProcedure(String),
     #[error("the amount of fee {0} overflows")]
     Overflow(String),
+    #[error("procedure {procedure}: no base rate of fee {fee} is in force on {date}; the catalogue must give one")]
+    NoBase { procedure: String, fee: String, date: NaiveDate },
 }
 
 /// The facts a quote depends on: from a stored case, or given on the command line.
@@ -33,9 +43,29 @@ pub struct Facts<'a> {
     pub procedure_code: &'a ProcedureCode,
     pub channel: Channel,
     pub subjects: &'a [Subject],
+    /// The case's `facts` (e.g. `late_registration`).
+    pub case_facts: &'a [Fact],
+    /// The receiving unit; `None` (facts given without one) matches no `units` condition.
+    pub receiving_unit: Option<&'a UnitCode>,
     pub quantity: u32,
     /// The receipt date in Asia/Ho_Chi_Minh.
     pub as_of: NaiveDate,
+}
+
+impl<'a> Facts<'a> {
+    /// The facts of a stored case's version.
+    pub fn of_case(c: &'a Case) -> Self {
+        Facts {
+            case_code: Some(c.case_code.as_str()),
+            procedure_code: &c.procedure_code,
+            channel: c.channel,
+            subjects: &c.subjects,
+            case_facts: &c.facts,
+            receiving_unit: Some(&c.receiving_unit),
+            quantity: c.quantity,
+            as_of: c.receipt_date().naive(),
+        }
+    }
 }
 
 /// The rule that decided an item.
@@ -46,10 +76,14 @@ pub struct Applied<'a> {
 
 #[derive(Debug, Clone)]
 pub struct QuoteItem<'a> {
+    /// The base window in force on the as-of date.
     pub fee: &'a FeeItem,
-    /// The case's quantity for per-unit items, 1 otherwise.
+    /// The units counted for per-unit items (from `per_unit_from` on), 1 otherwise.
     pub quantity: u32,
+    /// The reduction, fixed amount or waiver that decided the citizen amount (step 4).
     pub applied: Option<Applied<'a>>,
+    /// The support rule whose budget pays part of that amount (step 5).
+    pub support: Option<Applied<'a>>,
     pub citizen_due: Money,
     pub budget_due: Money,
     /// Whether the rounding step changed the value.
@@ -100,13 +134,31 @@ impl Quote<'_> {
                 i.budget_due,
                 if i.rounded { " (rounded)" } else { "" }
             );
+            let _ = writeln!(out, "      base: {}", i.fee.basis);
             match i.applied {
                 Some(a) => {
-                    let _ = writeln!(out, "      rule {}: {} — {}", a.rule.id, a.rule.effect, a.rule.basis);
+                    let _ = writeln!(
+                        out,
+                        "      rule {}: {} — {} [{}]",
+                        a.rule.id,
+                        a.rule.effect,
+                        a.rule.basis,
+                        a.rule.basis_status.as_str()
+                    );
                 }
                 None => {
                     let _ = writeln!(out, "      no rule applies: the base rate");
                 }
+            }
+            if let Some(a) = i.support {
+                let _ = writeln!(
+                    out,
+                    "      support {}: {} — {} [{}]",
+                    a.rule.id,
+                    a.rule.effect,
+                    a.rule.basis,
+                    a.rule.basis_status.as_str()
+                );
             }
         }
         let _ = writeln!(out, "Total: citizen {}, budget {}", self.citizen_due, self.budget_due);
@@ -130,7 +182,16 @@ impl Serialize for Quote<'_> {
         struct AppliedJson<'a> {
             rule: &'a str,
             basis: &'a str,
+            basis_status: &'a str,
             effect: String,
+        }
+        fn applied_json<'a>(a: Option<Applied<'a>>) -> Option<AppliedJson<'a>> {
+            a.map(|a| AppliedJson {
+                rule: &a.rule.id,
+                basis: &a.rule.basis,
+                basis_status: a.rule.basis_status.as_str(),
+                effect: a.rule.effect.to_string(),
+            })
         }
         #[derive(Serialize)]
         struct ItemJson<'a> {
@@ -139,6 +200,7 @@ impl Serialize for Quote<'_> {
             base: i64,
             quantity: u32,
             applied: Option<AppliedJson<'a>>,
+            support: Option<AppliedJson<'a>>,
             citizen_due: i64,
             budget_due: i64,
             rounded: bool,
@@ -151,11 +213,8 @@ impl Serialize for Quote<'_> {
                 kind: i.fee.kind.as_str(),
                 base: i.fee.amount.dong(),
                 quantity: i.quantity,
-                applied: i.applied.map(|a| AppliedJson {
-                    rule: &a.rule.id,
-                    basis: &a.rule.basis,
-                    effect: a.rule.effect.to_string(),
-                }),
+                applied: applied_json(i.applied),
+                support: applied_json(i.support),
                 citizen_due: i.citizen_due.dong(),
                 budget_due: i.budget_due.dong(),
                 rounded: i.rounded,
@@ -260,19 +319,37 @@ impl FeeEngine {
         let procedure = &self.catalogue.procedures[pi];
         let channel = channel_bit(facts.channel);
         let subjects = facts.subjects.iter().fold(0u16, |m, s| m | subject_bit(*s));
+        let unit = facts.receiving_unit.map(|u| (u.as_str(), level_first(u.as_str())));
+        let unit = unit.as_ref().map(|(u, lf)| (*u, lf.as_str()));
         let rounding = self.policy.rounding;
+        let overflow = |fee: &FeeItem| QuoteError::Overflow(fee.id.clone());
         let mut items = Vec::with_capacity(procedure.fees.len());
         let (mut citizen_total, mut budget_total) = (Money::ZERO, Money::ZERO);
-        for (fi, fee) in procedure.fees.iter().enumerate() {
-            let quantity = if fee.per_unit { facts.quantity } else { 1 };
-            let gross = fee.amount.checked_mul(quantity).map_err(|_| QuoteError::Overflow(fee.id.clone()))?;
+        for (id, entries) in procedure.items() {
+            // Every window of one item agrees on facts and units (the catalogue checks it).
+            let first = &procedure.fees[entries[0]];
+            let quantity = first.units(facts.quantity);
+            if !first.applies(facts.case_facts) || quantity == 0 {
+                continue;
+            }
+            let fi = entries.iter().copied().find(|i| procedure.fees[*i].in_force(facts.as_of)).ok_or_else(|| {
+                QuoteError::NoBase { procedure: procedure.code.clone(), fee: id.to_owned(), date: facts.as_of }
+            })?;
+            let fee = &procedure.fees[fi];
+            let gross = fee.amount.checked_mul(quantity).map_err(|_| overflow(fee))?;
             let mut best: Option<(i64, i64, bool, &Rule)> = None;
+            let mut supports: Vec<&Rule> = Vec::new();
             for ri in &self.index[pi][fi] {
                 let rule = &self.policy.rules[*ri as usize];
                 if !rule.in_force(facts.as_of)
                     || rule.channel_mask.is_some_and(|m| m & channel == 0)
                     || rule.subject_mask.is_some_and(|m| m & subjects == 0)
+                    || !rule.unit_matches(unit)
                 {
+                    continue;
+                }
+                if rule.is_support() {
+                    supports.push(rule);
                     continue;
                 }
                 let (c, b, rounded) = candidate(&rule.effect, gross, quantity, rounding);
@@ -280,15 +357,33 @@ impl FeeEngine {
                     best = Some((c, b, rounded, rule));
                 }
             }
-            let (citizen, budget, rounded, applied) = match best {
+            let (mut citizen, mut budget, mut rounded, applied) = match best {
                 Some((c, b, rounded, rule)) => (c, b, rounded, Some(Applied { rule })),
                 None => (gross.dong(), 0, false, None),
             };
-            let citizen_due = Money::new(citizen).map_err(|_| QuoteError::Overflow(fee.id.clone()))?;
-            let budget_due = Money::new(budget).map_err(|_| QuoteError::Overflow(fee.id.clone()))?;
-            citizen_total = citizen_total.checked_add(citizen_due).map_err(|_| QuoteError::Overflow(fee.id.clone()))?;
-            budget_total = budget_total.checked_add(budget_due).map_err(|_| QuoteError::Overflow(fee.id.clone()))?;
-            items.push(QuoteItem { fee, quantity, applied, citizen_due, budget_due, rounded });
+            // Step 5: support pays part of what the citizen would owe, never the counter rate.
+            let mut support = None;
+            if citizen > 0 {
+                let owed = Money::new(citizen).map_err(|_| overflow(fee))?;
+                let mut best_support: Option<(i64, i64, bool, &Rule)> = None;
+                for rule in supports {
+                    let (c, b, r) = candidate(&rule.effect, owed, quantity, rounding);
+                    if best_support.is_none_or(|(bc, _, _, _)| c < bc) {
+                        best_support = Some((c, b, r, rule));
+                    }
+                }
+                if let Some((c, b, r, rule)) = best_support {
+                    citizen = c;
+                    budget += b;
+                    rounded |= r;
+                    support = Some(Applied { rule });
+                }
+            }
+            let citizen_due = Money::new(citizen).map_err(|_| overflow(fee))?;
+            let budget_due = Money::new(budget).map_err(|_| overflow(fee))?;
+            citizen_total = citizen_total.checked_add(citizen_due).map_err(|_| overflow(fee))?;
+            budget_total = budget_total.checked_add(budget_due).map_err(|_| overflow(fee))?;
+            items.push(QuoteItem { fee, quantity, applied, support, citizen_due, budget_due, rounded });
         }
         Ok(Quote {
             case_code: facts.case_code,
@@ -299,6 +394,11 @@ impl FeeEngine {
             citizen_due: citizen_total,
             budget_due: budget_total,
         })
+    }
+
+    /// The rules whose static conditions admit a fee entry, in resolved order.
+    pub(crate) fn rules_for(&self, procedure: usize, fee: usize) -> impl Iterator<Item = &Rule> {
+        self.index[procedure][fee].iter().map(|i| &self.policy.rules[*i as usize])
     }
 }
 

@@ -20,6 +20,8 @@ struct StoredItem {
     citizen_due: i64,
     budget_due: i64,
     applied: Option<StoredRule>,
+    #[serde(default)]
+    support: Option<StoredRule>,
 }
 
 #[derive(Deserialize)]
@@ -43,6 +45,7 @@ pub fn quoted_items(quote_json: &str) -> Result<Vec<QuotedItem>, StoredQuoteErro
             citizen_due: i.citizen_due,
             budget_due: i.budget_due,
             basis: i.applied.map(|a| format!("{}: {}", a.rule, a.basis)),
+            support: i.support.map(|a| format!("{}: {}", a.rule, a.basis)),
         })
         .collect())
 }

@@ -72,17 +72,22 @@ fn check_procedure(state: &AppState, case: &crate::domain::Case) -> Result<(), A
 async fn get_fee(State(state): State<AppState>, Path(code): Path<String>) -> Result<Response, ApiError> {
     let code = path_case_code(&code)?;
     let stored = state.store.get_case(&code).await?.ok_or_else(|| ApiError::NotFound(format!("no case {code}")))?;
-    let case = &stored.case;
-    let facts = crate::fees::Facts {
-        case_code: Some(case.case_code.as_str()),
-        procedure_code: &case.procedure_code,
-        channel: case.channel,
-        subjects: &case.subjects,
-        quantity: case.quantity,
-        as_of: case.receipt_date().naive(),
-    };
-    let quote = state.fees.quote(&facts).map_err(|e| ApiError::Internal(anyhow::Error::new(e)))?;
+    let quote = state.fees.quote(&crate::fees::Facts::of_case(&stored.case))?;
     Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], quote.to_json()).into_response())
+}
+
+/// A stored case whose procedure has left the catalogue is 422 `unknown_procedure`; one whose
+/// receipt date no base rate covers is 422 `no_base_rate`; both name what is missing.
+impl From<crate::fees::QuoteError> for ApiError {
+    fn from(e: crate::fees::QuoteError) -> Self {
+        use crate::fees::QuoteError;
+        let message = e.to_string();
+        match e {
+            QuoteError::UnknownProcedure(_) => ApiError::Unprocessable { code: "unknown_procedure", message },
+            QuoteError::NoBase { .. } => ApiError::Unprocessable { code: "no_base_rate", message },
+            QuoteError::Overflow(_) => ApiError::Internal(anyhow::Error::new(e)),
+        }
+    }
 }
 
 async fn get_case(State(state): State<AppState>, Path(code): Path<String>) -> Result<Response, ApiError> {

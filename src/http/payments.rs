@@ -65,6 +65,7 @@ impl From<CreateError> for ApiError {
                 ApiError::Unprocessable { code: "amount_outside_gateway_limits", message: msg }
             }
             CreateError::GatewayUnavailable(_) => ApiError::GatewayUnavailable(msg),
+            CreateError::Unquotable(q) => ApiError::from(q),
             CreateError::Internal(e) => ApiError::Internal(e),
         }
     }

@@ -52,8 +52,20 @@ pub enum CreateError {
     OutsideLimits { gateway: Gateway, amount: Money },
     #[error("the gateway did not create the order: {0}")]
     GatewayUnavailable(String),
+    /// The case cannot be quoted: its procedure left the catalogue, or no base rate covers its date.
+    #[error("{0}")]
+    Unquotable(crate::fees::QuoteError),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+impl From<crate::fees::QuoteError> for CreateError {
+    fn from(e: crate::fees::QuoteError) -> Self {
+        match e {
+            crate::fees::QuoteError::Overflow(_) => CreateError::Internal(anyhow::Error::new(e)),
+            other => CreateError::Unquotable(other),
+        }
+    }
 }
 
 impl From<StoreError> for CreateError {
@@ -167,16 +179,7 @@ impl Service {
         if self.store.case_is_settled(case).await? {
             return Err(CreateError::CaseAlreadyPaid);
         }
-        let c = &stored.case;
-        let facts = Facts {
-            case_code: Some(c.case_code.as_str()),
-            procedure_code: &c.procedure_code,
-            channel: c.channel,
-            subjects: &c.subjects,
-            quantity: c.quantity,
-            as_of: c.receipt_date().naive(),
-        };
-        let quote = self.fees.quote(&facts).map_err(|e| CreateError::Internal(anyhow::Error::new(e)))?;
+        let quote = self.fees.quote(&Facts::of_case(&stored.case)).map_err(CreateError::from)?;
         let now = self.clock.now();
         let expires_at = now + TimeDelta::from_std(self.payment_ttl).unwrap_or(TimeDelta::minutes(15));
         let quote_json = quote.to_json();

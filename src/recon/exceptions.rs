@@ -304,16 +304,8 @@ impl Finance {
             .map_err(|err| FinanceError::Invalid(format!("case_code: {err}")))?;
         let stored =
             self.store.get_case(&code).await?.ok_or_else(|| FinanceError::NotFound(format!("no case {code}")))?;
-        let c = &stored.case;
-        let facts = Facts {
-            case_code: Some(c.case_code.as_str()),
-            procedure_code: &c.procedure_code,
-            channel: c.channel,
-            subjects: &c.subjects,
-            quantity: c.quantity,
-            as_of: c.receipt_date().naive(),
-        };
-        let quote = self.fees.quote(&facts).map_err(|err| FinanceError::Invalid(err.to_string()))?;
+        let quote =
+            self.fees.quote(&Facts::of_case(&stored.case)).map_err(|err| FinanceError::Invalid(err.to_string()))?;
         let quote_json = quote.to_json();
         let items = crate::fees::stored::quoted_items(&quote_json).map_err(|err| FinanceError::Internal(err.into()))?;
         let (phi_due, le_phi_due) = crate::fees::stored::citizen_split(&items);

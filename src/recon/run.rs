@@ -103,13 +103,16 @@ impl Finance {
     fn expected(&self, r: &ReconPaymentRow<'_>) -> Option<i64> {
         let procedure = ProcedureCode::parse(r.procedure_code).ok()?;
         let channel: Channel = r.channel.parse().ok()?;
-        let names: Vec<String> = serde_json::from_str(r.subjects).ok()?;
-        let subjects: Vec<Subject> = names.iter().filter_map(|s| s.parse().ok()).collect();
+        let subjects: Vec<Subject> = serde_json::from_str(r.subjects).ok()?;
+        let case_facts: Vec<crate::domain::Fact> = serde_json::from_str(r.facts).ok()?;
+        let unit = crate::domain::UnitCode::parse(r.receiving_unit).ok()?;
         let facts = Facts {
             case_code: None,
             procedure_code: &procedure,
             channel,
             subjects: &subjects,
+            case_facts: &case_facts,
+            receiving_unit: Some(&unit),
             quantity: u32::try_from(r.quantity).ok()?,
             as_of: vn_date(r.received_at),
         };
@@ -119,12 +122,21 @@ impl Finance {
     /// Turns what the store read into the matcher's inputs, borrowing its text.
     #[tracing::instrument(name = "recon.inputs", skip_all)]
     pub(super) fn inputs<'a>(&self, data: &'a ReconData) -> Result<Loaded<'a>> {
-        // Cases of one procedure, channel, subjects, quantity and date have one quote.
-        let mut quotes: HashMap<(&str, &str, &str, i64, NaiveDate), Option<i64>> = HashMap::new();
+        // Cases of one procedure, channel, subjects, facts, unit, quantity and date have one quote.
+        type QuoteKey<'k> = (&'k str, &'k str, &'k str, &'k str, &'k str, i64, NaiveDate);
+        let mut quotes: HashMap<QuoteKey<'_>, Option<i64>> = HashMap::new();
         let mut payments = Vec::new();
         for r in data.payments() {
             let r = r?;
-            let key = (r.procedure_code, r.channel, r.subjects, r.quantity, vn_date(r.received_at));
+            let key = (
+                r.procedure_code,
+                r.channel,
+                r.subjects,
+                r.facts,
+                r.receiving_unit,
+                r.quantity,
+                vn_date(r.received_at),
+            );
             let expected = match quotes.get(&key) {
                 Some(e) => *e,
                 None => {

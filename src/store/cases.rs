@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::{Result, Store, WriteTx, on_pool, on_tx};
 use crate::domain::sql::JsonText;
-use crate::domain::{Case, CaseCode, Channel, ProcedureCode, Subject, Timestamp, UnitCode};
+use crate::domain::{Case, CaseCode, Channel, Fact, ProcedureCode, Subject, Timestamp, UnitCode};
 
 /// What an upsert did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +41,7 @@ struct CaseVersionRow {
     applicant_name: String,
     channel: Channel,
     subjects: JsonText<Vec<Subject>>,
+    facts: JsonText<Vec<Fact>>,
     quantity: i64,
     received_at: Timestamp,
     receiving_unit: UnitCode,
@@ -48,7 +49,7 @@ struct CaseVersionRow {
 }
 
 const VERSION_COLUMNS: &str = "v.case_code, v.version, v.procedure_code, v.applicant_name, v.channel, v.subjects, \
-                               v.quantity, v.received_at, v.receiving_unit, v.recorded_at";
+                               v.facts, v.quantity, v.received_at, v.receiving_unit, v.recorded_at";
 
 impl CaseVersionRow {
     fn into_stored(self) -> Result<StoredCase> {
@@ -59,6 +60,7 @@ impl CaseVersionRow {
                 applicant_name: self.applicant_name,
                 channel: self.channel,
                 subjects: self.subjects.0,
+                facts: self.facts.0,
                 quantity: u32::try_from(self.quantity)
                     .map_err(|e| super::StoreError::Corrupt(format!("case quantity: {e}")))?,
                 received_at: self.received_at,
@@ -162,10 +164,11 @@ impl WriteTx {
             current + 1
         };
         let subjects = JsonText(case.subjects.clone());
+        let facts = JsonText(case.facts.clone());
         on_tx!(self, |c| sqlx::query(
             "INSERT INTO case_versions (case_code, version, procedure_code, applicant_name, channel, subjects,
-                                        quantity, received_at, receiving_unit, recorded_at, recorded_by)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                                        quantity, received_at, receiving_unit, recorded_at, recorded_by, facts)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(code)
         .bind(version)
@@ -178,6 +181,7 @@ impl WriteTx {
         .bind(&case.receiving_unit)
         .bind(at)
         .bind(actor)
+        .bind(&facts)
         .execute(&mut *c)
         .await
         .map(|r| r.rows_affected()))?;

@@ -49,6 +49,9 @@ pub struct ReconPaymentRow<'a> {
     pub channel: &'a str,
     /// The case's subjects as stored (a JSON array of tags).
     pub subjects: &'a str,
+    /// The case's facts, a JSON array like `subjects`.
+    pub facts: &'a str,
+    pub receiving_unit: &'a str,
     pub quantity: i64,
     pub received_at: DateTime<Utc>,
 }
@@ -525,6 +528,8 @@ pub(super) fn payment_select(time: fn(&str) -> String, scan: fn(&str, &str) -> S
         "v.quantity".into(),
         "v.subjects".into(),
         time("v.received_at"),
+        "v.facts".into(),
+        "v.receiving_unit".into(),
     ];
     let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
     format!(
@@ -557,6 +562,8 @@ fn read_payment<'a>(f: &mut Unpack<'a>) -> Result<ReconPaymentRow<'a>, StoreErro
         quantity: f.num("quantity")?,
         subjects: f.text("subjects")?,
         received_at: f.time("received_at")?.ok_or_else(|| corrupt("received_at"))?,
+        facts: f.text("facts")?,
+        receiving_unit: f.text("receiving_unit")?,
     })
 }
 
