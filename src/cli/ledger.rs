@@ -1,0 +1,88 @@
+//! `ledger export` and `ledger verify`: the auditor's files.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+
+use super::{CliError, open_store, user_err};
+use crate::config::Config;
+use crate::domain::Clock;
+
+pub(super) async fn ledger_export(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+    from: &str,
+    to: &str,
+    out: &std::path::Path,
+) -> Result<(), CliError> {
+    let from = crate::domain::BusinessDate::parse(from).map_err(|e| user_err(format!("--from: {e}")))?;
+    let to = crate::domain::BusinessDate::parse(to).map_err(|e| user_err(format!("--to: {e}")))?;
+    if to < from {
+        return Err(user_err("--to is before --from"));
+    }
+    // The export signs its tail with the ledger's key: FEERECON_LEDGER_KEY, which must be the key
+    // the database recorded (never created here).
+    let key = crate::ledger::LedgerKey::load(&config.ledger_key)
+        .map_err(|e| user_err(format!("FEERECON_LEDGER_KEY: {e} (an export is signed with the ledger's key)")))?;
+    let store = open_store(config).await?;
+    match store.recorded_ledger_key().await.context("Failed to read the ledger's key")? {
+        Some(recorded) if recorded == key.public_hex() => {}
+        Some(recorded) => {
+            return Err(user_err(format!(
+                "FEERECON_LEDGER_KEY: this key's public key {} is not the one the ledger is signed with ({recorded}); export with the ledger's key",
+                key.public_hex()
+            )));
+        }
+        None => {
+            return Err(user_err(
+                "FEERECON_LEDGER_KEY: this database has recorded no ledger key yet (start `serve` once with the key)",
+            ));
+        }
+    }
+    let ledger = crate::ledger::Ledger { store, key: Some(Arc::new(key)), clock };
+    let e = ledger
+        .export(from.naive(), to.naive())
+        .await?
+        .ok_or_else(|| user_err(format!("no ledger entry is dated {from} to {to}")))?;
+    crate::ledger::write_dir(out, &e).map_err(|err| user_err(format!("--out {}: {err}", out.display())))?;
+    let m = &e.manifest;
+    println!(
+        "exported seq {}..{} ({} entries, {} checkpoints) to {}; head {}",
+        m.first_seq,
+        m.last_seq,
+        m.entry_count,
+        m.checkpoints.len(),
+        out.display(),
+        m.head_hash
+    );
+    Ok(())
+}
+
+pub(super) fn ledger_verify(dir: &std::path::Path, public_key: Option<&std::path::Path>) -> Result<(), CliError> {
+    let read =
+        |name: &str| std::fs::read(dir.join(name)).map_err(|e| user_err(format!("{}: {e}", dir.join(name).display())));
+    let entries = read("entries.csv")?;
+    let manifest = read("manifest.json")?;
+    let pinned = match public_key {
+        None => None,
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).map_err(|e| user_err(format!("--public-key {}: {e}", p.display())))?;
+            let key = serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|v| v["public_key"].as_str().map(str::to_owned))
+                .unwrap_or_else(|| text.trim().to_owned());
+            Some(key)
+        }
+    };
+    match crate::ledger::verify::verify(&entries, &manifest, pinned.as_deref()) {
+        Ok(v) => {
+            println!(
+                "ok: {} entries, seq {}..{}, {} signed checkpoints, head {}, key {}",
+                v.entries, v.first_seq, v.last_seq, v.checkpoints, v.head_hash, v.public_key
+            );
+            Ok(())
+        }
+        Err(f) => Err(user_err(format!("verification failed: {f}"))),
+    }
+}

@@ -1,0 +1,355 @@
+//! The `feerecon` command: clap subcommands over the library.
+//!
+//! Exit codes (SPEC §3.2): 0 on success and for `--help`/`--version`; 1 on a user error (bad
+//! flags, a bad file, an unknown user), with one line saying what and where; 2 on an internal
+//! error. Results go to standard output, progress and logs to standard error.
+//!
+//! This file holds the command line's shape (clap), the exit codes and the dispatch; each area's
+//! commands live in their file: `serve` (the server, the simulator), `cases` (case imports,
+//! quotes, policy checks), `finance` (settlement imports, reconciliation), `ledger` (export,
+//! verify), `admin` (users and tokens).
+
+mod admin;
+mod cases;
+mod finance;
+mod ledger;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+use crate::domain::{Clock, SystemClock};
+use crate::store::{Store, StoreError};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "feerecon",
+    version,
+    about = "Fees for online public services: quotes, gateway payments, reconciliation and an auditable ledger."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the server (migrates the database first). Configured by FEERECON_* variables.
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Import data files.
+    Import {
+        #[command(subcommand)]
+        what: ImportCommand,
+    },
+    /// Quote what a case owes: a stored case (--case) or given facts (no database needed).
+    Quote(QuoteArgs),
+    /// Check policy files.
+    Policy {
+        #[command(subcommand)]
+        action: PolicyCommand,
+    },
+    /// Settlement files.
+    Settlement {
+        #[command(subcommand)]
+        action: SettlementCommand,
+    },
+    /// Reconcile one business date of one gateway, and print or write the report.
+    Reconcile {
+        /// YYYY-MM-DD (Asia/Ho_Chi_Minh).
+        #[arg(long)]
+        date: String,
+        /// vnpay, momo or zalopay.
+        #[arg(long)]
+        gateway: String,
+        /// text, json, csv or xlsx.
+        #[arg(long, default_value = "text", value_parser = ["text", "json", "csv", "xlsx"])]
+        format: String,
+        /// Write to this file instead of standard output (required for xlsx).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// The ledger: export a date range for auditors, verify an export offline.
+    Ledger {
+        #[command(subcommand)]
+        action: LedgerCommand,
+    },
+    /// Run the gateway simulator alone (VNPAY, MoMo, ZaloPay on loopback) for integrators.
+    /// Credentials come from the same FEERECON_VNPAY_*, FEERECON_MOMO_* and FEERECON_ZALOPAY_* variables.
+    SimulateGateway {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:9090")]
+        listen: String,
+        /// Where VNPAY IPNs go; default: the origin of each payment's vnp_ReturnUrl + /gateway/vnpay/ipn.
+        #[arg(long)]
+        vnpay_ipn_url: Option<String>,
+    },
+    /// Manage users (people and machine clients).
+    User {
+        #[command(subcommand)]
+        action: UserCommand,
+    },
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        action: TokenCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImportCommand {
+    /// Import cases from a JSON array or a CSV file (UTF-8, BOM allowed). All or nothing.
+    Cases {
+        /// The file (.json or .csv).
+        file: PathBuf,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct QuoteArgs {
+    /// A stored case's code.
+    #[arg(long, conflicts_with_all = ["procedure", "channel", "received", "subject", "fact", "unit", "quantity"])]
+    pub case: Option<String>,
+    /// Procedure code (mã TTHC), e.g. 1.001193.
+    #[arg(long, required_unless_present = "case", requires_all = ["channel", "received"])]
+    pub procedure: Option<String>,
+    /// online_full, online_partial, counter or post.
+    #[arg(long)]
+    pub channel: Option<String>,
+    /// Receipt date, YYYY-MM-DD (Asia/Ho_Chi_Minh).
+    #[arg(long)]
+    pub received: Option<String>,
+    /// A subject tag of the applicant; repeat for several.
+    #[arg(long = "subject")]
+    pub subject: Vec<String>,
+    /// A fact of the case (e.g. late_registration); repeat for several.
+    #[arg(long = "fact")]
+    pub fact: Vec<String>,
+    /// The receiving unit (e.g. 000.00.12.H62); without it, rules scoped to units do not apply.
+    #[arg(long)]
+    pub unit: Option<String>,
+    /// Quantity (copies, pages, persons) for per-unit items; default 1.
+    #[arg(long)]
+    pub quantity: Option<u32>,
+    /// Policy file; default FEERECON_POLICY.
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+    /// Catalogue file; default FEERECON_CATALOGUE.
+    #[arg(long)]
+    pub catalogue: Option<PathBuf>,
+    /// text or json.
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    pub format: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LedgerCommand {
+    /// Write entries.csv and manifest.json for the entries dated FROM..TO, bracketed by checkpoints; the tail is
+    /// signed with FEERECON_LEDGER_KEY, which must be the key the ledger recorded.
+    Export {
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Verify an export offline (no database): chain, balances, totals, signatures, both ends signed. Exit 1 names
+    /// the first bad seq.
+    Verify {
+        dir: PathBuf,
+        /// Pin the public key (hex, or the JSON of GET /api/v1/ledger/public-key) the checkpoints must be signed with.
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SettlementCommand {
+    /// Import a gateway's settlement file (all or nothing; a file is imported once).
+    Import {
+        #[arg(long)]
+        gateway: String,
+        /// A profile name in FEERECON_SETTLEMENT_PROFILES, `canonical`, or a path to a profile.
+        #[arg(long)]
+        profile: String,
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PolicyCommand {
+    /// Validate a policy file (and its includes) against the catalogue.
+    Check {
+        file: PathBuf,
+        /// Catalogue file; default FEERECON_CATALOGUE.
+        #[arg(long)]
+        catalogue: Option<PathBuf>,
+        /// List, for FROM..TO (YYYY-MM-DD, inclusive), each fee item's dates with no base rate
+        /// or that no rule touches.
+        #[arg(long, num_args = 2, value_names = ["FROM", "TO"])]
+        coverage: Vec<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Add a user. The password is read from standard input; an empty one makes a machine client.
+    Add {
+        #[arg(long)]
+        name: String,
+        /// portal, finance, auditor or admin.
+        #[arg(long)]
+        role: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Create a token for a user; prints its id, then the token alone on the last line (shown once).
+    Create {
+        #[arg(long)]
+        user: String,
+        /// A label to recognise the token by.
+        #[arg(long)]
+        name: Option<String>,
+        /// Lifetime, e.g. 90d or 12h; no expiry unless given.
+        #[arg(long)]
+        expires: Option<String>,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token at once.
+    Revoke {
+        /// The token id, as `token list` shows it.
+        id: String,
+    },
+}
+
+/// A command's failure: the user's (exit 1) or ours (exit 2).
+#[derive(Debug)]
+pub enum CliError {
+    User(String),
+    Internal(anyhow::Error),
+}
+
+impl From<anyhow::Error> for CliError {
+    fn from(e: anyhow::Error) -> Self {
+        CliError::Internal(e)
+    }
+}
+
+impl From<StoreError> for CliError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(m) => CliError::User(m),
+            other => CliError::Internal(anyhow::Error::new(other)),
+        }
+    }
+}
+
+pub(super) fn user_err(msg: impl Into<String>) -> CliError {
+    CliError::User(msg.into())
+}
+
+/// Parses the arguments, runs the command and returns the exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            return match e.kind() {
+                ErrorKind::DisplayHelp
+                | ErrorKind::DisplayVersion
+                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                    let _ = e.print();
+                    if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                        ExitCode::from(1)
+                    } else {
+                        ExitCode::SUCCESS
+                    }
+                }
+                _ => {
+                    let text = e.to_string();
+                    let first = text.lines().next().unwrap_or("invalid arguments");
+                    eprintln!("{first} (see --help)");
+                    ExitCode::from(1)
+                }
+            };
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(CliError::User(m)) => {
+            eprintln!("error: {m}");
+            ExitCode::from(1)
+        }
+        Err(CliError::Internal(e)) => {
+            eprintln!("internal error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+pub(super) fn load_config() -> Result<Config, CliError> {
+    Config::from_env().map_err(|e| user_err(format!("configuration: {e}")))
+}
+
+pub(super) async fn open_store(config: &Config) -> Result<Store, CliError> {
+    let store = Store::connect(config.database_url.expose()).await.context("Failed to open the database")?;
+    store.migrate().await.context("Failed to apply migrations")?;
+    Ok(store)
+}
+
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    // Verifying an export needs nothing but the files.
+    if let Command::Ledger { action: LedgerCommand::Verify { dir, public_key } } = &cli.command {
+        return ledger::ledger_verify(dir, public_key.as_deref());
+    }
+    let config = load_config()?;
+    let quiet = if matches!(cli.command, Command::Serve) { "info" } else { "warn" };
+    crate::telemetry::init(config.log_format, quiet);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    match cli.command {
+        Command::Serve => serve::serve(config).await,
+        Command::Migrate => {
+            let store = Store::connect(config.database_url.expose()).await.context("Failed to open the database")?;
+            store.migrate().await.context("Failed to apply migrations")?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Import { what: ImportCommand::Cases { file } } => cases::import_cases(&config, &*clock, &file).await,
+        Command::Quote(args) => cases::quote(&config, args).await,
+        Command::Settlement { action: SettlementCommand::Import { gateway, profile, file } } => {
+            finance::settlement_import(&config, &*clock, &gateway, &profile, &file).await
+        }
+        Command::Reconcile { date, gateway, format, out } => {
+            finance::reconcile(&config, clock, &date, &gateway, &format, out).await
+        }
+        Command::Ledger { action: LedgerCommand::Export { from, to, out } } => {
+            ledger::ledger_export(&config, clock, &from, &to, &out).await
+        }
+        Command::Ledger { action: LedgerCommand::Verify { .. } } => Ok(()),
+        Command::SimulateGateway { listen, vnpay_ipn_url } => serve::simulate(&config, &listen, vnpay_ipn_url).await,
+        Command::Policy { action: PolicyCommand::Check { file, catalogue, coverage } } => {
+            cases::policy_check(&config, &file, catalogue, &coverage)
+        }
+        Command::User { action: UserCommand::Add { name, role } } => {
+            admin::user_add(&config, &*clock, &name, &role).await
+        }
+        Command::Token { action } => admin::token(&config, &*clock, action).await,
+    }
+}

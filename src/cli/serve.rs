@@ -1,0 +1,53 @@
+//! `serve` and `simulate-gateway`.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+
+use super::{CliError, user_err};
+use crate::config::Config;
+use crate::domain::SystemClock;
+
+pub(super) async fn serve(config: Config) -> Result<(), CliError> {
+    // A bad policy or catalogue is the operator's to fix: exit 1 with file, line and reason.
+    let fees = crate::fees::FeeEngine::load(&config.catalogue, &config.policy).map_err(|e| user_err(e.to_string()))?;
+    let overrides = crate::http::Overrides { fees: Some(Arc::new(fees)), ..Default::default() };
+    let app = crate::http::Application::build(config, overrides).await.map_err(|e| match e
+        .downcast_ref::<crate::http::StartupRefused>()
+    {
+        Some(r) => user_err(r.0.clone()),
+        None => CliError::Internal(e),
+    })?;
+    let addr = app.local_addr().context("Failed to read the listening address")?;
+    tracing::info!(%addr, "feerecon listening on http://{addr}");
+    app.run_until_stopped(crate::http::shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+pub(super) async fn simulate(config: &Config, listen: &str, vnpay_ipn_url: Option<String>) -> Result<(), CliError> {
+    let addr: std::net::SocketAddr =
+        listen.parse().map_err(|_| user_err(format!("--listen: {listen:?} is not an address like 127.0.0.1:9090")))?;
+    let mut sim_config = crate::simulator::SimConfig::from_config(config);
+    sim_config.vnpay_ipn_url = vnpay_ipn_url;
+    if sim_config.vnpay.is_none() && sim_config.momo.is_none() && sim_config.zalopay.is_none() {
+        return Err(user_err(
+            "no gateway credentials: set FEERECON_VNPAY_TMN_CODE and FEERECON_VNPAY_HASH_SECRET (or the MoMo / ZaloPay variables)",
+        ));
+    }
+    let sim = crate::simulator::Simulator::start(sim_config, addr, Arc::new(SystemClock)).await?;
+    println!("gateway simulator on {}", sim.url());
+    println!(
+        "  VNPAY pay URL:   {}/paymentv2/vpcpay.html   API: {}/merchant_webapi/api/transaction",
+        sim.url(),
+        sim.url()
+    );
+    println!("  MoMo endpoint:   {}   (/v2/gateway/api/create, /query)", sim.url());
+    println!("  ZaloPay endpoint: {}   (/v2/create, /v2/query)", sim.url());
+    println!(
+        "  faults: POST {}/sim/pay {{\"txn_ref\", \"outcome\", \"faults\": {{\"duplicates\", \"delay_ms\", \"reorder\", \"forged\", \"lost\", \"wrong_amount_by\"}}}}",
+        sim.url()
+    );
+    crate::http::shutdown_signal().await;
+    Ok(())
+}
