@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use feerecon::domain::payment::PaymentStatus;
-use feerecon::reconcile::{Closures, LineIn, PaymentIn, reconcile};
+use feerecon::reconcile::{Closed, LineIn, PaymentIn, first_occurrences, reconcile};
 
 const DAY: &str = "2024-07-15";
 
@@ -116,7 +116,7 @@ fn parse_payments(path: &Path) -> Vec<PaymentRow> {
                 amount: n(&rec, 4),
                 status,
                 business_date: (status == PaymentStatus::Paid).then(|| paid_at.date()),
-                confirmed_at: Some(start()),
+                home: None,
                 duplicate: &rec[7] == b"true",
                 expected: Some(n(&rec, 8)),
                 phi: 0,
@@ -149,8 +149,7 @@ fn in_memory(dir: &Path) -> (f64, usize) {
             ..r.rest.clone()
         })
         .collect();
-    let arrived = start() + TimeDelta::days(1);
-    let lines: Vec<LineIn<'_>> = parsed_lines
+    let mut lines: Vec<LineIn<'_>> = parsed_lines
         .iter()
         .map(|l| LineIn {
             file: 0,
@@ -161,13 +160,16 @@ fn in_memory(dir: &Path) -> (f64, usize) {
             amount: l.amount,
             fee: l.fee,
             status: l.status,
-            arrived_at: arrived,
+            first: true,
+            home: None,
         })
         .collect();
+    // What the store decides at import: the first occurrence of each number and status.
+    first_occurrences(&mut lines);
     if std::env::var("FEERECON_BENCH_PHASES").is_ok() {
         eprintln!("  parsed in {:.3} s", t.elapsed().as_secs_f64());
     }
-    let o = reconcile("vnpay", day(), &payments, &lines, &["0".repeat(64)], &Closures::new());
+    let o = reconcile("vnpay", day(), &payments, &lines, &["0".repeat(64)], &Closed::new());
     let secs = t.elapsed().as_secs_f64();
     let items = o.items.len();
     std::hint::black_box(&o);

@@ -45,6 +45,9 @@ tag_enum!(
         PendingApproval => "pending_approval",
         /// Resolved (approved, or accepted).
         Resolved => "resolved",
+        /// A re-run of its open date no longer has its item, or has it matched through another
+        /// event: its money movement is reversed. It reopens if its item returns.
+        Superseded => "superseded",
     }
 );
 
@@ -83,6 +86,9 @@ pub struct Item<'a> {
     pub recorded_amount: Option<i64>,
     pub settled_amount: Option<i64>,
     pub expected_amount: Option<i64>,
+    /// The date that counts the counterpart the item was classified against, when that is
+    /// another date (a late line for a payment counted earlier, a late callback for a line).
+    pub counterpart_date: Option<NaiveDate>,
     /// The gateway's fee on the line.
     pub fee: Option<i64>,
     /// The line settles a paid payment (its matching line): its money clears that payment;
@@ -105,6 +111,8 @@ pub struct ItemRecord {
     pub recorded_amount: Option<i64>,
     pub settled_amount: Option<i64>,
     pub expected_amount: Option<i64>,
+    /// See `Item::counterpart_date`.
+    pub counterpart_date: Option<NaiveDate>,
     pub fee: Option<i64>,
     /// See `Item::settles_payment`.
     pub settles_payment: bool,

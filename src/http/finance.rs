@@ -113,6 +113,8 @@ impl From<FinanceError> for ApiError {
                 ApiError::Conflict { code: "conflict", message: m }
             }
             FinanceError::DayClosed(_) => ApiError::Conflict { code: "day_closed", message: m },
+            FinanceError::DayNotOver(_) => ApiError::Conflict { code: "day_not_over", message: m },
+            FinanceError::StaleRun(_) => ApiError::Conflict { code: "stale_run", message: m },
             FinanceError::FourEyes(_) => ApiError::FourEyes(m),
             FinanceError::Internal(e) => ApiError::Internal(e),
         }

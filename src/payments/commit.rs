@@ -291,6 +291,8 @@ struct Batch {
     settled: HashMap<String, BTreeSet<String>>,
     /// Per case, the last portal event's sequence number.
     seqs: HashMap<String, i64>,
+    /// The closed (gateway, date)s from the batch's earliest date on.
+    closed: BTreeSet<(Gateway, chrono::NaiveDate)>,
     changed: BTreeSet<usize>,
     confirmed: BTreeSet<usize>,
     callbacks: Vec<NewCallback>,
@@ -302,6 +304,14 @@ struct Batch {
 
 impl Batch {
     async fn load(tx: &mut WriteTx, jobs: &[Claim<'_>]) -> Result<Self, StoreError> {
+        // A close decides what a date counts while it holds its gateway's events: a payment
+        // becomes paid either before that close (and it counts it) or after it.
+        let mut gateways: Vec<Gateway> = jobs.iter().map(|c| c.gateway).collect();
+        gateways.sort_unstable();
+        gateways.dedup();
+        for g in &gateways {
+            tx.lock_gateway_events(*g, false).await?;
+        }
         let mut refs: Vec<&str> = jobs.iter().filter_map(|c| c.event.as_deref().map(|e| e.txn_ref.as_str())).collect();
         refs.sort_unstable();
         refs.dedup();
@@ -316,8 +326,35 @@ impl Batch {
             settled.entry(case).or_default().insert(payment);
         }
         let seqs = tx.last_case_seqs(&cases).await?;
+        // The closed dates a confirmation's posting may fall after (see `posting_date`).
+        let earliest = payments
+            .iter()
+            .map(|p| BusinessDate::of(p.created_at).naive())
+            .chain(
+                jobs.iter()
+                    .filter_map(|c| c.event.as_deref().and_then(|e| e.paid_at))
+                    .map(|t| BusinessDate::of(t).naive()),
+            )
+            .min();
+        let closed = match earliest {
+            Some(from) => tx.closed_dates(&gateways, from).await?.into_iter().collect(),
+            None => BTreeSet::new(),
+        };
         let by_ref = payments.iter().enumerate().filter_map(|(i, p)| p.txn_ref.clone().map(|r| (r, i))).collect();
-        Ok(Self { payments, by_ref, applied, settled, seqs, ..Default::default() })
+        Ok(Self { payments, by_ref, applied, settled, seqs, closed, ..Default::default() })
+    }
+
+    /// The date a payment confirmed now is counted on, and so its posting's business date: its
+    /// natural date, or the first open date after it when that date is closed (SPEC §7.2).
+    fn posting_date(&self, gateway: Gateway, natural: chrono::NaiveDate) -> chrono::NaiveDate {
+        let mut d = natural;
+        while self.closed.contains(&(gateway, d)) {
+            match d.succ_opt() {
+                Some(n) => d = n,
+                None => break,
+            }
+        }
+        d
     }
 
     /// Applies one job's claim; returns what it came to and why, for the evidence row.
@@ -401,7 +438,7 @@ impl Batch {
                         p.amount,
                         &items,
                         change.add_flags.contains(&Flag::DuplicatePayment),
-                        BusinessDate::of(p.paid_at.unwrap_or(p.created_at)).naive(),
+                        self.posting_date(p.gateway, BusinessDate::of(p.paid_at.unwrap_or(p.created_at)).naive()),
                         refs,
                     ));
                 }
@@ -447,9 +484,17 @@ impl Batch {
 
 /// Records and applies a batch of jobs in one transaction; one result per job, in order.
 pub async fn apply(store: &Store, jobs: &[Job], at: DateTime<Utc>) -> Result<Vec<Applied>, CommitError> {
-    let claims: Vec<Claim<'_>> = jobs.iter().map(Claim::of).collect();
     let mut tx = store.write().await?;
-    let mut batch = Batch::load(&mut tx, &claims).await?;
+    let results = apply_in(&mut tx, jobs, at).await?;
+    tx.commit().await?;
+    Ok(results)
+}
+
+/// Records and applies jobs inside the caller's transaction (an approval that confirms a payment
+/// commits it with the exception's change, or not at all).
+pub async fn apply_in(tx: &mut WriteTx, jobs: &[Job], at: DateTime<Utc>) -> Result<Vec<Applied>, CommitError> {
+    let claims: Vec<Claim<'_>> = jobs.iter().map(Claim::of).collect();
+    let mut batch = Batch::load(tx, &claims).await?;
     let mut results = Vec::with_capacity(jobs.len());
     for c in &claims {
         let (applied, detail) = batch.apply(c, at)?;
@@ -460,7 +505,6 @@ pub async fn apply(store: &Store, jobs: &[Job], at: DateTime<Utc>) -> Result<Vec
         batch.callbacks.push(row);
         results.push(applied);
     }
-    batch.write(&mut tx, at).await?;
-    tx.commit().await?;
+    batch.write(tx, at).await?;
     Ok(results)
 }

@@ -18,7 +18,7 @@ use std::time::Duration;
 use chrono::TimeDelta;
 use serde::Deserialize;
 
-pub use commit::{Applied, CommitError, Committer, Job, Message, SettlementProof};
+pub use commit::{Applied, CommitError, Committer, Job, Message, SettlementProof, apply_in};
 
 use crate::domain::callback::{CallbackResult, RawRequest, Source};
 use crate::domain::payment::{EventType, Gateway, PaymentStatus};

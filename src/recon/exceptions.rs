@@ -1,17 +1,19 @@
 //! Exceptions and their resolutions (SPEC §7.3): a finance user resolves; a resolution that moves
-//! money waits for a different finance user's approval (four eyes), which makes its posting; a
-//! rejection returns the exception to `open`. Every change is audited in its transaction.
+//! money waits for a different finance user's approval (four eyes), which makes its posting in
+//! the transaction that resolves the exception; a rejection returns it to `open`. Every change is
+//! audited in its transaction. What each (category, action) posts is `movement` (README
+//! "Resolution postings", derived from the account meanings of SPEC §8).
 
 use serde_json::{Value, json};
 
 use super::{Finance, FinanceError, Planned, Result, apply_planned};
 use crate::domain::ledger::{self, Line, Posting};
-use crate::domain::payment::Gateway;
-use crate::domain::recon::{Category, ExceptionState, LineStatus};
+use crate::domain::payment::{Gateway, PaymentStatus};
+use crate::domain::recon::{Category, ExceptionState, ItemRecord, LineStatus};
 use crate::domain::{CaseCode, Money, Timestamp, new_id};
 use crate::fees::Facts;
 use crate::payments::{Job, SettlementProof};
-use crate::store::{AuditEvent, ExceptionChange, ExceptionRow, ItemRow, NewPayment, Payment};
+use crate::store::{AuditEvent, ExceptionChange, ExceptionRow, LineRow, NewPayment, Payment, WriteTx};
 
 pub use crate::domain::recon::Action;
 
@@ -34,68 +36,164 @@ pub fn exception_view(e: &ExceptionRow) -> Value {
     r
 }
 
-/// Where an exception's money sits, and so what a refund or write-off posts.
-fn movement(action: Action, item: &ItemRow, gateway: Gateway) -> Result<Option<Vec<Line>>> {
+/// What a resolution needs to know beyond its item: the item's payment, if any.
+#[derive(Debug, Clone, Default)]
+pub(super) struct MoneyContext {
+    /// The payment is flagged `duplicate_payment`: its refund was decided when it was confirmed.
+    pub duplicate: bool,
+    /// The citizen's part of the payment's quote per kind: (phí, lệ phí).
+    pub paid_by_kind: Option<(i64, i64)>,
+    /// The case's current `citizen_due` per kind: (phí, lệ phí).
+    pub expected_by_kind: Option<(i64, i64)>,
+}
+
+/// Splits `amount` over the kinds in proportion to `(phi, le_phi)`; the remainder of the
+/// division goes to lệ phí.
+fn by_kind(amount: i64, (phi, le_phi): (i64, i64)) -> (i64, i64) {
+    let total = phi + le_phi;
+    if total <= 0 {
+        return (0, amount);
+    }
+    let p = i64::try_from(i128::from(amount) * i128::from(phi) / i128::from(total)).unwrap_or(0);
+    (p, amount - p)
+}
+
+/// What a resolution of an exception posts: the lines of its posting, `None` when it moves no
+/// money, or an error when the action does not apply to the exception. The accounts follow their
+/// meanings (SPEC §8); README "Resolution postings" is this table.
+pub(super) fn movement(
+    action: Action,
+    item: &ItemRecord,
+    gateway: Gateway,
+    ctx: &MoneyContext,
+) -> Result<Option<Vec<Line>>> {
     let clearing = ledger::clearing(gateway);
     let settled = item.settled_amount.unwrap_or(0);
     let recorded = item.recorded_amount.unwrap_or(0);
-    let bad = || FinanceError::Invalid(format!("{action} does not apply to a {} exception", item.category));
-    let pair = |dr: &str, cr: &str, amount: i64, memo: &str| {
-        vec![Line::debit(dr, amount, memo.to_owned()), Line::credit(cr, amount, memo.to_owned())]
+    let bad = |why: &str| {
+        FinanceError::Invalid(format!("action: {action} does not apply to this {} exception: {why}", item.category))
     };
     let memo = format!("{action} of {}", item.item_key);
-    let lines = match (action, item.category) {
-        (Action::Accept, _) | (Action::ConfirmFromSettlement, _) => return Ok(None),
-        // Money the gateway settled without a paid payment sits in suspense.
-        (Action::Refund, Category::MissingInRecords | Category::UnconfirmedInRecords) => {
-            pair(ledger::SUSPENSE, ledger::REFUNDS_PAYABLE, settled, &memo)
+    let pair = |dr: &str, cr: &str, amount: i64| {
+        vec![Line::debit(dr, amount, memo.clone()), Line::credit(cr, amount, memo.clone())]
+    };
+    // Money a line settled without a paid payment sits in suspense.
+    let in_suspense = item.line_status == Some(LineStatus::Success) && !item.settles_payment;
+    let lines = match (item.category, action) {
+        (_, Action::ConfirmFromSettlement) => match item.category {
+            Category::MissingInRecords | Category::UnconfirmedInRecords => return Ok(None),
+            _ => return Err(bad("only a line no paid payment has can confirm one")),
+        },
+        (Category::DuplicateSettlementLine, Action::Accept) => return Ok(None),
+        (Category::DuplicateSettlementLine, _) => return Err(bad("a repeated line moved no money; accept it")),
+        // A refund the gateway paid out: decided at confirmation for a flagged duplicate;
+        // otherwise decided now (revenue by the payment's kinds), or given up.
+        (Category::Refund, Action::Accept) if ctx.duplicate => return Ok(None),
+        (Category::Refund, Action::Accept) => {
+            return Err(bad("the refund was not decided before: refund it (revenue back) or write it off"));
         }
-        (Action::WriteOff, Category::MissingInRecords | Category::UnconfirmedInRecords) => {
-            pair(ledger::SUSPENSE, ledger::WRITE_OFFS, settled, &memo)
+        (Category::Refund, Action::Refund) if ctx.duplicate => {
+            return Err(bad("a duplicate payment's refund was decided when it was confirmed; accept it"));
         }
-        // A flagged duplicate is owed back already (refunds payable at confirmation).
-        (Action::Refund, Category::DuplicatePayment) => return Ok(None),
-        (Action::WriteOff, Category::DuplicatePayment) if item.line_status.is_some() => {
-            pair(ledger::REFUNDS_PAYABLE, ledger::WRITE_OFFS, settled, &memo)
+        (Category::Refund, Action::Refund) => {
+            let Some(split) = ctx.paid_by_kind else {
+                return Err(bad("no payment has this reference: write it off"));
+            };
+            let (phi, le_phi) = by_kind(settled, split);
+            let mut l = Vec::new();
+            if phi > 0 {
+                l.push(Line::debit(ledger::REVENUE_PHI, phi, memo.clone()));
+            }
+            if le_phi > 0 {
+                l.push(Line::debit(ledger::REVENUE_LE_PHI, le_phi, memo.clone()));
+            }
+            l.push(Line::credit(ledger::REFUNDS_PAYABLE, settled, memo.clone()));
+            l
         }
-        (Action::WriteOff, Category::DuplicatePayment | Category::MissingInSettlement) => {
-            pair(ledger::WRITE_OFFS, &clearing, recorded, &memo)
+        (Category::Refund, Action::WriteOff) => pair(ledger::WRITE_OFFS, ledger::REFUNDS_PAYABLE, settled),
+        (Category::MissingInRecords | Category::UnconfirmedInRecords, Action::Refund) => {
+            pair(ledger::SUSPENSE, ledger::REFUNDS_PAYABLE, settled)
         }
-        (Action::WriteOff, Category::AmountMismatch) if recorded > settled => {
-            pair(ledger::WRITE_OFFS, &clearing, recorded - settled, &memo)
+        (Category::MissingInRecords | Category::UnconfirmedInRecords, Action::WriteOff) => {
+            pair(ledger::SUSPENSE, ledger::WRITE_OFFS, settled)
         }
-        (Action::WriteOff, Category::AmountMismatch) if settled > recorded => {
-            pair(&clearing, ledger::WRITE_OFFS, settled - recorded, &memo)
+        (Category::MissingInRecords | Category::UnconfirmedInRecords, Action::Accept) => {
+            return Err(bad("its money sits in suspense: refund it, write it off or confirm its payment"));
         }
-        (Action::Refund, Category::AmountMismatch) if settled > recorded => {
-            pair(&clearing, ledger::REFUNDS_PAYABLE, settled - recorded, &memo)
+        // A second charge: its money sits in suspense.
+        (Category::DuplicatePayment, Action::Refund) if in_suspense => {
+            pair(ledger::SUSPENSE, ledger::REFUNDS_PAYABLE, settled)
         }
-        (Action::Refund, Category::FeeMismatch) if recorded > item.expected_amount.unwrap_or(recorded) => {
-            let over = recorded - item.expected_amount.unwrap_or(recorded);
-            pair(ledger::REVENUE_LE_PHI, ledger::REFUNDS_PAYABLE, over, &memo)
+        (Category::DuplicatePayment, Action::WriteOff) if in_suspense => {
+            pair(ledger::SUSPENSE, ledger::WRITE_OFFS, settled)
         }
-        _ => return Err(bad()),
+        (Category::DuplicatePayment, Action::Accept) if in_suspense => {
+            return Err(bad("a second charge's money sits in suspense: refund it or write it off"));
+        }
+        // A flagged duplicate: its refund is payable since its confirmation.
+        (Category::DuplicatePayment, Action::Refund) => return Ok(None),
+        (Category::DuplicatePayment, Action::WriteOff) if item.settled_amount.is_some() => {
+            pair(ledger::REFUNDS_PAYABLE, ledger::WRITE_OFFS, settled)
+        }
+        (Category::DuplicatePayment, Action::WriteOff) => pair(ledger::REFUNDS_PAYABLE, &clearing, recorded),
+        (Category::DuplicatePayment, Action::Accept) if item.settled_amount.is_none() => return Ok(None),
+        (Category::DuplicatePayment, Action::Accept) => {
+            return Err(bad("the duplicate was settled: refund it (as decided) or write the refund off"));
+        }
+        (Category::AmountMismatch, Action::WriteOff) if recorded > settled => {
+            pair(ledger::WRITE_OFFS, &clearing, recorded - settled)
+        }
+        (Category::AmountMismatch, Action::WriteOff) if settled > recorded => {
+            pair(&clearing, ledger::WRITE_OFFS, settled - recorded)
+        }
+        (Category::AmountMismatch, Action::Refund) if settled > recorded => {
+            pair(&clearing, ledger::REFUNDS_PAYABLE, settled - recorded)
+        }
+        (Category::AmountMismatch, _) => {
+            return Err(bad("the gateway settled less: write the difference off; settled more: refund or keep it"));
+        }
+        (Category::FeeMismatch, Action::Accept) => return Ok(None),
+        (Category::FeeMismatch, Action::Refund) => {
+            let (Some(paid), Some(expected)) = (ctx.paid_by_kind, ctx.expected_by_kind) else {
+                return Err(bad("the case cannot be quoted now"));
+            };
+            let over = recorded - expected.0 - expected.1;
+            if over <= 0 {
+                return Err(bad("the citizen paid no more than the case owes now"));
+            }
+            // Revenue becomes what the case owes now, kind by kind; the excess is to refund.
+            let mut l = Vec::new();
+            for (account, d) in
+                [(ledger::REVENUE_PHI, paid.0 - expected.0), (ledger::REVENUE_LE_PHI, paid.1 - expected.1)]
+            {
+                if d > 0 {
+                    l.push(Line::debit(account, d, memo.clone()));
+                } else if d < 0 {
+                    l.push(Line::credit(account, -d, memo.clone()));
+                }
+            }
+            // What the quote of the payment did not split by kind (a settlement-confirmed
+            // payment's difference) is in suspense.
+            let unallocated = recorded - paid.0 - paid.1;
+            if unallocated > 0 {
+                l.push(Line::debit(ledger::SUSPENSE, unallocated, memo.clone()));
+            } else if unallocated < 0 {
+                l.push(Line::credit(ledger::SUSPENSE, -unallocated, memo.clone()));
+            }
+            l.push(Line::credit(ledger::REFUNDS_PAYABLE, over, memo.clone()));
+            l
+        }
+        (Category::FeeMismatch, Action::WriteOff) => {
+            return Err(bad("revenue stays what the payment's quote said: accept it, or refund an excess"));
+        }
+        (Category::MissingInSettlement, Action::Accept) => return Ok(None),
+        (Category::MissingInSettlement, Action::WriteOff) => pair(ledger::WRITE_OFFS, &clearing, recorded),
+        (Category::MissingInSettlement, Action::Refund) => {
+            return Err(bad("the gateway has not settled it: nothing to refund"));
+        }
+        (Category::Matched, _) => return Err(bad("a matched item is not an exception")),
     };
     Ok(Some(lines))
-}
-
-fn check_action(action: Action, item: &ItemRow, case_code: Option<&str>) -> Result<()> {
-    if action == Action::ConfirmFromSettlement {
-        match item.category {
-            Category::UnconfirmedInRecords => {}
-            Category::MissingInRecords if case_code.is_some() => {}
-            Category::MissingInRecords => {
-                return Err(FinanceError::Invalid("case_code: required to confirm a line no payment has".into()));
-            }
-            _ => {
-                return Err(FinanceError::Invalid(format!(
-                    "confirm_from_settlement does not apply to a {} exception",
-                    item.category
-                )));
-            }
-        }
-    }
-    movement(action, item, Gateway::Vnpay).map(|_| ())
 }
 
 fn json_of(s: &Option<String>) -> Option<Value> {
@@ -104,7 +202,7 @@ fn json_of(s: &Option<String>) -> Option<Value> {
 
 impl Finance {
     /// The exception and the item it is, from the latest run of its (date, gateway).
-    async fn exception_item(&self, id: &str) -> Result<(ExceptionRow, ItemRow)> {
+    async fn exception_item(&self, id: &str) -> Result<(ExceptionRow, ItemRecord)> {
         let e =
             self.store.get_exception(id).await?.ok_or_else(|| FinanceError::NotFound(format!("no exception {id}")))?;
         if self.store.closure(e.business_date, e.gateway).await?.is_some() {
@@ -119,6 +217,29 @@ impl Finance {
             || FinanceError::Conflict(format!("{id} is not an exception of the latest run of {}", e.business_date)),
         )?;
         Ok((e, item))
+    }
+
+    /// What a resolution of `item` needs to know about its payment and case.
+    async fn money_context(&self, item: &ItemRecord) -> Result<MoneyContext> {
+        let Some(pid) = &item.payment_id else { return Ok(MoneyContext::default()) };
+        let Some(p) = self.store.get_payment(pid).await? else { return Ok(MoneyContext::default()) };
+        let paid = crate::fees::stored::quoted_items(&p.quote)
+            .map(|items| crate::fees::stored::citizen_split(&items))
+            .map_err(|e| FinanceError::Internal(e.into()))?;
+        let expected = match self.store.get_case(&p.case_code).await? {
+            Some(stored) => self.fees.quote(&Facts::of_case(&stored.case)).ok().map(|q| {
+                (
+                    q.citizen_by_kind(crate::fees::FeeKind::Phi).dong(),
+                    q.citizen_by_kind(crate::fees::FeeKind::LePhi).dong(),
+                )
+            }),
+            None => None,
+        };
+        Ok(MoneyContext {
+            duplicate: p.flags.contains(&crate::domain::payment::Flag::DuplicatePayment),
+            paid_by_kind: Some(paid),
+            expected_by_kind: expected,
+        })
     }
 
     /// Writes one exception change with its posting and audit entry; a concurrent change is 409.
@@ -154,7 +275,11 @@ impl Finance {
                 e.state
             )));
         }
-        check_action(action, &item, case_code)?;
+        if action == Action::ConfirmFromSettlement && item.category == Category::MissingInRecords && case_code.is_none()
+        {
+            return Err(FinanceError::Invalid("case_code: required to confirm a line no payment has".into()));
+        }
+        movement(action, &item, e.gateway, &self.money_context(&item).await?)?;
         let now = self.clock.now();
         let request = json!({"action": action, "note": note, "case_code": case_code, "requested_by": actor, "requested_at": Timestamp::at(now)});
         let state = if action.moves_money() { ExceptionState::PendingApproval } else { ExceptionState::Resolved };
@@ -170,10 +295,13 @@ impl Finance {
             keep_posting: true,
             rejection: json_of(&e.rejection),
         };
-        self.change(Planned { change, posting: None }, AuditEvent::new(actor, "exception.resolve", id, request)).await
+        let planned = Planned { change, posting: None, records_posting: false };
+        self.change(planned, AuditEvent::new(actor, "exception.resolve", id, request)).await
     }
 
-    /// `POST /api/v1/exceptions/{id}/approve` (`approve = true`) or `/reject`.
+    /// `POST /api/v1/exceptions/{id}/approve` (`approve = true`) or `/reject`. An approval makes
+    /// its posting, and confirms the payment of a `confirm_from_settlement`, in the transaction
+    /// that resolves the exception: a concurrent change to the exception leaves nothing moved.
     pub async fn decide(&self, id: &str, approve: bool, note: Option<&str>, actor: &str) -> Result<ExceptionRow> {
         let (e, item) = self.exception_item(id).await?;
         if e.state != ExceptionState::PendingApproval {
@@ -194,40 +322,8 @@ impl Finance {
             id,
             json!({"action": request["action"], "note": note}),
         );
-        let planned = if approve {
-            let action = request["action"].as_str().and_then(|a| a.parse().ok()).unwrap_or(Action::Accept);
-            let mut resolution = request.clone();
-            resolution["approved_by"] = json!(actor);
-            resolution["approved_at"] = json!(Timestamp::at(now));
-            let posting = movement(action, &item, e.gateway)?.map(|lines| Posting {
-                idem_key: format!("resolution:{id}:{}", now.timestamp_micros()),
-                kind: action.as_str().into(),
-                business_date: e.business_date,
-                refs: format!("exception={id};item_payment={}", item.payment_id.as_deref().unwrap_or("")),
-                corrects: None,
-                lines,
-            });
-            if action == Action::ConfirmFromSettlement {
-                let paid = self.confirm_from_line(&e, &item, request["case_code"].as_str(), actor).await?;
-                resolution["payment_id"] = json!(paid);
-            }
-            Planned {
-                change: ExceptionChange {
-                    exception_id: id.to_owned(),
-                    from_state: Some(e.state),
-                    gateway: e.gateway,
-                    business_date: e.business_date,
-                    category: e.category,
-                    state: ExceptionState::Resolved,
-                    resolution: Some(resolution),
-                    keep_posting: posting.is_none(),
-                    posting_id: None,
-                    rejection: json_of(&e.rejection),
-                },
-                posting,
-            }
-        } else {
-            Planned {
+        if !approve {
+            let planned = Planned {
                 change: ExceptionChange {
                     exception_id: id.to_owned(),
                     from_state: Some(e.state),
@@ -241,18 +337,58 @@ impl Finance {
                     rejection: Some(json!({"rejected": request, "by": actor, "at": Timestamp::at(now), "note": note})),
                 },
                 posting: None,
-            }
+                records_posting: false,
+            };
+            return self.change(planned, audit).await;
+        }
+        let action = request["action"].as_str().and_then(|a| a.parse().ok()).unwrap_or(Action::Accept);
+        let mut resolution = request.clone();
+        resolution["approved_by"] = json!(actor);
+        resolution["approved_at"] = json!(Timestamp::at(now));
+        let posting = movement(action, &item, e.gateway, &self.money_context(&item).await?)?.map(|lines| Posting {
+            idem_key: format!("resolution:{id}:{}", now.timestamp_micros()),
+            kind: action.as_str().into(),
+            business_date: e.business_date,
+            refs: format!("exception={id};item_payment={}", item.payment_id.as_deref().unwrap_or("")),
+            corrects: None,
+            lines,
+        });
+        let mut tx = self.store.write().await?;
+        if action == Action::ConfirmFromSettlement {
+            let paid = self.confirm_from_line(&mut tx, &e, &item, request["case_code"].as_str(), actor).await?;
+            resolution["payment_id"] = json!(paid);
+        }
+        let planned = Planned {
+            change: ExceptionChange {
+                exception_id: id.to_owned(),
+                from_state: Some(e.state),
+                gateway: e.gateway,
+                business_date: e.business_date,
+                category: e.category,
+                state: ExceptionState::Resolved,
+                resolution: Some(resolution),
+                keep_posting: posting.is_none(),
+                posting_id: None,
+                rejection: json_of(&e.rejection),
+            },
+            records_posting: posting.is_some(),
+            posting,
         };
-        self.change(planned, audit).await
+        if !apply_planned(&mut tx, vec![planned], &[audit], now).await? {
+            return Err(FinanceError::Conflict(format!("{id} changed meanwhile; look again")));
+        }
+        tx.commit().await?;
+        self.store.get_exception(id).await?.ok_or_else(|| FinanceError::NotFound(id.to_owned()))
     }
 
-    /// Records the payment a settlement line proves: the existing unconfirmed one, or a new one
-    /// for the given case. It is applied by the payment committer like any payment outcome (its
-    /// posting, its notification). Returns the payment id.
+    /// Records, inside `tx`, the payment a settlement line proves: the existing unconfirmed one,
+    /// or a new one for the given case, applied by the payment committer's rules like any payment
+    /// outcome (its posting, its notification). Returns the payment id.
     async fn confirm_from_line(
         &self,
+        tx: &mut WriteTx,
         e: &ExceptionRow,
-        item: &ItemRow,
+        item: &ItemRecord,
         case_code: Option<&str>,
         actor: &str,
     ) -> Result<String> {
@@ -266,7 +402,7 @@ impl Finance {
         let amount = Money::new(line.amount).map_err(|err| FinanceError::Invalid(err.to_string()))?;
         let payment_id = match &item.payment_id {
             Some(p) => p.clone(),
-            None => self.payment_for_line(e, &line, amount, case_code, actor).await?,
+            None => self.payment_for_line(tx, e, &line, amount, case_code, actor).await?,
         };
         let evidence = json!({"file_id": line.file_id, "line_no": line.line_no, "gateway_txn_no": line.gateway_txn_no,
             "txn_ref": line.txn_ref, "amount": line.amount, "fee": line.fee, "txn_time": Timestamp::at(line.txn_time),
@@ -280,22 +416,26 @@ impl Finance {
             evidence,
             received_at: self.clock.now(),
         });
-        let applied = self.committer.submit(job).await.map_err(|err| FinanceError::Internal(err.into()))?;
+        let applied = crate::payments::apply_in(tx, &[job], self.clock.now())
+            .await
+            .map_err(|err| FinanceError::Internal(err.into()))?;
         use crate::domain::callback::CallbackResult;
-        match applied.result {
-            CallbackResult::Applied | CallbackResult::AlreadyConfirmed => Ok(payment_id),
-            CallbackResult::InvalidAmount => {
+        match applied.first().map(|a| a.result) {
+            Some(CallbackResult::Applied | CallbackResult::AlreadyConfirmed) => Ok(payment_id),
+            Some(CallbackResult::InvalidAmount) => {
                 Err(FinanceError::Invalid("the line's amount differs from the payment's; resolve it otherwise".into()))
             }
-            other => Err(FinanceError::Conflict(format!("the payment could not be confirmed ({other})"))),
+            other => Err(FinanceError::Conflict(format!("the payment could not be confirmed ({other:?})"))),
         }
     }
 
-    /// A pending payment of `case_code` for a line no payment has, created to be confirmed.
+    /// A pending payment of `case_code` for a line no payment has, created inside `tx` to be
+    /// confirmed.
     async fn payment_for_line(
         &self,
+        tx: &mut WriteTx,
         e: &ExceptionRow,
-        line: &crate::store::LineRow,
+        line: &LineRow,
         amount: Money,
         case_code: Option<&str>,
         actor: &str,
@@ -317,7 +457,7 @@ impl Finance {
             txn_ref: Some(line.txn_ref.clone()),
             amount,
             budget_amount: quote.budget_due,
-            status: crate::domain::payment::PaymentStatus::Pending,
+            status: PaymentStatus::Pending,
             gateway_txn_no: None,
             paid_at: None,
             pay_url: None,
@@ -330,7 +470,6 @@ impl Finance {
             expires_at: Timestamp::at(line.txn_time).0,
             flags: vec![],
         };
-        let mut tx = self.store.write().await?;
         if tx.lock_cases(&[code.as_str()]).await?.is_empty() {
             return Err(FinanceError::NotFound(format!("no case {code}")));
         }
@@ -342,7 +481,19 @@ impl Finance {
         }
         let id = payment.payment_id.clone();
         tx.insert_payment(&NewPayment { payment, phi_due, le_phi_due }).await?;
-        tx.commit().await?;
         Ok(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_split_by_kind_in_proportion_with_the_remainder_to_le_phi() {
+        assert_eq!(by_kind(100, (50, 50)), (50, 50));
+        assert_eq!(by_kind(100, (1, 2)), (33, 67));
+        assert_eq!(by_kind(100, (0, 0)), (0, 100));
+        assert_eq!(by_kind(100, (100, 0)), (100, 0));
     }
 }

@@ -49,6 +49,8 @@ impl Finance {
         let sha = hex::encode(Sha256::digest(bytes));
         let at = self.clock.now();
         let mut tx = self.store.write().await?;
+        // Lines are events a close counts: not while a close of this gateway holds them.
+        tx.lock_gateway_events(gateway, false).await?;
         let file = tx.insert_settlement_file(gateway, &p.name, name, bytes, &sha, &lines, actor, at, progress).await?;
         let details =
             serde_json::json!({"gateway": gateway, "name": name, "sha256": file.sha256, "lines": file.line_count});

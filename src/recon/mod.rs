@@ -46,6 +46,12 @@ pub enum FinanceError {
     /// The (date, gateway) is closed (409 `day_closed`).
     #[error("{0}")]
     DayClosed(String),
+    /// The date has not ended yet in Asia/Ho_Chi_Minh (409 `day_not_over`).
+    #[error("{0}")]
+    DayNotOver(String),
+    /// The data changed since the latest run (409 `stale_run`).
+    #[error("{0}")]
+    StaleRun(String),
     /// The same person may not approve or reject their own request (403).
     #[error("{0}")]
     FourEyes(String),
@@ -90,11 +96,13 @@ fn vn_date(t: DateTime<Utc>) -> NaiveDate {
     BusinessDate::of(t).naive()
 }
 
-/// An exception change, with the posting its money movement makes (written in the same
-/// transaction, its id then recorded on the exception).
+/// An exception change, with the posting it makes, written in the same transaction: an approved
+/// movement (`records_posting`: its id becomes the exception's `posting_id`) or the reversal of
+/// the exception's posting (`posting_id` becomes null: each approved posting is reversed once).
 pub(crate) struct Planned {
     pub change: ExceptionChange,
     pub posting: Option<crate::domain::ledger::Posting>,
+    pub records_posting: bool,
 }
 
 /// Writes planned exception changes with their postings and audit entries inside `tx`; `false`
@@ -113,7 +121,11 @@ pub(crate) async fn apply_planned(
         .map(|p| {
             let mut c = p.change;
             if p.posting.is_some() {
-                c.posting_id = ids.next();
+                let id = ids.next();
+                if p.records_posting {
+                    c.posting_id = id;
+                    c.keep_posting = false;
+                }
             }
             c
         })

@@ -17,7 +17,7 @@ use crate::reconcile::render::CsvWriter;
 use crate::reconcile::report::{
     FileRef, Inputs, Report, ReportHead, ReportItem, Summary, digests, exceptions, report_hash,
 };
-use crate::reconcile::{Closures, LineIn, Outcome, PaymentIn, reconcile};
+use crate::reconcile::{Closed, LineIn, Outcome, PaymentIn, reconcile};
 use crate::store::recon::ReconPaymentRow;
 use crate::store::{ExceptionChange, ExceptionRow, ItemRow, ReconData, RunRecord, SettlementFile};
 
@@ -39,6 +39,16 @@ pub struct DayView {
     pub waived: crate::store::NoGatewaySums,
     pub budget_covered: crate::store::NoGatewaySums,
     pub gateways: Vec<crate::store::DayGateway>,
+}
+
+/// Whether an exception was resolved by confirming its payment from its line: its item turning
+/// `matched` is its own doing, and it stays resolved.
+fn confirmed_by_itself(e: &ExceptionRow) -> bool {
+    e.state == ExceptionState::Resolved
+        && e.resolution
+            .as_deref()
+            .and_then(|r| serde_json::from_str::<Value>(r).ok())
+            .is_some_and(|v| v["action"] == "confirm_from_settlement")
 }
 
 /// How an item of a run stands: `matched`, or its exception's state and resolution.
@@ -84,11 +94,18 @@ impl CsvPages {
 /// What a run reads, loaded: the gateway's payments and lines, its files in import order and
 /// its closed days. Its text borrows from the `ReconData` the store returned.
 pub(super) struct Loaded<'a> {
-    payments: Vec<PaymentIn<'a>>,
-    lines: Vec<LineIn<'a>>,
+    pub payments: Vec<PaymentIn<'a>>,
+    pub lines: Vec<LineIn<'a>>,
     shas: Vec<String>,
     files: &'a [SettlementFile],
-    closures: Closures,
+    pub closed: Closed,
+}
+
+impl Loaded<'_> {
+    /// The `import_seq` of the file at `file` in import order.
+    pub fn import_seq(&self, file: usize) -> i64 {
+        self.files.get(file).map_or(0, |f| f.import_seq)
+    }
 }
 
 /// Everything a computation of a (date, gateway) produced. Its items borrow from the `Loaded`.
@@ -146,7 +163,8 @@ impl Finance {
                 }
             };
             payments.push(PaymentIn {
-                business_date: if r.status == PaymentStatus::Paid { r.paid_at.map(vn_date) } else { None },
+                business_date: if r.status == PaymentStatus::Paid { r.paid_date } else { None },
+                home: r.home_date,
                 payment_id: r.payment_id,
                 case_code: r.case_code,
                 case_version: r.case_version,
@@ -154,7 +172,6 @@ impl Finance {
                 gateway_txn_no: r.gateway_txn_no,
                 amount: r.amount,
                 status: r.status,
-                confirmed_at: r.confirmed_at,
                 duplicate: r.duplicate,
                 expected,
                 phi: r.phi_due,
@@ -162,7 +179,6 @@ impl Finance {
             });
         }
         let index: HashMap<i64, usize> = data.files.iter().enumerate().map(|(i, f)| (f.import_seq, i)).collect();
-        let now = self.clock.now();
         let mut lines = Vec::new();
         for l in data.lines() {
             let l = l?;
@@ -170,13 +186,14 @@ impl Finance {
             lines.push(LineIn {
                 file,
                 line_no: usize::try_from(l.line_no).unwrap_or(0),
-                arrived_at: data.files.get(file).map_or(now, |f| f.imported_at),
                 gateway_txn_no: l.gateway_txn_no,
                 txn_ref: l.txn_ref,
                 amount: l.amount,
                 fee: l.fee,
                 status: if l.refund { LineStatus::Refund } else { LineStatus::Success },
                 business_date: l.business_date,
+                first: l.first,
+                home: l.home_date,
             });
         }
         Ok(Loaded {
@@ -184,13 +201,13 @@ impl Finance {
             lines,
             shas: data.files.iter().map(|f| f.sha256.clone()).collect(),
             files: &data.files,
-            closures: data.closures.iter().copied().collect(),
+            closed: data.closed.iter().copied().collect(),
         })
     }
 
     #[tracing::instrument(name = "recon.compute", skip(self, l))]
     pub(super) fn compute<'a>(&self, l: &'a Loaded<'_>, date: NaiveDate, gateway: Gateway) -> Computed<'a> {
-        let outcome = reconcile(gateway.as_str(), date, &l.payments, &l.lines, &l.shas, &l.closures);
+        let outcome = reconcile(gateway.as_str(), date, &l.payments, &l.lines, &l.shas, &l.closed);
         let (payments_digest, cases_digest) = digests(&outcome, &l.payments);
         let inputs = Inputs {
             settlement_files: outcome
@@ -262,10 +279,10 @@ impl Finance {
             .ok_or_else(|| FinanceError::NotFound(format!("no reconciliation of {date} for {gateway} yet")))
     }
 
-    /// What a run reads from the store.
+    /// What a run of (`date`, `gateway`) reads from the store.
     #[tracing::instrument(name = "recon.load", skip(self))]
-    async fn load(&self, gateway: Gateway) -> Result<ReconData> {
-        Ok(self.store.recon_data(gateway).await?)
+    pub(super) async fn load(&self, gateway: Gateway, date: NaiveDate) -> Result<ReconData> {
+        Ok(self.store.recon_data(gateway, date).await?)
     }
 
     /// Stores a run, its items and its exception changes; `false` when an exception changed
@@ -296,7 +313,7 @@ impl Finance {
             return Ok(RunView { report: self.report_of(&run).await?, run, new: false });
         }
         for _ in 0..3 {
-            let data = self.load(gateway).await?;
+            let data = self.load(gateway, date).await?;
             let loaded = self.inputs(&data)?;
             let c = self.compute(&loaded, date, gateway);
             let now = self.clock.now();
@@ -325,8 +342,12 @@ impl Finance {
         Err(FinanceError::Conflict("exceptions kept changing during the run; try again".into()))
     }
 
-    /// New exceptions open; a resolution carries over while key and category stay; a changed
-    /// category reopens the exception and reverses the money its resolution moved.
+    /// What a run of an open date does to its exceptions (SPEC §7.3): a new exception opens; a
+    /// resolution carries over while its item's key and category stay; a changed category reopens
+    /// it, and a superseded exception whose item returns reopens; an exception whose item is gone,
+    /// or is matched through an event other than its own resolution, is superseded. Reopening or
+    /// superseding reverses the money its approved resolution moved (once: its `posting_id`
+    /// becomes null).
     async fn carry_over(
         &self,
         date: NaiveDate,
@@ -335,52 +356,75 @@ impl Finance {
         states: &HashMap<String, ExceptionRow>,
     ) -> Result<Vec<Planned>> {
         let mut planned = Vec::new();
+        let items: HashMap<&str, Category> = o.items.iter().map(|i| (i.key.as_str(), i.category)).collect();
         for item in exceptions(o) {
             let category = item.category;
+            let change = |from: Option<ExceptionState>, rejection: Option<Value>| ExceptionChange {
+                exception_id: item.key.clone(),
+                from_state: from,
+                gateway,
+                business_date: date,
+                category,
+                state: ExceptionState::Open,
+                resolution: None,
+                posting_id: None,
+                keep_posting: false,
+                rejection,
+            };
             match states.get(&item.key) {
-                None => planned.push(Planned {
-                    change: ExceptionChange {
-                        exception_id: item.key.clone(),
-                        from_state: None,
-                        gateway,
-                        business_date: date,
-                        category,
-                        state: ExceptionState::Open,
-                        resolution: None,
-                        posting_id: None,
-                        keep_posting: false,
-                        rejection: None,
-                    },
-                    posting: None,
-                }),
-                Some(e) if e.category == category && e.business_date == date => {}
+                None => planned.push(Planned { change: change(None, None), posting: None, records_posting: false }),
+                Some(e)
+                    if e.category == category && e.business_date == date && e.state != ExceptionState::Superseded => {}
                 Some(e) => {
-                    let reversal = match &e.posting_id {
-                        Some(pid) => Some(self.reversal(pid, date).await?),
-                        None => None,
+                    let why = if e.state == ExceptionState::Superseded {
+                        "its item returned".to_owned()
+                    } else if e.business_date != date {
+                        format!("its item moved from {} to {date}", e.business_date)
+                    } else {
+                        format!("category changed from {} to {category}", e.category)
                     };
+                    let rejection = json!({"reopened": why, "previous_resolution": e.resolution.as_deref().and_then(|r| serde_json::from_str::<Value>(r).ok())});
                     planned.push(Planned {
-                        change: ExceptionChange {
-                            exception_id: item.key.clone(),
-                            from_state: Some(e.state),
-                            gateway,
-                            business_date: date,
-                            category,
-                            state: ExceptionState::Open,
-                            resolution: None,
-                            posting_id: None,
-                            keep_posting: false,
-                            rejection: Some(json!({
-                                "reopened": format!("category changed from {} to {category}", e.category),
-                                "previous_resolution": e.resolution.as_deref().and_then(|r| serde_json::from_str::<Value>(r).ok()),
-                            })),
-                        },
-                        posting: reversal,
+                        change: change(Some(e.state), Some(rejection)),
+                        posting: self.reversal_of(e, date).await?,
+                        records_posting: false,
                     });
                 }
             }
         }
+        for e in states.values().filter(|e| e.business_date == date && e.state != ExceptionState::Superseded) {
+            let why = match items.get(e.exception_id.as_str()) {
+                Some(Category::Matched) if confirmed_by_itself(e) => continue,
+                Some(Category::Matched) => "its item is matched through another event",
+                Some(_) => continue,
+                None => "the run no longer has its item",
+            };
+            planned.push(Planned {
+                change: ExceptionChange {
+                    exception_id: e.exception_id.clone(),
+                    from_state: Some(e.state),
+                    gateway,
+                    business_date: date,
+                    category: e.category,
+                    state: ExceptionState::Superseded,
+                    resolution: e.resolution.as_deref().and_then(|r| serde_json::from_str::<Value>(r).ok()),
+                    posting_id: None,
+                    keep_posting: false,
+                    rejection: Some(json!({"superseded": why})),
+                },
+                posting: self.reversal_of(e, date).await?,
+                records_posting: false,
+            });
+        }
         Ok(planned)
+    }
+
+    /// The reversal of an exception's un-reversed approved posting, dated `date`, if it has one.
+    pub(super) async fn reversal_of(&self, e: &ExceptionRow, date: NaiveDate) -> Result<Option<Posting>> {
+        match &e.posting_id {
+            Some(pid) => Ok(Some(self.reversal(pid, date).await?)),
+            None => Ok(None),
+        }
     }
 
     /// A posting that undoes `posting_id`, referencing it.

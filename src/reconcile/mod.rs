@@ -1,24 +1,30 @@
-//! Reconciliation (SPEC §7.2): the pure matcher. No I/O: payments, settlement lines and day
-//! closures in; classified items, category sums and totals out.
+//! Reconciliation (SPEC §7.2): the pure matcher. No I/O: payments, settlement lines and closed
+//! dates in; classified items, category sums, totals, and the events the date counts out.
 //!
-//! Scope: the `paid` payments of the gateway whose business date is D, and the lines whose
-//! `txn_time` falls on D; a payment or line whose own date was closed before it arrived belongs
-//! to the first later open date (its item keeps its original date). Lines match payments by
-//! `txn_ref` whatever the line's date: a line for a payment of another date is that date's item.
-//! When a payment has a recorded `gateway_txn_no`, only a line with that number matches it;
-//! another success line for its `txn_ref` is a second charge. Lines are taken in import order,
-//! then line number: a later occurrence of a (`gateway_txn_no`, status) is a duplicate line.
+//! **Events and their dates.** An event is a `paid` payment or a settlement line. Its natural date
+//! is a payment's business date; a line's, the business date of the paid payment it settles, else
+//! its own `txn_time` date. A close gives every event it counts a home date that never changes
+//! again; an event without a home is counted on its natural date or, when that date is closed,
+//! on the first open date after it. So each event is counted on exactly one date over its life.
+//!
+//! **Items.** Every line counted on D is an item of D; every paid payment counted on D whose
+//! settling line is not counted on D is an item too. An item may be classified against a
+//! counterpart counted on another date (a late line for a payment a closed date counted, a late
+//! callback for a line): it names that date in `counterpart_date` and counts only its own events.
+//! Lines match payments by `txn_ref`; when a payment has a recorded `gateway_txn_no`, only a line
+//! with that number matches it, another success line is a second charge. A success line whose
+//! refund was counted on a date before its payment's does not settle that payment any more.
 //! Everything is joined through hash maps, once; the output is sorted by key, so it does not
 //! depend on the order of the inputs.
 
 pub mod render;
 pub mod report;
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
 use rustc_hash::FxHashMap as HashMap;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use serde::Serialize;
 
 use crate::domain::payment::PaymentStatus;
@@ -35,10 +41,10 @@ pub struct PaymentIn<'a> {
     pub gateway_txn_no: Option<&'a str>,
     pub amount: i64,
     pub status: PaymentStatus,
-    /// The business date of `paid_at`, for paid payments.
+    /// Its natural date: the business date of `paid_at`, for paid payments.
     pub business_date: Option<NaiveDate>,
-    /// When the payment became paid in our records.
-    pub confirmed_at: Option<DateTime<Utc>>,
+    /// The date whose close counted it; never changes once set.
+    pub home: Option<NaiveDate>,
     /// Flagged `duplicate_payment`.
     pub duplicate: bool,
     /// The case's current `citizen_due`, recomputed; `None` when it cannot be quoted.
@@ -59,9 +65,13 @@ pub struct LineIn<'a> {
     pub amount: i64,
     pub fee: i64,
     pub status: LineStatus,
+    /// Its own date: `txn_time` in Asia/Ho_Chi_Minh.
     pub business_date: NaiveDate,
-    /// When its file was imported.
-    pub arrived_at: DateTime<Utc>,
+    /// The first occurrence of its (`gateway_txn_no`, status) by import order then line number
+    /// (decided at import, over every file of the gateway: see `first_occurrences`).
+    pub first: bool,
+    /// The date whose close counted it; never changes once set.
+    pub home: Option<NaiveDate>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -92,31 +102,51 @@ pub struct Outcome<'a> {
     pub totals: Totals,
     /// The files that contributed a line, in import order.
     pub files: Vec<usize>,
-    /// The payments the items concern, by index into the input.
+    /// The payments the items concern, counterparts included, by index into the input.
     pub payments: Vec<usize>,
+    /// The events the date counts: lines and paid payments, by index into the inputs. A close
+    /// gives them their home date.
+    pub counted_lines: Vec<usize>,
+    pub counted_payments: Vec<usize>,
+    /// For each item classified against a counterpart counted on another date: its key and the
+    /// key the counterpart had as an item of its own date.
+    pub counterparts: Vec<(String, String)>,
 }
 
-/// Closed (business date → when it was closed) for the gateway.
-pub type Closures = BTreeMap<NaiveDate, DateTime<Utc>>;
+/// The closed dates of the gateway.
+pub type Closed = BTreeSet<NaiveDate>;
 
-/// The date an event of date `orig` that arrived at `arrived` is reconciled on.
-pub fn effective_date(orig: NaiveDate, arrived: Option<DateTime<Utc>>, closures: &Closures) -> NaiveDate {
-    match (closures.get(&orig), arrived) {
-        (Some(closed_at), Some(a)) if *closed_at < a => {
-            let mut d = orig.succ_opt().unwrap_or(orig);
-            while closures.contains_key(&d) {
-                d = d.succ_opt().unwrap_or(d);
-            }
-            d
+/// The first date on or after `d` that is not closed.
+pub fn first_open(d: NaiveDate, closed: &Closed) -> NaiveDate {
+    let mut d = d;
+    while closed.contains(&d) {
+        match d.succ_opt() {
+            Some(n) => d = n,
+            None => break,
         }
-        _ => orig,
+    }
+    d
+}
+
+/// Marks the first occurrence of each (`gateway_txn_no`, status) among `lines`, by file then
+/// line number: what the store decides at import over every file of a gateway.
+pub fn first_occurrences(lines: &mut [LineIn<'_>]) {
+    let mut order: Vec<usize> = (0..lines.len()).collect();
+    order.sort_unstable_by_key(|i| (lines[*i].file, lines[*i].line_no));
+    let mut seen: HashMap<(&str, LineStatus), ()> = HashMap::default();
+    let mut first = vec![false; lines.len()];
+    for i in order {
+        first[i] = seen.insert((lines[i].gateway_txn_no, lines[i].status), ()).is_none();
+    }
+    for (l, f) in lines.iter_mut().zip(first) {
+        l.first = f;
     }
 }
 
 /// Item keys: a line's gateway, number and status (a later occurrence adds its file and line);
 /// a payment's id.
-pub fn line_key(gateway: &str, l: &LineIn<'_>, first: bool, file_sha: &str) -> String {
-    if first {
+pub fn line_key(gateway: &str, l: &LineIn<'_>, file_sha: &str) -> String {
+    if l.first {
         format!("{gateway}:{}:{}", l.gateway_txn_no, l.status.as_str())
     } else {
         format!(
@@ -133,6 +163,19 @@ pub fn payment_key(gateway: &str, payment_id: &str) -> String {
     format!("{gateway}:payment:{payment_id}")
 }
 
+/// The category of a success line or a payment that it settles (rules 5 to 8 of SPEC §7.2).
+fn settled_category(p: &PaymentIn<'_>, line_amount: i64, settles: bool) -> Category {
+    if p.duplicate || !settles {
+        Category::DuplicatePayment
+    } else if line_amount != p.amount {
+        Category::AmountMismatch
+    } else if p.expected != Some(p.amount) {
+        Category::FeeMismatch
+    } else {
+        Category::Matched
+    }
+}
+
 /// Reconciles `date` for one gateway. `file_shas[i]` is the SHA-256 of the file imported i-th.
 pub fn reconcile<'a>(
     gateway: &str,
@@ -140,97 +183,95 @@ pub fn reconcile<'a>(
     payments: &'a [PaymentIn<'_>],
     lines: &'a [LineIn<'_>],
     file_shas: &[String],
-    closures: &Closures,
+    closed: &Closed,
 ) -> Outcome<'a> {
-    // Two independent joins, on two threads: each line's payment by reference (unique per
-    // gateway), and the first occurrence of each (number, status) in import order.
     // The matcher's tables hold positions as u32, at half the memory of usize.
     assert!(
         payments.len() < u32::MAX as usize && lines.len() < u32::MAX as usize,
         "reconcile takes fewer than 2^32 payments and lines"
     );
-    let index = |i: usize| i as u32;
-    let (line_payment, (order, is_first)) = std::thread::scope(|s| {
-        let by_reference = s.spawn(|| {
-            let mut by_ref: HashMap<&str, u32> = HashMap::with_capacity_and_hasher(payments.len(), Default::default());
-            for (i, p) in payments.iter().enumerate() {
-                by_ref.insert(p.txn_ref, index(i));
-            }
-            lines.iter().map(|l| by_ref.get(l.txn_ref).copied()).collect::<Vec<Option<u32>>>()
-        });
-        let mut order: Vec<usize> = (0..lines.len()).collect();
-        if !lines.windows(2).all(|w| (w[0].file, w[0].line_no) <= (w[1].file, w[1].line_no)) {
-            order.sort_unstable_by_key(|i| (lines[*i].file, lines[*i].line_no));
-        }
-        let mut first_seen: HashMap<(&str, LineStatus), ()> =
-            HashMap::with_capacity_and_hasher(lines.len(), Default::default());
-        let mut is_first = vec![false; lines.len()];
-        for &i in &order {
-            let l = &lines[i];
-            is_first[i] = first_seen.insert((l.gateway_txn_no, l.status), ()).is_none();
-        }
-        drop(first_seen);
-        // A panic in the other thread is a bug here: pass it on.
-        let line_payment = by_reference.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
-        (line_payment, (order, is_first))
-    });
-    // Each paid payment's matching line: the first success line with its reference (and its
-    // number, when it has one).
-    let mut has_line = vec![false; payments.len()];
-    let mut matches_payment = vec![false; lines.len()];
+    let mut by_ref: HashMap<&str, u32> = HashMap::with_capacity_and_hasher(payments.len(), Default::default());
+    for (i, p) in payments.iter().enumerate() {
+        by_ref.insert(p.txn_ref, i as u32);
+    }
+    let line_payment: Vec<Option<u32>> = lines.iter().map(|l| by_ref.get(l.txn_ref).copied()).collect();
+    drop(by_ref);
+    // When each paid payment is counted.
+    let counted = |home: Option<NaiveDate>, natural: NaiveDate| home.unwrap_or_else(|| first_open(natural, closed));
+    let payment_day: Vec<Option<NaiveDate>> = payments
+        .iter()
+        .map(|p| match (p.status, p.business_date) {
+            (PaymentStatus::Paid, Some(natural)) => Some(counted(p.home, natural)),
+            _ => None,
+        })
+        .collect();
+    // The earliest date a refund of each reference is counted on.
+    let mut refunded: HashMap<&str, NaiveDate> = HashMap::default();
+    for l in lines.iter().filter(|l| l.first && l.status == LineStatus::Refund) {
+        let d = counted(l.home, l.business_date);
+        refunded.entry(l.txn_ref).and_modify(|e| *e = (*e).min(d)).or_insert(d);
+    }
+    // Each paid payment's settling line: the first success line of its reference (and its
+    // number, when it has one), unless that line's refund was counted before the payment.
+    let mut order: Vec<usize> = (0..lines.len()).collect();
+    if !lines.windows(2).all(|w| (w[0].file, w[0].line_no) <= (w[1].file, w[1].line_no)) {
+        order.sort_unstable_by_key(|i| (lines[*i].file, lines[*i].line_no));
+    }
+    let mut settling: Vec<Option<u32>> = vec![None; payments.len()];
+    let mut settles = vec![false; lines.len()];
     for &i in &order {
         let l = &lines[i];
-        if !is_first[i] || l.status != LineStatus::Success {
+        if !l.first || l.status != LineStatus::Success {
             continue;
         }
         let Some(pi) = line_payment[i].map(|pi| pi as usize) else { continue };
-        let p = &payments[pi];
-        if p.status != PaymentStatus::Paid || has_line[pi] {
+        let (p, Some(pd)) = (&payments[pi], payment_day[pi]) else { continue };
+        if settling[pi].is_some() || refunded.get(l.txn_ref).is_some_and(|r| *r < pd) {
             continue;
         }
         if p.gateway_txn_no.is_none_or(|n| n == l.gateway_txn_no) {
-            has_line[pi] = true;
-            matches_payment[i] = true;
+            settling[pi] = Some(i as u32);
+            settles[i] = true;
         }
     }
-    let payment_date = |p: &PaymentIn<'_>| p.business_date.map(|d| effective_date(d, p.confirmed_at, closures));
+    // When each line is counted.
+    let line_day: Vec<NaiveDate> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let natural = match line_payment[i] {
+                Some(pi) if settles[i] => payments[pi as usize].business_date.unwrap_or(l.business_date),
+                _ => l.business_date,
+            };
+            counted(l.home, natural)
+        })
+        .collect();
 
-    // At most one item per line and per payment: reserving that bound never reallocates, and
-    // the pages past what is used are never touched (so never resident).
-    let mut items = Vec::with_capacity(lines.len() + payments.len());
+    let mut items = Vec::new();
     let mut totals = Totals::default();
     let mut files = vec![false; file_shas.len()];
     let mut used_payments = vec![false; payments.len()];
+    let mut counted_lines = Vec::new();
+    let mut counterparts = Vec::new();
     for &i in &order {
-        let l = &lines[i];
-        let payment = line_payment[i].map(|pi| (pi as usize, &payments[pi as usize]));
-        let own = effective_date(l.business_date, Some(l.arrived_at), closures);
-        let home = match payment {
-            // A line settling a paid payment is that payment's date's item, unless that date was
-            // closed before the line arrived: then the first later open date's.
-            Some((_, p)) if is_first[i] && l.status == LineStatus::Success && p.status == PaymentStatus::Paid => {
-                payment_date(p).map_or(own, |pd| effective_date(pd, Some(l.arrived_at), closures))
-            }
-            _ => own,
-        };
-        if home != date {
+        if line_day[i] != date {
             continue;
         }
-        let category = if !is_first[i] {
+        counted_lines.push(i);
+        let l = &lines[i];
+        let payment = line_payment[i].map(|pi| (pi as usize, &payments[pi as usize]));
+        let category = if !l.first {
             Category::DuplicateSettlementLine
         } else if l.status == LineStatus::Refund {
             Category::Refund
         } else {
             match payment {
                 None => Category::MissingInRecords,
-                Some((_, p)) if p.status != PaymentStatus::Paid => Category::UnconfirmedInRecords,
-                Some((_, p)) if p.duplicate || !matches_payment[i] => Category::DuplicatePayment,
-                Some((_, p)) if l.amount != p.amount => Category::AmountMismatch,
-                Some((_, p)) if p.expected != Some(p.amount) => Category::FeeMismatch,
-                Some(_) => Category::Matched,
+                Some((pi, _)) if payment_day[pi].is_none() => Category::UnconfirmedInRecords,
+                Some((_, p)) => settled_category(p, l.amount, settles[i]),
             }
         };
-        if is_first[i] {
+        if l.first {
             match l.status {
                 LineStatus::Success => {
                     totals.settled_gross += l.amount;
@@ -245,9 +286,14 @@ pub fn reconcile<'a>(
         if let Some((pi, _)) = payment {
             used_payments[pi] = true;
         }
+        let counterpart_date = payment.and_then(|(pi, _)| payment_day[pi]).filter(|d| *d != date);
         let sha = file_shas.get(l.file).map(String::as_str).unwrap_or("");
+        let key = line_key(gateway, l, sha);
+        if let (Some(_), Some((_, p))) = (counterpart_date, payment) {
+            counterparts.push((key.clone(), payment_key(gateway, p.payment_id)));
+        }
         items.push(Item {
-            key: line_key(gateway, l, is_first[i], sha),
+            key,
             category,
             business_date: l.business_date,
             case_code: payment.map(|(_, p)| p.case_code),
@@ -258,14 +304,17 @@ pub fn reconcile<'a>(
             recorded_amount: payment.map(|(_, p)| p.amount),
             settled_amount: Some(l.amount),
             expected_amount: payment.and_then(|(_, p)| p.expected),
+            counterpart_date,
             fee: Some(l.fee),
-            settles_payment: matches_payment[i],
+            settles_payment: settles[i],
         });
     }
+    let mut counted_payments = Vec::new();
     for (pi, p) in payments.iter().enumerate() {
-        if p.status != PaymentStatus::Paid || payment_date(p) != Some(date) {
+        if payment_day[pi] != Some(date) {
             continue;
         }
+        counted_payments.push(pi);
         used_payments[pi] = true;
         totals.recorded_paid += p.amount;
         if p.duplicate {
@@ -275,12 +324,27 @@ pub fn reconcile<'a>(
             totals.by_kind.le_phi += p.le_phi;
             totals.by_kind.unallocated += p.amount - p.phi - p.le_phi;
         }
-        if has_line[pi] {
+        // Its settling line counted today holds the item; otherwise the payment is one.
+        let line = settling[pi].map(|li| (li as usize, &lines[li as usize]));
+        if line.is_some_and(|(li, _)| line_day[li] == date) {
             continue;
         }
+        let category = match line {
+            Some((_, l)) => settled_category(p, l.amount, true),
+            None if p.duplicate => Category::DuplicatePayment,
+            None => Category::MissingInSettlement,
+        };
+        if let Some(f) = line.and_then(|(_, l)| files.get_mut(l.file)) {
+            *f = true;
+        }
+        let key = payment_key(gateway, p.payment_id);
+        if let Some((_, l)) = line {
+            let sha = file_shas.get(l.file).map(String::as_str).unwrap_or("");
+            counterparts.push((key.clone(), line_key(gateway, l, sha)));
+        }
         items.push(Item {
-            key: payment_key(gateway, p.payment_id),
-            category: if p.duplicate { Category::DuplicatePayment } else { Category::MissingInSettlement },
+            key,
+            category,
             business_date: p.business_date.unwrap_or(date),
             case_code: Some(p.case_code),
             payment_id: Some(p.payment_id),
@@ -288,8 +352,9 @@ pub fn reconcile<'a>(
             gateway_txn_no: p.gateway_txn_no,
             line_status: None,
             recorded_amount: Some(p.amount),
-            settled_amount: None,
+            settled_amount: line.map(|(_, l)| l.amount),
             expected_amount: p.expected,
+            counterpart_date: line.map(|(li, _)| line_day[li]),
             fee: None,
             settles_payment: false,
         });
@@ -309,6 +374,9 @@ pub fn reconcile<'a>(
         totals,
         files: files.iter().enumerate().filter(|(_, u)| **u).map(|(i, _)| i).collect(),
         payments: used_payments.iter().enumerate().filter(|(_, u)| **u).map(|(i, _)| i).collect(),
+        counted_lines,
+        counted_payments,
+        counterparts,
     }
 }
 

@@ -18,7 +18,7 @@ pub fn neutralise(s: &str) -> String {
     }
 }
 
-pub const CSV_COLUMNS: [&str; 15] = [
+pub const CSV_COLUMNS: [&str; 16] = [
     "key",
     "category",
     "business_date",
@@ -30,6 +30,7 @@ pub const CSV_COLUMNS: [&str; 15] = [
     "recorded_amount",
     "settled_amount",
     "expected_amount",
+    "counterpart_date",
     "fee",
     "state",
     "resolution_action",
@@ -77,6 +78,7 @@ impl CsvWriter {
             n(i.recorded_amount),
             n(i.settled_amount),
             n(i.expected_amount),
+            i.counterpart_date.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default(),
             n(i.fee),
             i.state.to_owned(),
             t(i.resolution["action"].as_str()),
@@ -242,6 +244,7 @@ mod tests {
             recorded_amount: Some(115_000),
             settled_amount: None,
             expected_amount: None,
+            counterpart_date: None,
             state: "open",
             resolution: serde_json::Value::Null,
             business_date: chrono::NaiveDate::from_ymd_opt(2024, 7, 15).unwrap(),
@@ -266,7 +269,7 @@ mod tests {
         let text = String::from_utf8(w.take()).unwrap();
         let lines: Vec<&str> = text.split("\r\n").collect();
         assert_eq!(lines[0], CSV_COLUMNS.join(","));
-        assert_eq!(lines[1], "'=cmd,missing_in_settlement,2024-07-15,,\"a,b\",\"c\"\"d\",,,115000,,,,open,,");
+        assert_eq!(lines[1], "'=cmd,missing_in_settlement,2024-07-15,,\"a,b\",\"c\"\"d\",,,115000,,,,,open,,");
         assert_eq!(w.take(), b"", "nothing new");
     }
 

@@ -120,7 +120,9 @@ pub struct ReportItem {
     pub recorded_amount: Option<i64>,
     pub settled_amount: Option<i64>,
     pub expected_amount: Option<i64>,
-    /// `open`, `pending_approval`, `resolved`; `matched` for a matched item.
+    /// The date counting the counterpart the item was classified against, when another.
+    pub counterpart_date: Option<NaiveDate>,
+    /// `open`, `pending_approval`, `resolved`, `superseded`; `matched` for a matched item.
     pub state: &'static str,
     /// The resolution as requested or applied, or `null`.
     pub resolution: serde_json::Value,
@@ -141,6 +143,7 @@ impl ReportItem {
             recorded_amount: i.recorded_amount,
             settled_amount: i.settled_amount,
             expected_amount: i.expected_amount,
+            counterpart_date: i.counterpart_date,
             state,
             resolution,
             business_date: i.business_date,
@@ -162,6 +165,7 @@ struct CanonicalItem<'a> {
     recorded_amount: Option<i64>,
     settled_amount: Option<i64>,
     expected_amount: Option<i64>,
+    counterpart_date: Option<NaiveDate>,
     business_date: NaiveDate,
     line_status: Option<LineStatus>,
     fee: Option<i64>,
@@ -179,6 +183,7 @@ impl<'a> CanonicalItem<'a> {
             recorded_amount: i.recorded_amount,
             settled_amount: i.settled_amount,
             expected_amount: i.expected_amount,
+            counterpart_date: i.counterpart_date,
             business_date: i.business_date,
             line_status: i.line_status,
             fee: i.fee,
@@ -217,8 +222,8 @@ impl HashWriter {
 }
 
 /// Digests of the payments and case versions an outcome concerns: SHA-256 of one line per
-/// payment, `payment_id|txn_ref|gateway_txn_no|amount|status|business_date|confirmed_at
-/// (µs)|duplicate`, by payment id; and of one line per distinct case version,
+/// payment, `payment_id|txn_ref|gateway_txn_no|amount|status|business_date|home_date|duplicate`,
+/// by payment id; and of one line per distinct case version,
 /// `case_code|version|expected`, by case code, version and expected amount.
 pub fn digests(o: &Outcome<'_>, payments: &[PaymentIn<'_>]) -> (String, String) {
     use std::fmt::Write as _;
@@ -240,8 +245,8 @@ pub fn digests(o: &Outcome<'_>, payments: &[PaymentIn<'_>]) -> (String, String) 
             let _ = write!(pay, "{d}");
         }
         pay.0.update(b"|");
-        if let Some(t) = p.confirmed_at {
-            let _ = write!(pay, "{}", t.timestamp_micros());
+        if let Some(h) = p.home {
+            let _ = write!(pay, "{h}");
         }
         let _ = writeln!(pay, "|{}", p.duplicate);
     }

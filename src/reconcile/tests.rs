@@ -7,10 +7,6 @@ fn d(s: &str) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
 }
 
-fn t(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
-}
-
 /// Test inputs live for the whole test: leaking their text is the simplest owner.
 fn text(s: impl Into<String>) -> &'static str {
     Box::leak(s.into().into_boxed_str())
@@ -33,7 +29,7 @@ fn pay(
         amount,
         status,
         business_date: (status == PaymentStatus::Paid).then(|| d(date)),
-        confirmed_at: Some(t(&format!("{date}T12:00:00+07:00"))),
+        home: None,
         duplicate: false,
         expected: Some(amount),
         phi: 0,
@@ -59,16 +55,30 @@ fn line(
         fee: amount / 100,
         status,
         business_date: d(date),
-        arrived_at: t(&format!("{date}T23:00:00+07:00")),
+        first: true,
+        home: None,
     }
+}
+
+fn lines(mut v: Vec<LineIn<'static>>) -> Vec<LineIn<'static>> {
+    first_occurrences(&mut v);
+    v
 }
 
 fn shas(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("{i:064x}")).collect()
 }
 
+fn closed(dates: &[&str]) -> Closed {
+    dates.iter().map(|s| d(s)).collect()
+}
+
 fn cat(o: &Outcome, key: &str) -> Category {
-    o.items.iter().find(|i| i.key == key).unwrap_or_else(|| panic!("no item {key}: {:?}", o.items)).category
+    item(o, key).category
+}
+
+fn item<'o>(o: &'o Outcome, key: &str) -> &'o Item<'o> {
+    o.items.iter().find(|i| i.key == key).unwrap_or_else(|| panic!("no item {key}: {:?}", o.items))
 }
 
 use LineStatus::{Refund, Success};
@@ -90,7 +100,7 @@ fn one_scenario_per_category() {
         pay("p8", "R8", Some("N8"), 100_000, Paid, "2024-07-15"), // no line
         pay("p9", "R9", Some("N9"), 100_000, Paid, "2024-07-15"), // a second charge too
     ];
-    let lines = vec![
+    let lines = lines(vec![
         line(0, 2, "N1", "R1", 100_000, Success, "2024-07-15"),
         line(0, 3, "N2", "R2", 100_000, Success, "2024-07-15"),
         line(0, 4, "N2", "R2", 100_000, Success, "2024-07-15"),
@@ -102,8 +112,8 @@ fn one_scenario_per_category() {
         line(0, 10, "N7", "R7", 100_000, Success, "2024-07-15"),
         line(0, 11, "N9", "R9", 100_000, Success, "2024-07-15"),
         line(0, 12, "N9B", "R9", 100_000, Success, "2024-07-15"),
-    ];
-    let o = reconcile("vnpay", d("2024-07-15"), &payments, &lines, &shas(1), &Closures::new());
+    ]);
+    let o = reconcile("vnpay", d("2024-07-15"), &payments, &lines, &shas(1), &Closed::new());
     assert_eq!(cat(&o, "vnpay:N1:success"), Category::Matched);
     assert_eq!(cat(&o, "vnpay:N2:success"), Category::Matched);
     assert_eq!(cat(&o, &format!("vnpay:N2:success:{}:4", &shas(1)[0][..12])), Category::DuplicateSettlementLine);
@@ -116,6 +126,7 @@ fn one_scenario_per_category() {
     assert_eq!(cat(&o, "vnpay:payment:p8"), Category::MissingInSettlement);
     assert_eq!(cat(&o, "vnpay:N9:success"), Category::Matched);
     assert_eq!(cat(&o, "vnpay:N9B:success"), Category::DuplicatePayment, "a second charge");
+    assert!(o.items.iter().all(|i| i.counterpart_date.is_none()), "one date, no counterpart elsewhere");
     let t = o.totals;
     assert_eq!(t.recorded_paid, 7 * 100_000);
     assert_eq!(t.settled_gross, 8 * 100_000 + 50_000 + 90_000 - 100_000);
@@ -126,57 +137,115 @@ fn one_scenario_per_category() {
     // Every category appears in the summary, zeros included.
     assert_eq!(o.summary.len(), 9);
     assert_eq!(o.summary[8].0, Category::MissingInSettlement);
+    assert_eq!(o.counted_lines.len(), lines.len());
+    assert_eq!(o.counted_payments.len(), 7);
 }
 
 #[test]
-fn a_payment_at_midnight_settled_in_the_next_day_s_file_matches_once_that_file_is_in() {
+fn a_payment_at_midnight_settled_in_the_next_day_s_file_matches_on_its_own_date() {
     let payments = vec![pay("p1", "R1", Some("N1"), 50_000, Paid, "2024-07-15")];
-    let mut late = line(1, 2, "N1", "R1", 50_000, Success, "2024-07-16");
-    late.arrived_at = t("2024-07-17T01:00:00+07:00");
+    let late = lines(vec![line(1, 2, "N1", "R1", 50_000, Success, "2024-07-16")]);
     // Before the 16th's file: the payment of the 15th is missing in settlement.
-    let o = reconcile("momo", d("2024-07-15"), &payments, &[], &shas(2), &Closures::new());
+    let o = reconcile("momo", d("2024-07-15"), &payments, &[], &shas(2), &Closed::new());
     assert_eq!(cat(&o, "momo:payment:p1"), Category::MissingInSettlement);
-    // With it: matched, on the 15th, and not an item of the 16th.
-    let o15 = reconcile("momo", d("2024-07-15"), &payments, std::slice::from_ref(&late), &shas(2), &Closures::new());
+    // With it: matched, on the 15th (the line's natural date is its payment's), not on the 16th.
+    let o15 = reconcile("momo", d("2024-07-15"), &payments, &late, &shas(2), &Closed::new());
     assert_eq!(cat(&o15, "momo:N1:success"), Category::Matched);
-    assert_eq!(o15.items[0].business_date, d("2024-07-16"), "the item keeps its line's date");
-    let late = [late];
-    let o16 = reconcile("momo", d("2024-07-16"), &payments, &late, &shas(2), &Closures::new());
+    assert_eq!(o15.items[0].business_date, d("2024-07-16"), "the item keeps its line's own date");
+    let o16 = reconcile("momo", d("2024-07-16"), &payments, &late, &shas(2), &Closed::new());
     assert!(o16.items.is_empty());
 }
 
+/// Issue 12 item 1: an event a closed date counted (its home) stays there; only an event without
+/// a home moves to the first open date after its closed natural date. (The test this replaces
+/// pinned the opposite: an event moved on from every date that was closed now.)
 #[test]
-fn events_arriving_after_a_close_go_to_the_next_open_date() {
+fn an_event_counted_on_a_closed_date_stays_there() {
     let mut p = pay("p1", "R1", Some("N1"), 50_000, Paid, "2024-07-15");
-    p.confirmed_at = Some(t("2024-07-16T09:00:00+07:00"));
-    let mut closures = Closures::new();
-    closures.insert(d("2024-07-15"), t("2024-07-16T08:00:00+07:00"));
-    closures.insert(d("2024-07-16"), t("2024-07-17T08:00:00+07:00"));
-    assert_eq!(effective_date(d("2024-07-15"), p.confirmed_at, &closures), d("2024-07-16").succ_opt().unwrap());
-    let o = reconcile("vnpay", d("2024-07-17"), std::slice::from_ref(&p), &[], &shas(0), &closures);
-    assert_eq!(o.items.len(), 1);
-    assert_eq!(o.items[0].business_date, d("2024-07-15"), "original date kept");
-    assert_eq!(o.totals.recorded_paid, 50_000);
-    // Arrived before the close: it stays on its date.
-    p.confirmed_at = Some(t("2024-07-15T20:00:00+07:00"));
-    assert!(reconcile("vnpay", d("2024-07-17"), &[p], &[], &shas(0), &closures).items.is_empty());
+    // The 15th was closed before the callback came: no home yet, counted on the 16th.
+    let c15 = closed(&["2024-07-15"]);
+    let o16 = reconcile("vnpay", d("2024-07-16"), std::slice::from_ref(&p), &[], &shas(0), &c15);
+    assert_eq!(o16.totals.recorded_paid, 50_000);
+    assert_eq!(o16.counted_payments, vec![0]);
+    assert_eq!(item(&o16, "vnpay:payment:p1").business_date, d("2024-07-15"), "its own date kept");
+    // The 16th closes and gives it its home; once the 16th is closed too, the 17th does not count it again.
+    p.home = Some(d("2024-07-16"));
+    let both = closed(&["2024-07-15", "2024-07-16"]);
+    let o17 = reconcile("vnpay", d("2024-07-17"), std::slice::from_ref(&p), &[], &shas(0), &both);
+    assert!(o17.items.is_empty(), "{:?}", o17.items);
+    assert_eq!(o17.totals.recorded_paid, 0);
+    // Without a home it would: the first open date after the 15th is the 17th now.
+    p.home = None;
+    let o17 = reconcile("vnpay", d("2024-07-17"), std::slice::from_ref(&p), &[], &shas(0), &both);
+    assert_eq!(o17.totals.recorded_paid, 50_000);
+    assert_eq!(first_open(d("2024-07-15"), &both), d("2024-07-17"));
 }
 
+/// Issue 12 item 3, a late line: the 15th counted the payment (missing in settlement); its line
+/// comes after the 15th closed. The 16th's item is the line's, matched against the 15th's
+/// payment: it names that date and counts only its own event.
 #[test]
-fn a_line_arriving_after_its_payment_s_day_closed_goes_to_the_next_open_date() {
-    let p = pay("p1", "R1", Some("N1"), 50_000, Paid, "2024-07-15");
-    let mut l = line(1, 2, "N1", "R1", 50_000, Success, "2024-07-15");
-    l.arrived_at = t("2024-07-17T09:00:00+07:00");
-    let mut closures = Closures::new();
-    closures.insert(d("2024-07-15"), t("2024-07-16T08:00:00+07:00"));
-    let o15 =
-        reconcile("vnpay", d("2024-07-15"), std::slice::from_ref(&p), std::slice::from_ref(&l), &shas(2), &closures);
-    assert!(o15.items.iter().all(|i| i.line_status.is_none()), "not on the closed day");
-    let o16 =
-        reconcile("vnpay", d("2024-07-16"), std::slice::from_ref(&p), std::slice::from_ref(&l), &shas(2), &closures);
-    assert_eq!(cat(&o16, "vnpay:N1:success"), Category::Matched);
-    assert_eq!(o16.totals.recorded_paid, 0, "the payment was counted on its own day");
-    assert_eq!(o16.totals.settled_gross, 50_000);
+fn a_late_line_is_classified_against_the_payment_of_the_closed_date_and_counts_only_itself() {
+    let mut p = pay("p1", "R1", Some("N1"), 50_000, Paid, "2024-07-15");
+    p.home = Some(d("2024-07-15"));
+    let l = lines(vec![line(1, 2, "N1", "R1", 50_000, Success, "2024-07-15")]);
+    let c = closed(&["2024-07-15"]);
+    let o15 = reconcile("vnpay", d("2024-07-15"), std::slice::from_ref(&p), &l, &shas(2), &c);
+    assert!(o15.items.iter().all(|i| i.line_status.is_none()), "the line is not an item of the closed date");
+    let o16 = reconcile("vnpay", d("2024-07-16"), std::slice::from_ref(&p), &l, &shas(2), &c);
+    let i = item(&o16, "vnpay:N1:success");
+    assert_eq!((i.category, i.counterpart_date, i.settles_payment), (Category::Matched, Some(d("2024-07-15")), true));
+    assert_eq!((o16.totals.recorded_paid, o16.totals.settled_gross), (0, 50_000));
+    assert_eq!(o16.counterparts, vec![("vnpay:N1:success".to_owned(), "vnpay:payment:p1".to_owned())]);
+}
+
+/// Issue 12 item 3, a late callback: the 15th counted the line (unconfirmed); the callback comes
+/// after the 15th closed. The 16th's item is the payment's, matched against the 15th's line, and
+/// counts only the payment: the line's settled amount is not counted again.
+#[test]
+fn a_late_callback_is_classified_against_the_line_of_the_closed_date_and_counts_only_itself() {
+    let p = pay("p1", "R1", Some("N1"), 8_000, Paid, "2024-07-15");
+    let mut l = lines(vec![line(0, 2, "N1", "R1", 8_000, Success, "2024-07-15")]);
+    l[0].home = Some(d("2024-07-15"));
+    let c = closed(&["2024-07-15"]);
+    let o16 = reconcile("vnpay", d("2024-07-16"), std::slice::from_ref(&p), &l, &shas(1), &c);
+    let i = item(&o16, "vnpay:payment:p1");
+    assert_eq!(
+        (i.category, i.counterpart_date, i.settled_amount),
+        (Category::Matched, Some(d("2024-07-15")), Some(8_000))
+    );
+    assert_eq!((o16.totals.recorded_paid, o16.totals.settled_gross), (8_000, 0));
+    assert_eq!(o16.counterparts, vec![("vnpay:payment:p1".to_owned(), "vnpay:N1:success".to_owned())]);
+    // Once the 16th gave the payment its home, the 17th counts neither.
+    let mut p = p;
+    p.home = Some(d("2024-07-16"));
+    let ps = [p];
+    let o17 = reconcile("vnpay", d("2024-07-17"), &ps, &l, &shas(1), &closed(&["2024-07-15", "2024-07-16"]));
+    assert!(o17.items.is_empty() && o17.totals.recorded_paid == 0 && o17.totals.settled_gross == 0);
+}
+
+/// SPEC §7.2: a line whose refund was paid out (its refund line counted) no longer settles a
+/// payment that turns up for it later: that payment is missing in settlement.
+#[test]
+fn a_refunded_line_settles_no_payment_that_turns_up_later() {
+    let p = pay("p1", "R1", Some("N1"), 8_000, Paid, "2024-07-16");
+    let mut l = lines(vec![
+        line(0, 2, "N1", "R1", 8_000, Success, "2024-07-15"),
+        line(1, 2, "N1", "R1", 8_000, Refund, "2024-07-15"),
+    ]);
+    l[0].home = Some(d("2024-07-15"));
+    l[1].home = Some(d("2024-07-15"));
+    let o = reconcile("vnpay", d("2024-07-16"), std::slice::from_ref(&p), &l, &shas(2), &closed(&["2024-07-15"]));
+    assert_eq!(cat(&o, "vnpay:payment:p1"), Category::MissingInSettlement);
+    assert_eq!(item(&o, "vnpay:payment:p1").counterpart_date, None);
+    // Refunded on the same date as the payment: the line still settles it (the refund is its own item).
+    let mut same = lines(vec![
+        line(0, 2, "N1", "R1", 8_000, Success, "2024-07-16"),
+        line(0, 3, "N1", "R1", 8_000, Refund, "2024-07-16"),
+    ]);
+    same.iter_mut().for_each(|x| x.home = None);
+    let o = reconcile("vnpay", d("2024-07-16"), std::slice::from_ref(&p), &same, &shas(1), &Closed::new());
+    assert_eq!((cat(&o, "vnpay:N1:success"), cat(&o, "vnpay:N1:refund")), (Category::Matched, Category::Refund));
 }
 
 // ------------------------------------------------------------------ properties
@@ -228,14 +297,14 @@ fn arb_world() -> impl Strategy<Value = (Vec<PaymentIn<'static>>, Vec<LineIn<'st
                     line(*file, n + 2, &no, &txn_ref, amount, status, dates[*day as usize])
                 })
                 .collect();
-            (payments, lines)
+            (payments, self::lines(lines))
         })
 }
 
 fn run_all<'a>(payments: &'a [PaymentIn<'_>], lines: &'a [LineIn<'_>]) -> Vec<Outcome<'a>> {
     ["2024-07-14", "2024-07-15", "2024-07-16", "2024-07-17"]
         .iter()
-        .map(|day| reconcile("vnpay", d(day), payments, lines, &shas(3), &Closures::new()))
+        .map(|day| reconcile("vnpay", d(day), payments, lines, &shas(3), &Closed::new()))
         .collect()
 }
 
@@ -300,8 +369,8 @@ proptest! {
         p2.shuffle(&mut rng);
         l2.shuffle(&mut rng);
         for day in ["2024-07-14", "2024-07-15", "2024-07-16", "2024-07-17"] {
-            let a = reconcile("vnpay", d(day), &payments, &lines, &shas(3), &Closures::new());
-            let b = reconcile("vnpay", d(day), &p2, &l2, &shas(3), &Closures::new());
+            let a = reconcile("vnpay", d(day), &payments, &lines, &shas(3), &Closed::new());
+            let b = reconcile("vnpay", d(day), &p2, &l2, &shas(3), &Closed::new());
             prop_assert_eq!(&a.items, &b.items);
             prop_assert_eq!(a.totals, b.totals);
             let hash = |o: &Outcome, ps: &[PaymentIn]| {
@@ -310,7 +379,7 @@ proptest! {
                 report_hash(day, "vnpay", &inputs, &Summary::from(o), &o.totals, o)
             };
             prop_assert_eq!(hash(&a, &payments), hash(&b, &p2));
-            prop_assert_eq!(hash(&a, &payments), hash(&reconcile("vnpay", d(day), &payments, &lines, &shas(3), &Closures::new()), &payments));
+            prop_assert_eq!(hash(&a, &payments), hash(&reconcile("vnpay", d(day), &payments, &lines, &shas(3), &Closed::new()), &payments));
         }
     }
 }
@@ -328,6 +397,7 @@ fn keyed(key: String) -> Item<'static> {
         recorded_amount: None,
         settled_amount: None,
         expected_amount: None,
+        counterpart_date: None,
         fee: None,
         settles_payment: false,
     }

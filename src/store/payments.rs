@@ -470,18 +470,28 @@ impl WriteTx {
     /// Applies state changes to payments, one statement for the lot.
     pub async fn update_payments(&mut self, updates: &[PaymentUpdate], at: DateTime<Utc>) -> Result<()> {
         let at = Timestamp::at(at);
-        for chunk in updates.chunks(rows_per_statement(5)) {
+        for chunk in updates.chunks(rows_per_statement(6)) {
             on_tx!(self, |c| {
-                let mut q =
-                    sqlx::QueryBuilder::new("WITH v (payment_id, status, gateway_txn_no, paid_at, confirmed) AS (");
+                let mut q = sqlx::QueryBuilder::new(
+                    "WITH v (payment_id, status, gateway_txn_no, paid_at, paid_date, confirmed) AS (",
+                );
                 q.push_values(chunk, |mut b, u| {
+                    // A paid payment's natural date: its payment time's business date.
+                    let paid_date = u
+                        .paid_at
+                        .filter(|_| u.status == PaymentStatus::Paid)
+                        .map(|t| crate::domain::BusinessDate::of(t).naive());
                     b.push_bind(&u.payment_id)
                         .push_bind(u.status)
                         .push_bind(&u.gateway_txn_no)
                         .push_bind(u.paid_at.map(Timestamp::at))
+                        .push_bind(paid_date)
                         .push_bind(u.confirmed);
                 });
-                q.push(") UPDATE payments SET status = v.status, gateway_txn_no = v.gateway_txn_no, paid_at = v.paid_at, updated_at = ");
+                q.push(
+                    ") UPDATE payments SET status = v.status, gateway_txn_no = v.gateway_txn_no, paid_at = v.paid_at, \
+                     paid_date = v.paid_date, updated_at = ",
+                );
                 q.push_bind(at);
                 q.push(", confirmed_at = CASE WHEN v.confirmed THEN ");
                 q.push_bind(at);

@@ -23,14 +23,14 @@ pub(super) fn time_text(column: &str) -> String {
     format!("to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')")
 }
 
-/// A table to scan: the planner chooses how.
-pub(super) fn scan(table: &str, alias: &str) -> String {
-    format!("{table} AS {alias}")
-}
-
-/// The packed rows of `select` (one text column `x`, `$1` bound to `gateway`): PostgreSQL streams
-/// rows cheaply, so one value per row, from one statement's snapshot.
-pub(super) async fn fetch_packed(pool: &PgPool, select: &str, gateway: &str) -> Result<Vec<String>, sqlx::Error> {
-    let rows: Vec<(String,)> = sqlx::query_as(select).bind(gateway).fetch_all(pool).await?;
+/// The packed rows of `select` (one text column `x`, `$1` bound to the gateway and `$2` to the
+/// date): PostgreSQL streams rows cheaply, so one value per row, from one statement's snapshot.
+pub(super) async fn fetch_packed(
+    pool: &PgPool,
+    select: &str,
+    gateway: crate::domain::payment::Gateway,
+    date: chrono::NaiveDate,
+) -> Result<Vec<String>, sqlx::Error> {
+    let rows: Vec<(String,)> = sqlx::query_as(select).bind(gateway).bind(date).fetch_all(pool).await?;
     Ok(rows.into_iter().map(|(x,)| x).collect())
 }

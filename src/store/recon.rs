@@ -26,6 +26,10 @@ pub struct ReconLine<'a> {
     pub fee: i64,
     pub business_date: NaiveDate,
     pub refund: bool,
+    /// The first occurrence of its (`gateway_txn_no`, status), decided at import.
+    pub first: bool,
+    /// The date whose close counted it.
+    pub home_date: Option<NaiveDate>,
 }
 
 /// A payment with what reconciliation needs: the citizen's split of its quote, and its case's
@@ -38,8 +42,10 @@ pub struct ReconPaymentRow<'a> {
     pub gateway_txn_no: Option<&'a str>,
     pub amount: i64,
     pub status: PaymentStatus,
-    pub paid_at: Option<DateTime<Utc>>,
-    pub confirmed_at: Option<DateTime<Utc>>,
+    /// Its natural date: the business date of `paid_at`, for paid payments.
+    pub paid_date: Option<NaiveDate>,
+    /// The date whose close counted it.
+    pub home_date: Option<NaiveDate>,
     pub duplicate: bool,
     /// The citizen's part of the payment's quote: phí and lệ phí.
     pub phi_due: i64,
@@ -64,7 +70,8 @@ pub struct ReconData {
     packed_lines: Vec<String>,
     /// In import order.
     pub files: Vec<SettlementFile>,
-    pub closures: Vec<(NaiveDate, DateTime<Utc>)>,
+    /// The gateway's closed dates.
+    pub closed: Vec<NaiveDate>,
 }
 
 impl ReconData {
@@ -125,7 +132,7 @@ pub struct RunRecord {
 pub use crate::domain::recon::ItemRecord as ItemRow;
 
 const ITEM_COLUMNS: &str = "item_key, category, business_date, case_code, payment_id, txn_ref, gateway_txn_no, line_status, \
-                            recorded_amount, settled_amount, expected_amount, fee, settles_payment";
+                            recorded_amount, settled_amount, expected_amount, counterpart_date, fee, settles_payment";
 
 /// An exception's state, by its item key.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -184,35 +191,41 @@ pub struct DayGateway {
 }
 
 impl Store {
-    /// Everything a run of `gateway` reads. Payments and lines are read at once, on two
-    /// connections.
-    pub async fn recon_data(&self, gateway: Gateway) -> Result<ReconData> {
-        let g = gateway.as_str();
+    /// What a run of (`date`, `gateway`) reads: the paid payments and the lines without a home
+    /// date or homed on `date`, and their counterparts by reference (a line's payment, a
+    /// payment's lines), whatever their date; the gateway's files and closed dates. What closed
+    /// dates counted is not read again: the rows read do not grow with the history.
+    pub async fn recon_data(&self, gateway: Gateway, date: NaiveDate) -> Result<ReconData> {
         let (packed_payments, packed_lines) = match self.pool() {
             super::Pool::Sqlite(p) => {
-                let payments = payment_select(super::sqlite::time_text, super::sqlite::scan);
-                let lines = line_select(super::sqlite::scan);
+                let payments = payment_select(super::sqlite::time_text);
+                let payments_from = format!("temp.recon_rows r JOIN payments p ON p.rowid = r.rid {PAYMENT_JOINS}");
+                let lines = line_select();
+                let lines_from = "temp.recon_rows r JOIN settlement_lines l ON l.rowid = r.rid";
                 tokio::try_join!(
-                    super::sqlite::fetch_packed(p, &payments, ("payments", "p"), g),
-                    super::sqlite::fetch_packed(p, &lines, ("settlement_lines", "l"), g)
+                    super::sqlite::fetch_selected(p, &PAYMENT_ROWS, &payments, &payments_from, gateway, date),
+                    super::sqlite::fetch_selected(p, &LINE_ROWS, &lines, lines_from, gateway, date)
                 )?
             }
             super::Pool::Postgres(p) => {
-                let payments = payment_select(super::postgres::time_text, super::postgres::scan);
-                let lines = line_select(super::postgres::scan);
+                let payments = format!(
+                    "SELECT {} FROM payments p {PAYMENT_JOINS} WHERE {PAYMENT_WHERE}",
+                    payment_select(super::postgres::time_text)
+                );
+                let lines = format!("SELECT {} FROM settlement_lines l WHERE {LINE_WHERE}", line_select());
                 tokio::try_join!(
-                    super::postgres::fetch_packed(p, &payments, g),
-                    super::postgres::fetch_packed(p, &lines, g)
+                    super::postgres::fetch_packed(p, &payments, gateway, date),
+                    super::postgres::fetch_packed(p, &lines, gateway, date)
                 )?
             }
         };
         let files = self.settlement_files(Some(gateway)).await?;
-        let closures: Vec<(NaiveDate, DateTime<Utc>)> =
-            on_pool!(self, |p| sqlx::query_as("SELECT business_date, closed_at FROM day_closures WHERE gateway = $1")
+        let closed: Vec<(NaiveDate,)> =
+            on_pool!(self, |p| sqlx::query_as("SELECT business_date FROM day_closures WHERE gateway = $1")
                 .bind(gateway)
                 .fetch_all(p)
                 .await)?;
-        Ok(ReconData { packed_payments, packed_lines, files, closures })
+        Ok(ReconData { packed_payments, packed_lines, files, closed: closed.into_iter().map(|(d,)| d).collect() })
     }
 
     /// The most recent run of a (date, gateway).
@@ -321,6 +334,89 @@ impl Store {
 }
 
 impl WriteTx {
+    /// Holds the gateway's reconciliation events (its paid payments and its settlement lines)
+    /// until commit: `exclusive` for a close, which decides what a date counts; shared for the
+    /// writers of those events (the payment committer, settlement imports), which never wait on
+    /// each other. On PostgreSQL a transaction-scoped advisory lock per gateway; on SQLite the
+    /// write transaction already excludes every other writer.
+    pub async fn lock_gateway_events(&mut self, gateway: Gateway, exclusive: bool) -> Result<()> {
+        if self.backend() == super::Backend::Sqlite {
+            return Ok(());
+        }
+        // One key per gateway in a namespace of our own (the high half spells "fr").
+        let key = (0x6672_i64 << 32) | i64::from(Gateway::ALL.iter().position(|g| *g == gateway).unwrap_or(0) as u32);
+        let sql =
+            if exclusive { "SELECT pg_advisory_xact_lock($1)" } else { "SELECT pg_advisory_xact_lock_shared($1)" };
+        on_tx!(self, |c| sqlx::query(sql).bind(key).fetch_all(&mut *c).await.map(|r| r.len()))?;
+        Ok(())
+    }
+
+    /// Whether a (date, gateway) is closed.
+    pub async fn is_closed(&mut self, date: NaiveDate, gateway: Gateway) -> Result<bool> {
+        let row: Option<(String,)> = on_tx!(self, |c| sqlx::query_as(
+            "SELECT run_id FROM day_closures WHERE business_date = $1 AND gateway = $2"
+        )
+        .bind(date)
+        .bind(gateway)
+        .fetch_optional(&mut *c)
+        .await)?;
+        Ok(row.is_some())
+    }
+
+    /// The closed dates of these gateways on or after `from`.
+    pub async fn closed_dates(&mut self, gateways: &[Gateway], from: NaiveDate) -> Result<Vec<(Gateway, NaiveDate)>> {
+        if gateways.is_empty() {
+            return Ok(vec![]);
+        }
+        Ok(on_tx!(self, |c| {
+            let mut q =
+                sqlx::QueryBuilder::new("SELECT gateway, business_date FROM day_closures WHERE business_date >= ");
+            q.push_bind(from);
+            q.push(" AND gateway IN (");
+            let mut list = q.separated(", ");
+            for g in gateways {
+                list.push_bind(*g);
+            }
+            q.push(")");
+            q.build_query_as().fetch_all(&mut *c).await
+        })?)
+    }
+
+    /// Gives the home date `date` to the gateway's paid payments without one whose natural date
+    /// is in [`from`, `date`] (what a close of `date` counts); returns how many.
+    pub async fn home_payments(&mut self, gateway: Gateway, from: NaiveDate, date: NaiveDate) -> Result<u64> {
+        Ok(on_tx!(self, |c| sqlx::query(
+            "UPDATE payments SET home_date = $1
+             WHERE gateway = $2 AND status = 'paid' AND home_date IS NULL AND paid_date >= $3 AND paid_date <= $1"
+        )
+        .bind(date)
+        .bind(gateway)
+        .bind(from)
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))?)
+    }
+
+    /// Gives the home date `date` to the lines of these ranges, (`import_seq`, first line,
+    /// last line), that have none; returns how many.
+    pub async fn home_lines(&mut self, ranges: &[(i64, i64, i64)], date: NaiveDate) -> Result<u64> {
+        let mut n = 0;
+        for (file_seq, from, to) in ranges {
+            n += on_tx!(self, |c| sqlx::query(
+                "UPDATE settlement_lines SET home_date = $1
+                 WHERE file_seq = $2 AND line_no >= $3 AND line_no <= $4 AND home_date IS NULL"
+            )
+            .bind(date)
+            .bind(file_seq)
+            .bind(from)
+            .bind(to)
+            .execute(&mut *c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        }
+        Ok(n)
+    }
+
     /// Stores a run and its items.
     pub async fn insert_run(&mut self, run: &RunRecord, items: &[Item<'_>]) -> Result<()> {
         // Writers are serialised (SQLite's write lock; on PostgreSQL the UNIQUE constraint refuses
@@ -344,7 +440,7 @@ impl WriteTx {
         .execute(&mut *c)
         .await.map(|r| r.rows_affected()))
         .map_err(|e| on_unique(e, || "another reconciliation run was saved at the same moment; try again".into()))?;
-        for chunk in items.chunks(rows_per_statement(14)) {
+        for chunk in items.chunks(rows_per_statement(15)) {
             on_tx!(self, |c| {
                 let mut q =
                     sqlx::QueryBuilder::new(format!("INSERT INTO reconciliation_items (run_seq, {ITEM_COLUMNS}) "));
@@ -361,6 +457,7 @@ impl WriteTx {
                         .push_bind(i.recorded_amount)
                         .push_bind(i.settled_amount)
                         .push_bind(i.expected_amount)
+                        .push_bind(i.counterpart_date)
                         .push_bind(i.fee)
                         .push_bind(i.settles_payment);
                 });
@@ -505,11 +602,54 @@ impl<'a> Unpack<'a> {
     fn date(&mut self, what: &str) -> Result<NaiveDate, StoreError> {
         NaiveDate::parse_from_str(self.text(what)?, "%Y-%m-%d").map_err(|_| corrupt(what))
     }
+
+    fn opt_date(&mut self, what: &str) -> Result<Option<NaiveDate>, StoreError> {
+        match self.text(what)? {
+            "" => Ok(None),
+            d => NaiveDate::parse_from_str(d, "%Y-%m-%d").map(Some).map_err(|_| corrupt(what)),
+        }
+    }
 }
 
-/// The packed columns of a payment row; `time` renders a timestamp column as RFC 3339 text and
-/// `scan` names the driving table for a full scan (`FROM {scan("payments", "p")}`).
-pub(super) fn payment_select(time: fn(&str) -> String, scan: fn(&str, &str) -> String) -> String {
+/// The payments a run of (`$1` gateway, `$2` date) reads, as a condition over `p`: paid without a
+/// home date or homed on the date, or the counterpart of such a line.
+const PAYMENT_WHERE: &str = "p.gateway = $1 AND p.txn_ref IS NOT NULL
+    AND ((p.status = 'paid' AND (p.home_date IS NULL OR p.home_date = $2))
+         OR p.txn_ref IN (SELECT l.txn_ref FROM settlement_lines l WHERE l.gateway = $1 AND (l.home_date IS NULL OR l.home_date = $2)))";
+
+/// The lines a run reads, as a condition over `l`: without a home date or homed on the date, or a
+/// counterpart of such a paid payment.
+const LINE_WHERE: &str = "l.gateway = $1 AND (l.home_date IS NULL OR l.home_date = $2
+    OR l.txn_ref IN (SELECT p.txn_ref FROM payments p WHERE p.gateway = $1 AND p.status = 'paid' AND (p.home_date IS NULL OR p.home_date = $2)))";
+
+/// What a payment row joins: its case's current version.
+const PAYMENT_JOINS: &str = "JOIN cases c ON c.case_code = p.case_code
+    JOIN case_versions v ON v.case_code = c.case_code AND v.version = c.current_version";
+
+/// The same rows as `PAYMENT_WHERE`, as statements that each use an index, for SQLite to collect
+/// their row ids (see `sqlite::fetch_selected`).
+const PAYMENT_ROWS: [&str; 4] = [
+    "SELECT rowid FROM payments WHERE gateway = $1 AND status = 'paid' AND home_date IS NULL AND txn_ref IS NOT NULL",
+    "SELECT rowid FROM payments WHERE gateway = $1 AND status = 'paid' AND home_date = $2 AND txn_ref IS NOT NULL",
+    "SELECT p.rowid FROM settlement_lines l JOIN payments p ON p.txn_ref = l.txn_ref
+     WHERE l.gateway = $1 AND l.home_date IS NULL AND p.gateway = $1",
+    "SELECT p.rowid FROM settlement_lines l JOIN payments p ON p.txn_ref = l.txn_ref
+     WHERE l.gateway = $1 AND l.home_date = $2 AND p.gateway = $1",
+];
+
+/// The same rows as `LINE_WHERE`, as index-using statements.
+const LINE_ROWS: [&str; 4] = [
+    "SELECT rowid FROM settlement_lines WHERE gateway = $1 AND home_date IS NULL",
+    "SELECT rowid FROM settlement_lines WHERE gateway = $1 AND home_date = $2",
+    "SELECT l.rowid FROM payments p JOIN settlement_lines l ON l.gateway = p.gateway AND l.txn_ref = p.txn_ref
+     WHERE p.gateway = $1 AND p.status = 'paid' AND p.home_date IS NULL",
+    "SELECT l.rowid FROM payments p JOIN settlement_lines l ON l.gateway = p.gateway AND l.txn_ref = p.txn_ref
+     WHERE p.gateway = $1 AND p.status = 'paid' AND p.home_date = $2",
+];
+
+/// The packed columns of a payment row (`... AS x`, over `p` and `v` of `PAYMENT_JOINS`);
+/// `time` renders a timestamp column as RFC 3339 text.
+pub(super) fn payment_select(time: fn(&str) -> String) -> String {
     let columns = [
         "p.payment_id".to_owned(),
         "p.case_code".into(),
@@ -520,8 +660,8 @@ pub(super) fn payment_select(time: fn(&str) -> String, scan: fn(&str, &str) -> S
         "CASE WHEN EXISTS (SELECT 1 FROM payment_flags f WHERE f.payment_id = p.payment_id AND f.flag = 'duplicate_payment') THEN 1 ELSE 0 END".into(),
         "p.phi_due".into(),
         "p.le_phi_due".into(),
-        time("p.paid_at"),
-        time("p.confirmed_at"),
+        "p.paid_date".into(),
+        "p.home_date".into(),
         "v.version".into(),
         "v.procedure_code".into(),
         "v.channel".into(),
@@ -532,15 +672,7 @@ pub(super) fn payment_select(time: fn(&str) -> String, scan: fn(&str, &str) -> S
         "v.receiving_unit".into(),
     ];
     let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
-    format!(
-        "SELECT {} AS x
-         FROM {}
-         JOIN cases c ON c.case_code = p.case_code
-         JOIN case_versions v ON v.case_code = c.case_code AND v.version = c.current_version
-         WHERE p.gateway = $1 AND p.txn_ref IS NOT NULL",
-        pack_sql(&columns),
-        scan("payments", "p")
-    )
+    format!("{} AS x", pack_sql(&columns))
 }
 
 fn read_payment<'a>(f: &mut Unpack<'a>) -> Result<ReconPaymentRow<'a>, StoreError> {
@@ -554,8 +686,8 @@ fn read_payment<'a>(f: &mut Unpack<'a>) -> Result<ReconPaymentRow<'a>, StoreErro
         duplicate: f.text("duplicate")? == "1",
         phi_due: f.num("phi_due")?,
         le_phi_due: f.num("le_phi_due")?,
-        paid_at: f.time("paid_at")?,
-        confirmed_at: f.time("confirmed_at")?,
+        paid_date: f.opt_date("paid_date")?,
+        home_date: f.opt_date("home_date")?,
         case_version: f.num("version")?,
         procedure_code: f.text("procedure_code")?,
         channel: f.text("channel")?,
@@ -567,8 +699,8 @@ fn read_payment<'a>(f: &mut Unpack<'a>) -> Result<ReconPaymentRow<'a>, StoreErro
     })
 }
 
-/// The packed columns of a settlement line (`scan` as for `payment_select`).
-pub(super) fn line_select(scan: fn(&str, &str) -> String) -> String {
+/// The packed columns of a settlement line (`... AS x`, over `l`).
+pub(super) fn line_select() -> String {
     let columns = [
         "l.file_seq",
         "l.line_no",
@@ -578,8 +710,10 @@ pub(super) fn line_select(scan: fn(&str, &str) -> String) -> String {
         "l.fee",
         "l.business_date",
         "l.status",
+        "l.first_occurrence",
+        "l.home_date",
     ];
-    format!("SELECT {} AS x FROM {} WHERE l.gateway = $1", pack_sql(&columns), scan("settlement_lines", "l"))
+    format!("{} AS x", pack_sql(&columns))
 }
 
 fn read_line<'a>(f: &mut Unpack<'a>) -> Result<ReconLine<'a>, StoreError> {
@@ -592,5 +726,7 @@ fn read_line<'a>(f: &mut Unpack<'a>) -> Result<ReconLine<'a>, StoreError> {
         fee: f.num("fee")?,
         business_date: f.date("business_date")?,
         refund: f.text("status")? == "refund",
+        first: matches!(f.text("first_occurrence")?, "1" | "true" | "t"),
+        home_date: f.opt_date("home_date")?,
     })
 }

@@ -172,6 +172,21 @@ impl WriteTx {
                 progress(done);
             }
         }
+        // A line repeating a (gateway_txn_no, status) of an earlier line, by import order then line
+        // number, is not a first occurrence.
+        on_tx!(self, |c| sqlx::query(
+            "UPDATE settlement_lines SET first_occurrence = $1 WHERE file_seq = $2 AND EXISTS (
+                 SELECT 1 FROM settlement_lines e
+                 WHERE e.gateway = settlement_lines.gateway AND e.gateway_txn_no = settlement_lines.gateway_txn_no
+                   AND e.status = settlement_lines.status
+                   AND (e.file_seq < settlement_lines.file_seq
+                        OR (e.file_seq = settlement_lines.file_seq AND e.line_no < settlement_lines.line_no)))"
+        )
+        .bind(false)
+        .bind(seq)
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))?;
         Ok(file)
     }
 }

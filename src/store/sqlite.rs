@@ -33,43 +33,44 @@ pub(super) fn time_text(column: &str) -> String {
     column.to_owned()
 }
 
-/// A table read by rowid ranges (`fetch_packed`), never through an index that merely matches a
-/// filter such as the gateway (which would scan the whole index per range).
-pub(super) fn scan(table: &str, alias: &str) -> String {
-    format!("{table} AS {alias} NOT INDEXED")
-}
-
-/// The packed rows of `select` (one text column `x`, `$1` bound to `gateway`, its driving table
-/// and its alias `driving`), thousands at a time: the driver hands each result row from its
-/// worker thread to the caller separately, which costs more than SQLite's work on a million-row
-/// day, so rows are concatenated (`group_concat`) over ranges of the driving table's rowid, read
-/// in one transaction so that they share one snapshot.
-pub(super) async fn fetch_packed(
+/// The packed rows `select` (one packed text expression `... AS x`) of the rows that the `fill`
+/// statements name, thousands at a time. `fill` are index-using `SELECT rowid ...` statements with
+/// `$1` the gateway and `$2` the date; their row ids are collected in a temporary table, which
+/// `from` joins as `r` (its column `rid`). The driver hands each result row from its worker thread
+/// to the caller separately, which costs more than SQLite's work on a million-row day, so rows are
+/// concatenated (`group_concat`) a page of row ids at a time, in one transaction so that they
+/// share one snapshot.
+pub(super) async fn fetch_selected(
     pool: &SqlitePool,
+    fill: &[&str],
     select: &str,
-    driving: (&str, &str),
-    gateway: &str,
+    from: &str,
+    gateway: crate::domain::payment::Gateway,
+    date: chrono::NaiveDate,
 ) -> Result<Vec<String>, sqlx::Error> {
-    const SPAN: i64 = 8192;
-    let (table, alias) = driving;
+    const PAGE: i64 = 8192;
     let mut tx = pool.begin().await?;
-    let (lo, hi): (Option<i64>, Option<i64>) =
-        sqlx::query_as(&format!("SELECT min(rowid), max(rowid) FROM {table}")).fetch_one(&mut *tx).await?;
-    let sql = format!("SELECT group_concat(x, '') FROM ({select} AND {alias}.rowid BETWEEN $2 AND $3)");
-    // The next range starts at the next rowid that exists, so gaps in rowids cost nothing.
-    let next = format!("SELECT min(rowid) FROM {table} WHERE rowid >= $1");
-    let mut out = Vec::new();
-    let (mut from, hi) = (lo, hi.unwrap_or(i64::MIN));
-    while let Some(start) = from.filter(|f| *f <= hi) {
-        let end = start.saturating_add(SPAN - 1);
-        let (chunk,): (Option<String>,) =
-            sqlx::query_as(&sql).bind(gateway).bind(start).bind(end).fetch_one(&mut *tx).await?;
-        out.extend(chunk);
-        from = match end.checked_add(1) {
-            Some(after) => sqlx::query_as::<_, (Option<i64>,)>(&next).bind(after).fetch_one(&mut *tx).await?.0,
-            None => None,
-        };
+    sqlx::query("CREATE TEMP TABLE IF NOT EXISTS recon_rows (rid INTEGER PRIMARY KEY)").execute(&mut *tx).await?;
+    sqlx::query("DELETE FROM temp.recon_rows").execute(&mut *tx).await?;
+    for f in fill {
+        let insert = format!("INSERT OR IGNORE INTO temp.recon_rows {f}");
+        let q = sqlx::query(&insert).bind(gateway);
+        let q = if f.contains("$2") { q.bind(date) } else { q };
+        q.execute(&mut *tx).await?;
     }
-    tx.commit().await?;
+    let page = format!(
+        "SELECT group_concat(x, ''), max(rid) FROM (SELECT r.rid AS rid, {select} FROM {from} WHERE r.rid > $1 ORDER BY r.rid LIMIT {PAGE})"
+    );
+    let mut out = Vec::new();
+    let mut after = i64::MIN;
+    loop {
+        let (chunk, last): (Option<String>, Option<i64>) =
+            sqlx::query_as(&page).bind(after).fetch_one(&mut *tx).await?;
+        let Some(last) = last else { break };
+        out.extend(chunk);
+        after = last;
+    }
+    // The temporary rows go with the transaction.
+    tx.rollback().await?;
     Ok(out)
 }

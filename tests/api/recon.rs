@@ -247,8 +247,14 @@ with_gateways! {
         let close = |tok: String| { let app = &app; let date = date.clone(); async move {
             json(app.client.post(app.url(&format!("/api/v1/days/{date}/close"))).bearer_auth(tok).json(&json!({"gateway": "vnpay"})).send().await.unwrap()).await
         }};
+        // Issue 12 item 8: only a date that is over closes.
         let (s, v) = close(day.f1.clone()).await;
-        assert_eq!((s, error_code(&v)), (409, "conflict"), "stale run: {v}");
+        assert_eq!((s, error_code(&v)), (409, "day_not_over"), "{v}");
+        let (s, v) = json(app.client.post(app.url("/api/v1/days/2030-01-01/close")).bearer_auth(&day.f1).json(&json!({"gateway": "vnpay"})).send().await.unwrap()).await;
+        assert_eq!((s, error_code(&v)), (409, "day_not_over"), "a date of the future: {v}");
+        app.clock.advance(chrono::TimeDelta::days(1));
+        let (s, v) = close(day.f1.clone()).await;
+        assert_eq!((s, error_code(&v)), (409, "stale_run"), "stale run: {v}");
         let (_, report2) = run(&app, &day.f1, &date).await;
         assert_eq!(report2["summary"]["unconfirmed_in_records"]["count"], 0);
         assert_eq!(report2["summary"]["matched"]["count"], 5);
@@ -257,8 +263,19 @@ with_gateways! {
         assert_eq!((s, error_code(&v)), (409, "conflict"), "open exceptions: {v}");
         for i in report2["items"].as_array().unwrap() {
             if i["state"] == "open" {
-                let (s, e) = act(&app, &day.f1, i["key"].as_str().unwrap(), "resolve", json!({"action": "accept", "note": "reviewed"})).await;
-                assert_eq!(s, 200, "{e}");
+                // What each open exception's money asks for (README "Resolution postings").
+                let action = match i["category"].as_str().unwrap() {
+                    "refund" | "duplicate_payment" | "fee_mismatch" => "refund",
+                    "amount_mismatch" => "write_off",
+                    _ => "accept",
+                };
+                let key = i["key"].as_str().unwrap();
+                let (s, e) = act(&app, &day.f1, key, "resolve", json!({"action": action, "note": "reviewed"})).await;
+                assert_eq!(s, 200, "{action} of {i}: {e}");
+                if action != "accept" {
+                    let (s, e) = act(&app, &day.f2, key, "approve", json!({})).await;
+                    assert_eq!(s, 200, "{e}");
+                }
             }
         }
         let (s, closed) = close(day.f2.clone()).await;
@@ -502,11 +519,14 @@ both_backends! {
         let bytes = write(&Profile::canonical(), &one_line("7001"));
         let (s, v) = upload_as(&app, &finance, "vnpay", "canonical", bytes).await;
         assert_eq!(s, 201, "{v}");
-        // The stranger line is an exception: accept it so that the day can close.
+        // The stranger line is an exception: its money is written off so that the day can close.
         let (s, report) = run(&app, &finance, "2024-07-15").await;
         assert_eq!(s, 201, "{report}");
+        let second = app.token_for(Role::Finance).await;
         for i in report["items"].as_array().unwrap() {
-            let (s, v) = act(&app, &finance, i["key"].as_str().unwrap(), "resolve", json!({"action": "accept", "note": "t"})).await;
+            let (s, v) = act(&app, &finance, i["key"].as_str().unwrap(), "resolve", json!({"action": "write_off", "note": "t"})).await;
+            assert_eq!(s, 200, "{v}");
+            let (s, v) = act(&app, &second, i["key"].as_str().unwrap(), "approve", json!({})).await;
             assert_eq!(s, 200, "{v}");
         }
         let date = chrono::NaiveDate::from_ymd_opt(2024, 7, 15).unwrap();
