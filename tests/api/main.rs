@@ -7,6 +7,7 @@ mod helpers;
 mod pg;
 
 mod access;
+mod across_days;
 mod cases;
 mod cli;
 mod fees;
