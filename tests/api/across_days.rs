@@ -3,15 +3,14 @@
 //! superseded resolutions, closes racing callbacks, approvals racing rejections, and runs that
 //! read only what can fall on their date.
 
-use std::collections::BTreeMap;
-
+use feerecon::domain::Role;
 use feerecon::domain::payment::Gateway;
-use feerecon::domain::{Clock as _, Role};
-use feerecon::settlement::{Line, LineStatus, Profile};
-use feerecon::simulator::{Faults, SimOutcome, Simulator};
+use feerecon::settlement::LineStatus;
 use serde_json::{Value, json};
 
-use crate::helpers::{Db, TestApp, error_code, json, spawn_gateway_app};
+use std::collections::BTreeMap;
+
+use crate::helpers::{Db, error_code};
 
 macro_rules! across {
     ($(#[$meta:meta])* async fn $name:ident($w:ident) $body:block) => {
@@ -34,191 +33,7 @@ macro_rules! across {
     };
 }
 
-const GPLX: &str = "1.002804";
-
-/// A server, the simulator, the people, and a clock set by date.
-struct World {
-    app: TestApp,
-    sim: Simulator,
-    portal: String,
-    f1: String,
-    f2: String,
-    auditor: String,
-    seq: u32,
-    files: u32,
-}
-
-/// A payment made in a test: its case, id, reference, amount and the gateway's number.
-#[derive(Debug, Clone)]
-struct Paid {
-    id: String,
-    txn_ref: String,
-    amount: i64,
-    no: String,
-}
-
-impl World {
-    async fn new(db: Db) -> Option<Self> {
-        let (app, sim) = spawn_gateway_app(db, &[]).await?;
-        let portal = app.token_for(Role::Portal).await;
-        let f1 = app.token_for(Role::Finance).await;
-        let f2 = app.token_for(Role::Finance).await;
-        let auditor = app.token_for(Role::Auditor).await;
-        Some(Self { app, sim, portal, f1, f2, auditor, seq: 0, files: 0 })
-    }
-
-    /// Moves the shared clock (server and simulator) to `at` (RFC 3339).
-    fn at(&self, at: &str) {
-        let target = chrono::DateTime::parse_from_rfc3339(at).unwrap().to_utc();
-        self.app.clock.advance(target - self.app.clock.now());
-    }
-
-    /// A case received on `date` and its VNPAY payment at the counter rate (135,000), paid at
-    /// the gateway now; `lost` keeps the callback from arriving.
-    async fn pay(&mut self, date: &str, lost: bool) -> Paid {
-        self.seq += 1;
-        let code = self.app.new_case(&self.portal, self.seq, GPLX, "counter", date).await;
-        let (s, p) = self.app.create_payment(&self.portal, &code, "vnpay", "k").await;
-        assert_eq!(s, 201, "{p}");
-        reqwest::get(p["pay_url"].as_str().unwrap()).await.unwrap();
-        let txn_ref = p["txn_ref"].as_str().unwrap().to_owned();
-        let faults = Faults { lost, ..Faults::default() };
-        self.sim.pay(&txn_ref, SimOutcome::Success, &faults).await.unwrap();
-        let no = self.sim.transactions().into_iter().find(|t| t.txn_ref == txn_ref).unwrap().txn_no.unwrap();
-        Paid { id: p["payment_id"].as_str().unwrap().to_owned(), txn_ref, amount: 135_000, no: no.to_string() }
-    }
-
-    /// The lost callback of `p` arrives now, as a gateway retry would deliver it.
-    async fn callback(&self, p: &Paid) {
-        let d = self.sim.redeliver(&p.txn_ref).await.unwrap();
-        assert!(d.iter().all(|d| d.status == 200), "{d:?}");
-    }
-
-    /// Imports a canonical settlement file of `lines`: (payment, amount, status, txn_time).
-    async fn import(&mut self, lines: &[(&Paid, i64, LineStatus, &str)]) {
-        self.files += 1;
-        let lines: Vec<Line> = lines
-            .iter()
-            .enumerate()
-            .map(|(i, (p, amount, status, at))| Line {
-                line_no: i + 2,
-                gateway_txn_no: p.no.clone(),
-                txn_ref: p.txn_ref.clone(),
-                amount: *amount,
-                fee: 1_485,
-                txn_time: chrono::DateTime::parse_from_rfc3339(at).unwrap().to_utc(),
-                status: *status,
-            })
-            .collect();
-        let bytes = feerecon::settlement::write(&Profile::canonical(), &lines);
-        let res = self
-            .app
-            .client
-            .post(
-                self.app.url(&format!("/api/v1/settlements?gateway=vnpay&profile=canonical&name=f{}.csv", self.files)),
-            )
-            .bearer_auth(&self.f1)
-            .header("content-type", "text/csv")
-            .body(bytes)
-            .send()
-            .await
-            .unwrap();
-        let (s, v) = json(res).await;
-        assert_eq!(s, 201, "{v}");
-    }
-
-    async fn run(&self, date: &str) -> Value {
-        let res = self
-            .app
-            .client
-            .post(self.app.url("/api/v1/reconciliations"))
-            .bearer_auth(&self.f1)
-            .json(&json!({"date": date, "gateway": "vnpay"}))
-            .send()
-            .await
-            .unwrap();
-        let (s, v) = json(res).await;
-        assert!(s == 201 || s == 200, "{v}");
-        v
-    }
-
-    async fn act(&self, token: &str, id: &str, verb: &str, body: Value) -> (u16, Value) {
-        let res = self
-            .app
-            .client
-            .post(self.app.url(&format!("/api/v1/exceptions/{id}/{verb}")))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        json(res).await
-    }
-
-    /// Resolves `key` with `action`, approved by the second finance user when it moves money.
-    async fn resolve(&self, key: &str, action: &str) -> Value {
-        let (s, e) = self.act(&self.f1, key, "resolve", json!({"action": action, "note": "t"})).await;
-        assert_eq!(s, 200, "{action} {key}: {e}");
-        if e["state"] == "pending_approval" {
-            let (s, e) = self.act(&self.f2, key, "approve", json!({})).await;
-            assert_eq!(s, 200, "{e}");
-            return e;
-        }
-        e
-    }
-
-    async fn close(&self, date: &str) -> (u16, Value) {
-        let res = self
-            .app
-            .client
-            .post(self.app.url(&format!("/api/v1/days/{date}/close")))
-            .bearer_auth(&self.f1)
-            .json(&json!({"gateway": "vnpay"}))
-            .send()
-            .await
-            .unwrap();
-        json(res).await
-    }
-
-    /// The balance (debit − credit) of every account over the whole ledger.
-    async fn balances(&self) -> BTreeMap<String, i64> {
-        let mut out = BTreeMap::new();
-        for e in self.app.store.ledger_entries(0, 100_000).await.unwrap() {
-            *out.entry(e.account.clone()).or_insert(0) += e.debit - e.credit;
-        }
-        out
-    }
-
-    /// A matched item of a date's latest run (the report lists only exceptions).
-    async fn matched(&self, date: &str, key: &str) -> Value {
-        let (s, page) = json(
-            self.app
-                .get(
-                    &format!("/api/v1/reconciliations/{date}/items?gateway=vnpay&category=matched&limit=1000"),
-                    &self.auditor,
-                )
-                .await,
-        )
-        .await;
-        assert_eq!(s, 200, "{page}");
-        page["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|i| i["item_key"] == key)
-            .cloned()
-            .unwrap_or_else(|| panic!("no matched {key}: {page}"))
-    }
-
-    async fn exception(&self, key: &str) -> feerecon::store::ExceptionRow {
-        self.app.store.get_exception(key).await.unwrap().unwrap_or_else(|| panic!("no exception {key}"))
-    }
-
-    async fn verifies(&self) {
-        let (_, live) = json(self.app.get("/api/v1/ledger/verify", &self.auditor).await).await;
-        assert_eq!(live["ok"], true, "{live}");
-    }
-}
+use crate::world::{Paid, World};
 
 fn item<'a>(report: &'a Value, key: &str) -> &'a Value {
     report["items"]

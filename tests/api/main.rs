@@ -19,3 +19,4 @@ mod migrations;
 mod mutations;
 mod notify;
 mod recon;
+mod world;
