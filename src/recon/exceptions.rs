@@ -81,6 +81,11 @@ pub(super) fn movement(
     let in_suspense = item.line_status == Some(LineStatus::Success) && !item.settles_payment;
     let lines = match (item.category, action) {
         (_, Action::ConfirmFromSettlement) => match item.category {
+            // The payment's amount is what the citizen was asked; a line of another amount is
+            // not its success (the callback would be refused the same way).
+            Category::UnconfirmedInRecords if item.recorded_amount != item.settled_amount => {
+                return Err(bad("the line's amount differs from the payment's; resolve it otherwise"));
+            }
             Category::MissingInRecords | Category::UnconfirmedInRecords => return Ok(None),
             _ => return Err(bad("only a line no paid payment has can confirm one")),
         },
@@ -110,6 +115,9 @@ pub(super) fn movement(
             l.push(Line::credit(ledger::REFUNDS_PAYABLE, settled, memo.clone()));
             l
         }
+        (Category::Refund, Action::WriteOff) if ctx.duplicate => {
+            return Err(bad("a duplicate payment's refund was decided when it was confirmed; accept it"));
+        }
         (Category::Refund, Action::WriteOff) => pair(ledger::WRITE_OFFS, ledger::REFUNDS_PAYABLE, settled),
         (Category::MissingInRecords | Category::UnconfirmedInRecords, Action::Refund) => {
             pair(ledger::SUSPENSE, ledger::REFUNDS_PAYABLE, settled)
@@ -132,8 +140,19 @@ pub(super) fn movement(
         }
         // A flagged duplicate: its refund is payable since its confirmation.
         (Category::DuplicatePayment, Action::Refund) => return Ok(None),
+        // Kept instead of refunded: the refund decided at confirmation (the payment's amount) is
+        // cancelled and what the gateway settled is kept; a difference between the two leaves
+        // clearing, as an amount mismatch's resolution would (duplicate_payment comes first).
         (Category::DuplicatePayment, Action::WriteOff) if item.settled_amount.is_some() => {
-            pair(ledger::REFUNDS_PAYABLE, ledger::WRITE_OFFS, settled)
+            let mut l = vec![Line::debit(ledger::REFUNDS_PAYABLE, recorded, memo.clone())];
+            if settled > recorded {
+                l.push(Line::debit(&clearing, settled - recorded, memo.clone()));
+            }
+            l.push(Line::credit(ledger::WRITE_OFFS, settled, memo.clone()));
+            if recorded > settled {
+                l.push(Line::credit(&clearing, recorded - settled, memo.clone()));
+            }
+            l
         }
         (Category::DuplicatePayment, Action::WriteOff) => pair(ledger::REFUNDS_PAYABLE, &clearing, recorded),
         (Category::DuplicatePayment, Action::Accept) if item.settled_amount.is_none() => return Ok(None),
@@ -486,300 +505,5 @@ impl Finance {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn amounts_split_by_kind_in_proportion_with_the_remainder_to_le_phi() {
-        assert_eq!(by_kind(100, (50, 50)), (50, 50));
-        assert_eq!(by_kind(100, (1, 2)), (33, 67));
-        assert_eq!(by_kind(100, (0, 0)), (0, 100));
-        assert_eq!(by_kind(100, (100, 0)), (100, 0));
-    }
-
-    /// An item of `category`: a line (`line`: its status, and whether it settles the payment) or a
-    /// payment only.
-    fn item(
-        category: Category,
-        line: Option<(LineStatus, bool)>,
-        recorded: Option<i64>,
-        settled: Option<i64>,
-    ) -> ItemRecord {
-        ItemRecord {
-            item_key: "vnpay:k".into(),
-            category,
-            business_date: chrono::NaiveDate::from_ymd_opt(2024, 7, 15).unwrap(),
-            case_code: None,
-            payment_id: recorded.map(|_| "pay_1".into()),
-            txn_ref: Some("R".into()),
-            gateway_txn_no: Some("N".into()),
-            line_status: line.map(|l| l.0),
-            recorded_amount: recorded,
-            settled_amount: settled,
-            expected_amount: None,
-            counterpart_date: None,
-            fee: None,
-            settles_payment: line.is_some_and(|l| l.1),
-        }
-    }
-
-    /// A posting as (account, debit − credit) per account.
-    fn net(lines: &[Line]) -> Vec<(String, i64)> {
-        let mut v: Vec<(String, i64)> = Vec::new();
-        for l in lines {
-            match v.iter_mut().find(|(a, _)| *a == l.account) {
-                Some((_, n)) => *n += l.debit - l.credit,
-                None => v.push((l.account.clone(), l.debit - l.credit)),
-            }
-        }
-        v.sort();
-        v
-    }
-
-    fn ctx(duplicate: bool, paid: Option<(i64, i64)>, expected: Option<(i64, i64)>) -> MoneyContext {
-        MoneyContext { duplicate, paid_by_kind: paid, expected_by_kind: expected }
-    }
-
-    /// README "Resolution postings", row by row: what each (category, action) posts, or that it is
-    /// refused. Every posting balances; accounts follow their meanings (SPEC §8).
-    #[test]
-    fn every_category_and_action_posts_what_the_table_says() {
-        use Action::{Accept, ConfirmFromSettlement as Confirm, Refund as RefundIt, WriteOff};
-        use Category::*;
-        use LineStatus::{Refund as RefundLine, Success};
-        let s = |v: &[(&str, i64)]| -> Option<Vec<(String, i64)>> {
-            let mut v: Vec<(String, i64)> = v.iter().map(|(a, n)| ((*a).to_owned(), *n)).collect();
-            v.sort();
-            Some(v)
-        };
-        let none = || Some(vec![]);
-        let plain = ctx(false, Some((0, 8_000)), Some((0, 8_000)));
-        #[allow(clippy::type_complexity)]
-        let rows: Vec<(&str, ItemRecord, Action, MoneyContext, Option<Vec<(String, i64)>>)> = vec![
-            (
-                "a repeated line is accepted",
-                item(DuplicateSettlementLine, Some((Success, false)), None, Some(8_000)),
-                Accept,
-                plain.clone(),
-                none(),
-            ),
-            (
-                "a repeated line moves no money",
-                item(DuplicateSettlementLine, Some((Success, false)), None, Some(8_000)),
-                WriteOff,
-                plain.clone(),
-                None,
-            ),
-            (
-                "a duplicate's refund was decided at confirmation",
-                item(Refund, Some((RefundLine, false)), Some(8_000), Some(8_000)),
-                Accept,
-                ctx(true, Some((0, 8_000)), None),
-                none(),
-            ),
-            (
-                "an undecided refund cannot be just accepted",
-                item(Refund, Some((RefundLine, false)), Some(8_000), Some(8_000)),
-                Accept,
-                plain.clone(),
-                None,
-            ),
-            (
-                "a refund decided now takes revenue back by kind",
-                item(Refund, Some((RefundLine, false)), Some(9_000), Some(9_000)),
-                RefundIt,
-                ctx(false, Some((3_000, 6_000)), None),
-                s(&[("revenue:phi", 3_000), ("revenue:le_phi", 6_000), ("refunds_payable", -9_000)]),
-            ),
-            (
-                "a refund nobody's payment explains is given up",
-                item(Refund, Some((RefundLine, false)), None, Some(8_000)),
-                WriteOff,
-                ctx(false, None, None),
-                s(&[("write_offs", 8_000), ("refunds_payable", -8_000)]),
-            ),
-            (
-                "a stranger line is refunded out of suspense",
-                item(MissingInRecords, Some((Success, false)), None, Some(8_000)),
-                RefundIt,
-                ctx(false, None, None),
-                s(&[("suspense", 8_000), ("refunds_payable", -8_000)]),
-            ),
-            (
-                "a stranger line is kept without a payment",
-                item(MissingInRecords, Some((Success, false)), None, Some(8_000)),
-                WriteOff,
-                ctx(false, None, None),
-                s(&[("suspense", 8_000), ("write_offs", -8_000)]),
-            ),
-            (
-                "a stranger line's payment is confirmed (its own posting)",
-                item(MissingInRecords, Some((Success, false)), None, Some(8_000)),
-                Confirm,
-                ctx(false, None, None),
-                none(),
-            ),
-            (
-                "suspense is not accepted",
-                item(MissingInRecords, Some((Success, false)), None, Some(8_000)),
-                Accept,
-                ctx(false, None, None),
-                None,
-            ),
-            (
-                "an unconfirmed line is refunded out of suspense",
-                item(UnconfirmedInRecords, Some((Success, false)), Some(8_000), Some(8_000)),
-                RefundIt,
-                plain.clone(),
-                s(&[("suspense", 8_000), ("refunds_payable", -8_000)]),
-            ),
-            (
-                "an unconfirmed line is kept",
-                item(UnconfirmedInRecords, Some((Success, false)), Some(8_000), Some(8_000)),
-                WriteOff,
-                plain.clone(),
-                s(&[("suspense", 8_000), ("write_offs", -8_000)]),
-            ),
-            (
-                "an unconfirmed line's payment is confirmed",
-                item(UnconfirmedInRecords, Some((Success, false)), Some(8_000), Some(8_000)),
-                Confirm,
-                plain.clone(),
-                none(),
-            ),
-            (
-                "a second charge is refunded out of suspense",
-                item(DuplicatePayment, Some((Success, false)), Some(8_000), Some(8_000)),
-                RefundIt,
-                plain.clone(),
-                s(&[("suspense", 8_000), ("refunds_payable", -8_000)]),
-            ),
-            (
-                "a second charge is kept",
-                item(DuplicatePayment, Some((Success, false)), Some(8_000), Some(8_000)),
-                WriteOff,
-                plain.clone(),
-                s(&[("suspense", 8_000), ("write_offs", -8_000)]),
-            ),
-            (
-                "a flagged duplicate's refund is payable already",
-                item(DuplicatePayment, Some((Success, true)), Some(8_000), Some(8_000)),
-                RefundIt,
-                ctx(true, Some((0, 8_000)), None),
-                none(),
-            ),
-            (
-                "a flagged duplicate kept instead of refunded",
-                item(DuplicatePayment, Some((Success, true)), Some(8_000), Some(8_000)),
-                WriteOff,
-                ctx(true, Some((0, 8_000)), None),
-                s(&[("refunds_payable", 8_000), ("write_offs", -8_000)]),
-            ),
-            (
-                "a flagged duplicate without a line waits for it",
-                item(DuplicatePayment, None, Some(8_000), None),
-                Accept,
-                ctx(true, Some((0, 8_000)), None),
-                none(),
-            ),
-            (
-                "a flagged duplicate never settled is cancelled",
-                item(DuplicatePayment, None, Some(8_000), None),
-                WriteOff,
-                ctx(true, Some((0, 8_000)), None),
-                s(&[("refunds_payable", 8_000), ("gateway_clearing:vnpay", -8_000)]),
-            ),
-            (
-                "a shortfall is written off",
-                item(AmountMismatch, Some((Success, true)), Some(8_000), Some(7_000)),
-                WriteOff,
-                plain.clone(),
-                s(&[("write_offs", 1_000), ("gateway_clearing:vnpay", -1_000)]),
-            ),
-            (
-                "an excess is kept",
-                item(AmountMismatch, Some((Success, true)), Some(8_000), Some(9_000)),
-                WriteOff,
-                plain.clone(),
-                s(&[("gateway_clearing:vnpay", 1_000), ("write_offs", -1_000)]),
-            ),
-            (
-                "an excess is refunded",
-                item(AmountMismatch, Some((Success, true)), Some(8_000), Some(9_000)),
-                RefundIt,
-                plain.clone(),
-                s(&[("gateway_clearing:vnpay", 1_000), ("refunds_payable", -1_000)]),
-            ),
-            (
-                "a shortfall has nothing to refund",
-                item(AmountMismatch, Some((Success, true)), Some(8_000), Some(7_000)),
-                RefundIt,
-                plain.clone(),
-                None,
-            ),
-            (
-                "a fee the quote set stays",
-                item(FeeMismatch, Some((Success, true)), Some(8_000), Some(8_000)),
-                Accept,
-                plain.clone(),
-                none(),
-            ),
-            (
-                "an overpaid phí is refunded from revenue:phi",
-                item(FeeMismatch, Some((Success, true)), Some(8_000), Some(8_000)),
-                RefundIt,
-                ctx(false, Some((8_000, 0)), Some((5_000, 0))),
-                s(&[("revenue:phi", 3_000), ("refunds_payable", -3_000)]),
-            ),
-            (
-                "a fee moved between kinds is refunded net",
-                item(FeeMismatch, Some((Success, true)), Some(8_000), Some(8_000)),
-                RefundIt,
-                ctx(false, Some((8_000, 0)), Some((2_000, 3_000))),
-                s(&[("revenue:phi", 6_000), ("revenue:le_phi", -3_000), ("refunds_payable", -3_000)]),
-            ),
-            (
-                "an underpaid fee has nothing to refund",
-                item(FeeMismatch, Some((Success, true)), Some(5_000), Some(5_000)),
-                RefundIt,
-                ctx(false, Some((0, 5_000)), Some((0, 8_000))),
-                None,
-            ),
-            (
-                "a missing line is waited for",
-                item(MissingInSettlement, None, Some(8_000), None),
-                Accept,
-                plain.clone(),
-                none(),
-            ),
-            (
-                "a missing line is given up",
-                item(MissingInSettlement, None, Some(8_000), None),
-                WriteOff,
-                plain.clone(),
-                s(&[("write_offs", 8_000), ("gateway_clearing:vnpay", -8_000)]),
-            ),
-            (
-                "nothing settled, nothing to refund",
-                item(MissingInSettlement, None, Some(8_000), None),
-                RefundIt,
-                plain.clone(),
-                None,
-            ),
-        ];
-        for (what, i, action, c, expected) in rows {
-            let got = movement(action, &i, Gateway::Vnpay, &c);
-            match (got, expected) {
-                (Ok(Some(lines)), Some(exp)) => {
-                    let debit: i64 = lines.iter().map(|l| l.debit).sum();
-                    let credit: i64 = lines.iter().map(|l| l.credit).sum();
-                    assert_eq!(debit, credit, "{what}: balances");
-                    assert_eq!(net(&lines), exp, "{what}");
-                }
-                (Ok(None), Some(exp)) => assert!(exp.is_empty(), "{what}: expected {exp:?}, moved nothing"),
-                (Err(FinanceError::Invalid(_)), None) => {}
-                (got, exp) => panic!("{what}: got {got:?}, expected {exp:?}"),
-            }
-        }
-    }
-}
+#[path = "exceptions_tests.rs"]
+mod tests;

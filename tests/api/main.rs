@@ -16,6 +16,7 @@ mod health;
 mod layers;
 mod ledger;
 mod migrations;
+mod model;
 mod mutations;
 mod notify;
 mod recon;

@@ -38,7 +38,12 @@ pub struct Paid {
 
 impl World {
     pub async fn new(db: Db) -> Option<Self> {
-        let (app, sim) = spawn_gateway_app(db, &[]).await?;
+        Self::with(db, &[]).await
+    }
+
+    /// A world whose server has the extra configuration `extra`.
+    pub async fn with(db: Db, extra: &[(&str, &str)]) -> Option<Self> {
+        let (app, sim) = spawn_gateway_app(db, extra).await?;
         let portal = app.token_for(Role::Portal).await;
         let f1 = app.token_for(Role::Finance).await;
         let f2 = app.token_for(Role::Finance).await;
@@ -72,22 +77,35 @@ impl World {
         outcome: SimOutcome,
         faults: &Faults,
     ) -> Option<Paid> {
+        let created = self.create(code, gateway, key).await?;
+        Some(self.complete(created, outcome, faults).await)
+    }
+
+    /// A payment of case `code` created at `gateway` and opened by the citizen, not yet paid;
+    /// `None` when the server refuses to create it.
+    pub async fn create(&self, code: &str, gateway: Gateway, key: &str) -> Option<Paid> {
         let (s, p) = self.app.create_payment(&self.portal, code, gateway.as_str(), key).await;
         if s != 201 {
             return None;
         }
         reqwest::get(p["pay_url"].as_str().unwrap()).await.unwrap();
-        let txn_ref = p["txn_ref"].as_str().unwrap().to_owned();
-        self.sim.pay(&txn_ref, outcome, faults).await.unwrap();
-        let no = self.sim.transactions().into_iter().find(|t| t.txn_ref == txn_ref).unwrap().txn_no.unwrap();
         Some(Paid {
             id: p["payment_id"].as_str().unwrap().to_owned(),
             gateway,
             case_code: code.to_owned(),
-            txn_ref,
+            txn_ref: p["txn_ref"].as_str().unwrap().to_owned(),
             amount: p["amount"].as_i64().unwrap(),
-            no: no.to_string(),
+            no: String::new(),
         })
+    }
+
+    /// The citizen completes `created` at the gateway with `outcome`; the gateway's number is
+    /// filled in when it gave one.
+    pub async fn complete(&self, mut created: Paid, outcome: SimOutcome, faults: &Faults) -> Paid {
+        self.sim.pay(&created.txn_ref, outcome, faults).await.unwrap();
+        let txn = self.sim.transactions().into_iter().find(|t| t.txn_ref == created.txn_ref).unwrap();
+        created.no = txn.txn_no.map(|n| n.to_string()).unwrap_or_default();
+        created
     }
 
     /// The lost callback of `p` arrives now, as a gateway retry would deliver it.
@@ -103,7 +121,6 @@ impl World {
 
     /// Imports a canonical settlement file of `gateway`.
     pub async fn import_for(&mut self, gateway: Gateway, lines: &[(&Paid, i64, LineStatus, &str)]) {
-        self.files += 1;
         let lines: Vec<Line> = lines
             .iter()
             .enumerate()
@@ -117,7 +134,13 @@ impl World {
                 status: *status,
             })
             .collect();
-        let bytes = feerecon::settlement::write(&Profile::canonical(), &lines);
+        self.import_lines(gateway, &lines).await;
+    }
+
+    /// Imports a canonical settlement file of `gateway` holding `lines`.
+    pub async fn import_lines(&mut self, gateway: Gateway, lines: &[Line]) {
+        self.files += 1;
+        let bytes = feerecon::settlement::write(&Profile::canonical(), lines);
         let res = self
             .app
             .client
