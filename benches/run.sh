@@ -83,7 +83,7 @@ machine() {
 }
 
 echo "run.sh: building the benchmarks (release)"
-cargo build --release --benches --bins -q
+cargo bench --no-run -q
 
 log="$results_dir/run-$stamp.log"
 {
