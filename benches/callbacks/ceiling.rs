@@ -11,7 +11,7 @@
 //!   its commit.
 
 use std::net::SocketAddr;
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdout, Stdio};
 use std::str::FromStr as _;
 use std::time::Duration;
 
@@ -61,7 +61,7 @@ impl Ceiling {
     /// Starts this binary again as a ceiling server of `kind` on `database_url` (ignored by `hmac`).
     pub fn start(kind: Kind, database_url: &str) -> Self {
         let exe = std::env::current_exe().expect("this benchmark's executable");
-        let mut child = Command::new(exe)
+        let mut child = super::callgrind::command(&exe, &format!("ceiling-{}", kind.name()))
             .env("FEERECON_BENCH_ROLE", "ceiling")
             .env("FEERECON_BENCH_CEILING", kind.name())
             .env("FEERECON_BENCH_CEILING_DB", database_url)

@@ -22,9 +22,12 @@
 //! (`16,64,256`), `FEERECON_BENCH_ROUNDS` (3), `FEERECON_BENCH_BACKENDS` (`sqlite,postgres`),
 //! `FEERECON_BENCH_GEN_THREADS` (the load generator's threads, 1), `FEERECON_BENCH_PG_URL`,
 //! `FEERECON_BENCH_PERF=DIR` (record `perf` on the servers during the first round's phases at 64
-//! connections), `FEERECON_BENCH_SUMMARY=FILE` (append the summary rows for `benches/run.sh`).
+//! connections), `FEERECON_BENCH_COUNT_STATEMENTS=1` (the server logs every SQL statement; each phase
+//! prints statements per callback by kind: for counting, not timing), `FEERECON_BENCH_CALLGRIND=DIR` (run the servers under callgrind, counting instructions
+//! only during the first round's phases at 64 connections; use a small N), `FEERECON_BENCH_SUMMARY=FILE` (append the summary rows for `benches/run.sh`).
 //! Nothing here is a test: no figure is asserted.
 
+mod callgrind;
 mod ceiling;
 mod ipn;
 mod load;
@@ -211,17 +214,23 @@ fn run_service(
         })
         .collect();
     let requests = Arc::new(requests);
-    for (k, &c) in s.connections.iter().enumerate() {
-        let slice = Arc::new(requests[k * s.n..(k + 1) * s.n].to_vec());
-        let label = format!("{backend}-service-first-c{c}");
-        let m = phase(s, &label, svc.pid(), svc.addr, slice, c, APPLIED, round);
-        results.entry((figure(SERVICE_FIRST, backend), c)).or_default().push(m);
-    }
-    for (k, &c) in s.connections.iter().enumerate() {
-        let slice = Arc::new(requests[k * s.n..(k + 1) * s.n].to_vec());
-        let label = format!("{backend}-service-dup-c{c}");
-        let m = phase(s, &label, svc.pid(), svc.addr, slice, c, ALREADY, round);
-        results.entry((figure(SERVICE_DUP, backend), c)).or_default().push(m);
+    for (what, expect, kind) in [(SERVICE_FIRST, APPLIED, "first"), (SERVICE_DUP, ALREADY, "dup")] {
+        for (k, &c) in s.connections.iter().enumerate() {
+            let slice = Arc::new(requests[k * s.n..(k + 1) * s.n].to_vec());
+            let label = format!("{backend}-service-{kind}-c{c}");
+            let mark = svc.log_mark();
+            let m = phase(s, &label, svc.pid(), svc.addr, slice, c, expect, round);
+            if service::counting_statements() {
+                std::thread::sleep(std::time::Duration::from_millis(500));
+                let counts = svc.statements_between(mark, svc.log_mark());
+                let total: usize = counts.iter().map(|(_, n)| n).sum();
+                eprintln!("callbacks: {label}: {:.2} SQL statements per callback", total as f64 / s.n as f64);
+                for (sql, n) in counts.iter().take(25) {
+                    eprintln!("  {:>7.3}  {sql}", *n as f64 / s.n as f64);
+                }
+            }
+            results.entry((figure(what, backend), c)).or_default().push(m);
+        }
     }
     let log = svc.log();
     svc.stop();
@@ -343,11 +352,19 @@ fn phase(
         .as_deref()
         .filter(|_| round == 0 && connections == HEADLINE_CONNECTIONS)
         .map(|dir| Perf::start(dir, label, server_pid));
+    let counting = round == 0 && connections == HEADLINE_CONNECTIONS && callgrind::dir().is_some();
+    if counting {
+        callgrind::instrument(server_pid, true);
+    }
     let (cpu0, gen0) = (cpu_us(server_pid), cpu_us(std::process::id()));
     let o: Outcome = load::run(addr, requests, connections, expect, s.gen_threads);
     let (cpu, gen_cpu) = (cpu_us(server_pid) - cpu0, cpu_us(std::process::id()) - gen0);
     if let Some(p) = perf {
         p.stop();
+    }
+    if counting {
+        callgrind::dump(server_pid, label, o.requests);
+        callgrind::instrument(server_pid, false);
     }
     let m = Measure {
         per_s: o.per_second(),
@@ -419,7 +436,9 @@ fn report(s: &Settings, results: &Results) {
     let mut figures: Vec<&String> = results.keys().map(|(f, _)| f).collect();
     figures.dedup();
     let order = |f: &str| {
-        [SERVICE_FIRST, SERVICE_DUP, CEIL_HMAC, CEIL_INSERT].iter().position(|p| f.starts_with(p)).unwrap_or(9)
+        let what = [SERVICE_FIRST, SERVICE_DUP, CEIL_HMAC, CEIL_INSERT].iter().position(|p| f.starts_with(p));
+        let backend = s.backends.iter().position(|b| f.ends_with(&format!("[{b}]")));
+        (backend.unwrap_or(0), what.unwrap_or(9))
     };
     figures.sort_by_key(|f| (order(f), f.to_string()));
     figures.dedup();

@@ -49,9 +49,24 @@ impl Service {
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
+        .chain(
+            // Each SQL statement logged (sqlx at debug), to count statements per callback.
+            counting_statements()
+                .then(|| {
+                    [
+                        ("RUST_LOG".to_owned(), "info,sqlx::query=debug".to_owned()),
+                        ("FEERECON_LOG_FORMAT".to_owned(), "json".to_owned()),
+                    ]
+                })
+                .into_iter()
+                .flatten(),
+        )
         .collect();
         let log = std::fs::File::create(dir.join("serve.log")).expect("the server's log file");
-        let mut cmd = Command::new(bin);
+        let mut cmd = super::callgrind::command(
+            bin,
+            &format!("serve-{}", if database_url.starts_with("sqlite") { "sqlite" } else { "postgres" }),
+        );
         cmd.arg("serve").current_dir(dir).stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
         clean_env(&mut cmd);
         cmd.envs(env.iter().map(|(k, v)| (k, v)));
@@ -66,7 +81,7 @@ impl Service {
     }
 
     fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(120);
+        let deadline = Instant::now() + Duration::from_secs(if super::callgrind::dir().is_some() { 900 } else { 120 });
         loop {
             if let Ok(mut s) = std::net::TcpStream::connect(self.addr) {
                 use std::io::{Read as _, Write as _};
@@ -79,7 +94,7 @@ impl Service {
             }
             if Instant::now() > deadline {
                 let log = std::fs::read_to_string(self.log()).unwrap_or_default();
-                panic!("feerecon serve was not ready within 120 s; its log:\n{log}");
+                panic!("feerecon serve was not ready in time; its log:\n{log}");
             }
             if let Ok(Some(status)) = self.child.try_wait() {
                 let log = std::fs::read_to_string(self.log()).unwrap_or_default();
@@ -91,6 +106,32 @@ impl Service {
 
     pub fn log(&self) -> PathBuf {
         self.dir.join("serve.log")
+    }
+
+    /// The log's length now: statements are counted between two marks.
+    pub fn log_mark(&self) -> u64 {
+        std::fs::metadata(self.log()).map_or(0, |m| m.len())
+    }
+
+    /// The SQL statements the server logged between two marks, by their first words, most frequent
+    /// first (only with `FEERECON_BENCH_COUNT_STATEMENTS=1`).
+    pub fn statements_between(&self, from: u64, to: u64) -> Vec<(String, usize)> {
+        let Ok(bytes) = std::fs::read(self.log()) else { return Vec::new() };
+        let range = &bytes
+            [usize::try_from(from).unwrap_or(0).min(bytes.len())..usize::try_from(to).unwrap_or(0).min(bytes.len())];
+        let mut counts: std::collections::HashMap<String, usize> = Default::default();
+        for line in String::from_utf8_lossy(range).lines().filter(|l| l.contains("sqlx::query")) {
+            // JSON lines (the service's format): the statement's text is `db.statement`.
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+            let fields = if v["fields"].is_object() { &v["fields"] } else { &v };
+            let sql = fields["db.statement"].as_str().or(fields["summary"].as_str()).unwrap_or("?");
+            let words: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+            let short: String = words.chars().take(90).collect();
+            *counts.entry(short).or_default() += 1;
+        }
+        let mut v: Vec<(String, usize)> = counts.into_iter().collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        v
     }
 
     /// Runs a `feerecon` command with the server's environment; its standard output.
@@ -171,6 +212,12 @@ impl Drop for Service {
             let _ = self.child.wait();
         }
     }
+}
+
+/// `FEERECON_BENCH_COUNT_STATEMENTS=1`: the server logs every SQL statement (which slows it down:
+/// for counting, not for timing).
+pub fn counting_statements() -> bool {
+    std::env::var("FEERECON_BENCH_COUNT_STATEMENTS").is_ok_and(|v| v == "1")
 }
 
 fn fixture(rel: &str) -> String {
