@@ -1,9 +1,10 @@
 //! Instruction counts, which the noisy machine cannot disturb (`FEERECON_BENCH_CALLGRIND=DIR`): the
 //! servers run under `valgrind --tool=callgrind` with instrumentation off, switched on only for the
-//! first round's phases at 64 connections and dumped after each (`callgrind_control`). Each dump is
-//! `DIR/<server>.<pid>.out.<n>`; `DIR/dumps.tsv` lists (phase, requests, dump file) so that
-//! `callgrind_annotate` totals can be divided by the requests. Everything runs 20–50× slower: use a
-//! small `FEERECON_BENCH_CALLBACKS` (a few hundred).
+//! first round's phases at 64 connections and dumped after each (`callgrind_control`). Each phase
+//! prints user-space instructions per request; each dump is `DIR/<server>.<pid>.out.<n>` (read it
+//! with `callgrind_annotate`), listed in `DIR/dumps.tsv` with its phase, requests and instructions.
+//! Everything runs 20–50× slower: use a small `FEERECON_BENCH_CALLBACKS` (a few hundred). Under
+//! valgrind the CPU's SHA extensions are not used, so SHA-256 counts more than it costs natively.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -44,9 +45,19 @@ pub fn dump(pid: u32, label: &str, requests: usize) {
     std::thread::sleep(std::time::Duration::from_secs(2));
     let new: Vec<String> =
         files(&dir).into_iter().filter(|f| !before.contains(f)).map(|f| f.display().to_string()).collect();
+    // A dump's `totals:` line is its instruction count (`summary:` can be wrong after a toggle).
+    let instructions: u64 = new
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .filter_map(|t| t.lines().find_map(|l| l.strip_prefix("totals: ")).and_then(|v| v.trim().parse::<u64>().ok()))
+        .sum();
+    eprintln!(
+        "callbacks: {label}: {} user-space instructions per request (callgrind, {requests} requests)",
+        instructions / requests.max(1) as u64
+    );
     use std::io::Write as _;
     if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("dumps.tsv")) {
-        let _ = writeln!(f, "{label}\t{requests}\t{}", new.join(","));
+        let _ = writeln!(f, "{label}\t{requests}\t{instructions}\t{}", new.join(","));
     }
 }
 
