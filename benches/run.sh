@@ -9,7 +9,7 @@
 #   section <TAB> figure <TAB> measured <TAB> goal <TAB> ratio (≥ 1 meets the goal, "-" if none)
 # To add a benchmark: write `section_NAME`, add NAME to SECTIONS, have the benchmark append rows.
 #
-# It installs what it needs (the PostgreSQL server, perf on request). Every benchmark's own output
+# It installs what it needs (the PostgreSQL server; perf and valgrind when a profile is asked for). Every benchmark's own output
 # goes to the terminal and to target/bench-results/. Benchmark knobs are environment variables
 # documented at the top of each benchmark (e.g. FEERECON_BENCH_CALLBACKS, FEERECON_BENCH_ROUNDS,
 # FEERECON_BENCH_PERF=DIR in benches/callbacks/main.rs).
@@ -50,12 +50,21 @@ ensure_perf() {
   fi
 }
 
+# valgrind, when instruction counts are asked for (FEERECON_BENCH_CALLGRIND=DIR).
+ensure_valgrind() {
+  if [ -n "${FEERECON_BENCH_CALLGRIND:-}" ] && ! command -v callgrind_control >/dev/null 2>&1; then
+    echo "run.sh: installing valgrind"
+    apt_install valgrind
+  fi
+}
+
 # ----------------------------------------------------------------------------------- sections
 
 # Gateway callbacks over HTTP on loopback, against the ceiling (issues 10 and 23).
 section_callbacks() {
   ensure_postgres
   ensure_perf
+  ensure_valgrind
   cargo bench --bench callbacks
 }
 
