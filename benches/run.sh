@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Builds and runs the benchmarks, then prints one summary table: figure, measured, goal, ratio.
+#
+#   benches/run.sh                 every section
+#   benches/run.sh callbacks       only the named sections
+#
+# A section is a function `section_NAME` that runs its benchmark with FEERECON_BENCH_SUMMARY set:
+# each benchmark appends its summary rows to that file, one per line, tab-separated:
+#   section <TAB> figure <TAB> measured <TAB> goal <TAB> ratio (≥ 1 meets the goal, "-" if none)
+# To add a benchmark: write `section_NAME`, add NAME to SECTIONS, have the benchmark append rows.
+#
+# It installs what it needs (the PostgreSQL server; perf and valgrind when a profile is asked for). Every benchmark's own output
+# goes to the terminal and to target/bench-results/. Benchmark knobs are environment variables
+# documented at the top of each benchmark (e.g. FEERECON_BENCH_CALLBACKS, FEERECON_BENCH_ROUNDS,
+# FEERECON_BENCH_PERF=DIR in benches/callbacks/main.rs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SECTIONS=(callbacks)
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+apt_updated=
+apt_install() {
+  export DEBIAN_FRONTEND=noninteractive
+  if [ -z "$apt_updated" ]; then as_root apt-get update -qq; apt_updated=1; fi
+  as_root apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# The PostgreSQL server binaries, as .ci/run installs them (no default cluster: the benchmark
+# starts its own server with initdb and pg_ctl, as the tests do).
+ensure_postgres() {
+  if [ -n "${FEERECON_BENCH_PG_URL:-}" ]; then return 0; fi
+  if ! command -v initdb >/dev/null 2>&1 && ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+    echo "run.sh: installing the PostgreSQL server (no default cluster)"
+    as_root mkdir -p /etc/postgresql-common/createcluster.d
+    echo "create_main_cluster = false" | as_root tee /etc/postgresql-common/createcluster.d/00-feerecon-ci.conf >/dev/null
+    apt_install postgresql
+  fi
+  if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
+    useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
+  fi
+}
+
+# perf, when a profile is asked for (FEERECON_BENCH_PERF=DIR).
+ensure_perf() {
+  if [ -n "${FEERECON_BENCH_PERF:-}" ] && ! command -v perf >/dev/null 2>&1; then
+    echo "run.sh: installing perf"
+    apt_install linux-perf
+  fi
+}
+
+# valgrind, when instruction counts are asked for (FEERECON_BENCH_CALLGRIND=DIR).
+ensure_valgrind() {
+  if [ -n "${FEERECON_BENCH_CALLGRIND:-}" ] && ! command -v callgrind_control >/dev/null 2>&1; then
+    echo "run.sh: installing valgrind"
+    apt_install valgrind
+  fi
+}
+
+# ----------------------------------------------------------------------------------- sections
+
+# Gateway callbacks over HTTP on loopback, against the ceiling (issues 10 and 23).
+section_callbacks() {
+  ensure_postgres
+  ensure_perf
+  ensure_valgrind
+  cargo bench --bench callbacks
+}
+
+# ----------------------------------------------------------------------------------- driver
+
+if [ $# -gt 0 ]; then SECTIONS=("$@"); fi
+for s in "${SECTIONS[@]}"; do
+  declare -F "section_$s" >/dev/null || { echo "run.sh: no section '$s' (have: $(declare -F | sed -n 's/^declare -f section_//p' | tr '\n' ' '))" >&2; exit 1; }
+done
+
+results_dir="${CARGO_TARGET_DIR:-target}/bench-results"
+mkdir -p "$results_dir"
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+summary="$results_dir/summary-$stamp.tsv"
+: >"$summary"
+export FEERECON_BENCH_SUMMARY
+FEERECON_BENCH_SUMMARY=$(realpath "$summary")
+
+machine() {
+  echo "date:    $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "commit:  $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')"
+  echo "machine: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | sort -u | head -1), $(free -g | awk '/^Mem:/ {print $2}') GiB RAM, $(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME")"
+  echo "rustc:   $(rustc --version)"
+  echo "load:    $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min) at start"
+}
+
+echo "run.sh: building the benchmarks (release)"
+cargo bench --no-run -q
+
+log="$results_dir/run-$stamp.log"
+{
+  machine
+  for s in "${SECTIONS[@]}"; do
+    echo
+    echo "=== $s"
+    "section_$s"
+  done
+} 2>&1 | tee "$log"
+
+echo
+echo "Summary ($stamp; ratio ≥ 1 meets the goal)"
+echo
+{
+  printf 'section\tfigure\tmeasured\tgoal\tratio\n'
+  cat "$summary"
+} | awk -F'\t' '{ printf "| %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5; if (NR == 1) print "|---|---|---:|---|---:|" }' | tee -a "$log"
+echo
+echo "run.sh: full output in $log"
