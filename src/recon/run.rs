@@ -18,7 +18,7 @@ use crate::reconcile::report::{
     FileRef, Inputs, Report, ReportHead, ReportItem, Summary, digests, exceptions, report_hash,
 };
 use crate::reconcile::{Closed, LineIn, Outcome, PaymentIn, reconcile};
-use crate::store::recon::ReconPaymentRow;
+use crate::store::recon_data::ReconPaymentRow;
 use crate::store::{ExceptionChange, ExceptionRow, ItemRow, ReconData, RunRecord, SettlementFile};
 
 /// A run and its report.

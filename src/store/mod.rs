@@ -22,6 +22,7 @@ pub mod outbox;
 pub mod payments;
 mod postgres;
 pub mod recon;
+pub mod recon_data;
 pub mod settlement;
 mod sqlite;
 
@@ -36,7 +37,8 @@ pub use cases::{ImportCounts, StoredCase, Upserted};
 pub use ledger::{Checkpoint, LedgerEntry};
 pub use outbox::OutboxEvent;
 pub use payments::{CallbackRecord, NewCallback, NewPayment, Payment, PaymentUpdate};
-pub use recon::{DayGateway, ExceptionChange, ExceptionRow, ItemRow, NoGatewaySums, ReconData, RunRecord};
+pub use recon::{DayGateway, ExceptionChange, ExceptionRow, ItemRow, NoGatewaySums, RunRecord};
+pub use recon_data::ReconData;
 pub use settlement::{LineRow, SettlementFile};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
