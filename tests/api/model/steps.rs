@@ -258,7 +258,16 @@ impl Model {
                 .collect::<Vec<_>>()
                 .join(" ")
         ));
-        self.w.import_lines(g, &lines).await;
+        let (s, v) = self.w.try_import_lines(g, &lines).await;
+        match (s, error_code(&v)) {
+            (201, _) => {}
+            // The same bytes as an earlier file: refused, nothing imported.
+            (409, "conflict") if v["error"]["message"].as_str().is_some_and(|m| m.contains("imported before")) => {
+                self.log("  the same file again: refused".into());
+                return Ok(());
+            }
+            _ => return Err(format!("import {g}: {s} {v}")),
+        }
         for l in &file {
             self.record_line(l);
         }
