@@ -133,16 +133,9 @@ impl Finance {
         let Some(posting) = self.reversal_of(e, date).await? else { return Ok(None) };
         Ok(Some(Planned {
             change: ExceptionChange {
-                exception_id: e.exception_id.clone(),
-                from_state: Some(e.state),
-                gateway: e.gateway,
-                business_date: e.business_date,
-                category: e.category,
-                state: e.state,
-                resolution: e.resolution.as_deref().and_then(|r| serde_json::from_str(r).ok()),
-                posting_id: None,
                 keep_posting: false,
                 rejection: Some(json!({"reversed": format!("{by}, counted on {date}, is its counterpart")})),
+                ..ExceptionChange::of(e, e.state)
             },
             posting: Some(posting),
             records_posting: false,

@@ -302,18 +302,7 @@ impl Finance {
         let now = self.clock.now();
         let request = json!({"action": action, "note": note, "case_code": case_code, "requested_by": actor, "requested_at": Timestamp::at(now)});
         let state = if action.moves_money() { ExceptionState::PendingApproval } else { ExceptionState::Resolved };
-        let change = ExceptionChange {
-            exception_id: id.to_owned(),
-            from_state: Some(e.state),
-            gateway: e.gateway,
-            business_date: e.business_date,
-            category: e.category,
-            state,
-            resolution: Some(request.clone()),
-            posting_id: None,
-            keep_posting: true,
-            rejection: json_of(&e.rejection),
-        };
+        let change = ExceptionChange { resolution: Some(request.clone()), ..ExceptionChange::of(&e, state) };
         let planned = Planned { change, posting: None, records_posting: false };
         self.change(planned, AuditEvent::new(actor, "exception.resolve", id, request)).await
     }
@@ -344,16 +333,9 @@ impl Finance {
         if !approve {
             let planned = Planned {
                 change: ExceptionChange {
-                    exception_id: id.to_owned(),
-                    from_state: Some(e.state),
-                    gateway: e.gateway,
-                    business_date: e.business_date,
-                    category: e.category,
-                    state: ExceptionState::Open,
                     resolution: None,
-                    posting_id: None,
-                    keep_posting: true,
                     rejection: Some(json!({"rejected": request, "by": actor, "at": Timestamp::at(now), "note": note})),
+                    ..ExceptionChange::of(&e, ExceptionState::Open)
                 },
                 posting: None,
                 records_posting: false,
@@ -379,16 +361,9 @@ impl Finance {
         }
         let planned = Planned {
             change: ExceptionChange {
-                exception_id: id.to_owned(),
-                from_state: Some(e.state),
-                gateway: e.gateway,
-                business_date: e.business_date,
-                category: e.category,
-                state: ExceptionState::Resolved,
                 resolution: Some(resolution),
                 keep_posting: posting.is_none(),
-                posting_id: None,
-                rejection: json_of(&e.rejection),
+                ..ExceptionChange::of(&e, ExceptionState::Resolved)
             },
             records_posting: posting.is_some(),
             posting,

@@ -401,16 +401,9 @@ impl Finance {
             };
             planned.push(Planned {
                 change: ExceptionChange {
-                    exception_id: e.exception_id.clone(),
-                    from_state: Some(e.state),
-                    gateway,
-                    business_date: date,
-                    category: e.category,
-                    state: ExceptionState::Superseded,
-                    resolution: e.resolution.as_deref().and_then(|r| serde_json::from_str::<Value>(r).ok()),
-                    posting_id: None,
                     keep_posting: false,
                     rejection: Some(json!({"superseded": why})),
+                    ..ExceptionChange::of(e, ExceptionState::Superseded)
                 },
                 posting: self.reversal_of(e, date).await?,
                 records_posting: false,

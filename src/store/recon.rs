@@ -66,6 +66,26 @@ pub struct ExceptionChange {
     pub rejection: Option<serde_json::Value>,
 }
 
+impl ExceptionChange {
+    /// A change of the stored exception `e` to `state`, keeping its resolution, posting and last
+    /// rejection; the caller overrides what changes.
+    pub fn of(e: &ExceptionRow, state: ExceptionState) -> Self {
+        let parse = |s: &Option<String>| s.as_deref().and_then(|r| serde_json::from_str(r).ok());
+        Self {
+            exception_id: e.exception_id.clone(),
+            from_state: Some(e.state),
+            gateway: e.gateway,
+            business_date: e.business_date,
+            category: e.category,
+            state,
+            resolution: parse(&e.resolution),
+            posting_id: None,
+            keep_posting: true,
+            rejection: parse(&e.rejection),
+        }
+    }
+}
+
 /// Waived and budget-covered payments of a date.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct NoGatewaySums {
