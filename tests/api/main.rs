@@ -17,4 +17,5 @@ mod ledger;
 mod migrations;
 mod mutations;
 mod notify;
+mod queries;
 mod recon;
