@@ -282,7 +282,8 @@ pub fn claimed_txn_ref(gateway: Gateway, raw: &RawRequest) -> Option<String> {
             } else {
                 raw.query.clone()
             };
-            parse_query(&q)?.into_iter().find(|(k, _)| k == "vnp_TxnRef").map(|(_, v)| v)
+            // Pair by pair: a form cut at the size limit ends in a broken pair.
+            q.split('&').find_map(|p| p.strip_prefix("vnp_TxnRef=")).and_then(form_decode)
         }
         Gateway::Momo => match serde_json::from_slice::<serde_json::Value>(&raw.body) {
             Ok(v) => v.get("orderId")?.as_str().map(str::to_owned),
