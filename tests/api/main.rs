@@ -9,6 +9,7 @@ mod pg;
 mod access;
 mod cases;
 mod cli;
+mod crash;
 mod fees;
 mod gateways;
 mod health;
