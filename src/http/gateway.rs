@@ -1,12 +1,13 @@
 //! The gateways' side of the server (SPEC §6.4): callback endpoints, which answer in each
 //! gateway's own format, and the return pages citizens land on, which only read.
 //!
-//! A callback's body is read here, not by the framework's body limit: a body over
+//! A callback's body is read here from its stream (the framework's body limit applies only to
+//! extractors that consult it, which this one does not): a body over
 //! `FEERECON_MAX_BODY` is kept as its first `FEERECON_MAX_BODY` bytes with its whole length and
 //! answered in the gateway's format (its retry reply), never with the JSON error envelope. Every
 //! callback reaches the payment service, so it is kept even when its gateway is not enabled.
 
-use axum::extract::{DefaultBodyLimit, OriginalUri, Query, State};
+use axum::extract::{OriginalUri, Query, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -24,28 +25,16 @@ pub fn routes() -> Vec<Route> {
             "/gateway/vnpay/ipn",
             Access::Gateway,
             "VNPAY IPN (query string, signed).",
-            get(vnpay_ipn).layer(DefaultBodyLimit::disable()),
+            get(vnpay_ipn),
         ),
-        Route::new(
-            Method::POST,
-            "/gateway/vnpay/ipn",
-            Access::Gateway,
-            "VNPAY IPN as a POST form.",
-            post(vnpay_ipn).layer(DefaultBodyLimit::disable()),
-        ),
-        Route::new(
-            Method::POST,
-            "/gateway/momo/ipn",
-            Access::Gateway,
-            "MoMo IPN (JSON, signed).",
-            post(momo_ipn).layer(DefaultBodyLimit::disable()),
-        ),
+        Route::new(Method::POST, "/gateway/vnpay/ipn", Access::Gateway, "VNPAY IPN as a POST form.", post(vnpay_ipn)),
+        Route::new(Method::POST, "/gateway/momo/ipn", Access::Gateway, "MoMo IPN (JSON, signed).", post(momo_ipn)),
         Route::new(
             Method::POST,
             "/gateway/zalopay/callback",
             Access::Gateway,
             "ZaloPay callback (JSON, MAC).",
-            post(zalopay_callback).layer(DefaultBodyLimit::disable()),
+            post(zalopay_callback),
         ),
         Route::new(
             Method::GET,
