@@ -4,7 +4,9 @@
 //! `decide` is pure: given the payment as stored, whether its case already holds another settled
 //! payment, whether this exact outcome was applied before, and the outcome, it returns what to
 //! change. The store applies the decision inside the transaction that locked the rows, so the
-//! rules live here once and are tested without a database.
+//! rules live here once and are tested without a database. `after_query` likewise decides what
+//! becomes of a payment still pending after a status query: asked again, expired, or left to a
+//! person (`unresolved_pending`).
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
