@@ -36,6 +36,9 @@ pub struct VnpayConfig {
     pub hash_secret_previous: Option<Secret>,
     pub pay_url: String,
     pub api_url: String,
+    /// The server's own address, sent as `vnp_IpAddr` with status queries
+    /// (`FEERECON_VNPAY_SERVER_IP`; default: the address `FEERECON_LISTEN` binds).
+    pub server_ip: std::net::IpAddr,
 }
 
 #[derive(Debug, Clone)]
@@ -199,6 +202,12 @@ impl Config {
                     &var("FEERECON_VNPAY_API_URL")
                         .unwrap_or_else(|| "https://sandbox.vnpayment.vn/merchant_webapi/api/transaction".into()),
                 )?,
+                server_ip: match var("FEERECON_VNPAY_SERVER_IP") {
+                    None => listen.ip(),
+                    Some(ip) => ip.trim().parse().map_err(|_| {
+                        err("FEERECON_VNPAY_SERVER_IP", format!("{ip:?} is not an IP address like 203.0.113.10"))
+                    })?,
+                },
             }),
             (None, None) => {
                 if var("FEERECON_VNPAY_HASH_SECRET_PREVIOUS").is_some() {
@@ -389,6 +398,14 @@ mod tests {
             (&[("FEERECON_DATABASE_URL", "mysql://u:pw@h/db")], "FEERECON_DATABASE_URL"),
             (&[("FEERECON_NOTIFY_MAX_ATTEMPTS", "0")], "FEERECON_NOTIFY_MAX_ATTEMPTS"),
             (&[("FEERECON_PUBLIC_URL", "ftp://x")], "FEERECON_PUBLIC_URL"),
+            (
+                &[
+                    ("FEERECON_VNPAY_TMN_CODE", "T1"),
+                    ("FEERECON_VNPAY_HASH_SECRET", "s"),
+                    ("FEERECON_VNPAY_SERVER_IP", "host"),
+                ],
+                "FEERECON_VNPAY_SERVER_IP",
+            ),
         ];
         for (pairs, variable) in cases {
             assert_eq!(cfg(pairs).unwrap_err().variable, *variable);

@@ -37,10 +37,51 @@ tag_enum!(
         Current => "current",
         /// The previous secret, during a rotation.
         Previous => "previous",
-        /// Not a signature: a settlement line approved by two finance users.
-        Settlement => "settlement",
     }
 );
+
+tag_enum!(
+    /// How a message was authenticated before anything believed it (SPEC §6.5). Only a
+    /// signature is `signature_valid`; an answer to our own request is as trustworthy as the
+    /// channel it came over.
+    AuthenticatedBy, "authentication", {
+        /// The gateway's signature, verified with the current secret.
+        SignatureCurrent => "signature_current",
+        /// The gateway's signature, verified with the previous secret (a rotation).
+        SignaturePrevious => "signature_previous",
+        /// Unsigned, the answer to our request over TLS to the configured endpoint.
+        TlsChannel => "tls_channel",
+        /// A settlement line two finance users approved as proof of payment.
+        SettlementApproval => "settlement_approval",
+        /// Nothing authenticated it: a bad or missing signature, a body we could not read whole,
+        /// a gateway not enabled here, or an unsigned answer over plain HTTP (the simulator).
+        None => "none",
+    }
+);
+
+impl AuthenticatedBy {
+    /// Whether a gateway signature verified.
+    pub fn is_signature(self) -> bool {
+        matches!(self, AuthenticatedBy::SignatureCurrent | AuthenticatedBy::SignaturePrevious)
+    }
+
+    /// The secret that verified the signature, if a signature did.
+    pub fn key_used(self) -> Option<KeyUsed> {
+        match self {
+            AuthenticatedBy::SignatureCurrent => Some(KeyUsed::Current),
+            AuthenticatedBy::SignaturePrevious => Some(KeyUsed::Previous),
+            _ => None,
+        }
+    }
+
+    /// The label of a signature verified with `key`.
+    pub fn signature(key: KeyUsed) -> Self {
+        match key {
+            KeyUsed::Current => AuthenticatedBy::SignatureCurrent,
+            KeyUsed::Previous => AuthenticatedBy::SignaturePrevious,
+        }
+    }
+}
 
 tag_enum!(
     /// What handling a gateway message came to: the rows of the SPEC §6.4 reply table.
@@ -55,7 +96,11 @@ tag_enum!(
         InvalidAmount => "invalid_amount",
         /// The signature did not verify: nothing changed.
         BadSignature => "bad_signature",
-        /// It could not be recorded; the gateway should retry.
+        /// Verified, but it states no payment status (a status-query answer that is an API error,
+        /// SPEC §6.2): kept as evidence, nothing changes, the question is asked again.
+        NotAnOutcome => "not_an_outcome",
+        /// It could not be recorded (or not taken as a message: a gateway not enabled here, a
+        /// body over the limit); the gateway should retry.
         Failure => "failure",
     }
 );

@@ -4,7 +4,9 @@
 //! `decide` is pure: given the payment as stored, whether its case already holds another settled
 //! payment, whether this exact outcome was applied before, and the outcome, it returns what to
 //! change. The store applies the decision inside the transaction that locked the rows, so the
-//! rules live here once and are tested without a database.
+//! rules live here once and are tested without a database. `after_query` likewise decides what
+//! becomes of a payment still pending after a status query: asked again, expired, or left to a
+//! person (`unresolved_pending`).
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -51,6 +53,21 @@ tag_enum!(
         CallbackAmountMismatch => "callback_amount_mismatch",
         /// A second success with another gateway transaction number: perhaps charged twice.
         ConflictingGatewayTxnNo => "conflicting_gateway_txn_no",
+        /// Pending past its TTL and a bounded number of status queries, and nobody can settle it
+        /// (the answers were errors, could not be verified or named another amount, or its
+        /// gateway is not enabled): queries stop and a person decides.
+        UnresolvedPending => "unresolved_pending",
+    }
+);
+
+tag_enum!(
+    /// What a payment's last status-query answer was, for deciding whether it may expire.
+    AnswerKind, "answer kind", {
+        /// It stated the payment's status (not success: a success makes the payment paid).
+        Status => "status",
+        /// An API error, an answer that could not be verified or read, or a success with another
+        /// amount: it says nothing usable about the payment.
+        Unusable => "unusable",
     }
 );
 
@@ -101,8 +118,9 @@ pub struct GatewayEvent {
     pub txn_ref: String,
     /// The gateway's own transaction number (`vnp_TransactionNo`, `transId`, `zp_trans_id`).
     pub gateway_txn_no: Option<String>,
-    /// In đồng (VNPAY's ×100 already divided).
-    pub amount: Money,
+    /// In đồng (VNPAY's ×100 already divided). `None` only for a report that is not a success
+    /// and names no amount (a status answer about an unpaid order may carry `0`).
+    pub amount: Option<Money>,
     pub outcome: OutcomeKind,
     /// The gateway's payment time, when it gave one.
     pub paid_at: Option<DateTime<Utc>>,
@@ -113,6 +131,9 @@ pub struct GatewayEvent {
 pub struct PaymentState {
     pub status: PaymentStatus,
     pub amount: Money,
+    /// What the case owed the citizen in the payment's quote. Equal to `amount` for a payment
+    /// the portal created; a payment recorded from a settlement line carries the line's amount.
+    pub citizen_due: Money,
     pub gateway_txn_no: Option<String>,
     pub flags: BTreeSet<Flag>,
 }
@@ -138,6 +159,8 @@ pub struct Change {
     pub gateway_txn_no: Option<String>,
     pub paid_at: Option<DateTime<Utc>>,
     pub add_flags: Vec<Flag>,
+    /// Flags that no longer hold (`unresolved_pending` once the payment is settled).
+    pub remove_flags: Vec<Flag>,
     /// The event for the portal, if any.
     pub notify: Option<EventType>,
     /// Whether the payment is now confirmed and its money must be posted.
@@ -149,6 +172,9 @@ pub struct Change {
 /// - `case_settled_elsewhere`: the case holds another `paid`, `waived` or `budget_covered` payment.
 /// - `seen_before`: this (txn_ref, gateway_txn_no, outcome) was applied already.
 /// - `created_at`: the payment's creation, the fallback `paid_at` when the gateway gave none.
+///
+/// A gateway transaction number is `None` when the message gave none (or `0`): a payment
+/// confirmed without one takes the number of a later success, without a conflict.
 pub fn decide(
     p: &PaymentState,
     event: &GatewayEvent,
@@ -156,12 +182,17 @@ pub fn decide(
     seen_before: bool,
     created_at: DateTime<Utc>,
 ) -> Decision {
-    if event.amount != p.amount {
-        return Decision::InvalidAmount { flag: !p.flags.contains(&Flag::CallbackAmountMismatch) };
+    match event.amount {
+        Some(a) if a != p.amount => {
+            return Decision::InvalidAmount { flag: !p.flags.contains(&Flag::CallbackAmountMismatch) };
+        }
+        None if event.outcome == OutcomeKind::Success => return Decision::InvalidAmount { flag: false },
+        _ => {}
     }
     if seen_before {
         return Decision::AlreadyConfirmed;
     }
+    let unresolved: Vec<Flag> = p.flags.iter().copied().filter(|f| *f == Flag::UnresolvedPending).collect();
     match (p.status, event.outcome) {
         (_, OutcomeKind::Pending) => Decision::RecordOnly,
         (PaymentStatus::Pending, OutcomeKind::Failure) => Decision::Apply(Change {
@@ -169,25 +200,37 @@ pub fn decide(
             gateway_txn_no: None,
             paid_at: None,
             add_flags: vec![],
+            remove_flags: unresolved,
             notify: Some(EventType::Failed),
             post_confirmation: false,
         }),
         // A failure after paid, failed or expired changes nothing.
         (_, OutcomeKind::Failure) => Decision::AlreadyConfirmed,
-        (PaymentStatus::Paid, OutcomeKind::Success) => {
-            if p.gateway_txn_no == event.gateway_txn_no || p.flags.contains(&Flag::ConflictingGatewayTxnNo) {
+        (PaymentStatus::Paid, OutcomeKind::Success) => match (&p.gateway_txn_no, &event.gateway_txn_no) {
+            // Confirmed without a number (a status answer): this success names it.
+            (None, Some(no)) => Decision::Apply(Change {
+                status: PaymentStatus::Paid,
+                gateway_txn_no: Some(no.clone()),
+                paid_at: None,
+                add_flags: vec![],
+                remove_flags: vec![],
+                notify: None,
+                post_confirmation: false,
+            }),
+            (_, None) => Decision::AlreadyConfirmed,
+            (Some(ours), Some(theirs)) if ours == theirs || p.flags.contains(&Flag::ConflictingGatewayTxnNo) => {
                 Decision::AlreadyConfirmed
-            } else {
-                Decision::Apply(Change {
-                    status: PaymentStatus::Paid,
-                    gateway_txn_no: None,
-                    paid_at: None,
-                    add_flags: vec![Flag::ConflictingGatewayTxnNo],
-                    notify: None,
-                    post_confirmation: false,
-                })
             }
-        }
+            (Some(_), Some(_)) => Decision::Apply(Change {
+                status: PaymentStatus::Paid,
+                gateway_txn_no: None,
+                paid_at: None,
+                add_flags: vec![Flag::ConflictingGatewayTxnNo],
+                remove_flags: vec![],
+                notify: None,
+                post_confirmation: false,
+            }),
+        },
         (PaymentStatus::Pending | PaymentStatus::Failed | PaymentStatus::Expired, OutcomeKind::Success) => {
             let mut add_flags = vec![];
             if p.status != PaymentStatus::Pending {
@@ -196,18 +239,63 @@ pub fn decide(
             if case_settled_elsewhere {
                 add_flags.push(Flag::DuplicatePayment);
             }
+            if p.amount != p.citizen_due {
+                // Money was taken, but not what the case owes: a person must look (SPEC §6.6).
+                add_flags.push(Flag::CallbackAmountMismatch);
+            }
             let notify = if case_settled_elsewhere { EventType::Duplicate } else { EventType::Succeeded };
             Decision::Apply(Change {
                 status: PaymentStatus::Paid,
                 gateway_txn_no: event.gateway_txn_no.clone(),
                 paid_at: Some(event.paid_at.unwrap_or(created_at)),
                 add_flags,
+                remove_flags: unresolved,
                 notify: Some(notify),
                 post_confirmation: true,
             })
         }
         // Waived and budget-covered payments have no gateway transaction.
         (PaymentStatus::Waived | PaymentStatus::BudgetCovered, OutcomeKind::Success) => Decision::AlreadyConfirmed,
+    }
+}
+
+/// How many status queries a payment gets in all before, past its TTL, an answer that settles
+/// nothing makes it `unresolved_pending` (SPEC §6.2; README states it).
+pub const QUERY_LIMIT: i64 = 5;
+
+/// What becomes of a payment still pending after a status-query round (SPEC §6.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PendingVerdict {
+    /// Ask again later.
+    Keep,
+    /// Past its TTL, and its gateway stated no success (or never answered): expired.
+    Expire,
+    /// Past its TTL and the query limit, and nobody can settle it: flagged, queries stop.
+    Unresolved,
+}
+
+/// Decides a pending payment's fate after a query round.
+///
+/// - `past_ttl`: the payment's `expires_at` has passed.
+/// - `queries`: the status queries made for it so far, this one included.
+/// - `last_answer`: what the last answer that came said (`None`: no answer ever came).
+/// - `askable`: its gateway is enabled here, so it could be asked at all.
+///
+/// A payment expires only when no answer came or its last answer stated a status other than
+/// success; one whose answers settle nothing, or whose gateway cannot be asked, is never expired.
+pub fn after_query(past_ttl: bool, queries: i64, last_answer: Option<AnswerKind>, askable: bool) -> PendingVerdict {
+    if !past_ttl {
+        return PendingVerdict::Keep;
+    }
+    match (askable, last_answer) {
+        (true, None | Some(AnswerKind::Status)) => PendingVerdict::Expire,
+        (false, _) | (true, Some(AnswerKind::Unusable)) => {
+            if queries >= QUERY_LIMIT {
+                PendingVerdict::Unresolved
+            } else {
+                PendingVerdict::Keep
+            }
+        }
     }
 }
 
@@ -219,6 +307,7 @@ mod tests {
         PaymentState {
             status,
             amount: Money::new(115_000).unwrap(),
+            citizen_due: Money::new(115_000).unwrap(),
             gateway_txn_no: txn.map(str::to_owned),
             flags: BTreeSet::new(),
         }
@@ -229,7 +318,7 @@ mod tests {
             gateway: Gateway::Vnpay,
             txn_ref: "R1".into(),
             gateway_txn_no: Some(txn.into()),
-            amount: Money::new(amount).unwrap(),
+            amount: Some(Money::new(amount).unwrap()),
             outcome,
             paid_at: None,
         }
@@ -328,5 +417,56 @@ mod tests {
         );
         let d = decide(&state(Pending, None), &event(Failure, "0", 115_000), false, false, now());
         assert!(matches!(d, Decision::Apply(Change { status: Failed, notify: Some(EventType::Failed), .. })), "{d:?}");
+    }
+
+    #[test]
+    fn a_payment_confirmed_without_a_number_takes_the_next_successs_number() {
+        let d = decide(&state(Paid, None), &event(Success, "T7", 115_000), false, false, now());
+        let Decision::Apply(c) = d else { panic!("{d:?}") };
+        assert_eq!((c.status, c.gateway_txn_no.as_deref(), c.add_flags.len()), (Paid, Some("T7"), 0));
+        assert_eq!((c.notify, c.post_confirmation), (None, false));
+        let mut none = event(Success, "x", 115_000);
+        none.gateway_txn_no = None;
+        assert_eq!(decide(&state(Paid, Some("T7")), &none, false, false, now()), Decision::AlreadyConfirmed);
+    }
+
+    #[test]
+    fn money_confirmed_for_less_than_the_case_owes_is_paid_and_flagged() {
+        let mut p = state(Pending, None);
+        p.amount = Money::new(50_000).unwrap();
+        p.citizen_due = Money::new(500_000).unwrap();
+        let Decision::Apply(c) = decide(&p, &event(Success, "T1", 50_000), false, false, now()) else { panic!() };
+        assert_eq!((c.status, c.add_flags), (Paid, vec![Flag::CallbackAmountMismatch]));
+    }
+
+    #[test]
+    fn a_report_without_an_amount_is_not_a_mismatch_unless_it_is_a_success() {
+        let mut e = event(StillPending, "0", 1);
+        e.amount = None;
+        assert_eq!(decide(&state(Pending, None), &e, false, false, now()), Decision::RecordOnly);
+        e.outcome = Success;
+        assert_eq!(decide(&state(Pending, None), &e, false, false, now()), Decision::InvalidAmount { flag: false });
+    }
+
+    #[test]
+    fn settling_an_unresolved_payment_lifts_the_flag() {
+        let mut p = state(Pending, None);
+        p.flags.insert(Flag::UnresolvedPending);
+        let Decision::Apply(c) = decide(&p, &event(Success, "T1", 115_000), false, false, now()) else { panic!() };
+        assert_eq!((c.add_flags, c.remove_flags), (vec![], vec![Flag::UnresolvedPending]));
+    }
+
+    #[test]
+    fn only_a_stated_status_or_silence_expires_a_payment() {
+        use AnswerKind::{Status, Unusable};
+        use PendingVerdict::{Expire, Keep, Unresolved};
+        assert_eq!(after_query(false, 99, Some(Unusable), true), Keep);
+        assert_eq!(after_query(true, 1, None, true), Expire);
+        assert_eq!(after_query(true, 1, Some(Status), true), Expire);
+        assert_eq!(after_query(true, QUERY_LIMIT - 1, Some(Unusable), true), Keep);
+        assert_eq!(after_query(true, QUERY_LIMIT, Some(Unusable), true), Unresolved);
+        // A gateway that is not enabled cannot be asked: never expired, unresolved at the limit.
+        assert_eq!(after_query(true, 1, None, false), Keep);
+        assert_eq!(after_query(true, QUERY_LIMIT, Some(Status), false), Unresolved);
     }
 }

@@ -4,11 +4,20 @@
 //! from its raw bytes, map it to a normalised `GatewayEvent`, produce the reply the gateway
 //! expects, build and check status queries), with the thin reqwest calls beside it. Verifying is
 //! a pure function of the raw request and the secrets: it tries the current secret, then the
-//! previous one (rotation), comparing in constant time, and says which verified.
+//! previous one (rotation), comparing in constant time, and says how the message was
+//! authenticated (a signature and its key, or, for the unsigned status answers of MoMo and
+//! ZaloPay, the channel they came over).
+//!
+//! A verified message is an outcome only when it states the payment's status: an answer that is
+//! an API error is `Unusable::ApiError`, typed here by each adapter from its gateway's code
+//! tables (README lists them), so that nothing above matches words.
 
+mod form;
 pub mod momo;
 pub mod vnpay;
 pub mod zalopay;
+
+pub use form::{FormEncoding, ascii_order_info, form_decode, form_encode, parse_query};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,20 +32,26 @@ use crate::config::Config;
 use crate::domain::payment::{Gateway, GatewayEvent};
 use crate::domain::{Money, Secret, vn_offset};
 
-pub use crate::domain::callback::{CallbackResult, KeyUsed, RawRequest};
+pub use crate::domain::callback::{AuthenticatedBy, CallbackResult, KeyUsed, RawRequest};
 
-/// Why a message whose signature verified is not an outcome to apply.
+/// Why an authenticated message is not an outcome to apply.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Unusable {
-    /// The signed amount cannot be an amount of đồng (a ×100 value not divisible by 100).
+    /// The amount cannot be an amount of đồng (a ×100 value not divisible by 100), or a
+    /// success names none.
     #[error("{0}")]
     Amount(String),
     /// It is not about one of our orders: another merchant's, not an order, no reference.
     #[error("{0}")]
     NotOurs(String),
-    /// A status-query answer that is an API error, not the payment's status.
-    #[error("{0}")]
-    ApiError(String),
+    /// An answer that is an API error (or a code the gateway's tables do not list as a payment
+    /// status), not the payment's status: it changes nothing and the question is asked again.
+    #[error("an API error, not the payment's status: {code} {message}")]
+    ApiError {
+        /// The gateway's code as it wrote it (`99`, `2/-402`, `91`).
+        code: String,
+        message: String,
+    },
 }
 
 impl Unusable {
@@ -44,7 +59,8 @@ impl Unusable {
     pub fn result(&self) -> CallbackResult {
         match self {
             Unusable::Amount(_) => CallbackResult::InvalidAmount,
-            Unusable::NotOurs(_) | Unusable::ApiError(_) => CallbackResult::OrderNotFound,
+            Unusable::NotOurs(_) => CallbackResult::OrderNotFound,
+            Unusable::ApiError { .. } => CallbackResult::NotAnOutcome,
         }
     }
 }
@@ -52,11 +68,21 @@ impl Unusable {
 /// What verification found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verification {
-    /// The signature verified with `key`. `event` is the normalised outcome, or why the signed
-    /// message cannot be one.
-    Valid { key: KeyUsed, event: Result<GatewayEvent, Unusable> },
+    /// Authenticated by `auth` (a signature and its key, or the channel of our own request).
+    /// `event` is the normalised outcome, or why the message cannot be one.
+    Valid { auth: AuthenticatedBy, event: Result<GatewayEvent, Unusable> },
     /// Not signed by us, or not parseable enough to check: nothing may change.
     BadSignature(String),
+    /// Not checked at all: its gateway is not enabled here, or its body was over the size limit
+    /// and only its first bytes were kept. Kept as evidence; the gateway is asked to retry.
+    Unchecked(String),
+}
+
+/// A gateway's transaction number as a message gives it: empty or `0` is none (VNPAY writes `0`
+/// for a transaction it never numbered, MoMo and ZaloPay `0` for an unpaid order).
+pub fn txn_no(raw: &str) -> Option<String> {
+    let raw = raw.trim();
+    (!raw.is_empty() && raw.bytes().any(|b| b != b'0')).then(|| raw.to_owned())
 }
 
 /// An HTTP answer in the gateway's own format.
@@ -98,8 +124,8 @@ pub struct QueryTarget {
     pub order_info: String,
 }
 
-/// A status-query answer: the raw exchange as evidence, and the outcome if the gateway knows
-/// the transaction.
+/// A status-query answer: the raw exchange as evidence, and what it says (an outcome, or why it
+/// is none: an API error, an answer about another order).
 #[derive(Debug, Clone)]
 pub struct QueryAnswer {
     pub raw: RawRequest,
@@ -128,8 +154,18 @@ pub trait GatewayAdapter: Send + Sync {
     fn verify_callback(&self, req: &RawRequest) -> Verification;
     /// The answer the gateway expects for a reply category (pure).
     fn reply(&self, r: CallbackResult) -> HttpReply;
-    /// Asks the gateway about a transaction.
+    /// Asks the gateway about a transaction. `Err` when no answer came.
     async fn query(&self, target: &QueryTarget) -> Result<QueryAnswer, GatewayError>;
+}
+
+/// The answer a gateway expects for a reply category, without its adapter: for messages that
+/// reach a gateway route while that gateway is not enabled here, or cannot be read whole.
+pub fn reply(gateway: Gateway, r: CallbackResult) -> HttpReply {
+    match gateway {
+        Gateway::Vnpay => vnpay::reply(r),
+        Gateway::Momo => momo::reply(r),
+        Gateway::Zalopay => zalopay::reply(r),
+    }
 }
 
 /// The enabled gateways.
@@ -189,16 +225,23 @@ pub async fn post_json(client: &reqwest::Client, url: &str, body: &serde_json::V
     Err(GatewayError::Unavailable(last))
 }
 
-/// A status query: posts `body` to `url` and reads the answer with `read`; the exchange (the
-/// request as a header, the answer's exact bytes) is kept as evidence whatever the answer says.
+/// How an unsigned answer to our request to `url` is authenticated: by TLS to the configured
+/// endpoint, or by nothing over plain HTTP (the simulator, a test).
+pub fn channel(url: &str) -> AuthenticatedBy {
+    if url.starts_with("https://") { AuthenticatedBy::TlsChannel } else { AuthenticatedBy::None }
+}
+
+/// A status query: posts `body` to `url` and reads the answer with `read` (given how the channel
+/// authenticates an unsigned answer); the exchange (the request as a header, the answer's exact
+/// bytes) is kept as evidence whatever the answer says.
 pub async fn exchange(
     client: &reqwest::Client,
     url: &str,
     body: &serde_json::Value,
-    read: impl FnOnce(&[u8]) -> Verification,
+    read: impl FnOnce(&[u8], AuthenticatedBy) -> Verification,
 ) -> Result<QueryAnswer, GatewayError> {
     let answer = post_json(client, url, body).await?;
-    let verification = read(&answer);
+    let verification = read(&answer, channel(url));
     Ok(QueryAnswer {
         raw: RawRequest {
             method: "POST".into(),
@@ -242,19 +285,37 @@ pub fn claimed_txn_ref(gateway: Gateway, raw: &RawRequest) -> Option<String> {
             } else {
                 raw.query.clone()
             };
-            parse_query(&q)?.into_iter().find(|(k, _)| k == "vnp_TxnRef").map(|(_, v)| v)
+            // Pair by pair: a form cut at the size limit ends in a broken pair.
+            q.split('&').find_map(|p| p.strip_prefix("vnp_TxnRef=")).and_then(form_decode)
         }
-        Gateway::Momo => {
-            let v: serde_json::Value = serde_json::from_slice(&raw.body).ok()?;
-            v.get("orderId")?.as_str().map(str::to_owned)
-        }
+        Gateway::Momo => match serde_json::from_slice::<serde_json::Value>(&raw.body) {
+            Ok(v) => v.get("orderId")?.as_str().map(str::to_owned),
+            Err(_) => scan_string_field(&raw.body, "orderId"),
+        },
         Gateway::Zalopay => {
-            let v: serde_json::Value = serde_json::from_slice(&raw.body).ok()?;
-            let data: serde_json::Value = serde_json::from_str(v.get("data")?.as_str()?).ok()?;
-            data.get("app_trans_id")?.as_str().map(str::to_owned)
+            let parsed = serde_json::from_slice::<serde_json::Value>(&raw.body).ok().and_then(|v| {
+                let data: serde_json::Value = serde_json::from_str(v.get("data")?.as_str()?).ok()?;
+                data.get("app_trans_id")?.as_str().map(str::to_owned)
+            });
+            // `data` is a JSON string inside the body: its quotes arrive escaped.
+            parsed.or_else(|| scan_string_field(&unescape_quotes(&raw.body), "app_trans_id"))
         }
     }
-    .filter(|r| !r.is_empty() && r.len() <= 100)
+    .filter(|r| !r.is_empty() && r.len() <= 100 && !r.contains(char::is_control))
+}
+
+/// Finds `"key":"value"` in bytes that may not be whole JSON (a body cut at the size limit).
+fn scan_string_field(body: &[u8], key: &str) -> Option<String> {
+    let text = String::from_utf8_lossy(body);
+    let needle = format!("\"{key}\"");
+    let after = &text[text.find(&needle)? + needle.len()..];
+    let after = after.trim_start().strip_prefix(':')?.trim_start().strip_prefix('"')?;
+    Some(after[..after.find('"')?].to_owned())
+}
+
+/// The bytes with `\"` read as `"`: a JSON string nested in JSON, read without parsing it.
+fn unescape_quotes(body: &[u8]) -> Vec<u8> {
+    String::from_utf8_lossy(body).replace("\\\"", "\"").into_bytes()
 }
 
 // ---------------------------------------------------------------- shared pure helpers
@@ -278,18 +339,18 @@ pub fn hex_matches(received: &str, expected: &str) -> bool {
     received.len() == expected.len() && bool::from(received.as_bytes().ct_eq(expected.as_bytes()))
 }
 
-/// Tries `sign` with the current key, then the previous one.
+/// Tries `sign` with the current key, then the previous one; says which verified.
 pub(crate) fn verify_with(
     current: &Secret,
     previous: Option<&Secret>,
     received: &str,
     sign: impl Fn(&Secret) -> String,
-) -> Option<KeyUsed> {
+) -> Option<AuthenticatedBy> {
     if hex_matches(received, &sign(current)) {
-        return Some(KeyUsed::Current);
+        return Some(AuthenticatedBy::SignatureCurrent);
     }
     match previous {
-        Some(p) if hex_matches(received, &sign(p)) => Some(KeyUsed::Previous),
+        Some(p) if hex_matches(received, &sign(p)) => Some(AuthenticatedBy::SignaturePrevious),
         _ => None,
     }
 }
@@ -327,121 +388,9 @@ pub(crate) fn random_chars(n: usize, alphabet: &[u8]) -> String {
 
 pub(crate) const UPPER_ALNUM: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 
-/// Form-encodes a string the way `application/x-www-form-urlencoded` serializers do (WHATWG URL
-/// standard, Java's `URLEncoder`): `A–Z a–z 0–9 * - . _` stay, space becomes `+`, every other
-/// byte of the UTF-8 encoding becomes `%XX` (upper-case hex).
-pub fn form_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() * 3);
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'*' | b'-' | b'.' | b'_' => out.push(b as char),
-            b' ' => out.push('+'),
-            _ => {
-                out.push('%');
-                out.push_str(&format!("{b:02X}"));
-            }
-        }
-    }
-    out
-}
-
-/// Decodes a form-encoded component: `+` is a space, `%XX` a byte. `None` on a malformed escape
-/// or bytes that are not UTF-8.
-pub fn form_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let h = b.get(i + 1..i + 3)?;
-                let v = u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok()?;
-                out.push(v);
-                i += 2;
-            }
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).ok()
-}
-
-/// Splits a raw query string into decoded pairs, in order. `None` when a component is malformed.
-pub fn parse_query(q: &str) -> Option<Vec<(String, String)>> {
-    if q.is_empty() {
-        return Some(vec![]);
-    }
-    q.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            Some((form_decode(k)?, form_decode(v)?))
-        })
-        .collect()
-}
-
-/// Strips Vietnamese diacritics and anything outside `[A-Za-z0-9 .-]`, for order descriptions
-/// that gateways want in plain ASCII.
-pub fn ascii_order_info(s: &str) -> String {
-    /// The base letter of a lower-case Vietnamese letter.
-    fn base(c: char) -> Option<char> {
-        Some(match c {
-            'à' | 'á' | 'ạ' | 'ả' | 'ã' | 'â' | 'ầ' | 'ấ' | 'ậ' | 'ẩ' | 'ẫ' | 'ă' | 'ằ' | 'ắ' | 'ặ' | 'ẳ' | 'ẵ' => {
-                'a'
-            }
-            'è' | 'é' | 'ẹ' | 'ẻ' | 'ẽ' | 'ê' | 'ề' | 'ế' | 'ệ' | 'ể' | 'ễ' => 'e',
-            'ì' | 'í' | 'ị' | 'ỉ' | 'ĩ' => 'i',
-            'ò' | 'ó' | 'ọ' | 'ỏ' | 'õ' | 'ô' | 'ồ' | 'ố' | 'ộ' | 'ổ' | 'ỗ' | 'ơ' | 'ờ' | 'ớ' | 'ợ' | 'ở' | 'ỡ' => {
-                'o'
-            }
-            'ù' | 'ú' | 'ụ' | 'ủ' | 'ũ' | 'ư' | 'ừ' | 'ứ' | 'ự' | 'ử' | 'ữ' => 'u',
-            'ỳ' | 'ý' | 'ỵ' | 'ỷ' | 'ỹ' => 'y',
-            'đ' => 'd',
-            _ => return None,
-        })
-    }
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        let lower = c.to_lowercase().next().unwrap_or(c);
-        let ascii = match base(lower) {
-            Some(b) if c.is_uppercase() => b.to_ascii_uppercase(),
-            Some(b) => b,
-            None if c.is_ascii_alphanumeric() || c == ' ' || c == '.' || c == '-' => c,
-            None => ' ',
-        };
-        out.push(ascii);
-    }
-    out.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn form_encoding_matches_the_vnpay_vectors() {
-        assert_eq!(
-            form_encode("Thanh toan le phi ho so 000.00.12.H62-240715-0001"),
-            "Thanh+toan+le+phi+ho+so+000.00.12.H62-240715-0001"
-        );
-        assert_eq!(
-            form_encode("Lệ phí đổi giấy phép lái xe, hồ sơ số 2/3"),
-            "L%E1%BB%87+ph%C3%AD+%C4%91%E1%BB%95i+gi%E1%BA%A5y+ph%C3%A9p+l%C3%A1i+xe%2C+h%E1%BB%93+s%C6%A1+s%E1%BB%91+2%2F3"
-        );
-        assert_eq!(form_encode("a*b~c!d'e(f)g+h"), "a*b%7Ec%21d%27e%28f%29g%2Bh");
-        assert_eq!(form_decode("a+b%20c%2B").unwrap(), "a b c+");
-        assert!(form_decode("%zz").is_none());
-        assert!(form_decode("%e1").is_none(), "not UTF-8");
-    }
-
-    #[test]
-    fn order_info_is_plain_ascii() {
-        assert_eq!(
-            ascii_order_info("Lệ phí hồ sơ 000.00.12.H62-240715-0001 (Đăng ký)"),
-            "Le phi ho so 000.00.12.H62-240715-0001 Dang ky"
-        );
-    }
 
     #[test]
     fn vnpay_times_are_gmt_plus_7() {
@@ -460,5 +409,25 @@ mod tests {
         assert!(hex_matches("ABCD", "abcd"));
         assert!(!hex_matches("abc", "abcd"));
         assert!(!hex_matches("abce", "abcd"));
+    }
+
+    #[test]
+    fn zero_or_empty_is_no_transaction_number() {
+        for none in ["", "0", "000", " "] {
+            assert_eq!(txn_no(none), None, "{none:?}");
+        }
+        assert_eq!(txn_no("14226112").as_deref(), Some("14226112"));
+        assert_eq!(txn_no("10").as_deref(), Some("10"));
+    }
+
+    #[test]
+    fn the_claimed_reference_is_read_from_a_body_cut_short() {
+        let raw =
+            |body: &str| RawRequest { method: "POST".into(), body: body.as_bytes().to_vec(), ..Default::default() };
+        let momo = r#"{"partnerCode":"P","orderId":"FR240715ABC","amount":1000,"extraData":"xxxxxxxx"#;
+        assert_eq!(claimed_txn_ref(Gateway::Momo, &raw(momo)).as_deref(), Some("FR240715ABC"));
+        let zalo = r#"{"data":"{\"app_id\":2554,\"app_trans_id\":\"240715_ABC\",\"item\":\"[xxxxx"#;
+        assert_eq!(claimed_txn_ref(Gateway::Zalopay, &raw(zalo)).as_deref(), Some("240715_ABC"));
+        assert_eq!(claimed_txn_ref(Gateway::Momo, &raw(r#"{"orderId":"#)), None);
     }
 }

@@ -1,7 +1,12 @@
 //! The gateways' side of the server (SPEC §6.4): callback endpoints, which answer in each
 //! gateway's own format, and the return pages citizens land on, which only read.
+//!
+//! A callback's body is read here from its stream (the framework's body limit applies only to
+//! extractors that consult it, which this one does not): a body over
+//! `FEERECON_MAX_BODY` is kept as its first `FEERECON_MAX_BODY` bytes with its whole length and
+//! answered in the gateway's format (its retry reply), never with the JSON error envelope. Every
+//! callback reaches the payment service, so it is kept even when its gateway is not enabled.
 
-use axum::body::Bytes;
 use axum::extract::{OriginalUri, Query, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -58,14 +63,24 @@ pub fn routes() -> Vec<Route> {
 /// The headers kept as evidence with a callback.
 const KEPT_HEADERS: [&str; 5] = ["content-type", "user-agent", "x-forwarded-for", "x-real-ip", "content-length"];
 
-/// A callback as it arrived: method, path and query as received, the kept headers and the raw
-/// body (extracted whole, before anything parses it).
-struct Callback(RawRequest);
+/// How much of an over-size body is read to learn its length, as a multiple of
+/// `FEERECON_MAX_BODY`: past it the reading stops and the length recorded is what was read.
+const COUNT_UP_TO: usize = 16;
 
-impl<S: Send + Sync> axum::extract::FromRequest<S> for Callback {
+/// A callback as it arrived: method, path and query as received, the kept headers and the raw
+/// body (read before anything parses it), and, for a body over `FEERECON_MAX_BODY`, its whole
+/// length (`raw.body` then holds its first `FEERECON_MAX_BODY` bytes).
+struct Callback {
+    raw: RawRequest,
+    body_length: Option<i64>,
+}
+
+impl axum::extract::FromRequest<AppState> for Callback {
     type Rejection = Response;
 
-    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: axum::extract::Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        use futures_util::StreamExt as _;
+        let max = state.config.max_body;
         let method = req.method().to_string();
         let uri = req.extensions().get::<OriginalUri>().map_or_else(|| req.uri().clone(), |o| o.0.clone());
         let headers = KEPT_HEADERS
@@ -74,14 +89,28 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for Callback {
                 req.headers().get(*h).map(|v| ((*h).to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
             })
             .collect();
-        let body = Bytes::from_request(req, state).await.map_err(IntoResponse::into_response)?;
-        Ok(Self(RawRequest {
+        let mut stream = req.into_body().into_data_stream();
+        let mut body = Vec::new();
+        let mut length: usize = 0;
+        while let Some(chunk) = stream.next().await {
+            // A body that breaks off is kept as far as it came: it will not verify.
+            let Ok(chunk) = chunk else { break };
+            length = length.saturating_add(chunk.len());
+            let room = max.saturating_sub(body.len());
+            body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            if length > max.saturating_mul(COUNT_UP_TO) {
+                break;
+            }
+        }
+        let raw = RawRequest {
             method,
             path: uri.path().to_owned(),
             query: uri.query().unwrap_or("").to_owned(),
             headers,
-            body: body.to_vec(),
-        }))
+            body,
+        };
+        let body_length = (length > max).then(|| i64::try_from(length).unwrap_or(i64::MAX));
+        Ok(Self { raw, body_length })
     }
 }
 
@@ -94,26 +123,21 @@ fn to_response(r: HttpReply) -> Response {
     res
 }
 
-async fn handle(state: AppState, gateway: Gateway, raw: RawRequest) -> Response {
-    let (_, http) = state.payments.callback(gateway, raw).await;
-    match http {
-        Some(r) => to_response(r),
-        None => {
-            super::error::ApiError::NotFound(format!("gateway {gateway} is not enabled on this server")).into_response()
-        }
-    }
+async fn handle(state: AppState, gateway: Gateway, cb: Callback) -> Response {
+    let (_, reply) = state.payments.callback(gateway, cb.raw, cb.body_length).await;
+    to_response(reply)
 }
 
-async fn vnpay_ipn(State(state): State<AppState>, Callback(raw): Callback) -> Response {
-    handle(state, Gateway::Vnpay, raw).await
+async fn vnpay_ipn(State(state): State<AppState>, cb: Callback) -> Response {
+    handle(state, Gateway::Vnpay, cb).await
 }
 
-async fn momo_ipn(State(state): State<AppState>, Callback(raw): Callback) -> Response {
-    handle(state, Gateway::Momo, raw).await
+async fn momo_ipn(State(state): State<AppState>, cb: Callback) -> Response {
+    handle(state, Gateway::Momo, cb).await
 }
 
-async fn zalopay_callback(State(state): State<AppState>, Callback(raw): Callback) -> Response {
-    handle(state, Gateway::Zalopay, raw).await
+async fn zalopay_callback(State(state): State<AppState>, cb: Callback) -> Response {
+    handle(state, Gateway::Zalopay, cb).await
 }
 
 fn escape(s: &str) -> String {

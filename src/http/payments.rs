@@ -16,7 +16,7 @@ use super::error::{ApiError, ApiJson};
 use super::routes::{Access, Route};
 use crate::domain::payment::Flag;
 use crate::domain::{FieldError, Timestamp};
-use crate::payments::{CreateError, CreateRequest, PaymentView};
+use crate::payments::{CallbackView, CreateError, CreateRequest, PaymentView};
 
 pub fn routes() -> Vec<Route> {
     vec![
@@ -143,6 +143,6 @@ async fn callbacks(State(state): State<AppState>, Path(id): Path<String>) -> Res
     if state.store.get_payment(&id).await?.is_none() {
         return Err(ApiError::NotFound(format!("no payment {id}")));
     }
-    let items = state.store.payment_callbacks(&id).await?;
+    let items: Vec<_> = state.store.payment_callbacks(&id).await?.into_iter().map(CallbackView::of).collect();
     Ok(Json(json!({"items": items, "next_cursor": null})).into_response())
 }

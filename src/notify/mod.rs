@@ -17,8 +17,9 @@ use rand::Rng;
 use serde::Serialize;
 use tokio::sync::watch;
 
-use crate::domain::payment::{DeliveryState, EventType};
-use crate::domain::{Clock, Secret, Timestamp, new_id};
+use crate::domain::payment::{DeliveryState, EventType, Flag};
+use crate::domain::sql::JsonText;
+use crate::domain::{Clock, Money, Secret, Timestamp, new_id};
 use crate::gateway::hmac_sha256_hex;
 use crate::store::{AuditEvent, OutboxEvent, Payment, Store};
 use crate::telemetry::metrics::Metrics;
@@ -30,7 +31,8 @@ pub const LEASE: Duration = Duration::from_secs(15);
 /// The signature's default tolerance for receivers (seconds between `t` and their clock).
 pub const TOLERANCE_SECONDS: i64 = 300;
 
-/// The body posted to the portal, keys in the SPEC's order.
+/// The body posted to the portal, keys in SPEC §6.6's order. `receipt` is `null` until receipts
+/// exist.
 #[derive(Serialize)]
 struct Body<'a> {
     event_id: &'a str,
@@ -40,13 +42,17 @@ struct Body<'a> {
     payment_id: &'a str,
     status: &'a str,
     amount: i64,
+    citizen_due: i64,
+    flags: &'a [Flag],
     paid_at: Option<Timestamp>,
     case_seq: i64,
+    receipt: Option<()>,
 }
 
-/// The portal event of a payment's change (its state after the change), `case_seq` the case's
-/// next number, due now.
-pub fn event(kind: EventType, p: &Payment, case_seq: i64, at: DateTime<Utc>) -> OutboxEvent {
+/// The portal event of a payment's change (its state and flags after the change), `case_seq`
+/// the case's next number, due now. `citizen_due` is what the case owes the citizen in the
+/// payment's quote: the portal compares it with `amount`.
+pub fn event(kind: EventType, p: &Payment, citizen_due: Money, case_seq: i64, at: DateTime<Utc>) -> OutboxEvent {
     let at = Timestamp::at(at).0;
     OutboxEvent {
         event_id: new_id("evt"),
@@ -55,6 +61,8 @@ pub fn event(kind: EventType, p: &Payment, case_seq: i64, at: DateTime<Utc>) -> 
         payment_id: p.payment_id.clone(),
         status: p.status,
         amount: p.amount.dong(),
+        citizen_due: citizen_due.dong(),
+        flags: JsonText(p.flags.clone()),
         paid_at: p.paid_at,
         case_seq,
         created_at: at,
@@ -88,8 +96,11 @@ pub fn body(e: &OutboxEvent) -> String {
         payment_id: &e.payment_id,
         status: e.status.as_str(),
         amount: e.amount,
+        citizen_due: e.citizen_due,
+        flags: &e.flags.0,
         paid_at: e.paid_at.map(Timestamp::at),
         case_seq: e.case_seq,
+        receipt: None,
     })
     .expect("an event serialises")
 }
@@ -272,6 +283,8 @@ mod tests {
             payment_id: "pay_0456".into(),
             status: crate::domain::payment::PaymentStatus::Paid,
             amount: 115_000,
+            citizen_due: 115_000,
+            flags: JsonText(vec![]),
             paid_at: Some(t),
             case_seq: 1,
             created_at: t,
@@ -289,12 +302,12 @@ mod tests {
         let b = body(&event());
         assert_eq!(
             b,
-            r#"{"event_id":"evt_0123","type":"payment.succeeded","case_code":"000.00.12.H62-240715-0001","payment_id":"pay_0456","status":"paid","amount":115000,"paid_at":"2024-07-15T10:00:00+07:00","case_seq":1}"#
+            r#"{"event_id":"evt_0123","type":"payment.succeeded","case_code":"000.00.12.H62-240715-0001","payment_id":"pay_0456","status":"paid","amount":115000,"citizen_due":115000,"flags":[],"paid_at":"2024-07-15T10:00:00+07:00","case_seq":1,"receipt":null}"#
         );
         let secret = Secret::new("whsec_test_portal");
         let h = signature_header(1_721_012_400, &b, &[&secret]);
         // Computed independently: python3 hmac.new(b"whsec_test_portal", b"1721012400." + body, sha256).
-        assert_eq!(h, "t=1721012400,v1=3c702c062b86153868a639ff01b2af173489bfffd0aea3ef1764c9eab1442fe0");
+        assert_eq!(h, "t=1721012400,v1=7ed80166110aa2e6375f30f3ee8351c744d8bf3c43b903a5025ec7a3d709ddfa");
         assert!(verify(&h, b.as_bytes(), &secret, 1_721_012_400 + 10, TOLERANCE_SECONDS));
         assert!(!verify(&h, b.as_bytes(), &secret, 1_721_012_400 + 301, TOLERANCE_SECONDS), "outside the window");
         assert!(!verify(&h, b.replace("115000", "115001").as_bytes(), &secret, 1_721_012_400, TOLERANCE_SECONDS));

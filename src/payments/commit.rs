@@ -1,8 +1,11 @@
 //! The write path of every payment outcome: the committer (group commit) and `apply`, the state
 //! machine over one store transaction.
 //!
-//! A job is a gateway message (a callback, or a status-query answer) with its verification, or a
-//! settlement line two finance users approved as proof of payment. The committer gathers the jobs
+//! A job is a gateway message (a callback, or a status-query answer) with its verification, a
+//! settlement line two finance users approved as proof of payment, or a status query that got no
+//! answer. A status answer (or its absence) also decides, with the payment's TTL and its query
+//! count, whether a payment still pending expires or is left for a person (`unresolved_pending`,
+//! `domain::payment::after_query`), in the answer's own transaction. The committer gathers the jobs
 //! waiting at that moment into one transaction: `apply` loads the batch's payments, flags and
 //! applied outcomes with a few statements, runs `domain::payment::decide` for each job in order
 //! (a later job sees what an earlier one changed), asks `ledger` for the postings and `notify` for
@@ -18,14 +21,18 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest as _, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::domain::callback::{CallbackResult, KeyUsed, RawRequest, Source};
+use super::claim::Claim;
+use crate::domain::callback::{CallbackResult, RawRequest, Source};
 use crate::domain::ledger::{Posting, payment_confirmed};
-use crate::domain::payment::{Decision, Flag, Gateway, GatewayEvent, PaymentState, decide};
+use crate::domain::payment::{
+    AnswerKind, Decision, EventType, Flag, Gateway, OutcomeKind, PaymentState, PaymentStatus, PendingVerdict,
+    after_query, decide,
+};
 use crate::domain::{BusinessDate, Clock, Money};
 use crate::gateway::Verification;
 use crate::ledger::chain::{AppendError, append_postings};
 use crate::store::payments::AppliedEvent;
-use crate::store::{NewCallback, OutboxEvent, Payment, PaymentUpdate, Store, StoreError, WriteTx};
+use crate::store::{CallbackRow, OutboxEvent, Payment, PaymentUpdate, Store, StoreError, WriteTx};
 
 /// The largest number of jobs one transaction carries.
 const MAX_BATCH: usize = 256;
@@ -43,6 +50,38 @@ pub struct Message {
     /// The reference the message claims, read without trusting it: kept with a refused message
     /// so finance sees forged attempts beside the payment they name.
     pub claimed_txn_ref: Option<String>,
+    /// The whole body's length when `raw.body` holds only its first `FEERECON_MAX_BODY` bytes.
+    pub body_length: Option<i64>,
+    /// For a status answer: what was asked, which decides expiry after the answer.
+    pub asked: Option<Asked>,
+}
+
+/// What the status-query worker asked about, and knew when it asked.
+#[derive(Debug, Clone)]
+pub struct Asked {
+    pub payment_id: String,
+    pub txn_ref: String,
+    /// Status queries made for the payment, this one included.
+    pub queries: i64,
+    /// Whether the payment's TTL had passed when it was asked.
+    pub past_ttl: bool,
+    /// What the last answer before this one said (`None`: none came yet).
+    pub last_answer: Option<AnswerKind>,
+    /// Whether its gateway is enabled here (a payment of a disabled gateway cannot be asked).
+    pub askable: bool,
+}
+
+/// A status query that got no answer (the gateway did not answer, or is not enabled here):
+/// nothing to keep, but it may still expire the payment, or leave it to a person.
+#[derive(Debug, Clone)]
+pub struct Unanswered {
+    pub gateway: Gateway,
+    pub asked: Asked,
+    pub why: String,
+    /// The gateway answered with an HTTP error (4xx): an answer, but an unusable one; otherwise
+    /// no answer came at all.
+    pub refused: bool,
+    pub at: DateTime<Utc>,
 }
 
 /// A settlement line approved as proof that a payment succeeded (`confirm_from_settlement`).
@@ -63,6 +102,7 @@ pub struct SettlementProof {
 pub enum Job {
     Message(Message),
     Settlement(SettlementProof),
+    Unanswered(Unanswered),
 }
 
 /// What applying a job came to.
@@ -157,7 +197,7 @@ async fn commit(store: &Store, jobs: &[Job], at: DateTime<Utc>) -> Vec<Result<Ap
     if jobs.len() == 1 {
         let e = last.unwrap_or(CommitError::Stopped);
         tracing::error!(error = %e, "a payment outcome could not be applied; asking the sender to retry");
-        if let Err(kept) = keep_failed(store, &jobs[0], &e, at).await {
+        if let Err(kept) = keep_failed(store, &jobs[0], &e).await {
             tracing::error!(error = %kept, "the message could not even be kept as evidence");
         }
         return vec![Err(e)];
@@ -170,114 +210,17 @@ async fn commit(store: &Store, jobs: &[Job], at: DateTime<Utc>) -> Vec<Result<Ap
 }
 
 /// Keeps a job that could not be applied as evidence, in its own transaction.
-async fn keep_failed(store: &Store, job: &Job, e: &CommitError, at: DateTime<Utc>) -> Result<(), StoreError> {
+async fn keep_failed(store: &Store, job: &Job, e: &CommitError) -> Result<(), StoreError> {
     let claim = Claim::of(job);
-    let mut row = claim.evidence(at);
+    if !claim.kept {
+        return Ok(());
+    }
+    let mut row = claim.evidence();
     row.result = CallbackResult::Failure;
     row.detail = Some(format!("not applied: {e}"));
     let mut tx = store.write().await?;
     tx.insert_callbacks(&[row]).await?;
     tx.commit().await
-}
-
-/// What a job says, whichever kind it is.
-struct Claim<'a> {
-    callback_id: String,
-    source: Source,
-    gateway: Gateway,
-    method: &'a str,
-    path: &'a str,
-    query: &'a str,
-    headers: String,
-    body: std::borrow::Cow<'a, [u8]>,
-    received_at: DateTime<Utc>,
-    key_used: Option<KeyUsed>,
-    /// The outcome, when the message verified and reads as one.
-    event: Option<std::borrow::Cow<'a, GatewayEvent>>,
-    /// Why it is not an outcome, and the reply for that.
-    refusal: Option<(CallbackResult, String)>,
-    claimed_txn_ref: Option<&'a str>,
-}
-
-impl<'a> Claim<'a> {
-    fn of(job: &'a Job) -> Self {
-        match job {
-            Job::Message(m) => {
-                let (key_used, event, refusal) = match &m.verification {
-                    Verification::BadSignature(why) => (None, None, Some((CallbackResult::BadSignature, why.clone()))),
-                    Verification::Valid { key, event: Err(u) } => (Some(*key), None, Some((u.result(), u.to_string()))),
-                    Verification::Valid { key, event: Ok(e) } => {
-                        (Some(*key), Some(std::borrow::Cow::Borrowed(e)), None)
-                    }
-                };
-                let headers = serde_json::Value::Object(
-                    m.raw.headers.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect(),
-                );
-                Claim {
-                    callback_id: m.callback_id.clone(),
-                    source: m.source,
-                    gateway: m.gateway,
-                    method: &m.raw.method,
-                    path: &m.raw.path,
-                    query: &m.raw.query,
-                    headers: headers.to_string(),
-                    body: std::borrow::Cow::Borrowed(&m.raw.body),
-                    received_at: m.received_at,
-                    key_used,
-                    event,
-                    refusal,
-                    claimed_txn_ref: m.claimed_txn_ref.as_deref(),
-                }
-            }
-            Job::Settlement(s) => Claim {
-                callback_id: crate::domain::new_id("cb"),
-                source: Source::Settlement,
-                gateway: s.gateway,
-                method: "",
-                path: "",
-                query: "",
-                headers: "{}".to_owned(),
-                body: std::borrow::Cow::Owned(s.evidence.to_string().into_bytes()),
-                received_at: s.received_at,
-                key_used: Some(KeyUsed::Settlement),
-                event: Some(std::borrow::Cow::Owned(GatewayEvent {
-                    gateway: s.gateway,
-                    txn_ref: s.txn_ref.clone(),
-                    gateway_txn_no: Some(s.gateway_txn_no.clone()),
-                    amount: s.amount,
-                    outcome: crate::domain::payment::OutcomeKind::Success,
-                    paid_at: Some(s.paid_at),
-                })),
-                refusal: None,
-                claimed_txn_ref: None,
-            },
-        }
-    }
-
-    /// The evidence row, before handling (result and payment filled in by the caller).
-    fn evidence(&self, _at: DateTime<Utc>) -> NewCallback {
-        let ev = self.event.as_deref();
-        NewCallback {
-            callback_id: self.callback_id.clone(),
-            source: self.source,
-            gateway: self.gateway,
-            method: self.method.to_owned(),
-            path: self.path.to_owned(),
-            query: self.query.to_owned(),
-            headers: self.headers.clone(),
-            body: self.body.to_vec(),
-            sha256: hex::encode(Sha256::digest(&self.body)),
-            received_at: self.received_at,
-            key_used: self.key_used,
-            txn_ref: ev.map(|e| e.txn_ref.clone()).or(self.claimed_txn_ref.map(str::to_owned)),
-            gateway_txn_no: ev.and_then(|e| e.gateway_txn_no.clone()),
-            amount: ev.map(|e| e.amount.dong()),
-            outcome: ev.map(|e| e.outcome),
-            payment_id: None,
-            result: CallbackResult::Failure,
-            detail: None,
-        }
-    }
 }
 
 /// The batch's payments and everything written for them, as jobs are applied in order.
@@ -286,7 +229,7 @@ struct Batch {
     payments: Vec<Payment>,
     by_ref: HashMap<String, usize>,
     /// (payment, gateway_txn_no, outcome) applied before or in this batch.
-    applied: HashSet<(String, String, crate::domain::payment::OutcomeKind)>,
+    applied: HashSet<(String, String, OutcomeKind)>,
     /// Per case, its settled payments.
     settled: HashMap<String, BTreeSet<String>>,
     /// Per case, the last portal event's sequence number.
@@ -295,11 +238,21 @@ struct Batch {
     closed: BTreeSet<(Gateway, chrono::NaiveDate)>,
     changed: BTreeSet<usize>,
     confirmed: BTreeSet<usize>,
-    callbacks: Vec<NewCallback>,
+    callbacks: Vec<CallbackRow>,
     flags: Vec<(String, Flag)>,
+    unflags: Vec<(String, Flag)>,
+    answers: Vec<(String, AnswerKind)>,
     outcomes: Vec<AppliedEvent>,
     events: Vec<OutboxEvent>,
     postings: Vec<Posting>,
+}
+
+/// What the case owes the citizen in a payment's stored quote.
+fn citizen_due(p: &Payment) -> Result<Money, CommitError> {
+    let corrupt = |why: String| CommitError::Corrupt { payment_id: p.payment_id.clone(), why };
+    let items = crate::fees::stored::quoted_items(&p.quote).map_err(|e| corrupt(e.to_string()))?;
+    let (phi, le_phi) = crate::fees::stored::citizen_split(&items);
+    Money::new(phi + le_phi).map_err(|e| corrupt(e.to_string()))
 }
 
 impl Batch {
@@ -312,7 +265,7 @@ impl Batch {
         for g in &gateways {
             tx.lock_gateway_events(*g, false).await?;
         }
-        let mut refs: Vec<&str> = jobs.iter().filter_map(|c| c.event.as_deref().map(|e| e.txn_ref.as_str())).collect();
+        let mut refs: Vec<&str> = jobs.iter().filter_map(Claim::txn_ref).collect();
         refs.sort_unstable();
         refs.dedup();
         let payments = tx.payments_by_refs(&refs).await?;
@@ -357,17 +310,59 @@ impl Batch {
         d
     }
 
-    /// Applies one job's claim; returns what it came to and why, for the evidence row.
+    /// The payment with this reference at this gateway.
+    fn find(&self, txn_ref: &str, gateway: Gateway) -> Option<usize> {
+        self.by_ref.get(txn_ref).copied().filter(|i| self.payments[*i].gateway == gateway)
+    }
+
+    /// Applies one job's claim, then, for a status answer (or its absence), what follows for a
+    /// payment still pending; returns what it came to and why, for the evidence row.
     fn apply(&mut self, c: &Claim<'_>, at: DateTime<Utc>) -> Result<(Applied, Option<String>), CommitError> {
+        let (applied, detail, answer) = self.apply_claim(c, at)?;
+        let Some(asked) = c.asked else { return Ok((applied, detail)) };
+        let Some(i) = self.find(&asked.txn_ref, c.gateway) else { return Ok((applied, detail)) };
+        if self.payments[i].status != PaymentStatus::Pending {
+            return Ok((applied, detail));
+        }
+        let pid = self.payments[i].payment_id.clone();
+        if let Some(kind) = answer {
+            self.answers.push((pid.clone(), kind));
+        }
+        let verdict = after_query(asked.past_ttl, asked.queries, answer.or(asked.last_answer), asked.askable);
+        let detail = match verdict {
+            PendingVerdict::Keep => detail,
+            PendingVerdict::Expire => {
+                self.payments[i].status = PaymentStatus::Expired;
+                self.changed.insert(i);
+                self.notify(i, EventType::Expired, at)?;
+                Some(join(detail, "past its TTL with no success stated: expired"))
+            }
+            PendingVerdict::Unresolved => {
+                self.flag(i, Flag::UnresolvedPending);
+                Some(join(detail, "past its TTL and the query limit, and nothing settles it: unresolved_pending"))
+            }
+        };
+        Ok((Applied { result: applied.result, payment_id: Some(pid) }, detail))
+    }
+
+    /// Applies what a claim states. The third value is what it says about a payment still being
+    /// asked about: a status, or nothing usable.
+    fn apply_claim(
+        &mut self,
+        c: &Claim<'_>,
+        at: DateTime<Utc>,
+    ) -> Result<(Applied, Option<String>, Option<AnswerKind>), CommitError> {
         let done = |result, payment_id: Option<&str>| Applied { result, payment_id: payment_id.map(str::to_owned) };
+        let unusable = c.answered.then_some(AnswerKind::Unusable);
         if let Some((result, why)) = &c.refusal {
-            return Ok((done(*result, None), Some(why.clone())));
+            return Ok((done(*result, None), Some(why.clone()), unusable));
         }
         let Some(event) = c.event.as_deref() else {
-            return Ok((done(CallbackResult::BadSignature, None), Some("no outcome".into())));
+            return Ok((done(CallbackResult::BadSignature, None), Some("no outcome".into()), unusable));
         };
-        let Some(&i) = self.by_ref.get(&event.txn_ref).filter(|i| self.payments[**i].gateway == c.gateway) else {
-            return Ok((done(CallbackResult::OrderNotFound, None), Some("no payment has this reference".into())));
+        let Some(i) = self.find(&event.txn_ref, c.gateway) else {
+            let why = Some("no payment has this reference".into());
+            return Ok((done(CallbackResult::OrderNotFound, None), why, unusable));
         };
         let p = &self.payments[i];
         let pid = p.payment_id.clone();
@@ -375,21 +370,25 @@ impl Batch {
         let state = PaymentState {
             status: p.status,
             amount: p.amount,
+            // Read from the stored quote only when a success needs it.
+            citizen_due: if event.outcome == OutcomeKind::Success { citizen_due(p)? } else { p.amount },
             gateway_txn_no: p.gateway_txn_no.clone(),
             flags: p.flags.iter().copied().collect(),
         };
         let no = event.gateway_txn_no.clone().unwrap_or_default();
         let seen = self.applied.contains(&(pid.clone(), no.clone(), event.outcome));
         let settled_elsewhere = self.settled.get(&case).is_some_and(|s| s.iter().any(|other| *other != pid));
-        let (result, detail) = match decide(&state, event, settled_elsewhere, seen, p.created_at) {
+        let stated = Some(AnswerKind::Status);
+        let (result, detail, answer) = match decide(&state, event, settled_elsewhere, seen, p.created_at) {
             Decision::InvalidAmount { flag } => {
                 if flag {
                     self.flag(i, Flag::CallbackAmountMismatch);
                 }
-                (CallbackResult::InvalidAmount, Some(format!("the payment's amount is {}", state.amount.dong())))
+                let why = format!("the payment's amount is {}", state.amount.dong());
+                (CallbackResult::InvalidAmount, Some(why), unusable)
             }
-            Decision::AlreadyConfirmed => (CallbackResult::AlreadyConfirmed, None),
-            Decision::RecordOnly => (CallbackResult::Applied, Some("still pending: recorded".to_owned())),
+            Decision::AlreadyConfirmed => (CallbackResult::AlreadyConfirmed, None, stated),
+            Decision::RecordOnly => (CallbackResult::Applied, Some("still pending: recorded".to_owned()), stated),
             Decision::Apply(change) => {
                 let p = &mut self.payments[i];
                 p.status = change.status;
@@ -403,20 +402,21 @@ impl Batch {
                 for f in &change.add_flags {
                     self.flag(i, *f);
                 }
+                for f in &change.remove_flags {
+                    self.unflag(i, *f);
+                }
                 self.applied.insert((pid.clone(), no.clone(), event.outcome));
                 self.outcomes.push(AppliedEvent {
                     payment_id: pid.clone(),
                     gateway_txn_no: no.clone(),
                     outcome: event.outcome,
-                    callback_id: c.callback_id.clone(),
+                    callback_id: c.callback_id().to_owned(),
                 });
                 if change.status.is_settled() {
                     self.settled.entry(case.clone()).or_default().insert(pid.clone());
                 }
                 if let Some(kind) = change.notify {
-                    let seq = self.seqs.entry(case.clone()).or_insert(0);
-                    *seq += 1;
-                    self.events.push(crate::notify::event(kind, &self.payments[i], *seq, at));
+                    self.notify(i, kind, at)?;
                 }
                 if change.post_confirmation {
                     self.confirmed.insert(i);
@@ -429,7 +429,7 @@ impl Batch {
                         event.txn_ref,
                         no,
                         c.source,
-                        c.callback_id,
+                        c.callback_id(),
                         hex::encode(Sha256::digest(&c.body))
                     );
                     self.postings.push(payment_confirmed(
@@ -442,10 +442,20 @@ impl Batch {
                         refs,
                     ));
                 }
-                (CallbackResult::Applied, None)
+                (CallbackResult::Applied, None, stated)
             }
         };
-        Ok((done(result, Some(&pid)), detail))
+        Ok((done(result, Some(&pid)), detail, answer))
+    }
+
+    /// Writes the portal event of payment `i`'s change (its state after the change).
+    fn notify(&mut self, i: usize, kind: EventType, at: DateTime<Utc>) -> Result<(), CommitError> {
+        let p = &self.payments[i];
+        let due = citizen_due(p)?;
+        let seq = self.seqs.entry(p.case_code.as_str().to_owned()).or_insert(0);
+        *seq += 1;
+        self.events.push(crate::notify::event(kind, p, due, *seq, at));
+        Ok(())
     }
 
     fn flag(&mut self, i: usize, f: Flag) {
@@ -454,6 +464,15 @@ impl Batch {
             p.flags.push(f);
             p.flags.sort_unstable();
             self.flags.push((p.payment_id.clone(), f));
+        }
+    }
+
+    fn unflag(&mut self, i: usize, f: Flag) {
+        let p = &mut self.payments[i];
+        if p.flags.contains(&f) {
+            p.flags.retain(|x| *x != f);
+            self.flags.retain(|(id, x)| !(*id == p.payment_id && *x == f));
+            self.unflags.push((p.payment_id.clone(), f));
         }
     }
 
@@ -475,10 +494,19 @@ impl Batch {
             })
             .collect();
         tx.update_payments(&updates, at).await?;
+        tx.remove_flags(&self.unflags).await?;
         tx.insert_flags(&self.flags, at).await?;
+        tx.record_answers(&self.answers).await?;
         tx.insert_applied_events(&self.outcomes, at).await?;
         tx.insert_outbox(&self.events).await?;
         Ok(())
+    }
+}
+
+fn join(detail: Option<String>, more: &str) -> String {
+    match detail {
+        Some(d) => format!("{d}; {more}"),
+        None => more.to_owned(),
     }
 }
 
@@ -498,11 +526,13 @@ pub async fn apply_in(tx: &mut WriteTx, jobs: &[Job], at: DateTime<Utc>) -> Resu
     let mut results = Vec::with_capacity(jobs.len());
     for c in &claims {
         let (applied, detail) = batch.apply(c, at)?;
-        let mut row = c.evidence(at);
-        row.result = applied.result;
-        row.payment_id = applied.payment_id.clone();
-        row.detail = detail;
-        batch.callbacks.push(row);
+        if c.kept {
+            let mut row = c.evidence();
+            row.result = applied.result;
+            row.payment_id = applied.payment_id.clone().or(row.payment_id);
+            row.detail = detail;
+            batch.callbacks.push(row);
+        }
         results.push(applied);
     }
     batch.write(tx, at).await?;

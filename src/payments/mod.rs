@@ -5,12 +5,15 @@
 //! gateway's adapter to verify it (pure) → the `Committer` applies it with the batch it joins
 //! (`commit`: state machine, ledger postings, portal event, evidence, one transaction) → the
 //! adapter turns the result into the gateway's own reply. Status-query answers (`query`) and
-//! settlement lines approved by finance take the same committer.
+//! settlement lines approved by finance take the same committer. A message is kept whatever it
+//! comes to: one for a gateway not enabled here, or whose body is over the size limit, is kept
+//! unchecked and answered in the gateway's own format.
 
+mod claim;
 pub mod commit;
 mod query;
 
-pub use query::expire;
+pub use query::next_query_interval;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,14 +21,14 @@ use std::time::Duration;
 use chrono::TimeDelta;
 use serde::Deserialize;
 
-pub use commit::{Applied, CommitError, Committer, Job, Message, SettlementProof, apply_in};
+pub use commit::{Applied, Asked, CommitError, Committer, Job, Message, SettlementProof, Unanswered, apply_in};
 
-use crate::domain::callback::{CallbackResult, RawRequest, Source};
+use crate::domain::callback::{AuthenticatedBy, CallbackResult, KeyUsed, RawRequest, Source};
 use crate::domain::payment::{EventType, Gateway, PaymentStatus};
 use crate::domain::{BusinessDate, CaseCode, Clock, FieldError, Money, Timestamp, new_id};
 use crate::fees::{Facts, FeeEngine};
-use crate::gateway::{Gateways, HttpReply, Order};
-use crate::store::{NewPayment, Payment, Store, StoreError};
+use crate::gateway::{Gateways, HttpReply, Order, Verification};
+use crate::store::{CallbackRow, NewPayment, Payment, Store, StoreError};
 
 /// The portal's request to create a payment (SPEC §4.3).
 #[derive(Debug, Clone, Deserialize)]
@@ -106,6 +109,64 @@ impl PaymentView {
             gateway_txn_no: p.gateway_txn_no.clone(),
             paid_at: p.paid_at.map(Timestamp::at),
             flags: p.flags.clone(),
+        }
+    }
+}
+
+/// A stored callback or status answer as the evidence API shows it (SPEC §6.5): how it was
+/// authenticated, and, for readers of the older fields, whether a signature verified and with
+/// which key.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CallbackView {
+    pub callback_id: String,
+    pub source: Source,
+    pub gateway: Gateway,
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub headers: serde_json::Value,
+    /// The body as text (lossy for non-UTF-8 bytes); `body_sha256` is over the exact bytes kept.
+    pub body: String,
+    pub body_sha256: String,
+    /// The whole body's length when only its first `FEERECON_MAX_BODY` bytes were kept.
+    pub body_length: Option<i64>,
+    pub received_at: Timestamp,
+    pub authenticated_by: AuthenticatedBy,
+    pub signature_valid: bool,
+    pub key_used: Option<KeyUsed>,
+    pub txn_ref: Option<String>,
+    pub gateway_txn_no: Option<String>,
+    pub amount: Option<i64>,
+    pub outcome: Option<crate::domain::payment::OutcomeKind>,
+    pub payment_id: Option<String>,
+    pub result: CallbackResult,
+    pub detail: Option<String>,
+}
+
+impl CallbackView {
+    pub fn of(r: CallbackRow) -> Self {
+        Self {
+            headers: serde_json::from_str(&r.headers).unwrap_or(serde_json::Value::Null),
+            body: String::from_utf8_lossy(&r.body).into_owned(),
+            body_sha256: r.sha256,
+            body_length: r.body_length,
+            received_at: Timestamp::at(r.received_at),
+            signature_valid: r.authenticated_by.is_signature(),
+            key_used: r.authenticated_by.key_used(),
+            authenticated_by: r.authenticated_by,
+            callback_id: r.callback_id,
+            source: r.source,
+            gateway: r.gateway,
+            method: r.method,
+            path: r.path,
+            query: r.query,
+            txn_ref: r.txn_ref,
+            gateway_txn_no: r.gateway_txn_no,
+            amount: r.amount,
+            outcome: r.outcome,
+            payment_id: r.payment_id,
+            result: r.result,
+            detail: r.detail,
         }
     }
 }
@@ -271,7 +332,8 @@ impl Service {
         };
         if let Some(kind) = kind {
             let seq = tx.last_case_seqs(&[p.case_code.as_str()]).await?.get(p.case_code.as_str()).copied().unwrap_or(0);
-            tx.insert_outbox(&[crate::notify::event(kind, p, seq + 1, now)]).await?;
+            // Nothing to pay through a gateway: what the case owes the citizen is what it paid, 0.
+            tx.insert_outbox(&[crate::notify::event(kind, p, p.amount, seq + 1, now)]).await?;
         }
         if let Some(posting) = posting {
             crate::ledger::chain::append_postings(&mut tx, std::slice::from_ref(&posting), now).await?;
@@ -281,13 +343,24 @@ impl Service {
     }
 
     /// Handles a callback from a gateway: verify (the adapter), record and apply (the
-    /// committer), reply in the gateway's format (the adapter). `None` when the gateway is not
-    /// enabled here.
-    pub async fn callback(&self, gateway: Gateway, raw: RawRequest) -> (CallbackResult, Option<HttpReply>) {
-        let Some(adapter) = self.gateways.get(gateway) else {
-            return (CallbackResult::OrderNotFound, None);
+    /// committer), reply in the gateway's format (the adapter). A callback for a gateway not
+    /// enabled here, or whose body was cut at `FEERECON_MAX_BODY` (`body_length` its whole
+    /// length), is kept unchecked and answered with the gateway's retry reply.
+    pub async fn callback(
+        &self,
+        gateway: Gateway,
+        raw: RawRequest,
+        body_length: Option<i64>,
+    ) -> (CallbackResult, HttpReply) {
+        let adapter = self.gateways.get(gateway);
+        let verification = match (adapter, body_length) {
+            (_, Some(length)) => Verification::Unchecked(format!(
+                "the body is {length} bytes, over FEERECON_MAX_BODY: its first {} bytes are kept, unchecked",
+                raw.body.len()
+            )),
+            (None, None) => Verification::Unchecked(format!("gateway {gateway} is not enabled on this server")),
+            (Some(a), None) => a.verify_callback(&raw),
         };
-        let verification = adapter.verify_callback(&raw);
         let job = Job::Message(Message {
             callback_id: new_id("cb"),
             source: Source::Callback,
@@ -296,6 +369,8 @@ impl Service {
             raw,
             received_at: self.clock.now(),
             verification,
+            body_length,
+            asked: None,
         });
         let result = match self.committer.submit(job).await {
             Ok(a) => a.result,
@@ -305,6 +380,10 @@ impl Service {
             }
         };
         self.metrics.callback(gateway.as_str(), result.as_str());
-        (result, Some(adapter.reply(result)))
+        let reply = match adapter {
+            Some(a) => a.reply(result),
+            None => crate::gateway::reply(gateway, result),
+        };
+        (result, reply)
     }
 }

@@ -1,85 +1,114 @@
-//! Payments that stay pending: asking their gateway (SPEC §6.4), applying the answer through the
-//! committer like a callback, and expiring them after `FEERECON_PAYMENT_TTL` when the gateway
-//! reports no success.
+//! Payments that stay pending (SPEC §6.2, §6.4): asking their gateway, with backoff, and applying
+//! the answer through the committer like a callback; then, past `FEERECON_PAYMENT_TTL`, expiring
+//! them or leaving them to a person.
+//!
+//! A payment is first asked about `FEERECON_PENDING_QUERY_AFTER` after its creation (or at its
+//! TTL, whichever comes first); then again after `min(FEERECON_PENDING_QUERY_AFTER, 60 s)`, the
+//! interval doubling per query up to eight times that. Each answer is kept as evidence and linked
+//! to the payment. An answer stating a status (success, failure, processing) is an outcome; one
+//! that is an API error, that cannot be verified or read, or a success with another amount is
+//! not. Past the TTL, in the answer's own transaction: the payment expires when its last answer
+//! stated a status other than success, or no answer ever came; otherwise, once it has been asked
+//! `QUERY_LIMIT` times, it is flagged `unresolved_pending` and its queries stop. A payment of a
+//! gateway not enabled here cannot be asked: it is never expired, and is flagged at the limit.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::TimeDelta;
 use tokio::sync::watch;
 
-use super::{Job, Message, Service, order_info};
+use super::{Asked, Job, Message, Service, Unanswered, order_info};
 use crate::domain::callback::Source;
 use crate::domain::new_id;
-use crate::domain::payment::{EventType, OutcomeKind, PaymentStatus};
-use crate::gateway::{QueryTarget, Unusable, Verification};
-use crate::store::{PaymentUpdate, Store, StoreError};
+use crate::gateway::{GatewayError, QueryTarget, Unusable, Verification};
+
+/// How long after its `queries`-th status query a payment is asked again: `min(query_after,
+/// 60 s)`, doubled per query made after the first, at most eight times that.
+pub fn next_query_interval(query_after: Duration, queries: i64) -> Duration {
+    let base = query_after.min(Duration::from_secs(60));
+    let doublings = u32::try_from(queries.saturating_sub(1).clamp(0, 3)).unwrap_or(3);
+    base * 2u32.pow(doublings)
+}
 
 impl Service {
-    /// Asks the gateways about payments pending past `FEERECON_PENDING_QUERY_AFTER`, applies
-    /// their answers through the committer, and expires payments past their TTL that the
-    /// gateway reports no success for. Returns how many payments it asked about.
+    /// Asks the gateways about the pending payments whose query is due, and applies their answers
+    /// (or their silence) through the committer. Returns how many payments it asked about.
     pub async fn query_due(&self) -> anyhow::Result<usize> {
         let now = self.clock.now();
         let query_after = TimeDelta::from_std(self.pending_query_after).unwrap_or(TimeDelta::minutes(15));
-        let requery = query_after.min(TimeDelta::seconds(60));
-        let due = self.store.payments_due_for_query(now, now - query_after, now - requery, 50).await?;
-        let mut asked = 0;
-        for p in due {
-            if !self.store.claim_query(&p.payment_id, now, now - requery).await? {
+        let due = self.store.payments_due_for_query(now, now - query_after, 50).await?;
+        let mut asked_about = 0;
+        for d in due {
+            let p = d.payment;
+            let Some(txn_ref) = p.txn_ref.clone() else { continue };
+            let queries = d.query_count + 1;
+            let next_at = now
+                + TimeDelta::from_std(next_query_interval(self.pending_query_after, queries))
+                    .unwrap_or(TimeDelta::minutes(1));
+            if !self.store.claim_query(&p.payment_id, d.query_count, now, next_at).await? {
                 continue; // another instance is asking
             }
-            let (Some(adapter), Some(txn_ref)) = (self.gateways.get(p.gateway), p.txn_ref.clone()) else {
-                continue;
-            };
-            asked += 1;
-            let target = QueryTarget {
+            asked_about += 1;
+            let adapter = self.gateways.get(p.gateway);
+            let asked = Asked {
+                payment_id: p.payment_id.clone(),
                 txn_ref: txn_ref.clone(),
-                amount: p.amount,
-                created_at: p.created_at,
-                order_info: order_info(p.case_code.as_str()),
+                queries,
+                past_ttl: p.expires_at <= now,
+                last_answer: d.last_answer,
+                askable: adapter.is_some(),
             };
-            let answer = match adapter.query(&target).await {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(payment_id = %p.payment_id, gateway = %p.gateway, error = %e, "status query failed; will retry");
-                    continue;
+            let unanswered = |why: String, refused: bool| {
+                Job::Unanswered(Unanswered { gateway: p.gateway, asked: asked.clone(), why, refused, at: now })
+            };
+            let job = match adapter {
+                None => unanswered(format!("gateway {} is not enabled on this server", p.gateway), false),
+                Some(adapter) => {
+                    let target = QueryTarget {
+                        txn_ref: txn_ref.clone(),
+                        amount: p.amount,
+                        created_at: p.created_at,
+                        order_info: order_info(p.case_code.as_str()),
+                    };
+                    match adapter.query(&target).await {
+                        Err(e) => {
+                            tracing::warn!(payment_id = %p.payment_id, gateway = %p.gateway, error = %e, "status query got no answer; will retry");
+                            unanswered(e.to_string(), matches!(e, GatewayError::Refused(_)))
+                        }
+                        Ok(answer) => {
+                            let mut verification = answer.verification;
+                            if let Verification::Valid { event: Ok(e), auth } = &verification
+                                && e.txn_ref != txn_ref
+                            {
+                                verification = Verification::Valid {
+                                    auth: *auth,
+                                    event: Err(Unusable::NotOurs(format!("the answer is about {}", e.txn_ref))),
+                                };
+                            }
+                            Job::Message(Message {
+                                callback_id: new_id("cb"),
+                                source: Source::StatusQuery,
+                                gateway: p.gateway,
+                                raw: answer.raw,
+                                received_at: self.clock.now(),
+                                verification,
+                                claimed_txn_ref: Some(txn_ref.clone()),
+                                body_length: None,
+                                asked: Some(asked.clone()),
+                            })
+                        }
+                    }
                 }
             };
-            let mut verification = answer.verification;
-            if let Verification::Valid { event: Ok(e), key } = &verification
-                && e.txn_ref != txn_ref
-            {
-                verification = Verification::Valid {
-                    key: *key,
-                    event: Err(Unusable::NotOurs(format!("the answer is about {}", e.txn_ref))),
-                };
-            }
-            let trusted = matches!(verification, Verification::Valid { .. });
-            let succeeded =
-                matches!(&verification, Verification::Valid { event: Ok(e), .. } if e.outcome == OutcomeKind::Success);
-            let job = Job::Message(Message {
-                callback_id: new_id("cb"),
-                source: Source::StatusQuery,
-                gateway: p.gateway,
-                raw: answer.raw,
-                received_at: self.clock.now(),
-                verification,
-                claimed_txn_ref: Some(txn_ref.clone()),
-            });
-            if let Err(e) = self.committer.submit(job).await {
-                tracing::warn!(payment_id = %p.payment_id, error = %e, "status answer not recorded; will retry");
-                continue;
-            }
-            if trusted
-                && !succeeded
-                && p.expires_at <= now
-                && expire(&self.store, &p.payment_id, self.clock.now()).await?
-            {
-                tracing::info!(payment_id = %p.payment_id, "payment expired");
+            match self.committer.submit(job).await {
+                Ok(a) => tracing::debug!(payment_id = %p.payment_id, result = %a.result, "status query applied"),
+                Err(e) => {
+                    tracing::warn!(payment_id = %p.payment_id, error = %e, "status answer not recorded; will retry")
+                }
             }
         }
-        Ok(asked)
+        Ok(asked_about)
     }
 
     /// Runs `query_due` until `shutdown` turns true.
@@ -100,27 +129,14 @@ impl Service {
     }
 }
 
-/// Expires a payment still pending, with its portal event; `false` when it is not pending any
-/// more (or does not exist).
-pub async fn expire(store: &Store, payment_id: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
-    let Some(before) = store.get_payment(payment_id).await? else { return Ok(false) };
-    let mut tx = store.write().await?;
-    tx.lock_cases(&[before.case_code.as_str()]).await?;
-    let Some(mut p) = tx.payment(payment_id).await? else { return Ok(false) };
-    if p.status != PaymentStatus::Pending {
-        return Ok(false);
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_back_off_from_the_minute_to_eight() {
+        let m = |n| next_query_interval(Duration::from_secs(900), n).as_secs();
+        assert_eq!([m(1), m(2), m(3), m(4), m(5), m(9)], [60, 120, 240, 480, 480, 480]);
+        assert_eq!(next_query_interval(Duration::from_millis(200), 2), Duration::from_millis(400));
     }
-    p.status = PaymentStatus::Expired;
-    let update = PaymentUpdate {
-        payment_id: p.payment_id.clone(),
-        status: p.status,
-        gateway_txn_no: p.gateway_txn_no.clone(),
-        paid_at: p.paid_at,
-        confirmed: false,
-    };
-    tx.update_payments(&[update], at).await?;
-    let seq = tx.last_case_seqs(&[p.case_code.as_str()]).await?.get(p.case_code.as_str()).copied().unwrap_or(0);
-    tx.insert_outbox(&[crate::notify::event(EventType::Expired, &p, seq + 1, at)]).await?;
-    tx.commit().await?;
-    Ok(true)
 }

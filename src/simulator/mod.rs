@@ -4,8 +4,11 @@
 //! It speaks the gateways' protocols byte for byte: VNPAY's signed pay URL and querydr, MoMo's
 //! and ZaloPay's create-order and status-query APIs, pay pages where a person clicks "pay" or
 //! "cancel", and signed callbacks to the merchant. Callbacks can carry chosen faults: duplicated
-//! ×N (in turn or at once), delayed, reordered, forged, lost, or with a wrong amount. Its signing
-//! code (`sign.rs`) is written apart from the adapters' verification code.
+//! ×N (in turn or at once), delayed, reordered, forged, lost, or with a wrong amount; status
+//! queries can be answered with an API error, another amount or no transaction number
+//! (`QueryFault`). Orders expire as each gateway expires them (VNPAY `vnp_ExpireDate`, MoMo
+//! `orderExpireTime`, ZaloPay `expire_duration_seconds`): a citizen cannot pay an expired order.
+//! Its signing code (`sign.rs`) is written apart from the adapters' verification code.
 
 mod momo;
 pub mod mutate;
@@ -108,6 +111,34 @@ pub struct Faults {
     pub wrong_amount_by: i64,
 }
 
+/// How the status queries about one transaction are answered, instead of truthfully.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueryFault {
+    /// Answer with this API error instead of the status: VNPAY's `vnp_ResponseCode` (`91`,
+    /// `94`, `99`), MoMo's `resultCode` (`99`, `10`...), ZaloPay's `sub_return_code` with
+    /// `return_code` 2 (`-402`, `-101`).
+    pub api_error: Option<String>,
+    /// The amount the answer names (default: the transaction's).
+    pub amount: Option<i64>,
+    /// Leave the gateway's transaction number out (`0` for MoMo and ZaloPay, empty for VNPAY).
+    pub unnumbered: bool,
+    /// Sign the answer with a key that is not the merchant's (VNPAY; MoMo and ZaloPay do not sign
+    /// their answers).
+    pub forged: bool,
+    /// How many queries it applies to; `None` for every one.
+    pub times: Option<u32>,
+}
+
+/// A status query the simulator was asked, as it arrived (for tests: how often, from where).
+#[derive(Debug, Clone, Serialize)]
+pub struct QueryRecord {
+    pub gateway: Gateway,
+    pub txn_ref: String,
+    pub request: serde_json::Value,
+    pub at: DateTime<Utc>,
+}
+
 /// One delivery attempt and the merchant's answer.
 #[derive(Debug, Clone, Serialize)]
 pub struct Delivery {
@@ -122,6 +153,8 @@ pub enum SimStatus {
     Paid,
     Failed,
     Pending,
+    /// Not paid before the order's expiry: it can no longer be paid.
+    Expired,
 }
 
 /// A transaction as the simulated gateway knows it.
@@ -140,6 +173,8 @@ pub struct SimTxn {
     pub paid_at: Option<DateTime<Utc>>,
     /// The gateway's fee on this transaction (for settlement files): 1.1%, at least 1,100 đ [INF].
     pub fee: i64,
+    /// When the order stops being payable, as the merchant asked (`None`: it did not say).
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 enum Callback {
@@ -152,6 +187,8 @@ struct Sim {
     base_url: String,
     txns: Mutex<HashMap<String, SimTxn>>,
     last_callback: Mutex<HashMap<String, Vec<(String, String)>>>,
+    query_faults: Mutex<HashMap<String, QueryFault>>,
+    queries: Mutex<Vec<QueryRecord>>,
     next_no: AtomicI64,
     http: reqwest::Client,
     clock: Arc<dyn Clock>,
@@ -199,6 +236,8 @@ impl Simulator {
             base_url: format!("http://{addr}"),
             txns: Mutex::new(HashMap::new()),
             last_callback: Mutex::new(HashMap::new()),
+            query_faults: Mutex::new(HashMap::new()),
+            queries: Mutex::new(Vec::new()),
             next_no: AtomicI64::new(14_226_112 + i64::from(addr.port())),
             http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?,
             clock,
@@ -212,6 +251,7 @@ impl Simulator {
             .route("/v2/query", post(zalopay::query))
             .route("/sim/{gateway}/pay", get(pay_page).post(pay_form))
             .route("/sim/pay", post(pay_json))
+            .route("/sim/query-fault", post(query_fault_json))
             .route("/sim/transactions", get(list_txns))
             .with_state(sim.clone());
         let task = tokio::spawn(async move {
@@ -243,6 +283,21 @@ impl Simulator {
         Ok(out)
     }
 
+    /// Answers the status queries about `txn_ref` with `fault` from now on.
+    pub fn fault_queries(&self, txn_ref: &str, fault: QueryFault) {
+        self.sim.query_faults.lock().unwrap_or_else(|p| p.into_inner()).insert(txn_ref.to_owned(), fault);
+    }
+
+    /// Answers the status queries about `txn_ref` truthfully again.
+    pub fn heal_queries(&self, txn_ref: &str) {
+        self.sim.query_faults.lock().unwrap_or_else(|p| p.into_inner()).remove(txn_ref);
+    }
+
+    /// Every status query asked so far, in order.
+    pub fn queries(&self) -> Vec<QueryRecord> {
+        self.sim.queries.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     /// Every transaction the gateways know.
     pub fn transactions(&self) -> Vec<SimTxn> {
         let mut v: Vec<SimTxn> = self.sim.txns.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
@@ -258,6 +313,39 @@ impl Sim {
 
     fn put(&self, t: SimTxn) {
         self.txns.lock().unwrap_or_else(|p| p.into_inner()).insert(t.txn_ref.clone(), t);
+    }
+
+    /// Records a status query and returns the fault to answer it with, if any (counting it).
+    fn query_asked(&self, gateway: Gateway, txn_ref: &str, request: &serde_json::Value) -> Option<QueryFault> {
+        let at = self.clock.now();
+        self.queries.lock().unwrap_or_else(|p| p.into_inner()).push(QueryRecord {
+            gateway,
+            txn_ref: txn_ref.to_owned(),
+            request: request.clone(),
+            at,
+        });
+        self.expire_if_due(txn_ref);
+        let mut faults = self.query_faults.lock().unwrap_or_else(|p| p.into_inner());
+        let fault = faults.get_mut(txn_ref)?;
+        match &mut fault.times {
+            Some(0) => None,
+            Some(n) => {
+                *n -= 1;
+                Some(fault.clone())
+            }
+            None => Some(fault.clone()),
+        }
+    }
+
+    /// Marks an open order past its expiry as expired (as the gateway does at its deadline).
+    fn expire_if_due(&self, txn_ref: &str) -> Option<SimTxn> {
+        let now = self.clock.now();
+        let mut txns = self.txns.lock().unwrap_or_else(|p| p.into_inner());
+        let t = txns.get_mut(txn_ref)?;
+        if matches!(t.status, SimStatus::Open | SimStatus::Pending) && t.expires_at.is_some_and(|e| e <= now) {
+            t.status = SimStatus::Expired;
+        }
+        Some(t.clone())
     }
 
     fn fee_for(amount: i64) -> i64 {
@@ -291,7 +379,10 @@ impl Sim {
     }
 
     async fn complete(&self, txn_ref: &str, outcome: SimOutcome, f: &Faults) -> anyhow::Result<Vec<Delivery>> {
-        let mut t = self.txn(txn_ref).with_context(|| format!("the gateway does not know {txn_ref}"))?;
+        let mut t = self.expire_if_due(txn_ref).with_context(|| format!("the gateway does not know {txn_ref}"))?;
+        if t.status == SimStatus::Expired {
+            anyhow::bail!("the order {txn_ref} expired at {} and can no longer be paid", t.gateway);
+        }
         let now = self.clock.now();
         if t.txn_no.is_none() {
             t.txn_no = Some(self.next_no.fetch_add(1, Ordering::SeqCst));
@@ -428,6 +519,20 @@ async fn pay_form(State(sim): State<Arc<Sim>>, Form(f): Form<PayForm>) -> Respon
         ),
     };
     Redirect::to(&back).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QueryFaultJson {
+    txn_ref: String,
+    fault: QueryFault,
+}
+
+/// `POST /sim/query-fault {"txn_ref", "fault": {"api_error", "amount", "unnumbered", "times"}}`:
+/// answer the status queries about a transaction with a fault.
+async fn query_fault_json(State(sim): State<Arc<Sim>>, Json(q): Json<QueryFaultJson>) -> Response {
+    sim.query_faults.lock().unwrap_or_else(|p| p.into_inner()).insert(q.txn_ref, q.fault);
+    StatusCode::NO_CONTENT.into_response()
 }
 
 #[derive(Deserialize)]

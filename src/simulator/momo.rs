@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::{Callback, Sim, SimOutcome, SimStatus, SimTxn, field, not_simulated, sign};
+
 use crate::domain::payment::Gateway;
 
 /// The signed IPN for `t` reporting `outcome`, for `amount` (signed with a forged key when `forged`).
@@ -82,6 +83,11 @@ pub(super) async fn create(State(sim): State<Arc<Sim>>, Json(v): Json<serde_json
         return fail(22, "Số tiền giao dịch không hợp lệ.");
     }
     let order_id = s("orderId");
+    // `orderExpireTime`, in minutes [I]; without it the order does not expire here.
+    let expires_at = v
+        .get("orderExpireTime")
+        .and_then(serde_json::Value::as_i64)
+        .map(|m| sim.clock.now() + chrono::TimeDelta::minutes(m));
     let t = SimTxn {
         gateway: Gateway::Momo,
         txn_ref: order_id.clone(),
@@ -94,6 +100,7 @@ pub(super) async fn create(State(sim): State<Arc<Sim>>, Json(v): Json<serde_json
         txn_no: None,
         paid_at: None,
         fee: Sim::fee_for(amount),
+        expires_at,
     };
     if let Err(e) = sim.register(t) {
         return fail(41, &e);
@@ -122,18 +129,26 @@ pub(super) async fn query(State(sim): State<Arc<Sim>>, Json(v): Json<serde_json:
     if s("signature") != sign::hmac_sha256(&secret, &raw) {
         return Json(json!({"partnerCode": partner, "orderId": s("orderId"), "requestId": s("requestId"), "resultCode": 11, "message": "Chữ ký không hợp lệ.", "amount": 0, "responseTime": now})).into_response();
     }
+    let fault = sim.query_asked(Gateway::Momo, &s("orderId"), &v);
     match sim.txn(&s("orderId")).filter(|t| t.gateway == Gateway::Momo) {
         None => Json(json!({"partnerCode": partner, "orderId": s("orderId"), "requestId": s("requestId"), "resultCode": 42, "message": "Giao dịch không tồn tại.", "amount": 0, "responseTime": now})).into_response(),
         Some(t) => {
-            let (code, msg) = match t.status {
+            let (mut code, mut msg) = match t.status {
                 SimStatus::Paid => (0, "Thành công."),
                 SimStatus::Failed => (1006, "Giao dịch bị từ chối bởi người dùng."),
                 SimStatus::Pending => (7000, "Giao dịch đang được xử lý."),
                 SimStatus::Open => (1000, "Giao dịch đã được khởi tạo, chờ người dùng xác nhận thanh toán."),
+                SimStatus::Expired => (1005, "Giao dịch thất bại do url hoặc QR code đã hết hạn."),
             };
+            let fault = fault.unwrap_or_default();
+            if let Some(e) = &fault.api_error {
+                code = e.parse().unwrap_or(99);
+                msg = "Lỗi hệ thống.";
+            }
+            let trans_id = if fault.unnumbered { 0 } else { t.txn_no.unwrap_or(0) };
             Json(json!({
                 "partnerCode": partner, "requestId": s("requestId"), "orderId": t.txn_ref, "extraData": "",
-                "amount": t.amount, "transId": t.txn_no.unwrap_or(0), "payType": "qr", "resultCode": code,
+                "amount": fault.amount.unwrap_or(t.amount), "transId": trans_id, "payType": "qr", "resultCode": code,
                 "refundTrans": [], "message": msg, "responseTime": now,
             }))
             .into_response()

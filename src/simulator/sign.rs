@@ -21,12 +21,15 @@ pub fn hmac_sha256(key: &str, msg: &str) -> String {
     hmac_hex::<Hmac<Sha256>>(key, msg)
 }
 
-/// Percent-encodes for a query string as VNPAY's servers do: letters, digits and `-_.*` kept,
-/// space as `+`, everything else `%XX` over UTF-8.
+/// Percent-encodes for a query string as VNPAY's official PHP sample does (`urlencode`):
+/// letters, digits and `-_.` kept, space as `+`, everything else `%XX` over UTF-8 (`*` too).
+/// Which encoder VNPAY's own servers sign with is not published [I]; the PHP sample's differs
+/// from the one feerecon sends with (which keeps `*`), so the tests show that feerecon verifies
+/// a sender whose encoder is not its own.
 pub fn query_escape(s: &str) -> String {
     let mut out = String::new();
     for &b in s.as_bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.*".contains(&b) {
+        if b.is_ascii_alphanumeric() || b"-_.".contains(&b) {
             out.push(char::from(b));
         } else if b == b' ' {
             out.push('+');

@@ -72,6 +72,11 @@ pub(super) async fn pay_page(State(sim): State<Arc<Sim>>, RawQuery(q): RawQuery)
         format!("{origin}/gateway/vnpay/ipn")
     });
     let txn_ref = get("vnp_TxnRef");
+    let expires_at = crate::gateway::parse_vn_compact(&get("vnp_ExpireDate"));
+    if expires_at.is_some_and(|e| e <= sim.clock.now()) && sim.txn(&txn_ref).is_none() {
+        return (StatusCode::BAD_REQUEST, Html("<h1>Giao dịch đã quá thời gian chờ thanh toán</h1>".to_owned()))
+            .into_response();
+    }
     let t = SimTxn {
         gateway: Gateway::Vnpay,
         txn_ref: txn_ref.clone(),
@@ -84,6 +89,7 @@ pub(super) async fn pay_page(State(sim): State<Arc<Sim>>, RawQuery(q): RawQuery)
         txn_no: None,
         paid_at: None,
         fee: Sim::fee_for(amount / 100),
+        expires_at,
     };
     if sim.txn(&txn_ref).is_none() {
         let _ = sim.register(t);
@@ -109,17 +115,20 @@ pub(super) async fn api(State(sim): State<Arc<Sim>>, Json(v): Json<serde_json::V
     ];
     let refs: [&str; 9] = std::array::from_fn(|i| fields[i].as_str());
     let response_id = format!("R{}", sim.next_no.fetch_add(1, Ordering::SeqCst));
+    let fault = sim.query_asked(Gateway::Vnpay, &s("vnp_TxnRef"), &v).unwrap_or_default();
     let answer = |code: &str, msg: &str, t: Option<&SimTxn>| {
         let (amount, bank, pay_date, no, status) = match t {
             Some(t) => (
-                (t.amount * 100).to_string(),
+                (fault.amount.unwrap_or(t.amount) * 100).to_string(),
                 "NCB".to_owned(),
                 t.paid_at.map(vn_time).unwrap_or_default(),
-                t.txn_no.map(|n| n.to_string()).unwrap_or_default(),
+                if fault.unnumbered { String::new() } else { t.txn_no.map(|n| n.to_string()).unwrap_or_default() },
                 match t.status {
                     SimStatus::Paid => "00",
                     SimStatus::Failed => "02",
-                    SimStatus::Open | SimStatus::Pending => "01",
+                    // An order that expired unpaid is "not completed" [I: VNPAY's answer for it
+                    // is not documented].
+                    SimStatus::Open | SimStatus::Pending | SimStatus::Expired => "01",
                 }
                 .to_owned(),
             ),
@@ -142,7 +151,8 @@ pub(super) async fn api(State(sim): State<Arc<Sim>>, Json(v): Json<serde_json::V
             String::new(),
             String::new(),
         ];
-        let hash = sign::hmac_sha512(&secret, &vals.join("|"));
+        let key = if fault.forged { "forged-vnpay-secret" } else { secret.as_str() };
+        let hash = sign::hmac_sha512(key, &vals.join("|"));
         Json(json!({
             "vnp_ResponseId": vals[0], "vnp_Command": vals[1], "vnp_ResponseCode": vals[2], "vnp_Message": vals[3],
             "vnp_TmnCode": vals[4], "vnp_TxnRef": vals[5], "vnp_Amount": vals[6], "vnp_BankCode": vals[7],
@@ -157,6 +167,9 @@ pub(super) async fn api(State(sim): State<Arc<Sim>>, Json(v): Json<serde_json::V
     }
     if s("vnp_Command") != "querydr" || s("vnp_TmnCode") != tmn {
         return answer("02", "Invalid TmnCode or command", None);
+    }
+    if let Some(code) = &fault.api_error {
+        return answer(code, "Loi he thong", None);
     }
     match sim.txn(&s("vnp_TxnRef")) {
         Some(t) if t.gateway == Gateway::Vnpay && t.created == s("vnp_TransactionDate") => {

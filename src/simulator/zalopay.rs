@@ -64,6 +64,10 @@ pub(super) async fn create(State(sim): State<Arc<Sim>>, Json(v): Json<serde_json
         return fail(-92, "app_trans_id phải bắt đầu bằng yymmdd của ngày hiện tại (GMT+7)");
     }
     let amount: i64 = s("amount").parse().unwrap_or(0);
+    let expire: i64 = s("expire_duration_seconds").parse().unwrap_or(900);
+    if !(300..=2_592_000).contains(&expire) {
+        return fail(-401, "expire_duration_seconds phải từ 300 đến 2592000");
+    }
     let redirect = serde_json::from_str::<serde_json::Value>(&s("embed_data"))
         .ok()
         .and_then(|e| e.get("redirecturl").and_then(|r| r.as_str()).map(str::to_owned))
@@ -80,6 +84,7 @@ pub(super) async fn create(State(sim): State<Arc<Sim>>, Json(v): Json<serde_json
         txn_no: None,
         paid_at: None,
         fee: Sim::fee_for(amount),
+        expires_at: Some(sim.clock.now() + chrono::TimeDelta::seconds(expire)),
     };
     if let Err(e) = sim.register(t) {
         return fail(-68, &e);
@@ -95,15 +100,24 @@ pub(super) async fn query(State(sim): State<Arc<Sim>>, Json(v): Json<serde_json:
     let s = |k: &str| field(&v, k);
     let expected = sign::zalopay_mac(&key1, &format!("{}|{}|{}", s("app_id"), s("app_trans_id"), key1));
     if s("mac") != expected || s("app_id") != app_id {
+        sim.query_asked(Gateway::Zalopay, &s("app_trans_id"), &v);
         return Json(json!({"return_code": 2, "return_message": "mac không hợp lệ", "sub_return_code": -402, "is_processing": false, "amount": 0, "zp_trans_id": 0})).into_response();
     }
-    let (code, processing, amount, no) = match sim.txn(&s("app_trans_id")).filter(|t| t.gateway == Gateway::Zalopay) {
-        None => (2, false, 0, 0),
-        Some(t) => match t.status {
-            SimStatus::Paid => (1, false, t.amount, t.txn_no.unwrap_or(0)),
-            SimStatus::Failed => (2, false, t.amount, 0),
-            SimStatus::Open | SimStatus::Pending => (3, true, t.amount, 0),
-        },
+    let fault = sim.query_asked(Gateway::Zalopay, &s("app_trans_id"), &v).unwrap_or_default();
+    let (code, sub, processing, amount, no) =
+        match sim.txn(&s("app_trans_id")).filter(|t| t.gateway == Gateway::Zalopay) {
+            None => (2, -101, false, 0, 0),
+            Some(t) => match t.status {
+                SimStatus::Paid => (1, 1, false, t.amount, t.txn_no.unwrap_or(0)),
+                SimStatus::Failed => (2, -217, false, t.amount, 0),
+                SimStatus::Expired => (2, -54, false, 0, 0),
+                SimStatus::Open | SimStatus::Pending => (3, 3, true, 0, 0),
+            },
+        };
+    let (code, sub) = match &fault.api_error {
+        Some(e) => (2, e.parse().unwrap_or(-500)),
+        None => (code, sub),
     };
-    Json(json!({"return_code": code, "return_message": "", "sub_return_code": code, "is_processing": processing, "amount": amount, "zp_trans_id": no})).into_response()
+    let no = if fault.unnumbered { 0 } else { no };
+    Json(json!({"return_code": code, "return_message": "", "sub_return_code": sub, "is_processing": processing, "amount": fault.amount.unwrap_or(amount), "zp_trans_id": no})).into_response()
 }

@@ -36,7 +36,7 @@ pub use auth::{TokenInfo, TokenOwner, User};
 pub use cases::{ImportCounts, StoredCase, Upserted};
 pub use ledger::{Checkpoint, LedgerEntry};
 pub use outbox::OutboxEvent;
-pub use payments::{CallbackRecord, NewCallback, NewPayment, Payment, PaymentUpdate};
+pub use payments::{CallbackRow, DueForQuery, NewPayment, Payment, PaymentUpdate};
 pub use recon::{DayGateway, ExceptionChange, ExceptionRow, ItemRow, NoGatewaySums, RunRecord};
 pub use recon_data::ReconData;
 pub use settlement::{LineRow, SettlementFile};
@@ -212,6 +212,18 @@ impl Store {
             Err(e) => return Err(e.into()),
         };
         Ok(migration_versions(self.backend()).iter().all(|v| applied.contains(v)))
+    }
+
+    /// PostgreSQL's `synchronous_commit` as a pooled connection sees it (`None` on SQLite, whose
+    /// connections use `synchronous = FULL`): `on` means a commit returns once it is on disk.
+    pub async fn synchronous_commit(&self) -> Result<Option<String>> {
+        match self.pool() {
+            Pool::Sqlite(_) => Ok(None),
+            Pool::Postgres(p) => {
+                let (v,): (String,) = sqlx::query_as("SHOW synchronous_commit").fetch_one(p).await?;
+                Ok(Some(v))
+            }
+        }
     }
 
     /// Closes the pool, waiting for connections in use to be returned.

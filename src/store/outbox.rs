@@ -5,14 +5,14 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 
 use super::{Result, Store, WriteTx, on_pool, on_tx, rows_per_statement};
-use crate::domain::payment::{DeliveryState, EventType, PaymentStatus};
+use crate::domain::payment::{DeliveryState, EventType, Flag, PaymentStatus};
+use crate::domain::sql::JsonText;
 use crate::domain::{CaseCode, Timestamp};
 
 /// A portal event in the outbox.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct OutboxEvent {
     pub event_id: String,
     pub event_type: EventType,
@@ -20,7 +20,13 @@ pub struct OutboxEvent {
     pub payment_id: String,
     /// The payment's status after the change.
     pub status: PaymentStatus,
+    /// What was paid (or is to be paid): the payment's amount, in đồng.
     pub amount: i64,
+    /// What the case owes the citizen, in đồng: a portal treats a case as paid only when `amount`
+    /// equals it and `flags` is empty (SPEC §6.6).
+    pub citizen_due: i64,
+    /// The payment's flags after the change, sorted.
+    pub flags: JsonText<Vec<Flag>>,
     pub paid_at: Option<DateTime<Utc>>,
     /// Grows by one per event of the case, from 1.
     pub case_seq: i64,
@@ -32,8 +38,8 @@ pub struct OutboxEvent {
     pub delivered_at: Option<DateTime<Utc>>,
 }
 
-const COLUMNS: &str = "event_id, event_type, case_code, payment_id, status, amount, paid_at, case_seq, created_at, state, \
-                       attempts, next_attempt_at, last_error, delivered_at";
+const COLUMNS: &str = "event_id, event_type, case_code, payment_id, status, amount, citizen_due, flags, paid_at, case_seq, \
+                       created_at, state, attempts, next_attempt_at, last_error, delivered_at";
 
 impl Store {
     /// A case's portal events, in `case_seq` order.
@@ -164,11 +170,11 @@ impl WriteTx {
 
     /// Writes new events, pending delivery now.
     pub async fn insert_outbox(&mut self, events: &[OutboxEvent]) -> Result<()> {
-        for chunk in events.chunks(rows_per_statement(12)) {
+        for chunk in events.chunks(rows_per_statement(14)) {
             on_tx!(self, |c| {
                 let mut q = sqlx::QueryBuilder::new(
-                    "INSERT INTO outbox (event_id, event_type, case_code, payment_id, status, amount, paid_at, case_seq, created_at,
-                                         state, attempts, next_attempt_at) ",
+                    "INSERT INTO outbox (event_id, event_type, case_code, payment_id, status, amount, citizen_due, flags, paid_at,
+                                         case_seq, created_at, state, attempts, next_attempt_at) ",
                 );
                 q.push_values(chunk, |mut b, e| {
                     b.push_bind(&e.event_id)
@@ -177,6 +183,8 @@ impl WriteTx {
                         .push_bind(&e.payment_id)
                         .push_bind(e.status)
                         .push_bind(e.amount)
+                        .push_bind(e.citizen_due)
+                        .push_bind(&e.flags)
                         .push_bind(e.paid_at.map(Timestamp::at))
                         .push_bind(e.case_seq)
                         .push_bind(Timestamp::at(e.created_at))

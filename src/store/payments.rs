@@ -6,11 +6,10 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 
 use super::{Result, Store, WriteTx, on_pool, on_tx, on_unique, rows_per_statement};
-use crate::domain::callback::{CallbackResult, KeyUsed, Source};
-use crate::domain::payment::{Flag, Gateway, OutcomeKind, PaymentStatus};
+use crate::domain::callback::{AuthenticatedBy, CallbackResult, Source};
+use crate::domain::payment::{AnswerKind, Flag, Gateway, OutcomeKind, PaymentStatus};
 use crate::domain::{CaseCode, Money, Timestamp};
 
 /// A payment as stored.
@@ -76,9 +75,11 @@ pub struct AppliedEvent {
     pub callback_id: String,
 }
 
-/// A gateway message to keep as evidence, with what handling it came to.
-#[derive(Debug, Clone)]
-pub struct NewCallback {
+/// A gateway message kept as evidence, with what handling it came to: the row as written and as
+/// read back (SPEC §6.5). `signature_valid` and `key_used` are stored beside it for readers of
+/// the table, derived from `authenticated_by`.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct CallbackRow {
     pub callback_id: String,
     pub source: Source,
     pub gateway: Gateway,
@@ -87,12 +88,14 @@ pub struct NewCallback {
     pub query: String,
     /// The kept headers as a compact JSON object.
     pub headers: String,
+    /// The exact bytes received; for a body over `FEERECON_MAX_BODY`, its first bytes.
     pub body: Vec<u8>,
-    /// Lower-case hex SHA-256 of `body`.
+    /// Lower-case hex SHA-256 of `body` (of the bytes kept).
     pub sha256: String,
+    /// The whole body's length when only its first bytes were kept; `None` when kept whole.
+    pub body_length: Option<i64>,
     pub received_at: DateTime<Utc>,
-    /// Which secret verified it; `None` when nothing did.
-    pub key_used: Option<KeyUsed>,
+    pub authenticated_by: AuthenticatedBy,
     pub txn_ref: Option<String>,
     pub gateway_txn_no: Option<String>,
     pub amount: Option<i64>,
@@ -102,75 +105,18 @@ pub struct NewCallback {
     pub detail: Option<String>,
 }
 
-/// A stored callback or status-query answer, for the evidence API (SPEC §6.5).
-#[derive(Debug, Clone, Serialize)]
-pub struct CallbackRecord {
-    pub callback_id: String,
-    pub source: Source,
-    pub gateway: Gateway,
-    pub method: String,
-    pub path: String,
-    pub query: String,
-    pub headers: serde_json::Value,
-    /// The body as text (lossy for non-UTF-8 bytes); `body_sha256` is over the exact bytes.
-    pub body: String,
-    pub body_sha256: String,
-    pub received_at: Timestamp,
-    pub signature_valid: bool,
-    pub key_used: Option<KeyUsed>,
-    pub txn_ref: Option<String>,
-    pub gateway_txn_no: Option<String>,
-    pub amount: Option<i64>,
-    pub outcome: Option<OutcomeKind>,
-    pub result: CallbackResult,
-    pub detail: Option<String>,
-}
+const CALLBACK_COLUMNS: &str = "callback_id, source, gateway, method, path, query, headers, body, sha256, body_length, \
+     received_at, authenticated_by, txn_ref, gateway_txn_no, amount, outcome, payment_id, result, detail";
 
-#[derive(sqlx::FromRow)]
-struct CallbackRow {
-    callback_id: String,
-    source: Source,
-    gateway: Gateway,
-    method: String,
-    path: String,
-    query: String,
-    headers: String,
-    body: Vec<u8>,
-    sha256: String,
-    received_at: Timestamp,
-    signature_valid: bool,
-    key_used: Option<KeyUsed>,
-    txn_ref: Option<String>,
-    gateway_txn_no: Option<String>,
-    amount: Option<i64>,
-    outcome: Option<OutcomeKind>,
-    result: CallbackResult,
-    detail: Option<String>,
-}
-
-impl From<CallbackRow> for CallbackRecord {
-    fn from(r: CallbackRow) -> Self {
-        Self {
-            callback_id: r.callback_id,
-            source: r.source,
-            gateway: r.gateway,
-            method: r.method,
-            path: r.path,
-            query: r.query,
-            headers: serde_json::from_str(&r.headers).unwrap_or(serde_json::Value::Null),
-            body: String::from_utf8_lossy(&r.body).into_owned(),
-            body_sha256: r.sha256,
-            received_at: r.received_at,
-            signature_valid: r.signature_valid,
-            key_used: r.key_used,
-            txn_ref: r.txn_ref,
-            gateway_txn_no: r.gateway_txn_no,
-            amount: r.amount,
-            outcome: r.outcome,
-            result: r.result,
-            detail: r.detail,
-        }
-    }
+/// A pending payment due for a status query, with what its queries came to so far.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DueForQuery {
+    #[sqlx(flatten)]
+    pub payment: Payment,
+    /// Status queries made for it so far.
+    pub query_count: i64,
+    /// What the last answer that came said; `None` when none came yet.
+    pub last_answer: Option<AnswerKind>,
 }
 
 /// Statuses that settle a case: a case holding one has nothing more to pay.
@@ -251,57 +197,66 @@ impl Store {
         Ok(rows)
     }
 
-    /// Every stored callback and status-query answer of a payment, oldest first.
-    pub async fn payment_callbacks(&self, payment_id: &str) -> Result<Vec<CallbackRecord>> {
-        let sql = "SELECT callback_id, source, gateway, method, path, query, headers, body, sha256, received_at, signature_valid,
-                          key_used, txn_ref, gateway_txn_no, amount, outcome, result, detail
-                   FROM callbacks WHERE payment_id = $1 OR (payment_id IS NULL AND txn_ref = (SELECT txn_ref FROM payments WHERE payment_id = $1))
-                   ORDER BY received_at, callback_id";
-        let rows: Vec<CallbackRow> = on_pool!(self, |p| sqlx::query_as(sql).bind(payment_id).fetch_all(p).await)?;
-        Ok(rows.into_iter().map(CallbackRecord::from).collect())
+    /// Every stored callback and status-query answer of a payment, oldest first: those linked to
+    /// it, and those not linked to any payment that name its reference (a forgery, a message
+    /// that could not be applied or read whole).
+    pub async fn payment_callbacks(&self, payment_id: &str) -> Result<Vec<CallbackRow>> {
+        let sql = format!(
+            "SELECT {CALLBACK_COLUMNS} FROM callbacks
+             WHERE payment_id = $1 OR (payment_id IS NULL AND txn_ref = (SELECT txn_ref FROM payments WHERE payment_id = $1))
+             ORDER BY received_at, callback_id"
+        );
+        Ok(on_pool!(self, |p| sqlx::query_as(&sql).bind(payment_id).fetch_all(p).await)?)
     }
 
-    /// Pending gateway payments created before `created_before` or expired by `now`, not queried
-    /// since `queried_before`.
+    /// Pending gateway payments to ask about now: created before `created_before` or expired by
+    /// `now`, whose next query is due, not flagged `unresolved_pending` (their queries stopped).
     pub async fn payments_due_for_query(
         &self,
         now: DateTime<Utc>,
         created_before: DateTime<Utc>,
-        queried_before: DateTime<Utc>,
         limit: i64,
-    ) -> Result<Vec<Payment>> {
+    ) -> Result<Vec<DueForQuery>> {
         let sql = format!(
-            "SELECT {PAYMENT_COLUMNS} FROM payments p
+            "SELECT {PAYMENT_COLUMNS}, p.query_count, p.last_answer FROM payments p
              WHERE p.status = 'pending' AND p.txn_ref IS NOT NULL AND (p.created_at <= $1 OR p.expires_at <= $2)
-               AND (p.last_queried_at IS NULL OR p.last_queried_at <= $3)
-             ORDER BY p.created_at LIMIT $4"
+               AND (p.next_query_at IS NULL OR p.next_query_at <= $2)
+               AND NOT EXISTS (SELECT 1 FROM payment_flags f WHERE f.payment_id = p.payment_id AND f.flag = 'unresolved_pending')
+             ORDER BY p.created_at LIMIT $3"
         );
-        let mut rows: Vec<Payment> = on_pool!(self, |p| sqlx::query_as(&sql)
+        let mut rows: Vec<DueForQuery> = on_pool!(self, |p| sqlx::query_as(&sql)
             .bind(Timestamp::at(created_before))
             .bind(Timestamp::at(now))
-            .bind(Timestamp::at(queried_before))
             .bind(limit)
             .fetch_all(p)
             .await)?;
-        self.attach_flags(&mut rows).await?;
+        let mut payments: Vec<Payment> = rows.iter().map(|r| r.payment.clone()).collect();
+        self.attach_flags(&mut payments).await?;
+        for (row, p) in rows.iter_mut().zip(payments) {
+            row.payment = p;
+        }
         Ok(rows)
     }
 
-    /// Claims a payment for a status query: `true` for exactly one instance per interval.
+    /// Claims a payment for its next status query: counts the query and sets when the one after
+    /// is due. `true` for exactly one instance: the claim holds only while the payment is still
+    /// pending with `query_count` queries made.
     pub async fn claim_query(
         &self,
         payment_id: &str,
+        query_count: i64,
         now: DateTime<Utc>,
-        queried_before: DateTime<Utc>,
+        next_at: DateTime<Utc>,
     ) -> Result<bool> {
         let mut tx = self.write().await?;
         let n = on_tx!(tx, |c| sqlx::query(
-            "UPDATE payments SET last_queried_at = $1
-             WHERE payment_id = $2 AND status = 'pending' AND (last_queried_at IS NULL OR last_queried_at <= $3)",
+            "UPDATE payments SET last_queried_at = $1, next_query_at = $2, query_count = query_count + 1
+             WHERE payment_id = $3 AND status = 'pending' AND query_count = $4",
         )
         .bind(Timestamp::at(now))
+        .bind(Timestamp::at(next_at))
         .bind(payment_id)
-        .bind(Timestamp::at(queried_before))
+        .bind(query_count)
         .execute(&mut *c)
         .await
         .map(|r| r.rows_affected()))?;
@@ -502,6 +457,36 @@ impl WriteTx {
         Ok(())
     }
 
+    /// Records what the last status-query answer of each payment said.
+    pub async fn record_answers(&mut self, answers: &[(String, AnswerKind)]) -> Result<()> {
+        for chunk in answers.chunks(rows_per_statement(2)) {
+            on_tx!(self, |c| {
+                let mut q = sqlx::QueryBuilder::new("WITH v (payment_id, last_answer) AS (");
+                q.push_values(chunk, |mut b, (id, kind)| {
+                    b.push_bind(id).push_bind(*kind);
+                });
+                q.push(
+                    ") UPDATE payments SET last_answer = v.last_answer FROM v WHERE payments.payment_id = v.payment_id",
+                );
+                q.build().execute(&mut *c).await.map(|r| r.rows_affected())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Lowers flags that no longer hold.
+    pub async fn remove_flags(&mut self, flags: &[(String, Flag)]) -> Result<()> {
+        for (id, f) in flags {
+            on_tx!(self, |c| sqlx::query("DELETE FROM payment_flags WHERE payment_id = $1 AND flag = $2")
+                .bind(id)
+                .bind(*f)
+                .execute(&mut *c)
+                .await
+                .map(|r| r.rows_affected()))?;
+        }
+        Ok(())
+    }
+
     /// Raises flags (each once per payment).
     pub async fn insert_flags(&mut self, flags: &[(String, Flag)], at: DateTime<Utc>) -> Result<()> {
         let at = Timestamp::at(at);
@@ -541,13 +526,12 @@ impl WriteTx {
     }
 
     /// Keeps gateway messages as evidence.
-    pub async fn insert_callbacks(&mut self, callbacks: &[NewCallback]) -> Result<()> {
-        for chunk in callbacks.chunks(rows_per_statement(19)) {
+    pub async fn insert_callbacks(&mut self, callbacks: &[CallbackRow]) -> Result<()> {
+        for chunk in callbacks.chunks(rows_per_statement(22)) {
             on_tx!(self, |c| {
-                let mut q = sqlx::QueryBuilder::new(
-                    "INSERT INTO callbacks (callback_id, source, gateway, method, path, query, headers, body, sha256, received_at,
-                                            signature_valid, key_used, txn_ref, gateway_txn_no, amount, outcome, payment_id, result, detail) ",
-                );
+                let mut q = sqlx::QueryBuilder::new(format!(
+                    "INSERT INTO callbacks ({CALLBACK_COLUMNS}, signature_valid, key_used) "
+                ));
                 q.push_values(chunk, |mut b, r| {
                     b.push_bind(&r.callback_id)
                         .push_bind(r.source)
@@ -558,16 +542,18 @@ impl WriteTx {
                         .push_bind(&r.headers)
                         .push_bind(&r.body)
                         .push_bind(&r.sha256)
+                        .push_bind(r.body_length)
                         .push_bind(Timestamp::at(r.received_at))
-                        .push_bind(r.key_used.is_some())
-                        .push_bind(r.key_used)
+                        .push_bind(r.authenticated_by)
                         .push_bind(&r.txn_ref)
                         .push_bind(&r.gateway_txn_no)
                         .push_bind(r.amount)
                         .push_bind(r.outcome)
                         .push_bind(&r.payment_id)
                         .push_bind(r.result)
-                        .push_bind(&r.detail);
+                        .push_bind(&r.detail)
+                        .push_bind(r.authenticated_by.is_signature())
+                        .push_bind(r.authenticated_by.key_used());
                 });
                 q.build().execute(&mut *c).await.map(|r| r.rows_affected())
             })?;

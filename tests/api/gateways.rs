@@ -36,10 +36,12 @@ macro_rules! with_gateways {
     };
 }
 
-/// A driving-licence exchange filed at the counter on 2024-07-15: 135,000 đ, no reduction.
-const GPLX: &str = "1.002804";
+pub(crate) use with_gateways;
 
-async fn pending_payment(app: &TestApp, portal: &str, seq: u32, gateway: &str) -> (String, Value) {
+/// A driving-licence exchange filed at the counter on 2024-07-15: 135,000 đ, no reduction.
+pub(crate) const GPLX: &str = "1.002804";
+
+pub(crate) async fn pending_payment(app: &TestApp, portal: &str, seq: u32, gateway: &str) -> (String, Value) {
     let code = app.new_case(portal, seq, GPLX, "counter", "2024-07-15").await;
     let (status, p) = app.create_payment(portal, &code, gateway, &format!("key-{seq}")).await;
     assert_eq!(status, 201, "{p}");
@@ -48,12 +50,12 @@ async fn pending_payment(app: &TestApp, portal: &str, seq: u32, gateway: &str) -
 }
 
 /// The citizen follows `pay_url`. VNPAY learns of a payment only then (its URL is a redirect).
-async fn open_pay_page(p: &Value) {
+pub(crate) async fn open_pay_page(p: &Value) {
     let page = reqwest::get(p["pay_url"].as_str().unwrap()).await.unwrap();
     assert_eq!(page.status(), 200);
 }
 
-fn reply_code(d: &feerecon::simulator::Delivery) -> String {
+pub(crate) fn reply_code(d: &feerecon::simulator::Delivery) -> String {
     match serde_json::from_str::<Value>(&d.body) {
         Ok(v) if v.get("RspCode").is_some() => v["RspCode"].as_str().unwrap().to_owned(),
         Ok(v) if v.get("return_code").is_some() => v["return_code"].to_string(),
@@ -248,23 +250,6 @@ with_gateways! {
 }
 
 with_gateways! {
-    async fn an_unpaid_payment_expires_and_a_late_success_still_counts(app, sim)
-    env [("FEERECON_PENDING_QUERY_AFTER", "200ms"), ("FEERECON_PAYMENT_TTL", "1s")];
-    {
-        let portal = app.token_for(Role::Portal).await;
-        let (code, p) = pending_payment(&app, &portal, 1, "vnpay").await;
-        let id = p["payment_id"].as_str().unwrap();
-        app.wait_for_status(&portal, id, "expired").await;
-        let d = sim.pay(p["txn_ref"].as_str().unwrap(), SimOutcome::Success, &Faults::default()).await.unwrap();
-        assert_eq!(reply_code(&d[0]), "00");
-        let p = app.payment(&portal, id).await;
-        assert_eq!((p["status"].as_str(), p["flags"].clone()), (Some("paid"), serde_json::json!(["late_success"])));
-        let types: Vec<String> = app.store.case_events(&cc(&code)).await.unwrap().into_iter().map(|e| e.event_type.to_string()).collect();
-        assert_eq!(types, ["payment.expired", "payment.succeeded"]);
-    }
-}
-
-with_gateways! {
     async fn creation_follows_the_rules_of_the_portal_api(app, sim) {
         let _ = &sim;
         let portal = app.token_for(Role::Portal).await;
@@ -350,7 +335,7 @@ async fn budget_covered_cases_and_disabled_or_unreachable_gateways() {
 
 /// The genuine signed callback (URL or body) for a pending payment, built with the simulator's
 /// signer, and the way to send it.
-fn genuine(gateway: &str, txn_ref: &str, amount: i64, secret_override: Option<&str>) -> (String, String) {
+pub(crate) fn genuine(gateway: &str, txn_ref: &str, amount: i64, secret_override: Option<&str>) -> (String, String) {
     use feerecon::simulator::sign;
     let env = |k: &str| crate::helpers::GATEWAY_ENV.iter().find(|(n, _)| *n == k).unwrap().1;
     match gateway {
@@ -402,7 +387,13 @@ fn genuine(gateway: &str, txn_ref: &str, amount: i64, secret_override: Option<&s
     }
 }
 
-async fn send(client: &reqwest::Client, base: &str, gateway: &str, method: &str, payload: &str) -> (u16, String) {
+pub(crate) async fn send(
+    client: &reqwest::Client,
+    base: &str,
+    gateway: &str,
+    method: &str,
+    payload: &str,
+) -> (u16, String) {
     let res = match (gateway, method) {
         ("vnpay", _) => client.get(format!("{base}/gateway/vnpay/ipn?{payload}")).send().await.unwrap(),
         ("momo", _) => client
@@ -527,4 +518,166 @@ async fn two_server_processes_on_one_postgresql_apply_a_callback_once() {
         store.ledger_entries(0, 100).await.unwrap().into_iter().map(|e| e.posting_id).collect();
     assert_eq!(postings.len(), 1);
     store.close().await;
+}
+
+/// Runs one SQL statement on the test's database, outside the server.
+async fn execute(url: &str, sql: &str, arg: &str) {
+    use sqlx::Connection as _;
+    if url.starts_with("sqlite:") {
+        let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+        sqlx::query(sql).bind(arg).execute(&mut c).await.unwrap();
+    } else {
+        let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::query(sql).bind(arg).execute(&mut c).await.unwrap();
+    }
+}
+
+with_gateways! {
+    /// Issue 14 item 2: a message is kept whatever it comes to, and answered in its gateway's format.
+    async fn every_message_is_kept_even_one_over_the_size_limit_or_that_cannot_be_applied(app, sim)
+    env [("FEERECON_MAX_BODY", "4KiB")];
+    {
+        let _ = &sim;
+        let portal = app.token_for(Role::Portal).await;
+        let finance = app.token_for(Role::Finance).await;
+        // Over FEERECON_MAX_BODY: its first 4096 bytes and its length kept, the gateway's retry reply.
+        let padding = "x".repeat(6_000);
+        for (seq, g) in [(1, "vnpay"), (2, "momo"), (3, "zalopay")] {
+            let (_, p) = pending_payment(&app, &portal, seq, g).await;
+            let id = p["payment_id"].as_str().unwrap();
+            let (_, payload) = genuine(g, p["txn_ref"].as_str().unwrap(), 135_000, None);
+            let res = match g {
+                "vnpay" => app.client.post(app.url("/gateway/vnpay/ipn"))
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(format!("{payload}&padding={padding}")),
+                "momo" => app.client.post(app.url("/gateway/momo/ipn")).header("content-type", "application/json")
+                    .body(payload.replacen('}', &format!(r#","padding":"{padding}"}}"#), 1)),
+                _ => app.client.post(app.url("/gateway/zalopay/callback")).header("content-type", "application/json")
+                    .body(format!(r#"{},"padding":"{padding}"}}"#, payload.trim_end_matches('}'))),
+            }.send().await.unwrap();
+            let (status, body) = (res.status().as_u16(), res.text().await.unwrap());
+            let expected = match g {
+                "vnpay" => (200, r#"{"RspCode":"99","Message":"Unknow error"}"#),
+                "momo" => (500, ""),
+                _ => (200, r#"{"return_code":0,"return_message":"internal error"}"#),
+            };
+            assert_eq!((status, body.as_str()), expected, "{g}: the gateway's own retry reply");
+            assert_eq!(app.payment(&portal, id).await["status"], "pending");
+            let (_, ev) = json(app.get(&format!("/api/v1/payments/{id}/callbacks"), &finance).await).await;
+            let row = &ev["items"][0];
+            assert_eq!((row["result"].as_str(), row["authenticated_by"].as_str(), row["signature_valid"].as_bool()), (Some("failure"), Some("none"), Some(false)), "{g}: {row}");
+            assert_eq!(row["body"].as_str().unwrap().len(), 4096, "{g}");
+            assert!(row["body_length"].as_i64().unwrap() > 6_000, "{g}: {row}");
+            assert!(row["detail"].as_str().unwrap().contains("FEERECON_MAX_BODY"), "{g}: {row}");
+        }
+        // The portal's JSON routes keep the envelope for a body over the limit.
+        let code = app.new_case(&portal, 9, GPLX, "counter", "2024-07-15").await;
+        let res = app.client.post(app.url(&format!("/api/v1/cases/{code}/payments"))).bearer_auth(&portal)
+            .header("Idempotency-Key", "big").header("content-type", "application/json").body(format!(r#"{{"gateway":"{padding}"}}"#)).send().await.unwrap();
+        let (s, v) = json(res).await;
+        assert_eq!((s, error_code(&v)), (413, "payload_too_large"));
+
+        // A message that cannot be applied (its payment's stored quote is unreadable): kept in a
+        // transaction of its own, answered with the retry reply, visible with the payment.
+        let (_, p) = pending_payment(&app, &portal, 4, "vnpay").await;
+        let id = p["payment_id"].as_str().unwrap();
+        execute(&app.database_url, "UPDATE payments SET quote = '{}' WHERE payment_id = $1", id).await;
+        let (method, payload) = genuine("vnpay", p["txn_ref"].as_str().unwrap(), 135_000, None);
+        let (_, body) = send(&app.client, &app.address, "vnpay", &method, &payload).await;
+        assert!(body.contains("\"99\""), "{body}");
+        let (_, ev) = json(app.get(&format!("/api/v1/payments/{id}/callbacks"), &finance).await).await;
+        let row = &ev["items"][0];
+        assert_eq!((row["result"].as_str(), row["authenticated_by"].as_str()), (Some("failure"), Some("signature_current")), "{row}");
+        assert!(row["detail"].as_str().unwrap().starts_with("not applied"), "{row}");
+        assert_eq!(app.payment(&portal, id).await["status"], "pending");
+    }
+}
+
+with_gateways! {
+    /// Issue 14 item 8: tolerant of what gateways add, strict with the portal.
+    async fn fields_a_gateway_adds_are_accepted_and_the_portal_stays_strict(app, sim) {
+        let _ = &sim;
+        let portal = app.token_for(Role::Portal).await;
+        let (_, p) = pending_payment(&app, &portal, 1, "zalopay").await;
+        let (method, payload) = genuine("zalopay", p["txn_ref"].as_str().unwrap(), 135_000, None);
+        let added = payload.replacen('{', r#"{"version":2,"extra":{"channel":"qr"},"#, 1);
+        let (_, body) = send(&app.client, &app.address, "zalopay", &method, &added).await;
+        assert!(body.contains("\"return_code\":1"), "{body}");
+        assert_eq!(app.payment(&portal, p["payment_id"].as_str().unwrap()).await["status"], "paid");
+        let code = app.new_case(&portal, 2, GPLX, "counter", "2024-07-15").await;
+        let res = app.client.post(app.url(&format!("/api/v1/cases/{code}/payments"))).bearer_auth(&portal)
+            .header("Idempotency-Key", "k")
+            .json(&serde_json::json!({"gateway": "momo", "return_url": "https://x.vn/", "client_ip": "1.2.3.4", "coupon": "x"}))
+            .send().await.unwrap();
+        let (s, v) = json(res).await;
+        assert_eq!((s, error_code(&v)), (422, "invalid_field"));
+        assert!(v["error"]["message"].as_str().unwrap().contains("coupon"), "{v}");
+    }
+}
+
+crate::both_databases! {
+    /// Issue 14 item 9: an acknowledged callback is on disk, whatever the server's default.
+    async fn postgresql_commits_synchronously_whatever_the_server_says(url: String) {
+        if url.starts_with("sqlite:") {
+            let store = feerecon::store::Store::connect(&url).await.unwrap();
+            assert_eq!(store.synchronous_commit().await.unwrap(), None, "SQLite uses synchronous = FULL");
+            return;
+        }
+        use sqlx::Connection as _;
+        let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+        sqlx::query("DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET synchronous_commit = off', current_database()); END $$")
+            .execute(&mut c).await.unwrap();
+        c.close().await.unwrap();
+        // A connection of its own now gets the server's weaker setting ...
+        let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+        let (plain,): (String,) = sqlx::query_as("SHOW synchronous_commit").fetch_one(&mut c).await.unwrap();
+        assert_eq!(plain, "off");
+        // ... and every connection of the store's pool sets it back.
+        let store = feerecon::store::Store::connect(&url).await.unwrap();
+        for _ in 0..4 {
+            assert_eq!(store.synchronous_commit().await.unwrap().as_deref(), Some("on"));
+        }
+        store.close().await;
+    }
+}
+
+crate::both_backends! {
+    /// Issue 14 item 11: a settlement confirmation for less than the case owes is no paid case.
+    async fn a_settlement_confirmation_for_less_than_the_case_owes_is_flagged(app: TestApp) {
+        use serde_json::json;
+        let portal = app.token_for(Role::Portal).await;
+        let (f1, f2) = (app.token_for(Role::Finance).await, app.token_for(Role::Finance).await);
+        let code = app.new_case(&portal, 1, GPLX, "counter", "2024-07-15").await;
+        let csv = "gateway_txn_no,txn_ref,amount,fee,txn_time,status\nVNP900001,240715SETTLE01,50000,1100,2024-07-15 10:00:00,success\n";
+        let res = app.client.post(app.url("/api/v1/settlements?gateway=vnpay&profile=canonical&name=day.csv")).bearer_auth(&f1)
+            .header("content-type", "text/csv").body(csv).send().await.unwrap();
+        assert_eq!(res.status(), 201);
+        let res = app.client.post(app.url("/api/v1/reconciliations")).bearer_auth(&f1)
+            .json(&json!({"date": "2024-07-15", "gateway": "vnpay"})).send().await.unwrap();
+        let (s, report) = json(res).await;
+        assert_eq!(s, 201, "{report}");
+        let key = report["items"].as_array().unwrap().iter().find(|i| i["category"] == "missing_in_records").unwrap()["key"].as_str().unwrap().to_owned();
+        let act = |tok: String, verb: &'static str, body: serde_json::Value| {
+            let (app, key) = (&app, key.clone());
+            async move { json(app.client.post(app.url(&format!("/api/v1/exceptions/{key}/{verb}"))).bearer_auth(tok).json(&body).send().await.unwrap()).await }
+        };
+        let (s, e) = act(f1.clone(), "resolve", json!({"action": "confirm_from_settlement", "case_code": code, "note": "paid at the counter of VNPAY"})).await;
+        assert_eq!(s, 200, "{e}");
+        let (s, e) = act(f2.clone(), "approve", json!({})).await;
+        assert_eq!((s, e["state"].as_str()), (200, Some("resolved")), "{e}");
+        let p = &app.store.case_payments(&cc(&code)).await.unwrap()[0];
+        assert_eq!((p.status.as_str(), p.amount.dong()), ("paid", 50_000));
+        assert_eq!(p.flags, [feerecon::domain::payment::Flag::CallbackAmountMismatch]);
+        // The portal is told both figures and the flag: it does not treat the case as paid.
+        let events = app.store.case_events(&cc(&code)).await.unwrap();
+        let body: serde_json::Value = serde_json::from_str(&feerecon::notify::body(&events[0])).unwrap();
+        assert_eq!((body["type"].as_str(), body["status"].as_str()), (Some("payment.succeeded"), Some("paid")));
+        assert_eq!((body["amount"].as_i64(), body["citizen_due"].as_i64()), (Some(50_000), Some(135_000)));
+        assert_eq!((body["flags"].clone(), body["receipt"].clone()), (json!(["callback_amount_mismatch"]), Value::Null));
+        // The evidence says how it was authenticated: by two finance users, not by a signature.
+        let (_, ev) = json(app.get(&format!("/api/v1/payments/{}/callbacks", p.payment_id), &f1).await).await;
+        let row = &ev["items"][0];
+        assert_eq!((row["source"].as_str(), row["authenticated_by"].as_str(), row["signature_valid"].as_bool(), row["key_used"].clone()),
+            (Some("settlement"), Some("settlement_approval"), Some(false), Value::Null), "{row}");
+    }
 }

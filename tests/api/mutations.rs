@@ -29,6 +29,7 @@ fn vnpay_cfg(previous: Option<&str>) -> VnpayConfig {
         hash_secret_previous: previous.map(Secret::new),
         pay_url: "http://x".into(),
         api_url: "http://x".into(),
+        server_ip: "203.0.113.10".parse().unwrap(),
     }
 }
 
@@ -83,7 +84,7 @@ fn vnpay_refuses_ten_thousand_forgeries() {
     );
     assert!(matches!(
         feerecon::gateway::vnpay::verify_params(&vnpay_cfg(Some("old-vnpay-secret")), &old),
-        Verification::Valid { key: feerecon::gateway::KeyUsed::Previous, .. }
+        Verification::Valid { auth: feerecon::gateway::AuthenticatedBy::SignaturePrevious, .. }
     ));
     assert!(matches!(feerecon::gateway::vnpay::verify_params(&cfg, &old), Verification::BadSignature(_)));
 }
