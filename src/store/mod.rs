@@ -22,6 +22,8 @@ pub mod outbox;
 pub mod payments;
 mod postgres;
 pub mod recon;
+pub mod review;
+pub mod sessions;
 pub mod settlement;
 mod sqlite;
 
@@ -37,6 +39,8 @@ pub use ledger::{Checkpoint, LedgerEntry};
 pub use outbox::OutboxEvent;
 pub use payments::{CallbackRecord, NewCallback, NewPayment, Payment, PaymentUpdate};
 pub use recon::{DayGateway, ExceptionChange, ExceptionRow, ItemRow, NoGatewaySums, ReconData, RunRecord};
+pub use review::{ExceptionFilter, ExceptionListRow, NoGatewayPayment, RangeFacts};
+pub use sessions::{NewSession, SessionRow};
 pub use settlement::{LineRow, SettlementFile};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,8 +7,11 @@ mod helpers;
 mod pg;
 
 mod access;
+mod browser;
 mod cases;
 mod cli;
+mod dash;
+mod dashboard;
 mod fees;
 mod gateways;
 mod health;
