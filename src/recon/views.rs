@@ -25,7 +25,9 @@ pub enum DayState {
     /// Lines of the date are in, but no reconciliation run yet.
     NotRun,
     /// The latest run has exceptions still open or pending approval.
-    OpenExceptions { unresolved: i64 },
+    OpenExceptions {
+        unresolved: i64,
+    },
     /// The latest run's exceptions are all resolved: it can be closed.
     Reconciled,
     Closed,
@@ -220,7 +222,6 @@ impl Finance {
         Ok(self.store.notifications(Some(DeliveryState::Failed), after, limit).await?)
     }
 }
-
 
 impl Finance {
     /// The settlement profiles an import may name: `canonical` and each `<name>.toml` of the

@@ -69,7 +69,12 @@ const LAST_DATE: NaiveDate = NaiveDate::from_ymd_opt(9999, 12, 31).expect("9999-
 
 /// The exception categories (every one but `matched`), as an SQL list of literals.
 fn exception_categories() -> String {
-    Category::ALL.iter().filter(|c| **c != Category::Matched).map(|c| format!("'{}'", c.as_str())).collect::<Vec<_>>().join(", ")
+    Category::ALL
+        .iter()
+        .filter(|c| **c != Category::Matched)
+        .map(|c| format!("'{}'", c.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The latest run of the (date, gateway) of the row aliased `outer`, as a scalar subquery.
@@ -102,7 +107,8 @@ impl Store {
         );
         let runs: Vec<(NaiveDate, Gateway, String, i64)> =
             on_pool!(self, |p| sqlx::query_as(&runs_sql).bind(from).bind(to).fetch_all(p).await)?;
-        let closed_sql = "SELECT business_date, gateway FROM day_closures WHERE business_date >= $1 AND business_date <= $2
+        let closed_sql =
+            "SELECT business_date, gateway FROM day_closures WHERE business_date >= $1 AND business_date <= $2
                           ORDER BY business_date, gateway";
         let closed: Vec<(NaiveDate, Gateway)> =
             on_pool!(self, |p| sqlx::query_as(closed_sql).bind(from).bind(to).fetch_all(p).await)?;
@@ -173,7 +179,8 @@ impl Store {
     pub async fn no_gateway_payments(&self, date: NaiveDate, limit: i64) -> Result<Vec<NoGatewayPayment>> {
         let start = Timestamp::at(BusinessDate::new(date).start());
         let end = Timestamp::at(BusinessDate::new(date).succ().start());
-        let sql = "SELECT p.payment_id, p.case_code, p.status, p.amount, p.budget_amount, v.procedure_code, p.created_at
+        let sql =
+            "SELECT p.payment_id, p.case_code, p.status, p.amount, p.budget_amount, v.procedure_code, p.created_at
                    FROM payments p JOIN case_versions v ON v.case_code = p.case_code AND v.version = p.case_version
                    WHERE p.status IN ('waived', 'budget_covered') AND p.created_at >= $1 AND p.created_at < $2
                    ORDER BY p.created_at, p.payment_id LIMIT $3";

@@ -211,12 +211,22 @@ enum Visitor {
 }
 
 /// A session for `user` opened at `at`: its cookie and CSRF token.
-async fn session_for(app: &TestApp, user: &feerecon::store::User, at: chrono::DateTime<chrono::Utc>) -> (String, String) {
+async fn session_for(
+    app: &TestApp,
+    user: &feerecon::store::User,
+    at: chrono::DateTime<chrono::Utc>,
+) -> (String, String) {
     let s = feerecon::accounts::open_session(&app.store, user, at).await.unwrap();
     (format!("feerecon_session={}", s.id.expose()), feerecon::auth::session::csrf_token(&s.id))
 }
 
-async fn visit(app: &TestApp, method: &str, path: &str, session: Option<(String, String)>, with_csrf: bool) -> (u16, String) {
+async fn visit(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    session: Option<(String, String)>,
+    with_csrf: bool,
+) -> (u16, String) {
     let client = crate::dash::client();
     let url = app.url(&concrete(path));
     let mut req = if method == "POST" { client.post(url) } else { client.get(url) };
@@ -230,7 +240,9 @@ async fn visit(app: &TestApp, method: &str, path: &str, session: Option<(String,
         if with_csrf {
             body.push_str(&format!("--{b}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n"));
         }
-        body.push_str(&format!("--{b}\r\nContent-Disposition: form-data; name=\"gateway\"\r\n\r\nvnpay\r\n--{b}--\r\n"));
+        body.push_str(&format!(
+            "--{b}\r\nContent-Disposition: form-data; name=\"gateway\"\r\n\r\nvnpay\r\n--{b}--\r\n"
+        ));
         req = req.header("content-type", format!("multipart/form-data; boundary={b}")).body(body);
     } else if method == "POST" {
         let body = if with_csrf { format!("csrf={csrf}&gateway=vnpay") } else { "gateway=vnpay".to_owned() };

@@ -141,7 +141,9 @@ async fn a_finance_officer_does_the_daily_review_in_a_browser() {
             if std::env::var("FEERECON_REQUIRE_BROWSER").is_ok_and(|v| v == "1") {
                 panic!("FEERECON_REQUIRE_BROWSER=1 but the browser is unavailable: {why}");
             }
-            loud(&format!("SKIPPED (browser unavailable: {why}); set FEERECON_REQUIRE_BROWSER=1 to make this a failure"));
+            loud(&format!(
+                "SKIPPED (browser unavailable: {why}); set FEERECON_REQUIRE_BROWSER=1 to make this a failure"
+            ));
             return;
         }
     };
@@ -171,6 +173,8 @@ async fn a_finance_officer_does_the_daily_review_in_a_browser() {
     // The calendar shows the day as not run; open it and run it.
     c.goto(&format!("{base}/?month={}", &date[..7])).await.unwrap();
     let link = format!(r#"a[href="/days/{date}?gateway=vnpay"]"#);
+    wait_for(&c, "#calendar").await;
+    screenshot(&c, "calendar.png").await;
     assert_eq!(wait_for(&c, &link).await.attr("data-state").await.unwrap().as_deref(), Some("not_run"));
     wait_for(&c, &link).await.click().await.unwrap();
     wait_for(&c, "#not-run").await;
@@ -189,11 +193,15 @@ async fn a_finance_officer_does_the_daily_review_in_a_browser() {
     let row = format!(r#"tr[data-key="{missing}"] a.details"#);
     wait_for(&c, &row).await.click().await.unwrap();
     assert!(text(&c, "#side-payment").await.contains("135.000 ₫"), "the payment beside the item");
+    screenshot(&c, "exception.png").await;
     wait_for(&c, "#resolve-action").await.select_by_value("write_off").await.unwrap();
     wait_for(&c, "#resolve-note").await.send_keys("VNPAY xác nhận không quyết toán").await.unwrap();
     wait_for(&c, "#resolve-submit").await.click().await.unwrap();
     wait_for(&c, "#flash").await;
-    assert_eq!(wait_for(&c, "#exception-state").await.attr("data-state").await.unwrap().as_deref(), Some("pending_approval"));
+    assert_eq!(
+        wait_for(&c, "#exception-state").await.attr("data-state").await.unwrap().as_deref(),
+        Some("pending_approval")
+    );
     wait_for(&c, "#own-request").await;
     log_out(&c).await;
 
@@ -232,6 +240,10 @@ async fn a_finance_officer_does_the_daily_review_in_a_browser() {
     assert!(app.store.closure(today, feerecon::domain::payment::Gateway::Vnpay).await.unwrap().is_some());
     let audit = app.store.audit_log(0, 200).await.unwrap();
     let did = |action: &str, who: &str| audit.iter().any(|e| e.action == action && e.actor == who);
-    assert!(did("exception.resolve", "lan.finance") && did("exception.approve", "hoa.finance") && did("day.close", "hoa.finance"));
+    assert!(
+        did("exception.resolve", "lan.finance")
+            && did("exception.approve", "hoa.finance")
+            && did("day.close", "hoa.finance")
+    );
     c.close().await.unwrap();
 }

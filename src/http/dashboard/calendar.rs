@@ -121,16 +121,22 @@ async fn calendar(
         weeks.push(week);
     }
     let t = lang.texts();
-    let legend = [DayState::NoFile, DayState::NotRun, DayState::OpenExceptions { unresolved: 0 }, DayState::Reconciled, DayState::Closed]
-        .into_iter()
-        .map(|s| {
-            let label = match s {
-                DayState::OpenExceptions { .. } => t.state_open_exceptions.to_owned(),
-                other => state_label(lang, other),
-            };
-            (s.as_str(), label)
-        })
-        .collect();
+    let legend = [
+        DayState::NoFile,
+        DayState::NotRun,
+        DayState::OpenExceptions { unresolved: 0 },
+        DayState::Reconciled,
+        DayState::Closed,
+    ]
+    .into_iter()
+    .map(|s| {
+        let label = match s {
+            DayState::OpenExceptions { .. } => t.state_open_exceptions.to_owned(),
+            other => state_label(lang, other),
+        };
+        (s.as_str(), label)
+    })
+    .collect();
     let page = CalendarPage {
         l: Layout::of(&v, "calendar", t.calendar_title),
         month_label: format!("{} {}", t.month, first.format("%m/%Y")),

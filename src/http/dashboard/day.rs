@@ -70,6 +70,8 @@ pub fn routes() -> Vec<Route> {
 
 /// How many waived and budget-covered cases the day view lists.
 const NO_GATEWAY_ROWS: i64 = 50;
+/// How many exceptions the day view lists (the exception list pages through the rest).
+const EXCEPTION_ROWS: usize = 500;
 
 pub fn parse_date(v: &Viewer, s: &str) -> Result<NaiveDate, PageError> {
     BusinessDate::parse(s)
@@ -161,6 +163,8 @@ struct DayPage {
     no_gateway_more: bool,
     exceptions: Vec<ExceptionRow>,
     exception_count: usize,
+    /// More exceptions match than are listed: a link to the paged list.
+    exceptions_more: Option<String>,
     categories: Vec<(&'static str, &'static str, bool)>,
     states: Vec<(&'static str, String, bool)>,
     flash: Option<String>,
@@ -248,7 +252,8 @@ async fn day_page(
         Some(view) => day_report(lang, view, category_filter, state_filter.as_deref()),
         None => (vec![], None, vec![], vec![], None, vec![]),
     };
-    let sums = |s: &crate::store::NoGatewaySums| (lang.count(s.count), lang.money(s.citizen_due), lang.money(s.budget_due));
+    let sums =
+        |s: &crate::store::NoGatewaySums| (lang.count(s.count), lang.money(s.citizen_due), lang.money(s.budget_due));
     let more = i64::try_from(no_gateway.len()).unwrap_or(i64::MAX) > NO_GATEWAY_ROWS;
     let no_gateway_rows = no_gateway
         .into_iter()
@@ -276,6 +281,10 @@ async fn day_page(
         None => (StatusCode::OK, None),
     };
     let exception_count = view.as_ref().map_or(0, |v| v.report.items.len());
+    let exceptions_more = (exceptions.len() > EXCEPTION_ROWS)
+        .then(|| format!("/exceptions?state=all&gateway={gateway}&from={date}&to={date}"));
+    let mut exceptions = exceptions;
+    exceptions.truncate(EXCEPTION_ROWS);
     let page = DayPage {
         l: Layout::of(v, "calendar", format!("{} {}", t.day_title, i18n::date(date))),
         date_label: i18n::date(date),
@@ -301,6 +310,7 @@ async fn day_page(
         no_gateway_more: more,
         exceptions,
         exception_count,
+        exceptions_more,
         categories,
         states: states_opts,
         flash: extras.flash,

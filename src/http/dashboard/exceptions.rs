@@ -271,7 +271,10 @@ fn item_fields(lang: Lang, item: &crate::reconcile::report::ReportItem) -> Vec<K
 struct Evidence {
     received: String,
     source: String,
+    /// Method and path.
     request: String,
+    /// The query string as received (a VNPAY IPN carries its fields there).
+    query: String,
     signature_ok: bool,
     result: String,
     detail: String,
@@ -280,11 +283,11 @@ struct Evidence {
 }
 
 fn evidence(c: &CallbackRecord) -> Evidence {
-    let query = if c.query.is_empty() { String::new() } else { format!("?{}", c.query) };
     Evidence {
         received: i18n::time(c.received_at.0),
         source: serde_json::to_value(c.source).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
-        request: format!("{} {}{query}", c.method, c.path),
+        request: format!("{} {}", c.method, c.path),
+        query: c.query.clone(),
         signature_ok: c.signature_valid,
         result: serde_json::to_value(c.result).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
         detail: c.detail.clone().unwrap_or_default(),
@@ -343,8 +346,9 @@ fn json_fields(lang: Lang, j: &Value) -> Vec<Kv> {
             };
             let value = match (k.as_str(), v) {
                 ("action", Value::String(a)) => i18n::word(lang, a),
-                (k, Value::String(s)) if k.ends_with("_at") || k == "at" => crate::domain::Timestamp::parse(s)
-                    .map_or_else(|_| s.clone(), |ts| i18n::time(ts.0)),
+                (k, Value::String(s)) if k.ends_with("_at") || k == "at" => {
+                    crate::domain::Timestamp::parse(s).map_or_else(|_| s.clone(), |ts| i18n::time(ts.0))
+                }
                 (_, Value::String(s)) => s.clone(),
                 (_, other) => other.to_string(),
             };
@@ -499,8 +503,11 @@ async fn resolve(
     Path(id): Path<String>,
     CsrfForm(f): CsrfForm<ResolveForm>,
 ) -> Result<Response, PageError> {
-    let submitted =
-        Submitted { action: f.action.clone(), note: f.note.clone(), case_code: f.case_code.clone().unwrap_or_default() };
+    let submitted = Submitted {
+        action: f.action.clone(),
+        note: f.note.clone(),
+        case_code: f.case_code.clone().unwrap_or_default(),
+    };
     let refuse = |status, message: String| (status, message);
     let outcome = match super::given(&f.action) {
         None => Err(refuse(StatusCode::UNPROCESSABLE_ENTITY, "action: is required".to_owned())),

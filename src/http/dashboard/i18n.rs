@@ -182,6 +182,8 @@ texts! {
     more_not_shown: "Chỉ hiện những dòng đầu tiên.", "Only the first rows are shown.";
     exceptions_title: "Ngoại lệ", "Exceptions";
     filter: "Lọc", "Filter";
+    show: "Xem", "Show";
+    all_exceptions_of_day: "Xem tất cả ngoại lệ của ngày", "See every exception of the day";
     all: "Tất cả", "All";
     unresolved: "Chưa xong (mở hoặc chờ duyệt)", "Unresolved (open or pending)";
     category: "Loại", "Category";

@@ -191,11 +191,9 @@ async fn job_page(
         Some(Outcome::Imported { lines, sha256 }) => {
             (Some(format!("{}: {} {} · SHA-256 {sha256}", t.job_done_import, lang.count(lines), t.lines)), None, None)
         }
-        Some(Outcome::Failed { message, file, .. }) => (
-            None,
-            Some(message),
-            file.map(|f| (f.line.to_string(), f.field.unwrap_or_default(), f.reason)),
-        ),
+        Some(Outcome::Failed { message, file, .. }) => {
+            (None, Some(message), file.map(|f| (f.line.to_string(), f.field.unwrap_or_default(), f.reason)))
+        }
     };
     let phase = match (&job.kind, job.writing.load(Ordering::Relaxed)) {
         (JobKind::Import { .. }, false) => t.job_reading,

@@ -124,7 +124,11 @@ async fn ledger_page(
     Ok(render(status, &page))
 }
 
-async fn page(State(state): State<AppState>, Extension(v): Extension<Viewer>, req: Request) -> Result<Response, PageError> {
+async fn page(
+    State(state): State<AppState>,
+    Extension(v): Extension<Viewer>,
+    req: Request,
+) -> Result<Response, PageError> {
     let q: LedgerQuery = super::query(req.uri(), v.lang)?;
     ledger_page(&state, &v, &q, None).await
 }
@@ -148,7 +152,8 @@ async fn export(
         Ok(r) => r,
         Err(m) => return ledger_page(&state, &v, &q, Some((StatusCode::UNPROCESSABLE_ENTITY, m))).await,
     };
-    let export = state.ledger.export(from.naive(), to.naive()).await.map_err(|e| PageError::internal(v.lang, e).with(&v))?;
+    let export =
+        state.ledger.export(from.naive(), to.naive()).await.map_err(|e| PageError::internal(v.lang, e).with(&v))?;
     let Some(export) = export else {
         let err = (StatusCode::NOT_FOUND, format!("from, to: no ledger entry is dated {from} to {to}"));
         return ledger_page(&state, &v, &q, Some(err)).await;

@@ -10,12 +10,12 @@
 use std::sync::OnceLock;
 
 use askama::Template;
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::Extension;
 use serde::Deserialize;
 
 use super::i18n::Lang;
@@ -89,10 +89,8 @@ fn login_form(
     let token = crate::auth::session::random_token();
     let l = Layout::new(None, lang, "", lang.texts().login_title);
     let mut res = render(status, &LoginPage { l, csrf: token.expose(), next, name, error, info });
-    res.headers_mut().append(
-        header::SET_COOKIE,
-        set_cookie(LOGIN_COOKIE, token.expose(), Some(3600), secure_cookies(state)),
-    );
+    res.headers_mut()
+        .append(header::SET_COOKIE, set_cookie(LOGIN_COOKIE, token.expose(), Some(3600), secure_cookies(state)));
     res
 }
 
@@ -203,7 +201,8 @@ async fn login(
     let secure = secure_cookies(&state);
     let mut res = Redirect::to(&next).into_response();
     let max_age = crate::accounts::SESSION_MAX.num_seconds();
-    res.headers_mut().append(header::SET_COOKIE, set_cookie(SESSION_COOKIE, session.id.expose(), Some(max_age), secure));
+    res.headers_mut()
+        .append(header::SET_COOKIE, set_cookie(SESSION_COOKIE, session.id.expose(), Some(max_age), secure));
     res.headers_mut().append(header::SET_COOKIE, set_cookie(LOGIN_COOKIE, "", Some(0), secure));
     res
 }
@@ -239,7 +238,8 @@ async fn switch_lang(
     let to = q.to.as_deref().and_then(Lang::parse).unwrap_or(lang);
     let mut res = Redirect::to(local_path(q.next.as_deref())).into_response();
     let year = 365 * 24 * 3600;
-    res.headers_mut().append(header::SET_COOKIE, set_cookie(LANG_COOKIE, to.code(), Some(year), secure_cookies(&state)));
+    res.headers_mut()
+        .append(header::SET_COOKIE, set_cookie(LANG_COOKIE, to.code(), Some(year), secure_cookies(&state)));
     Ok(res)
 }
 

@@ -74,7 +74,8 @@ async fn list_page(
 ) -> Result<Response, PageError> {
     let lang = v.lang;
     let t = lang.texts();
-    let page = state.finance.dead_letters(super::given(&q.after), PAGE + 1).await.map_err(|e| PageError::finance(v, e))?;
+    let page =
+        state.finance.dead_letters(super::given(&q.after), PAGE + 1).await.map_err(|e| PageError::finance(v, e))?;
     let more = i64::try_from(page.len()).unwrap_or(i64::MAX) > PAGE;
     let rows: Vec<Row> = page
         .iter()
@@ -108,7 +109,11 @@ async fn list_page(
     Ok(render(status, &page))
 }
 
-async fn list(State(state): State<AppState>, Extension(v): Extension<Viewer>, req: Request) -> Result<Response, PageError> {
+async fn list(
+    State(state): State<AppState>,
+    Extension(v): Extension<Viewer>,
+    req: Request,
+) -> Result<Response, PageError> {
     let q: ListQuery = super::query(req.uri(), v.lang)?;
     list_page(&state, &v, &q, None).await
 }

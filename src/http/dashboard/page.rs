@@ -111,7 +111,8 @@ pub struct PageError {
     lang: Lang,
     pub status: StatusCode,
     pub message: String,
-    viewer: Option<Viewer>,
+    /// Boxed: a page error travels through every handler's `Result`.
+    viewer: Option<Box<Viewer>>,
 }
 
 impl PageError {
@@ -121,7 +122,7 @@ impl PageError {
 
     /// Shows the page with the viewer's layout.
     pub fn with(mut self, v: &Viewer) -> Self {
-        self.viewer = Some(v.clone());
+        self.viewer = Some(Box::new(v.clone()));
         self
     }
 
@@ -161,6 +162,6 @@ pub fn finance_status(lang: Lang, e: FinanceError) -> (StatusCode, String) {
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        error_page(self.viewer.as_ref(), self.lang, self.status, &self.message)
+        error_page(self.viewer.as_deref(), self.lang, self.status, &self.message)
     }
 }

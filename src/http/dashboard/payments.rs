@@ -89,8 +89,14 @@ async fn search(
     let t = lang.texts();
     let q: SearchQuery = super::query(req.uri(), lang)?;
     let text = q.q.unwrap_or_default();
-    let mut page =
-        SearchPage { l: Layout::of(&v, "payments", t.search_title), q: text.clone(), searched: false, read_as: String::new(), rows: vec![], error: None };
+    let mut page = SearchPage {
+        l: Layout::of(&v, "payments", t.search_title),
+        q: text.clone(),
+        searched: false,
+        read_as: String::new(),
+        rows: vec![],
+        error: None,
+    };
     let mut status = StatusCode::OK;
     if !text.is_empty() {
         page.searched = true;
@@ -154,12 +160,13 @@ async fn detail(
         .iter()
         .map(|c| {
             let result = serde_json::to_value(c.result).ok().and_then(|v| v.as_str().map(str::to_owned));
+            let query = if c.query.is_empty() { String::new() } else { format!("?{}\n", c.query) };
             (
                 i18n::time(c.received_at.0),
                 format!("{} {}", c.method, c.path),
                 c.signature_valid,
                 result.unwrap_or_default(),
-                c.body.clone(),
+                format!("{query}{}", c.body),
             )
         })
         .collect();

@@ -121,6 +121,21 @@ pub fn secure(res: &mut Response, https: bool) {
     }
 }
 
+/// The page a request shows, for the language switch's way back: the request itself for a
+/// `GET`; for a form that re-renders its page (with an error), that page's path.
+fn way_back(method: &Method, uri: &axum::http::Uri) -> String {
+    if method == Method::GET {
+        return uri.path_and_query().map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
+    }
+    let path = uri.path();
+    match path.rsplit_once('/') {
+        Some((page, "resolve" | "approve" | "reject" | "run" | "close" | "resend")) if !page.is_empty() => {
+            page.to_owned()
+        }
+        _ => path.to_owned(),
+    }
+}
+
 /// The viewer of a request with a live session, or `None`.
 async fn viewer(state: &AppState, headers: &HeaderMap, lang: Lang, here: String) -> Result<Option<Viewer>, PageError> {
     let Some(id) = cookie(headers, SESSION_COOKIE).filter(|v| crate::auth::session::well_formed(v)) else {
@@ -148,14 +163,15 @@ pub async fn guard(state: AppState, access: Access, mut req: Request, next: Next
     let addr = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     req.extensions_mut().insert(ClientAddr(addr));
     req.extensions_mut().insert(lang);
-    let here = req.uri().path_and_query().map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
+    let here = way_back(req.method(), req.uri());
     let mut res = if access == Access::PagePublic {
         next.run(req).await
     } else {
         match viewer(&state, req.headers(), lang, here.clone()).await {
             Err(e) => e.into_response(),
             Ok(None) if req.method() == Method::GET => {
-                let to = if here == "/" { "/login".to_owned() } else { format!("/login?next={}", super::page::enc(&here)) };
+                let to =
+                    if here == "/" { "/login".to_owned() } else { format!("/login?next={}", super::page::enc(&here)) };
                 Redirect::to(&to).into_response()
             }
             Ok(None) => Redirect::to("/login").into_response(),
@@ -270,6 +286,17 @@ impl LoginLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_form_s_way_back_is_its_page() {
+        let uri = |s: &str| s.parse::<axum::http::Uri>().unwrap();
+        assert_eq!(way_back(&Method::GET, &uri("/days/2024-07-15?gateway=momo")), "/days/2024-07-15?gateway=momo");
+        assert_eq!(
+            way_back(&Method::POST, &uri("/exceptions/vnpay%3A1%3Asuccess/resolve")),
+            "/exceptions/vnpay%3A1%3Asuccess"
+        );
+        assert_eq!(way_back(&Method::POST, &uri("/settlements")), "/settlements");
+    }
 
     #[test]
     fn cookies_are_read_among_others() {

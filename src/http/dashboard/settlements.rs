@@ -88,11 +88,19 @@ async fn settlements_page(
         l: Layout::of(v, "settlements", lang.texts().settlements_title),
         can_act: v.can_act(),
         csrf: v.csrf().to_owned(),
-        gateways: Gateway::ALL.iter().map(|g| (g.as_str(), i18n::word(lang, g.as_str()), chosen.0 == Some(g.as_str()))).collect(),
-        profiles: state.finance.profile_names().into_iter().map(|p| {
-            let on = chosen.1 == Some(p.as_str());
-            (p, on)
-        }).collect(),
+        gateways: Gateway::ALL
+            .iter()
+            .map(|g| (g.as_str(), i18n::word(lang, g.as_str()), chosen.0 == Some(g.as_str())))
+            .collect(),
+        profiles: state
+            .finance
+            .profile_names()
+            .into_iter()
+            .map(|p| {
+                let on = chosen.1 == Some(p.as_str());
+                (p, on)
+            })
+            .collect(),
         files,
         error,
     };
@@ -116,7 +124,11 @@ fn estimate_lines(bytes: &[u8]) -> u64 {
     u64::try_from(n.saturating_sub(1)).unwrap_or(0)
 }
 
-async fn upload(State(state): State<AppState>, Extension(v): Extension<Viewer>, req: Request) -> Result<Response, PageError> {
+async fn upload(
+    State(state): State<AppState>,
+    Extension(v): Extension<Viewer>,
+    req: Request,
+) -> Result<Response, PageError> {
     let lang: Lang = v.lang;
     let limit = state.config.max_upload;
     let bad_request = |m: String| PageError::user(&v, StatusCode::BAD_REQUEST, &m);
@@ -158,7 +170,11 @@ async fn upload(State(state): State<AppState>, Extension(v): Extension<Viewer>, 
     let Some((name, bytes)) = file.filter(|(_, b)| !b.is_empty()) else {
         return settlements_page(&state, &v, chosen, refuse("file: choose a non-empty file".into())).await;
     };
-    let job = state.dashboard.jobs.start(&v.user_id, JobKind::Import { gateway: g, name: name.clone() }, estimate_lines(&bytes));
+    let job = state.dashboard.jobs.start(
+        &v.user_id,
+        JobKind::Import { gateway: g, name: name.clone() },
+        estimate_lines(&bytes),
+    );
     let (finance, actor, task) = (state.finance.clone(), v.name.clone(), job.clone());
     tokio::spawn(async move {
         let progress = |n: usize| task.progress(n);
