@@ -4,17 +4,18 @@
 //! One router module per page group, each returning its `Route`s with their `Access` like the
 //! API's areas, so the route × role table covers every page and form: `login` (login, logout,
 //! language, assets), `calendar`, `day` (the day view, runs, closes, report downloads),
-//! `exceptions` (list, detail, resolve / approve / reject), `payments` (search, detail),
-//! `settlements` (files and upload), `jobs` (progress of long operations), `ledger` (export,
-//! verification) and `notifications` (dead letters, re-send). `session` holds the access check,
-//! the CSRF check and the security headers; `page` the layout and errors; `i18n` the two
-//! languages. Templates are in `templates/dashboard/` (compiled in by askama), the stylesheet
-//! and the one script in `static/` (embedded with `include_str!`): nothing to build, nothing
-//! to ship beside the binary.
+//! `exceptions` (the list), `exception` (detail, resolve / approve / reject), `payments`
+//! (search, detail), `settlements` (files and upload), `jobs` (progress of long operations),
+//! `ledger` (export, verification) and `notifications` (dead letters, re-send). `session` holds
+//! the access check, the CSRF check and the security headers; `page` the layout and errors;
+//! `i18n` the two languages; `chart` the bar chart's geometry. Templates are in
+//! `templates/dashboard/` (compiled in by askama), the stylesheet and the one script in
+//! `static/` (embedded with `include_str!`): nothing to build, nothing to ship beside the binary.
 
 mod calendar;
 mod chart;
 mod day;
+mod exception;
 mod exceptions;
 pub mod i18n;
 mod jobs;
@@ -46,6 +47,7 @@ pub fn routes() -> Vec<Route> {
     r.extend(calendar::routes());
     r.extend(day::routes());
     r.extend(exceptions::routes());
+    r.extend(exception::routes());
     r.extend(payments::routes());
     r.extend(settlements::routes());
     r.extend(jobs::routes());
