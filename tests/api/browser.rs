@@ -4,7 +4,8 @@
 //! A finance officer logs in, imports the simulator's settlement file through the upload form
 //! (watching the job page), opens the day from the calendar, runs it, writes off a payment the
 //! file left out; a second finance user approves it, accepts the stranger line and closes the
-//! day, confirming the dialog. Screenshots of the day view go to
+//! day, confirming the dialog. Screenshots of the import's job page, the calendar, an exception
+//! and the day view (with exceptions, then closed) go to
 //! `<target>/tmp/dashboard-screenshots/`. Debian's `chromium` and `chromium-driver` are needed:
 //! without them the test prints a loud SKIPPED line and passes, or fails when
 //! `FEERECON_REQUIRE_BROWSER=1` (as `.ci/run` sets).
@@ -169,6 +170,7 @@ async fn a_finance_officer_does_the_daily_review_in_a_browser() {
     wait_for(&c, "#upload-file").await.send_keys(upload.to_str().unwrap()).await.unwrap();
     wait_for(&c, "#upload-submit").await.click().await.unwrap();
     assert!(text(&c, "#job-ok").await.contains("SHA-256"), "the job page reports the import");
+    screenshot(&c, "import-job.png").await;
 
     // The calendar shows the day as not run; open it and run it.
     c.goto(&format!("{base}/?month={}", &date[..7])).await.unwrap();

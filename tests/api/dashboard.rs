@@ -197,6 +197,12 @@ both_backends! {
         p.assert(422, "to: is before from");
         d.get("/ledger/export?from=2024-07-15").await.assert(422, "to: is required");
 
+        let css = anonymous_get(&app, "/assets/app.css").await;
+        assert_eq!((css.status, css.header("content-type")), (200, "text/css; charset=utf-8"));
+        assert_eq!(css.header("x-content-type-options"), "nosniff");
+        let js = anonymous_get(&app, "/assets/app.js").await;
+        assert_eq!((js.status, js.header("content-type")), (200, "text/javascript; charset=utf-8"));
+
         let p = d.get("/lang?to=en&next=%2Fpayments").await;
         assert_eq!((p.status, p.location()), (303, "/payments"));
         let lang = p.set_cookie("feerecon_lang").unwrap();

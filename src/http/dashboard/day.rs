@@ -22,7 +22,7 @@ use super::page::{Layout, PageError, enc, render};
 use super::session::{CsrfForm, Viewer};
 use crate::domain::BusinessDate;
 use crate::domain::payment::{Gateway, PaymentStatus};
-use crate::domain::recon::Category;
+use crate::domain::recon::{Category, ExceptionState};
 use crate::http::AppState;
 use crate::http::routes::{Access, Route};
 use crate::recon::{FinanceError, RunView};
@@ -272,9 +272,9 @@ async fn day_page(
         .filter(|c| **c != Category::Matched)
         .map(|c| (c.as_str(), i18n::category(lang, *c), category_filter == Some(*c)))
         .collect();
-    let states_opts = ["open", "pending_approval", "resolved"]
-        .into_iter()
-        .map(|s| (s, i18n::word(lang, s), state_filter.as_deref() == Some(s)))
+    let states_opts = ExceptionState::ALL
+        .iter()
+        .map(|s| (s.as_str(), i18n::word(lang, s.as_str()), state_filter.as_deref() == Some(s.as_str())))
         .collect();
     let (status, error) = match extras.error {
         Some((s, m)) => (s, Some(m)),

@@ -171,8 +171,9 @@ async fn list(
             .filter(|c| **c != Category::Matched)
             .map(|c| (c.as_str(), i18n::category(lang, *c), category == Some(*c)))
             .collect(),
-        states: ["unresolved", "open", "pending_approval", "resolved", "all"]
-            .into_iter()
+        states: std::iter::once("unresolved")
+            .chain(ExceptionState::ALL.iter().map(|s| s.as_str()))
+            .chain(std::iter::once("all"))
             .map(|s| {
                 let label = match s {
                     "unresolved" => t.unresolved.to_owned(),

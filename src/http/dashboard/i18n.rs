@@ -265,6 +265,8 @@ texts! {
     imported_at: "Nhập lúc", "Imported at";
     imported_by: "Người nhập", "Imported by";
     lines: "Số dòng", "Lines";
+    lines_unit: "dòng", "lines";
+    entries_unit: "bút toán", "entries";
     no_files: "Chưa có tệp nào.", "No file yet.";
     import_errors: "Tệp bị từ chối", "The file was refused";
     line: "Dòng", "Line";

@@ -188,9 +188,11 @@ async fn job_page(
     };
     let (ok, error, file_error) = match outcome.clone() {
         None | Some(Outcome::Ran) => (None, None, None),
-        Some(Outcome::Imported { lines, sha256 }) => {
-            (Some(format!("{}: {} {} · SHA-256 {sha256}", t.job_done_import, lang.count(lines), t.lines)), None, None)
-        }
+        Some(Outcome::Imported { lines, sha256 }) => (
+            Some(format!("{}: {} {} · SHA-256 {sha256}", t.job_done_import, lang.count(lines), t.lines_unit)),
+            None,
+            None,
+        ),
         Some(Outcome::Failed { message, file, .. }) => {
             (None, Some(message), file.map(|f| (f.line.to_string(), f.field.unwrap_or_default(), f.reason)))
         }
@@ -206,7 +208,7 @@ async fn job_page(
         heading,
         phase,
         done: done.min(job.total),
-        done_label: format!("{} {}", lang.count(i64::try_from(done).unwrap_or(i64::MAX)), t.lines),
+        done_label: format!("{} {}", lang.count(i64::try_from(done).unwrap_or(i64::MAX)), t.lines_unit),
         total: job.total,
         elapsed: format!("{} {} {}", t.elapsed, job.started.elapsed().as_secs(), t.seconds),
         ok,
@@ -216,4 +218,37 @@ async fn job_page(
         back_label,
     };
     Ok(render(status, &page))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_import_reads_then_writes_and_its_job_says_which() {
+        let jobs = Jobs::default();
+        let job = jobs.start("usr_1", JobKind::Import { gateway: Gateway::Vnpay, name: "f.csv".into() }, 300_000);
+        job.progress(100_000);
+        job.progress(200_000);
+        assert!(!job.writing.load(Ordering::Relaxed), "still reading");
+        job.progress(5_000);
+        assert!(job.writing.load(Ordering::Relaxed), "the count started again: writing");
+        assert_eq!(job.done.load(Ordering::Relaxed), 5_000);
+        assert!(jobs.get(&job.id, "usr_1").is_some());
+        assert!(jobs.get(&job.id, "usr_2").is_none(), "only its owner sees a job");
+        job.finish(Outcome::Ran);
+        assert!(job.outcome().is_some());
+    }
+
+    #[test]
+    fn an_instance_keeps_the_last_jobs_only() {
+        let jobs = Jobs::default();
+        let first = jobs.start("u", JobKind::Run { date: NaiveDate::MIN, gateway: Gateway::Momo }, 0);
+        first.finish(Outcome::Ran);
+        for _ in 0..KEEP {
+            jobs.start("u", JobKind::Run { date: NaiveDate::MIN, gateway: Gateway::Momo }, 0);
+        }
+        assert!(jobs.get(&first.id, "u").is_none(), "the oldest finished job is forgotten first");
+        assert_eq!(jobs.jobs.lock().unwrap().len(), KEEP);
+    }
 }

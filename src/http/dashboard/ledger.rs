@@ -80,7 +80,14 @@ async fn ledger_page(
         Some(_) => {
             let c = state.ledger.verify_live().await.map_err(internal)?;
             let text = if c.ok {
-                format!("{}: {} {} · seq {} · {}", t.verify_ok, lang.count(c.entries), t.lines, c.last_seq, c.head_hash)
+                format!(
+                    "{}: {} {} · seq {} · {}",
+                    t.verify_ok,
+                    lang.count(c.entries),
+                    t.entries_unit,
+                    c.last_seq,
+                    c.head_hash
+                )
             } else {
                 format!(
                     "{}: seq {} · {}",
