@@ -13,6 +13,8 @@ use subtle::ConstantTimeEq;
 
 use crate::domain::Secret;
 
+pub mod session;
+
 const TOKEN_PREFIX: &str = "frt_";
 
 /// A freshly minted token: the id to store and show, the whole token to print once, and the hash.

@@ -3,7 +3,8 @@
 //! `Authorization: Bearer frt_<id>_<secret>`: the id finds the token, the secret is checked
 //! against the stored SHA-256 in constant time, then revocation and expiry are checked against
 //! the database on every request (so a revocation is effective at once), then the route's
-//! `Access` decides between 403 and passing the `Principal` on to the handler.
+//! `Access` decides between 403 and passing the `Principal` on to the handler. Dashboard routes
+//! are checked by their login session instead (`dashboard::session::guard`).
 
 use axum::extract::{Request, State};
 use axum::http::header;
@@ -56,6 +57,9 @@ pub async fn authorize(
 ) -> Result<Response, ApiError> {
     if access == Access::Public {
         return Ok(next.run(req).await);
+    }
+    if access.is_page() {
+        return Ok(super::dashboard::session::guard(state, access, req, next).await);
     }
     let header_value = req.headers().get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or(""));
     let principal = authenticate(&state, header_value).await?;

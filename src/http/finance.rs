@@ -107,7 +107,7 @@ impl From<FinanceError> for ApiError {
     fn from(e: FinanceError) -> Self {
         let m = e.to_string();
         match e {
-            FinanceError::Invalid(_) => ApiError::InvalidField(m),
+            FinanceError::Invalid(_) | FinanceError::File { .. } => ApiError::InvalidField(m),
             FinanceError::NotFound(_) => ApiError::NotFound(m),
             FinanceError::Duplicate(_) | FinanceError::Conflict(_) => {
                 ApiError::Conflict { code: "conflict", message: m }

@@ -1,4 +1,5 @@
-//! The HTTP server: one `AppState`, one router per area merged at the root.
+//! The HTTP server: one `AppState`, one router per area merged at the root (the API's areas and
+//! the finance dashboard's pages, `dashboard`).
 //!
 //! `Application::build` connects and migrates the database, binds the listener (port 0 works,
 //! which is how the tests start the real server) and assembles the router: each area's routes
@@ -9,6 +10,7 @@
 
 pub mod auth;
 mod cases;
+pub mod dashboard;
 pub mod error;
 mod finance;
 mod gateway;
@@ -56,6 +58,8 @@ pub struct AppState {
     pub ledger: Arc<crate::ledger::Ledger>,
     /// The OpenAPI document, rendered once from the route table.
     pub openapi: Arc<String>,
+    /// The dashboard's login rate limit and long operations.
+    pub dashboard: Arc<dashboard::Dashboard>,
 }
 
 /// Every route of the API, from every area.
@@ -67,6 +71,7 @@ pub fn all_routes() -> Vec<Route> {
     r.extend(notifications::routes());
     r.extend(finance::routes());
     r.extend(ledger::routes());
+    r.extend(dashboard::routes());
     r
 }
 
@@ -206,6 +211,7 @@ impl Application {
             finance,
             ledger,
             openapi: Arc::new(openapi),
+            dashboard: Arc::new(dashboard::Dashboard::default()),
         };
         Ok(Self { router: router(state.clone()), listener, state, shutdown, workers })
     }
@@ -221,7 +227,9 @@ impl Application {
     /// Serves until `shutdown` resolves, then finishes requests in flight and closes the database.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let store = self.state.store.clone();
-        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await.context("server error")?;
+        // The peer address reaches handlers for the dashboard's login rate limit.
+        let app = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await.context("server error")?;
         let _ = self.shutdown.send(true);
         for w in self.workers {
             let _ = w.await;

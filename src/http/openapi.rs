@@ -19,7 +19,13 @@ pub fn document(routes: &[Route]) -> Value {
         responses.insert("2XX".into(), json!({"description": "Success."}));
         responses.insert("4XX".into(), json!({"$ref": "#/components/responses/Error"}));
         responses.insert("5XX".into(), json!({"$ref": "#/components/responses/Error"}));
-        let security = if r.access.needs_token() { json!([{"bearer": []}]) } else { json!([]) };
+        let security = if r.access.needs_token() {
+            json!([{"bearer": []}])
+        } else if r.access.needs_session() {
+            json!([{"session": []}])
+        } else {
+            json!([])
+        };
         let op = json!({
             "summary": r.summary,
             "operationId": format!("{}{}", r.method.as_str().to_lowercase(), r.path.replace(['/', '{', '}', '.'], "_")),
@@ -43,7 +49,10 @@ pub fn document(routes: &[Route]) -> Value {
         },
         "paths": paths,
         "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "feerecon_session"}
+            },
             "responses": {"Error": {
                 "description": "The error envelope.",
                 "content": {"application/json": {"schema": {

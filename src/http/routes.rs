@@ -11,7 +11,8 @@ use super::AppState;
 use crate::domain::Role;
 
 /// Who may call a route (SPEC §4.2). A role outside the set gets 403; no token gets 401 unless
-/// the route is `Public` or `Gateway`.
+/// the route is `Public` or `Gateway`. Dashboard pages and forms (`Page*`) follow the same table
+/// with a login session instead of a token: no live session redirects to `/login`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
     /// Health, readiness, metrics, the OpenAPI document: anyone, with or without a token.
@@ -27,6 +28,13 @@ pub enum Access {
     Finance,
     /// Finance, auditors and administrators reading reports, ledger, evidence.
     Staff,
+    /// Dashboard: the login page, the language switch, the stylesheet and script; anyone.
+    PagePublic,
+    /// Dashboard: a page, for a logged-in finance user, auditor or administrator.
+    PageStaff,
+    /// Dashboard: a form that changes something, for a logged-in finance user, with the
+    /// session's CSRF token.
+    PageFinance,
 }
 
 impl Access {
@@ -34,17 +42,27 @@ impl Access {
     /// need no token.
     pub fn allows(self, role: Role) -> bool {
         match self {
-            Access::Public => true,
+            Access::Public | Access::PagePublic => true,
             Access::Gateway => false,
             Access::Portal => role == Role::Portal,
             Access::AnyRole => true,
-            Access::Finance => role == Role::Finance,
-            Access::Staff => matches!(role, Role::Finance | Role::Auditor | Role::Admin),
+            Access::Finance | Access::PageFinance => role == Role::Finance,
+            Access::Staff | Access::PageStaff => matches!(role, Role::Finance | Role::Auditor | Role::Admin),
         }
     }
 
     pub fn needs_token(self) -> bool {
-        !matches!(self, Access::Public | Access::Gateway)
+        !matches!(self, Access::Public | Access::Gateway) && !self.is_page()
+    }
+
+    /// A dashboard route: session cookie, not token.
+    pub fn is_page(self) -> bool {
+        matches!(self, Access::PagePublic | Access::PageStaff | Access::PageFinance)
+    }
+
+    /// A dashboard route that needs a login session.
+    pub fn needs_session(self) -> bool {
+        matches!(self, Access::PageStaff | Access::PageFinance)
     }
 
     /// The roles allowed, for the OpenAPI document.

@@ -45,7 +45,7 @@ impl Finance {
             )));
         }
         let lines = crate::settlement::parse(&p, bytes, &|n| progress(n))
-            .map_err(|e| FinanceError::Invalid(format!("{name}: {e}")))?;
+            .map_err(|error| FinanceError::File { name: name.to_owned(), error })?;
         let sha = hex::encode(Sha256::digest(bytes));
         let at = self.clock.now();
         let mut tx = self.store.write().await?;

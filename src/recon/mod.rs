@@ -12,6 +12,7 @@ mod close;
 mod exceptions;
 mod import;
 mod run;
+mod views;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 pub use close::settlement_posting;
 pub use exceptions::{Action, exception_view};
 pub use run::{CsvPages, DayView, RunView};
+pub use views::{CalendarCell, DayState, ExceptionDetail, PaymentDetail, SearchResult};
 
 use crate::domain::payment::Gateway;
 use crate::domain::{BusinessDate, Clock};
@@ -35,6 +37,9 @@ pub enum FinanceError {
     /// A request that cannot be acted on as given (422 / exit 1).
     #[error("{0}")]
     Invalid(String),
+    /// A settlement file refused by its parser, with the line, field and reason (422 / exit 1).
+    #[error("{name}: {error}")]
+    File { name: String, error: crate::settlement::FileError },
     #[error("{0}")]
     NotFound(String),
     /// The same file again (409).

@@ -23,6 +23,8 @@ pub mod payments;
 mod postgres;
 pub mod recon;
 pub mod recon_data;
+pub mod review;
+pub mod sessions;
 pub mod settlement;
 mod sqlite;
 
@@ -39,6 +41,8 @@ pub use outbox::OutboxEvent;
 pub use payments::{CallbackRow, DueForQuery, NewPayment, Payment, PaymentUpdate};
 pub use recon::{DayGateway, ExceptionChange, ExceptionRow, ItemRow, NoGatewaySums, RunRecord};
 pub use recon_data::ReconData;
+pub use review::{ExceptionFilter, ExceptionListRow, NoGatewayPayment, RangeFacts};
+pub use sessions::{NewSession, SessionRow};
 pub use settlement::{LineRow, SettlementFile};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

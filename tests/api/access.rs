@@ -1,6 +1,8 @@
 //! The route × role table of SPEC §4.2, walked for every route: every role, no token, a wrong,
-//! an expired and a revoked token. Every route the server mounts must appear in `SPEC_TABLE`,
-//! so a new route cannot be added without deciding who may call it.
+//! an expired and a revoked token; for the dashboard's pages and forms, every role's session, no
+//! session, an ended, an expired and a forged one, and a form without its CSRF token. Every route
+//! the server mounts must appear in `SPEC_TABLE`, so a new route cannot be added without deciding
+//! who may call it.
 
 use feerecon::domain::Role;
 use feerecon::http::routes::Access;
@@ -49,6 +51,33 @@ const SPEC_TABLE: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/ledger/public-key", Access::Staff),
     ("GET", "/api/v1/ledger/checkpoints", Access::Staff),
     ("GET", "/api/v1/audit-log", Access::Staff),
+    // The dashboard (SPEC §4.2: "the dashboard follows the same table"), by login session.
+    ("GET", "/login", Access::PagePublic),
+    ("POST", "/login", Access::PagePublic),
+    ("POST", "/logout", Access::PageStaff),
+    ("GET", "/lang", Access::PagePublic),
+    ("GET", "/assets/app.css", Access::PagePublic),
+    ("GET", "/assets/app.js", Access::PagePublic),
+    ("GET", "/", Access::PageStaff),
+    ("GET", "/days/{date}", Access::PageStaff),
+    ("POST", "/days/{date}/run", Access::PageFinance),
+    ("POST", "/days/{date}/close", Access::PageFinance),
+    ("GET", "/days/{date}/report.csv", Access::PageStaff),
+    ("GET", "/days/{date}/report.xlsx", Access::PageStaff),
+    ("GET", "/exceptions", Access::PageStaff),
+    ("GET", "/exceptions/{id}", Access::PageStaff),
+    ("POST", "/exceptions/{id}/resolve", Access::PageFinance),
+    ("POST", "/exceptions/{id}/approve", Access::PageFinance),
+    ("POST", "/exceptions/{id}/reject", Access::PageFinance),
+    ("GET", "/payments", Access::PageStaff),
+    ("GET", "/payments/{payment_id}", Access::PageStaff),
+    ("GET", "/settlements", Access::PageStaff),
+    ("POST", "/settlements", Access::PageFinance),
+    ("GET", "/jobs/{job_id}", Access::PageStaff),
+    ("GET", "/ledger", Access::PageStaff),
+    ("GET", "/ledger/export", Access::PageStaff),
+    ("GET", "/notifications", Access::PageStaff),
+    ("POST", "/notifications/{event_id}/resend", Access::PageFinance),
 ];
 
 fn concrete(path: &str) -> String {
@@ -58,6 +87,7 @@ fn concrete(path: &str) -> String {
         .replace("{date}", "2024-07-15")
         .replace("{event_id}", "evt_00000000000000000000000000000000")
         .replace("{file_id}", "stf_00000000000000000000000000000000")
+        .replace("{job_id}", "job_00000000000000000000000000000000")
 }
 
 #[test]
@@ -124,6 +154,9 @@ both_backends! {
         let callers = [Caller::Nobody, Caller::Role(Role::Portal), Caller::Role(Role::Finance), Caller::Role(Role::Auditor),
             Caller::Role(Role::Admin), Caller::Wrong, Caller::Expired, Caller::Revoked];
         for (method, path, access) in SPEC_TABLE {
+            if access.is_page() {
+                continue; // by session: `every_page_answers_every_session_as_the_table_says`
+            }
             for caller in callers {
                 let token = match caller {
                     Caller::Nobody => None,
@@ -163,5 +196,112 @@ both_backends! {
         let last = forged.pop().unwrap();
         forged.push(if last == '0' { '1' } else { '0' });
         assert_eq!(app.get("/api/v1/cases/000.00.12.H62-240715-0001", &forged).await.status(), 401);
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Visitor {
+    NoSession,
+    Session(Role),
+    /// A finance session posting a form without the CSRF token.
+    FinanceWithoutCsrf,
+    LoggedOut,
+    Expired,
+    Forged,
+}
+
+/// A session for `user` opened at `at`: its cookie and CSRF token.
+async fn session_for(
+    app: &TestApp,
+    user: &feerecon::store::User,
+    at: chrono::DateTime<chrono::Utc>,
+) -> (String, String) {
+    let s = feerecon::accounts::open_session(&app.store, user, at).await.unwrap();
+    (format!("feerecon_session={}", s.id.expose()), feerecon::auth::session::csrf_token(&s.id))
+}
+
+async fn visit(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    session: Option<(String, String)>,
+    with_csrf: bool,
+) -> (u16, String) {
+    let client = crate::dash::client();
+    let url = app.url(&concrete(path));
+    let mut req = if method == "POST" { client.post(url) } else { client.get(url) };
+    let csrf = session.as_ref().filter(|_| with_csrf).map(|s| s.1.clone()).unwrap_or_default();
+    if let Some((cookie, _)) = &session {
+        req = req.header("cookie", cookie);
+    }
+    if method == "POST" && path == "/settlements" {
+        let b = "XbOuNdArY";
+        let mut body = String::new();
+        if with_csrf {
+            body.push_str(&format!("--{b}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n"));
+        }
+        body.push_str(&format!(
+            "--{b}\r\nContent-Disposition: form-data; name=\"gateway\"\r\n\r\nvnpay\r\n--{b}--\r\n"
+        ));
+        req = req.header("content-type", format!("multipart/form-data; boundary={b}")).body(body);
+    } else if method == "POST" {
+        let body = if with_csrf { format!("csrf={csrf}&gateway=vnpay") } else { "gateway=vnpay".to_owned() };
+        req = req.header("content-type", "application/x-www-form-urlencoded").body(body);
+    }
+    let res = req.send().await.unwrap();
+    let location = res.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    (res.status().as_u16(), location)
+}
+
+both_backends! {
+    async fn every_page_answers_every_session_as_the_table_says(app: TestApp) {
+        use feerecon::domain::Clock as _;
+        let mut users = std::collections::HashMap::new();
+        for role in Role::ALL {
+            let u = crate::dash::add_person(&app, &format!("page-{role}"), *role).await;
+            users.insert(role.as_str(), u);
+        }
+        let visitors = [Visitor::NoSession, Visitor::Session(Role::Portal), Visitor::Session(Role::Finance),
+            Visitor::Session(Role::Auditor), Visitor::Session(Role::Admin), Visitor::FinanceWithoutCsrf,
+            Visitor::LoggedOut, Visitor::Expired, Visitor::Forged];
+        for (method, path, access) in SPEC_TABLE.iter().filter(|r| r.2.is_page()) {
+            for visitor in visitors {
+                let now = app.clock.now();
+                let (session, with_csrf) = match visitor {
+                    Visitor::NoSession => (None, true),
+                    Visitor::Session(r) => (Some(session_for(&app, &users[r.as_str()], now).await), true),
+                    Visitor::FinanceWithoutCsrf => (Some(session_for(&app, &users["finance"], now).await), false),
+                    Visitor::LoggedOut => {
+                        let s = feerecon::accounts::open_session(&app.store, &users["finance"], now).await.unwrap();
+                        feerecon::accounts::close_session(&app.store, &s.id, "test", now).await.unwrap();
+                        (Some((format!("feerecon_session={}", s.id.expose()), feerecon::auth::session::csrf_token(&s.id))), true)
+                    }
+                    Visitor::Expired => {
+                        let idle = feerecon::accounts::SESSION_IDLE + chrono::TimeDelta::minutes(1);
+                        (Some(session_for(&app, &users["finance"], now - idle).await), true)
+                    }
+                    Visitor::Forged => {
+                        let id = feerecon::auth::session::random_token();
+                        (Some((format!("feerecon_session={}", id.expose()), feerecon::auth::session::csrf_token(&id))), true)
+                    }
+                };
+                let (status, location) = visit(&app, method, path, session, with_csrf).await;
+                // Sent to log in (a logout's own redirect, `/login?bye=1`, is not that).
+                let to_login = status == 303 && (location == "/login" || location.starts_with("/login?next="));
+                let what = format!("{method} {path} as {visitor:?}: {status} {location}");
+                assert!(status < 500, "{what}");
+                match (access, visitor) {
+                    (Access::PagePublic, _) => assert!(!to_login && status != 401, "{what}"),
+                    (_, Visitor::NoSession | Visitor::LoggedOut | Visitor::Expired | Visitor::Forged) => {
+                        assert!(to_login, "{what}")
+                    }
+                    // Every form needs its CSRF token, whoever may post it.
+                    (_, Visitor::FinanceWithoutCsrf) if *method == "POST" => assert_eq!(status, 403, "{what}"),
+                    (_, Visitor::FinanceWithoutCsrf) => assert!(!to_login && status != 403, "{what}"),
+                    (a, Visitor::Session(r)) if a.allows(r) => assert!(!to_login && status != 403 && status != 401, "{what}"),
+                    (_, Visitor::Session(_)) => assert_eq!(status, 403, "{what}"),
+                }
+            }
+        }
     }
 }

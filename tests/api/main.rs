@@ -8,9 +8,12 @@ mod pg;
 
 mod access;
 mod across_days;
+mod browser;
 mod cases;
 mod cli;
 mod crash;
+mod dash;
+mod dashboard;
 mod fees;
 mod gateways;
 mod health;
