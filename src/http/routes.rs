@@ -27,6 +27,8 @@ pub enum Access {
     Finance,
     /// Finance, auditors and administrators reading reports, ledger, evidence.
     Staff,
+    /// Finance and auditors only: the day's receipt summary for the tax office (issue 18).
+    FinanceAuditor,
 }
 
 impl Access {
@@ -40,6 +42,7 @@ impl Access {
             Access::AnyRole => true,
             Access::Finance => role == Role::Finance,
             Access::Staff => matches!(role, Role::Finance | Role::Auditor | Role::Admin),
+            Access::FinanceAuditor => matches!(role, Role::Finance | Role::Auditor),
         }
     }
 

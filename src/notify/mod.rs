@@ -18,6 +18,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::domain::payment::{DeliveryState, EventType};
+use crate::domain::receipt::ReceiptRef;
 use crate::domain::{Clock, Secret, Timestamp, new_id};
 use crate::gateway::hmac_sha256_hex;
 use crate::store::{AuditEvent, OutboxEvent, Payment, Store};
@@ -42,6 +43,8 @@ struct Body<'a> {
     amount: i64,
     paid_at: Option<Timestamp>,
     case_seq: i64,
+    /// `{"template", "symbol", "number"}` of the receipt the event's transaction issued, or null.
+    receipt: Option<ReceiptRef>,
 }
 
 /// The portal event of a payment's change (its state after the change), `case_seq` the case's
@@ -63,6 +66,9 @@ pub fn event(kind: EventType, p: &Payment, case_seq: i64, at: DateTime<Utc>) -> 
         next_attempt_at: at,
         last_error: None,
         delivered_at: None,
+        receipt_template: None,
+        receipt_symbol: None,
+        receipt_number: None,
     }
 }
 
@@ -90,6 +96,7 @@ pub fn body(e: &OutboxEvent) -> String {
         amount: e.amount,
         paid_at: e.paid_at.map(Timestamp::at),
         case_seq: e.case_seq,
+        receipt: e.receipt(),
     })
     .expect("an event serialises")
 }
@@ -280,6 +287,9 @@ mod tests {
             next_attempt_at: t,
             last_error: None,
             delivered_at: None,
+            receipt_template: Some("EBL01".into()),
+            receipt_symbol: Some("24TAA".into()),
+            receipt_number: Some(1),
         }
     }
 
@@ -289,16 +299,23 @@ mod tests {
         let b = body(&event());
         assert_eq!(
             b,
-            r#"{"event_id":"evt_0123","type":"payment.succeeded","case_code":"000.00.12.H62-240715-0001","payment_id":"pay_0456","status":"paid","amount":115000,"paid_at":"2024-07-15T10:00:00+07:00","case_seq":1}"#
+            r#"{"event_id":"evt_0123","type":"payment.succeeded","case_code":"000.00.12.H62-240715-0001","payment_id":"pay_0456","status":"paid","amount":115000,"paid_at":"2024-07-15T10:00:00+07:00","case_seq":1,"receipt":{"template":"EBL01","symbol":"24TAA","number":1}}"#
         );
         let secret = Secret::new("whsec_test_portal");
         let h = signature_header(1_721_012_400, &b, &[&secret]);
         // Computed independently: python3 hmac.new(b"whsec_test_portal", b"1721012400." + body, sha256).
-        assert_eq!(h, "t=1721012400,v1=3c702c062b86153868a639ff01b2af173489bfffd0aea3ef1764c9eab1442fe0");
+        assert_eq!(h, "t=1721012400,v1=13526f6238f9c38bd8d75a56e0a41a844ba17ff64fbae3c22f7b913dfbc105ba");
         assert!(verify(&h, b.as_bytes(), &secret, 1_721_012_400 + 10, TOLERANCE_SECONDS));
         assert!(!verify(&h, b.as_bytes(), &secret, 1_721_012_400 + 301, TOLERANCE_SECONDS), "outside the window");
         assert!(!verify(&h, b.replace("115000", "115001").as_bytes(), &secret, 1_721_012_400, TOLERANCE_SECONDS));
         assert!(!verify(&h, b.as_bytes(), &Secret::new("other"), 1_721_012_400, TOLERANCE_SECONDS));
+    }
+
+    #[test]
+    fn an_event_without_a_receipt_says_null() {
+        let mut e = event();
+        e.receipt_number = None;
+        assert!(body(&e).ends_with(r#""case_seq":1,"receipt":null}"#));
     }
 
     #[test]
