@@ -49,6 +49,12 @@ const SPEC_TABLE: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/ledger/public-key", Access::Staff),
     ("GET", "/api/v1/ledger/checkpoints", Access::Staff),
     ("GET", "/api/v1/audit-log", Access::Staff),
+    ("GET", "/api/v1/cases/{case_code}/receipts", Access::AnyRole),
+    ("GET", "/api/v1/receipts/summary", Access::FinanceAuditor),
+    ("GET", "/api/v1/receipts/{receipt_id}", Access::AnyRole),
+    ("GET", "/api/v1/receipts/{receipt_id}/print", Access::AnyRole),
+    ("POST", "/api/v1/receipts/{receipt_id}/replace", Access::Finance),
+    ("POST", "/api/v1/receipts/{receipt_id}/adjust", Access::Finance),
 ];
 
 fn concrete(path: &str) -> String {
@@ -58,6 +64,7 @@ fn concrete(path: &str) -> String {
         .replace("{date}", "2024-07-15")
         .replace("{event_id}", "evt_00000000000000000000000000000000")
         .replace("{file_id}", "stf_00000000000000000000000000000000")
+        .replace("{receipt_id}", "rct_00000000000000000000000000000000")
 }
 
 #[test]

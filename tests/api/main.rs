@@ -18,5 +18,7 @@ mod ledger;
 mod migrations;
 mod mutations;
 mod notify;
+mod receipts;
+mod receipts_days;
 mod recon;
 mod world;

@@ -38,7 +38,12 @@ pub struct Paid {
 
 impl World {
     pub async fn new(db: Db) -> Option<Self> {
-        let (app, sim) = spawn_gateway_app(db, &[]).await?;
+        Self::with(db, &[]).await
+    }
+
+    /// A world whose server has `extra` configuration.
+    pub async fn with(db: Db, extra: &[(&str, &str)]) -> Option<Self> {
+        let (app, sim) = spawn_gateway_app(db, extra).await?;
         let portal = app.token_for(Role::Portal).await;
         let f1 = app.token_for(Role::Finance).await;
         let f2 = app.token_for(Role::Finance).await;
