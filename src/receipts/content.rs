@@ -217,8 +217,10 @@ fn item(l: &QuotedLine, amount: i64) -> Item {
 
 /// The original receipts a payment confirmed now (or a budget-covered case) gets: the citizen's
 /// for the amount collected (its quote's citizen parts, a difference line when the amount is
-/// another), and the budget's for the quote's budget parts, naming the budget as payer. A
-/// duplicate payment gets the citizen's receipt only, marked: the budget pays nothing for it.
+/// another), and the budget's for the quote's budget parts, naming the budget as payer [I: the
+/// reference gives no rule for a third party paying a fee; unverified]. A duplicate payment gets
+/// the citizen's receipt only, marked as to be refunded [I: the money was taken, so a receipt is
+/// issued as the law wants at collection; unverified], and the budget pays nothing for it.
 pub fn originals(f: &PaymentFacts, budget_payer: &str) -> Vec<Draft> {
     let base = |payer: Payer, items: Vec<Item>, note: Option<String>| Draft {
         kind: ReceiptKind::Original,

@@ -159,10 +159,11 @@ both_notify! {
             assert!(!feerecon::notify::verify(&r.signature, &r.body, &Secret::new("whsec-other"), chrono::Utc::now().timestamp(), 300));
             let v: Value = serde_json::from_slice(&r.body).unwrap();
             let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
-            assert_eq!(keys.len(), 8);
-            for k in ["event_id", "type", "case_code", "payment_id", "status", "amount", "paid_at", "case_seq"] {
+            assert_eq!(keys.len(), 9);
+            for k in ["event_id", "type", "case_code", "payment_id", "status", "amount", "paid_at", "case_seq", "receipt"] {
                 assert!(v.get(k).is_some(), "{k} missing: {v}");
             }
+            assert!(v["receipt"].is_null(), "a waived case has no receipt: {v}");
             assert_eq!((v["type"].as_str(), v["status"].as_str(), v["case_seq"].as_i64()), (Some("payment.waived"), Some("waived"), Some(1)));
             assert!(codes.contains(&v["case_code"].as_str().unwrap().to_owned()));
         }
