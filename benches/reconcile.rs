@@ -278,10 +278,12 @@ async fn end_to_end(dir: &Path, n: usize) -> (f64, f64, usize) {
     let clock: Arc<dyn feerecon::domain::Clock> =
         Arc::new(feerecon::domain::ShiftedClock::starting_at(start() + TimeDelta::days(1)));
     let store = feerecon::store::Store::connect(&url).await.expect("open");
+    let fees = Arc::new(fees);
+    let issuer = Arc::new(feerecon::receipts::Issuer::new(Default::default(), fees.clone(), None));
     let finance = feerecon::recon::Finance {
-        committer: feerecon::payments::Committer::start(store.clone(), clock.clone()),
+        committer: feerecon::payments::Committer::start(store.clone(), clock.clone(), issuer),
         store,
-        fees: Arc::new(fees),
+        fees,
         clock,
         profiles: root.join("fixtures/settlement-profiles"),
         key: None,

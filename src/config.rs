@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::domain::Secret;
+use crate::domain::receipt::SymbolLetters;
 
 /// A configuration problem: which variable and why. Never contains a secret's value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -59,6 +60,57 @@ pub struct ZalopayConfig {
     pub endpoint: String,
 }
 
+/// What receipts say about the collecting organisation (NĐ 254/2026 Art. 23(2)(đ)) and how they
+/// are numbered (TT 91/2026 Phụ lục II).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiptConfig {
+    /// `FEERECON_RECEIPT_ORG_NAME`: the collecting organisation's name.
+    pub org_name: String,
+    /// `FEERECON_RECEIPT_TAX_CODE`: its tax code (mã số thuế), 10 digits or 10-3.
+    pub tax_code: String,
+    /// `FEERECON_RECEIPT_SYMBOL_LETTERS`: the two letters of the receipt symbol it registered.
+    pub letters: SymbolLetters,
+    /// `FEERECON_RECEIPT_BUDGET_PAYER`: the payer named on receipts the budget pays.
+    pub budget_payer: String,
+    /// Whether the organisation's name and tax code were configured (`false`: placeholders,
+    /// which `serve` warns about; such receipts are not valid vouchers).
+    pub configured: bool,
+}
+
+/// The placeholders of an unconfigured organisation.
+pub const PLACEHOLDER_ORG_NAME: &str = "Đơn vị thu phí, lệ phí (chưa cấu hình)";
+pub const PLACEHOLDER_TAX_CODE: &str = "0000000000";
+pub const DEFAULT_BUDGET_PAYER: &str = "Ngân sách nhà nước (ngân sách tỉnh hỗ trợ)";
+
+impl Default for ReceiptConfig {
+    fn default() -> Self {
+        Self {
+            org_name: PLACEHOLDER_ORG_NAME.into(),
+            tax_code: PLACEHOLDER_TAX_CODE.into(),
+            letters: SymbolLetters::parse("AA").expect("AA is two of the twenty letters"),
+            budget_payer: DEFAULT_BUDGET_PAYER.into(),
+            configured: false,
+        }
+    }
+}
+
+/// A tax code (mã số thuế): 10 digits, or 10 digits, `-` and 3 digits for a dependent unit.
+pub fn check_tax_code(v: &str) -> Result<(), String> {
+    let b = v.as_bytes();
+    let digits = |s: &[u8]| s.iter().all(u8::is_ascii_digit);
+    let ok = (b.len() == 10 && digits(b)) || (b.len() == 14 && digits(&b[..10]) && b[10] == b'-' && digits(&b[11..]));
+    if ok { Ok(()) } else { Err(format!("{v:?} is not a tax code (10 digits, or 10 digits, '-' and 3 digits)")) }
+}
+
+/// A receipt text from configuration: one line, at most 300 characters.
+fn receipt_text(variable: &str, v: &str) -> Result<String, ConfigError> {
+    let v = v.trim();
+    if v.chars().count() > 300 || v.chars().any(char::is_control) {
+        return Err(err(variable, "must be one line of at most 300 characters"));
+    }
+    Ok(v.to_owned())
+}
+
 #[derive(Debug, Clone)]
 pub struct WebhookConfig {
     pub url: String,
@@ -90,6 +142,7 @@ pub struct Config {
     pub notify_max_attempts: u32,
     pub notify_max_backoff: Duration,
     pub ledger_key: PathBuf,
+    pub receipts: ReceiptConfig,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://feerecon.db?mode=rwc";
@@ -324,6 +377,34 @@ impl Config {
                 err("FEERECON_NOTIFY_MAX_ATTEMPTS", format!("{attempts_raw:?} must be a number from 1 to 1000"))
             })?;
 
+        let receipts = {
+            let org = var("FEERECON_RECEIPT_ORG_NAME");
+            let tax = var("FEERECON_RECEIPT_TAX_CODE");
+            if let Some(t) = &tax {
+                check_tax_code(t.trim()).map_err(|r| err("FEERECON_RECEIPT_TAX_CODE", r))?;
+            }
+            let defaults = ReceiptConfig::default();
+            let letters = match var("FEERECON_RECEIPT_SYMBOL_LETTERS") {
+                Some(l) => {
+                    SymbolLetters::parse(l.trim()).map_err(|e| err("FEERECON_RECEIPT_SYMBOL_LETTERS", e.to_string()))?
+                }
+                None => defaults.letters.clone(),
+            };
+            ReceiptConfig {
+                configured: org.is_some() && tax.is_some(),
+                org_name: match org {
+                    Some(o) => receipt_text("FEERECON_RECEIPT_ORG_NAME", &o)?,
+                    None => defaults.org_name,
+                },
+                tax_code: tax.map_or(defaults.tax_code, |t| t.trim().to_owned()),
+                letters,
+                budget_payer: match var("FEERECON_RECEIPT_BUDGET_PAYER") {
+                    Some(b) => receipt_text("FEERECON_RECEIPT_BUDGET_PAYER", &b)?,
+                    None => defaults.budget_payer,
+                },
+            }
+        };
+
         Ok(Config {
             database_url: Secret::new(database_url),
             listen,
@@ -344,6 +425,7 @@ impl Config {
             notify_max_attempts,
             notify_max_backoff: duration("FEERECON_NOTIFY_MAX_BACKOFF", "1h")?,
             ledger_key: path("FEERECON_LEDGER_KEY", "feerecon-ledger.key"),
+            receipts,
         })
     }
 }
@@ -372,6 +454,23 @@ mod tests {
         assert_eq!(c.notify_max_attempts, 20);
         assert_eq!(c.notify_max_backoff, Duration::from_secs(3600));
         assert!(c.vnpay.is_none() && c.momo.is_none() && c.zalopay.is_none() && c.webhook.is_none());
+        assert_eq!(c.receipts, ReceiptConfig::default());
+        assert!(!c.receipts.configured);
+    }
+
+    #[test]
+    fn receipts_take_the_organisation_and_letters_from_the_environment() {
+        let c = cfg(&[
+            ("FEERECON_RECEIPT_ORG_NAME", "Sở Tư pháp tỉnh Phú Thọ"),
+            ("FEERECON_RECEIPT_TAX_CODE", "2600123456-001"),
+            ("FEERECON_RECEIPT_SYMBOL_LETTERS", "TP"),
+        ])
+        .unwrap();
+        assert!(c.receipts.configured);
+        assert_eq!(c.receipts.org_name, "Sở Tư pháp tỉnh Phú Thọ");
+        assert_eq!(c.receipts.tax_code, "2600123456-001");
+        assert_eq!(c.receipts.letters.symbol(2026), "26TTP");
+        assert!(check_tax_code("0101234567").is_ok());
     }
 
     #[test]
@@ -406,6 +505,11 @@ mod tests {
                 ],
                 "FEERECON_VNPAY_SERVER_IP",
             ),
+            (&[("FEERECON_RECEIPT_TAX_CODE", "12345")], "FEERECON_RECEIPT_TAX_CODE"),
+            (&[("FEERECON_RECEIPT_TAX_CODE", "0101234567-01")], "FEERECON_RECEIPT_TAX_CODE"),
+            (&[("FEERECON_RECEIPT_SYMBOL_LETTERS", "AF")], "FEERECON_RECEIPT_SYMBOL_LETTERS"),
+            (&[("FEERECON_RECEIPT_SYMBOL_LETTERS", "abc")], "FEERECON_RECEIPT_SYMBOL_LETTERS"),
+            (&[("FEERECON_RECEIPT_ORG_NAME", "two\nlines")], "FEERECON_RECEIPT_ORG_NAME"),
         ];
         for (pairs, variable) in cases {
             assert_eq!(cfg(pairs).unwrap_err().variable, *variable);

@@ -25,6 +25,7 @@
 //! | 4 | [`accounts`] | users and tokens, audited |
 //! | 4 | [`payments`] | creating payments, the committer of payment outcomes, status queries |
 //! | 4 | [`recon`] | settlement imports, reconciliation runs, exceptions with four eyes, day close |
+//! | 4 | [`receipts`] | e-receipts issued with the money, their numbering, corrections, the day's summary for the tax office |
 //! | 5 | [`http`] | the server: routers per area, access checks, the error envelope, health, OpenAPI |
 //! | 5 | [`simulator`] | a stand-in VNPAY, MoMo and ZaloPay for integrators, the tests and the demo |
 //! | 6 | [`cli`] | the `feerecon` command; `main.rs` only calls it |
@@ -41,6 +42,7 @@ pub mod http;
 pub mod ledger;
 pub mod notify;
 pub mod payments;
+pub mod receipts;
 pub mod recon;
 pub mod reconcile;
 pub mod settlement;

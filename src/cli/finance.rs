@@ -14,10 +14,13 @@ use crate::domain::{Clock, SystemClock};
 pub(super) async fn finance(config: &Config, clock: Arc<dyn Clock>) -> Result<crate::recon::Finance, CliError> {
     let fees = crate::fees::FeeEngine::load(&config.catalogue, &config.policy).map_err(|e| user_err(e.to_string()))?;
     let store = open_store(config).await?;
+    let fees = Arc::new(fees);
+    // The command line confirms no payment: its issuer has no key, so it could not issue a receipt.
+    let issuer = Arc::new(crate::receipts::Issuer::new(config.receipts.clone(), fees.clone(), None));
     Ok(crate::recon::Finance {
-        committer: crate::payments::Committer::start(store.clone(), clock.clone()),
+        committer: crate::payments::Committer::start(store.clone(), clock.clone(), issuer),
         store,
-        fees: Arc::new(fees),
+        fees,
         clock,
         profiles: config.settlement_profiles.clone(),
         key: None,

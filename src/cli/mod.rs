@@ -7,12 +7,13 @@
 //! This file holds the command line's shape (clap), the exit codes and the dispatch; each area's
 //! commands live in their file: `serve` (the server, the simulator), `cases` (case imports,
 //! quotes, policy checks), `finance` (settlement imports, reconciliation), `ledger` (export,
-//! verify), `admin` (users and tokens).
+//! verify), `receipts` (the day's receipt summary), `admin` (users and tokens).
 
 mod admin;
 mod cases;
 mod finance;
 mod ledger;
+mod receipts;
 mod serve;
 
 use std::path::PathBuf;
@@ -79,6 +80,11 @@ pub enum Command {
     Ledger {
         #[command(subcommand)]
         action: LedgerCommand,
+    },
+    /// E-receipts: the day's summary for the tax office (Mẫu 01/TH-BLĐT).
+    Receipts {
+        #[command(subcommand)]
+        action: ReceiptsCommand,
     },
     /// Run the gateway simulator alone (VNPAY, MoMo, ZaloPay on loopback) for integrators.
     /// Credentials come from the same FEERECON_VNPAY_*, FEERECON_MOMO_* and FEERECON_ZALOPAY_* variables.
@@ -167,6 +173,22 @@ pub enum LedgerCommand {
         /// Pin the public key (hex, or the JSON of GET /api/v1/ledger/public-key) the checkpoints must be signed with.
         #[arg(long)]
         public_key: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ReceiptsCommand {
+    /// The receipts issued on a date, in the columns of Mẫu 01/TH-BLĐT, checked against the ledger.
+    Summary {
+        /// YYYY-MM-DD (Asia/Ho_Chi_Minh): the date of issue.
+        #[arg(long)]
+        date: String,
+        /// json, csv or xlsx.
+        #[arg(long, default_value = "json", value_parser = ["json", "csv", "xlsx"])]
+        format: String,
+        /// Write to this file instead of standard output (required for xlsx).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -343,6 +365,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             ledger::ledger_export(&config, clock, &from, &to, &out).await
         }
         Command::Ledger { action: LedgerCommand::Verify { .. } } => Ok(()),
+        Command::Receipts { action: ReceiptsCommand::Summary { date, format, out } } => {
+            receipts::summary(&config, &date, &format, out).await
+        }
         Command::SimulateGateway { listen, vnpay_ipn_url } => serve::simulate(&config, &listen, vnpay_ipn_url).await,
         Command::Policy { action: PolicyCommand::Check { file, catalogue, coverage } } => {
             cases::policy_check(&config, &file, catalogue, &coverage)

@@ -14,6 +14,7 @@ pub mod ledger;
 mod money;
 pub mod payment;
 mod procedure_code;
+pub mod receipt;
 pub mod recon;
 mod secret;
 pub mod sql;

@@ -1,5 +1,6 @@
 //! Reading back a quote a payment stored at its creation (the JSON `Quote::to_json` wrote), for
-//! what follows from the payment: the revenue split of its posting, its kinds per item.
+//! what follows from the payment: the revenue split of its posting, its kinds per item, and what
+//! its receipts name (procedure and as-of date).
 //!
 //! A stored quote is the record of what the citizen was asked to pay; it is never recomputed for
 //! that payment (the policy may have changed since). Keys this reader does not use are ignored.
@@ -50,6 +51,19 @@ pub fn quoted_items(quote_json: &str) -> Result<Vec<QuotedItem>, StoredQuoteErro
         .collect())
 }
 
+/// What a stored quote was made for: the procedure and the as-of date (the case's receipt date),
+/// which name the catalogue entry of each item (its name and budget sub-item, for receipts).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct QuoteHead {
+    pub procedure_code: String,
+    pub as_of: chrono::NaiveDate,
+}
+
+/// The head of a stored quote.
+pub fn quote_head(quote_json: &str) -> Result<QuoteHead, StoredQuoteError> {
+    Ok(serde_json::from_str(quote_json)?)
+}
+
 /// The citizen's part of a stored quote per fee kind: (phí, lệ phí).
 pub fn citizen_split(items: &[QuotedItem]) -> (i64, i64) {
     let phi = items.iter().filter(|i| i.kind == "phi").map(|i| i.citizen_due).sum();
@@ -73,5 +87,7 @@ mod tests {
         assert_eq!(items[1].basis, None);
         assert_eq!(citizen_split(&items), (500_000, 5_000));
         assert!(quoted_items("{}").is_err());
+        let head = quote_head(json).unwrap();
+        assert_eq!((head.procedure_code.as_str(), head.as_of.to_string().as_str()), ("1.000001", "2024-07-15"));
     }
 }

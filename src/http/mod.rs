@@ -19,6 +19,7 @@ mod ledger;
 mod notifications;
 mod openapi;
 mod payments;
+mod receipts;
 pub mod routes;
 
 use std::future::Future;
@@ -56,6 +57,8 @@ pub struct AppState {
     pub finance: Arc<crate::recon::Finance>,
     /// Checkpoints, export and verification.
     pub ledger: Arc<crate::ledger::Ledger>,
+    /// E-receipts: the portal's reads, finance's corrections, the day's summary.
+    pub receipts: Arc<crate::receipts::Receipts>,
     /// The OpenAPI document, rendered once from the route table.
     pub openapi: Arc<String>,
     /// The dashboard's login rate limit and long operations.
@@ -72,6 +75,7 @@ pub fn all_routes() -> Vec<Route> {
     r.extend(finance::routes());
     r.extend(ledger::routes());
     r.extend(dashboard::routes());
+    r.extend(receipts::routes());
     r
 }
 
@@ -158,7 +162,17 @@ impl Application {
         }
         let openapi = openapi::document(&all_routes()).to_string();
         let metrics = Arc::new(Metrics::default());
-        let committer = crate::payments::Committer::start(store.clone(), clock.clone());
+        let key = Arc::new(
+            crate::ledger::LedgerKey::load_or_create(&config.ledger_key)
+                .map_err(|e| StartupRefused(format!("FEERECON_LEDGER_KEY: {e}")))?,
+        );
+        let issuer = Arc::new(crate::receipts::Issuer::new(config.receipts.clone(), fees.clone(), Some(key.clone())));
+        if !config.receipts.configured {
+            tracing::warn!(
+                "FEERECON_RECEIPT_ORG_NAME and FEERECON_RECEIPT_TAX_CODE are not both set: receipts name a placeholder organisation and are not valid vouchers"
+            );
+        }
+        let committer = crate::payments::Committer::start(store.clone(), clock.clone(), issuer.clone());
         let payments = Arc::new(crate::payments::Service {
             store: store.clone(),
             fees: fees.clone(),
@@ -170,10 +184,6 @@ impl Application {
             payment_ttl: config.payment_ttl,
             pending_query_after: config.pending_query_after,
         });
-        let key = Arc::new(
-            crate::ledger::LedgerKey::load_or_create(&config.ledger_key)
-                .map_err(|e| StartupRefused(format!("FEERECON_LEDGER_KEY: {e}")))?,
-        );
         let ledger =
             Arc::new(crate::ledger::Ledger { store: store.clone(), key: Some(key.clone()), clock: clock.clone() });
         ledger.check_key().await?;
@@ -201,7 +211,9 @@ impl Application {
             committer,
             key: Some(key),
         });
+        let receipts = Arc::new(crate::receipts::Receipts { store: store.clone(), issuer, clock: clock.clone() });
         let state = AppState {
+            receipts,
             store,
             config: Arc::new(config),
             clock,

@@ -35,6 +35,8 @@ pub enum Access {
     /// Dashboard: a form that changes something, for a logged-in finance user, with the
     /// session's CSRF token.
     PageFinance,
+    /// Finance and auditors only: the day's receipt summary for the tax office (issue 18).
+    FinanceAuditor,
 }
 
 impl Access {
@@ -48,6 +50,7 @@ impl Access {
             Access::AnyRole => true,
             Access::Finance | Access::PageFinance => role == Role::Finance,
             Access::Staff | Access::PageStaff => matches!(role, Role::Finance | Role::Auditor | Role::Admin),
+            Access::FinanceAuditor => matches!(role, Role::Finance | Role::Auditor),
         }
     }
 

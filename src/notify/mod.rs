@@ -18,6 +18,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::domain::payment::{DeliveryState, EventType, Flag};
+use crate::domain::receipt::ReceiptRef;
 use crate::domain::sql::JsonText;
 use crate::domain::{Clock, Money, Secret, Timestamp, new_id};
 use crate::gateway::hmac_sha256_hex;
@@ -46,7 +47,8 @@ struct Body<'a> {
     flags: &'a [Flag],
     paid_at: Option<Timestamp>,
     case_seq: i64,
-    receipt: Option<()>,
+    /// `{"template", "symbol", "number"}` of the receipt the event's transaction issued, or null.
+    receipt: Option<ReceiptRef>,
 }
 
 /// The portal event of a payment's change (its state and flags after the change), `case_seq`
@@ -71,6 +73,9 @@ pub fn event(kind: EventType, p: &Payment, citizen_due: Money, case_seq: i64, at
         next_attempt_at: at,
         last_error: None,
         delivered_at: None,
+        receipt_template: None,
+        receipt_symbol: None,
+        receipt_number: None,
     }
 }
 
@@ -100,7 +105,7 @@ pub fn body(e: &OutboxEvent) -> String {
         flags: &e.flags.0,
         paid_at: e.paid_at.map(Timestamp::at),
         case_seq: e.case_seq,
-        receipt: None,
+        receipt: e.receipt(),
     })
     .expect("an event serialises")
 }
@@ -293,6 +298,9 @@ mod tests {
             next_attempt_at: t,
             last_error: None,
             delivered_at: None,
+            receipt_template: Some("EBL01".into()),
+            receipt_symbol: Some("24TAA".into()),
+            receipt_number: Some(1),
         }
     }
 
@@ -302,16 +310,23 @@ mod tests {
         let b = body(&event());
         assert_eq!(
             b,
-            r#"{"event_id":"evt_0123","type":"payment.succeeded","case_code":"000.00.12.H62-240715-0001","payment_id":"pay_0456","status":"paid","amount":115000,"citizen_due":115000,"flags":[],"paid_at":"2024-07-15T10:00:00+07:00","case_seq":1,"receipt":null}"#
+            r#"{"event_id":"evt_0123","type":"payment.succeeded","case_code":"000.00.12.H62-240715-0001","payment_id":"pay_0456","status":"paid","amount":115000,"citizen_due":115000,"flags":[],"paid_at":"2024-07-15T10:00:00+07:00","case_seq":1,"receipt":{"template":"EBL01","symbol":"24TAA","number":1}}"#
         );
         let secret = Secret::new("whsec_test_portal");
         let h = signature_header(1_721_012_400, &b, &[&secret]);
         // Computed independently: python3 hmac.new(b"whsec_test_portal", b"1721012400." + body, sha256).
-        assert_eq!(h, "t=1721012400,v1=7ed80166110aa2e6375f30f3ee8351c744d8bf3c43b903a5025ec7a3d709ddfa");
+        assert_eq!(h, "t=1721012400,v1=67a28ee920596f5f583e6a5e74690c0117b4f2aa215f641435b84576d26b00fa");
         assert!(verify(&h, b.as_bytes(), &secret, 1_721_012_400 + 10, TOLERANCE_SECONDS));
         assert!(!verify(&h, b.as_bytes(), &secret, 1_721_012_400 + 301, TOLERANCE_SECONDS), "outside the window");
         assert!(!verify(&h, b.replace("115000", "115001").as_bytes(), &secret, 1_721_012_400, TOLERANCE_SECONDS));
         assert!(!verify(&h, b.as_bytes(), &Secret::new("other"), 1_721_012_400, TOLERANCE_SECONDS));
+    }
+
+    #[test]
+    fn an_event_without_a_receipt_says_null() {
+        let mut e = event();
+        e.receipt_number = None;
+        assert!(body(&e).ends_with(r#""case_seq":1,"receipt":null}"#));
     }
 
     #[test]

@@ -8,9 +8,10 @@
 //! `domain::payment::after_query`), in the answer's own transaction. The committer gathers the jobs
 //! waiting at that moment into one transaction: `apply` loads the batch's payments, flags and
 //! applied outcomes with a few statements, runs `domain::payment::decide` for each job in order
-//! (a later job sees what an earlier one changed), asks `ledger` for the postings and `notify` for
-//! the portal events, and writes the evidence rows, payment changes, flags, outcomes, events and
-//! postings with one multi-row statement each. A job is answered only after the transaction that
+//! (a later job sees what an earlier one changed), asks `ledger` for the postings, `receipts` for
+//! the receipts of the payments it confirms and `notify` for the portal events, and writes the
+//! evidence rows, payment changes, flags, outcomes, events, postings and receipts with one
+//! multi-row statement each. A job is answered only after the transaction that
 //! holds its effects has committed. Under load many callbacks share one commit; alone, a callback
 //! waits for nobody.
 
@@ -31,6 +32,7 @@ use crate::domain::payment::{
 use crate::domain::{BusinessDate, Clock, Money};
 use crate::gateway::Verification;
 use crate::ledger::chain::{AppendError, append_postings};
+use crate::receipts::{IssueError, Issuer, issue_for_payments};
 use crate::store::payments::AppliedEvent;
 use crate::store::{CallbackRow, OutboxEvent, Payment, PaymentUpdate, Store, StoreError, WriteTx};
 
@@ -119,6 +121,8 @@ pub enum CommitError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Ledger(#[from] AppendError),
+    #[error("receipt: {0}")]
+    Receipt(#[from] IssueError),
     #[error("payment {payment_id}: {why}")]
     Corrupt { payment_id: String, why: String },
     #[error("the committer has stopped")]
@@ -129,6 +133,7 @@ impl CommitError {
     fn is_transient(&self) -> bool {
         match self {
             CommitError::Store(e) | CommitError::Ledger(AppendError::Store(e)) => e.is_transient(),
+            CommitError::Receipt(e) => e.is_transient(),
             _ => false,
         }
     }
@@ -140,11 +145,14 @@ type Reply = oneshot::Sender<Result<Applied, CommitError>>;
 #[derive(Clone)]
 pub struct Committer {
     tx: mpsc::Sender<(Job, Reply)>,
+    /// Issues the receipts of the payments a batch confirms, in the batch's transaction.
+    receipts: std::sync::Arc<Issuer>,
 }
 
 impl Committer {
     /// Starts the committing task; it ends when every `Committer` clone is dropped.
-    pub fn start(store: Store, clock: std::sync::Arc<dyn Clock>) -> Self {
+    pub fn start(store: Store, clock: std::sync::Arc<dyn Clock>, receipts: std::sync::Arc<Issuer>) -> Self {
+        let issuer = receipts.clone();
         let (tx, mut rx) = mpsc::channel::<(Job, Reply)>(4 * MAX_BATCH);
         tokio::spawn(async move {
             while let Some(first) = rx.recv().await {
@@ -156,14 +164,19 @@ impl Committer {
                     }
                 }
                 let (jobs, replies): (Vec<Job>, Vec<Reply>) = batch.into_iter().unzip();
-                let results = commit(&store, &jobs, clock.now()).await;
+                let results = commit(&store, &issuer, &jobs, clock.now()).await;
                 for (reply, result) in replies.into_iter().zip(results) {
                     // The submitter may have gone (its request timed out): nothing to tell.
                     let _ = reply.send(result);
                 }
             }
         });
-        Self { tx }
+        Self { tx, receipts }
+    }
+
+    /// The receipt issuer, for whoever else confirms money (a budget-covered case).
+    pub fn receipts(&self) -> &std::sync::Arc<Issuer> {
+        &self.receipts
     }
 
     /// Submits a job and waits until its effects are durable.
@@ -178,10 +191,10 @@ impl Committer {
 /// deadlock with another instance, a busy database); if it still fails, each job alone, so one
 /// job that cannot be applied does not hold back the others. A job that fails alone is kept as
 /// evidence in a transaction of its own, when even that is possible, and answered with the error.
-async fn commit(store: &Store, jobs: &[Job], at: DateTime<Utc>) -> Vec<Result<Applied, CommitError>> {
+async fn commit(store: &Store, issuer: &Issuer, jobs: &[Job], at: DateTime<Utc>) -> Vec<Result<Applied, CommitError>> {
     let mut last = None;
     for attempt in 0..3u64 {
-        match apply(store, jobs, at).await {
+        match apply(store, issuer, jobs, at).await {
             Ok(r) => return r.into_iter().map(Ok).collect(),
             Err(e) => {
                 tracing::warn!(attempt, jobs = jobs.len(), error = %e, "payment batch failed");
@@ -204,7 +217,7 @@ async fn commit(store: &Store, jobs: &[Job], at: DateTime<Utc>) -> Vec<Result<Ap
     }
     let mut out = Vec::with_capacity(jobs.len());
     for job in jobs {
-        out.extend(Box::pin(commit(store, std::slice::from_ref(job), at)).await);
+        out.extend(Box::pin(commit(store, issuer, std::slice::from_ref(job), at)).await);
     }
     out
 }
@@ -476,8 +489,12 @@ impl Batch {
         }
     }
 
-    async fn write(self, tx: &mut WriteTx, at: DateTime<Utc>) -> Result<(), CommitError> {
+    async fn write(mut self, tx: &mut WriteTx, issuer: &Issuer, at: DateTime<Utc>) -> Result<(), CommitError> {
         append_postings(tx, &self.postings, at).await?;
+        // The receipts of the payments confirmed now, after the postings (the lock order of
+        // `receipts::issue`); their events carry them.
+        let confirmed: Vec<&Payment> = self.confirmed.iter().map(|&i| &self.payments[i]).collect();
+        issue_for_payments(tx, issuer, &confirmed, at).await?.attach(&mut self.events);
         tx.insert_callbacks(&self.callbacks).await?;
         let updates: Vec<PaymentUpdate> = self
             .changed
@@ -511,16 +528,27 @@ fn join(detail: Option<String>, more: &str) -> String {
 }
 
 /// Records and applies a batch of jobs in one transaction; one result per job, in order.
-pub async fn apply(store: &Store, jobs: &[Job], at: DateTime<Utc>) -> Result<Vec<Applied>, CommitError> {
+pub async fn apply(
+    store: &Store,
+    issuer: &Issuer,
+    jobs: &[Job],
+    at: DateTime<Utc>,
+) -> Result<Vec<Applied>, CommitError> {
     let mut tx = store.write().await?;
-    let results = apply_in(&mut tx, jobs, at).await?;
+    let results = apply_in(&mut tx, jobs, issuer, at).await?;
     tx.commit().await?;
     Ok(results)
 }
 
 /// Records and applies jobs inside the caller's transaction (an approval that confirms a payment
-/// commits it with the exception's change, or not at all).
-pub async fn apply_in(tx: &mut WriteTx, jobs: &[Job], at: DateTime<Utc>) -> Result<Vec<Applied>, CommitError> {
+/// commits it with the exception's change, or not at all), issuing the receipts of the payments
+/// it confirms.
+pub async fn apply_in(
+    tx: &mut WriteTx,
+    jobs: &[Job],
+    issuer: &Issuer,
+    at: DateTime<Utc>,
+) -> Result<Vec<Applied>, CommitError> {
     let claims: Vec<Claim<'_>> = jobs.iter().map(Claim::of).collect();
     let mut batch = Batch::load(tx, &claims).await?;
     let mut results = Vec::with_capacity(jobs.len());
@@ -535,6 +563,6 @@ pub async fn apply_in(tx: &mut WriteTx, jobs: &[Job], at: DateTime<Utc>) -> Resu
         }
         results.push(applied);
     }
-    batch.write(tx, at).await?;
+    batch.write(tx, issuer, at).await?;
     Ok(results)
 }

@@ -302,7 +302,8 @@ impl Service {
     }
 
     /// Writes a new payment, rechecking the idempotency key and the case's settlement under the
-    /// case's lock; a waived or budget-covered one with its posting and its portal event.
+    /// case's lock; a waived or budget-covered one with its posting, its receipt (budget-covered)
+    /// and its portal event.
     async fn insert(
         &self,
         new: NewPayment,
@@ -325,6 +326,13 @@ impl Service {
             return Err(CreateError::CaseAlreadyPaid);
         }
         tx.insert_payment(&new).await?;
+        if let Some(posting) = posting {
+            crate::ledger::chain::append_postings(&mut tx, std::slice::from_ref(&posting), now).await?;
+        }
+        // A budget-covered case's receipt names the budget as payer, issued with its posting.
+        let issued = crate::receipts::issue_for_payments(&mut tx, self.committer.receipts(), &[p], now)
+            .await
+            .map_err(|e| CreateError::Internal(e.into()))?;
         let kind = match p.status {
             PaymentStatus::Waived => Some(EventType::Waived),
             PaymentStatus::BudgetCovered => Some(EventType::BudgetCovered),
@@ -333,10 +341,9 @@ impl Service {
         if let Some(kind) = kind {
             let seq = tx.last_case_seqs(&[p.case_code.as_str()]).await?.get(p.case_code.as_str()).copied().unwrap_or(0);
             // Nothing to pay through a gateway: what the case owes the citizen is what it paid, 0.
-            tx.insert_outbox(&[crate::notify::event(kind, p, p.amount, seq + 1, now)]).await?;
-        }
-        if let Some(posting) = posting {
-            crate::ledger::chain::append_postings(&mut tx, std::slice::from_ref(&posting), now).await?;
+            let mut event = crate::notify::event(kind, p, p.amount, seq + 1, now);
+            issued.attach(std::slice::from_mut(&mut event));
+            tx.insert_outbox(&[event]).await?;
         }
         tx.commit().await?;
         Ok(Created { payment: new.payment, new: true })

@@ -410,7 +410,7 @@ impl Finance {
             evidence,
             received_at: self.clock.now(),
         });
-        let applied = crate::payments::apply_in(tx, &[job], self.clock.now())
+        let applied = crate::payments::apply_in(tx, &[job], self.committer.receipts(), self.clock.now())
             .await
             .map_err(|err| FinanceError::Internal(err.into()))?;
         use crate::domain::callback::CallbackResult;

@@ -2,10 +2,10 @@
 //!
 //! `Store::connect(url)` opens SQLite (`sqlite:`, the embedded default) or PostgreSQL
 //! (`postgres://`, production); nothing above this module knows which. Each area has its file
-//! (`cases`, `auth`, `audit`, `payments`, `outbox`, `settlement`, `recon`, `ledger`) with its
-//! typed rows and its SQL: reads are methods of `Store`, writes are small primitives of
-//! `WriteTx`, a write transaction that the services above compose (the callback committer
-//! writes a whole batch of callbacks through a handful of multi-row statements). Decisions
+//! (`cases`, `auth`, `audit`, `payments`, `outbox`, `settlement`, `recon`, `ledger`,
+//! `receipts`) with its typed rows and its SQL: reads are methods of `Store`, writes are small
+//! primitives of `WriteTx`, a write transaction that the services above compose (the callback
+//! committer writes a whole batch of callbacks through a handful of multi-row statements). Decisions
 //! (what a callback does to a payment, which posting a resolution makes) are the services'.
 //!
 //! SQL is written once for both dialects: `$N` placeholders, which both drivers accept, or
@@ -21,6 +21,7 @@ pub mod ledger;
 pub mod outbox;
 pub mod payments;
 mod postgres;
+pub mod receipts;
 pub mod recon;
 pub mod recon_data;
 pub mod review;
@@ -39,6 +40,7 @@ pub use cases::{ImportCounts, StoredCase, Upserted};
 pub use ledger::{Checkpoint, LedgerEntry};
 pub use outbox::OutboxEvent;
 pub use payments::{CallbackRow, DueForQuery, NewPayment, Payment, PaymentUpdate};
+pub use receipts::{Confirmations, ReceiptRow};
 pub use recon::{DayGateway, ExceptionChange, ExceptionRow, ItemRow, NoGatewaySums, RunRecord};
 pub use recon_data::ReconData;
 pub use review::{ExceptionFilter, ExceptionListRow, NoGatewayPayment, RangeFacts};

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Result, Store, WriteTx, on_pool, on_tx, rows_per_statement};
 use crate::domain::payment::{DeliveryState, EventType, Flag, PaymentStatus};
+use crate::domain::receipt::ReceiptRef;
 use crate::domain::sql::JsonText;
 use crate::domain::{CaseCode, Timestamp};
 
@@ -36,10 +37,33 @@ pub struct OutboxEvent {
     pub next_attempt_at: DateTime<Utc>,
     pub last_error: Option<String>,
     pub delivered_at: Option<DateTime<Utc>>,
+    /// The receipt the event's transaction issued (`payment.succeeded`, `.duplicate`,
+    /// `.budget_covered`): template, symbol and number, all three or none.
+    pub receipt_template: Option<String>,
+    pub receipt_symbol: Option<String>,
+    pub receipt_number: Option<i64>,
+}
+
+impl OutboxEvent {
+    /// The receipt the event carries, when it carries one.
+    pub fn receipt(&self) -> Option<ReceiptRef> {
+        match (&self.receipt_template, &self.receipt_symbol, self.receipt_number) {
+            (Some(t), Some(s), Some(n)) => Some(ReceiptRef { template: t.clone(), symbol: s.clone(), number: n }),
+            _ => None,
+        }
+    }
+
+    /// Makes the event carry `r`.
+    pub fn set_receipt(&mut self, r: &ReceiptRef) {
+        self.receipt_template = Some(r.template.clone());
+        self.receipt_symbol = Some(r.symbol.clone());
+        self.receipt_number = Some(r.number);
+    }
 }
 
 const COLUMNS: &str = "event_id, event_type, case_code, payment_id, status, amount, citizen_due, flags, paid_at, case_seq, \
-                       created_at, state, attempts, next_attempt_at, last_error, delivered_at";
+                       created_at, state, attempts, next_attempt_at, last_error, delivered_at, receipt_template, \
+                       receipt_symbol, receipt_number";
 
 impl Store {
     /// A case's portal events, in `case_seq` order.
@@ -170,11 +194,12 @@ impl WriteTx {
 
     /// Writes new events, pending delivery now.
     pub async fn insert_outbox(&mut self, events: &[OutboxEvent]) -> Result<()> {
-        for chunk in events.chunks(rows_per_statement(14)) {
+        for chunk in events.chunks(rows_per_statement(17)) {
             on_tx!(self, |c| {
                 let mut q = sqlx::QueryBuilder::new(
                     "INSERT INTO outbox (event_id, event_type, case_code, payment_id, status, amount, citizen_due, flags, paid_at,
-                                         case_seq, created_at, state, attempts, next_attempt_at) ",
+                                         case_seq, created_at, state, attempts, next_attempt_at, receipt_template,
+                                         receipt_symbol, receipt_number) ",
                 );
                 q.push_values(chunk, |mut b, e| {
                     b.push_bind(&e.event_id)
@@ -190,7 +215,10 @@ impl WriteTx {
                         .push_bind(Timestamp::at(e.created_at))
                         .push_bind(e.state)
                         .push_bind(e.attempts)
-                        .push_bind(Timestamp::at(e.next_attempt_at));
+                        .push_bind(Timestamp::at(e.next_attempt_at))
+                        .push_bind(&e.receipt_template)
+                        .push_bind(&e.receipt_symbol)
+                        .push_bind(e.receipt_number);
                 });
                 q.build().execute(&mut *c).await.map(|r| r.rows_affected())
             })?;

@@ -78,6 +78,12 @@ const SPEC_TABLE: &[(&str, &str, Access)] = &[
     ("GET", "/ledger/export", Access::PageStaff),
     ("GET", "/notifications", Access::PageStaff),
     ("POST", "/notifications/{event_id}/resend", Access::PageFinance),
+    ("GET", "/api/v1/cases/{case_code}/receipts", Access::AnyRole),
+    ("GET", "/api/v1/receipts/summary", Access::FinanceAuditor),
+    ("GET", "/api/v1/receipts/{receipt_id}", Access::AnyRole),
+    ("GET", "/api/v1/receipts/{receipt_id}/print", Access::AnyRole),
+    ("POST", "/api/v1/receipts/{receipt_id}/replace", Access::Finance),
+    ("POST", "/api/v1/receipts/{receipt_id}/adjust", Access::Finance),
 ];
 
 fn concrete(path: &str) -> String {
@@ -88,6 +94,7 @@ fn concrete(path: &str) -> String {
         .replace("{event_id}", "evt_00000000000000000000000000000000")
         .replace("{file_id}", "stf_00000000000000000000000000000000")
         .replace("{job_id}", "job_00000000000000000000000000000000")
+        .replace("{receipt_id}", "rct_00000000000000000000000000000000")
 }
 
 #[test]

@@ -24,5 +24,7 @@ mod model;
 mod mutations;
 mod notify;
 mod queries;
+mod receipts;
+mod receipts_days;
 mod recon;
 mod world;

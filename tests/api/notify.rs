@@ -162,6 +162,7 @@ both_notify! {
             let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
             assert_eq!(keys, ["event_id", "type", "case_code", "payment_id", "status", "amount", "citizen_due", "flags", "paid_at", "case_seq", "receipt"]);
             assert_eq!((v["amount"].as_i64(), v["citizen_due"].as_i64(), v["flags"].clone(), v["receipt"].clone()), (Some(0), Some(0), serde_json::json!([]), Value::Null));
+            assert!(v["receipt"].is_null(), "a waived case has no receipt: {v}");
             assert_eq!((v["type"].as_str(), v["status"].as_str(), v["case_seq"].as_i64()), (Some("payment.waived"), Some("waived"), Some(1)));
             assert!(codes.contains(&v["case_code"].as_str().unwrap().to_owned()));
         }

@@ -536,7 +536,11 @@ both_backends! {
             fees: app.fees.clone(),
             clock: app.clock.clone(),
             profiles: "fixtures/settlement-profiles".into(),
-            committer: feerecon::payments::Committer::start(app.store.clone(), app.clock.clone()),
+            committer: feerecon::payments::Committer::start(
+                app.store.clone(),
+                app.clock.clone(),
+                std::sync::Arc::new(feerecon::receipts::Issuer::new(Default::default(), app.fees.clone(), None)),
+            ),
             key: None,
         };
         let head_before = app.store.ledger_head().await.unwrap();
