@@ -48,6 +48,8 @@ struct MPay {
     at: DateTime<Utc>,
     /// The gateway took the money.
     success: bool,
+    /// The simulator holds its callback (not a payment a resolution made from a stranger line).
+    simulated: bool,
     /// The server knows it paid (its callback came, or a resolution confirmed it).
     confirmed: bool,
     /// Confirmed while its case already had a paid payment: the server flags it a duplicate.

@@ -131,6 +131,7 @@ impl Model {
                 paid,
                 at,
                 success,
+                simulated: true,
                 confirmed: false,
                 flagged: false,
                 lost: lost && success,
@@ -158,7 +159,9 @@ impl Model {
 
     /// A callback the server has comes again: nothing changes.
     async fn redeliver(&mut self) -> Step {
-        let known: Vec<usize> = (0..self.pays.len()).filter(|&i| self.pays[i].success && !self.pays[i].lost).collect();
+        let known: Vec<usize> = (0..self.pays.len())
+            .filter(|&i| self.pays[i].success && self.pays[i].simulated && !self.pays[i].lost)
+            .collect();
         let Some(&i) = known.choose(&mut self.rng) else { return self.pay().await };
         self.log(format!("callback {} again", self.pays[i].paid.id));
         let d = self.w.sim.redeliver(&self.pays[i].paid.txn_ref).await.map_err(|e| e.to_string())?;
@@ -359,6 +362,7 @@ impl Model {
             },
             at: l.at,
             success: true,
+            simulated: false,
             confirmed: false,
             flagged: false,
             lost: false,
