@@ -223,10 +223,16 @@ fn run_service(
             if service::counting_statements() {
                 std::thread::sleep(std::time::Duration::from_millis(500));
                 let counts = svc.statements_between(mark, svc.log_mark());
-                let total: usize = counts.iter().map(|(_, n)| n).sum();
-                eprintln!("callbacks: {label}: {:.2} SQL statements per callback", total as f64 / s.n as f64);
-                for (sql, n) in counts.iter().take(25) {
-                    eprintln!("  {:>7.3}  {sql}", *n as f64 / s.n as f64);
+                let total: usize = counts.iter().map(|(_, n, _)| n).sum();
+                let secs: f64 = counts.iter().map(|(_, _, t)| t).sum();
+                eprintln!(
+                    "callbacks: {label}: {:.2} SQL statements per callback, {:.1} µs of statement time per callback \
+                     (per kind: statements per callback, µs per callback)",
+                    total as f64 / s.n as f64,
+                    secs * 1e6 / s.n as f64
+                );
+                for (sql, n, t) in counts.iter().take(25) {
+                    eprintln!("  {:>7.3} {:>8.1}  {sql}", *n as f64 / s.n as f64, t * 1e6 / s.n as f64);
                 }
             }
             results.entry((figure(what, backend), c)).or_default().push(m);

@@ -113,13 +113,14 @@ impl Service {
         std::fs::metadata(self.log()).map_or(0, |m| m.len())
     }
 
-    /// The SQL statements the server logged between two marks, by their first words, most frequent
-    /// first (only with `FEERECON_BENCH_COUNT_STATEMENTS=1`).
-    pub fn statements_between(&self, from: u64, to: u64) -> Vec<(String, usize)> {
+    /// The SQL statements the server logged between two marks, by their first words, with how
+    /// many ran and the seconds they took in all (sqlx's `elapsed_secs`), most frequent first (only
+    /// with `FEERECON_BENCH_COUNT_STATEMENTS=1`).
+    pub fn statements_between(&self, from: u64, to: u64) -> Vec<(String, usize, f64)> {
         let Ok(bytes) = std::fs::read(self.log()) else { return Vec::new() };
         let range = &bytes
             [usize::try_from(from).unwrap_or(0).min(bytes.len())..usize::try_from(to).unwrap_or(0).min(bytes.len())];
-        let mut counts: std::collections::HashMap<String, usize> = Default::default();
+        let mut counts: std::collections::HashMap<String, (usize, f64)> = Default::default();
         for line in String::from_utf8_lossy(range).lines().filter(|l| l.contains("sqlx::query")) {
             // JSON lines (the service's format): the statement's text is `db.statement`.
             let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { continue };
@@ -127,9 +128,11 @@ impl Service {
             let sql = fields["db.statement"].as_str().or(fields["summary"].as_str()).unwrap_or("?");
             let words: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
             let short: String = words.chars().take(90).collect();
-            *counts.entry(short).or_default() += 1;
+            let c = counts.entry(short).or_default();
+            c.0 += 1;
+            c.1 += fields["elapsed_secs"].as_f64().unwrap_or(0.0);
         }
-        let mut v: Vec<(String, usize)> = counts.into_iter().collect();
+        let mut v: Vec<(String, usize, f64)> = counts.into_iter().map(|(k, (n, t))| (k, n, t)).collect();
         v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         v
     }

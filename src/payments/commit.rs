@@ -39,6 +39,22 @@ use crate::store::{CallbackRow, OutboxEvent, Payment, PaymentUpdate, Store, Stor
 /// The largest number of jobs one transaction carries.
 const MAX_BATCH: usize = 256;
 
+/// How long a batch much smaller than the last one waits for more jobs (see `Committer::start`).
+const LINGER: Duration = Duration::from_millis(2);
+
+/// The size of the last batch from which a small batch lingers.
+const LINGER_AFTER: usize = 8;
+
+/// Moves the jobs already waiting into `batch`, up to `MAX_BATCH`.
+fn take_waiting(rx: &mut mpsc::Receiver<(Job, Reply)>, batch: &mut Vec<(Job, Reply)>) {
+    while batch.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(j) => batch.push(j),
+            Err(_) => break,
+        }
+    }
+}
+
 /// A gateway message to record and apply.
 #[derive(Debug, Clone)]
 pub struct Message {
@@ -155,14 +171,27 @@ impl Committer {
         let issuer = receipts.clone();
         let (tx, mut rx) = mpsc::channel::<(Job, Reply)>(4 * MAX_BATCH);
         tokio::spawn(async move {
+            let mut last = 0usize;
             while let Some(first) = rx.recv().await {
                 let mut batch = vec![first];
-                while batch.len() < MAX_BATCH {
-                    match rx.try_recv() {
-                        Ok(j) => batch.push(j),
-                        Err(_) => break,
+                take_waiting(&mut rx, &mut batch);
+                // Under load the callers the last batch answered send their next jobs moments
+                // later: a batch much smaller than the last one waits briefly for them instead of
+                // paying a whole transaction (and its fsync) for a few jobs while they queue.
+                // Alone, a job waits for nobody: the last batch was small too.
+                if last >= LINGER_AFTER && batch.len() < last / 2 {
+                    let until = tokio::time::Instant::now() + LINGER;
+                    while batch.len() < last {
+                        match tokio::time::timeout_at(until, rx.recv()).await {
+                            Ok(Some(j)) => {
+                                batch.push(j);
+                                take_waiting(&mut rx, &mut batch);
+                            }
+                            _ => break,
+                        }
                     }
                 }
+                last = batch.len();
                 let (jobs, replies): (Vec<Job>, Vec<Reply>) = batch.into_iter().unzip();
                 let results = commit(&store, &issuer, &jobs, clock.now()).await;
                 for (reply, result) in replies.into_iter().zip(results) {

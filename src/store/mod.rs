@@ -101,6 +101,8 @@ pub(crate) enum Pool {
 
 struct Inner {
     pool: Pool,
+    /// SQLite only: the one connection write transactions use (see `sqlite.rs`).
+    writer: Option<SqlitePool>,
     /// SQLite only: serialises this process's write transactions, so that writers queue fairly
     /// instead of polling the busy timeout (see `sqlite.rs`).
     write_lock: Arc<Mutex<()>>,
@@ -163,16 +165,17 @@ pub(crate) use on_tx;
 impl Store {
     /// Opens the database the URL names (without migrating).
     pub async fn connect(url: &str) -> Result<Self> {
-        let pool = if url.starts_with("sqlite:") {
-            Pool::Sqlite(sqlite::connect(url).await?)
+        let (pool, writer) = if url.starts_with("sqlite:") {
+            let (readers, writer) = sqlite::connect(url).await?;
+            (Pool::Sqlite(readers), Some(writer))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Pool::Postgres(postgres::connect(url).await?)
+            (Pool::Postgres(postgres::connect(url).await?), None)
         } else {
             return Err(StoreError::Database(sqlx::Error::Configuration(
                 "the database URL must start with sqlite:, postgres:// or postgresql://".into(),
             )));
         };
-        Ok(Self { inner: Arc::new(Inner { pool, write_lock: Arc::new(Mutex::new(())) }) })
+        Ok(Self { inner: Arc::new(Inner { pool, writer, write_lock: Arc::new(Mutex::new(())) }) })
     }
 
     pub(crate) fn pool(&self) -> &Pool {
@@ -191,6 +194,7 @@ impl Store {
         Ok(match self.pool() {
             Pool::Sqlite(p) => {
                 let guard = self.inner.write_lock.clone().lock_owned().await;
+                let p = self.inner.writer.as_ref().unwrap_or(p);
                 WriteTx { tx: TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?), _guard: Some(guard) }
             }
             Pool::Postgres(p) => WriteTx { tx: TxInner::Postgres(p.begin().await?), _guard: None },
@@ -234,6 +238,9 @@ impl Store {
 
     /// Closes the pool, waiting for connections in use to be returned.
     pub async fn close(&self) {
+        if let Some(w) = &self.inner.writer {
+            w.close().await;
+        }
         on_pool!(self, |p| p.close().await)
     }
 }

@@ -378,15 +378,21 @@ impl WriteTx {
         if cases.is_empty() {
             return Ok(vec![]);
         }
-        Ok(on_tx!(self, |c| {
-            let mut q = sqlx::QueryBuilder::new("SELECT case_code, payment_id FROM payments WHERE case_code IN (");
+        // The status is filtered here, not in SQL: with `status IN (...)` beside `case_code IN
+        // (...)` SQLite's planner walks `payments_status`, every paid payment of history, rather
+        // than `payments_case` (a few rows per case); a callback batch paid for it in time that
+        // grew with the table.
+        let rows: Vec<(String, String, PaymentStatus)> = on_tx!(self, |c| {
+            let mut q =
+                sqlx::QueryBuilder::new("SELECT case_code, payment_id, status FROM payments WHERE case_code IN (");
             let mut list = q.separated(", ");
             for code in cases {
                 list.push_bind(*code);
             }
-            q.push(format!(") AND status IN {SETTLED}"));
+            q.push(")");
             q.build_query_as().fetch_all(&mut *c).await
-        })?)
+        })?;
+        Ok(rows.into_iter().filter(|(_, _, s)| s.is_settled()).map(|(case, id, _)| (case, id)).collect())
     }
 
     /// Inserts a payment; a reference or idempotency key taken is `Conflict`.

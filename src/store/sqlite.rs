@@ -2,7 +2,8 @@
 //!
 //! WAL journal (readers never block the writer), foreign keys on, a busy timeout for other
 //! processes (the CLI beside a running server), `synchronous = FULL` so a committed transaction
-//! survives a power cut. Writers take the database's write lock at `BEGIN IMMEDIATE`, after an
+//! survives a power cut. Reads use a pool of connections; writes use one connection of their own
+//! with a large page cache (`connect`). Writers take the database's write lock at `BEGIN IMMEDIATE`, after an
 //! in-process mutex (`Store::write`): within one process writers queue fairly instead of polling
 //! the busy timeout, and a transaction that reads then writes can never fail to upgrade its lock.
 
@@ -13,19 +14,35 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 
 pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
-pub(super) async fn connect(url: &str) -> Result<SqlitePool, sqlx::Error> {
+/// The writer's page cache, in KiB (SQLite's negative `cache_size`): the pages a callback batch
+/// touches stay in memory between its transactions.
+const WRITER_CACHE_KIB: i64 = 64 * 1024;
+
+/// Opens the readers' pool and the writer's: (readers, writer).
+pub(super) async fn connect(url: &str) -> Result<(SqlitePool, SqlitePool), sqlx::Error> {
     let options = SqliteConnectOptions::from_str(url)?
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Full)
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(30));
-    SqlitePoolOptions::new()
+    let readers = SqlitePoolOptions::new()
         .max_connections(8)
         .min_connections(1)
         .acquire_timeout(Duration::from_secs(30))
-        .connect_with(options)
-        .await
+        .connect_with(options.clone())
+        .await?;
+    // One connection for every write transaction of this process: writes are serialised anyway
+    // (SQLite has one writer; `Store::write` queues them), and a connection's page cache is
+    // dropped whenever another connection writes, so a writer that is always the same
+    // connection keeps its cache warm instead of reading its pages back from the file each time.
+    let writer = SqlitePoolOptions::new()
+        .max_connections(1)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(30))
+        .connect_with(options.pragma("cache_size", format!("-{WRITER_CACHE_KIB}")))
+        .await?;
+    Ok((readers, writer))
 }
 
 /// A timestamp column as RFC 3339 text: SQLite stores them so.
