@@ -73,7 +73,7 @@ pub struct LineSum {
     pub entries: usize,
 }
 
-/// A line's key: fee kind (`phi` first), then sub-item (`None` last within a kind).
+/// A line's key: fee kind, then sub-item (`None`: revenue without one).
 pub type LineKey = (&'static str, Option<String>);
 
 /// The sums by (kind, sub-item) of the entries whose home is `period`, up to `through` (seq).

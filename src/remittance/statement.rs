@@ -187,7 +187,10 @@ pub fn build(
     let mut warnings = Vec::new();
     let mut transfers: Vec<Transfer> = Vec::new();
     let mut no = 0;
-    for ((kind, sub), sum) in lines {
+    // By kind, then sub-item, revenue without a sub-item last.
+    let mut ordered: Vec<(&LineKey, &LineSum)> = lines.iter().collect();
+    ordered.sort_by_key(|((kind, sub), _)| (*kind, sub.is_none(), sub.clone()));
+    for ((kind, sub), sum) in ordered {
         if sum.amount == 0 {
             continue;
         }

@@ -44,7 +44,8 @@ fn lines(s: &Value) -> BTreeMap<(String, String), i64> {
     let mut out = BTreeMap::new();
     for t in s["transfers"].as_array().unwrap() {
         for l in t["lines"].as_array().unwrap() {
-            let key = (t["fee_kind"].as_str().unwrap().to_owned(), l["budget_subitem"].as_str().unwrap_or("").to_owned());
+            let key =
+                (t["fee_kind"].as_str().unwrap().to_owned(), l["budget_subitem"].as_str().unwrap_or("").to_owned());
             out.insert(key, l["amount"].as_i64().unwrap());
         }
     }
