@@ -11,6 +11,9 @@ fn p(s: &str) -> Period {
     Period::parse(s).unwrap()
 }
 
+/// "Chậm nhất là ngày 05 hàng tháng, tổ chức thu phí phải gửi số tiền phí đã thu của tháng trước
+/// vào tài khoản phí chờ nộp ngân sách" (fee circulars under NĐ 120/2016 Art. 3(2)(a) as amended
+/// by NĐ 82/2023; NĐ 215/2026) and paid into the budget by the 20th (NĐ 215/2026) [S].
 #[test]
 fn a_month_is_deposited_by_the_5th_and_paid_in_by_the_20th_of_the_next_month() {
     // July 2024: 5 August is a Monday, 20 August a Tuesday.
@@ -25,6 +28,8 @@ fn a_month_is_deposited_by_the_5th_and_paid_in_by_the_20th_of_the_next_month() {
     assert_eq!(p("2025-02").end(), d("2025-02-28"));
 }
 
+/// A deadline on a day off moves to the next working day [I: the tax administration rule, not read
+/// for fee deposits]; public holidays are not known.
 #[test]
 fn a_deadline_on_a_weekend_moves_to_monday() {
     // 5 October 2024 is a Saturday; 20 April 2024 a Saturday; 5 April 2026 a Sunday.
@@ -35,6 +40,8 @@ fn a_deadline_on_a_weekend_moves_to_monday() {
     assert_eq!(p("2024-10").deadlines().deposit_by, d("2024-11-05"));
 }
 
+/// TT 25/2021/TT-BTC Art. 6(1): the previous week's fees are deposited "chậm nhất là ngày thứ năm
+/// hàng tuần" [S]; the week is an ISO week, Monday to Sunday [I].
 #[test]
 fn a_week_runs_monday_to_sunday_and_is_deposited_by_the_next_thursday() {
     let w = p("2024-W30");
@@ -59,6 +66,7 @@ fn a_week_runs_monday_to_sunday_and_is_deposited_by_the_next_thursday() {
     assert_eq!(w.prev().to_string(), "2024-W29");
 }
 
+/// NĐ 120/2016 Art. 3(2)(a) allows daily deposits [S]; by the next working day is [I].
 #[test]
 fn a_day_is_deposited_by_the_next_working_day() {
     let fri = p("2024-07-19");
@@ -69,6 +77,8 @@ fn a_day_is_deposited_by_the_next_working_day() {
     assert_eq!(p("2024-07-31").next(), p("2024-08-01"));
 }
 
+/// Periods are of business dates in Asia/Ho_Chi_Minh (SPEC §2): a payment at 00:30 on 1 August
+/// at +07:00 (17:30 UTC on 31 July) is August's.
 #[test]
 fn periods_follow_asia_ho_chi_minh_dates() {
     // 31 July 2024 17:30 UTC is 1 August 00:30 at +07:00: August's.

@@ -403,3 +403,68 @@ pub fn remittance_posting(s: &Statement, r: &RemittanceRow) -> Posting {
         lines,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::remittance::count::LineSum;
+
+    /// A recorded remittance posts each statement line to `remitted:<kind>` with its sub-item,
+    /// a line whose refunds exceed its collections on the credit side, and the total to
+    /// `treasury_transfers`; it balances, is dated the transfer's day and keyed by its period.
+    #[test]
+    fn a_remittance_posts_each_line_by_sub_item_against_treasury_transfers() {
+        let sum = |amount: i64| LineSum { amount, carried_in: 0, fees: BTreeMap::new(), entries: 1 };
+        let lines = BTreeMap::from([
+            (("le_phi", Some("2771".to_owned())), sum(12_000)),
+            (("le_phi", Some("2767".to_owned())), sum(-2_000)),
+            (("phi", Some("2627".to_owned())), sum(500_000)),
+        ]);
+        let period = Period::parse("2024-W30").unwrap();
+        let today = NaiveDate::from_ymd_opt(2024, 8, 1).unwrap();
+        let payer = Payer { name: "Sở".into(), tax_code: "2600123456".into(), account: None };
+        let s = statement::build(period, &lines, 7, None, payer, &RemittanceConfig::default(), &[], today);
+        let r = RemittanceRow {
+            remittance_id: "rmt_1".into(),
+            period,
+            state: RemittanceState::PendingApproval,
+            amount: s.total,
+            transferred_on: today,
+            reference: "UNC 7".into(),
+            note: String::new(),
+            requested_by: "f1".into(),
+            requested_at: Timestamp::at(chrono::Utc::now()),
+            decided_by: None,
+            decided_at: None,
+            decision_note: None,
+            posting_id: None,
+        };
+        let p = remittance_posting(&s, &r);
+        assert!(p.is_balanced());
+        assert_eq!(
+            (p.idem_key.as_str(), p.kind.as_str(), p.business_date),
+            ("remittance:2024-W30", "remittance", today)
+        );
+        let shape: Vec<(&str, i64, i64, Option<&str>)> = p
+            .lines
+            .iter()
+            .map(|l| (l.account.as_str(), l.debit, l.credit, l.tag.as_ref().and_then(|t| t.budget_subitem.as_deref())))
+            .collect();
+        assert_eq!(
+            shape,
+            vec![
+                ("remitted:le_phi", 0, 2_000, Some("2767")),
+                ("remitted:le_phi", 12_000, 0, Some("2771")),
+                ("remitted:phi", 500_000, 0, Some("2627")),
+                ("treasury_transfers", 0, 510_000, None),
+            ]
+        );
+        assert!(
+            p.lines[..3]
+                .iter()
+                .all(|l| l.tag.as_ref().is_some_and(|t| t.period == PeriodKind::Week && t.fee.is_none()))
+        );
+    }
+}

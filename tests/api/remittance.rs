@@ -62,7 +62,7 @@ async fn ledger_revenue(w: &World, from: &str, to: &str) -> BTreeMap<(String, St
         if d.as_str() < from || d.as_str() > to {
             continue;
         }
-        let sub = e.refs.split(';').filter_map(|p| p.strip_prefix("budget_subitem=")).last().unwrap_or("");
+        let sub = e.refs.split(';').filter_map(|p| p.strip_prefix("budget_subitem=")).next_back().unwrap_or("");
         *out.entry((kind.to_owned(), sub.to_owned())).or_insert(0) += e.credit - e.debit;
     }
     out.retain(|_, v| *v != 0);
