@@ -52,14 +52,17 @@ fn lines(s: &Value) -> BTreeMap<(String, String), i64> {
     out
 }
 
-/// The ledger's revenue of business dates in [from, to] by (kind, sub-item), read from the
-/// entries themselves (the tag ends their refs).
-async fn ledger_revenue(w: &World, from: &str, to: &str) -> BTreeMap<(String, String), i64> {
+/// The ledger's revenue of business dates in [from, to] remitted by `period_kind`, by (kind,
+/// sub-item), read from the entries themselves (the tag ends their refs).
+async fn ledger_revenue(w: &World, from: &str, to: &str, period_kind: &str) -> BTreeMap<(String, String), i64> {
     let mut out = BTreeMap::new();
     for e in w.app.store.ledger_entries(0, 100_000).await.unwrap() {
         let d = e.business_date.to_string();
         let Some(kind) = e.account.strip_prefix("revenue:") else { continue };
         if d.as_str() < from || d.as_str() > to {
+            continue;
+        }
+        if !e.refs.ends_with(&format!("remittance_period={period_kind}")) {
             continue;
         }
         let sub = e.refs.split(';').filter_map(|p| p.strip_prefix("budget_subitem=")).next_back().unwrap_or("");
@@ -71,8 +74,9 @@ async fn ledger_revenue(w: &World, from: &str, to: &str) -> BTreeMap<(String, St
 
 crate::receipts_world! {
     /// March 2026 in Hà Nội: a citizen pays a licence charge at the counter, the city budget pays
-    /// another online (budget-covered), a land file pays a phí and a lệ phí, and a fourth payment
-    /// is refunded by the gateway and the refund decided under four eyes. The month's statement
+    /// another online (budget-covered), a land file pays a phí and a lệ phí, a fourth payment is
+    /// refunded by the gateway and the refund decided under four eyes, and a passport charge
+    /// (remitted weekly) is paid. The month's statement
     /// is the ledger's revenue of March by fee kind and sub-item, net of the refund, with the
     /// budget's part; its deadlines are 6 April (5 April 2026 is a Sunday) and 20 April; CSV, XLSX
     /// and the command line give the same figures; the list shows it due, then late after 6 April.
@@ -85,7 +89,8 @@ crate::receipts_world! {
         assert_eq!((s, b["status"].as_str()), (201, Some("budget_covered")), "{b}");
         let land = paid(&mut w, "1.003003", "2026-03-02").await;
         let refunded = paid(&mut w, GPLX, "2026-03-02").await;
-        for p in [&citizen, &land, &refunded] {
+        let passport = paid(&mut w, "2.002163", "2026-03-02").await;
+        for p in [&citizen, &land, &refunded, &passport] {
             w.app.wait_for_status(&w.portal, &p.id, "paid").await;
         }
         let t = "2026-03-02T10:00:00+07:00";
@@ -102,7 +107,7 @@ crate::receipts_world! {
         w.resolve(refund["key"].as_str().unwrap(), "refund").await;
 
         let s = statement(&w, &w.auditor, "2026-03").await;
-        let ledger = ledger_revenue(&w, "2026-03-01", "2026-03-31").await;
+        let ledger = ledger_revenue(&w, "2026-03-01", "2026-03-31", "month").await;
         assert_eq!(lines(&s), ledger, "the statement is the ledger's revenue by sub-item: {s}");
         // The licence charges: the citizen's and the budget's; the refunded one nets to nothing.
         assert_eq!(ledger[&("le_phi".to_owned(), "2853".to_owned())], 2 * 135_000);
@@ -122,6 +127,17 @@ crate::receipts_world! {
         assert_eq!((first["chapter"].as_str(), first["budget_subitem"].as_str()), (Some("418"), Some("2805")));
         assert_eq!(s["warnings"], json!([]));
         assert!(s["frozen"].is_null() && s["remittance"].is_null());
+
+        // Passport charges are deposited weekly, by the Thursday after the week (TT 25/2021 Art.
+        // 6(1)): Monday 2 March 2026 is in ISO week 10, deposited by Thursday 12 March.
+        assert!(!ledger.keys().any(|(_, sub)| sub == "2752"), "not in the month's statement");
+        let week = statement(&w, &w.auditor, "2026-W10").await;
+        assert_eq!(lines(&week), ledger_revenue(&w, "2026-03-02", "2026-03-08", "week").await);
+        assert_eq!(lines(&week), BTreeMap::from([(("le_phi".to_owned(), "2752".to_owned()), passport.amount)]));
+        assert_eq!((week["period_kind"].as_str(), week["deadlines"]["deposit_by"].as_str()), (Some("week"), Some("2026-03-12")));
+        let (_, weeks) = json(w.app.get("/api/v1/remittances?kind=week", &w.auditor).await).await;
+        let periods: Vec<&str> = weeks["items"].as_array().unwrap().iter().map(|i| i["period"].as_str().unwrap()).collect();
+        assert_eq!(periods, vec!["2026-W10"]);
 
         // CSV, XLSX, and the command line's CSV.
         let res = w.app.get("/api/v1/remittances/2026-03?format=csv", &w.f1).await;
