@@ -138,6 +138,14 @@ crate::receipts_world! {
         let (_, weeks) = json(w.app.get("/api/v1/remittances?kind=week", &w.auditor).await).await;
         let periods: Vec<&str> = weeks["items"].as_array().unwrap().iter().map(|i| i["period"].as_str().unwrap()).collect();
         assert_eq!(periods, vec!["2026-W10"]);
+        let (_, none) = json(w.app.get("/api/v1/remittances?from=2026-04-01&to=2026-04-30", &w.auditor).await).await;
+        assert_eq!(none["items"], json!([]), "no period of April has money");
+        for (bad, status) in [("kind=year", 422), ("from=2026-3-1", 422), ("to=x", 422), ("page=2", 400)] {
+            let (code, v) = json(w.app.get(&format!("/api/v1/remittances?{bad}"), &w.auditor).await).await;
+            assert_eq!(code, status, "{bad}: {v}");
+        }
+        let (code, v) = json(w.app.get("/api/v1/remittances/2026-03?format=pdf", &w.auditor).await).await;
+        assert_eq!((code, error_code(&v)), (422, "invalid_field"));
 
         // CSV, XLSX, and the command line's CSV.
         let res = w.app.get("/api/v1/remittances/2026-03?format=csv", &w.f1).await;
