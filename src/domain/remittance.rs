@@ -323,7 +323,8 @@ pub fn subitem_name(code: &str) -> Option<&'static str> {
 }
 
 /// Where a remittance stands: waiting for a second finance user, recorded (posted to the
-/// ledger), or rejected (kept, and the period may be requested again).
+/// ledger), or rejected (kept; the period may be requested again, its statement still frozen as
+/// the first request froze it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RemittanceState {
@@ -339,11 +340,6 @@ impl RemittanceState {
             RemittanceState::Recorded => "recorded",
             RemittanceState::Rejected => "rejected",
         }
-    }
-
-    /// Pending or recorded: the period's statement is frozen at the request's ledger seq.
-    pub fn freezes(self) -> bool {
-        !matches!(self, RemittanceState::Rejected)
     }
 }
 
