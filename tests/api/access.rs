@@ -89,6 +89,11 @@ const SPEC_TABLE: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/remittances/{period}", Access::Staff),
     ("POST", "/api/v1/remittances/{period}/approve", Access::Finance),
     ("POST", "/api/v1/remittances/{period}/reject", Access::Finance),
+    ("GET", "/remittances", Access::PageStaff),
+    ("POST", "/remittances", Access::PageFinance),
+    ("GET", "/remittances/{period}/statement", Access::PageStaff),
+    ("POST", "/remittances/{period}/approve", Access::PageFinance),
+    ("POST", "/remittances/{period}/reject", Access::PageFinance),
 ];
 
 fn concrete(path: &str) -> String {

@@ -287,3 +287,36 @@ crate::receipts_world! {
         assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     }
 }
+
+crate::receipts_world! {
+    /// A finance officer in the dashboard: March's row with its deadline, amounts and downloads;
+    /// the statement as XLSX; one officer records the transfer, the same officer cannot approve
+    /// it, a second one does, and the row shows it recorded; a form with a wrong amount changes
+    /// nothing.
+    async fn the_dashboard_lists_periods_downloads_statements_and_records_under_four_eyes(w) with ENV;
+    {
+        w.at("2026-03-02T09:00:00+07:00");
+        let p = paid(&mut w, GPLX, "2026-03-02").await;
+        w.app.wait_for_status(&w.portal, &p.id, "paid").await;
+        w.at("2026-04-02T09:00:00+07:00");
+        let lan = crate::dash::person(&w.app, "lan.finance", feerecon::domain::Role::Finance).await;
+        let hoa = crate::dash::person(&w.app, "hoa.finance", feerecon::domain::Role::Finance).await;
+        let page = lan.get("/remittances").await;
+        page.assert(200, "data-period=\"2026-03\"").assert(200, "135.000 ₫").assert(200, "06/04/2026");
+        let file = lan.get("/remittances/2026-03/statement?format=xlsx").await;
+        assert_eq!(file.status, 200);
+        assert!(file.header("content-disposition").contains("nop-ngan-sach-2026-03.xlsx"));
+        let form = [("period", "2026-03"), ("amount", "135001"), ("transferred_on", "2026-04-02"), ("reference", "UNC 5")];
+        lan.post("/remittances", &form).await.assert(422, "135000");
+        assert_eq!(statement(&w, &w.auditor, "2026-03").await["history"], json!([]), "nothing recorded");
+        let form = [("period", "2026-03"), ("amount", "135000"), ("transferred_on", "2026-04-02"), ("reference", "UNC 5")];
+        let r = lan.post("/remittances", &form).await;
+        assert_eq!((r.status, r.location()), (303, "/remittances?done=requested"));
+        lan.post("/remittances/2026-03/approve", &[]).await.assert(403, "another finance user must decide");
+        let ok = hoa.post("/remittances/2026-03/approve", &[]).await;
+        assert_eq!((ok.status, ok.location()), (303, "/remittances?done=approved"));
+        lan.get("/remittances?done=approved").await.assert(200, "Đã ghi nhận");
+        let s = statement(&w, &w.auditor, "2026-03").await;
+        assert_eq!((s["remittance"]["requested_by"].as_str(), s["remittance"]["decided_by"].as_str()), (Some("lan.finance"), Some("hoa.finance")));
+    }
+}
