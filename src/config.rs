@@ -94,6 +94,38 @@ impl Default for ReceiptConfig {
     }
 }
 
+/// What the remittance statements (issue 19) name beside the organisation of `ReceiptConfig`:
+/// the fields of a C1-02/NS transfer the service cannot read from the ledger
+/// (../shared/reference/after-collection.md §2.2 [S: the form's fields]). Every value is optional:
+/// a statement shows what is missing as a warning.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RemittanceConfig {
+    /// `FEERECON_REMITTANCE_CHAPTER`: the collecting agency's chapter code (mã chương), three
+    /// digits, entered on every line of the transfer [S: form field]; its value comes from the
+    /// agency's registration with the treasury [I: the chapter list was not read].
+    pub chapter: Option<String>,
+    /// `FEERECON_REMITTANCE_PAYER_ACCOUNT`: the account the transfer is debited from (the
+    /// collection account the gateways settle into), as written on the transfer.
+    pub payer_account: Option<String>,
+    /// `FEERECON_REMITTANCE_TREASURY`: the State Treasury (KBNN) office holding the target accounts.
+    pub treasury: Option<String>,
+    /// `FEERECON_REMITTANCE_PHI_ACCOUNT`: the fee account awaiting the budget (tài khoản phí chờ
+    /// nộp ngân sách) phí go to (NĐ 120/2016 Art. 3(2)(a) as amended) [S].
+    pub phi_account: Option<String>,
+    /// `FEERECON_REMITTANCE_LE_PHI_ACCOUNT`: the account lệ phí go to: the lệ phí account awaiting
+    /// the budget, or the budget's revenue account (same article) [S].
+    pub le_phi_account: Option<String>,
+}
+
+/// A remittance text from configuration: one line of at most 100 characters.
+fn remittance_text(variable: &str, v: &str) -> Result<String, ConfigError> {
+    let v = v.trim();
+    if v.chars().count() > 100 || v.chars().any(char::is_control) {
+        return Err(err(variable, "must be one line of at most 100 characters"));
+    }
+    Ok(v.to_owned())
+}
+
 /// A tax code (mã số thuế): 10 digits, or 10 digits, `-` and 3 digits for a dependent unit.
 pub fn check_tax_code(v: &str) -> Result<(), String> {
     let b = v.as_bytes();
@@ -143,6 +175,7 @@ pub struct Config {
     pub notify_max_backoff: Duration,
     pub ledger_key: PathBuf,
     pub receipts: ReceiptConfig,
+    pub remittance: RemittanceConfig,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://feerecon.db?mode=rwc";
@@ -405,6 +438,23 @@ impl Config {
             }
         };
 
+        let remittance = {
+            let text = |k: &str| var(k).map(|v| remittance_text(k, &v)).transpose();
+            let chapter = var("FEERECON_REMITTANCE_CHAPTER").map(|v| v.trim().to_owned());
+            if let Some(c) = &chapter
+                && !(c.len() == 3 && c.bytes().all(|b| b.is_ascii_digit()))
+            {
+                return Err(err("FEERECON_REMITTANCE_CHAPTER", format!("{c:?} is not a chapter code (three digits)")));
+            }
+            RemittanceConfig {
+                chapter,
+                payer_account: text("FEERECON_REMITTANCE_PAYER_ACCOUNT")?,
+                treasury: text("FEERECON_REMITTANCE_TREASURY")?,
+                phi_account: text("FEERECON_REMITTANCE_PHI_ACCOUNT")?,
+                le_phi_account: text("FEERECON_REMITTANCE_LE_PHI_ACCOUNT")?,
+            }
+        };
+
         Ok(Config {
             database_url: Secret::new(database_url),
             listen,
@@ -426,6 +476,7 @@ impl Config {
             notify_max_backoff: duration("FEERECON_NOTIFY_MAX_BACKOFF", "1h")?,
             ledger_key: path("FEERECON_LEDGER_KEY", "feerecon-ledger.key"),
             receipts,
+            remittance,
         })
     }
 }
@@ -439,6 +490,21 @@ mod tests {
     fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let m: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         Config::from_lookup(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn remittance_settings_are_optional_and_checked() {
+        assert_eq!(cfg(&[]).unwrap().remittance, RemittanceConfig::default());
+        let c = cfg(&[("FEERECON_REMITTANCE_CHAPTER", " 418 "), ("FEERECON_REMITTANCE_PHI_ACCOUNT", "3511.1.1234567")])
+            .unwrap();
+        assert_eq!(
+            (c.remittance.chapter.as_deref(), c.remittance.phi_account.as_deref()),
+            (Some("418"), Some("3511.1.1234567"))
+        );
+        let e = cfg(&[("FEERECON_REMITTANCE_CHAPTER", "41")]).unwrap_err();
+        assert!(e.to_string().contains("FEERECON_REMITTANCE_CHAPTER"), "{e}");
+        let e = cfg(&[("FEERECON_REMITTANCE_TREASURY", "KBNN\nX")]).unwrap_err();
+        assert!(e.to_string().contains("FEERECON_REMITTANCE_TREASURY"), "{e}");
     }
 
     #[test]

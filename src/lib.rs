@@ -26,6 +26,7 @@
 //! | 4 | [`payments`] | creating payments, the committer of payment outcomes, status queries |
 //! | 4 | [`recon`] | settlement imports, reconciliation runs, exceptions with four eyes, day close |
 //! | 4 | [`receipts`] | e-receipts issued with the money, their numbering, corrections, the day's summary for the tax office |
+//! | 4 | [`remittance`] | treasury remittance: statements by period and budget sub-item from the ledger, transfers recorded under four eyes |
 //! | 5 | [`http`] | the server: routers per area, access checks, the error envelope, health, OpenAPI |
 //! | 5 | [`simulator`] | a stand-in VNPAY, MoMo and ZaloPay for integrators, the tests and the demo |
 //! | 6 | [`cli`] | the `feerecon` command; `main.rs` only calls it |
@@ -45,6 +46,7 @@ pub mod payments;
 pub mod receipts;
 pub mod recon;
 pub mod reconcile;
+pub mod remittance;
 pub mod settlement;
 pub mod simulator;
 pub mod store;

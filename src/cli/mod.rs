@@ -7,13 +7,15 @@
 //! This file holds the command line's shape (clap), the exit codes and the dispatch; each area's
 //! commands live in their file: `serve` (the server, the simulator), `cases` (case imports,
 //! quotes, policy checks), `finance` (settlement imports, reconciliation), `ledger` (export,
-//! verify), `receipts` (the day's receipt summary), `admin` (users and tokens).
+//! verify), `receipts` (the day's receipt summary), `remittance` (a period's treasury remittance
+//! statement), `admin` (users and tokens).
 
 mod admin;
 mod cases;
 mod finance;
 mod ledger;
 mod receipts;
+mod remittance;
 mod serve;
 
 use std::path::PathBuf;
@@ -85,6 +87,11 @@ pub enum Command {
     Receipts {
         #[command(subcommand)]
         action: ReceiptsCommand,
+    },
+    /// Treasury remittance: a period's statement of collected fees by budget sub-item.
+    Remittance {
+        #[command(subcommand)]
+        action: RemittanceCommand,
     },
     /// Run the gateway simulator alone (VNPAY, MoMo, ZaloPay on loopback) for integrators.
     /// Credentials come from the same FEERECON_VNPAY_*, FEERECON_MOMO_* and FEERECON_ZALOPAY_* variables.
@@ -183,6 +190,22 @@ pub enum ReceiptsCommand {
         /// YYYY-MM-DD (Asia/Ho_Chi_Minh): the date of issue.
         #[arg(long)]
         date: String,
+        /// json, csv or xlsx.
+        #[arg(long, default_value = "json", value_parser = ["json", "csv", "xlsx"])]
+        format: String,
+        /// Write to this file instead of standard output (required for xlsx).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RemittanceCommand {
+    /// A period's remittance statement (the C1-02/NS data by budget sub-item), from the ledger.
+    Statement {
+        /// YYYY-MM (a month), YYYY-Www (an ISO week) or YYYY-MM-DD (a day), in Asia/Ho_Chi_Minh.
+        #[arg(long)]
+        period: String,
         /// json, csv or xlsx.
         #[arg(long, default_value = "json", value_parser = ["json", "csv", "xlsx"])]
         format: String,
@@ -367,6 +390,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Ledger { action: LedgerCommand::Verify { .. } } => Ok(()),
         Command::Receipts { action: ReceiptsCommand::Summary { date, format, out } } => {
             receipts::summary(&config, &date, &format, out).await
+        }
+        Command::Remittance { action: RemittanceCommand::Statement { period, format, out } } => {
+            remittance::statement(&config, clock, &period, &format, out).await
         }
         Command::SimulateGateway { listen, vnpay_ipn_url } => serve::simulate(&config, &listen, vnpay_ipn_url).await,
         Command::Policy { action: PolicyCommand::Check { file, catalogue, coverage } } => {

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::Money;
 use super::payment::Gateway;
+use super::remittance::BudgetTag;
 
 pub const REVENUE_PHI: &str = "revenue:phi";
 pub const REVENUE_LE_PHI: &str = "revenue:le_phi";
@@ -18,6 +19,14 @@ pub const GATEWAY_FEES: &str = "gateway_fees";
 pub const REFUNDS_PAYABLE: &str = "refunds_payable";
 pub const WRITE_OFFS: &str = "write_offs";
 pub const SUSPENSE: &str = "suspense";
+/// Fees remitted to the State Treasury for the budget (issue 19), by kind: debited when a
+/// remittance is recorded, so `revenue:<kind>` less `remitted:<kind>` is what was collected and
+/// not yet remitted.
+pub const REMITTED_PHI: &str = "remitted:phi";
+pub const REMITTED_LE_PHI: &str = "remitted:le_phi";
+/// The money the collecting organisation transferred to the treasury for those remittances
+/// (credited): with `bank:*` it gives what the collection accounts still hold.
+pub const TREASURY_TRANSFERS: &str = "treasury_transfers";
 
 pub fn clearing(g: Gateway) -> String {
     format!("gateway_clearing:{g}")
@@ -32,20 +41,44 @@ pub fn revenue(kind: &str) -> &'static str {
     if kind == "phi" { REVENUE_PHI } else { REVENUE_LE_PHI }
 }
 
+/// The remitted account of a fee kind (`phi` or `le_phi`).
+pub fn remitted(kind: &str) -> &'static str {
+    if kind == "phi" { REMITTED_PHI } else { REMITTED_LE_PHI }
+}
+
+/// The fee kind of a revenue or remitted account: `phi` or `le_phi`; `None` for other accounts.
+pub fn kind_of_account(account: &str) -> Option<&'static str> {
+    match account {
+        REVENUE_PHI | REMITTED_PHI => Some("phi"),
+        REVENUE_LE_PHI | REMITTED_LE_PHI => Some("le_phi"),
+        _ => None,
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Line {
     pub account: String,
     pub debit: i64,
     pub credit: i64,
     pub memo: String,
+    /// On revenue and remitted lines: the fee, its budget sub-item and remittance period,
+    /// appended to the entry's `refs` (`BudgetTag::append_to`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tag: Option<BudgetTag>,
 }
 
 impl Line {
     pub fn debit(account: impl Into<String>, amount: i64, memo: impl Into<String>) -> Self {
-        Self { account: account.into(), debit: amount, credit: 0, memo: memo.into() }
+        Self { account: account.into(), debit: amount, credit: 0, memo: memo.into(), tag: None }
     }
     pub fn credit(account: impl Into<String>, amount: i64, memo: impl Into<String>) -> Self {
-        Self { account: account.into(), debit: 0, credit: amount, memo: memo.into() }
+        Self { account: account.into(), debit: 0, credit: amount, memo: memo.into(), tag: None }
+    }
+    /// The line with `tag` (or none).
+    #[must_use]
+    pub fn tagged(mut self, tag: Option<BudgetTag>) -> Self {
+        self.tag = tag;
+        self
     }
 }
 
@@ -193,6 +226,9 @@ pub struct QuotedItem {
     pub basis: Option<String>,
     /// `rule: basis` of the support rule whose budget pays `budget_due`, when one applies.
     pub support: Option<String>,
+    /// The fee's budget sub-item and remittance period from the catalogue
+    /// (`fees::stored::tagged_items`); `None` when read without the catalogue.
+    pub tag: Option<BudgetTag>,
 }
 
 impl QuotedItem {
@@ -225,7 +261,9 @@ pub fn payment_confirmed(
     } else {
         let mut citizen = 0;
         for i in items.iter().filter(|i| i.citizen_due > 0) {
-            lines.push(Line::credit(revenue(&i.kind), i.citizen_due, format!("{} citizen part", i.fee)));
+            lines.push(
+                Line::credit(revenue(&i.kind), i.citizen_due, format!("{} citizen part", i.fee)).tagged(i.tag.clone()),
+            );
             citizen += i.citizen_due;
         }
         match amount - citizen {
@@ -235,7 +273,7 @@ pub fn payment_confirmed(
         }
         for i in items.iter().filter(|i| i.budget_due > 0) {
             lines.push(Line::debit(BUDGET_RECEIVABLE, i.budget_due, i.budget_memo()));
-            lines.push(Line::credit(revenue(&i.kind), i.budget_due, i.budget_memo()));
+            lines.push(Line::credit(revenue(&i.kind), i.budget_due, i.budget_memo()).tagged(i.tag.clone()));
         }
     }
     Posting {
@@ -246,6 +284,39 @@ pub fn payment_confirmed(
         corrects: None,
         lines,
     }
+}
+
+/// Lines moving `amount` of `kind`'s revenue (a debit when `debit`, else a credit): split over
+/// the items of that kind in proportion to their citizen parts, each line carrying its item's
+/// tag, the remainder of the division on the last; one untagged line when no item of that kind
+/// has a citizen part. A refund takes revenue back from the sub-items that earned it.
+pub fn revenue_lines(kind: &str, amount: i64, items: &[QuotedItem], debit: bool, memo: &str) -> Vec<Line> {
+    let line = |a: i64, tag: Option<BudgetTag>| {
+        let l = if debit { Line::debit(revenue(kind), a, memo) } else { Line::credit(revenue(kind), a, memo) };
+        l.tagged(tag)
+    };
+    if amount == 0 {
+        return vec![];
+    }
+    let mine: Vec<&QuotedItem> = items.iter().filter(|i| i.kind == kind && i.citizen_due > 0).collect();
+    let total: i64 = mine.iter().map(|i| i.citizen_due).sum();
+    if mine.is_empty() || total <= 0 {
+        return vec![line(amount, None)];
+    }
+    let mut out = Vec::with_capacity(mine.len());
+    let mut left = amount;
+    for (k, i) in mine.iter().enumerate() {
+        let share = if k + 1 == mine.len() {
+            left
+        } else {
+            i64::try_from(i128::from(amount) * i128::from(i.citizen_due) / i128::from(total)).unwrap_or(0)
+        };
+        left -= share;
+        if share != 0 {
+            out.push(line(share, i.tag.clone()));
+        }
+    }
+    out
 }
 
 /// The posting of a case nobody pays for (`waived`) or the budget pays for (`budget_covered`):
@@ -262,10 +333,10 @@ pub fn settled_without_gateway(
     for i in items {
         if i.budget_due > 0 {
             lines.push(Line::debit(BUDGET_RECEIVABLE, i.budget_due, i.budget_memo()));
-            lines.push(Line::credit(revenue(&i.kind), i.budget_due, i.budget_memo()));
+            lines.push(Line::credit(revenue(&i.kind), i.budget_due, i.budget_memo()).tagged(i.tag.clone()));
         } else if i.citizen_due == 0 {
             let basis = i.basis.as_deref().unwrap_or("no rule");
-            lines.push(Line::credit(revenue(&i.kind), 0, format!("{} waived: {basis}", i.fee)));
+            lines.push(Line::credit(revenue(&i.kind), 0, format!("{} waived: {basis}", i.fee)).tagged(i.tag.clone()));
         }
     }
     if lines.is_empty() {
@@ -309,7 +380,45 @@ mod tests {
             budget_due: b,
             basis: Some("R: basis".into()),
             support: (b > 0).then(|| "S: support basis".into()),
+            tag: Some(BudgetTag {
+                fee: Some(fee.into()),
+                budget_subitem: Some(if kind == "phi" { "2627" } else { "2771" }.into()),
+                period: crate::domain::remittance::PeriodKind::Month,
+            }),
         }
+    }
+
+    #[test]
+    fn revenue_lines_carry_their_items_tags_and_split_by_citizen_part() {
+        let items = [item("a", "le_phi", 10_000, 0), item("b", "phi", 30_000, 0), item("c", "phi", 60_000, 0)];
+        let l = revenue_lines("phi", 1_000, &items, true, "refund");
+        assert_eq!(l.len(), 2);
+        assert_eq!((l[0].debit, l[1].debit), (333, 667), "the remainder on the last");
+        assert_eq!(l[0].tag.as_ref().unwrap().fee.as_deref(), Some("b"));
+        assert!(l.iter().all(|x| x.account == REVENUE_PHI));
+        let c = revenue_lines("le_phi", 500, &items, false, "m");
+        assert_eq!((c[0].credit, c[0].tag.as_ref().unwrap().budget_subitem.as_deref()), (500, Some("2771")));
+        // No item of that kind: one untagged line; nothing to move: no line.
+        let none = revenue_lines("le_phi", 7, &items[1..], true, "m");
+        assert_eq!((none.len(), none[0].debit, none[0].tag.is_none()), (1, 7, true));
+        assert!(revenue_lines("phi", 0, &items, true, "m").is_empty());
+    }
+
+    #[test]
+    fn confirmed_revenue_carries_the_budget_tag_and_other_lines_none() {
+        let p = payment_confirmed(
+            Gateway::Vnpay,
+            "pay_1",
+            Money::new(5_000).unwrap(),
+            &[item("a", "le_phi", 4_000, 2_000)],
+            false,
+            d(),
+            String::new(),
+        );
+        let tagged: Vec<&str> = p.lines.iter().filter(|l| l.tag.is_some()).map(|l| l.account.as_str()).collect();
+        assert_eq!(tagged, vec![REVENUE_LE_PHI, REVENUE_LE_PHI], "the citizen and the budget part");
+        assert_eq!(kind_of_account(REMITTED_PHI), Some("phi"));
+        assert_eq!(kind_of_account(SUSPENSE), None);
     }
 
     #[test]

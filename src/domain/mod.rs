@@ -16,6 +16,7 @@ pub mod payment;
 mod procedure_code;
 pub mod receipt;
 pub mod recon;
+pub mod remittance;
 mod secret;
 pub mod sql;
 mod tags;

@@ -19,6 +19,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::{LoadError, read_text};
+use crate::domain::remittance::PeriodKind;
 use crate::domain::{BusinessDate, Fact, Money, ProcedureCode};
 
 /// Who sets a procedure's rates.
@@ -78,6 +79,9 @@ pub struct FeeItem {
     pub per_unit_from: u32,
     /// Tiểu mục of the state-budget classification, for remittance reports.
     pub budget_subitem: Option<String>,
+    /// How often its collections are remitted to the treasury (`remittance_period`: day, week
+    /// or month; default month): set by the authority that set the fee (issue 19).
+    pub remittance_period: PeriodKind,
     /// The instrument and article that set `amount`.
     pub basis: String,
     pub effective_from: NaiveDate,
@@ -111,6 +115,7 @@ impl FeeItem {
             && self.per_unit_from == o.per_unit_from
             && self.requires_facts == o.requires_facts
             && self.budget_subitem == o.budget_subitem
+            && self.remittance_period == o.remittance_period
     }
 
     fn overlaps(&self, o: &FeeItem) -> bool {
@@ -183,6 +188,8 @@ struct RawFee {
     per_unit_from: Option<Spanned<i64>>,
     #[serde(default)]
     budget_subitem: Option<Spanned<String>>,
+    #[serde(default)]
+    remittance_period: Option<Spanned<String>>,
     basis: Spanned<String>,
     effective_from: Spanned<String>,
     #[serde(default)]
@@ -257,6 +264,12 @@ impl Catalogue {
                     }
                     None => None,
                 };
+                let remittance_period = match &f.remittance_period {
+                    None => PeriodKind::Month,
+                    Some(v) => {
+                        v.get_ref().parse::<PeriodKind>().map_err(|e| err(v.span(), format!("fee {id}: {e}")))?
+                    }
+                };
                 let per_unit_from = match &f.per_unit_from {
                     None => 1,
                     Some(v) if !f.per_unit => {
@@ -307,6 +320,7 @@ impl Catalogue {
                     per_unit: f.per_unit,
                     per_unit_from,
                     budget_subitem,
+                    remittance_period,
                     basis: f.basis.into_inner().trim().to_owned(),
                     effective_from,
                     effective_to,
@@ -317,7 +331,7 @@ impl Catalogue {
                         return Err(err(
                             f.id.span(),
                             format!(
-                                "fee {}: every base window of one item must agree on kind, per_unit, per_unit_from, requires_facts and budget_subitem",
+                                "fee {}: every base window of one item must agree on kind, per_unit, per_unit_from, requires_facts, budget_subitem and remittance_period",
                                 item.id
                             ),
                         ));
@@ -413,6 +427,17 @@ effective_from = "2017-01-01"
         assert!(e.message.contains("overlaps"), "{e}");
         let e = parse(&two.replace("amount = 10000\nbudget_subitem = \"2771\"", "amount = 10000")).unwrap_err();
         assert!(e.message.contains("must agree"), "{e}");
+    }
+
+    #[test]
+    fn a_fee_names_its_remittance_period_default_month() {
+        let c = parse(ONE).unwrap();
+        assert_eq!(c.procedures[0].fees[0].remittance_period, PeriodKind::Month);
+        let c = parse(&ONE.replace("amount = 8000", "amount = 8000\nremittance_period = \"week\"")).unwrap();
+        assert_eq!(c.procedures[0].fees[0].remittance_period, PeriodKind::Week);
+        let e = parse(&ONE.replace("amount = 8000", "amount = 8000\nremittance_period = \"year\"")).unwrap_err();
+        assert!(e.message.contains("fee le_phi_khai_sinh_qua_han") && e.message.contains("day, week or month"), "{e}");
+        assert_eq!(e.line, 12);
     }
 
     #[test]

@@ -346,3 +346,21 @@ fn facts_outside_the_catalogue_leave_a_quote_unchanged() {
         quote_full(&vp, "2.000806", OnlinePartial, "2024-07-15", &[], &[], VP_UNIT, 1)
     );
 }
+
+/// Issue 19: every fee of the catalogue names its budget sub-item (tiểu mục, after-collection.md
+/// §2.3), four digits, so that the ledger's revenue splits by sub-item with nothing unclassified;
+/// passport charges are deposited weekly (TT 25/2021 Art. 6(1): "chậm nhất là ngày thứ năm hàng
+/// tuần"), every other fee monthly (the default).
+#[test]
+fn every_fee_names_a_budget_sub_item_and_passports_are_remitted_weekly() {
+    use crate::domain::remittance::PeriodKind;
+    let c = catalogue();
+    for p in &c.procedures {
+        for f in &p.fees {
+            let sub = f.budget_subitem.as_deref().unwrap_or_else(|| panic!("{} has no budget_subitem", f.id));
+            assert!(sub.len() == 4 && sub.bytes().all(|b| b.is_ascii_digit()), "{}: {sub}", f.id);
+            let expected = if f.id == "le_phi_cap_ho_chieu" { PeriodKind::Week } else { PeriodKind::Month };
+            assert_eq!(f.remittance_period, expected, "{}", f.id);
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! Reading back a quote a payment stored at its creation (the JSON `Quote::to_json` wrote), for
-//! what follows from the payment: the revenue split of its posting, its kinds per item, and what
-//! its receipts name (procedure and as-of date).
+//! what follows from the payment: the revenue split of its posting, its kinds per item, what its
+//! receipts name (procedure and as-of date), and each item's budget tag (sub-item and remittance
+//! period, from the catalogue entry in force on the quote's date) that its revenue entries carry.
 //!
 //! A stored quote is the record of what the citizen was asked to pay; it is never recomputed for
 //! that payment (the policy may have changed since). Keys this reader does not use are ignored.
@@ -8,6 +9,7 @@
 use serde::Deserialize;
 
 use crate::domain::ledger::QuotedItem;
+use crate::domain::remittance::BudgetTag;
 
 #[derive(Deserialize)]
 struct StoredQuote {
@@ -47,8 +49,34 @@ pub fn quoted_items(quote_json: &str) -> Result<Vec<QuotedItem>, StoredQuoteErro
             budget_due: i.budget_due,
             basis: i.applied.map(|a| format!("{}: {}", a.rule, a.basis)),
             support: i.support.map(|a| format!("{}: {}", a.rule, a.basis)),
+            tag: None,
         })
         .collect())
+}
+
+/// The items of a stored quote, each tagged with its fee's budget sub-item and remittance
+/// period from `catalogue`: the entry of the quote's procedure in force on its as-of date (else
+/// the item's first entry, the way receipts name it). A fee the catalogue no longer has is
+/// tagged with its id only (no sub-item, monthly), so its revenue is still reported, as
+/// unclassified.
+pub fn tagged_items(quote_json: &str, catalogue: &super::Catalogue) -> Result<Vec<QuotedItem>, StoredQuoteError> {
+    let head = quote_head(quote_json)?;
+    let procedure =
+        crate::domain::ProcedureCode::parse(&head.procedure_code).ok().and_then(|code| catalogue.procedure(&code));
+    let mut items = quoted_items(quote_json)?;
+    for i in &mut items {
+        let entry = procedure.and_then(|p| {
+            let mut same = p.fees.iter().filter(|f| f.id == i.fee);
+            let first = same.clone().next();
+            same.find(|f| f.in_force(head.as_of)).or(first)
+        });
+        i.tag = Some(BudgetTag {
+            fee: Some(i.fee.clone()),
+            budget_subitem: entry.and_then(|f| f.budget_subitem.clone()),
+            period: entry.map(|f| f.remittance_period).unwrap_or_default(),
+        });
+    }
+    Ok(items)
 }
 
 /// What a stored quote was made for: the procedure and the as-of date (the case's receipt date),
@@ -89,5 +117,40 @@ mod tests {
         assert!(quoted_items("{}").is_err());
         let head = quote_head(json).unwrap();
         assert_eq!((head.procedure_code.as_str(), head.as_of.to_string().as_str()), ("1.000001", "2024-07-15"));
+    }
+
+    #[test]
+    fn tagged_items_take_sub_item_and_period_from_the_catalogue_in_force() {
+        let catalogue = super::super::Catalogue::parse(
+            std::path::Path::new("cat.toml"),
+            r#"
+[[procedure]]
+code = "1.000001"
+name = "P"
+authority = "hdnd"
+category = "c"
+[[procedure.fee]]
+id = "a"
+kind = "le_phi"
+name = "A"
+amount = 10000
+budget_subitem = "2771"
+remittance_period = "week"
+basis = "NQ"
+effective_from = "2017-01-01"
+"#,
+        )
+        .unwrap();
+        let json = r#"{"procedure_code":"1.000001.000.00.00.H62","as_of":"2024-07-15",
+            "items":[{"fee":"a","kind":"le_phi","citizen_due":5000,"budget_due":0,"applied":null},
+                     {"fee":"gone","kind":"phi","citizen_due":1,"budget_due":0,"applied":null}]}"#;
+        let items = tagged_items(json, &catalogue).unwrap();
+        let t0 = items[0].tag.clone().unwrap();
+        assert_eq!(
+            (t0.fee.as_deref(), t0.budget_subitem.as_deref(), t0.period),
+            (Some("a"), Some("2771"), crate::domain::remittance::PeriodKind::Week)
+        );
+        let t1 = items[1].tag.clone().unwrap();
+        assert_eq!((t1.fee.as_deref(), t1.budget_subitem, t1.period.as_str()), (Some("gone"), None, "month"));
     }
 }

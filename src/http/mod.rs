@@ -20,6 +20,7 @@ mod notifications;
 mod openapi;
 mod payments;
 mod receipts;
+mod remittances;
 pub mod routes;
 
 use std::future::Future;
@@ -59,6 +60,8 @@ pub struct AppState {
     pub ledger: Arc<crate::ledger::Ledger>,
     /// E-receipts: the portal's reads, finance's corrections, the day's summary.
     pub receipts: Arc<crate::receipts::Receipts>,
+    /// Treasury remittance: statements by period and sub-item, transfers recorded under four eyes.
+    pub remittances: Arc<crate::remittance::Remittances>,
     /// The OpenAPI document, rendered once from the route table.
     pub openapi: Arc<String>,
     /// The dashboard's login rate limit and long operations.
@@ -76,6 +79,7 @@ pub fn all_routes() -> Vec<Route> {
     r.extend(ledger::routes());
     r.extend(dashboard::routes());
     r.extend(receipts::routes());
+    r.extend(remittances::routes());
     r
 }
 
@@ -212,8 +216,19 @@ impl Application {
             key: Some(key),
         });
         let receipts = Arc::new(crate::receipts::Receipts { store: store.clone(), issuer, clock: clock.clone() });
+        let remittances = Arc::new(crate::remittance::Remittances {
+            store: store.clone(),
+            clock: clock.clone(),
+            settings: config.remittance.clone(),
+            payer: crate::remittance::statement::Payer {
+                name: config.receipts.org_name.clone(),
+                tax_code: config.receipts.tax_code.clone(),
+                account: config.remittance.payer_account.clone(),
+            },
+        });
         let state = AppState {
             receipts,
+            remittances,
             store,
             config: Arc::new(config),
             clock,

@@ -84,11 +84,16 @@ pub async fn append_postings(
             }
         }
     }
-    // One row per line, in posting then line order, with its cleaned text.
+    // One row per line, in posting then line order, with its cleaned text; a line's budget tag
+    // (revenue and remitted lines) ends its entry's refs.
     let mut rows: Vec<LedgerEntry> = Vec::new();
     for (p, id) in &fresh {
         let refs = clean(&p.refs);
         for (i, line) in p.lines.iter().enumerate() {
+            let refs = match &line.tag {
+                Some(tag) => clean(&tag.append_to(&refs)),
+                None => refs.clone(),
+            };
             rows.push(LedgerEntry {
                 seq: 0,
                 posting_id: id.clone(),
@@ -99,7 +104,7 @@ pub async fn append_postings(
                 debit: line.debit,
                 credit: line.credit,
                 memo: clean(&line.memo),
-                refs: refs.clone(),
+                refs,
                 prev_hash: String::new(),
                 hash: String::new(),
             });

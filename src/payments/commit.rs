@@ -287,6 +287,8 @@ struct Batch {
     outcomes: Vec<AppliedEvent>,
     events: Vec<OutboxEvent>,
     postings: Vec<Posting>,
+    /// The catalogue, for the budget tags of confirmed revenue (sub-item, remittance period).
+    fees: Option<std::sync::Arc<crate::fees::FeeEngine>>,
 }
 
 /// What the case owes the citizen in a payment's stored quote.
@@ -463,8 +465,11 @@ impl Batch {
                 if change.post_confirmation {
                     self.confirmed.insert(i);
                     let p = &self.payments[i];
-                    let items = crate::fees::stored::quoted_items(&p.quote)
-                        .map_err(|e| CommitError::Corrupt { payment_id: pid.clone(), why: e.to_string() })?;
+                    let items = match &self.fees {
+                        Some(f) => crate::fees::stored::tagged_items(&p.quote, &f.catalogue),
+                        None => crate::fees::stored::quoted_items(&p.quote),
+                    }
+                    .map_err(|e| CommitError::Corrupt { payment_id: pid.clone(), why: e.to_string() })?;
                     let refs = format!(
                         "payment={};txn_ref={};gateway_txn_no={};{}={};raw_sha256={}",
                         p.payment_id,
@@ -580,6 +585,7 @@ pub async fn apply_in(
 ) -> Result<Vec<Applied>, CommitError> {
     let claims: Vec<Claim<'_>> = jobs.iter().map(Claim::of).collect();
     let mut batch = Batch::load(tx, &claims).await?;
+    batch.fees = Some(issuer.fees().clone());
     let mut results = Vec::with_capacity(jobs.len());
     for c in &claims {
         let (applied, detail) = batch.apply(c, at)?;

@@ -244,7 +244,8 @@ impl Service {
         let now = self.clock.now();
         let expires_at = now + TimeDelta::from_std(self.payment_ttl).unwrap_or(TimeDelta::minutes(15));
         let quote_json = quote.to_json();
-        let items = crate::fees::stored::quoted_items(&quote_json).map_err(|e| CreateError::Internal(e.into()))?;
+        let items = crate::fees::stored::tagged_items(&quote_json, &self.fees.catalogue)
+            .map_err(|e| CreateError::Internal(e.into()))?;
         let (phi_due, le_phi_due) = crate::fees::stored::citizen_split(&items);
         let mut payment = Payment {
             payment_id: new_id("pay"),

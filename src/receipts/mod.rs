@@ -54,6 +54,11 @@ impl Issuer {
         Self { settings, fees, key }
     }
 
+    /// The fee engine whose catalogue names fees and their budget sub-items.
+    pub fn fees(&self) -> &Arc<FeeEngine> {
+        &self.fees
+    }
+
     /// The collecting organisation, as configured now.
     pub fn collector(&self) -> Collector {
         Collector { name: self.settings.org_name.clone(), tax_code: self.settings.tax_code.clone() }

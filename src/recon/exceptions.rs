@@ -7,7 +7,7 @@
 use serde_json::{Value, json};
 
 use super::{Finance, FinanceError, Planned, Result, apply_planned};
-use crate::domain::ledger::{self, Line, Posting};
+use crate::domain::ledger::{self, Line, Posting, QuotedItem};
 use crate::domain::payment::{Gateway, PaymentStatus};
 use crate::domain::recon::{Category, ExceptionState, ItemRecord, LineStatus};
 use crate::domain::{CaseCode, Money, Timestamp, new_id};
@@ -45,6 +45,11 @@ pub(super) struct MoneyContext {
     pub paid_by_kind: Option<(i64, i64)>,
     /// The case's current `citizen_due` per kind: (phí, lệ phí).
     pub expected_by_kind: Option<(i64, i64)>,
+    /// The payment's quote items with their budget tags: revenue taken back comes off the
+    /// sub-items that earned it (`ledger::revenue_lines`). Empty: untagged lines per kind.
+    pub paid_items: Vec<QuotedItem>,
+    /// The case's current quote items with their budget tags.
+    pub expected_items: Vec<QuotedItem>,
 }
 
 /// Splits `amount` over the kinds in proportion to `(phi, le_phi)`; the remainder of the
@@ -105,13 +110,8 @@ pub(super) fn movement(
                 return Err(bad("no payment has this reference: write it off"));
             };
             let (phi, le_phi) = by_kind(settled, split);
-            let mut l = Vec::new();
-            if phi > 0 {
-                l.push(Line::debit(ledger::REVENUE_PHI, phi, memo.clone()));
-            }
-            if le_phi > 0 {
-                l.push(Line::debit(ledger::REVENUE_LE_PHI, le_phi, memo.clone()));
-            }
+            let mut l = ledger::revenue_lines("phi", phi, &ctx.paid_items, true, &memo);
+            l.extend(ledger::revenue_lines("le_phi", le_phi, &ctx.paid_items, true, &memo));
             l.push(Line::credit(ledger::REFUNDS_PAYABLE, settled, memo.clone()));
             l
         }
@@ -180,15 +180,19 @@ pub(super) fn movement(
             if over <= 0 {
                 return Err(bad("the citizen paid no more than the case owes now"));
             }
-            // Revenue becomes what the case owes now, kind by kind; the excess is to refund.
+            // Revenue becomes what the case owes now, kind by kind (fee by fee, with their budget
+            // tags, when the items are known); the excess is to refund.
             let mut l = Vec::new();
-            for (account, d) in
-                [(ledger::REVENUE_PHI, paid.0 - expected.0), (ledger::REVENUE_LE_PHI, paid.1 - expected.1)]
-            {
+            let by_fee = fee_differences(&ctx.paid_items, &ctx.expected_items);
+            let per_kind =
+                [(ledger::REVENUE_PHI, paid.0 - expected.0, None), (ledger::REVENUE_LE_PHI, paid.1 - expected.1, None)];
+            let lines: Vec<(&str, i64, Option<crate::domain::remittance::BudgetTag>)> =
+                if by_fee.is_empty() { per_kind.to_vec() } else { by_fee };
+            for (account, d, tag) in lines {
                 if d > 0 {
-                    l.push(Line::debit(account, d, memo.clone()));
+                    l.push(Line::debit(account, d, memo.clone()).tagged(tag));
                 } else if d < 0 {
-                    l.push(Line::credit(account, -d, memo.clone()));
+                    l.push(Line::credit(account, -d, memo.clone()).tagged(tag));
                 }
             }
             // What the quote of the payment did not split by kind (a settlement-confirmed
@@ -213,6 +217,26 @@ pub(super) fn movement(
         (Category::Matched, _) => return Err(bad("a matched item is not an exception")),
     };
     Ok(Some(lines))
+}
+
+/// Per fee (in the order the payment's quote, then the current quote, lists them): its revenue
+/// account, what the citizen paid for it less what the case owes for it now, and its budget tag.
+/// Empty when neither quote's items are known.
+fn fee_differences(
+    paid: &[QuotedItem],
+    expected: &[QuotedItem],
+) -> Vec<(&'static str, i64, Option<crate::domain::remittance::BudgetTag>)> {
+    let mut out: Vec<(&str, String, i64, Option<crate::domain::remittance::BudgetTag>)> = Vec::new();
+    for (items, sign) in [(paid, 1), (expected, -1)] {
+        for i in items {
+            let account = ledger::revenue(&i.kind);
+            match out.iter_mut().find(|(a, fee, _, _)| *a == account && *fee == i.fee) {
+                Some(row) => row.2 += sign * i.citizen_due,
+                None => out.push((account, i.fee.clone(), sign * i.citizen_due, i.tag.clone())),
+            }
+        }
+    }
+    out.into_iter().map(|(a, _, d, t)| (a, d, t)).collect()
 }
 
 fn json_of(s: &Option<String>) -> Option<Value> {
@@ -242,22 +266,26 @@ impl Finance {
     async fn money_context(&self, item: &ItemRecord) -> Result<MoneyContext> {
         let Some(pid) = &item.payment_id else { return Ok(MoneyContext::default()) };
         let Some(p) = self.store.get_payment(pid).await? else { return Ok(MoneyContext::default()) };
-        let paid = crate::fees::stored::quoted_items(&p.quote)
-            .map(|items| crate::fees::stored::citizen_split(&items))
-            .map_err(|e| FinanceError::Internal(e.into()))?;
-        let expected = match self.store.get_case(&p.case_code).await? {
-            Some(stored) => self.fees.quote(&Facts::of_case(&stored.case)).ok().map(|q| {
-                (
-                    q.citizen_by_kind(crate::fees::FeeKind::Phi).dong(),
-                    q.citizen_by_kind(crate::fees::FeeKind::LePhi).dong(),
-                )
-            }),
-            None => None,
+        let catalogue = &self.fees.catalogue;
+        let paid_items =
+            crate::fees::stored::tagged_items(&p.quote, catalogue).map_err(|e| FinanceError::Internal(e.into()))?;
+        let paid = crate::fees::stored::citizen_split(&paid_items);
+        let stored = self.store.get_case(&p.case_code).await?;
+        let now = stored.as_ref().and_then(|s| self.fees.quote(&Facts::of_case(&s.case)).ok());
+        let expected = now.as_ref().map(|q| {
+            (q.citizen_by_kind(crate::fees::FeeKind::Phi).dong(), q.citizen_by_kind(crate::fees::FeeKind::LePhi).dong())
+        });
+        let expected_items = match &now {
+            Some(q) => crate::fees::stored::tagged_items(&q.to_json(), catalogue)
+                .map_err(|e| FinanceError::Internal(e.into()))?,
+            None => vec![],
         };
         Ok(MoneyContext {
             duplicate: p.flags.contains(&crate::domain::payment::Flag::DuplicatePayment),
             paid_by_kind: Some(paid),
             expected_by_kind: expected,
+            paid_items,
+            expected_items,
         })
     }
 

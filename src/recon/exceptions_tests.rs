@@ -50,7 +50,7 @@ fn net(lines: &[Line]) -> Vec<(String, i64)> {
 }
 
 fn ctx(duplicate: bool, paid: Option<(i64, i64)>, expected: Option<(i64, i64)>) -> MoneyContext {
-    MoneyContext { duplicate, paid_by_kind: paid, expected_by_kind: expected }
+    MoneyContext { duplicate, paid_by_kind: paid, expected_by_kind: expected, ..MoneyContext::default() }
 }
 
 /// README "Resolution postings", row by row: what each (category, action) posts, or that it is

@@ -436,6 +436,8 @@ impl Finance {
                     debit: e.credit,
                     credit: e.debit,
                     memo: format!("reverses: {}", e.memo),
+                    // Revenue taken back from the sub-item that earned it.
+                    tag: crate::domain::remittance::BudgetTag::from_refs(&e.refs),
                 })
                 .collect(),
         })

@@ -49,7 +49,8 @@ impl Default for CsvWriter {
     }
 }
 
-fn csv_writer() -> csv::Writer<Vec<u8>> {
+/// The CSV writer every report uses: RFC 4180 quoting, CRLF line ends, into memory.
+pub fn csv_writer() -> csv::Writer<Vec<u8>> {
     csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new())
 }
 
@@ -142,7 +143,7 @@ pub fn category_vi(c: Category) -> &'static str {
 /// A whole number as a spreadsheet cell. XLSX stores numbers as IEEE doubles, which hold every
 /// integer up to 2^53 exactly: far beyond any amount in đồng here.
 #[allow(clippy::cast_precision_loss)]
-fn cell(v: i64) -> f64 {
+pub fn cell(v: i64) -> f64 {
     v as f64
 }
 

@@ -3,7 +3,7 @@
 //! `Store::connect(url)` opens SQLite (`sqlite:`, the embedded default) or PostgreSQL
 //! (`postgres://`, production); nothing above this module knows which. Each area has its file
 //! (`cases`, `auth`, `audit`, `payments`, `outbox`, `settlement`, `recon`, `ledger`,
-//! `receipts`) with its typed rows and its SQL: reads are methods of `Store`, writes are small
+//! `receipts`, `remittances`) with its typed rows and its SQL: reads are methods of `Store`, writes are small
 //! primitives of `WriteTx`, a write transaction that the services above compose (the callback
 //! committer writes a whole batch of callbacks through a handful of multi-row statements). Decisions
 //! (what a callback does to a payment, which posting a resolution makes) are the services'.
@@ -24,6 +24,7 @@ mod postgres;
 pub mod receipts;
 pub mod recon;
 pub mod recon_data;
+pub mod remittances;
 pub mod review;
 pub mod sessions;
 pub mod settlement;
@@ -43,6 +44,7 @@ pub use payments::{CallbackRow, DueForQuery, NewPayment, Payment, PaymentUpdate}
 pub use receipts::{Confirmations, ReceiptRow};
 pub use recon::{DayGateway, ExceptionChange, ExceptionRow, ItemRow, NoGatewaySums, RunRecord};
 pub use recon_data::ReconData;
+pub use remittances::{FrozenPeriod, RemittanceDecision, RemittanceRow, RevenueEntry};
 pub use review::{ExceptionFilter, ExceptionListRow, NoGatewayPayment, RangeFacts};
 pub use sessions::{NewSession, SessionRow};
 pub use settlement::{LineRow, SettlementFile};

@@ -84,6 +84,16 @@ const SPEC_TABLE: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/receipts/{receipt_id}/print", Access::AnyRole),
     ("POST", "/api/v1/receipts/{receipt_id}/replace", Access::Finance),
     ("POST", "/api/v1/receipts/{receipt_id}/adjust", Access::Finance),
+    ("GET", "/api/v1/remittances", Access::Staff),
+    ("POST", "/api/v1/remittances", Access::Finance),
+    ("GET", "/api/v1/remittances/{period}", Access::Staff),
+    ("POST", "/api/v1/remittances/{period}/approve", Access::Finance),
+    ("POST", "/api/v1/remittances/{period}/reject", Access::Finance),
+    ("GET", "/remittances", Access::PageStaff),
+    ("POST", "/remittances", Access::PageFinance),
+    ("GET", "/remittances/{period}/statement", Access::PageStaff),
+    ("POST", "/remittances/{period}/approve", Access::PageFinance),
+    ("POST", "/remittances/{period}/reject", Access::PageFinance),
 ];
 
 fn concrete(path: &str) -> String {
@@ -95,6 +105,7 @@ fn concrete(path: &str) -> String {
         .replace("{file_id}", "stf_00000000000000000000000000000000")
         .replace("{job_id}", "job_00000000000000000000000000000000")
         .replace("{receipt_id}", "rct_00000000000000000000000000000000")
+        .replace("{period}", "2024-07")
 }
 
 #[test]

@@ -27,4 +27,5 @@ mod queries;
 mod receipts;
 mod receipts_days;
 mod recon;
+mod remittance;
 mod world;

@@ -112,6 +112,7 @@ texts! {
     nav_payments: "Tra cứu thanh toán", "Find a payment";
     nav_notifications: "Thông báo lỗi", "Failed notifications";
     nav_ledger: "Sổ cái", "Ledger";
+    nav_remittances: "Nộp ngân sách", "Remittance";
     logout: "Đăng xuất", "Log out";
     signed_in_as: "Đăng nhập:", "Signed in:";
     read_only: "chỉ xem", "read only";
@@ -303,6 +304,21 @@ texts! {
     resend_button: "Gửi lại", "Re-send";
     no_dead_letters: "Không có thông báo lỗi.", "No dead letter.";
     actions: "Thao tác", "Actions";
+    remittances_title: "Nộp ngân sách nhà nước", "Remittance to the State Treasury";
+    remittances_note: "Số phí, lệ phí đã thu theo kỳ và tiểu mục, từ sổ cái; hạn nộp vào tài khoản chờ nộp ngân sách. Ghi nhận đã nộp cần một cán bộ tài chính khác duyệt.", "Fees collected by period and budget sub-item, from the ledger; the deadline to deposit them in the account awaiting the budget. Recording a transfer needs another finance user's approval.";
+    no_periods: "Chưa có kỳ nào có số thu.", "No period has collections yet.";
+    period: "Kỳ", "Period";
+    deposit_by: "Hạn nộp", "Deposit by";
+    due: "Phải nộp", "Due";
+    remitted: "Đã nộp", "Remitted";
+    outstanding: "Còn phải nộp", "Outstanding";
+    late: "Quá hạn", "Late";
+    transferred_on: "Ngày nộp", "Transferred on";
+    reference: "Số chứng từ", "Reference";
+    request_remittance_button: "Ghi nhận đã nộp", "Record the transfer";
+    done_requested: "Đã gửi đề nghị; chờ cán bộ khác duyệt.", "Requested; awaiting another user's approval.";
+    done_recorded: "Đã duyệt; khoản nộp đã ghi sổ cái.", "Approved; the transfer is posted in the ledger.";
+    done_remittance_rejected: "Đã từ chối; kỳ mở lại với số liệu đã chốt.", "Rejected; the period is open again with its frozen figures.";
 }
 
 /// A category's label.
@@ -350,6 +366,10 @@ pub fn word(lang: Lang, wire: &str) -> String {
         "vnpay" => ("VNPAY", "VNPAY"),
         "momo" => ("MoMo", "MoMo"),
         "zalopay" => ("ZaloPay", "ZaloPay"),
+        "recorded" => ("Đã ghi nhận", "Recorded"),
+        "day" => ("Ngày", "Day"),
+        "week" => ("Tuần", "Week"),
+        "month" => ("Tháng", "Month"),
         other => return other.to_owned(),
     };
     match lang {

@@ -24,6 +24,7 @@ mod login;
 mod notifications;
 mod page;
 mod payments;
+mod remittances;
 pub mod session;
 mod settlements;
 
@@ -53,6 +54,7 @@ pub fn routes() -> Vec<Route> {
     r.extend(jobs::routes());
     r.extend(ledger::routes());
     r.extend(notifications::routes());
+    r.extend(remittances::routes());
     r
 }
 

@@ -44,8 +44,9 @@ async fn moved(m: &Model) -> Result<Moved, String> {
     for e in &entries {
         let by = if let Some(rest) = e.refs.strip_prefix("exception=") {
             rest.split(';').next().map(str::to_owned)
-        } else if let Some(pid) = e.refs.strip_prefix("corrects=") {
-            owner.get(pid).cloned()
+        } else if let Some(rest) = e.refs.strip_prefix("corrects=") {
+            // A revenue line's budget tag follows the posting's refs (README "Remittance").
+            rest.split(';').next().and_then(|pid| owner.get(pid)).cloned()
         } else {
             None
         };

@@ -1,0 +1,194 @@
+//! Treasury remittance over HTTP (issue 19): staff list the periods with what each owes and read a
+//! period's statement (JSON, CSV, XLSX); finance requests the record of a transfer and another
+//! finance user approves or rejects it (four eyes).
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::AppState;
+use super::auth::Principal;
+use super::error::{ApiError, ApiJson};
+use super::routes::{Access, Route};
+use crate::domain::remittance::PeriodKind;
+use crate::domain::{BusinessDate, FieldError};
+use crate::remittance::{ListFilter, RemittanceError, Request, parse_period, render};
+
+pub fn routes() -> Vec<Route> {
+    vec![
+        Route::new(
+            Method::GET,
+            "/api/v1/remittances",
+            Access::Staff,
+            "Remittance periods with due, remitted, outstanding and late (?kind=day|week|month&from=&to=).",
+            get(list),
+        ),
+        Route::new(
+            Method::POST,
+            "/api/v1/remittances",
+            Access::Finance,
+            "Request the record of a period's transfer to the treasury: {\"period\", \"amount\", \"transferred_on\", \"reference\", \"note\"}; another finance user approves.",
+            post(request),
+        ),
+        Route::new(
+            Method::GET,
+            "/api/v1/remittances/{period}",
+            Access::Staff,
+            "A period's remittance statement (C1-02/NS data by budget sub-item) as ?format=json, csv or xlsx.",
+            get(statement),
+        ),
+        Route::new(
+            Method::POST,
+            "/api/v1/remittances/{period}/approve",
+            Access::Finance,
+            "Approve a period's pending remittance (another finance user): it is posted in the ledger.",
+            post(approve),
+        ),
+        Route::new(
+            Method::POST,
+            "/api/v1/remittances/{period}/reject",
+            Access::Finance,
+            "Reject a period's pending remittance (another finance user).",
+            post(reject),
+        ),
+    ]
+}
+
+impl From<RemittanceError> for ApiError {
+    fn from(e: RemittanceError) -> Self {
+        let m = e.to_string();
+        match e {
+            RemittanceError::Invalid(_) => ApiError::InvalidField(m),
+            RemittanceError::NotFound(_) => ApiError::NotFound(m),
+            RemittanceError::Conflict(_) => ApiError::Conflict { code: "conflict", message: m },
+            RemittanceError::FourEyes(_) => ApiError::FourEyes(m),
+            RemittanceError::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    kind: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+fn date(field: &str, v: Option<&str>) -> Result<Option<chrono::NaiveDate>, ApiError> {
+    v.map(|v| BusinessDate::parse(v).map(BusinessDate::naive).map_err(|e| ApiError::field(FieldError::new(field, e))))
+        .transpose()
+}
+
+async fn list(State(state): State<AppState>, Query(q): Query<ListQuery>) -> Result<Response, ApiError> {
+    let kind = q
+        .kind
+        .as_deref()
+        .map(|k| k.parse::<PeriodKind>().map_err(|e| ApiError::field(FieldError::new("kind", e))))
+        .transpose()?;
+    let filter = ListFilter { kind, from: date("from", q.from.as_deref())?, to: date("to", q.to.as_deref())? };
+    let items = state.remittances.list(filter).await?;
+    Ok(Json(json!({"items": items, "next_cursor": null})).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatementQuery {
+    format: Option<String>,
+}
+
+async fn statement(
+    State(state): State<AppState>,
+    Path(period): Path<String>,
+    Query(q): Query<StatementQuery>,
+) -> Result<Response, ApiError> {
+    let format = q.format.unwrap_or_else(|| "json".into());
+    if !matches!(format.as_str(), "json" | "csv" | "xlsx") {
+        return Err(ApiError::field(FieldError::new("format", format!("{format:?} must be json, csv or xlsx"))));
+    }
+    let period = parse_period(&period)?;
+    let s = state.remittances.statement(period).await?;
+    let (body, content_type, ext) = match format.as_str() {
+        "csv" => (render::csv(&s), "text/csv; charset=utf-8", "csv"),
+        "xlsx" => (
+            render::xlsx(&s).map_err(|e| ApiError::Internal(anyhow::anyhow!("xlsx: {e}")))?,
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "xlsx",
+        ),
+        _ => return Ok(Json(s).into_response()),
+    };
+    let mut res = (StatusCode::OK, body).into_response();
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"nop-ngan-sach-{period}.{ext}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(res)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RequestBody {
+    period: String,
+    amount: i64,
+    transferred_on: String,
+    reference: String,
+    #[serde(default)]
+    note: String,
+}
+
+async fn request(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    ApiJson(b): ApiJson<RequestBody>,
+) -> Result<Response, ApiError> {
+    let req = Request {
+        period: b.period,
+        amount: b.amount,
+        transferred_on: b.transferred_on,
+        reference: b.reference,
+        note: b.note,
+    };
+    let s = state.remittances.request(&req, &who.name).await?;
+    Ok((StatusCode::CREATED, Json(s)).into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct DecideBody {
+    note: Option<String>,
+}
+
+async fn decide(
+    state: &AppState,
+    who: &Principal,
+    period: &str,
+    approve: bool,
+    b: DecideBody,
+) -> Result<Response, ApiError> {
+    let period = parse_period(period)?;
+    let s = state.remittances.decide(period, approve, b.note.as_deref(), &who.name).await?;
+    Ok(Json(s).into_response())
+}
+
+async fn approve(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(period): Path<String>,
+    ApiJson(b): ApiJson<DecideBody>,
+) -> Result<Response, ApiError> {
+    decide(&state, &who, &period, true, b).await
+}
+
+async fn reject(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(period): Path<String>,
+    ApiJson(b): ApiJson<DecideBody>,
+) -> Result<Response, ApiError> {
+    decide(&state, &who, &period, false, b).await
+}
