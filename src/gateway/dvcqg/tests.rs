@@ -75,7 +75,7 @@ fn the_vectors_are_sha256_over_the_pipe_joined_fields_and_the_secret() {
 }
 
 #[test]
-fn the_callback_vector_verifies_with_soTien_as_a_string_or_a_number() {
+fn the_callback_vector_verifies_with_so_tien_as_a_string_or_a_number() {
     for so_tien in [json!("150000"), json!(150_000)] {
         let v = verify_callback(&cfg(), &callback_body("00", "TT2412310000042", "VCB", so_tien, CALLBACK_SUM));
         let Verification::Valid { auth, event: Ok(e) } = v else { panic!("{v:?}") };

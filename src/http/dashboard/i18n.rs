@@ -350,6 +350,7 @@ pub fn word(lang: Lang, wire: &str) -> String {
         "vnpay" => ("VNPAY", "VNPAY"),
         "momo" => ("MoMo", "MoMo"),
         "zalopay" => ("ZaloPay", "ZaloPay"),
+        "dvcqg" => ("Cổng DVCQG", "DVCQG"),
         other => return other.to_owned(),
     };
     match lang {
