@@ -14,7 +14,7 @@ use rand::SeedableRng;
 use serde_json::{Value, json};
 
 use crate::gateways::{pending_payment, with_gateways};
-use crate::helpers::{Db, TestApp, json};
+use crate::helpers::{Db, TestApp, json, spawn_gateway_app};
 use crate::world::World;
 
 /// Waits (up to 20 s) until `check` holds.
