@@ -395,7 +395,7 @@ impl Service {
     ) -> (CallbackResult, HttpReply) {
         let adapter = self.gateways.get(gateway);
         // A gateway whose reply echoes the callback (DVCQG) needs its body after it is kept.
-        let echo = (gateway == Gateway::Dvcqg).then(|| raw.body.clone()).unwrap_or_default();
+        let echo = if gateway == Gateway::Dvcqg { raw.body.clone() } else { Vec::new() };
         let verification = match (adapter, body_length) {
             (_, Some(length)) => Verification::Unchecked(format!(
                 "the body is {length} bytes, over FEERECON_MAX_BODY: its first {} bytes are kept, unchecked",

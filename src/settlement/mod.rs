@@ -251,7 +251,7 @@ impl Profile {
         // Only labelled fields may share a column.
         for (i, a) in FIELDS.iter().enumerate() {
             for b in &FIELDS[i + 1..] {
-                if columns.get(a).is_some()
+                if columns.contains_key(a)
                     && columns.get(a) == columns.get(b)
                     && !(extract.contains_key(a) && extract.contains_key(b))
                 {
