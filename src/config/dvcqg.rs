@@ -195,6 +195,45 @@ mod tests {
         }
     }
 
+    fn read(pairs: &[(&str, &str)]) -> Result<Option<DvcqgConfig>, ConfigError> {
+        let full = [
+            ("FEERECON_DVCQG_PARTNER_CODE", "000.00.00.H62"),
+            ("FEERECON_DVCQG_SECRET", "s"),
+            ("FEERECON_DVCQG_INIT_URL", "https://p/init"),
+            ("FEERECON_DVCQG_QUERY_URL", "https://p/query"),
+            ("FEERECON_DVCQG_BILL_URL", "https://p/bill"),
+            ("FEERECON_DVCQG_BENEFICIARY", "1234567890,970415,Sở Tài chính"),
+        ];
+        let get = |k: &str| {
+            pairs
+                .iter()
+                .chain(full.iter())
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| (*v).to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        from_lookup(&get, "127.0.0.1".parse().unwrap())
+    }
+
+    #[test]
+    fn a_bad_dvcqg_value_names_its_variable() {
+        let c = read(&[]).unwrap().unwrap();
+        assert_eq!((c.server_ip.to_string(), c.lookup_allow.len(), c.token.is_none()), ("127.0.0.1".into(), 0, true));
+        for (k, v) in [
+            ("FEERECON_DVCQG_INIT_URL", "ftp://p/init"),
+            ("FEERECON_DVCQG_BILL_URL", "p/bill"),
+            ("FEERECON_DVCQG_BENEFICIARY", "12 34,970415,X"),
+            ("FEERECON_DVCQG_LOOKUP_ALLOW", "127.0.0.1, nowhere"),
+            ("FEERECON_DVCQG_SERVER_IP", "host"),
+            ("FEERECON_DVCQG_PARTNER_CODE", "A|B"),
+            ("FEERECON_DVCQG_QUERY_URL", ""),
+        ] {
+            let e = read(&[(k, v)]).unwrap_err();
+            assert_eq!(e.variable, k, "{v}: {e}");
+            assert!(!e.to_string().contains("Secret"), "{e}");
+        }
+    }
+
     #[test]
     fn the_beneficiary_is_account_bank_and_name() {
         let b = parse_beneficiary("1234567890, 970415 ,Sở Tài chính tỉnh Vĩnh Phúc, thu phí").unwrap();

@@ -513,5 +513,7 @@ mod tests {
         let zalo = r#"{"data":"{\"app_id\":2554,\"app_trans_id\":\"240715_ABC\",\"item\":\"[xxxxx"#;
         assert_eq!(claimed_txn_ref(Gateway::Zalopay, &raw(zalo)).as_deref(), Some("240715_ABC"));
         assert_eq!(claimed_txn_ref(Gateway::Momo, &raw(r#"{"orderId":"#)), None);
+        let dvcqg = r#"{"LoaiBanTin":"PAYMENT_RESULT","MaLoi":"00","MaThamChieu":"DVC240715ABCDEFGHJKL","SoTien":15"#;
+        assert_eq!(claimed_txn_ref(Gateway::Dvcqg, &raw(dvcqg)).as_deref(), Some("DVC240715ABCDEFGHJKL"));
     }
 }

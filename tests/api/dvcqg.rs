@@ -351,3 +351,21 @@ with_gateways! {
         assert!(v.get("message").and_then(Value::as_str).is_some_and(|m| !m.contains(&code)));
     }
 }
+
+with_gateways! {
+    /// An INIT the platform refuses (here: signed with a secret it does not know) is no payment:
+    /// 502 `gateway_unavailable`, nothing created, the same key free to try again.
+    async fn an_init_the_platform_refuses_creates_nothing(app, sim)
+    env [("FEERECON_DVCQG_SECRET", "not-the-platform-s-secret")];
+    {
+        let portal = app.token_for(Role::Portal).await;
+        let code = app.new_case(&portal, 9, crate::gateways::GPLX, "counter", "2024-07-15").await;
+        let (s, v) = app.create_payment(&portal, &code, "dvcqg", "k").await;
+        assert_eq!((s, crate::helpers::error_code(&v)), (502, "gateway_unavailable"), "{v}");
+        assert!(app.store.case_payments(&crate::helpers::cc(&code)).await.unwrap().is_empty());
+        assert!(sim.transactions().is_empty());
+        // No gateway receipt for a payment that has none.
+        let (s, _) = json(app.get("/api/v1/payments/pay_nothing/gateway-receipt", &portal).await).await;
+        assert_eq!(s, 404);
+    }
+}
