@@ -9,7 +9,9 @@
 //! may be ×100), the time formats and zone, and the words meaning success and refund. An amount
 //! must be whole đồng after scaling: a ×100 value not divisible by 100, or decimals that are not
 //! zero, are errors. `canonical` is built in, serves every gateway and has an exact header.
-//! Parsing is pure: a bad line fails the whole file with its line number, field and reason.
+//! References may be read out of free text after labels (`extract.rs`: a bank statement's
+//! description, for DVCQG). Parsing is pure: a bad line fails the whole file with its line
+//! number, field and reason.
 
 use std::collections::HashMap;
 use std::path::Path;
