@@ -190,8 +190,9 @@ pub(super) async fn bill(State(sim): State<Arc<Sim>>, Json(v): Json<Value>) -> R
     let Some(t) = sim.txn(&field(&v, "MaThamChieu")).filter(|t| t.gateway == Gateway::Dvcqg) else {
         return error("01", "Không tìm thấy giao dịch");
     };
-    if t.status != SimStatus::Paid {
-        return error("02", "Giao dịch chưa thanh toán");
+    let refuse = sim.dvcqg_bill_refusals.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+    if t.status != SimStatus::Paid || refuse {
+        return error("02", "Giao dịch chưa thanh toán hoặc biên lai chưa sẵn sàng");
     }
     if sim.dvcqg_bill_as_url.load(Ordering::SeqCst) {
         let url = format!("{}/sim/dvcqg/receipt/{}", sim.base_url, t.txn_ref);

@@ -22,7 +22,7 @@ pub use settlement::Discrepancies;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -203,6 +203,8 @@ struct Sim {
     dvcqg_callback_url: Mutex<Option<String>>,
     dvcqg_inits: Mutex<HashMap<String, (serde_json::Value, Option<String>)>>,
     dvcqg_bill_as_url: AtomicBool,
+    /// How many GET_BILL requests to answer "not ready" (`02`) before answering.
+    dvcqg_bill_refusals: AtomicU32,
     next_no: AtomicI64,
     http: reqwest::Client,
     clock: Arc<dyn Clock>,
@@ -255,6 +257,7 @@ impl Simulator {
             dvcqg_callback_url: Mutex::new(config.dvcqg_callback_url.clone()),
             dvcqg_inits: Mutex::new(HashMap::new()),
             dvcqg_bill_as_url: AtomicBool::new(false),
+            dvcqg_bill_refusals: AtomicU32::new(0),
             next_no: AtomicI64::new(14_226_112 + i64::from(addr.port())),
             http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?,
             clock,
@@ -327,6 +330,11 @@ impl Simulator {
     /// Whether DVCQG's GET_BILL answers with JSON naming `UrlBienLai` (else the PDF itself).
     pub fn dvcqg_bills_as_url(&self, as_url: bool) {
         self.sim.dvcqg_bill_as_url.store(as_url, Ordering::SeqCst);
+    }
+
+    /// Answers the next `n` GET_BILL requests "not ready yet" (`MaLoi` `02`).
+    pub fn dvcqg_refuse_bills(&self, n: u32) {
+        self.sim.dvcqg_bill_refusals.store(n, Ordering::SeqCst);
     }
 
     /// The DVCQG INIT request for `txn_ref` as received, and its Authorization header.

@@ -369,3 +369,37 @@ with_gateways! {
         assert_eq!(s, 404);
     }
 }
+
+with_gateways! {
+    /// A receipt the platform does not have yet is asked for again, a minute later, then kept.
+    async fn a_receipt_not_ready_is_fetched_on_a_later_attempt(app, sim)
+    env [("FEERECON_PENDING_QUERY_AFTER", "200ms")];
+    {
+        let portal = app.token_for(Role::Portal).await;
+        let (_, p) = pending_payment(&app, &portal, 1, "dvcqg").await;
+        let id = p["payment_id"].as_str().unwrap().to_owned();
+        sim.dvcqg_refuse_bills(1);
+        sim.pay(p["txn_ref"].as_str().unwrap(), SimOutcome::Success, &Faults::default()).await.unwrap();
+        let url = format!("/api/v1/payments/{id}/gateway-receipt");
+        let mut first = Value::Null;
+        for _ in 0..100 {
+            let (s, v) = json(app.get(&url, &portal).await).await;
+            if s == 200 {
+                first = v;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!((first["state"].as_str(), first["attempts"].as_i64(), first["file"].clone()), (Some("pending"), Some(1), Value::Null), "{first}");
+        assert!(first["last_error"].as_str().unwrap().contains("02"), "{first}");
+        // Not asked again before its time.
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        assert_eq!(json(app.get(&url, &portal).await).await.1["attempts"], 1);
+        let (s, _) = json(app.get(&format!("{url}/file"), &portal).await).await;
+        assert_eq!(s, 404);
+        app.clock.advance(chrono::TimeDelta::minutes(2));
+        eventually("fetched", || async { json(app.get(&url, &portal).await).await.1["state"] == "fetched" }).await;
+        let v = json(app.get(&url, &portal).await).await.1;
+        assert_eq!((v["attempts"].as_i64(), v["last_error"].clone(), v["length"].as_i64().is_some_and(|n| n > 8)), (Some(2), Value::Null, true), "{v}");
+    }
+}
