@@ -332,6 +332,17 @@ pub fn read_bill_answer(content_type: &str, body: &[u8]) -> BillAnswer {
     }
 }
 
+/// Whether two URLs share scheme, host and port (`https://host:port`).
+fn same_origin(a: &str, b: &str) -> bool {
+    let origin = |u: &str| -> Option<String> {
+        let (scheme, rest) = u.split_once("://")?;
+        let host = rest.split(['/', '?', '#']).next()?;
+        (!host.is_empty() && !host.contains('@'))
+            .then(|| format!("{}://{}", scheme.to_ascii_lowercase(), host.to_ascii_lowercase()))
+    };
+    matches!((origin(a), origin(b)), (Some(x), Some(y)) if x == y)
+}
+
 pub struct Dvcqg {
     cfg: DvcqgConfig,
     http: reqwest::Client,
@@ -362,10 +373,11 @@ impl Dvcqg {
         Ok((ct, bytes.to_vec()))
     }
 
-    /// Downloads a receipt named by `UrlBienLai` (with the bearer token when configured).
+    /// Downloads a receipt named by `UrlBienLai`, with the bearer token only when the URL is on the
+    /// GET_BILL endpoint's own origin (the token is never sent to a host the answer names).
     async fn download(&self, url: &str) -> Result<(String, Vec<u8>), GatewayError> {
         let mut req = self.http.get(url);
-        if let Some(t) = self.bearer() {
+        if let Some(t) = self.bearer().filter(|_| same_origin(url, &self.cfg.bill_url)) {
             req = req.bearer_auth(t);
         }
         let res = req.send().await.map_err(|e| GatewayError::Unavailable(e.without_url().to_string()))?;

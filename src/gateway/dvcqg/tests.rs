@@ -281,3 +281,12 @@ fn bill_answers_are_a_pdf_or_a_url() {
     );
     assert!(matches!(read_bill_answer("text/html", b"<html>"), BillAnswer::Refused(_)));
 }
+
+#[test]
+fn the_token_goes_only_to_the_bill_endpoint_s_origin() {
+    assert!(same_origin("https://p.gov.vn/bl/1.pdf", "https://P.gov.vn/api/bill"));
+    assert!(!same_origin("https://evil.example/bl.pdf", "https://p.gov.vn/api/bill"));
+    assert!(!same_origin("http://p.gov.vn/bl.pdf", "https://p.gov.vn/api/bill"));
+    assert!(!same_origin("https://p.gov.vn:8443/bl.pdf", "https://p.gov.vn/api/bill"));
+    assert!(!same_origin("https://user@p.gov.vn/bl.pdf", "https://p.gov.vn/api/bill"));
+}
