@@ -11,6 +11,9 @@ use std::time::Duration;
 use crate::domain::Secret;
 use crate::domain::receipt::SymbolLetters;
 
+mod dvcqg;
+pub use dvcqg::{AllowedNet, Beneficiary, DvcqgConfig, parse_beneficiary};
+
 /// A configuration problem: which variable and why. Never contains a secret's value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{variable}: {reason}")]
@@ -168,6 +171,8 @@ pub struct Config {
     pub vnpay: Option<VnpayConfig>,
     pub momo: Option<MomoConfig>,
     pub zalopay: Option<ZalopayConfig>,
+    /// The National Public Service Portal's payment platform (`FEERECON_DVCQG_*`).
+    pub dvcqg: Option<DvcqgConfig>,
     pub payment_ttl: Duration,
     pub pending_query_after: Duration,
     pub webhook: Option<WebhookConfig>,
@@ -375,6 +380,8 @@ impl Config {
             }
         };
 
+        let dvcqg = dvcqg::from_lookup(&var, listen.ip())?;
+
         let webhook = match (var("FEERECON_PORTAL_WEBHOOK_URL"), secret("FEERECON_PORTAL_WEBHOOK_SECRET")) {
             (Some(url), Some(current)) => Some(WebhookConfig {
                 url: check_url("FEERECON_PORTAL_WEBHOOK_URL", &url)?,
@@ -469,6 +476,7 @@ impl Config {
             vnpay,
             momo,
             zalopay,
+            dvcqg,
             payment_ttl: duration("FEERECON_PAYMENT_TTL", "15m")?,
             pending_query_after: duration("FEERECON_PENDING_QUERY_AFTER", "15m")?,
             webhook,
@@ -595,6 +603,20 @@ mod tests {
                 &[("FEERECON_ZALOPAY_APP_ID", "abc"), ("FEERECON_ZALOPAY_KEY1", "a"), ("FEERECON_ZALOPAY_KEY2", "b")],
                 "FEERECON_ZALOPAY_APP_ID",
             ),
+            (&[("FEERECON_DVCQG_PARTNER_CODE", "P")], "FEERECON_DVCQG_SECRET"),
+            (&[("FEERECON_DVCQG_SECRET", "s")], "FEERECON_DVCQG_PARTNER_CODE"),
+            (&[("FEERECON_DVCQG_TOKEN", "t")], "FEERECON_DVCQG_TOKEN"),
+            (&[("FEERECON_DVCQG_PARTNER_CODE", "P"), ("FEERECON_DVCQG_SECRET", "s")], "FEERECON_DVCQG_INIT_URL"),
+            (
+                &[
+                    ("FEERECON_DVCQG_PARTNER_CODE", "P"),
+                    ("FEERECON_DVCQG_SECRET", "s"),
+                    ("FEERECON_DVCQG_INIT_URL", "https://p/init"),
+                    ("FEERECON_DVCQG_QUERY_URL", "https://p/query"),
+                    ("FEERECON_DVCQG_BILL_URL", "https://p/bill"),
+                ],
+                "FEERECON_DVCQG_BENEFICIARY",
+            ),
             (&[("FEERECON_PORTAL_WEBHOOK_URL", "http://portal")], "FEERECON_PORTAL_WEBHOOK_SECRET"),
             (&[("FEERECON_PORTAL_WEBHOOK_SECRET", "s")], "FEERECON_PORTAL_WEBHOOK_URL"),
         ];
@@ -614,9 +636,32 @@ mod tests {
             ("FEERECON_DATABASE_URL", "postgres://u:db-password-value@h/db"),
         ])
         .unwrap();
-        assert!(c.vnpay.is_some() && c.momo.is_some() && c.zalopay.is_none());
-        let shown = format!("{c:?}");
-        for secret in ["vnpay-hash-secret-value", "momo-access-value", "momo-secret-value", "db-password-value"] {
+        assert!(c.vnpay.is_some() && c.momo.is_some() && c.zalopay.is_none() && c.dvcqg.is_none());
+        let d = cfg(&[
+            ("FEERECON_DVCQG_PARTNER_CODE", "000.00.00.H62"),
+            ("FEERECON_DVCQG_SECRET", "dvcqg-secret-value"),
+            ("FEERECON_DVCQG_TOKEN", "dvcqg-token-value"),
+            ("FEERECON_DVCQG_INIT_URL", "https://testthanhtoan.dichvucong.gov.vn/api/init/"),
+            ("FEERECON_DVCQG_QUERY_URL", "https://testthanhtoan.dichvucong.gov.vn/api/query"),
+            ("FEERECON_DVCQG_BILL_URL", "https://testthanhtoan.dichvucong.gov.vn/api/bill"),
+            ("FEERECON_DVCQG_BENEFICIARY", "1234567890,970415,Sở Tài chính"),
+            ("FEERECON_DVCQG_LOOKUP_ALLOW", "203.0.113.0/24, 198.51.100.7"),
+        ])
+        .unwrap();
+        let dv = d.dvcqg.as_ref().unwrap();
+        assert_eq!(
+            (dv.init_url.as_str(), dv.lookup_allow.len()),
+            ("https://testthanhtoan.dichvucong.gov.vn/api/init", 2)
+        );
+        assert!(format!("{d:?}").contains("000.00.00.H62") && !format!("{d:?}").contains("dvcqg-token-value"));
+        let shown = format!("{c:?}{d:?}");
+        for secret in [
+            "vnpay-hash-secret-value",
+            "momo-access-value",
+            "momo-secret-value",
+            "db-password-value",
+            "dvcqg-secret-value",
+        ] {
             assert!(!shown.contains(secret), "{secret} leaked");
         }
     }

@@ -16,7 +16,7 @@
 //! | 3 | [`auth`] | API tokens and passwords: minting, hashing, constant-time checks (pure) |
 //! | 3 | [`cases`] | reading case files (JSON or CSV) for `import cases` (pure) |
 //! | 3 | [`fees`] | the catalogue, the province's policy and the quote (pure) |
-//! | 3 | [`gateway`] | VNPAY, MoMo and ZaloPay message code: sign, verify, parse, reply; status queries |
+//! | 3 | [`gateway`] | VNPAY, MoMo, ZaloPay and DVCQG message code: sign, verify, parse, reply; status queries |
 //! | 3 | [`settlement`] | settlement-file profiles and the all-or-nothing parser (pure) |
 //! | 3 | [`reconcile`] | the matcher and the report of a run (pure) |
 //! | 3 | [`store`] | persistence only: rows, SQL and transactions on SQLite or PostgreSQL |
@@ -28,7 +28,7 @@
 //! | 4 | [`receipts`] | e-receipts issued with the money, their numbering, corrections, the day's summary for the tax office |
 //! | 4 | [`remittance`] | treasury remittance: statements by period and budget sub-item from the ledger, transfers recorded under four eyes |
 //! | 5 | [`http`] | the server: routers per area, access checks, the error envelope, health, OpenAPI |
-//! | 5 | [`simulator`] | a stand-in VNPAY, MoMo and ZaloPay for integrators, the tests and the demo |
+//! | 5 | [`simulator`] | a stand-in VNPAY, MoMo, ZaloPay and DVCQG for integrators, the tests and the demo |
 //! | 6 | [`cli`] | the `feerecon` command; `main.rs` only calls it |
 
 pub mod accounts;

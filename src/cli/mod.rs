@@ -68,7 +68,7 @@ pub enum Command {
         /// YYYY-MM-DD (Asia/Ho_Chi_Minh).
         #[arg(long)]
         date: String,
-        /// vnpay, momo or zalopay.
+        /// vnpay, momo, zalopay or dvcqg.
         #[arg(long)]
         gateway: String,
         /// text, json, csv or xlsx.

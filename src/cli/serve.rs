@@ -30,9 +30,13 @@ pub(super) async fn simulate(config: &Config, listen: &str, vnpay_ipn_url: Optio
         listen.parse().map_err(|_| user_err(format!("--listen: {listen:?} is not an address like 127.0.0.1:9090")))?;
     let mut sim_config = crate::simulator::SimConfig::from_config(config);
     sim_config.vnpay_ipn_url = vnpay_ipn_url;
-    if sim_config.vnpay.is_none() && sim_config.momo.is_none() && sim_config.zalopay.is_none() {
+    if sim_config.vnpay.is_none()
+        && sim_config.momo.is_none()
+        && sim_config.zalopay.is_none()
+        && sim_config.dvcqg.is_none()
+    {
         return Err(user_err(
-            "no gateway credentials: set FEERECON_VNPAY_TMN_CODE and FEERECON_VNPAY_HASH_SECRET (or the MoMo / ZaloPay variables)",
+            "no gateway credentials: set FEERECON_VNPAY_TMN_CODE and FEERECON_VNPAY_HASH_SECRET (or the MoMo / ZaloPay / DVCQG variables)",
         ));
     }
     let sim = crate::simulator::Simulator::start(sim_config, addr, Arc::new(SystemClock)).await?;
@@ -44,6 +48,10 @@ pub(super) async fn simulate(config: &Config, listen: &str, vnpay_ipn_url: Optio
     );
     println!("  MoMo endpoint:   {}   (/v2/gateway/api/create, /query)", sim.url());
     println!("  ZaloPay endpoint: {}   (/v2/create, /v2/query)", sim.url());
+    println!(
+        "  DVCQG URLs:      {0}/dvcqg/init, {0}/dvcqg/query, {0}/dvcqg/bill; callbacks to FEERECON_PUBLIC_URL/gateway/dvcqg/callback",
+        sim.url()
+    );
     println!(
         "  faults: POST {}/sim/pay {{\"txn_ref\", \"outcome\", \"faults\": {{\"duplicates\", \"delay_ms\", \"reorder\", \"forged\", \"lost\", \"wrong_amount_by\"}}}}",
         sim.url()

@@ -21,6 +21,8 @@ tag_enum!(
         Vnpay => "vnpay",
         Momo => "momo",
         Zalopay => "zalopay",
+        /// The payment platform of the National Public Service Portal (Cổng DVCQG).
+        Dvcqg => "dvcqg",
     }
 );
 
@@ -68,6 +70,10 @@ tag_enum!(
         /// An API error, an answer that could not be verified or read, or a success with another
         /// amount: it says nothing usable about the payment.
         Unusable => "unusable",
+        /// It stated that the gateway itself does not know the payment's final state yet (DVCQG
+        /// `TrangThaiGD` 3, a timeout at the bank): the payment may have been charged, so it does
+        /// not expire; it is asked again until its gateway's pending window ends.
+        Undecided => "undecided",
     }
 );
 
@@ -103,6 +109,21 @@ tag_enum!(
         Failed => "failed",
     }
 );
+
+impl Gateway {
+    /// How long after its creation a payment of this gateway is still asked about while the
+    /// gateway answers that it does not know the final state (`AnswerKind::Undecided`), instead
+    /// of expiring at its TTL: DVCQG's `TrangThaiGD` 3 means a timeout at a bank or intermediary,
+    /// and the money may have been taken (reference dvcqg-payment.md §6: TD checks from 30 min
+    /// to 3 days [S]; re-polling "3" until T+3 days [I]). `None`: the gateway's pending answers
+    /// are statuses like any other (VNPAY `07`, MoMo 7000, ZaloPay 3 expire with the TTL).
+    pub fn pending_window(self) -> Option<chrono::TimeDelta> {
+        match self {
+            Gateway::Dvcqg => Some(chrono::TimeDelta::days(3)),
+            Gateway::Vnpay | Gateway::Momo | Gateway::Zalopay => None,
+        }
+    }
+}
 
 impl PaymentStatus {
     /// Settled statuses: a case holding one has nothing more to pay.
@@ -280,14 +301,25 @@ pub enum PendingVerdict {
 /// - `queries`: the status queries made for it so far, this one included.
 /// - `last_answer`: what the last answer that came said (`None`: no answer ever came).
 /// - `askable`: its gateway is enabled here, so it could be asked at all.
+/// - `window_open`: the payment is still inside its gateway's `pending_window`.
 ///
 /// A payment expires only when no answer came or its last answer stated a status other than
 /// success; one whose answers settle nothing, or whose gateway cannot be asked, is never expired.
-pub fn after_query(past_ttl: bool, queries: i64, last_answer: Option<AnswerKind>, askable: bool) -> PendingVerdict {
+/// One whose gateway said it does not know yet (`Undecided`) is asked again until its window
+/// ends, then left to a person.
+pub fn after_query(
+    past_ttl: bool,
+    queries: i64,
+    last_answer: Option<AnswerKind>,
+    askable: bool,
+    window_open: bool,
+) -> PendingVerdict {
     if !past_ttl {
         return PendingVerdict::Keep;
     }
     match (askable, last_answer) {
+        (true, Some(AnswerKind::Undecided)) if window_open => PendingVerdict::Keep,
+        (true, Some(AnswerKind::Undecided)) => PendingVerdict::Unresolved,
         (true, None | Some(AnswerKind::Status)) => PendingVerdict::Expire,
         (false, _) | (true, Some(AnswerKind::Unusable)) => {
             if queries >= QUERY_LIMIT {
@@ -460,13 +492,26 @@ mod tests {
     fn only_a_stated_status_or_silence_expires_a_payment() {
         use AnswerKind::{Status, Unusable};
         use PendingVerdict::{Expire, Keep, Unresolved};
-        assert_eq!(after_query(false, 99, Some(Unusable), true), Keep);
-        assert_eq!(after_query(true, 1, None, true), Expire);
-        assert_eq!(after_query(true, 1, Some(Status), true), Expire);
-        assert_eq!(after_query(true, QUERY_LIMIT - 1, Some(Unusable), true), Keep);
-        assert_eq!(after_query(true, QUERY_LIMIT, Some(Unusable), true), Unresolved);
+        assert_eq!(after_query(false, 99, Some(Unusable), true, false), Keep);
+        assert_eq!(after_query(true, 1, None, true, false), Expire);
+        assert_eq!(after_query(true, 1, Some(Status), true, false), Expire);
+        assert_eq!(after_query(true, QUERY_LIMIT - 1, Some(Unusable), true, false), Keep);
+        assert_eq!(after_query(true, QUERY_LIMIT, Some(Unusable), true, false), Unresolved);
         // A gateway that is not enabled cannot be asked: never expired, unresolved at the limit.
-        assert_eq!(after_query(true, 1, None, false), Keep);
-        assert_eq!(after_query(true, QUERY_LIMIT, Some(Status), false), Unresolved);
+        assert_eq!(after_query(true, 1, None, false, false), Keep);
+        assert_eq!(after_query(true, QUERY_LIMIT, Some(Status), false, false), Unresolved);
+    }
+
+    #[test]
+    fn an_undecided_gateway_is_asked_until_its_window_ends_then_left_to_a_person() {
+        use AnswerKind::Undecided;
+        use PendingVerdict::{Keep, Unresolved};
+        // Past the TTL, many queries: still asked while the window is open.
+        assert_eq!(after_query(true, 500, Some(Undecided), true, true), Keep);
+        assert_eq!(after_query(true, 1, Some(Undecided), true, true), Keep);
+        // The window over: a person decides; it is never expired (the money may be taken).
+        assert_eq!(after_query(true, 2, Some(Undecided), true, false), Unresolved);
+        assert_eq!(Gateway::Dvcqg.pending_window(), Some(chrono::TimeDelta::days(3)));
+        assert_eq!(Gateway::Vnpay.pending_window(), None);
     }
 }

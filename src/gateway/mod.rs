@@ -12,6 +12,7 @@
 //! an API error is `Unusable::ApiError`, typed here by each adapter from its gateway's code
 //! tables (README lists them), so that nothing above matches words.
 
+pub mod dvcqg;
 mod form;
 pub mod momo;
 pub mod vnpay;
@@ -113,6 +114,42 @@ pub struct Order {
     pub client_ip: String,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    /// What the payment is for: a gateway that issues the receipt itself (DVCQG's
+    /// `ThongTinBienLai`) sends it; the others ignore it.
+    pub case: OrderCase,
+}
+
+/// The case a payment is for, as the payment's quote and the catalogue name it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrderCase {
+    pub case_code: String,
+    pub procedure_code: String,
+    pub procedure_name: String,
+    /// The receiving unit's code (mã định danh).
+    pub unit_code: String,
+    pub applicant_name: String,
+    /// The quote's items the citizen pays, in quote order.
+    pub lines: Vec<OrderLine>,
+}
+
+/// One phí or lệ phí line of a payment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderLine {
+    pub fee_id: String,
+    /// `phi` or `le_phi`.
+    pub kind: String,
+    pub name: String,
+    pub amount: Money,
+}
+
+/// A gateway's own receipt of a paid payment, as fetched: the request sent (evidence), and the
+/// document's exact bytes and type; `url` when the gateway named where to download it.
+#[derive(Debug, Clone)]
+pub struct GatewayReceipt {
+    pub request: String,
+    pub content_type: String,
+    pub body: Vec<u8>,
+    pub url: Option<String>,
 }
 
 /// A transaction to ask about.
@@ -154,8 +191,23 @@ pub trait GatewayAdapter: Send + Sync {
     fn verify_callback(&self, req: &RawRequest) -> Verification;
     /// The answer the gateway expects for a reply category (pure).
     fn reply(&self, r: CallbackResult) -> HttpReply;
+    /// The answer to the callback whose body was `received`: a gateway whose reply echoes the
+    /// callback's fields (DVCQG) reads them here; the others answer by category alone.
+    fn reply_to(&self, r: CallbackResult, received: &[u8]) -> HttpReply {
+        let _ = received;
+        self.reply(r)
+    }
     /// Asks the gateway about a transaction. `Err` when no answer came.
     async fn query(&self, target: &QueryTarget) -> Result<QueryAnswer, GatewayError>;
+    /// Whether the gateway issues its own receipt for a paid payment (DVCQG's GET_BILL).
+    fn issues_receipts(&self) -> bool {
+        false
+    }
+    /// Fetches the gateway's own receipt of a paid payment.
+    async fn fetch_receipt(&self, target: &QueryTarget) -> Result<GatewayReceipt, GatewayError> {
+        let _ = target;
+        Err(GatewayError::Refused(format!("{} issues no receipts", self.gateway())))
+    }
 }
 
 /// The answer a gateway expects for a reply category, without its adapter: for messages that
@@ -165,6 +217,15 @@ pub fn reply(gateway: Gateway, r: CallbackResult) -> HttpReply {
         Gateway::Vnpay => vnpay::reply(r),
         Gateway::Momo => momo::reply(r),
         Gateway::Zalopay => zalopay::reply(r),
+        Gateway::Dvcqg => dvcqg::reply(r, b""),
+    }
+}
+
+/// Like `reply`, for the callback whose body was `received` (DVCQG echoes its fields).
+pub fn reply_to(gateway: Gateway, r: CallbackResult, received: &[u8]) -> HttpReply {
+    match gateway {
+        Gateway::Dvcqg => dvcqg::reply(r, received),
+        other => reply(other, r),
     }
 }
 
@@ -186,7 +247,10 @@ impl Gateways {
             adapters.push(Arc::new(momo::Momo::new(c.clone(), http.clone())));
         }
         if let Some(c) = &config.zalopay {
-            adapters.push(Arc::new(zalopay::Zalopay::new(c.clone(), http)));
+            adapters.push(Arc::new(zalopay::Zalopay::new(c.clone(), http.clone())));
+        }
+        if let Some(c) = &config.dvcqg {
+            adapters.push(Arc::new(dvcqg::Dvcqg::new(c.clone(), http)));
         }
         Self { adapters }
     }
@@ -208,12 +272,26 @@ pub fn http_client() -> reqwest::Client {
 /// Posts JSON with bounded retries (3 attempts, 200 ms then 400 ms apart) on connection errors
 /// and 5xx answers; returns the body of the first 2xx answer.
 pub async fn post_json(client: &reqwest::Client, url: &str, body: &serde_json::Value) -> Result<Vec<u8>, GatewayError> {
+    post_json_as(client, url, body, None).await
+}
+
+/// `post_json` with a bearer token, when one is configured (DVCQG through a provincial gateway).
+pub async fn post_json_as(
+    client: &reqwest::Client,
+    url: &str,
+    body: &serde_json::Value,
+    bearer: Option<&str>,
+) -> Result<Vec<u8>, GatewayError> {
     let mut last = String::new();
     for attempt in 0..3u32 {
         if attempt > 0 {
             tokio::time::sleep(Duration::from_millis(200 << (attempt - 1))).await;
         }
-        match client.post(url).json(body).send().await {
+        let mut req = client.post(url).json(body);
+        if let Some(t) = bearer {
+            req = req.bearer_auth(t);
+        }
+        match req.send().await {
             Ok(res) if res.status().is_success() => {
                 return res.bytes().await.map(|b| b.to_vec()).map_err(|e| GatewayError::Unavailable(e.to_string()));
             }
@@ -242,16 +320,18 @@ pub async fn exchange(
 ) -> Result<QueryAnswer, GatewayError> {
     let answer = post_json(client, url, body).await?;
     let verification = read(&answer, channel(url));
-    Ok(QueryAnswer {
-        raw: RawRequest {
-            method: "POST".into(),
-            path: url.to_owned(),
-            query: String::new(),
-            headers: vec![("x-feerecon-request".into(), body.to_string())],
-            body: answer,
-        },
-        verification,
-    })
+    Ok(QueryAnswer { raw: exchanged(url, body, answer), verification })
+}
+
+/// A status query's exchange as evidence: the request as a header, the answer's exact bytes.
+pub fn exchanged(url: &str, body: &serde_json::Value, answer: Vec<u8>) -> RawRequest {
+    RawRequest {
+        method: "POST".into(),
+        path: url.to_owned(),
+        query: String::new(),
+        headers: vec![("x-feerecon-request".into(), body.to_string())],
+        body: answer,
+    }
 }
 
 /// The payment page URL from a create-order answer: `url_field` when `code_field` is `ok`, else
@@ -300,6 +380,10 @@ pub fn claimed_txn_ref(gateway: Gateway, raw: &RawRequest) -> Option<String> {
             // `data` is a JSON string inside the body: its quotes arrive escaped.
             parsed.or_else(|| scan_string_field(&unescape_quotes(&raw.body), "app_trans_id"))
         }
+        Gateway::Dvcqg => match serde_json::from_slice::<serde_json::Value>(&raw.body) {
+            Ok(v) => v.get("MaThamChieu")?.as_str().map(str::to_owned),
+            Err(_) => scan_string_field(&raw.body, "MaThamChieu"),
+        },
     }
     .filter(|r| !r.is_empty() && r.len() <= 100 && !r.contains(char::is_control))
 }
@@ -429,5 +513,7 @@ mod tests {
         let zalo = r#"{"data":"{\"app_id\":2554,\"app_trans_id\":\"240715_ABC\",\"item\":\"[xxxxx"#;
         assert_eq!(claimed_txn_ref(Gateway::Zalopay, &raw(zalo)).as_deref(), Some("240715_ABC"));
         assert_eq!(claimed_txn_ref(Gateway::Momo, &raw(r#"{"orderId":"#)), None);
+        let dvcqg = r#"{"LoaiBanTin":"PAYMENT_RESULT","MaLoi":"00","MaThamChieu":"DVC240715ABCDEFGHJKL","SoTien":15"#;
+        assert_eq!(claimed_txn_ref(Gateway::Dvcqg, &raw(dvcqg)).as_deref(), Some("DVC240715ABCDEFGHJKL"));
     }
 }

@@ -402,6 +402,7 @@ mod tests {
             client_ip: "1.2.3.4".into(),
             created_at: t,
             expires_at: t + ttl,
+            case: Default::default(),
         };
         assert_eq!(create_request(&cfg(), &order(chrono::TimeDelta::minutes(15)), "R")["orderExpireTime"], 15);
         assert_eq!(create_request(&cfg(), &order(chrono::TimeDelta::seconds(1)), "R")["orderExpireTime"], 1);

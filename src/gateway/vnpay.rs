@@ -427,6 +427,7 @@ mod tests {
             client_ip: "203.0.113.7".into(),
             created_at: t,
             expires_at: t + chrono::TimeDelta::minutes(15),
+            case: Default::default(),
         };
         let url = pay_url(&cfg(), &order);
         let (_, query) = url.split_once('?').unwrap();
@@ -528,6 +529,7 @@ mod tests {
             client_ip: "203.0.113.7".into(),
             created_at: t,
             expires_at: t + chrono::TimeDelta::minutes(15),
+            case: Default::default(),
         };
         let url = pay_url(&cfg(), &order);
         let p = unique_params(url.split_once('?').unwrap().1).unwrap();

@@ -37,6 +37,13 @@ pub fn routes() -> Vec<Route> {
             post(zalopay_callback),
         ),
         Route::new(
+            Method::POST,
+            "/gateway/dvcqg/callback",
+            Access::Gateway,
+            "DVCQG payment platform: payment-result notification (JSON, MaXacThuc).",
+            post(dvcqg_callback),
+        ),
+        Route::new(
             Method::GET,
             "/gateway/vnpay/return",
             Access::Gateway,
@@ -55,6 +62,13 @@ pub fn routes() -> Vec<Route> {
             "/gateway/zalopay/return",
             Access::Gateway,
             "ZaloPay return page: shows the status.",
+            get(return_page),
+        ),
+        Route::new(
+            Method::GET,
+            "/gateway/dvcqg/return",
+            Access::Gateway,
+            "DVCQG return page: shows the status.",
             get(return_page),
         ),
     ]
@@ -140,6 +154,10 @@ async fn zalopay_callback(State(state): State<AppState>, cb: Callback) -> Respon
     handle(state, Gateway::Zalopay, cb).await
 }
 
+async fn dvcqg_callback(State(state): State<AppState>, cb: Callback) -> Response {
+    handle(state, Gateway::Dvcqg, cb).await
+}
+
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
 }
@@ -150,7 +168,10 @@ async fn return_page(
     OriginalUri(uri): OriginalUri,
     Query(params): Query<std::collections::HashMap<String, String>>,
 ) -> Response {
-    let txn_ref = ["vnp_TxnRef", "orderId", "apptransid", "app_trans_id"].iter().find_map(|k| params.get(*k)).cloned();
+    let txn_ref = ["vnp_TxnRef", "orderId", "apptransid", "app_trans_id", "MaThamChieu"]
+        .iter()
+        .find_map(|k| params.get(*k))
+        .cloned();
     let payment = match &txn_ref {
         Some(r) => state.store.payment_by_txn_ref(r).await.ok().flatten(),
         None => None,

@@ -11,6 +11,7 @@
 pub mod auth;
 mod cases;
 pub mod dashboard;
+mod dvcqg;
 pub mod error;
 mod finance;
 mod gateway;
@@ -74,6 +75,7 @@ pub fn all_routes() -> Vec<Route> {
     r.extend(cases::routes());
     r.extend(payments::routes());
     r.extend(gateway::routes());
+    r.extend(dvcqg::routes());
     r.extend(notifications::routes());
     r.extend(finance::routes());
     r.extend(ledger::routes());

@@ -87,6 +87,9 @@ pub struct Asked {
     pub last_answer: Option<AnswerKind>,
     /// Whether its gateway is enabled here (a payment of a disabled gateway cannot be asked).
     pub askable: bool,
+    /// Whether the payment is still inside its gateway's `pending_window` (an undecided answer
+    /// then keeps it asked about rather than expired).
+    pub window_open: bool,
 }
 
 /// A status query that got no answer (the gateway did not answer, or is not enabled here):
@@ -372,7 +375,8 @@ impl Batch {
         if let Some(kind) = answer {
             self.answers.push((pid.clone(), kind));
         }
-        let verdict = after_query(asked.past_ttl, asked.queries, answer.or(asked.last_answer), asked.askable);
+        let verdict =
+            after_query(asked.past_ttl, asked.queries, answer.or(asked.last_answer), asked.askable, asked.window_open);
         let detail = match verdict {
             PendingVerdict::Keep => detail,
             PendingVerdict::Expire => {
@@ -383,7 +387,10 @@ impl Batch {
             }
             PendingVerdict::Unresolved => {
                 self.flag(i, Flag::UnresolvedPending);
-                Some(join(detail, "past its TTL and the query limit, and nothing settles it: unresolved_pending"))
+                Some(join(
+                    detail,
+                    "past its TTL and the query limit (or its gateway's pending window), and nothing settles it: unresolved_pending",
+                ))
             }
         };
         Ok((Applied { result: applied.result, payment_id: Some(pid) }, detail))
@@ -432,7 +439,12 @@ impl Batch {
                 (CallbackResult::InvalidAmount, Some(why), unusable)
             }
             Decision::AlreadyConfirmed => (CallbackResult::AlreadyConfirmed, None, stated),
-            Decision::RecordOnly => (CallbackResult::Applied, Some("still pending: recorded".to_owned()), stated),
+            Decision::RecordOnly => {
+                // A gateway with a pending window says "pending" when it does not know itself.
+                let kind =
+                    if c.gateway.pending_window().is_some() { AnswerKind::Undecided } else { AnswerKind::Status };
+                (CallbackResult::Applied, Some("still pending: recorded".to_owned()), Some(kind))
+            }
             Decision::Apply(change) => {
                 let p = &mut self.payments[i];
                 p.status = change.status;

@@ -9,11 +9,13 @@
 //! comes to: one for a gateway not enabled here, or whose body is over the size limit, is kept
 //! unchecked and answered in the gateway's own format.
 
+mod bills;
 mod claim;
 pub mod commit;
 mod query;
 
-pub use query::next_query_interval;
+pub use bills::{Owed, next_bill_attempt};
+pub use query::{next_query_interval, next_query_interval_for};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,7 +29,7 @@ use crate::domain::callback::{AuthenticatedBy, CallbackResult, KeyUsed, RawReque
 use crate::domain::payment::{EventType, Gateway, PaymentStatus};
 use crate::domain::{BusinessDate, CaseCode, Clock, FieldError, Money, Timestamp, new_id};
 use crate::fees::{Facts, FeeEngine};
-use crate::gateway::{Gateways, HttpReply, Order, Verification};
+use crate::gateway::{Gateways, HttpReply, Order, OrderCase, OrderLine, Verification};
 use crate::store::{CallbackRow, NewPayment, Payment, Store, StoreError};
 
 /// The portal's request to create a payment (SPEC §4.3).
@@ -209,6 +211,33 @@ pub fn order_info(case_code: &str) -> String {
 }
 
 impl Service {
+    /// The case as a gateway that issues the receipt needs it: its codes, the procedure's name,
+    /// the applicant, and the quote's lines the citizen pays.
+    fn order_case(&self, case: &crate::domain::Case, quote: &crate::fees::Quote<'_>) -> OrderCase {
+        OrderCase {
+            case_code: case.case_code.to_string(),
+            procedure_code: case.procedure_code.to_string(),
+            procedure_name: self
+                .fees
+                .catalogue
+                .procedure(&case.procedure_code)
+                .map(|p| p.name.clone())
+                .unwrap_or_default(),
+            unit_code: case.receiving_unit.to_string(),
+            applicant_name: case.applicant_name.clone(),
+            lines: quote
+                .items
+                .iter()
+                .map(|i| OrderLine {
+                    fee_id: i.fee.id.clone(),
+                    kind: i.fee.kind.as_str().to_owned(),
+                    name: i.fee.name.clone(),
+                    amount: i.citizen_due,
+                })
+                .collect(),
+        }
+    }
+
     fn gateway_url(&self, g: Gateway, what: &str) -> String {
         format!("{}/gateway/{g}/{what}", self.public_url)
     }
@@ -284,15 +313,20 @@ impl Service {
                 return Err(CreateError::OutsideLimits { gateway, amount: quote.citizen_due });
             }
             let txn_ref = adapter.new_txn_ref(now);
+            let case_for_order = self.order_case(&stored.case, &quote);
             let order = Order {
                 txn_ref: txn_ref.clone(),
                 amount: quote.citizen_due,
                 order_info: order_info(case.as_str()),
                 return_url: self.gateway_url(gateway, "return"),
-                ipn_url: self.gateway_url(gateway, if gateway == Gateway::Zalopay { "callback" } else { "ipn" }),
+                ipn_url: self.gateway_url(
+                    gateway,
+                    if matches!(gateway, Gateway::Zalopay | Gateway::Dvcqg) { "callback" } else { "ipn" },
+                ),
                 client_ip: client_ip.to_string(),
                 created_at: payment.created_at,
                 expires_at: payment.expires_at,
+                case: case_for_order,
             };
             let pay_url = adapter.create(&order).await.map_err(|e| CreateError::GatewayUnavailable(e.to_string()))?;
             payment.txn_ref = Some(txn_ref);
@@ -361,6 +395,8 @@ impl Service {
         body_length: Option<i64>,
     ) -> (CallbackResult, HttpReply) {
         let adapter = self.gateways.get(gateway);
+        // A gateway whose reply echoes the callback (DVCQG) needs its body after it is kept.
+        let echo = if gateway == Gateway::Dvcqg { raw.body.clone() } else { Vec::new() };
         let verification = match (adapter, body_length) {
             (_, Some(length)) => Verification::Unchecked(format!(
                 "the body is {length} bytes, over FEERECON_MAX_BODY: its first {} bytes are kept, unchecked",
@@ -389,8 +425,8 @@ impl Service {
         };
         self.metrics.callback(gateway.as_str(), result.as_str());
         let reply = match adapter {
-            Some(a) => a.reply(result),
-            None => crate::gateway::reply(gateway, result),
+            Some(a) => a.reply_to(result, &echo),
+            None => crate::gateway::reply_to(gateway, result, &echo),
         };
         (result, reply)
     }

@@ -11,6 +11,7 @@
 //! stated a status other than success, or no answer ever came; otherwise, once it has been asked
 //! `QUERY_LIMIT` times, it is flagged `unresolved_pending` and its queries stop. A payment of a
 //! gateway not enabled here cannot be asked: it is never expired, and is flagged at the limit.
+//! The same worker fetches the gateways' own receipts of paid payments (`bills.rs`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +22,7 @@ use tokio::sync::watch;
 use super::{Asked, Job, Message, Service, Unanswered, order_info};
 use crate::domain::callback::Source;
 use crate::domain::new_id;
+use crate::domain::payment::Gateway;
 use crate::gateway::{GatewayError, QueryTarget, Unusable, Verification};
 
 /// How long after its `queries`-th status query a payment is asked again: `min(query_after,
@@ -28,6 +30,18 @@ use crate::gateway::{GatewayError, QueryTarget, Unusable, Verification};
 pub fn next_query_interval(query_after: Duration, queries: i64) -> Duration {
     let base = query_after.min(Duration::from_secs(60));
     let doublings = u32::try_from(queries.saturating_sub(1).clamp(0, 3)).unwrap_or(3);
+    base * 2u32.pow(doublings)
+}
+
+/// The interval for a payment of `gateway`: a gateway with a pending window (DVCQG, asked for up
+/// to three days) backs off further, doubling up to 32 times the base (32 min with the default
+/// delay), near TD's 33-minute job [S: reference dvcqg-payment.md §6; the cap is I].
+pub fn next_query_interval_for(gateway: Gateway, query_after: Duration, queries: i64) -> Duration {
+    if gateway.pending_window().is_none() {
+        return next_query_interval(query_after, queries);
+    }
+    let base = query_after.min(Duration::from_secs(60));
+    let doublings = u32::try_from(queries.saturating_sub(1).clamp(0, 5)).unwrap_or(5);
     base * 2u32.pow(doublings)
 }
 
@@ -44,7 +58,7 @@ impl Service {
             let Some(txn_ref) = p.txn_ref.clone() else { continue };
             let queries = d.query_count + 1;
             let next_at = now
-                + TimeDelta::from_std(next_query_interval(self.pending_query_after, queries))
+                + TimeDelta::from_std(next_query_interval_for(p.gateway, self.pending_query_after, queries))
                     .unwrap_or(TimeDelta::minutes(1));
             if !self.store.claim_query(&p.payment_id, d.query_count, now, next_at).await? {
                 continue; // another instance is asking
@@ -58,6 +72,7 @@ impl Service {
                 past_ttl: p.expires_at <= now,
                 last_answer: d.last_answer,
                 askable: adapter.is_some(),
+                window_open: p.gateway.pending_window().is_some_and(|w| now < p.created_at + w),
             };
             let unanswered = |why: String, refused: bool| {
                 Job::Unanswered(Unanswered { gateway: p.gateway, asked: asked.clone(), why, refused, at: now })
@@ -125,6 +140,9 @@ impl Service {
             if let Err(e) = self.query_due().await {
                 tracing::warn!(error = %e, "status query round failed");
             }
+            if let Err(e) = self.fetch_receipts_due().await {
+                tracing::warn!(error = %e, "gateway receipt round failed");
+            }
         }
     }
 }
@@ -138,5 +156,8 @@ mod tests {
         let m = |n| next_query_interval(Duration::from_secs(900), n).as_secs();
         assert_eq!([m(1), m(2), m(3), m(4), m(5), m(9)], [60, 120, 240, 480, 480, 480]);
         assert_eq!(next_query_interval(Duration::from_millis(200), 2), Duration::from_millis(400));
+        let d = |n| next_query_interval_for(Gateway::Dvcqg, Duration::from_secs(900), n).as_secs();
+        assert_eq!([d(1), d(4), d(6), d(60)], [60, 480, 1920, 1920]);
+        assert_eq!(next_query_interval_for(Gateway::Momo, Duration::from_secs(900), 9).as_secs(), 480);
     }
 }

@@ -9,7 +9,9 @@
 //! may be ×100), the time formats and zone, and the words meaning success and refund. An amount
 //! must be whole đồng after scaling: a ×100 value not divisible by 100, or decimals that are not
 //! zero, are errors. `canonical` is built in, serves every gateway and has an exact header.
-//! Parsing is pure: a bad line fails the whole file with its line number, field and reason.
+//! References may be read out of free text after labels (`extract.rs`: a bank statement's
+//! description, for DVCQG). Parsing is pure: a bad line fails the whole file with its line
+//! number, field and reason.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -19,6 +21,10 @@ use serde::Deserialize;
 
 use crate::domain::payment::Gateway;
 use crate::domain::vn_offset;
+
+mod extract;
+mod write;
+pub use write::write;
 
 /// Why a file was refused: the line, the field when one is at fault, and the reason.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -76,6 +82,12 @@ pub struct Profile {
     /// The header must be exactly `columns` in `FIELDS` order, nothing else (`canonical`, SPEC
     /// §7.1); otherwise columns are found by name, in any order, among others.
     pub exact_header: bool,
+    /// `gateway_txn_no` and `txn_ref` read from free text after these labels (`extract.rs`).
+    pub extract: HashMap<&'static str, String>,
+    /// The words `write` puts before the labelled values.
+    pub extract_text: String,
+    /// A line whose text holds no `txn_ref` label is not the gateway's and is left out.
+    pub skip_unreferenced: bool,
 }
 
 pub const FIELDS: [&str; 6] = ["gateway_txn_no", "txn_ref", "amount", "fee", "txn_time", "status"];
@@ -99,6 +111,9 @@ impl Profile {
             columns: FIELDS.iter().map(|f| (*f, (*f).to_owned())).collect(),
             skip_lines: 0,
             exact_header: true,
+            extract: HashMap::new(),
+            extract_text: String::new(),
+            skip_unreferenced: false,
         }
     }
 
@@ -120,6 +135,18 @@ impl Profile {
         struct Raw {
             profile: RawProfile,
             columns: HashMap<String, String>,
+            #[serde(default)]
+            extract: Option<RawExtract>,
+        }
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct RawExtract {
+            gateway_txn_no: Option<String>,
+            txn_ref: Option<String>,
+            #[serde(default)]
+            text: String,
+            #[serde(default)]
+            skip_unreferenced: bool,
         }
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
@@ -206,6 +233,34 @@ impl Profile {
         if let Some(missing) = FIELDS.iter().find(|f| !columns.contains_key(**f) && **f != "fee") {
             return Err(format!("columns must map {missing}"));
         }
+        let mut extract = HashMap::new();
+        let (mut extract_text, mut skip_unreferenced) = (String::new(), false);
+        if let Some(x) = raw.extract {
+            for (field, label) in [("gateway_txn_no", x.gateway_txn_no), ("txn_ref", x.txn_ref)] {
+                match label {
+                    Some(l) if l.trim().is_empty() => return Err(format!("extract.{field} must not be empty")),
+                    Some(l) => {
+                        extract.insert(field, l);
+                    }
+                    None => {}
+                }
+            }
+            if x.skip_unreferenced && !extract.contains_key("txn_ref") {
+                return Err("extract.skip_unreferenced needs extract.txn_ref".into());
+            }
+            (extract_text, skip_unreferenced) = (x.text, x.skip_unreferenced);
+        }
+        // Only labelled fields may share a column.
+        for (i, a) in FIELDS.iter().enumerate() {
+            for b in &FIELDS[i + 1..] {
+                if columns.contains_key(a)
+                    && columns.get(a) == columns.get(b)
+                    && !(extract.contains_key(a) && extract.contains_key(b))
+                {
+                    return Err(format!("columns {a} and {b} share a column; only extract-labelled fields may"));
+                }
+            }
+        }
         Ok(Self {
             name: p.name,
             gateway: Some(gateway),
@@ -222,6 +277,9 @@ impl Profile {
             columns,
             skip_lines: p.skip_lines,
             exact_header: false,
+            extract,
+            extract_text,
+            skip_unreferenced,
         })
     }
 }
@@ -478,9 +536,20 @@ pub fn parse(p: &Profile, bytes: &[u8], progress: &dyn Fn(usize)) -> Result<Vec<
             let raw = c.and_then(|i| rec.get(i)).unwrap_or_default();
             std::str::from_utf8(raw).map_err(|_| err(line, Some(f), "not valid text"))
         };
+        // Not the gateway's: other money on the account.
+        if p.skip_unreferenced
+            && let Some(label) = p.extract.get("txn_ref")
+            && extract::after_label(get(c_ref, "txn_ref")?, label).is_none()
+        {
+            continue;
+        }
         // References are identifiers: not empty, no control characters.
         let reference = |c: Option<usize>, f: &str| -> Result<String, FileError> {
-            let v = get(c, f)?.trim();
+            let v = match p.extract.get(f) {
+                Some(label) => extract::after_label(get(c, f)?, label)
+                    .ok_or_else(|| err(line, Some(f), format!("no value after {label:?} in the text")))?,
+                None => get(c, f)?.trim(),
+            };
             if v.is_empty() {
                 return Err(err(line, Some(f), "is empty"));
             }
@@ -534,64 +603,3 @@ pub fn parse(p: &Profile, bytes: &[u8], progress: &dyn Fn(usize)) -> Result<Vec<
 
 #[cfg(test)]
 mod tests;
-
-/// An amount as the profile writes it: scaled, grouped by threes, with zero decimals.
-fn format_amount(dong: i64, p: &Profile) -> String {
-    let digits = (dong * p.amount_scale).to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if let Some(sep) = p.thousands_separator
-            && i > 0
-            && (digits.len() - i) % 3 == 0
-        {
-            out.push(sep);
-        }
-        out.push(c);
-    }
-    if let Some(d) = p.decimal_separator {
-        out.push(d);
-        out.extend(std::iter::repeat_n('0', p.decimal_places as usize));
-    }
-    out
-}
-
-/// Writes lines as a file of this profile (the simulator's settlement files, test fixtures).
-pub fn write(p: &Profile, lines: &[Line]) -> Vec<u8> {
-    let fields: Vec<&str> = FIELDS.iter().copied().filter(|f| p.columns.contains_key(f)).collect();
-    let mut w = csv::WriterBuilder::new().delimiter(p.delimiter).from_writer(Vec::new());
-    let header: Vec<&str> = fields.iter().map(|f| p.columns[f].as_str()).collect();
-    let _ = w.write_record(&header);
-    let fmt = p.time_formats.iter().find(|f| *f != "rfc3339");
-    for l in lines {
-        let row: Vec<String> = fields
-            .iter()
-            .map(|f| match *f {
-                "gateway_txn_no" => l.gateway_txn_no.clone(),
-                "txn_ref" => l.txn_ref.clone(),
-                "amount" => format_amount(l.amount, p),
-                "fee" => format_amount(l.fee, p),
-                "txn_time" => match fmt {
-                    Some(f) => l.txn_time.with_timezone(&p.time_zone).format(f).to_string(),
-                    None => l.txn_time.with_timezone(&p.time_zone).to_rfc3339(),
-                },
-                _ => match l.status {
-                    LineStatus::Success => p.success_words.first().cloned().unwrap_or_default(),
-                    LineStatus::Refund => p.refund_words.first().cloned().unwrap_or_default(),
-                },
-            })
-            .collect();
-        let _ = w.write_record(&row);
-    }
-    let text = String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default();
-    match p.encoding {
-        Encoding::Utf8 => text.into_bytes(),
-        Encoding::Utf8Bom => [b"\xEF\xBB\xBF".as_slice(), text.as_bytes()].concat(),
-        Encoding::Utf16Le => {
-            let mut out = vec![0xFF, 0xFE];
-            for u in text.encode_utf16() {
-                out.extend_from_slice(&u.to_le_bytes());
-            }
-            out
-        }
-    }
-}

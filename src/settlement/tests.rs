@@ -306,3 +306,39 @@ fn the_canonical_header_is_exact() {
     let text = "Ghi chú;Trạng thái;Mã đơn hàng;Mã giao dịch MoMo;Số tiền (VND);Phí dịch vụ (VND);Thời gian giao dịch\nx;Thành công;R1;A1;\"115,000\";0;2024-07-15 09:00:00\n";
     assert_eq!(parse_ok(&momo, text.as_bytes())[0].amount, 115_000);
 }
+
+#[test]
+fn the_dvcqg_statement_reads_references_from_the_description() {
+    let p = Profile::resolve(&profiles_dir(), "dvcqg").unwrap();
+    assert_eq!(p.gateway, Some(Gateway::Dvcqg));
+    let lines: Vec<Line> = sample().into_iter().map(|l| Line { fee: 0, ..l }).collect();
+    let bytes = write(&p, &lines);
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    assert!(text.contains("TT DVCQG MGD:"), "{text}");
+    assert_eq!(parse_ok(&p, &bytes), lines, "{text}");
+    // Other money on the account (no MTC: label) is left out; the lines after it keep their numbers.
+    let header = text.lines().next().unwrap().trim_start_matches('\u{feff}').to_owned();
+    let body: Vec<&str> = text.lines().skip(1).collect();
+    let with_other = format!(
+        "\u{feff}{header}\n\"Lãi tiền gửi tháng 7\",\"12.000\",15/07/2024 10:00:00,Ghi có\n{}\n",
+        body.join("\n")
+    );
+    let got = parse_ok(&p, with_other.as_bytes());
+    assert_eq!(got.len(), lines.len());
+    assert_eq!(got[0].line_no, 3, "the skipped line still counts");
+    // A line naming our reference but not the platform's number is refused, with its line.
+    let broken =
+        format!("\u{feff}{header}\n\"TT DVCQG MTC:DVC240715ABCDEFGHJKL\",\"150.000\",15/07/2024 10:00:00,Ghi có\n");
+    let e = parse(&p, broken.as_bytes(), &|_| {}).unwrap_err();
+    assert_eq!((e.line, e.field.as_deref()), (2, Some("gateway_txn_no")), "{e}");
+}
+
+#[test]
+fn only_labelled_fields_may_share_a_column() {
+    let base = "[profile]\nname='t'\ngateway='dvcqg'\nencoding='utf-8'\ntime_formats=['%Y-%m-%d %H:%M:%S']\nsuccess_words=['ok']\nrefund_words=['back']\n[columns]\ngateway_txn_no='d'\ntxn_ref='d'\namount='a'\ntxn_time='t'\nstatus='s'\n";
+    assert!(Profile::parse(base).unwrap_err().contains("share a column"));
+    assert!(Profile::parse(&format!("{base}[extract]\ngateway_txn_no='G:'\ntxn_ref='R:'\n")).is_ok());
+    assert!(Profile::parse(&format!("{base}[extract]\ngateway_txn_no='G:'\ntxn_ref=''\n")).is_err());
+    let own = base.replace("txn_ref='d'", "txn_ref='r'");
+    assert!(Profile::parse(&format!("{own}[extract]\nskip_unreferenced=true\n")).unwrap_err().contains("needs"));
+}

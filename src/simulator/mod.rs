@@ -1,4 +1,4 @@
-//! A stand-in for VNPAY, MoMo and ZaloPay on loopback (SPEC §6.7), for integrators
+//! A stand-in for VNPAY, MoMo, ZaloPay and the DVCQG payment platform on loopback (SPEC §6.7), for integrators
 //! (`feerecon simulate-gateway`), the tests and the demo.
 //!
 //! It speaks the gateways' protocols byte for byte: VNPAY's signed pay URL and querydr, MoMo's
@@ -10,6 +10,7 @@
 //! `orderExpireTime`, ZaloPay `expire_duration_seconds`): a citizen cannot pay an expired order.
 //! Its signing code (`sign.rs`) is written apart from the adapters' verification code.
 
+mod dvcqg;
 mod momo;
 pub mod mutate;
 mod settlement;
@@ -21,7 +22,7 @@ pub use settlement::Discrepancies;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -51,6 +52,11 @@ pub struct SimConfig {
     /// Where VNPAY IPNs go (VNPAY configures it per terminal). Default: the origin of the pay
     /// request's `vnp_ReturnUrl` + `/gateway/vnpay/ipn`.
     pub vnpay_ipn_url: Option<String>,
+    /// (partner_code, secret) of the DVCQG platform.
+    pub dvcqg: Option<(String, String)>,
+    /// Where DVCQG callbacks go (registered at onboarding; settable later with
+    /// `Simulator::set_dvcqg_callback_url`).
+    pub dvcqg_callback_url: Option<String>,
 }
 
 impl std::fmt::Debug for SimConfig {
@@ -59,6 +65,7 @@ impl std::fmt::Debug for SimConfig {
             .field("vnpay", &self.vnpay.as_ref().map(|v| &v.0))
             .field("momo", &self.momo.as_ref().map(|v| &v.0))
             .field("zalopay", &self.zalopay.as_ref().map(|v| &v.0))
+            .field("dvcqg", &self.dvcqg.as_ref().map(|v| &v.0))
             .finish()
     }
 }
@@ -77,6 +84,8 @@ impl SimConfig {
                 .as_ref()
                 .map(|z| (z.app_id.clone(), z.key1.expose().to_owned(), z.key2.expose().to_owned())),
             vnpay_ipn_url: None,
+            dvcqg: c.dvcqg.as_ref().map(|d| (d.partner_code.clone(), d.secret.expose().to_owned())),
+            dvcqg_callback_url: Some(format!("{}/gateway/dvcqg/callback", c.public_url)),
         }
     }
 }
@@ -189,6 +198,13 @@ struct Sim {
     last_callback: Mutex<HashMap<String, Vec<(String, String)>>>,
     query_faults: Mutex<HashMap<String, QueryFault>>,
     queries: Mutex<Vec<QueryRecord>>,
+    /// DVCQG: the registered callback URL, each INIT as received with its Authorization header,
+    /// and whether GET_BILL answers with `UrlBienLai` rather than the PDF itself.
+    dvcqg_callback_url: Mutex<Option<String>>,
+    dvcqg_inits: Mutex<HashMap<String, (serde_json::Value, Option<String>)>>,
+    dvcqg_bill_as_url: AtomicBool,
+    /// How many GET_BILL requests to answer "not ready" (`02`) before answering.
+    dvcqg_bill_refusals: AtomicU32,
     next_no: AtomicI64,
     http: reqwest::Client,
     clock: Arc<dyn Clock>,
@@ -232,12 +248,16 @@ impl Simulator {
             tokio::net::TcpListener::bind(listen).await.with_context(|| format!("Failed to listen on {listen}"))?;
         let addr = listener.local_addr()?;
         let sim = Arc::new(Sim {
-            config,
+            config: config.clone(),
             base_url: format!("http://{addr}"),
             txns: Mutex::new(HashMap::new()),
             last_callback: Mutex::new(HashMap::new()),
             query_faults: Mutex::new(HashMap::new()),
             queries: Mutex::new(Vec::new()),
+            dvcqg_callback_url: Mutex::new(config.dvcqg_callback_url.clone()),
+            dvcqg_inits: Mutex::new(HashMap::new()),
+            dvcqg_bill_as_url: AtomicBool::new(false),
+            dvcqg_bill_refusals: AtomicU32::new(0),
             next_no: AtomicI64::new(14_226_112 + i64::from(addr.port())),
             http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?,
             clock,
@@ -249,6 +269,10 @@ impl Simulator {
             .route("/v2/gateway/api/query", post(momo::query))
             .route("/v2/create", post(zalopay::create))
             .route("/v2/query", post(zalopay::query))
+            .route("/dvcqg/init", post(dvcqg::init))
+            .route("/dvcqg/query", post(dvcqg::query))
+            .route("/dvcqg/bill", post(dvcqg::bill))
+            .route("/sim/dvcqg/receipt/{txn_ref}", get(dvcqg::receipt))
             .route("/sim/{gateway}/pay", get(pay_page).post(pay_form))
             .route("/sim/pay", post(pay_json))
             .route("/sim/query-fault", post(query_fault_json))
@@ -298,6 +322,26 @@ impl Simulator {
         self.sim.queries.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// Where DVCQG callbacks go from now on (the URL the province registered).
+    pub fn set_dvcqg_callback_url(&self, url: &str) {
+        *self.sim.dvcqg_callback_url.lock().unwrap_or_else(|p| p.into_inner()) = Some(url.to_owned());
+    }
+
+    /// Whether DVCQG's GET_BILL answers with JSON naming `UrlBienLai` (else the PDF itself).
+    pub fn dvcqg_bills_as_url(&self, as_url: bool) {
+        self.sim.dvcqg_bill_as_url.store(as_url, Ordering::SeqCst);
+    }
+
+    /// Answers the next `n` GET_BILL requests "not ready yet" (`MaLoi` `02`).
+    pub fn dvcqg_refuse_bills(&self, n: u32) {
+        self.sim.dvcqg_bill_refusals.store(n, Ordering::SeqCst);
+    }
+
+    /// The DVCQG INIT request for `txn_ref` as received, and its Authorization header.
+    pub fn dvcqg_init(&self, txn_ref: &str) -> Option<(serde_json::Value, Option<String>)> {
+        self.sim.dvcqg_inits.lock().unwrap_or_else(|p| p.into_inner()).get(txn_ref).cloned()
+    }
+
     /// Every transaction the gateways know.
     pub fn transactions(&self) -> Vec<SimTxn> {
         let mut v: Vec<SimTxn> = self.sim.txns.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
@@ -309,6 +353,10 @@ impl Simulator {
 impl Sim {
     fn txn(&self, txn_ref: &str) -> Option<SimTxn> {
         self.txns.lock().unwrap_or_else(|p| p.into_inner()).get(txn_ref).cloned()
+    }
+
+    fn dvcqg_callback(&self) -> Option<String> {
+        self.dvcqg_callback_url.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     fn put(&self, t: SimTxn) {
@@ -375,6 +423,7 @@ impl Sim {
             Gateway::Vnpay => vnpay::callback(self, t, outcome, amount, forged, now),
             Gateway::Momo => momo::callback(self, t, outcome, amount, forged, now),
             Gateway::Zalopay => zalopay::callback(self, t, outcome, amount, forged, now),
+            Gateway::Dvcqg => dvcqg::callback(self, t, outcome, amount, forged, now),
         }
     }
 
@@ -516,6 +565,12 @@ async fn pay_form(State(sim): State<Arc<Sim>>, Form(f): Form<PayForm>) -> Respon
             t.return_url,
             t.txn_ref,
             if outcome == SimOutcome::Success { 1 } else { -1 }
+        ),
+        Gateway::Dvcqg => format!(
+            "{}?MaThamChieu={}&MaLoi={}",
+            t.return_url,
+            t.txn_ref,
+            if outcome == SimOutcome::Success { "00" } else { "24" }
         ),
     };
     Redirect::to(&back).into_response()

@@ -272,3 +272,90 @@ pub fn zalopay(body: &str, key2: &str, old_key2: &str, key1: &str, rng: &mut Std
     out.push(serde_json::json!({"data": serde_json::from_str::<serde_json::Value>(&data).unwrap_or_default(), "mac": mac, "type": 1}).to_string());
     out
 }
+
+/// DVCQG: forgeries of a checksummed payment-result body. `secret` is the platform's, `old_secret`
+/// one rotated out. A string `SoTien` written as a JSON integer, extra keys and the case of the
+/// hex digits keep the meaning and are not produced.
+pub fn dvcqg(body: &str, secret: &str, old_secret: &str, rng: &mut StdRng) -> Vec<String> {
+    const FIELDS: [&str; 10] = [
+        "LoaiBanTin",
+        "MaLoi",
+        "MaDoiTac",
+        "MaThamChieu",
+        "SoTien",
+        "MaTienTe",
+        "MaGiaoDich",
+        "MaNganHang",
+        "ThoiGianGD",
+        "ThongTinGiaoDich",
+    ];
+    let Ok(serde_json::Value::Object(m)) = serde_json::from_str::<serde_json::Value>(body) else { return vec![] };
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let values: Vec<String> = FIELDS.iter().map(|f| m.get(*f).map(text).unwrap_or_default()).collect();
+    let with = |k: &str, v: serde_json::Value| {
+        let mut m2 = m.clone();
+        m2.insert(k.to_owned(), v);
+        serde_json::Value::Object(m2).to_string()
+    };
+    let mut out = Vec::new();
+    for (i, f) in FIELDS.iter().enumerate() {
+        let v = &values[i];
+        out.push(with(f, serde_json::Value::String(tweak(v, rng))));
+        out.push(with(f, serde_json::Value::String(format!("{v}{}", rng.gen_range(0..10)))));
+        if !v.is_empty() {
+            out.push(with(f, serde_json::Value::String(String::new())));
+            out.push(with(f, serde_json::Value::String(format!(" {v}"))));
+        }
+        // Dropped; given twice (the first copy altered); as a number or null.
+        let mut dropped = m.clone();
+        dropped.remove(*f);
+        out.push(serde_json::Value::Object(dropped).to_string());
+        out.push(body.replacen(
+            '{',
+            &format!("{{{}:{},", serde_json::Value::String((*f).into()), serde_json::Value::String(tweak(v, rng))),
+            1,
+        ));
+        out.push(with(f, serde_json::Value::Null));
+        if *f != "SoTien" {
+            out.push(with(f, serde_json::json!(rng.gen_range(0..100))));
+        } else {
+            out.push(with(f, serde_json::json!(v.parse::<f64>().unwrap_or(1.0) + 0.5)));
+            out.push(with(f, serde_json::json!(-1)));
+        }
+    }
+    // Other algorithms, keys, orders and framings of the checksummed string.
+    let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+    let joined = refs.join("|");
+    let mut init_order = refs.clone();
+    init_order.swap(8, 9);
+    use sha2::Digest as _;
+    let sha = |s: String| hex::encode(sha2::Sha256::digest(s.as_bytes()));
+    for sig in [
+        sign::hmac_sha256(secret, &joined),
+        sign::hmac_sha256(secret, &format!("{joined}|")),
+        sign::dvcqg_checksum(&refs, old_secret),
+        sign::dvcqg_checksum(&init_order, secret),
+        sign::dvcqg_checksum(&refs[..9], secret),
+        sha(joined.clone()),
+        sha(format!("{secret}|{joined}")),
+        sha(format!("{joined}{secret}")),
+        sha(format!("{joined}|{secret}|")),
+        hex::encode(sha2::Sha512::digest(format!("{joined}|{secret}").as_bytes())),
+    ] {
+        out.push(with("MaXacThuc", serde_json::Value::String(sig)));
+    }
+    let sig = m.get("MaXacThuc").map(text).unwrap_or_default();
+    out.push(with("MaXacThuc", serde_json::Value::String(tweak(&sig, rng))));
+    out.push(with("MaXacThuc", serde_json::Value::String(sig[..sig.len().saturating_sub(1)].to_owned())));
+    out.push(with("MaXacThuc", serde_json::Value::String(String::new())));
+    out.push(with("MaXacThuc", serde_json::Value::Null));
+    let mut unsigned = m.clone();
+    unsigned.remove("MaXacThuc");
+    out.push(serde_json::Value::Object(unsigned).to_string());
+    out.push(format!("[{body}]"));
+    out.push(body[..body.len() / 2].to_owned());
+    out
+}

@@ -105,6 +105,14 @@ pub fn zalopay_mac(key: &str, data: &str) -> String {
     hmac_sha256(key, data)
 }
 
+/// DVCQG: `MaXacThuc`, the SHA-256 of the values joined by `|`, then `|` and the secret, in
+/// lowercase hex (reference/dvcqg-payment.md §3). Not an HMAC.
+pub fn dvcqg_checksum(values: &[&str], secret: &str) -> String {
+    use sha2::Digest as _;
+    let text = format!("{}|{secret}", values.join("|"));
+    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,6 +164,48 @@ mod tests {
         assert_eq!(
             zalopay_mac("vectorZaloKey2zzzzzzzzzzzzzzzzzz", data),
             "a3f5ea0048439ceaf1fa21ff6d53683b54a781c0ce4076b46ad49c26f6ef3275"
+        );
+        // DVCQG: the README's vectors, computed with `sha256sum` over the pipe-joined string.
+        let s = "VECTORDVCQGSECRET0123456789abcdef";
+        assert_eq!(
+            dvcqg_checksum(
+                &[
+                    "PAYMENT_RESULT",
+                    "00",
+                    "000.00.00.H62",
+                    "DVC241231ABCDEFGHJKL",
+                    "150000",
+                    "VND",
+                    "TT2412310000042",
+                    "VCB",
+                    "20241231235959",
+                    "Thanh toan le phi ho so 000.00.12.H62-241231-0001"
+                ],
+                s
+            ),
+            "8e92fbf4fff5c34f1491600b44737ae2a9f530620637ed82e296e556b1e3b2fe"
+        );
+        assert_eq!(
+            dvcqg_checksum(
+                &[
+                    "INIT",
+                    "1.0.6",
+                    "000.00.00.H62",
+                    "DVC241231ABCDEFGHJKL",
+                    "150000",
+                    "PAY",
+                    "1",
+                    "1",
+                    "vi-VN",
+                    "VND",
+                    "PAYMENT",
+                    "Lệ phí hộ tịch, hồ sơ 000.00.12.H62-241231-0001",
+                    "20241231100000",
+                    "203.0.113.10"
+                ],
+                s
+            ),
+            "126b21e0cf9c8e3edebdab5b3b05254e8639870063ed63c29720d3858593ce32"
         );
     }
 }

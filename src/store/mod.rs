@@ -3,7 +3,8 @@
 //! `Store::connect(url)` opens SQLite (`sqlite:`, the embedded default) or PostgreSQL
 //! (`postgres://`, production); nothing above this module knows which. Each area has its file
 //! (`cases`, `auth`, `audit`, `payments`, `outbox`, `settlement`, `recon`, `ledger`,
-//! `receipts`, `remittances`) with its typed rows and its SQL: reads are methods of `Store`, writes are small
+//! `receipts`, `gateway_receipts`, `remittances`) with its typed rows and its SQL: reads are
+//! methods of `Store`, writes are small
 //! primitives of `WriteTx`, a write transaction that the services above compose (the callback
 //! committer writes a whole batch of callbacks through a handful of multi-row statements). Decisions
 //! (what a callback does to a payment, which posting a resolution makes) are the services'.
@@ -17,6 +18,7 @@
 pub mod audit;
 pub mod auth;
 pub mod cases;
+pub mod gateway_receipts;
 pub mod ledger;
 pub mod outbox;
 pub mod payments;
@@ -38,6 +40,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 pub use audit::{AuditEntry, AuditEvent, AuditRow};
 pub use auth::{TokenInfo, TokenOwner, User};
 pub use cases::{ImportCounts, StoredCase, Upserted};
+pub use gateway_receipts::{GatewayReceiptRow, ReceiptAttempt, ReceiptDue};
 pub use ledger::{Checkpoint, LedgerEntry};
 pub use outbox::OutboxEvent;
 pub use payments::{CallbackRow, DueForQuery, NewPayment, Payment, PaymentUpdate};

@@ -252,6 +252,10 @@ pub const GATEWAY_ENV: &[(&str, &str)] = &[
     ("FEERECON_ZALOPAY_APP_ID", "2554"),
     ("FEERECON_ZALOPAY_KEY1", "zalopay-test-key1"),
     ("FEERECON_ZALOPAY_KEY2", "zalopay-test-key2"),
+    ("FEERECON_DVCQG_PARTNER_CODE", "000.00.00.H62"),
+    ("FEERECON_DVCQG_SECRET", "dvcqg-test-secret"),
+    ("FEERECON_DVCQG_BENEFICIARY", "1234567890,970415,Sở Tài chính tỉnh (thử nghiệm)"),
+    ("FEERECON_DVCQG_TOKEN", "dvcqg-test-bearer"),
 ];
 
 pub fn sim_config() -> feerecon::simulator::SimConfig {
@@ -265,6 +269,9 @@ pub fn sim_config() -> feerecon::simulator::SimConfig {
         )),
         zalopay: Some((get("FEERECON_ZALOPAY_APP_ID"), get("FEERECON_ZALOPAY_KEY1"), get("FEERECON_ZALOPAY_KEY2"))),
         vnpay_ipn_url: None,
+        dvcqg: Some((get("FEERECON_DVCQG_PARTNER_CODE"), get("FEERECON_DVCQG_SECRET"))),
+        // Registered once the server's address is known (`spawn_gateway_app`).
+        dvcqg_callback_url: None,
     }
 }
 
@@ -275,6 +282,9 @@ pub fn gateway_env(sim_url: &str) -> Vec<(String, String)> {
     env.push(("FEERECON_VNPAY_API_URL".into(), format!("{sim_url}/merchant_webapi/api/transaction")));
     env.push(("FEERECON_MOMO_ENDPOINT".into(), sim_url.to_owned()));
     env.push(("FEERECON_ZALOPAY_ENDPOINT".into(), sim_url.to_owned()));
+    env.push(("FEERECON_DVCQG_INIT_URL".into(), format!("{sim_url}/dvcqg/init")));
+    env.push(("FEERECON_DVCQG_QUERY_URL".into(), format!("{sim_url}/dvcqg/query")));
+    env.push(("FEERECON_DVCQG_BILL_URL".into(), format!("{sim_url}/dvcqg/bill")));
     env
 }
 
@@ -288,6 +298,7 @@ pub async fn spawn_gateway_app(db: Db, extra: &[(&str, &str)]) -> Option<(TestAp
     env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     let refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let app = spawn_app_clocked(db, &refs, clock).await?;
+    sim.set_dvcqg_callback_url(&app.url("/gateway/dvcqg/callback"));
     Some((app, sim))
 }
 

@@ -185,3 +185,69 @@ fn zalopay_refuses_ten_thousand_forgeries() {
         }
     }
 }
+
+fn dvcqg_cfg() -> feerecon::config::DvcqgConfig {
+    feerecon::config::DvcqgConfig {
+        partner_code: "000.00.00.H62".into(),
+        secret: Secret::new("current-dvcqg-secret"),
+        secret_previous: None,
+        init_url: "http://x".into(),
+        query_url: "http://x".into(),
+        bill_url: "http://x".into(),
+        beneficiary: feerecon::config::parse_beneficiary("1,2,X").unwrap(),
+        token: None,
+        server_ip: "203.0.113.10".parse().unwrap(),
+        lookup_allow: vec![],
+    }
+}
+
+fn dvcqg_base(rng: &mut StdRng) -> String {
+    let amount = rng.gen_range(1_000..50_000_000i64);
+    let ma_loi = if rng.gen_bool(0.8) { "00" } else { "24" };
+    let no = if ma_loi == "00" { rng.gen_range(1..9_999_999_999i64).to_string() } else { String::new() };
+    let fields = [
+        ("LoaiBanTin", "PAYMENT_RESULT".to_owned()),
+        ("MaLoi", ma_loi.to_owned()),
+        ("MaDoiTac", "000.00.00.H62".to_owned()),
+        ("MaThamChieu", format!("DVC241231{}", rng.gen_range(10_000_000_000i64..99_999_999_999))),
+        ("SoTien", amount.to_string()),
+        ("MaTienTe", "VND".to_owned()),
+        ("MaGiaoDich", no),
+        ("MaNganHang", if ma_loi == "00" { "VCB".to_owned() } else { String::new() }),
+        ("ThoiGianGD", format!("2024123123{:02}{:02}", rng.gen_range(0..60), rng.gen_range(0..60))),
+        ("ThongTinGiaoDich", format!("{} {}", NAMES[rng.gen_range(0..NAMES.len())], rng.gen_range(1..9999))),
+    ];
+    let values: Vec<&str> = fields.iter().map(|(_, v)| v.as_str()).collect();
+    let mut m = serde_json::Map::new();
+    for (k, v) in &fields {
+        // SoTien arrives as a JSON integer or a string: both are its decimal text.
+        let v = if *k == "SoTien" && rng.gen_bool(0.5) { serde_json::json!(amount) } else { serde_json::json!(v) };
+        m.insert((*k).to_owned(), v);
+    }
+    m.insert("MaXacThuc".into(), serde_json::json!(sign::dvcqg_checksum(&values, "current-dvcqg-secret")));
+    serde_json::Value::Object(m).to_string()
+}
+
+#[test]
+fn dvcqg_refuses_ten_thousand_forgeries() {
+    let mut rng = StdRng::seed_from_u64(17);
+    let cfg = dvcqg_cfg();
+    let mut refused = 0;
+    while refused < 10_000 {
+        let b = dvcqg_base(&mut rng);
+        assert!(accepted(&feerecon::gateway::dvcqg::verify_callback(&cfg, b.as_bytes())), "the base verifies: {b}");
+        // What keeps the meaning verifies: extra keys, upper-case hex.
+        let extra = b.replacen('{', r#"{"UrlBienLai":"https://x/bl.pdf","MaHoSo":"000.00.12.H62-241231-0001","#, 1);
+        assert!(accepted(&feerecon::gateway::dvcqg::verify_callback(&cfg, extra.as_bytes())));
+        let v: serde_json::Value = serde_json::from_str(&b).unwrap();
+        let upper = b.replace(v["MaXacThuc"].as_str().unwrap(), &v["MaXacThuc"].as_str().unwrap().to_uppercase());
+        assert!(accepted(&feerecon::gateway::dvcqg::verify_callback(&cfg, upper.as_bytes())));
+        for m in mutate::dvcqg(&b, "current-dvcqg-secret", "old-dvcqg-secret", &mut rng) {
+            assert!(
+                !accepted(&feerecon::gateway::dvcqg::verify_callback(&cfg, m.as_bytes())),
+                "accepted a forgery:\n{m}\nfrom\n{b}"
+            );
+            refused += 1;
+        }
+    }
+}

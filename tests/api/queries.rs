@@ -51,7 +51,8 @@ with_gateways! {
         let portal = app.token_for(Role::Portal).await;
         let finance = app.token_for(Role::Finance).await;
         // (gateway, API error, the amount the error answer names)
-        let cases: [(&str, &str, Option<i64>); 7] = [
+        let cases: [(&str, &str, Option<i64>); 8] = [
+            ("dvcqg", "91", None),
             ("momo", "99", None),
             ("momo", "99", Some(0)),
             ("momo", "11", None),

@@ -1,4 +1,4 @@
-//! `/`: a month of business dates, each with its three gateways and where each stands (no file,
+//! `/`: a month of business dates, each with its gateways and where each stands (no file,
 //! not run, open exceptions, reconciled, closed), linking to the day view.
 
 use askama::Template;

@@ -370,6 +370,7 @@ pub fn word(lang: Lang, wire: &str) -> String {
         "day" => ("Ngày", "Day"),
         "week" => ("Tuần", "Week"),
         "month" => ("Tháng", "Month"),
+        "dvcqg" => ("Cổng DVCQG", "DVCQG"),
         other => return other.to_owned(),
     };
     match lang {
