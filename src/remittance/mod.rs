@@ -193,8 +193,11 @@ impl Remittances {
     /// Periods with money or a remittance, with what each owes and where it stands.
     pub async fn list(&self, filter: ListFilter) -> Result<Vec<PeriodRow>> {
         let (rows, map) = self.frozen().await?;
-        let to = filter.to.unwrap_or_else(|| NaiveDate::from_ymd_opt(9999, 12, 31).unwrap_or_default());
-        let entries = self.store.revenue_entries(&REVENUE, epoch(), to, i64::MAX, i64::MAX).await?;
+        let last = NaiveDate::from_ymd_opt(9999, 12, 31).unwrap_or_default();
+        let to = filter.to.unwrap_or(last);
+        // Every entry, not only those up to `to`: a period that `to` cuts is listed whole, with
+        // all it owes.
+        let entries = self.store.revenue_entries(&REVENUE, epoch(), last, i64::MAX, i64::MAX).await?;
         let counted: Vec<Counted> = entries.iter().filter_map(Counted::of).collect();
         let mut due = count::totals_by_period(&counted, &map);
         for f in &rows {

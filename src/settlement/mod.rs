@@ -331,8 +331,9 @@ fn push_digits(acc: i128, digits: &str) -> Option<i128> {
 }
 
 /// Parses a money field into whole đồng: digits, with the profile's thousands separator only
-/// between groups of three, then (when the profile names a decimal separator) exactly
-/// `decimal_places` decimals; the value divided by the amount scale must be whole. Allocates
+/// between groups of three (the first without a leading zero), then, when the profile names a
+/// decimal separator and the field uses it, exactly `decimal_places` decimals (a field without
+/// the separator is whole đồng); the value divided by the amount scale must be whole. Allocates
 /// nothing (it runs twice per line of million-line files).
 fn amount(raw: &str, p: &Profile, line: usize, field: &str) -> Result<i64, FileError> {
     let t = raw.trim();
@@ -354,7 +355,10 @@ fn amount(raw: &str, p: &Profile, line: usize, field: &str) -> Result<i64, FileE
     match grouped {
         Some(sep) => {
             for (i, group) in int.split(sep).enumerate() {
-                let ok = if i == 0 { (1..=3).contains(&group.len()) } else { group.len() == 3 };
+                // The first group has 1 to 3 digits and no leading zero: "0.500" or "012.345" is
+                // a decimal written with the wrong mark, not a number of thousands.
+                let ok =
+                    if i == 0 { (1..=3).contains(&group.len()) && !group.starts_with('0') } else { group.len() == 3 };
                 value = match push_digits(value, group) {
                     Some(v) if ok => v,
                     _ => {
@@ -536,12 +540,18 @@ pub fn parse(p: &Profile, bytes: &[u8], progress: &dyn Fn(usize)) -> Result<Vec<
             let raw = c.and_then(|i| rec.get(i)).unwrap_or_default();
             std::str::from_utf8(raw).map_err(|_| err(line, Some(f), "not valid text"))
         };
-        // Not the gateway's: other money on the account.
-        if p.skip_unreferenced
-            && let Some(label) = p.extract.get("txn_ref")
-            && extract::after_label(get(c_ref, "txn_ref")?, label).is_none()
-        {
-            continue;
+        // Not the gateway's: other money on the account, which names none of the labelled
+        // references. A line naming one of them is the gateway's, and is read (or refused) whole.
+        if p.skip_unreferenced {
+            let mut named = false;
+            for (f, c) in [("txn_ref", c_ref), ("gateway_txn_no", c_no)] {
+                if let Some(label) = p.extract.get(f) {
+                    named |= extract::after_label(get(c, f)?, label).is_some();
+                }
+            }
+            if !named {
+                continue;
+            }
         }
         // References are identifiers: not empty, no control characters.
         let reference = |c: Option<usize>, f: &str| -> Result<String, FileError> {

@@ -161,7 +161,8 @@ fn a_thousands_separator_is_accepted_only_between_groups_of_three_digits() {
     // 115000.00 is refused rather than read as 11,500,000.
     let zalopay = Profile::resolve(&profiles_dir(), "zalopay").unwrap();
     let tab = "zp_trans_id\tapp_trans_id\tSố tiền\tPhí\tNgày giao dịch\tTrạng thái\n";
-    for bad in ["115000.00", "1.15.000", "1150.00", ".115", "115.", "115..000", "1.2345", "11.5"] {
+    // A leading zero before a separator ("0.500", "012.345") is a decimal misread as thousands.
+    for bad in ["115000.00", "1.15.000", "1150.00", ".115", "115.", "115..000", "1.2345", "11.5", "0.500", "012.345"] {
         let text = format!("{tab}1\t240715_R\t{bad}\t0\t15-07-2024 09:00:00\tThành công\n");
         let bytes: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
         let e = parse(&zalopay, &bytes, &|_| {}).unwrap_err();
@@ -331,6 +332,11 @@ fn the_dvcqg_statement_reads_references_from_the_description() {
         format!("\u{feff}{header}\n\"TT DVCQG MTC:DVC240715ABCDEFGHJKL\",\"150.000\",15/07/2024 10:00:00,Ghi có\n");
     let e = parse(&p, broken.as_bytes(), &|_| {}).unwrap_err();
     assert_eq!((e.line, e.field.as_deref()), (2, Some("gateway_txn_no")), "{e}");
+    // A line naming the platform's number but not our reference is the platform's money too: it
+    // is refused with its line, never skipped as other money (the day would miss it silently).
+    let only_no = format!("\u{feff}{header}\n\"TT DVCQG MGD:9000001\",\"150.000\",15/07/2024 10:00:00,Ghi có\n");
+    let e = parse(&p, only_no.as_bytes(), &|_| {}).unwrap_err();
+    assert_eq!((e.line, e.field.as_deref()), (2, Some("txn_ref")), "{e}");
 }
 
 #[test]

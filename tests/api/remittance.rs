@@ -140,6 +140,10 @@ crate::receipts_world! {
         assert_eq!(periods, vec!["2026-W10"]);
         let (_, none) = json(w.app.get("/api/v1/remittances?from=2026-04-01&to=2026-04-30", &w.auditor).await).await;
         assert_eq!(none["items"], json!([]), "no period of April has money");
+        // A period the filter's end cuts is listed whole: March's money came on the 2nd.
+        let (_, cut) = json(w.app.get("/api/v1/remittances?kind=month&to=2026-03-01", &w.auditor).await).await;
+        let march = &cut["items"][0];
+        assert_eq!((march["period"].as_str(), march["due"].as_i64()), (Some("2026-03"), s["total"].as_i64()), "{cut}");
         for (bad, status) in [("kind=year", 422), ("from=2026-3-1", 422), ("to=x", 422), ("page=2", 400)] {
             let (code, v) = json(w.app.get(&format!("/api/v1/remittances?{bad}"), &w.auditor).await).await;
             assert_eq!(code, status, "{bad}: {v}");
