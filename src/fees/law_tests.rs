@@ -45,7 +45,8 @@ fn quote_case(e: &FeeEngine, code: &str) -> (i64, i64, Vec<Option<String>>) {
 
 // ------------------------------------------------------------------ 1. support on top of reductions
 
-/// NQ 77/2025/NQ-HĐND TP Hà Nội (27/11/2025, from 01/01/2026), read on vbpl.vn and lsvn.vn:
+/// NQ 77/2025/NQ-HĐND TP Hà Nội (27/11/2025, from 01/01/2026), as quoted by lsvn.vn (the
+/// resolution's own text not read, so the rule is `inferred`):
 /// "Hỗ trợ 100% mức phí, lệ phí đối với các thủ tục hành chính có mức thu do Bộ Tài chính quy định
 /// khi tổ chức, cá nhân thực hiện dịch vụ công trực tuyến (không bao gồm phí thẩm định hồ sơ)".
 /// The city supports the fee the citizen owes online, which is the national online rate:
@@ -85,7 +86,7 @@ fn ha_noi_support_pays_what_the_citizen_would_owe_not_the_counter_rate() {
         json.contains(r#""effect":"fixed 10000"},"support":{"rule":"HN-NQ77-MOF-HO-TRO","basis":"Nghị quyết 77/2025/NQ-HĐND TP Hà Nội, điểm b"#),
         "{json}"
     );
-    assert!(json.contains(r#""basis_status":"verified","effect":"pay_percent 0 payer provincial_budget"},"citizen_due":0,"budget_due":10000"#), "{json}");
+    assert!(json.contains(r#""basis_status":"inferred","effect":"pay_percent 0 payer provincial_budget"},"citizen_due":0,"budget_due":10000"#), "{json}");
 }
 
 /// A support rule of 50% (the citizen pays half, rounded once by the policy, SPEC §5 step 5) on
