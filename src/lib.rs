@@ -10,6 +10,7 @@
 //!
 //! | layer | module | what it owns |
 //! |---|---|---|
+//! | 0 | [`embedded`] | the default catalogue, policies, settlement profiles and case fixtures, compiled into the binary |
 //! | 0 | [`domain`] | the shared vocabulary: `CaseCode`, `Money`, `Gateway`, states, categories, the clock, hash-chain links |
 //! | 1 | [`telemetry`] | structured logs and the Prometheus metrics |
 //! | 2 | [`config`] | every `FEERECON_*` variable, typed and checked once at start-up |
@@ -36,6 +37,7 @@ pub mod cases;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod embedded;
 pub mod fees;
 pub mod gateway;
 pub mod http;
