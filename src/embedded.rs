@@ -38,7 +38,8 @@ pub const PROFILES: &str = "embedded:fixtures/settlement-profiles";
 /// The folder of the embedded policies: `national.toml` and one file per province.
 pub const POLICIES: &str = "embedded:fixtures/policies";
 /// The case fixtures, the demo's templates.
-pub const CASES: [&str; 2] = ["embedded:fixtures/cases/cases-2024-07.json", "embedded:fixtures/cases/cases-2025-07.csv"];
+pub const CASES: [&str; 2] =
+    ["embedded:fixtures/cases/cases-2024-07.json", "embedded:fixtures/cases/cases-2025-07.csv"];
 
 /// The repository path an embedded path names, `..` and `.` resolved; `None` for a disk path.
 fn key(path: &Path) -> Option<String> {

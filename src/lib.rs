@@ -29,13 +29,15 @@
 //! | 4 | [`receipts`] | e-receipts issued with the money, their numbering, corrections, the day's summary for the tax office |
 //! | 5 | [`http`] | the server: routers per area, access checks, the error envelope, health, OpenAPI |
 //! | 5 | [`simulator`] | a stand-in VNPAY, MoMo and ZaloPay for integrators, the tests and the demo |
-//! | 6 | [`cli`] | the `feerecon` command; `main.rs` only calls it |
+//! | 6 | [`demo`] | `feerecon demo`: one business day played through the server, the simulator and a webhook receiver |
+//! | 7 | [`cli`] | the `feerecon` command; `main.rs` only calls it |
 
 pub mod accounts;
 pub mod auth;
 pub mod cases;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod domain;
 pub mod embedded;
 pub mod fees;

@@ -230,11 +230,12 @@ impl Finance {
         let files: Vec<String> = match crate::embedded::list_dir(&self.profiles) {
             Some(embedded) => embedded.into_iter().map(str::to_owned).collect(),
             None => std::fs::read_dir(&self.profiles)
-                .map(|dir| dir.filter_map(|e| e.ok()).filter_map(|e| e.file_name().to_str().map(str::to_owned)).collect())
+                .map(|dir| {
+                    dir.filter_map(|e| e.ok()).filter_map(|e| e.file_name().to_str().map(str::to_owned)).collect()
+                })
                 .unwrap_or_default(),
         };
-        let mut names: Vec<String> =
-            files.iter().filter_map(|n| n.strip_suffix(".toml")).map(str::to_owned).collect();
+        let mut names: Vec<String> = files.iter().filter_map(|n| n.strip_suffix(".toml")).map(str::to_owned).collect();
         names.sort();
         names.insert(0, "canonical".to_owned());
         names

@@ -17,7 +17,7 @@ pub mod sign;
 mod vnpay;
 mod zalopay;
 
-pub use settlement::Discrepancies;
+pub use settlement::{DayFile, Discrepancies};
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -51,6 +51,9 @@ pub struct SimConfig {
     /// Where VNPAY IPNs go (VNPAY configures it per terminal). Default: the origin of the pay
     /// request's `vnp_ReturnUrl` + `/gateway/vnpay/ipn`.
     pub vnpay_ipn_url: Option<String>,
+    /// The folder of settlement profiles the day's files are written in (`None`: the ones
+    /// embedded in the binary).
+    pub profiles: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for SimConfig {
@@ -77,6 +80,7 @@ impl SimConfig {
                 .as_ref()
                 .map(|z| (z.app_id.clone(), z.key1.expose().to_owned(), z.key2.expose().to_owned())),
             vnpay_ipn_url: None,
+            profiles: Some(c.settlement_profiles.clone()),
         }
     }
 }
@@ -189,6 +193,8 @@ struct Sim {
     last_callback: Mutex<HashMap<String, Vec<(String, String)>>>,
     query_faults: Mutex<HashMap<String, QueryFault>>,
     queries: Mutex<Vec<QueryRecord>>,
+    /// Settlement lines a day's file put off to a later day's file: (gateway, date) → lines.
+    carried: Mutex<HashMap<(Gateway, chrono::NaiveDate), Vec<crate::settlement::Line>>>,
     next_no: AtomicI64,
     http: reqwest::Client,
     clock: Arc<dyn Clock>,
@@ -238,6 +244,7 @@ impl Simulator {
             last_callback: Mutex::new(HashMap::new()),
             query_faults: Mutex::new(HashMap::new()),
             queries: Mutex::new(Vec::new()),
+            carried: Mutex::new(HashMap::new()),
             next_no: AtomicI64::new(14_226_112 + i64::from(addr.port())),
             http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?,
             clock,
@@ -253,6 +260,7 @@ impl Simulator {
             .route("/sim/pay", post(pay_json))
             .route("/sim/query-fault", post(query_fault_json))
             .route("/sim/transactions", get(list_txns))
+            .route("/sim/settlement", post(settlement::settlement_json))
             .with_state(sim.clone());
         let task = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {

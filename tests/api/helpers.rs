@@ -265,6 +265,7 @@ pub fn sim_config() -> feerecon::simulator::SimConfig {
         )),
         zalopay: Some((get("FEERECON_ZALOPAY_APP_ID"), get("FEERECON_ZALOPAY_KEY1"), get("FEERECON_ZALOPAY_KEY2"))),
         vnpay_ipn_url: None,
+        profiles: None,
     }
 }
 
