@@ -160,23 +160,6 @@ pub async fn run(opts: Options, env: &dyn Fn(&str) -> Option<String>) -> anyhow:
         fees.policy.rules.len(),
         fees.policy.hash
     ));
-    let app = Application::build(
-        config,
-        Overrides { clock: Some(clock.clone()), fees: Some(fees.clone()), ..Default::default() },
-    )
-    .await?;
-    let base = format!("http://{}", app.local_addr().context("Failed to read the server's address")?);
-    let store = app.state().store.clone();
-    if opts.keep {
-        refuse_a_played_date(&store, date).await?;
-    }
-    let people = people(&store, &*clock).await?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until_stopped(async {
-        let _ = stopped.await;
-    }));
-    say(format!("server {base}, gateway simulator {}, portal webhook receiver {}", sim.url(), receiver.url()));
-
     let engine = fees.clone();
     let quote = move |c: &crate::domain::Case| {
         engine.quote(&crate::fees::Facts::of_case(c)).ok().map(|q| (q.citizen_due.dong(), q.budget_due.dong()))
@@ -194,6 +177,22 @@ pub async fn run(opts: Options, env: &dyn Fn(&str) -> Option<String>) -> anyhow:
     let seed = SEED ^ u64::try_from(chrono::Datelike::num_days_from_ce(&date)).unwrap_or(0);
     let planned = scenario::cases(date, opts.cases, &templates, seed, &quote)?;
     let scenario = scenario::script(planned, date, seed, &corrected);
+    let app = Application::build(
+        config,
+        Overrides { clock: Some(clock.clone()), fees: Some(fees.clone()), ..Default::default() },
+    )
+    .await?;
+    let base = format!("http://{}", app.local_addr().context("Failed to read the server's address")?);
+    let store = app.state().store.clone();
+    if opts.keep {
+        refuse_a_played_date(&store, &scenario).await?;
+    }
+    let people = people(&store, &*clock).await?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+    say(format!("server {base}, gateway simulator {}, portal webhook receiver {}", sim.url(), receiver.url()));
 
     let ctx = Ctx { api: api::Api::new(base.clone())?, sim, clock, people, date, dir: dir.clone() };
     let played = day::play(&ctx, &scenario).await?;
@@ -235,11 +234,15 @@ fn prepare_folder(dir: &Path, keep: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// With `--keep`, a date already played in the kept database is refused (its cases are paid).
-async fn refuse_a_played_date(store: &crate::store::Store, date: NaiveDate) -> anyhow::Result<()> {
-    if !store.day_gateways(date).await?.is_empty() {
+/// With `--keep`, a date already played in the kept database is refused: its cases are there
+/// (and paid).
+async fn refuse_a_played_date(store: &crate::store::Store, s: &scenario::Scenario) -> anyhow::Result<()> {
+    if let Some(first) = s.cases.first()
+        && store.get_case(&first.case.case_code).await?.is_some()
+    {
         return Err(UserError(format!(
-            "{date} was already played in the kept database; choose another --date, or drop --keep to start clean"
+            "{} was already played in the kept database; choose another --date, or drop --keep to start clean",
+            s.date
         ))
         .into());
     }
