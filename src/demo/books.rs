@@ -248,6 +248,8 @@ pub async fn close_the_day(ctx: &Ctx, s: &Scenario, p: &Played) -> anyhow::Resul
     // Past midnight: the day is over, the next day's files arrive, the day is re-run and closed.
     let midnight = super::at(ctx.date.succ_opt().context("the date has a next day")?, 0, 5)?;
     ctx.clock.advance(midnight - ctx.clock.now());
+    // The date is over: its end-of-day checkpoint, as the ledger's worker writes it.
+    ctx.ledger.end_of_days().await.context("the end-of-day checkpoint")?;
     say(format!(
         "the clock moves past midnight ({}); the next day's files arrive:",
         crate::domain::Timestamp::at(midnight)

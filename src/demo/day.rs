@@ -58,7 +58,7 @@ pub async fn play(ctx: &Ctx, s: &Scenario) -> anyhow::Result<Played> {
     file_cases(ctx, s, &mut played).await?;
     let done = AtomicUsize::new(0);
     let total = s.cases.len();
-    let results: Vec<anyhow::Result<(Vec<Made>, Option<(String, u16, String)>)>> = futures_util::stream::iter(0..total)
+    let results: Vec<anyhow::Result<CaseResult>> = futures_util::stream::iter(0..total)
         .map(|i| {
             let done = &done;
             async move {

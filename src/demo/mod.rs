@@ -44,7 +44,7 @@ use crate::http::{Application, Overrides};
 use crate::simulator::{SimConfig, Simulator};
 
 /// The seed of the demo's scenario: with the date and the case count, it decides the day.
-pub const SEED: u64 = 2_024_0715;
+pub const SEED: u64 = 20_240_715;
 
 /// The file that marks a folder as the demo's (so that a re-run may empty it).
 const MARKER: &str = ".feerecon-demo";
@@ -112,6 +112,9 @@ pub(crate) struct People {
 /// What the day's steps share.
 pub(crate) struct Ctx {
     pub api: api::Api,
+    /// The server's ledger service: the demo writes the end-of-day checkpoint as its worker
+    /// would, at once rather than at the worker's next tick (up to 30 s later).
+    pub ledger: Arc<crate::ledger::Ledger>,
     pub sim: Simulator,
     pub clock: Arc<ShiftedClock>,
     pub people: People,
@@ -184,6 +187,7 @@ pub async fn run(opts: Options, env: &dyn Fn(&str) -> Option<String>) -> anyhow:
     .await?;
     let base = format!("http://{}", app.local_addr().context("Failed to read the server's address")?);
     let store = app.state().store.clone();
+    let ledger = app.state().ledger.clone();
     if opts.keep {
         refuse_a_played_date(&store, &scenario).await?;
     }
@@ -194,7 +198,7 @@ pub async fn run(opts: Options, env: &dyn Fn(&str) -> Option<String>) -> anyhow:
     }));
     say(format!("server {base}, gateway simulator {}, portal webhook receiver {}", sim.url(), receiver.url()));
 
-    let ctx = Ctx { api: api::Api::new(base.clone())?, sim, clock, people, date, dir: dir.clone() };
+    let ctx = Ctx { api: api::Api::new(base.clone())?, ledger, sim, clock, people, date, dir: dir.clone() };
     let played = day::play(&ctx, &scenario).await?;
     let books = books::close_the_day(&ctx, &scenario, &played).await?;
     let summary = summary::read_back(&ctx, &played, &books, &receiver).await?;
@@ -234,17 +238,22 @@ fn prepare_folder(dir: &Path, keep: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// With `--keep`, a date already played in the kept database is refused: its cases are there
-/// (and paid).
+/// With `--keep`, a date already played in the kept database is refused (its cases are there,
+/// and paid), and so is a date before the kept ledger's last one: the clock, and the ledger's
+/// dates, only go forward.
 async fn refuse_a_played_date(store: &crate::store::Store, s: &scenario::Scenario) -> anyhow::Result<()> {
+    let refuse =
+        |why: String| Err(UserError(format!("{why}; choose a later --date, or drop --keep to start clean")).into());
     if let Some(first) = s.cases.first()
         && store.get_case(&first.case.case_code).await?.is_some()
     {
-        return Err(UserError(format!(
-            "{} was already played in the kept database; choose another --date, or drop --keep to start clean",
-            s.date
-        ))
-        .into());
+        return refuse(format!("{} was already played in the kept database", s.date));
+    }
+    let (head, _) = store.ledger_head().await?;
+    if let Some(last) = store.ledger_entries(head - 1, 1).await?.first()
+        && last.business_date >= s.date
+    {
+        return refuse(format!("the kept ledger already holds {}, and {} is not after it", last.business_date, s.date));
     }
     Ok(())
 }

@@ -185,6 +185,9 @@ async fn the_demo_plays_a_day_that_the_database_and_the_ledger_confirm() {
     let twice = demo(cwd.path(), &["--exit", "--keep", "--date", "2026-03-17", "--cases", "20"]).await;
     assert_eq!(twice.code, 1, "{}\n{}", twice.stdout, twice.stderr);
     assert!(twice.stderr.contains("already played"), "{}", twice.stderr);
+    let earlier = demo(cwd.path(), &["--exit", "--keep", "--date", "2026-03-10", "--cases", "20"]).await;
+    assert_eq!(earlier.code, 1, "the ledger's dates only go forward: {}", earlier.stderr);
+    assert!(earlier.stderr.contains("is not after it"), "{}", earlier.stderr);
 
     // A folder the demo did not make is never emptied.
     let foreign = cwd.path().join("mine");
