@@ -126,15 +126,22 @@ async fn reconcile(ctx: &Ctx, gateway: Gateway) -> anyhow::Result<Value> {
     ctx.api.ok(Method::POST, "/api/v1/reconciliations", &ctx.people.lan, Some(&body)).await
 }
 
-/// The report's exceptions still waiting for a person.
+/// The report's exceptions still waiting for a person, in the order of the categories of SPEC
+/// §7.2 (keys hold the gateways' numbers, which change from run to run).
 fn open_items(report: &Value) -> Vec<Value> {
-    report["items"]
+    let rank = |i: &Value| {
+        let c = i["category"].as_str().unwrap_or_default();
+        crate::domain::recon::Category::ALL.iter().position(|k| k.as_str() == c).unwrap_or(usize::MAX)
+    };
+    let mut items: Vec<Value> = report["items"]
         .as_array()
         .into_iter()
         .flatten()
         .filter(|i| i["state"] == "open" || i["state"] == "pending_approval")
         .cloned()
-        .collect()
+        .collect();
+    items.sort_by_key(|i| (rank(i), i["key"].as_str().unwrap_or_default().to_owned()));
+    items
 }
 
 /// The action a finance officer takes on an exception, and why; `None` to wait for the next

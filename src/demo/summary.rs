@@ -49,7 +49,9 @@ pub struct Summary {
     pub budget_covered: (i64, i64, i64),
     /// Flagged payments, by flag (`GET /api/v1/payments?flag=F`).
     pub flags: BTreeMap<String, i64>,
-    /// The forged callback: the server's reply (HTTP status, body) and how its evidence reads.
+    /// The forged callback: its payment, the server's reply (HTTP status, body) and how its
+    /// payment's evidence reads.
+    pub forged_payment: Option<String>,
     pub forged_reply: Option<(u16, String)>,
     pub forged_evidence: Vec<String>,
     /// Notifications: delivered as the API lists them, by type; failed; what the receiver counted.
@@ -166,6 +168,7 @@ pub async fn read_back(ctx: &Ctx, p: &Played, b: &Books, receiver: &Receiver) ->
         waived: sums(&day["waived"]),
         budget_covered: sums(&day["budget_covered"]),
         flags,
+        forged_payment: p.forged.as_ref().map(|(id, _, _)| id.clone()),
         forged_reply: p.forged.as_ref().map(|(_, s, b)| (*s, b.clone())),
         forged_evidence,
         notifications_delivered: delivered,
@@ -235,7 +238,8 @@ impl Summary {
         say(format!("flagged payments: {}", if flags.is_empty() { "none".to_owned() } else { flags.join(", ") }));
         if let Some((status, body)) = &self.forged_reply {
             say(format!(
-                "forged callback: the server answered HTTP {status} {body}; evidence kept: {}",
+                "forged callback: the server answered HTTP {status} {body}; evidence kept for payment {}: {}",
+                self.forged_payment.as_deref().unwrap_or("?"),
                 self.forged_evidence.join(", ")
             ));
         }
