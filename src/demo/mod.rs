@@ -155,7 +155,8 @@ pub async fn run(opts: Options, env: &dyn Fn(&str) -> Option<String>) -> anyhow:
     };
     let sim = Simulator::start(sim_config, "127.0.0.1:0".parse()?, clock.clone()).await?;
     let config = demo_config(&dir, &policy, &secrets, &sim.url(), &receiver.url(), env)?;
-    let fees = Arc::new(FeeEngine::load(&config.catalogue, &config.policy).map_err(|e| anyhow::anyhow!("{e}"))?);
+    // A bad policy or catalogue the environment names is the user's to fix (exit 1).
+    let fees = Arc::new(FeeEngine::load(&config.catalogue, &config.policy).map_err(|e| UserError(e.to_string()))?);
     say(format!(
         "policy {} ({}), {} rules, hash {}",
         fees.policy.id,
@@ -180,6 +181,16 @@ pub async fn run(opts: Options, env: &dyn Fn(&str) -> Option<String>) -> anyhow:
     let seed = SEED ^ u64::try_from(chrono::Datelike::num_days_from_ce(&date)).unwrap_or(0);
     let planned = scenario::cases(date, opts.cases, &templates, seed, &quote)?;
     let scenario = scenario::script(planned, date, seed, &corrected);
+    if opts.keep {
+        // Checked before the server starts, so that a refused run changes nothing.
+        let store = crate::store::Store::connect(config.database_url.expose())
+            .await
+            .context("Failed to open the kept database")?;
+        store.migrate().await.context("Failed to apply migrations")?;
+        let refused = refuse_a_played_date(&store, &scenario).await;
+        store.close().await;
+        refused?;
+    }
     let app = Application::build(
         config,
         Overrides { clock: Some(clock.clone()), fees: Some(fees.clone()), ..Default::default() },
@@ -188,9 +199,6 @@ pub async fn run(opts: Options, env: &dyn Fn(&str) -> Option<String>) -> anyhow:
     let base = format!("http://{}", app.local_addr().context("Failed to read the server's address")?);
     let store = app.state().store.clone();
     let ledger = app.state().ledger.clone();
-    if opts.keep {
-        refuse_a_played_date(&store, &scenario).await?;
-    }
     let people = people(&store, &*clock).await?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async {
