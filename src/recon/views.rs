@@ -227,9 +227,14 @@ impl Finance {
     /// The settlement profiles an import may name: `canonical` and each `<name>.toml` of the
     /// profiles folder (on disk, or embedded in the binary), sorted.
     pub fn profile_names(&self) -> Vec<String> {
-        let files: Vec<String> = match crate::embedded::list_dir(&self.profiles) {
+        Self::profile_names_in(&self.profiles)
+    }
+
+    /// The profile names of the folder `dir`, as `profile_names` lists them.
+    pub fn profile_names_in(dir: &std::path::Path) -> Vec<String> {
+        let files: Vec<String> = match crate::embedded::list_dir(dir) {
             Some(embedded) => embedded.into_iter().map(str::to_owned).collect(),
-            None => std::fs::read_dir(&self.profiles)
+            None => std::fs::read_dir(dir)
                 .map(|dir| {
                     dir.filter_map(|e| e.ok()).filter_map(|e| e.file_name().to_str().map(str::to_owned)).collect()
                 })

@@ -266,3 +266,46 @@ async fn the_simulator_writes_a_day_s_settlement_file_in_the_gateway_s_format() 
         .unwrap();
     assert_eq!(res.status(), 422);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_defaults_work_outside_the_repository() {
+    // A folder with no fixtures in it, and no FEERECON_POLICY / CATALOGUE / PROFILES set.
+    let cwd = tempfile::tempdir().unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_feerecon"))
+        .args([
+            "quote",
+            "--procedure",
+            "1.001193",
+            "--channel",
+            "counter",
+            "--received",
+            "2024-07-15",
+            "--format",
+            "json",
+        ])
+        .current_dir(cwd.path())
+        .env_remove("FEERECON_POLICY")
+        .env_remove("FEERECON_CATALOGUE")
+        .env_remove("FEERECON_SETTLEMENT_PROFILES")
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let q: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(q["policy"]["id"], "vinh-phuc", "the default policy, from the binary: {q}");
+    // The default profiles too: the server's import names them.
+    let profiles = feerecon::recon::Finance::profile_names_in(Path::new(feerecon::embedded::PROFILES));
+    assert_eq!(profiles, ["canonical", "momo", "vnpay", "zalopay"]);
+    // A file named by the environment still wins, and its errors name it.
+    let bad = cwd.path().join("policy.toml");
+    std::fs::write(&bad, "[policy]\nid = \"x\"\n").unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_feerecon"))
+        .args(["quote", "--procedure", "1.001193", "--channel", "counter", "--received", "2024-07-15"])
+        .current_dir(cwd.path())
+        .env("FEERECON_POLICY", &bad)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("policy.toml"), "{}", String::from_utf8_lossy(&out.stderr));
+}
