@@ -60,6 +60,9 @@ pub struct Summary {
     pub received: Received,
     /// Rules the day's quotes applied whose basis is not verified: rule → (status, basis).
     pub unverified_bases: BTreeMap<String, (String, String)>,
+    /// E-receipts issued on the date (`GET /api/v1/receipts/summary`): count, what the
+    /// originals acknowledge, and whether that equals what the ledger's confirmations collected.
+    pub receipts: (i64, i64, bool),
     pub exceptions_resolved: usize,
     pub late_line_matched: bool,
     pub self_approval: Option<String>,
@@ -160,6 +163,12 @@ pub async fn read_back(ctx: &Ctx, p: &Played, b: &Books, receiver: &Receiver) ->
         None => Vec::new(),
     };
     let live = ctx.api.get("/api/v1/ledger/verify", token).await?;
+    let r = ctx.api.get(&format!("/api/v1/receipts/summary?date={d}"), token).await?;
+    let receipts = (
+        r["totals"]["receipts"].as_i64().unwrap_or(0),
+        r["totals"]["originals"].as_i64().unwrap_or(0),
+        r["ledger"]["matches"] == true,
+    );
     Ok(Summary {
         date: d.to_string(),
         policy: p.policy.clone(),
@@ -175,6 +184,7 @@ pub async fn read_back(ctx: &Ctx, p: &Played, b: &Books, receiver: &Receiver) ->
         notifications_failed: failed,
         received: receiver.received(),
         unverified_bases: p.unverified.clone(),
+        receipts,
         exceptions_resolved: b.resolved.len(),
         late_line_matched: b.late_line_matched,
         self_approval: b.self_approval.clone(),
@@ -252,6 +262,12 @@ impl Summary {
             self.received.events,
             self.received.redelivered,
             self.received.bad_signature
+        ));
+        say(format!(
+            "e-receipts issued: {} for {} đ, {} the ledger's confirmations",
+            self.receipts.0,
+            dong(self.receipts.1),
+            if self.receipts.2 { "equal to" } else { "NOT EQUAL to" }
         ));
         say(format!(
             "exceptions: {} resolved under four eyes (an officer approving her own: {})",

@@ -139,6 +139,13 @@ async fn the_demo_plays_a_day_that_the_database_and_the_ledger_confirm() {
     assert_eq!(delivered, payments.values().sum::<i64>(), "one event per payment, at its last change: {payments:?}");
     assert!(run.stdout.contains(r#"{"RspCode":"97","Message":"Invalid signature"}"#), "{}", run.stdout);
     assert_eq!(summary["flags"]["duplicate_payment"], 1);
+    // A receipt for each payment that collected money or that the budget owes, matching the ledger.
+    assert_eq!(summary["receipts"][2], true, "{}", summary["receipts"]);
+    assert_eq!(
+        summary["receipts"][0].as_i64(),
+        Some(payments[&PaymentStatus::Paid] + payments[&PaymentStatus::BudgetCovered]),
+        "{payments:?}"
+    );
     assert_eq!(summary["flags"]["callback_amount_mismatch"], 1);
     // The ledger: the chain in the database, the export in the folder, the accounts' meanings.
     let mut balances: BTreeMap<String, i64> = BTreeMap::new();
