@@ -340,3 +340,33 @@ async fn export_and_verify(ctx: &Ctx, books: &mut Books) -> anyhow::Result<()> {
     books.public_key = public_key;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_exception_gets_the_action_its_category_and_amounts_call_for() {
+        let item = |category: &str, recorded: i64, settled: i64, payment: &str| json!({"category": category, "recorded_amount": recorded, "settled_amount": settled, "payment_id": payment});
+        let action = |i: &Value, late: Option<&str>| decide(i, late).map(|(a, _)| a);
+        assert_eq!(action(&item("amount_mismatch", 1_000, 500, "p1"), None), Some("write_off"));
+        assert_eq!(action(&item("amount_mismatch", 500, 1_000, "p1"), None), Some("refund"));
+        assert_eq!(action(&item("unconfirmed_in_records", 1_000, 1_000, "p1"), None), Some("confirm_from_settlement"));
+        assert_eq!(action(&item("missing_in_settlement", 1_000, 0, "p1"), None), Some("accept"));
+        assert_eq!(action(&item("missing_in_settlement", 1_000, 0, "p1"), Some("p1")), None, "the late line waits");
+        assert_eq!(action(&item("duplicate_settlement_line", 0, 1_000, "p1"), None), Some("accept"));
+        assert_eq!(action(&item("matched", 1_000, 1_000, "p1"), None), None);
+    }
+
+    #[test]
+    fn open_exceptions_come_in_the_order_of_the_categories() {
+        let report = json!({"items": [
+            {"key": "a", "category": "missing_in_settlement", "state": "open"},
+            {"key": "b", "category": "refund", "state": "pending_approval"},
+            {"key": "c", "category": "duplicate_settlement_line", "state": "resolved"},
+            {"key": "d", "category": "duplicate_settlement_line", "state": "open"},
+        ]});
+        let keys: Vec<String> = open_items(&report).iter().map(|i| i["key"].as_str().unwrap().to_owned()).collect();
+        assert_eq!(keys, ["d", "b", "a"]);
+    }
+}

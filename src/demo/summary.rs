@@ -303,3 +303,17 @@ impl Summary {
         say("serving until Ctrl-C (the database stays in the demo folder)");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::dong;
+
+    #[test]
+    fn amounts_are_grouped_by_thousands_with_dots() {
+        assert_eq!(dong(0), "0");
+        assert_eq!(dong(999), "999");
+        assert_eq!(dong(1_000), "1.000");
+        assert_eq!(dong(12_962_030), "12.962.030");
+        assert_eq!(dong(-1_500), "-1.500");
+    }
+}
