@@ -165,8 +165,11 @@ pub struct Config {
     pub max_body: usize,
     pub max_upload: usize,
     pub log_format: LogFormat,
+    /// The policy file; `embedded:...` names one compiled into the binary (`crate::embedded`).
     pub policy: PathBuf,
+    /// The fee catalogue; `embedded:...` as for `policy`.
     pub catalogue: PathBuf,
+    /// The folder of settlement profiles; `embedded:...` as for `policy`.
     pub settlement_profiles: PathBuf,
     pub vnpay: Option<VnpayConfig>,
     pub momo: Option<MomoConfig>,
@@ -470,9 +473,11 @@ impl Config {
             max_body: size("FEERECON_MAX_BODY", "1MiB")?,
             max_upload: size("FEERECON_MAX_UPLOAD", "512MiB")?,
             log_format,
-            policy: path("FEERECON_POLICY", "fixtures/policies/vinh-phuc.toml"),
-            catalogue: path("FEERECON_CATALOGUE", "fixtures/catalogue.toml"),
-            settlement_profiles: path("FEERECON_SETTLEMENT_PROFILES", "fixtures/settlement-profiles"),
+            // The defaults are the fixtures compiled into the binary; a file the environment
+            // names is read from disk and wins.
+            policy: path("FEERECON_POLICY", crate::embedded::POLICY),
+            catalogue: path("FEERECON_CATALOGUE", crate::embedded::CATALOGUE),
+            settlement_profiles: path("FEERECON_SETTLEMENT_PROFILES", crate::embedded::PROFILES),
             vnpay,
             momo,
             zalopay,
@@ -529,6 +534,9 @@ mod tests {
         assert_eq!(c.notify_max_backoff, Duration::from_secs(3600));
         assert!(c.vnpay.is_none() && c.momo.is_none() && c.zalopay.is_none() && c.webhook.is_none());
         assert_eq!(c.receipts, ReceiptConfig::default());
+        assert_eq!(c.policy, PathBuf::from("embedded:fixtures/policies/vinh-phuc.toml"));
+        assert_eq!(c.catalogue, PathBuf::from("embedded:fixtures/catalogue.toml"));
+        assert_eq!(c.settlement_profiles, PathBuf::from("embedded:fixtures/settlement-profiles"));
         assert!(!c.receipts.configured);
     }
 

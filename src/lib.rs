@@ -10,6 +10,7 @@
 //!
 //! | layer | module | what it owns |
 //! |---|---|---|
+//! | 0 | [`embedded`] | the default catalogue, policies, settlement profiles and case fixtures, compiled into the binary |
 //! | 0 | [`domain`] | the shared vocabulary: `CaseCode`, `Money`, `Gateway`, states, categories, the clock, hash-chain links |
 //! | 1 | [`telemetry`] | structured logs and the Prometheus metrics |
 //! | 2 | [`config`] | every `FEERECON_*` variable, typed and checked once at start-up |
@@ -29,14 +30,17 @@
 //! | 4 | [`remittance`] | treasury remittance: statements by period and budget sub-item from the ledger, transfers recorded under four eyes |
 //! | 5 | [`http`] | the server: routers per area, access checks, the error envelope, health, OpenAPI |
 //! | 5 | [`simulator`] | a stand-in VNPAY, MoMo, ZaloPay and DVCQG for integrators, the tests and the demo |
-//! | 6 | [`cli`] | the `feerecon` command; `main.rs` only calls it |
+//! | 6 | [`demo`] | `feerecon demo`: one business day played through the server, the simulator and a webhook receiver |
+//! | 7 | [`cli`] | the `feerecon` command; `main.rs` only calls it |
 
 pub mod accounts;
 pub mod auth;
 pub mod cases;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod domain;
+pub mod embedded;
 pub mod fees;
 pub mod gateway;
 pub mod http;

@@ -103,3 +103,36 @@ pub(super) async fn reconcile(
     }
     Ok(())
 }
+
+/// `settlement simulate`: asks a running simulator for a gateway's settlement file of a date.
+pub(super) async fn settlement_simulate(
+    simulator: &str,
+    gateway: &str,
+    date: &str,
+    profile: Option<&str>,
+    out: Option<&std::path::Path>,
+) -> Result<(), CliError> {
+    let gateway = parse_gateway(gateway)?;
+    let date = crate::domain::BusinessDate::parse(date).map_err(|e| user_err(format!("--date: {e}")))?;
+    let url = format!("{}/sim/settlement", simulator.trim_end_matches('/'));
+    let body = serde_json::json!({"gateway": gateway, "date": date, "profile": profile});
+    let res = reqwest::Client::new()
+        .post(&url)
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| user_err(format!("--simulator {simulator}: {}", e.without_url())))?;
+    let status = res.status();
+    let bytes = res.bytes().await.context("Failed to read the simulator's answer")?;
+    if !status.is_success() {
+        return Err(user_err(format!("the simulator answered {status}: {}", String::from_utf8_lossy(&bytes))));
+    }
+    match out {
+        Some(path) => {
+            std::fs::write(path, &bytes).map_err(|e| user_err(format!("--out {}: {e}", path.display())))?;
+            eprintln!("wrote {} ({} bytes)", path.display(), bytes.len());
+        }
+        None => std::io::stdout().write_all(&bytes).context("Failed to write to standard output")?,
+    }
+    Ok(())
+}

@@ -5,13 +5,15 @@
 //! error. Results go to standard output, progress and logs to standard error.
 //!
 //! This file holds the command line's shape (clap), the exit codes and the dispatch; each area's
-//! commands live in their file: `serve` (the server, the simulator), `cases` (case imports,
+//! commands live in their file: `demo` (the whole day on the embedded default), `serve` (the
+//! server, the simulator), `cases` (case imports,
 //! quotes, policy checks), `finance` (settlement imports, reconciliation), `ledger` (export,
 //! verify), `receipts` (the day's receipt summary), `remittance` (a period's treasury remittance
 //! statement), `admin` (users and tokens).
 
 mod admin;
 mod cases;
+mod demo;
 mod finance;
 mod ledger;
 mod receipts;
@@ -42,6 +44,10 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Play a whole business day on a fresh embedded database: cases, payments on the three
+    /// simulated gateways with faults, settlement files, reconciliation, four-eyes resolutions,
+    /// the close, the ledger exported and verified; then serve the dashboard until Ctrl-C.
+    Demo(DemoArgs),
     /// Run the server (migrates the database first). Configured by FEERECON_* variables.
     Serve,
     /// Apply database migrations and exit.
@@ -122,6 +128,25 @@ pub enum ImportCommand {
         /// The file (.json or .csv).
         file: PathBuf,
     },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DemoArgs {
+    /// The business date to play, YYYY-MM-DD (Asia/Ho_Chi_Minh); default today.
+    #[arg(long)]
+    pub date: Option<String>,
+    /// Stop after printing the summary instead of serving the dashboard.
+    #[arg(long)]
+    pub exit: bool,
+    /// Keep the demo folder's database from an earlier run and play this date on top of it.
+    #[arg(long)]
+    pub keep: bool,
+    /// The demo folder: its database, ledger key, settlement files, export and summary.json.
+    #[arg(long, default_value = "feerecon-demo")]
+    pub dir: PathBuf,
+    /// How many cases the portal files (10 to 5000).
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u16).range(10..=5000))]
+    pub cases: u16,
 }
 
 #[derive(clap::Args, Debug)]
@@ -225,6 +250,24 @@ pub enum SettlementCommand {
         #[arg(long)]
         profile: String,
         file: PathBuf,
+    },
+    /// Ask a running gateway simulator (`simulate-gateway`) for a gateway's settlement file of
+    /// a date, in the gateway's profile format (or --profile).
+    Simulate {
+        /// The simulator's base URL.
+        #[arg(long, default_value = "http://127.0.0.1:9090")]
+        simulator: String,
+        #[arg(long)]
+        gateway: String,
+        /// YYYY-MM-DD (Asia/Ho_Chi_Minh).
+        #[arg(long)]
+        date: String,
+        /// A profile name (`canonical`, or one in the simulator's profiles folder); default the gateway's.
+        #[arg(long)]
+        profile: Option<String>,
+        /// Write the file here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -364,11 +407,21 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     if let Command::Ledger { action: LedgerCommand::Verify { dir, public_key } } = &cli.command {
         return ledger::ledger_verify(dir, public_key.as_deref());
     }
+    // The demo makes its own configuration (its database, secrets and ports).
+    if let Command::Demo(args) = cli.command {
+        return demo::demo(args).await;
+    }
+    if let Command::Settlement { action: SettlementCommand::Simulate { simulator, gateway, date, profile, out } } =
+        &cli.command
+    {
+        return finance::settlement_simulate(simulator, gateway, date, profile.as_deref(), out.as_deref()).await;
+    }
     let config = load_config()?;
     let quiet = if matches!(cli.command, Command::Serve) { "info" } else { "warn" };
     crate::telemetry::init(config.log_format, quiet);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     match cli.command {
+        Command::Demo(_) | Command::Settlement { action: SettlementCommand::Simulate { .. } } => Ok(()),
         Command::Serve => serve::serve(config).await,
         Command::Migrate => {
             let store = Store::connect(config.database_url.expose()).await.context("Failed to open the database")?;

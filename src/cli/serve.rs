@@ -56,6 +56,11 @@ pub(super) async fn simulate(config: &Config, listen: &str, vnpay_ipn_url: Optio
         "  faults: POST {}/sim/pay {{\"txn_ref\", \"outcome\", \"faults\": {{\"duplicates\", \"delay_ms\", \"reorder\", \"forged\", \"lost\", \"wrong_amount_by\"}}}}",
         sim.url()
     );
+    println!(
+        "  settlement files: POST {}/sim/settlement {{\"gateway\", \"date\", \"profile\", \"discrepancies\"}}, or `feerecon settlement simulate --simulator {}`",
+        sim.url(),
+        sim.url()
+    );
     crate::http::shutdown_signal().await;
     Ok(())
 }

@@ -55,9 +55,9 @@ impl LoadError {
     }
 }
 
-/// Reads a UTF-8 text file (a BOM is dropped).
+/// Reads a UTF-8 text file (a BOM is dropped), from the disk or embedded in the binary.
 pub(crate) fn read_text(path: &Path) -> Result<String, LoadError> {
-    let bytes = std::fs::read(path).map_err(|e| LoadError::whole(path, format!("cannot read: {e}")))?;
+    let bytes = crate::embedded::read(path).map_err(|e| LoadError::whole(path, format!("cannot read: {e}")))?;
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
     String::from_utf8(bytes.to_vec()).map_err(|e| {
         let line = bytes[..e.utf8_error().valid_up_to()].iter().filter(|b| **b == b'\n').count() + 1;

@@ -308,7 +308,7 @@ fn load_file(
 ) -> Result<(String, String, Rounding), LoadError> {
     let text = read_text(path)?;
     let src = Source { path, text: &text };
-    let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+    let canonical = crate::embedded::canonical(path).unwrap_or_else(|_| path.to_owned());
     seen.insert(canonical.clone());
     stack.push(canonical);
     files.push(path.to_owned());
@@ -335,7 +335,7 @@ fn load_file(
     };
     for inc in &raw.policy.include {
         let target = path.parent().unwrap_or(Path::new(".")).join(inc.get_ref());
-        let canon = std::fs::canonicalize(&target)
+        let canon = crate::embedded::canonical(&target)
             .map_err(|e| src.err(inc.span(), format!("include {:?}: {e}", inc.get_ref())))?;
         if stack.contains(&canon) {
             return Err(src.err(inc.span(), format!("include {:?} makes a cycle", inc.get_ref())));

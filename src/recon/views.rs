@@ -225,15 +225,22 @@ impl Finance {
 
 impl Finance {
     /// The settlement profiles an import may name: `canonical` and each `<name>.toml` of the
-    /// profiles folder, sorted.
+    /// profiles folder (on disk, or embedded in the binary), sorted.
     pub fn profile_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(&self.profiles)
-            .map(|dir| {
-                dir.filter_map(|e| e.ok())
-                    .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".toml")).map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default();
+        Self::profile_names_in(&self.profiles)
+    }
+
+    /// The profile names of the folder `dir`, as `profile_names` lists them.
+    pub fn profile_names_in(dir: &std::path::Path) -> Vec<String> {
+        let files: Vec<String> = match crate::embedded::list_dir(dir) {
+            Some(embedded) => embedded.into_iter().map(str::to_owned).collect(),
+            None => std::fs::read_dir(dir)
+                .map(|dir| {
+                    dir.filter_map(|e| e.ok()).filter_map(|e| e.file_name().to_str().map(str::to_owned)).collect()
+                })
+                .unwrap_or_default(),
+        };
+        let mut names: Vec<String> = files.iter().filter_map(|n| n.strip_suffix(".toml")).map(str::to_owned).collect();
         names.sort();
         names.insert(0, "canonical".to_owned());
         names

@@ -124,7 +124,8 @@ impl Profile {
         }
         let is_name = name_or_path.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         let path = if is_name { dir.join(format!("{name_or_path}.toml")) } else { Path::new(name_or_path).to_owned() };
-        let text = std::fs::read_to_string(&path).map_err(|e| format!("profile {}: {e}", path.display()))?;
+        let bytes = crate::embedded::read(&path).map_err(|e| format!("profile {}: {e}", path.display()))?;
+        let text = String::from_utf8(bytes).map_err(|e| format!("profile {}: {e}", path.display()))?;
         Self::parse(&text).map_err(|e| format!("profile {}: {e}", path.display()))
     }
 

@@ -18,7 +18,7 @@ pub mod sign;
 mod vnpay;
 mod zalopay;
 
-pub use settlement::Discrepancies;
+pub use settlement::{DayFile, Discrepancies};
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -57,6 +57,9 @@ pub struct SimConfig {
     /// Where DVCQG callbacks go (registered at onboarding; settable later with
     /// `Simulator::set_dvcqg_callback_url`).
     pub dvcqg_callback_url: Option<String>,
+    /// The folder of settlement profiles the day's files are written in (`None`: the ones
+    /// embedded in the binary).
+    pub profiles: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for SimConfig {
@@ -86,6 +89,7 @@ impl SimConfig {
             vnpay_ipn_url: None,
             dvcqg: c.dvcqg.as_ref().map(|d| (d.partner_code.clone(), d.secret.expose().to_owned())),
             dvcqg_callback_url: Some(format!("{}/gateway/dvcqg/callback", c.public_url)),
+            profiles: Some(c.settlement_profiles.clone()),
         }
     }
 }
@@ -205,6 +209,8 @@ struct Sim {
     dvcqg_bill_as_url: AtomicBool,
     /// How many GET_BILL requests to answer "not ready" (`02`) before answering.
     dvcqg_bill_refusals: AtomicU32,
+    /// Settlement lines a day's file put off to a later day's file: (gateway, date) → lines.
+    carried: Mutex<HashMap<(Gateway, chrono::NaiveDate), Vec<crate::settlement::Line>>>,
     next_no: AtomicI64,
     http: reqwest::Client,
     clock: Arc<dyn Clock>,
@@ -258,6 +264,7 @@ impl Simulator {
             dvcqg_inits: Mutex::new(HashMap::new()),
             dvcqg_bill_as_url: AtomicBool::new(false),
             dvcqg_bill_refusals: AtomicU32::new(0),
+            carried: Mutex::new(HashMap::new()),
             next_no: AtomicI64::new(14_226_112 + i64::from(addr.port())),
             http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?,
             clock,
@@ -277,6 +284,7 @@ impl Simulator {
             .route("/sim/pay", post(pay_json))
             .route("/sim/query-fault", post(query_fault_json))
             .route("/sim/transactions", get(list_txns))
+            .route("/sim/settlement", post(settlement::settlement_json))
             .with_state(sim.clone());
         let task = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {

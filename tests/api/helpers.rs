@@ -272,6 +272,7 @@ pub fn sim_config() -> feerecon::simulator::SimConfig {
         dvcqg: Some((get("FEERECON_DVCQG_PARTNER_CODE"), get("FEERECON_DVCQG_SECRET"))),
         // Registered once the server's address is known (`spawn_gateway_app`).
         dvcqg_callback_url: None,
+        profiles: None,
     }
 }
 

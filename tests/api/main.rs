@@ -14,6 +14,7 @@ mod cli;
 mod crash;
 mod dash;
 mod dashboard;
+mod demo;
 mod dvcqg;
 mod fees;
 mod gateways;
