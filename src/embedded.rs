@@ -25,6 +25,7 @@ static FILES: &[(&str, &str)] = &[
     ("fixtures/settlement-profiles/vnpay.toml", include_str!("../fixtures/settlement-profiles/vnpay.toml")),
     ("fixtures/settlement-profiles/momo.toml", include_str!("../fixtures/settlement-profiles/momo.toml")),
     ("fixtures/settlement-profiles/zalopay.toml", include_str!("../fixtures/settlement-profiles/zalopay.toml")),
+    ("fixtures/settlement-profiles/dvcqg.toml", include_str!("../fixtures/settlement-profiles/dvcqg.toml")),
     ("fixtures/cases/cases-2024-07.json", include_str!("../fixtures/cases/cases-2024-07.json")),
     ("fixtures/cases/cases-2025-07.csv", include_str!("../fixtures/cases/cases-2025-07.csv")),
 ];
