@@ -135,7 +135,10 @@ mod tests {
         assert!(canonical(Path::new("embedded:fixtures/nothing.toml")).is_err());
         assert!(canonical(Path::new("embedded:../../etc/passwd")).is_err());
         assert!(read(Path::new("embedded:fixtures/policies/nope.toml")).is_err());
-        assert_eq!(list_dir(Path::new(PROFILES)).unwrap(), vec!["momo.toml", "vnpay.toml", "zalopay.toml"]);
+        assert_eq!(
+            list_dir(Path::new(PROFILES)).unwrap(),
+            vec!["dvcqg.toml", "momo.toml", "vnpay.toml", "zalopay.toml"]
+        );
         assert_eq!(list_dir(Path::new(POLICIES)).unwrap().len(), 5);
         assert!(list_dir(Path::new("fixtures/policies")).is_none(), "a disk folder is not listed here");
         assert!(!is_embedded(Path::new("fixtures/catalogue.toml")));

@@ -277,15 +277,18 @@ async fn refuse_a_played_date(store: &crate::store::Store, s: &scenario::Scenari
     Ok(())
 }
 
-/// The embedded province policy with the fewest bases not `verified` among its rules in force
-/// on `date` (the bases the day's quotes can cite); ties go to the policy with more rules in
-/// force (the richer day), then to the name's order.
+/// The embedded province policy the day is played under: among those whose rules in force on
+/// `date` include the budget's support (so that the day can show budget-covered cases, which the
+/// demo must), the one with the fewest bases not `verified` among its rules in force (the bases
+/// the day's quotes can cite); ties go to the policy with more rules in force (the richer day),
+/// then to the name's order. When no policy has support in force on the date (2024–2025), the
+/// fewest unverified bases alone decide.
 fn least_unverified_policy(date: NaiveDate, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<PathBuf> {
     let catalogue = env("FEERECON_CATALOGUE")
         .filter(|p| !p.trim().is_empty())
         .map_or_else(|| PathBuf::from(crate::embedded::CATALOGUE), PathBuf::from);
     let folder = PathBuf::from(crate::embedded::POLICIES);
-    let mut best: Option<((usize, std::cmp::Reverse<usize>), PathBuf)> = None;
+    let mut best: Option<((bool, usize, std::cmp::Reverse<usize>), PathBuf)> = None;
     for name in crate::embedded::list_dir(&folder).unwrap_or_default() {
         if name == "national.toml" {
             continue; // included by the provinces; not a province itself
@@ -299,7 +302,9 @@ fn least_unverified_policy(date: NaiveDate, env: &dyn Fn(&str) -> Option<String>
             .filter(|r| r.effective_from <= date && r.effective_to.is_none_or(|to| date <= to))
             .collect();
         let unverified = in_force.iter().filter(|r| r.basis_status != crate::fees::BasisStatus::Verified).count();
-        let rank = (unverified, std::cmp::Reverse(in_force.len()));
+        let support =
+            in_force.iter().any(|r| matches!(r.effect, crate::fees::Effect::PayPercent { budget_pays_rest: true, .. }));
+        let rank = (!support, unverified, std::cmp::Reverse(in_force.len()));
         if best.as_ref().is_none_or(|(b, _)| rank < *b) {
             best = Some((rank, path));
         }

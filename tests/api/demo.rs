@@ -16,6 +16,9 @@ use crate::cli::Run;
 use crate::helpers::{Db, json};
 use crate::world::World;
 
+/// The gateways the demo plays (DVCQG is left to its own test).
+const PLAYED: &[Gateway] = &[Gateway::Vnpay, Gateway::Momo, Gateway::Zalopay];
+
 const DATE: &str = "2026-03-16";
 const CASES: &str = "60";
 
@@ -65,7 +68,7 @@ fn printed(stdout: &str) -> BTreeMap<String, BTreeMap<String, (i64, i64)>> {
 async fn stored(store: &Store, date: &str) -> BTreeMap<String, BTreeMap<String, (i64, i64)>> {
     let d = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").unwrap();
     let mut out = BTreeMap::new();
-    for g in Gateway::ALL {
+    for g in PLAYED {
         let run = store.latest_run(d, *g).await.unwrap().expect("a run per gateway");
         let report: Value = serde_json::from_str(&run.report).unwrap();
         let summary = report["summary"].as_object().unwrap();
@@ -113,7 +116,7 @@ async fn the_demo_plays_a_day_that_the_database_and_the_ledger_confirm() {
     let days = store.day_gateways(d).await.unwrap();
     assert_eq!(days.iter().filter(|g| g.closed_at.is_some()).count(), 3, "{days:?}");
     let mut states = BTreeMap::new();
-    for g in Gateway::ALL {
+    for g in PLAYED {
         for e in store.gateway_exceptions(*g).await.unwrap() {
             *states.entry(e.state).or_insert(0) += 1;
         }
@@ -302,7 +305,7 @@ async fn the_embedded_defaults_work_outside_the_repository() {
     assert_eq!(q["policy"]["id"], "vinh-phuc", "the default policy, from the binary: {q}");
     // The default profiles too: the server's import names them.
     let profiles = feerecon::recon::Finance::profile_names_in(Path::new(feerecon::embedded::PROFILES));
-    assert_eq!(profiles, ["canonical", "momo", "vnpay", "zalopay"]);
+    assert_eq!(profiles, ["canonical", "dvcqg", "momo", "vnpay", "zalopay"]);
     // A file named by the environment still wins, and its errors name it.
     let bad = cwd.path().join("policy.toml");
     std::fs::write(&bad, "[policy]\nid = \"x\"\n").unwrap();
