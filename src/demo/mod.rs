@@ -277,6 +277,10 @@ async fn refuse_a_played_date(store: &crate::store::Store, s: &scenario::Scenari
     Ok(())
 }
 
+/// How a policy ranks for the demo, lowest first: (no budget support in force, bases not verified,
+/// fewer rules in force).
+type PolicyRank = (bool, usize, std::cmp::Reverse<usize>);
+
 /// The embedded province policy the day is played under: among those whose rules in force on
 /// `date` include the budget's support (so that the day can show budget-covered cases, which the
 /// demo must), the one with the fewest bases not `verified` among its rules in force (the bases
@@ -288,7 +292,7 @@ fn least_unverified_policy(date: NaiveDate, env: &dyn Fn(&str) -> Option<String>
         .filter(|p| !p.trim().is_empty())
         .map_or_else(|| PathBuf::from(crate::embedded::CATALOGUE), PathBuf::from);
     let folder = PathBuf::from(crate::embedded::POLICIES);
-    let mut best: Option<((bool, usize, std::cmp::Reverse<usize>), PathBuf)> = None;
+    let mut best: Option<(PolicyRank, PathBuf)> = None;
     for name in crate::embedded::list_dir(&folder).unwrap_or_default() {
         if name == "national.toml" {
             continue; // included by the provinces; not a province itself
