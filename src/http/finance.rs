@@ -14,6 +14,7 @@ use serde_json::json;
 
 use super::AppState;
 use super::auth::Principal;
+use super::download::{CSV, XLSX, download};
 use super::error::{ApiError, ApiJson};
 use super::routes::{Access, Route};
 use crate::domain::payment::Gateway;
@@ -255,11 +256,7 @@ async fn report(
         "json" => Ok(Json(view.report).into_response()),
         "xlsx" => {
             let bytes = render::xlsx(&view.report).map_err(|e| ApiError::Internal(anyhow::anyhow!("xlsx: {e}")))?;
-            Ok(download(
-                bytes.into(),
-                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                &format!("{file}.xlsx"),
-            ))
+            Ok(download(bytes, XLSX, &format!("{file}.xlsx")))
         }
         "csv" => {
             // Every item, streamed page by page.
@@ -271,20 +268,10 @@ async fn report(
                     Err(e) => Some((Err(std::io::Error::other(e.to_string())), pages)),
                 }
             });
-            Ok(download(Body::from_stream(stream), "text/csv; charset=utf-8", &format!("{file}.csv")))
+            Ok(download(Body::from_stream(stream), CSV, &format!("{file}.csv")))
         }
         other => Err(ApiError::field(FieldError::new("format", format!("{other:?} must be json, csv or xlsx")))),
     }
-}
-
-fn download(body: Body, content_type: &'static str, file: &str) -> Response {
-    let mut res = (StatusCode::OK, body).into_response();
-    let h = res.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{file}\"")) {
-        h.insert(header::CONTENT_DISPOSITION, v);
-    }
-    res
 }
 
 #[derive(Deserialize)]

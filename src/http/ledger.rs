@@ -2,13 +2,14 @@
 
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::AppState;
+use super::download::{ZIP, download};
 use super::error::ApiError;
 use super::routes::{Access, Route};
 use crate::domain::{BusinessDate, FieldError, Timestamp};
@@ -124,12 +125,7 @@ async fn export(State(state): State<AppState>, Query(q): Query<RangeQuery>) -> R
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no ledger entry dated {from} to {to}")))?;
     let bytes = crate::ledger::zip(&e)?;
-    let mut res = (StatusCode::OK, bytes).into_response();
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/zip"));
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"ledger-{from}-{to}.zip\"")) {
-        res.headers_mut().insert(header::CONTENT_DISPOSITION, v);
-    }
-    Ok(res)
+    Ok(download(bytes, ZIP, &format!("ledger-{from}-{to}.zip")))
 }
 
 async fn public_key(State(state): State<AppState>) -> Result<Response, ApiError> {

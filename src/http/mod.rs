@@ -11,6 +11,7 @@
 pub mod auth;
 mod cases;
 pub mod dashboard;
+mod download;
 mod dvcqg;
 pub mod error;
 mod finance;

@@ -13,6 +13,7 @@ use serde_json::json;
 use super::AppState;
 use super::auth::Principal;
 use super::cases::path_case_code;
+use super::download::{CSV, XLSX, download};
 use super::error::{ApiError, ApiJson};
 use super::routes::{Access, Route};
 use crate::domain::{BusinessDate, FieldError};
@@ -134,19 +135,9 @@ async fn summary_of_date(State(state): State<AppState>, Query(q): Query<SummaryQ
     let s = state.receipts.summary(date).await?;
     let file = format!("01-TH-BLDT-{date}");
     let (body, content_type, ext) = match format.as_str() {
-        "csv" => (summary::csv(&s), "text/csv; charset=utf-8", "csv"),
-        "xlsx" => (
-            summary::xlsx(&s).map_err(|e| ApiError::Internal(anyhow::anyhow!("xlsx: {e}")))?,
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            "xlsx",
-        ),
+        "csv" => (summary::csv(&s), CSV, "csv"),
+        "xlsx" => (summary::xlsx(&s).map_err(|e| ApiError::Internal(anyhow::anyhow!("xlsx: {e}")))?, XLSX, "xlsx"),
         _ => return Ok(Json(s).into_response()),
     };
-    let mut res = (StatusCode::OK, body).into_response();
-    let h = res.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{file}.{ext}\"")) {
-        h.insert(header::CONTENT_DISPOSITION, v);
-    }
-    Ok(res)
+    Ok(download(body, content_type, &format!("{file}.{ext}")))
 }

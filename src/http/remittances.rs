@@ -3,7 +3,7 @@
 //! finance user approves or rejects it (four eyes).
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json};
@@ -12,6 +12,7 @@ use serde_json::json;
 
 use super::AppState;
 use super::auth::Principal;
+use super::download::{CSV, XLSX, download};
 use super::error::{ApiError, ApiJson};
 use super::routes::{Access, Route};
 use crate::domain::remittance::PeriodKind;
@@ -113,21 +114,11 @@ async fn statement(
     let period = parse_period(&period)?;
     let s = state.remittances.statement(period).await?;
     let (body, content_type, ext) = match format.as_str() {
-        "csv" => (render::csv(&s), "text/csv; charset=utf-8", "csv"),
-        "xlsx" => (
-            render::xlsx(&s).map_err(|e| ApiError::Internal(anyhow::anyhow!("xlsx: {e}")))?,
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            "xlsx",
-        ),
+        "csv" => (render::csv(&s), CSV, "csv"),
+        "xlsx" => (render::xlsx(&s).map_err(|e| ApiError::Internal(anyhow::anyhow!("xlsx: {e}")))?, XLSX, "xlsx"),
         _ => return Ok(Json(s).into_response()),
     };
-    let mut res = (StatusCode::OK, body).into_response();
-    let h = res.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"nop-ngan-sach-{period}.{ext}\"")) {
-        h.insert(header::CONTENT_DISPOSITION, v);
-    }
-    Ok(res)
+    Ok(download(body, content_type, &format!("nop-ngan-sach-{period}.{ext}")))
 }
 
 #[derive(Deserialize)]

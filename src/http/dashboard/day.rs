@@ -9,7 +9,7 @@ use askama::Template;
 use axum::Extension;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use chrono::NaiveDate;
@@ -24,6 +24,7 @@ use crate::domain::BusinessDate;
 use crate::domain::payment::{Gateway, PaymentStatus};
 use crate::domain::recon::{Category, ExceptionState};
 use crate::http::AppState;
+use crate::http::download::{CSV, XLSX, download};
 use crate::http::routes::{Access, Route};
 use crate::recon::{FinanceError, RunView};
 use crate::reconcile::render;
@@ -444,16 +445,6 @@ struct ReportQuery {
     gateway: Option<String>,
 }
 
-fn download(body: Body, content_type: &'static str, file: &str) -> Response {
-    let mut res = (StatusCode::OK, body).into_response();
-    let h = res.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{file}\"")) {
-        h.insert(header::CONTENT_DISPOSITION, v);
-    }
-    res
-}
-
 async fn report_csv(
     State(state): State<AppState>,
     Extension(v): Extension<Viewer>,
@@ -471,7 +462,7 @@ async fn report_csv(
             Err(e) => Some((Err(std::io::Error::other(e.to_string())), pages)),
         }
     });
-    Ok(download(Body::from_stream(stream), "text/csv; charset=utf-8", &format!("doi-soat-{date}-{gateway}.csv")))
+    Ok(download(Body::from_stream(stream), CSV, &format!("doi-soat-{date}-{gateway}.csv")))
 }
 
 async fn report_xlsx(
@@ -486,9 +477,5 @@ async fn report_xlsx(
     let view = state.finance.report(date, gateway).await.map_err(|e| PageError::finance(&v, e))?;
     let bytes =
         render::xlsx(&view.report).map_err(|e| PageError::internal(v.lang, anyhow::anyhow!("xlsx: {e}")).with(&v))?;
-    Ok(download(
-        Body::from(bytes),
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        &format!("doi-soat-{date}-{gateway}.xlsx"),
-    ))
+    Ok(download(Body::from(bytes), XLSX, &format!("doi-soat-{date}-{gateway}.xlsx")))
 }

@@ -6,8 +6,8 @@
 use askama::Template;
 use axum::Extension;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
 use axum::routing::get;
 use serde::Deserialize;
 
@@ -16,6 +16,7 @@ use super::page::{Layout, PageError, render};
 use super::session::Viewer;
 use crate::domain::BusinessDate;
 use crate::http::AppState;
+use crate::http::download::{ZIP, download};
 use crate::http::routes::{Access, Route};
 
 pub fn routes() -> Vec<Route> {
@@ -166,10 +167,5 @@ async fn export(
         return ledger_page(&state, &v, &q, Some(err)).await;
     };
     let bytes = crate::ledger::zip(&export).map_err(|e| PageError::internal(v.lang, e).with(&v))?;
-    let mut res = (StatusCode::OK, bytes).into_response();
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/zip"));
-    if let Ok(h) = HeaderValue::from_str(&format!("attachment; filename=\"ledger-{from}-{to}.zip\"")) {
-        res.headers_mut().insert(header::CONTENT_DISPOSITION, h);
-    }
-    Ok(res)
+    Ok(download(bytes, ZIP, &format!("ledger-{from}-{to}.zip")))
 }

@@ -5,7 +5,7 @@
 use askama::Template;
 use axum::Extension;
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -15,6 +15,7 @@ use super::page::{Layout, PageError, enc, render};
 use super::session::{CsrfForm, Viewer};
 use crate::domain::BusinessDate;
 use crate::http::AppState;
+use crate::http::download::{CSV, XLSX, download};
 use crate::http::routes::{Access, Route};
 use crate::remittance::{ListFilter, RemittanceError, Request as RemitRequest, parse_period, render as files};
 
@@ -196,10 +197,10 @@ async fn statement(
     let period = parse_period(&period).map_err(|e| page_error(&v, e))?;
     let s = state.remittances.statement(period).await.map_err(|e| page_error(&v, e))?;
     let (bytes, content_type, ext) = match q.format.as_deref().unwrap_or("xlsx") {
-        "csv" => (files::csv(&s), "text/csv; charset=utf-8", "csv"),
+        "csv" => (files::csv(&s), CSV, "csv"),
         "xlsx" => (
             files::xlsx(&s).map_err(|e| PageError::internal(v.lang, anyhow::anyhow!("xlsx: {e}")).with(&v))?,
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            XLSX,
             "xlsx",
         ),
         other => {
@@ -210,12 +211,7 @@ async fn statement(
             ));
         }
     };
-    let mut res = (StatusCode::OK, bytes).into_response();
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    if let Ok(h) = HeaderValue::from_str(&format!("attachment; filename=\"nop-ngan-sach-{period}.{ext}\"")) {
-        res.headers_mut().insert(header::CONTENT_DISPOSITION, h);
-    }
-    Ok(res)
+    Ok(download(bytes, content_type, &format!("nop-ngan-sach-{period}.{ext}")))
 }
 
 #[derive(Deserialize)]
