@@ -21,7 +21,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 pub use close::settlement_posting;
 pub use exceptions::{Action, exception_view};
-pub use run::{CsvPages, DayView, RunView};
+pub use run::{CsvPages, DayView, RunPhase, RunView};
 pub use views::{CalendarCell, DayState, ExceptionDetail, PaymentDetail, SearchResult};
 
 use crate::domain::payment::Gateway;

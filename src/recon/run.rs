@@ -93,6 +93,17 @@ impl CsvPages {
 
 /// What a run reads, loaded: the gateway's payments and lines, its files in import order and
 /// its closed days. Its text borrows from the `ReconData` the store returned.
+/// Where a run is (`Finance::run_observed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunPhase {
+    /// Reading the date's payments and settlement lines (and their counterparts).
+    Reading,
+    /// Matching the rows read: payments and lines.
+    Matching { rows: usize },
+    /// Saving the report's items and the exceptions they open or carry.
+    Saving { items: usize },
+}
+
 pub(super) struct Loaded<'a> {
     pub payments: Vec<PaymentIn<'a>>,
     pub lines: Vec<LineIn<'a>>,
@@ -307,15 +318,30 @@ impl Finance {
     /// Runs a (date, gateway), or returns the stored run when it is closed.
     #[tracing::instrument(name = "recon.run", skip(self, actor))]
     pub async fn run(&self, date: NaiveDate, gateway: Gateway, actor: &str) -> Result<RunView> {
+        self.run_observed(date, gateway, actor, &|_| {}).await
+    }
+
+    /// `run`, telling `phase` where it is: reading the date's data, matching the rows read,
+    /// saving the items (a big day spends seconds in each).
+    pub async fn run_observed(
+        &self,
+        date: NaiveDate,
+        gateway: Gateway,
+        actor: &str,
+        phase: &(dyn Fn(RunPhase) + Send + Sync),
+    ) -> Result<RunView> {
         if self.store.closure(date, gateway).await?.is_some() {
             let run =
                 self.store.latest_run(date, gateway).await?.ok_or_else(|| FinanceError::NotFound("no run".into()))?;
             return Ok(RunView { report: self.report_of(&run).await?, run, new: false });
         }
         for _ in 0..3 {
+            phase(RunPhase::Reading);
             let data = self.load(gateway, date).await?;
             let loaded = self.inputs(&data)?;
+            phase(RunPhase::Matching { rows: loaded.payments.len() + loaded.lines.len() });
             let c = self.compute(&loaded, date, gateway);
+            phase(RunPhase::Saving { items: c.outcome.items.len() });
             let now = self.clock.now();
             let run_id = new_id("run");
             let run = RunRecord {

@@ -543,6 +543,18 @@ both_backends! {
             ),
             key: None,
         };
+        // A run tells where it is (the dashboard's job page shows it): reading, then matching the
+        // rows it read, then saving its items.
+        let phases = std::sync::Mutex::new(Vec::new());
+        let observe = |p| phases.lock().unwrap().push(p);
+        let rerun = unsigned.run_observed(date, gateway, "finance-x", &observe).await.unwrap();
+        use feerecon::recon::RunPhase;
+        let exceptions = rerun.report.items.len();
+        let seen = phases.into_inner().unwrap();
+        assert_eq!(seen.len(), 3, "{seen:?}");
+        assert_eq!(seen[0], RunPhase::Reading);
+        assert!(matches!(seen[1], RunPhase::Matching { rows } if rows >= 1), "{seen:?}");
+        assert!(matches!(seen[2], RunPhase::Saving { items } if items >= exceptions.max(1)), "{seen:?}");
         let head_before = app.store.ledger_head().await.unwrap();
         assert!(unsigned.close(date, gateway, "finance-x").await.is_err(), "no key to sign with: no close");
         assert_eq!(app.store.closure(date, gateway).await.unwrap(), None, "nothing of the close is kept");

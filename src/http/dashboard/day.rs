@@ -415,7 +415,8 @@ async fn run(
     let job = state.dashboard.jobs.start(&v.user_id, JobKind::Run { date, gateway }, 0);
     let (finance, name, lang, task) = (state.finance.clone(), v.name.clone(), v.lang, job.clone());
     tokio::spawn(async move {
-        match finance.run(date, gateway, &name).await {
+        let observe = |p| task.run_phase(p);
+        match finance.run_observed(date, gateway, &name, &observe).await {
             Ok(_) => task.finish(super::jobs::Outcome::Ran),
             Err(e) => task.fail(lang, e),
         }

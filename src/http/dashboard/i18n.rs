@@ -267,6 +267,8 @@ texts! {
     imported_by: "Người nhập", "Imported by";
     lines: "Số dòng", "Lines";
     lines_unit: "dòng", "lines";
+    rows_unit: "dòng dữ liệu", "rows";
+    items_unit: "mục", "items";
     entries_unit: "bút toán", "entries";
     no_files: "Chưa có tệp nào.", "No file yet.";
     import_errors: "Tệp bị từ chối", "The file was refused";
@@ -278,6 +280,9 @@ texts! {
     job_run: "Đối soát", "Reconciliation of";
     job_reading: "Đang đọc tệp", "Reading the file";
     job_writing: "Đang ghi", "Writing";
+    job_run_reading: "Đang đọc dữ liệu của ngày", "Reading the day's data";
+    job_run_matching: "Đang đối chiếu", "Matching";
+    job_run_saving: "Đang lưu kết quả", "Saving the results";
     job_done_import: "Đã nhập tệp", "Imported";
     job_failed: "Không thành công", "Failed";
     elapsed: "Đã chạy", "Elapsed";

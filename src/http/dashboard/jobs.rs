@@ -8,7 +8,7 @@
 //! Jobs live in the memory of the instance that runs them, visible to the user who started
 //! them; the last `KEEP` are kept.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -27,7 +27,7 @@ use crate::domain::new_id;
 use crate::domain::payment::Gateway;
 use crate::http::AppState;
 use crate::http::routes::{Access, Route};
-use crate::recon::FinanceError;
+use crate::recon::{FinanceError, RunPhase};
 use crate::settlement::FileError;
 
 pub fn routes() -> Vec<Route> {
@@ -68,6 +68,8 @@ pub struct Job {
     done: AtomicU64,
     /// The import went from reading the file to writing its lines.
     writing: AtomicBool,
+    /// A run's phase: 0 reading, 1 matching, 2 saving (`RunPhase`); `done` counts its rows.
+    run_phase: AtomicU8,
     outcome: Mutex<Option<Outcome>>,
 }
 
@@ -80,6 +82,17 @@ impl Job {
             self.writing.store(true, Ordering::Relaxed);
         }
         self.done.store(n, Ordering::Relaxed);
+    }
+
+    /// Progress reported by a run: its phase, and the rows it matches or the items it saves.
+    pub fn run_phase(&self, p: RunPhase) {
+        let (code, n) = match p {
+            RunPhase::Reading => (0, 0),
+            RunPhase::Matching { rows } => (1, rows),
+            RunPhase::Saving { items } => (2, items),
+        };
+        self.run_phase.store(code, Ordering::Relaxed);
+        self.done.store(u64::try_from(n).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
     pub fn finish(&self, outcome: Outcome) {
@@ -118,6 +131,7 @@ impl Jobs {
             total,
             done: AtomicU64::new(0),
             writing: AtomicBool::new(false),
+            run_phase: AtomicU8::new(0),
             outcome: Mutex::new(None),
         });
         let mut jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
@@ -197,10 +211,14 @@ async fn job_page(
             (None, Some(message), file.map(|f| (f.line.to_string(), f.field.unwrap_or_default(), f.reason)))
         }
     };
-    let phase = match (&job.kind, job.writing.load(Ordering::Relaxed)) {
-        (JobKind::Import { .. }, false) => t.job_reading,
-        (JobKind::Import { .. }, true) => t.job_writing,
-        (JobKind::Run { .. }, _) => t.job_running,
+    let (phase, unit) = match (&job.kind, job.writing.load(Ordering::Relaxed)) {
+        (JobKind::Import { .. }, false) => (t.job_reading, t.lines_unit),
+        (JobKind::Import { .. }, true) => (t.job_writing, t.lines_unit),
+        (JobKind::Run { .. }, _) => match job.run_phase.load(Ordering::Relaxed) {
+            0 => (t.job_run_reading, t.rows_unit),
+            1 => (t.job_run_matching, t.rows_unit),
+            _ => (t.job_run_saving, t.items_unit),
+        },
     };
     let page = JobPage {
         l: Layout::of(&v, "", heading.clone()),
@@ -208,7 +226,7 @@ async fn job_page(
         heading,
         phase,
         done: done.min(job.total),
-        done_label: format!("{} {}", lang.count(i64::try_from(done).unwrap_or(i64::MAX)), t.lines_unit),
+        done_label: format!("{} {unit}", lang.count(i64::try_from(done).unwrap_or(i64::MAX))),
         total: job.total,
         elapsed: format!("{} {} {}", t.elapsed, job.started.elapsed().as_secs(), t.seconds),
         ok,
@@ -238,6 +256,11 @@ mod tests {
         assert!(jobs.get(&job.id, "usr_2").is_none(), "only its owner sees a job");
         job.finish(Outcome::Ran);
         assert!(job.outcome().is_some());
+        let run = jobs.start("usr_1", JobKind::Run { date: NaiveDate::MIN, gateway: Gateway::Momo }, 0);
+        run.run_phase(RunPhase::Matching { rows: 1_200 });
+        assert_eq!((run.run_phase.load(Ordering::Relaxed), run.done.load(Ordering::Relaxed)), (1, 1_200));
+        run.run_phase(RunPhase::Saving { items: 900 });
+        assert_eq!((run.run_phase.load(Ordering::Relaxed), run.done.load(Ordering::Relaxed)), (2, 900));
     }
 
     #[test]
