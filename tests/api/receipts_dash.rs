@@ -8,7 +8,7 @@ use feerecon::domain::Role;
 use feerecon::domain::receipt::ReceiptKind;
 use serde_json::Value;
 
-use crate::dash::{Dash, person};
+use crate::dash::{Dash, log_in, person};
 use crate::receipts::{paid, receipts_of};
 use crate::world::{GPLX, World};
 
@@ -35,7 +35,12 @@ async fn stored(w: &World, code: &str) -> Vec<feerecon::store::ReceiptRow> {
 
 /// The same session reading English.
 fn english(d: &Dash) -> Dash {
-    Dash { base: d.base.clone(), client: d.client.clone(), cookies: format!("{}; feerecon_lang=en", d.cookies), csrf: d.csrf.clone() }
+    Dash {
+        base: d.base.clone(),
+        client: d.client.clone(),
+        cookies: format!("{}; feerecon_lang=en", d.cookies),
+        csrf: d.csrf.clone(),
+    }
 }
 
 crate::receipts_world! {
@@ -191,10 +196,14 @@ crate::receipts_world! {
 
         // A correction on the next day is on that day's summary, naming what it corrects.
         w.at("2026-03-03T10:00:00+07:00");
+        // A day later the sessions have ended: everyone logs in again.
+        assert!(an.get("/receipts").await.location().starts_with("/login"), "the session ended");
+        let (an, lan, admin) = (log_in(&w.app, "an.auditor").await, log_in(&w.app, "lan.finance").await, log_in(&w.app, "binh.admin").await);
         let first = receipts_of(&w, &w.portal, &a.case_code).await.remove(0);
         let id = first["receipt_id"].as_str().unwrap();
         let r = lan.post(&format!("/receipts/{id}/replace"), &[("reason", "Sai mã số thuế")]).await;
         assert_eq!(r.status, 303, "{}", r.body);
+        assert!(r.location().starts_with("/receipts/rct_") && r.location().ends_with("?done=replaced"), "{}", r.location());
         let next = an.get("/receipts/summary?date=2026-03-03").await;
         next.assert(200, "<tr data-status=\"issued\">").assert(200, "Thay thế").assert(200, &format!("EBL01/26TTP/{}", first["number"])).assert(200, "02/03/2026");
         // The day before still reads as it was sent (as of its end).

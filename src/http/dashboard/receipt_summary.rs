@@ -5,11 +5,11 @@
 //! Built by the receipts service (`crate::receipts::summary`); nothing is computed here.
 
 use askama::Template;
+use axum::Extension;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Extension;
 use serde::Deserialize;
 
 use super::i18n::{self, Lang};
