@@ -8,7 +8,7 @@ use feerecon::domain::Role;
 use feerecon::domain::receipt::ReceiptKind;
 use serde_json::Value;
 
-use crate::dash::{Dash, log_in, person};
+use crate::dash::{Dash, add_person, log_in, person};
 use crate::receipts::{paid, receipts_of};
 use crate::world::{GPLX, World};
 
@@ -157,8 +157,8 @@ crate::receipts_world! {
             total += receipts_of(&w, &w.portal, &p.case_code).await[0]["total"].as_i64().unwrap();
         }
         let an = person(&w.app, "an.auditor", Role::Auditor).await;
-        let lan = person(&w.app, "lan.finance", Role::Finance).await;
-        let admin = person(&w.app, "binh.admin", Role::Admin).await;
+        add_person(&w.app, "lan.finance", Role::Finance).await;
+        add_person(&w.app, "binh.admin", Role::Admin).await;
 
         let s = an.get("/receipts/summary?date=2026-03-02").await;
         s.assert(200, "01/TH-BLĐT")
