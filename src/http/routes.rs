@@ -37,6 +37,9 @@ pub enum Access {
     PageFinance,
     /// Finance and auditors only: the day's receipt summary for the tax office (issue 18).
     FinanceAuditor,
+    /// Dashboard: the day's receipt summary, for a logged-in finance user or auditor (as
+    /// `FinanceAuditor`).
+    PageFinanceAuditor,
 }
 
 impl Access {
@@ -50,7 +53,7 @@ impl Access {
             Access::AnyRole => true,
             Access::Finance | Access::PageFinance => role == Role::Finance,
             Access::Staff | Access::PageStaff => matches!(role, Role::Finance | Role::Auditor | Role::Admin),
-            Access::FinanceAuditor => matches!(role, Role::Finance | Role::Auditor),
+            Access::FinanceAuditor | Access::PageFinanceAuditor => matches!(role, Role::Finance | Role::Auditor),
         }
     }
 
@@ -60,12 +63,12 @@ impl Access {
 
     /// A dashboard route: session cookie, not token.
     pub fn is_page(self) -> bool {
-        matches!(self, Access::PagePublic | Access::PageStaff | Access::PageFinance)
+        matches!(self, Access::PagePublic | Access::PageStaff | Access::PageFinance | Access::PageFinanceAuditor)
     }
 
     /// A dashboard route that needs a login session.
     pub fn needs_session(self) -> bool {
-        matches!(self, Access::PageStaff | Access::PageFinance)
+        matches!(self, Access::PageStaff | Access::PageFinance | Access::PageFinanceAuditor)
     }
 
     /// The roles allowed, for the OpenAPI document.

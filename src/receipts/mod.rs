@@ -295,6 +295,15 @@ impl Receipts {
         rows.iter().map(|r| view(r, &rows)).collect()
     }
 
+    /// The receipts issued on a business date (in +07:00), in sequence order, each with its
+    /// status now (the summary's rows are as of the end of the date instead).
+    pub async fn of_date(&self, date: BusinessDate) -> Result<Vec<ReceiptView>> {
+        let rows = self.store.receipts_of_date(date.naive()).await?;
+        let ids: Vec<&str> = rows.iter().map(|r| r.receipt_id.as_str()).collect();
+        let referring = self.store.receipts_referring_to(&ids).await?;
+        rows.iter().map(|r| view(r, &referring)).collect()
+    }
+
     pub async fn get(&self, receipt_id: &str) -> Result<ReceiptView> {
         let r = self
             .store

@@ -99,6 +99,13 @@ const SPEC_TABLE: &[(&str, &str, Access)] = &[
     ("GET", "/remittances/{period}/statement", Access::PageStaff),
     ("POST", "/remittances/{period}/approve", Access::PageFinance),
     ("POST", "/remittances/{period}/reject", Access::PageFinance),
+    ("GET", "/receipts", Access::PageStaff),
+    ("GET", "/receipts/summary", Access::PageFinanceAuditor),
+    ("GET", "/receipts/summary/file", Access::PageFinanceAuditor),
+    ("GET", "/receipts/{receipt_id}", Access::PageStaff),
+    ("GET", "/receipts/{receipt_id}/print", Access::PageStaff),
+    ("POST", "/receipts/{receipt_id}/replace", Access::PageFinance),
+    ("POST", "/receipts/{receipt_id}/adjust", Access::PageFinance),
 ];
 
 fn concrete(path: &str) -> String {

@@ -27,6 +27,7 @@ mod mutations;
 mod notify;
 mod queries;
 mod receipts;
+mod receipts_dash;
 mod receipts_days;
 mod recon;
 mod remittance;

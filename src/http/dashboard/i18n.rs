@@ -113,6 +113,7 @@ texts! {
     nav_notifications: "Thông báo lỗi", "Failed notifications";
     nav_ledger: "Sổ cái", "Ledger";
     nav_remittances: "Nộp ngân sách", "Remittance";
+    nav_receipts: "Biên lai", "Receipts";
     logout: "Đăng xuất", "Log out";
     signed_in_as: "Đăng nhập:", "Signed in:";
     read_only: "chỉ xem", "read only";
@@ -324,6 +325,50 @@ texts! {
     done_requested: "Đã gửi đề nghị; chờ cán bộ khác duyệt.", "Requested; awaiting another user's approval.";
     done_recorded: "Đã duyệt; khoản nộp đã ghi sổ cái.", "Approved; the transfer is posted in the ledger.";
     done_remittance_rejected: "Đã từ chối; kỳ mở lại với số liệu đã chốt.", "Rejected; the period is open again with its frozen figures.";
+    receipts_title: "Biên lai điện tử", "E-receipts";
+    receipts_hint: "Tìm theo mã hồ sơ và/hoặc ngày lập.", "Search by case code and/or date of issue.";
+    receipt: "Biên lai", "Receipt";
+    symbol: "Mẫu / ký hiệu", "Template / symbol";
+    number: "Số", "No.";
+    issue_date: "Ngày lập", "Date of issue";
+    payer: "Người nộp tiền", "Payer";
+    total: "Tổng tiền", "Total";
+    in_words: "Bằng chữ", "In words";
+    related: "Biên lai liên quan", "Related receipt";
+    print: "Bản in", "Printable";
+    no_receipts: "Không có biên lai nào.", "No receipt.";
+    search_needed: "Nhập mã hồ sơ hoặc chọn ngày.", "Give a case code or a date.";
+    fee_item: "Khoản thu", "Fee item";
+    subitem: "Tiểu mục", "Sub-item";
+    replaced_by: "Được thay thế bởi", "Replaced by";
+    adjusted_by: "Được điều chỉnh bởi", "Adjusted by";
+    issued_by: "Người lập", "Issued by";
+    replace_title: "Lập biên lai thay thế", "Issue a replacement";
+    replace_note: "Thay thế khi sai sót khác tên, số tiền bằng chữ (TT 91/2026 Điều 20): cùng các khoản thu; tên người nộp mới nếu nhập.", "For errors other than in a name or the amount in words (TT 91/2026 Art. 20): the same items; the payer's name corrected when given.";
+    payer_name_new: "Tên người nộp đúng (nếu sửa)", "Correct payer name (if corrected)";
+    replace_button: "Lập biên lai thay thế", "Issue the replacement";
+    adjust_title: "Lập biên lai điều chỉnh", "Issue an adjustment";
+    adjust_note: "Chênh lệch từng khoản, đồng, số nguyên: âm để giảm (hoàn tiền), dương để tăng; bỏ trống khoản không đổi.", "The difference per item in whole đồng: negative to reduce (a refund), positive to increase; leave unchanged items blank.";
+    difference: "Chênh lệch (đồng)", "Difference (đồng)";
+    adjust_button: "Lập biên lai điều chỉnh", "Issue the adjustment";
+    done_replaced: "Đã lập biên lai thay thế.", "The replacement is issued.";
+    done_adjusted: "Đã lập biên lai điều chỉnh.", "The adjustment is issued.";
+    summary_title: "Bảng tổng hợp biên lai (Mẫu 01/TH-BLĐT)", "Receipt summary (Form 01/TH-BLĐT)";
+    summary_link: "Bảng tổng hợp trong ngày", "The day's summary";
+    summary_note: "Gửi cơ quan thuế trong ngày lập (NĐ 254/2026 Điều 29); đối chiếu với các xác nhận thu tiền trên sổ cái.", "Sent to the tax office within the day of issue (NĐ 254/2026 Art. 29); checked against the ledger's confirmations.";
+    fee_types: "Tên loại phí, lệ phí", "Fee types";
+    adjusted_period: "Kỳ điều chỉnh", "Period adjusted";
+    explanation: "Giải trình", "Explanation";
+    originals: "Biên lai gốc", "Originals";
+    adjustments: "Điều chỉnh", "Adjustments";
+    ledger_check: "Đối chiếu sổ cái", "Check against the ledger";
+    confirmations: "Bút toán xác nhận", "Confirmations";
+    collected: "Đã thu theo sổ cái", "Collected per the ledger";
+    ledger_matches: "Khớp với sổ cái", "Matches the ledger";
+    ledger_differs: "KHÔNG khớp với sổ cái", "Does NOT match the ledger";
+    numbering: "Dãy số", "Numbering";
+    contiguous: "liên tục", "contiguous";
+    gaps: "CÓ KHOẢNG TRỐNG", "HAS GAPS";
 }
 
 /// A category's label.
@@ -376,6 +421,14 @@ pub fn word(lang: Lang, wire: &str) -> String {
         "week" => ("Tuần", "Week"),
         "month" => ("Tháng", "Month"),
         "dvcqg" => ("Cổng DVCQG", "DVCQG"),
+        "issued" => ("Đã lập", "Issued"),
+        "replaced" => ("Đã bị thay thế", "Replaced"),
+        "adjusted" => ("Đã bị điều chỉnh", "Adjusted"),
+        "original" => ("Gốc", "Original"),
+        "replacement" => ("Thay thế", "Replacement"),
+        "adjustment" => ("Điều chỉnh", "Adjustment"),
+        "citizen" => ("Người dân", "Citizen"),
+        "budget" => ("Ngân sách", "Budget"),
         other => return other.to_owned(),
     };
     match lang {

@@ -6,7 +6,9 @@
 //! language, assets), `calendar`, `day` (the day view, runs, closes, report downloads),
 //! `exceptions` (the list), `exception` (detail, resolve / approve / reject), `payments`
 //! (search, detail), `settlements` (files and upload), `jobs` (progress of long operations),
-//! `ledger` (export, verification) and `notifications` (dead letters, re-send). `session` holds
+//! `ledger` (export, verification), `notifications` (dead letters, re-send), `remittances`
+//! (treasury remittance), `receipts` (e-receipts: search, detail, print, corrections) and
+//! `receipt_summary` (the day's Mẫu 01/TH-BLĐT with its downloads). `session` holds
 //! the access check, the CSRF check and the security headers; `page` the layout and errors;
 //! `i18n` the two languages; `chart` the bar chart's geometry. Templates are in
 //! `templates/dashboard/` (compiled in by askama), the stylesheet and the one script in
@@ -24,6 +26,8 @@ mod login;
 mod notifications;
 mod page;
 mod payments;
+mod receipt_summary;
+mod receipts;
 mod remittances;
 pub mod session;
 mod settlements;
@@ -55,6 +59,8 @@ pub fn routes() -> Vec<Route> {
     r.extend(ledger::routes());
     r.extend(notifications::routes());
     r.extend(remittances::routes());
+    r.extend(receipts::routes());
+    r.extend(receipt_summary::routes());
     r
 }
 

@@ -25,7 +25,7 @@ pub fn enc(s: &str) -> String {
 }
 
 /// Which menu entry a page belongs to (the layout marks it): `calendar`, `exceptions`,
-/// `settlements`, `payments`, `notifications`, `ledger`, `remittances`, or empty.
+/// `settlements`, `payments`, `notifications`, `ledger`, `remittances`, `receipts`, or empty.
 pub type Nav = &'static str;
 
 /// What the shared layout shows: the menu, the user, the language switch, the logout form.

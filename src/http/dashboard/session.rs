@@ -101,16 +101,14 @@ pub fn lang_of(headers: &HeaderMap) -> Lang {
 }
 
 /// The headers every dashboard answer carries: a CSP that allows no inline script or style
-/// and no framing, no MIME sniffing, no referrer, no caching of pages.
+/// and no framing, no MIME sniffing, no referrer, no caching of pages. A page that sets its own
+/// CSP keeps it (only the printable receipt does: no script, no load, its inline stylesheet).
 pub fn secure(res: &mut Response, https: bool) {
     let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; \
+    h.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static(
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; \
              frame-ancestors 'none'; base-uri 'none'",
-        ),
-    );
+    ));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
@@ -129,7 +127,9 @@ fn way_back(method: &Method, uri: &axum::http::Uri) -> String {
     }
     let path = uri.path();
     match path.rsplit_once('/') {
-        Some((page, "resolve" | "approve" | "reject" | "run" | "close" | "resend")) if !page.is_empty() => {
+        Some((page, "resolve" | "approve" | "reject" | "run" | "close" | "resend" | "replace" | "adjust"))
+            if !page.is_empty() =>
+        {
             page.to_owned()
         }
         _ => path.to_owned(),
