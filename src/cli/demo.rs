@@ -19,8 +19,9 @@ pub(super) async fn demo(args: super::DemoArgs) -> Result<(), CliError> {
         Some(u) => user_err(u.0.clone()),
         None => CliError::Internal(e),
     })?;
+    // The dashboard's address and login, also with `--exit` (SPEC §3.3 prints them, then stops).
+    finished.print_dashboard(!args.exit);
     if !args.exit {
-        finished.print_dashboard();
         crate::http::shutdown_signal().await;
     }
     finished.stop().await?;

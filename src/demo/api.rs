@@ -66,6 +66,20 @@ impl Api {
         Ok(a.body)
     }
 
+    /// A plain-text page that must succeed (`/metrics`).
+    pub async fn text(&self, path: &str) -> anyhow::Result<String> {
+        let res = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .with_context(|| format!("GET {path}: no answer"))?;
+        if !res.status().is_success() {
+            bail!("GET {path}: {}", res.status());
+        }
+        res.text().await.with_context(|| format!("GET {path}: cannot read the answer"))
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> anyhow::Result<Value> {
         self.ok(Method::GET, path, token, None).await
     }

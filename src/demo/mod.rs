@@ -93,8 +93,9 @@ pub struct Finished {
 
 impl Finished {
     /// Stops the server (requests in flight finish) and waits for it.
-    pub fn print_dashboard(&self) {
-        self.summary.print_dashboard(&self.base, &self.login);
+    /// Prints the dashboard's address and login; `serving` says whether the server stays up.
+    pub fn print_dashboard(&self, serving: bool) {
+        self.summary.print_dashboard(&self.base, &self.login, serving);
     }
 
     pub async fn stop(self) -> anyhow::Result<()> {

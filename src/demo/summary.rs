@@ -163,6 +163,13 @@ pub async fn read_back(ctx: &Ctx, p: &Played, b: &Books, receiver: &Receiver) ->
         None => Vec::new(),
     };
     let live = ctx.api.get("/api/v1/ledger/verify", token).await?;
+    // The cases the server knows, from its metrics (read from the database at scrape time).
+    let metrics = ctx.api.text("/metrics").await?;
+    let cases = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("feerecon_cases "))
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .context("/metrics names feerecon_cases")?;
     let r = ctx.api.get(&format!("/api/v1/receipts/summary?date={d}"), token).await?;
     let receipts = (
         r["totals"]["receipts"].as_i64().unwrap_or(0),
@@ -172,7 +179,7 @@ pub async fn read_back(ctx: &Ctx, p: &Played, b: &Books, receiver: &Receiver) ->
     Ok(Summary {
         date: d.to_string(),
         policy: p.policy.clone(),
-        cases: p.cases,
+        cases,
         gateways,
         waived: sums(&day["waived"]),
         budget_covered: sums(&day["budget_covered"]),
@@ -185,6 +192,9 @@ pub async fn read_back(ctx: &Ctx, p: &Played, b: &Books, receiver: &Receiver) ->
         received: receiver.received(),
         unverified_bases: p.unverified.clone(),
         receipts,
+        // The demo's own count of the decisions it made (the API has no list of a date's
+        // exceptions yet: a resolution that confirmed a payment leaves no item in the report);
+        // the demo test checks it against the database.
         exceptions_resolved: b.resolved.len(),
         late_line_matched: b.late_line_matched,
         self_approval: b.self_approval.clone(),
@@ -293,14 +303,18 @@ impl Summary {
     }
 
     /// Prints where to look while the server keeps serving.
-    pub fn print_dashboard(&self, base: &str, login: &(String, Secret)) {
+    pub fn print_dashboard(&self, base: &str, login: &(String, Secret), serving: bool) {
         say("");
         say(format!("dashboard: {base}/   login: {}   password: {}", login.0, login.1.expose()));
         say(format!(
             "  the calendar shows {} closed; {base}/days/{}?gateway=vnpay has the day's report, its exceptions and their resolutions",
             self.date, self.date
         ));
-        say("serving until Ctrl-C (the database stays in the demo folder)");
+        if serving {
+            say("serving until Ctrl-C (the database stays in the demo folder)");
+        } else {
+            say("--exit: the server stops now; run the demo without --exit to browse the day");
+        }
     }
 }
 

@@ -124,6 +124,15 @@ async fn the_demo_plays_a_day_that_the_database_and_the_ledger_confirm() {
     assert_eq!(states.get(&ExceptionState::Resolved), Some(&8), "{states:?}");
     assert_eq!(states.get(&ExceptionState::Superseded), Some(&1), "the late line's exception: {states:?}");
     assert_eq!(states.len(), 2, "nothing open or pending: {states:?}");
+    // The resolved count it printed is the database's, and the dashboard's address and login are
+    // printed with --exit too.
+    assert!(run.stdout.contains("exceptions: 8 resolved under four eyes"), "{}", run.stdout);
+    assert!(run.stdout.contains("; 60 cases\n"), "the cases, read back from /metrics: {}", run.stdout);
+    assert!(
+        run.stdout.contains("dashboard: http://127.0.0.1:") && run.stdout.contains("--exit: the server stops now"),
+        "{}",
+        run.stdout
+    );
     // The cases, the payments and the notifications.
     assert_eq!(store.case_count().await.unwrap(), 60);
     let payments: BTreeMap<PaymentStatus, i64> = store.payment_counts().await.unwrap().into_iter().collect();
