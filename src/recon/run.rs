@@ -316,13 +316,13 @@ impl Finance {
     }
 
     /// Runs a (date, gateway), or returns the stored run when it is closed.
-    #[tracing::instrument(name = "recon.run", skip(self, actor))]
     pub async fn run(&self, date: NaiveDate, gateway: Gateway, actor: &str) -> Result<RunView> {
         self.run_observed(date, gateway, actor, &|_| {}).await
     }
 
     /// `run`, telling `phase` where it is: reading the date's data, matching the rows read,
     /// saving the items (a big day spends seconds in each).
+    #[tracing::instrument(name = "recon.run", skip(self, actor, phase))]
     pub async fn run_observed(
         &self,
         date: NaiveDate,
