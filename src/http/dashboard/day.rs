@@ -446,15 +446,19 @@ struct ReportQuery {
     gateway: Option<String>,
 }
 
+/// The (date, gateway) a report download names: the path's date and the `gateway` query.
+fn report_of(v: &Viewer, date: &str, req: &Request) -> Result<(NaiveDate, Gateway), PageError> {
+    let q: ReportQuery = super::query(req.uri(), v.lang)?;
+    Ok((parse_date(v, date)?, parse_gateway(v, super::given(&q.gateway))?))
+}
+
 async fn report_csv(
     State(state): State<AppState>,
     Extension(v): Extension<Viewer>,
     Path(date): Path<String>,
     req: Request,
 ) -> Result<Response, PageError> {
-    let q: ReportQuery = super::query(req.uri(), v.lang)?;
-    let date = parse_date(&v, &date)?;
-    let gateway = parse_gateway(&v, super::given(&q.gateway))?;
+    let (date, gateway) = report_of(&v, &date, &req)?;
     let pages = state.finance.csv(date, gateway).await.map_err(|e| PageError::finance(&v, e))?;
     let stream = futures_util::stream::unfold(pages, |mut pages| async move {
         match pages.next().await {
@@ -472,9 +476,7 @@ async fn report_xlsx(
     Path(date): Path<String>,
     req: Request,
 ) -> Result<Response, PageError> {
-    let q: ReportQuery = super::query(req.uri(), v.lang)?;
-    let date = parse_date(&v, &date)?;
-    let gateway = parse_gateway(&v, super::given(&q.gateway))?;
+    let (date, gateway) = report_of(&v, &date, &req)?;
     let view = state.finance.report(date, gateway).await.map_err(|e| PageError::finance(&v, e))?;
     let bytes =
         render::xlsx(&view.report).map_err(|e| PageError::internal(v.lang, anyhow::anyhow!("xlsx: {e}")).with(&v))?;
