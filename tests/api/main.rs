@@ -25,6 +25,7 @@ mod migrations;
 mod model;
 mod mutations;
 mod notify;
+mod outcomes;
 mod queries;
 mod receipts;
 mod receipts_dash;
