@@ -256,7 +256,9 @@ async fn a_port_in_use_is_a_user_error_naming_the_address() {
     assert!(last.starts_with("error: FEERECON_LISTEN: cannot listen on ") && last.contains(&addr), "{}", r.stderr);
     assert!(!r.stderr.contains("internal error"), "{}", r.stderr);
     // The simulator too.
-    let r = feerecon(&url, &["simulate-gateway", "--listen", &addr], "", crate::helpers::GATEWAY_ENV).await;
+    let env = crate::helpers::gateway_env("http://127.0.0.1:9");
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let r = feerecon(&url, &["simulate-gateway", "--listen", &addr], "", &env).await;
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains("--listen") && r.stderr.contains(&addr), "{}", r.stderr);
     drop(taken);
