@@ -41,12 +41,15 @@ pub fn callback(gateway: Gateway, callback_id: &str, a: &Applied, case_code: Opt
 }
 
 /// Logs what a status query came to: at `info` when it settled the payment's fate (recovered a
-/// lost outcome, or expired it) or refused the answer; at `debug` when the payment stays pending.
+/// lost outcome, or expired it) or refused the answer (a bad signature, another amount, another
+/// payment); at `debug` when the payment stays pending (still processing, an API error, no answer).
 pub fn status_query(gateway: Gateway, case_code: &str, a: &Applied) {
     let left_pending = a.status.is_some_and(|s| s != PaymentStatus::Pending);
     let outcome = match (a.result, a.status) {
         (_, Some(PaymentStatus::Expired)) => "expired",
         (CallbackResult::Applied, _) if left_pending => "recovered",
+        // An API error, or no answer at all (already logged as such): asked again later.
+        (CallbackResult::NotAnOutcome, _) => "not_an_outcome",
         (r, _) => outcome_word(r),
     };
     macro_rules! line {
