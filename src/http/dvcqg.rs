@@ -115,7 +115,10 @@ async fn gateway_receipt(State(state): State<AppState>, ApiPath(id): ApiPath<Str
     .into_response())
 }
 
-async fn gateway_receipt_file(State(state): State<AppState>, ApiPath(id): ApiPath<String>) -> Result<Response, ApiError> {
+async fn gateway_receipt_file(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Response, ApiError> {
     let r = state.store.gateway_receipt(&id).await?;
     let Some((body, ct)) = r.and_then(|r| Some((r.body?, r.content_type.unwrap_or_else(|| "application/pdf".into()))))
     else {

@@ -208,9 +208,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         }
         let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|e| match e {
             BytesRejection::FailedToBufferBody(ref inner) if inner.status() == StatusCode::PAYLOAD_TOO_LARGE => limit
-                .map_or_else(|| ApiError::PayloadTooLarge("the body is larger than this route accepts".into()), |l| {
-                    l.too_large()
-                }),
+                .map_or_else(
+                    || ApiError::PayloadTooLarge("the body is larger than this route accepts".into()),
+                    |l| l.too_large(),
+                ),
             other => ApiError::InvalidRequest(format!("cannot read the body: {other}")),
         })?;
         parse_json(&bytes).map(ApiJson)
@@ -250,7 +251,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
 
 /// Parses a query string into `T`, naming the parameter at fault.
 pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
-    let de = serde_urlencoded::Deserializer::from_bytes(query.as_bytes());
+    let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let msg = e.into_inner().to_string();

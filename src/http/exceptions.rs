@@ -85,6 +85,7 @@ async fn list(State(state): State<AppState>, ApiQuery(q): ApiQuery<ListQuery>) -
     };
     let after = page.cursor().map(parse_cursor).transpose()?;
     let rows = state.store.exception_list(&filter, after, page.fetch()).await?;
-    let key = |r: &ExceptionListRow| format!("{}/{}", r.exception.business_date.format("%Y-%m-%d"), r.exception.exception_id);
+    let key =
+        |r: &ExceptionListRow| format!("{}/{}", r.exception.business_date.format("%Y-%m-%d"), r.exception.exception_id);
     Ok(Page::from_rows(rows, &page, key).map(|r| view(&r)).into_response())
 }

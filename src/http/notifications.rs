@@ -13,8 +13,8 @@ use super::auth::Principal;
 use super::error::{ApiError, ApiPath, ApiQuery};
 use super::page::{Page, PageQuery};
 use super::routes::{Access, Route};
-use crate::domain::payment::DeliveryState;
 use crate::domain::Timestamp;
+use crate::domain::payment::DeliveryState;
 use crate::store::OutboxEvent;
 
 pub fn routes() -> Vec<Route> {

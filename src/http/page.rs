@@ -91,7 +91,10 @@ impl ListPage {
 
 /// 422 naming `cursor`: only a `next_cursor` this API answered is a valid cursor.
 pub fn bad_cursor(raw: &str) -> ApiError {
-    ApiError::field(FieldError::new("cursor", format!("{raw:?} is not a cursor this list gave (pass next_cursor back)")))
+    ApiError::field(FieldError::new(
+        "cursor",
+        format!("{raw:?} is not a cursor this list gave (pass next_cursor back)"),
+    ))
 }
 
 /// One page of a list.

@@ -8,14 +8,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json};
 use serde::Deserialize;
-use serde_json::json;
 
 use super::AppState;
 use super::auth::Principal;
 use super::cases::path_case_code;
 use super::download::{CSV, XLSX, download};
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery};
-use super::page::{Page, PageQuery};
+use super::page::Page;
 use super::routes::{Access, Route};
 use crate::domain::{BusinessDate, FieldError};
 use crate::receipts::{AdjustRequest, ReceiptError, ReplaceRequest, summary};
@@ -131,7 +130,10 @@ struct SummaryQuery {
     format: Option<String>,
 }
 
-async fn summary_of_date(State(state): State<AppState>, ApiQuery(q): ApiQuery<SummaryQuery>) -> Result<Response, ApiError> {
+async fn summary_of_date(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<SummaryQuery>,
+) -> Result<Response, ApiError> {
     let raw = q.date.ok_or_else(|| ApiError::field(FieldError::new("date", "is required")))?;
     let date = BusinessDate::parse(&raw).map_err(|e| ApiError::field(FieldError::new("date", e)))?;
     let format = q.format.unwrap_or_else(|| "json".into());

@@ -8,7 +8,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json};
 use serde::Deserialize;
-use serde_json::json;
 
 use super::AppState;
 use super::auth::Principal;

@@ -6,7 +6,7 @@
 use feerecon::domain::Role;
 
 use crate::cli::feerecon;
-use crate::helpers::{TestApp, case_body, json};
+use crate::helpers::{case_body, json};
 
 crate::both_backends! {
     async fn a_put_that_changes_a_case_says_updated_and_is_audited(app: TestApp) {
@@ -35,7 +35,9 @@ crate::both_backends! {
 const CSV_HEAD: &str = "case_code,procedure_code,applicant_name,channel,subjects,quantity,received_at,receiving_unit\n";
 
 fn row(seq: u32, name: &str) -> String {
-    format!("000.00.12.H62-240716-{seq:04},1.001193,\"{name}\",online_full,,1,2024-07-16T08:00:00+07:00,000.00.12.H62\n")
+    format!(
+        "000.00.12.H62-240716-{seq:04},1.001193,\"{name}\",online_full,,1,2024-07-16T08:00:00+07:00,000.00.12.H62\n"
+    )
 }
 
 crate::both_databases! {
