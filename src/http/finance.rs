@@ -1,10 +1,8 @@
 //! Finance over HTTP (SPEC §4.2, §7): settlement files, reconciliation runs and reports,
 //! exceptions, day closing, and the day view of waived and budget-covered cases.
 
-use std::collections::HashMap;
-
 use axum::body::{Body, Bytes};
-use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -15,7 +13,8 @@ use serde_json::json;
 use super::AppState;
 use super::auth::Principal;
 use super::download::{CSV, XLSX, download};
-use super::error::{ApiError, ApiJson};
+use super::error::{ApiError, ApiJson, ApiPath, ApiQuery};
+use super::page::{Page, PageQuery};
 use super::routes::{Access, Route};
 use crate::domain::payment::Gateway;
 use crate::domain::{BusinessDate, FieldError, Timestamp};
@@ -35,7 +34,7 @@ pub fn routes() -> Vec<Route> {
             Method::GET,
             "/api/v1/settlements",
             Access::Staff,
-            "Imported settlement files with their hashes.",
+            "Imported settlement files with their hashes, in import order (?gateway=G), paged (?cursor=&limit=).",
             get(files),
         ),
         Route::new(
@@ -142,7 +141,7 @@ struct UploadQuery {
 async fn upload(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
-    Query(q): Query<UploadQuery>,
+    ApiQuery(q): ApiQuery<UploadQuery>,
     req: Request,
 ) -> Result<Response, ApiError> {
     let limit = state.config.max_upload;
@@ -190,24 +189,26 @@ async fn upload(
         .into_response())
 }
 
-async fn files(State(state): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Result<Response, ApiError> {
-    let items: Vec<_> = state
-        .finance
-        .files(match q.get("gateway") {
-            Some(g) => Some(parse_gateway(Some(g))?),
-            None => None,
-        })
-        .await?
-        .into_iter()
-        .map(|f| {
-            json!({"file_id": f.file_id, "gateway": f.gateway, "profile": f.profile, "name": f.name, "sha256": f.sha256,
-                   "lines": f.line_count, "imported_at": Timestamp::at(f.imported_at), "imported_by": f.imported_by})
-        })
-        .collect();
-    Ok(Json(json!({"items": items, "next_cursor": null})).into_response())
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilesQuery {
+    gateway: Option<String>,
+    cursor: Option<String>,
+    limit: Option<String>,
 }
 
-async fn file_bytes(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn files(State(state): State<AppState>, ApiQuery(q): ApiQuery<FilesQuery>) -> Result<Response, ApiError> {
+    let gateway = q.gateway.as_deref().map(|g| parse_gateway(Some(g))).transpose()?;
+    let q = PageQuery::new(q.cursor, q.limit.as_deref())?;
+    let rows = state.store.settlement_files_page(gateway, q.cursor(), q.fetch()).await?;
+    let page = Page::from_rows(rows, &q, |f| f.file_id.clone()).map(|f| {
+        json!({"file_id": f.file_id, "gateway": f.gateway, "profile": f.profile, "name": f.name, "sha256": f.sha256,
+               "lines": f.line_count, "imported_at": Timestamp::at(f.imported_at), "imported_by": f.imported_by})
+    });
+    Ok(page.into_response())
+}
+
+async fn file_bytes(State(state): State<AppState>, ApiPath(id): ApiPath<String>) -> Result<Response, ApiError> {
     let (f, bytes) = state.finance.file(&id).await?;
     let mut res = (StatusCode::OK, bytes).into_response();
     let h = res.headers_mut();
@@ -245,8 +246,8 @@ struct ReportQuery {
 
 async fn report(
     State(state): State<AppState>,
-    Path(date): Path<String>,
-    Query(q): Query<ReportQuery>,
+    ApiPath(date): ApiPath<String>,
+    ApiQuery(q): ApiQuery<ReportQuery>,
 ) -> Result<Response, ApiError> {
     let date = parse_date(&date)?;
     let gateway = parse_gateway(q.gateway.as_deref())?;
@@ -280,13 +281,13 @@ struct ItemsQuery {
     gateway: Option<String>,
     category: Option<String>,
     cursor: Option<String>,
-    limit: Option<i64>,
+    limit: Option<String>,
 }
 
 async fn items(
     State(state): State<AppState>,
-    Path(date): Path<String>,
-    Query(q): Query<ItemsQuery>,
+    ApiPath(date): ApiPath<String>,
+    ApiQuery(q): ApiQuery<ItemsQuery>,
 ) -> Result<Response, ApiError> {
     let date = parse_date(&date)?;
     let gateway = parse_gateway(q.gateway.as_deref())?;
@@ -294,13 +295,10 @@ async fn items(
         Some(c) => Some(c.parse().map_err(|e| ApiError::field(FieldError::new("category", e)))?),
         None => None,
     };
+    let page = PageQuery::new(q.cursor, q.limit.as_deref())?;
     let view = state.finance.report(date.naive(), gateway).await?;
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let page = state.finance.items(&view.run.run_id, category, q.cursor.as_deref(), limit + 1).await?;
-    let more = page.len() as i64 > limit;
-    let items: Vec<_> = page.into_iter().take(limit as usize).collect();
-    let next = if more { items.last().map(|i| i.item_key.clone()) } else { None };
-    Ok(Json(json!({"items": items, "next_cursor": next})).into_response())
+    let rows = state.finance.items(&view.run.run_id, category, page.cursor(), page.fetch()).await?;
+    Ok(Page::from_rows(rows, &page, |i| i.item_key.clone()).into_response())
 }
 
 #[derive(Deserialize)]
@@ -321,7 +319,7 @@ fn exception_json(e: &crate::store::ExceptionRow) -> serde_json::Value {
 async fn resolve(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(b): ApiJson<ResolveBody>,
 ) -> Result<Response, ApiError> {
     if b.note.chars().count() > 2000 {
@@ -347,7 +345,7 @@ async fn decide(state: AppState, who: Principal, id: String, body: Bytes, approv
 async fn approve(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     decide(state, who, id, body, true).await
@@ -356,7 +354,7 @@ async fn approve(
 async fn reject(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     decide(state, who, id, body, false).await
@@ -371,7 +369,7 @@ struct CloseBody {
 async fn close(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
-    Path(date): Path<String>,
+    ApiPath(date): ApiPath<String>,
     ApiJson(b): ApiJson<CloseBody>,
 ) -> Result<Response, ApiError> {
     let date = parse_date(&date)?;
@@ -380,7 +378,7 @@ async fn close(
     Ok(Json(view.report).into_response())
 }
 
-async fn day(State(state): State<AppState>, Path(date): Path<String>) -> Result<Response, ApiError> {
+async fn day(State(state): State<AppState>, ApiPath(date): ApiPath<String>) -> Result<Response, ApiError> {
     let date = parse_date(&date)?;
     Ok(Json(state.finance.day(date.naive()).await?).into_response())
 }

@@ -1,7 +1,7 @@
 //! The ledger and the audit log for finance, auditors and administrators (SPEC §8).
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -10,9 +10,10 @@ use serde_json::json;
 
 use super::AppState;
 use super::download::{ZIP, download};
-use super::error::ApiError;
+use super::error::{ApiError, ApiQuery};
+use super::page::{ListPage, Page, PageQuery};
 use super::routes::{Access, Route};
-use crate::domain::{BusinessDate, FieldError, Timestamp};
+use crate::domain::{BusinessDate, FieldError};
 
 pub fn routes() -> Vec<Route> {
     vec![
@@ -20,7 +21,7 @@ pub fn routes() -> Vec<Route> {
             Method::GET,
             "/api/v1/ledger",
             Access::Staff,
-            "Ledger entries in seq order (?after=SEQ&limit=N).",
+            "Ledger entries in seq order, paged (?cursor=&limit=).",
             get(entries),
         ),
         Route::new(
@@ -55,31 +56,38 @@ pub fn routes() -> Vec<Route> {
             Method::GET,
             "/api/v1/ledger/checkpoints",
             Access::Staff,
-            "The signed checkpoints.",
+            "The signed checkpoints by last seq, paged (?cursor=&limit=).",
             get(checkpoints),
         ),
         Route::new(
             Method::GET,
             "/api/v1/audit-log",
             Access::Staff,
-            "The chained audit log of manual actions (?after=SEQ&limit=N).",
+            "The chained audit log of manual actions in seq order, paged (?cursor=&limit=).",
             get(audit_log),
         ),
     ]
 }
 
+/// `cursor` and `limit`; `after` is the older name of `cursor`, still accepted.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Page {
-    after: Option<i64>,
-    limit: Option<i64>,
+struct SeqPage {
+    cursor: Option<String>,
+    after: Option<String>,
+    limit: Option<String>,
 }
 
-async fn entries(State(state): State<AppState>, Query(q): Query<Page>) -> Result<Response, ApiError> {
-    let limit = q.limit.unwrap_or(500).clamp(1, 10_000);
-    let page = state.store.ledger_entries(q.after.unwrap_or(0), limit).await?;
-    let next = if page.len() as i64 == limit { page.last().map(|e| e.seq.to_string()) } else { None };
-    Ok(Json(json!({"items": page, "next_cursor": next})).into_response())
+impl SeqPage {
+    fn page(self) -> Result<PageQuery, ApiError> {
+        PageQuery::new(self.cursor.or(self.after), self.limit.as_deref())
+    }
+}
+
+async fn entries(State(state): State<AppState>, ApiQuery(q): ApiQuery<SeqPage>) -> Result<Response, ApiError> {
+    let q = q.page()?;
+    let rows = state.store.ledger_entries(q.seq_cursor()?, q.fetch()).await?;
+    Ok(Page::from_rows(rows, &q, |e| e.seq.to_string()).into_response())
 }
 
 async fn verify(State(state): State<AppState>) -> Result<Response, ApiError> {
@@ -99,7 +107,7 @@ struct DateQuery {
     date: Option<String>,
 }
 
-async fn balances(State(state): State<AppState>, Query(q): Query<DateQuery>) -> Result<Response, ApiError> {
+async fn balances(State(state): State<AppState>, ApiQuery(q): ApiQuery<DateQuery>) -> Result<Response, ApiError> {
     let d = date("date", q.date.as_deref())?;
     let rows = state.store.trial_balance(d.naive()).await?;
     let (dr, cr) = rows.iter().fold((0i64, 0i64), |(a, b), r| (a + r.1, b + r.2));
@@ -115,7 +123,7 @@ struct RangeQuery {
     to: Option<String>,
 }
 
-async fn export(State(state): State<AppState>, Query(q): Query<RangeQuery>) -> Result<Response, ApiError> {
+async fn export(State(state): State<AppState>, ApiQuery(q): ApiQuery<RangeQuery>) -> Result<Response, ApiError> {
     let from = date("from", q.from.as_deref())?;
     let to = date("to", q.to.as_deref())?;
     if to < from {
@@ -134,16 +142,15 @@ async fn public_key(State(state): State<AppState>) -> Result<Response, ApiError>
     Ok(Json(json!({"algorithm": "ed25519", "public_key": state.ledger.public_key().await?})).into_response())
 }
 
-async fn checkpoints(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let items: Vec<_> =
-        state.store.checkpoints().await?.iter().map(crate::ledger::export::manifest_checkpoint).collect();
-    Ok(Json(json!({"items": items, "next_cursor": null})).into_response())
+async fn checkpoints(State(state): State<AppState>, ApiQuery(q): ApiQuery<ListPage>) -> Result<Response, ApiError> {
+    let q = q.page()?;
+    let rows = state.store.checkpoints_page(q.cursor(), q.fetch()).await?;
+    let page = Page::from_rows(rows, &q, |c| c.checkpoint_id.clone());
+    Ok(page.map(|c| crate::ledger::export::manifest_checkpoint(&c)).into_response())
 }
 
-async fn audit_log(State(state): State<AppState>, Query(q): Query<Page>) -> Result<Response, ApiError> {
-    let limit = q.limit.unwrap_or(500).clamp(1, 10_000);
-    let page = state.store.audit_log(q.after.unwrap_or(0), limit).await?;
-    let next = if page.len() as i64 == limit { page.last().map(|e| e.seq.to_string()) } else { None };
-    let _ = Timestamp::at;
-    Ok(Json(json!({"items": page, "next_cursor": next})).into_response())
+async fn audit_log(State(state): State<AppState>, ApiQuery(q): ApiQuery<SeqPage>) -> Result<Response, ApiError> {
+    let q = q.page()?;
+    let rows = state.store.audit_log(q.seq_cursor()?, q.fetch()).await?;
+    Ok(Page::from_rows(rows, &q, |e| e.seq.to_string()).into_response())
 }

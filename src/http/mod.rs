@@ -14,12 +14,14 @@ pub mod dashboard;
 mod download;
 mod dvcqg;
 pub mod error;
+mod exceptions;
 mod finance;
 mod gateway;
 mod health;
 mod ledger;
 mod notifications;
 mod openapi;
+pub mod page;
 mod payments;
 mod receipts;
 mod remittances;
@@ -32,7 +34,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -79,6 +81,7 @@ pub fn all_routes() -> Vec<Route> {
     r.extend(dvcqg::routes());
     r.extend(notifications::routes());
     r.extend(finance::routes());
+    r.extend(exceptions::routes());
     r.extend(ledger::routes());
     r.extend(dashboard::routes());
     r.extend(receipts::routes());
@@ -99,7 +102,7 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(state.config.max_body))
         .layer(from_fn_with_state(state.clone(), request_timeout))
         .layer(from_fn_with_state(state.clone(), observe))
-        .layer(from_fn(error::envelope_layer))
+        .layer(from_fn_with_state(error::BodyLimit(state.config.max_body), error::envelope_layer))
         .with_state(state)
 }
 

@@ -1,6 +1,6 @@
 //! Portal notifications for staff (SPEC §6.6): the dead letters, and re-sending them.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -10,10 +10,11 @@ use serde_json::json;
 
 use super::AppState;
 use super::auth::Principal;
-use super::error::ApiError;
+use super::error::{ApiError, ApiPath, ApiQuery};
+use super::page::{Page, PageQuery};
 use super::routes::{Access, Route};
+use crate::domain::Timestamp;
 use crate::domain::payment::DeliveryState;
-use crate::domain::{FieldError, Timestamp};
 use crate::store::OutboxEvent;
 
 pub fn routes() -> Vec<Route> {
@@ -22,7 +23,7 @@ pub fn routes() -> Vec<Route> {
             Method::GET,
             "/api/v1/notifications",
             Access::Staff,
-            "Portal notifications by state (?state=failed for dead letters), paged.",
+            "Portal notifications by id, every state or one (?state=failed for dead letters), paged (?cursor=&limit=).",
             get(list),
         ),
         Route::new(
@@ -47,26 +48,22 @@ fn view(e: &OutboxEvent) -> serde_json::Value {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
-    state: Option<String>,
+    /// `pending`, `delivered` or `failed`; every state when absent.
+    state: Option<DeliveryState>,
     cursor: Option<String>,
-    limit: Option<i64>,
+    limit: Option<String>,
 }
 
-async fn list(State(state): State<AppState>, Query(q): Query<ListQuery>) -> Result<Response, ApiError> {
-    let st = q.state.unwrap_or_else(|| "failed".into());
-    let st: DeliveryState = st.parse().map_err(|e| ApiError::field(FieldError::new("state", e)))?;
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let page = state.store.notifications(Some(st), q.cursor.as_deref(), limit + 1).await?;
-    let more = page.len() as i64 > limit;
-    let items: Vec<_> = page.iter().take(limit as usize).map(view).collect();
-    let next = if more { page.get(limit as usize - 1).map(|e| e.event_id.clone()) } else { None };
-    Ok(Json(json!({"items": items, "next_cursor": next})).into_response())
+async fn list(State(state): State<AppState>, ApiQuery(q): ApiQuery<ListQuery>) -> Result<Response, ApiError> {
+    let page = PageQuery::new(q.cursor, q.limit.as_deref())?;
+    let rows = state.store.notifications(q.state, page.cursor(), page.fetch()).await?;
+    Ok(Page::from_rows(rows, &page, |e| e.event_id.clone()).map(|e| view(&e)).into_response())
 }
 
 async fn resend(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     if crate::notify::resend(&state.store, &id, &who.name, state.clock.now()).await? {
         Ok(Json(json!({"event_id": id, "state": "pending"})).into_response())

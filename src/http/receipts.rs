@@ -2,19 +2,19 @@
 //! replaces or adjusts a receipt; finance and auditors download the day's summary for the tax
 //! office (Mẫu 01/TH-BLĐT) as JSON, CSV or XLSX.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json};
 use serde::Deserialize;
-use serde_json::json;
 
 use super::AppState;
 use super::auth::Principal;
 use super::cases::path_case_code;
 use super::download::{CSV, XLSX, download};
-use super::error::{ApiError, ApiJson};
+use super::error::{ApiError, ApiJson, ApiPath, ApiQuery};
+use super::page::Page;
 use super::routes::{Access, Route};
 use crate::domain::{BusinessDate, FieldError};
 use crate::receipts::{AdjustRequest, ReceiptError, ReplaceRequest, summary};
@@ -72,20 +72,25 @@ impl From<ReceiptError> for ApiError {
     }
 }
 
-async fn for_case(State(state): State<AppState>, Path(code): Path<String>) -> Result<Response, ApiError> {
+async fn for_case(
+    State(state): State<AppState>,
+    ApiPath(code): ApiPath<String>,
+    ApiQuery(q): ApiQuery<super::page::ListPage>,
+) -> Result<Response, ApiError> {
     let code = path_case_code(&code)?;
+    let page = q.page()?;
     if state.store.get_case(&code).await?.is_none() {
         return Err(ApiError::NotFound(format!("no case {code}")));
     }
     let items = state.receipts.for_case(&code).await?;
-    Ok(Json(json!({"items": items, "next_cursor": null})).into_response())
+    Ok(Page::of_all(items, &page)?.into_response())
 }
 
-async fn one(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn one(State(state): State<AppState>, ApiPath(id): ApiPath<String>) -> Result<Response, ApiError> {
     Ok(Json(state.receipts.get(&id).await?).into_response())
 }
 
-async fn print(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn print(State(state): State<AppState>, ApiPath(id): ApiPath<String>) -> Result<Response, ApiError> {
     let html = state.receipts.page(&id).await?;
     let mut res = (StatusCode::OK, html).into_response();
     let h = res.headers_mut();
@@ -101,7 +106,7 @@ async fn print(State(state): State<AppState>, Path(id): Path<String>) -> Result<
 async fn replace(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<ReplaceRequest>,
 ) -> Result<Response, ApiError> {
     let v = state.receipts.replace(&id, &req, &who.name).await?;
@@ -111,7 +116,7 @@ async fn replace(
 async fn adjust(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<AdjustRequest>,
 ) -> Result<Response, ApiError> {
     let v = state.receipts.adjust(&id, &req, &who.name).await?;
@@ -125,7 +130,10 @@ struct SummaryQuery {
     format: Option<String>,
 }
 
-async fn summary_of_date(State(state): State<AppState>, Query(q): Query<SummaryQuery>) -> Result<Response, ApiError> {
+async fn summary_of_date(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<SummaryQuery>,
+) -> Result<Response, ApiError> {
     let raw = q.date.ok_or_else(|| ApiError::field(FieldError::new("date", "is required")))?;
     let date = BusinessDate::parse(&raw).map_err(|e| ApiError::field(FieldError::new("date", e)))?;
     let format = q.format.unwrap_or_else(|| "json".into());

@@ -2,18 +2,18 @@
 //! period's statement (JSON, CSV, XLSX); finance requests the record of a transfer and another
 //! finance user approves or rejects it (four eyes).
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json};
 use serde::Deserialize;
-use serde_json::json;
 
 use super::AppState;
 use super::auth::Principal;
 use super::download::{CSV, XLSX, download};
-use super::error::{ApiError, ApiJson};
+use super::error::{ApiError, ApiJson, ApiPath, ApiQuery};
+use super::page::{Page, PageQuery};
 use super::routes::{Access, Route};
 use crate::domain::remittance::PeriodKind;
 use crate::domain::{BusinessDate, FieldError};
@@ -25,7 +25,7 @@ pub fn routes() -> Vec<Route> {
             Method::GET,
             "/api/v1/remittances",
             Access::Staff,
-            "Remittance periods with due, remitted, outstanding and late (?kind=day|week|month&from=&to=).",
+            "Remittance periods with due, remitted, outstanding and late (?kind=day|week|month&from=&to=), paged (?cursor=&limit=).",
             get(list),
         ),
         Route::new(
@@ -78,6 +78,8 @@ struct ListQuery {
     kind: Option<String>,
     from: Option<String>,
     to: Option<String>,
+    cursor: Option<String>,
+    limit: Option<String>,
 }
 
 fn date(field: &str, v: Option<&str>) -> Result<Option<chrono::NaiveDate>, ApiError> {
@@ -85,15 +87,16 @@ fn date(field: &str, v: Option<&str>) -> Result<Option<chrono::NaiveDate>, ApiEr
         .transpose()
 }
 
-async fn list(State(state): State<AppState>, Query(q): Query<ListQuery>) -> Result<Response, ApiError> {
+async fn list(State(state): State<AppState>, ApiQuery(q): ApiQuery<ListQuery>) -> Result<Response, ApiError> {
     let kind = q
         .kind
         .as_deref()
         .map(|k| k.parse::<PeriodKind>().map_err(|e| ApiError::field(FieldError::new("kind", e))))
         .transpose()?;
     let filter = ListFilter { kind, from: date("from", q.from.as_deref())?, to: date("to", q.to.as_deref())? };
+    let page = PageQuery::new(q.cursor, q.limit.as_deref())?;
     let items = state.remittances.list(filter).await?;
-    Ok(Json(json!({"items": items, "next_cursor": null})).into_response())
+    Ok(Page::of_all(items, &page)?.into_response())
 }
 
 #[derive(Deserialize)]
@@ -104,8 +107,8 @@ struct StatementQuery {
 
 async fn statement(
     State(state): State<AppState>,
-    Path(period): Path<String>,
-    Query(q): Query<StatementQuery>,
+    ApiPath(period): ApiPath<String>,
+    ApiQuery(q): ApiQuery<StatementQuery>,
 ) -> Result<Response, ApiError> {
     let format = q.format.unwrap_or_else(|| "json".into());
     if !matches!(format.as_str(), "json" | "csv" | "xlsx") {
@@ -169,7 +172,7 @@ async fn decide(
 async fn approve(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
-    Path(period): Path<String>,
+    ApiPath(period): ApiPath<String>,
     ApiJson(b): ApiJson<DecideBody>,
 ) -> Result<Response, ApiError> {
     decide(&state, &who, &period, true, b).await
@@ -178,7 +181,7 @@ async fn approve(
 async fn reject(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
-    Path(period): Path<String>,
+    ApiPath(period): ApiPath<String>,
     ApiJson(b): ApiJson<DecideBody>,
 ) -> Result<Response, ApiError> {
     decide(&state, &who, &period, false, b).await
