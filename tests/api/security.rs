@@ -88,19 +88,11 @@ async fn a_full_run_at_debug_level_logs_no_secret() {
     )
     .await
     .unwrap();
-    let hook = feerecon::simulator::Simulator::start(
-        feerecon::simulator::SimConfig {
-            vnpay: None,
-            momo: None,
-            zalopay: None,
-            dvcqg: None,
-            ..crate::helpers::sim_config()
-        },
-        "127.0.0.1:0".parse().unwrap(),
-        clock.clone(),
-    )
-    .await
-    .unwrap();
+    // The portal's webhook receiver: takes every notification.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}", listener.local_addr().unwrap());
+    let receiver = axum::Router::new().route("/webhook", axum::routing::post(|| async { axum::http::StatusCode::OK }));
+    tokio::spawn(async move { axum::serve(listener, receiver).await.unwrap() });
     let mut secrets = Secrets(Vec::new());
     let mut env = crate::helpers::gateway_env(&sim.url());
     for (k, v) in crate::helpers::GATEWAY_ENV {
@@ -109,7 +101,7 @@ async fn a_full_run_at_debug_level_logs_no_secret() {
         }
     }
     let webhook_secret = "webhook-secret-never-logged";
-    env.push(("FEERECON_PORTAL_WEBHOOK_URL".into(), format!("{}/webhook", hook.url())));
+    env.push(("FEERECON_PORTAL_WEBHOOK_URL".into(), format!("{hook}/webhook")));
     env.push(("FEERECON_PORTAL_WEBHOOK_SECRET".into(), webhook_secret.into()));
     secrets.add("FEERECON_PORTAL_WEBHOOK_SECRET", webhook_secret);
 
