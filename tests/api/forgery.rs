@@ -16,7 +16,8 @@ use rand::SeedableRng;
 
 use crate::forge::{GATEWAYS, accepted, forgeries, genuine, send};
 use crate::gateways::{pending_payment, with_gateways};
-use crate::helpers::TestApp;
+use crate::helpers::{Db, TestApp, spawn_gateway_app};
+use feerecon::simulator::Simulator;
 
 fn per_gateway() -> usize {
     std::env::var("FEERECON_FORGERIES_PER_GATEWAY").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000)
