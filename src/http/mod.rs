@@ -5,7 +5,7 @@
 //! which is how the tests start the real server) and assembles the router: each area's routes
 //! wrapped in their access check (`auth`), then, for every request, the metrics and log line
 //! (`metrics::observe`), the request timeout, the body limit, and the envelope for errors the
-//! framework makes itself (`error::envelope_layer`). `run_until_stopped` serves until the given
+//! framework makes itself (`error::envelope_layer`), and outermost the security headers (`headers`). `run_until_stopped` serves until the given
 //! shutdown future resolves, then lets requests in flight finish.
 
 pub mod auth;
@@ -17,6 +17,7 @@ pub mod error;
 mod exceptions;
 mod finance;
 mod gateway;
+pub mod headers;
 mod health;
 mod ledger;
 mod notifications;
@@ -98,12 +99,14 @@ pub fn router(state: AppState) -> Router {
         let guarded = r.handler.route_layer(from_fn_with_state((state.clone(), r.access), auth::authorize));
         app = app.route(r.path, guarded);
     }
-    app.fallback(|| async { ApiError::NotFound("no such route".into()) })
-        .layer(DefaultBodyLimit::max(state.config.max_body))
-        .layer(from_fn_with_state(state.clone(), request_timeout))
-        .layer(from_fn_with_state(state.clone(), observe))
-        .layer(from_fn_with_state(error::BodyLimit(state.config.max_body), error::envelope_layer))
-        .with_state(state)
+    headers::apply(
+        app.fallback(|| async { ApiError::NotFound("no such route".into()) })
+            .layer(DefaultBodyLimit::max(state.config.max_body))
+            .layer(from_fn_with_state(state.clone(), request_timeout))
+            .layer(from_fn_with_state(state.clone(), observe))
+            .layer(from_fn_with_state(error::BodyLimit(state.config.max_body), error::envelope_layer))
+            .with_state(state),
+    )
 }
 
 /// Middleware: counts and times every request by matched route, method and status, and logs it.

@@ -11,7 +11,7 @@ use crate::both_backends;
 use crate::helpers::TestApp;
 
 /// SPEC §4.2, transcribed: (method, path, access).
-const SPEC_TABLE: &[(&str, &str, Access)] = &[
+pub(crate) const SPEC_TABLE: &[(&str, &str, Access)] = &[
     ("GET", "/healthz", Access::Public),
     ("GET", "/readyz", Access::Public),
     ("GET", "/metrics", Access::Public),
@@ -109,7 +109,7 @@ const SPEC_TABLE: &[(&str, &str, Access)] = &[
     ("POST", "/receipts/{receipt_id}/adjust", Access::PageFinance),
 ];
 
-fn concrete(path: &str) -> String {
+pub(crate) fn concrete(path: &str) -> String {
     path.replace("{case_code}", "000.00.12.H62-240715-0001")
         .replace("{payment_id}", "pay_00000000000000000000000000000000")
         .replace("{id}", "x")

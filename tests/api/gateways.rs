@@ -5,6 +5,7 @@ use feerecon::domain::Role;
 use feerecon::simulator::{Faults, SimOutcome, Simulator};
 use serde_json::Value;
 
+pub(crate) use crate::forge::{genuine, send};
 use crate::helpers::{Db, TestApp, cc, error_code, json, spawn_gateway_app};
 
 /// Runs a body against a server with the three gateways and a simulator, on both databases.
@@ -331,87 +332,6 @@ async fn budget_covered_cases_and_disabled_or_unreachable_gateways() {
         assert_eq!((s, error_code(&v)), (502, "gateway_unavailable"), "{g}");
     }
     assert!(down.store.case_payments(&cc(&code)).await.unwrap().is_empty(), "no payment is created");
-}
-
-/// The genuine signed callback (URL or body) for a pending payment, built with the simulator's
-/// signer, and the way to send it.
-pub(crate) fn genuine(gateway: &str, txn_ref: &str, amount: i64, secret_override: Option<&str>) -> (String, String) {
-    use feerecon::simulator::sign;
-    let env = |k: &str| crate::helpers::GATEWAY_ENV.iter().find(|(n, _)| *n == k).unwrap().1;
-    match gateway {
-        "vnpay" => {
-            let p: Vec<(String, String)> = vec![
-                ("vnp_Amount".into(), (amount * 100).to_string()),
-                ("vnp_BankCode".into(), "NCB".into()),
-                ("vnp_OrderInfo".into(), "Thanh toan le phi".into()),
-                ("vnp_PayDate".into(), "20240715170112".into()),
-                ("vnp_ResponseCode".into(), "00".into()),
-                ("vnp_TmnCode".into(), env("FEERECON_VNPAY_TMN_CODE").into()),
-                ("vnp_TransactionNo".into(), "77001".into()),
-                ("vnp_TransactionStatus".into(), "00".into()),
-                ("vnp_TxnRef".into(), txn_ref.into()),
-            ];
-            ("GET".into(), sign::vnpay_signed_query(secret_override.unwrap_or(env("FEERECON_VNPAY_HASH_SECRET")), &p))
-        }
-        "momo" => {
-            let raw = sign::momo_raw(&[
-                ("accessKey", env("FEERECON_MOMO_ACCESS_KEY").into()),
-                ("amount", amount.to_string()),
-                ("extraData", String::new()),
-                ("message", "Thành công.".into()),
-                ("orderId", txn_ref.into()),
-                ("orderInfo", "Le phi".into()),
-                ("orderType", "momo_wallet".into()),
-                ("partnerCode", env("FEERECON_MOMO_PARTNER_CODE").into()),
-                ("payType", "qr".into()),
-                ("requestId", txn_ref.into()),
-                ("responseTime", "1721037672000".into()),
-                ("resultCode", "0".into()),
-                ("transId", "77002".into()),
-            ]);
-            let body = serde_json::json!({
-                "partnerCode": env("FEERECON_MOMO_PARTNER_CODE"), "orderId": txn_ref, "requestId": txn_ref, "amount": amount,
-                "orderInfo": "Le phi", "orderType": "momo_wallet", "transId": 77002, "resultCode": 0, "message": "Thành công.",
-                "payType": "qr", "responseTime": 1_721_037_672_000i64, "extraData": "",
-                "signature": sign::hmac_sha256(secret_override.unwrap_or(env("FEERECON_MOMO_SECRET_KEY")), &raw),
-            });
-            ("POST".into(), body.to_string())
-        }
-        _ => {
-            let data = format!(
-                r#"{{"app_id":2554,"app_trans_id":"{txn_ref}","app_time":1721037600000,"app_user":"u","amount":{amount},"embed_data":"{{}}","item":"[]","zp_trans_id":77003,"server_time":1721037672000,"channel":38,"merchant_user_id":"","user_fee_amount":0,"discount_amount":0}}"#
-            );
-            let mac = sign::zalopay_mac(secret_override.unwrap_or(env("FEERECON_ZALOPAY_KEY2")), &data);
-            ("POST".into(), serde_json::json!({"data": data, "mac": mac, "type": 1}).to_string())
-        }
-    }
-}
-
-pub(crate) async fn send(
-    client: &reqwest::Client,
-    base: &str,
-    gateway: &str,
-    method: &str,
-    payload: &str,
-) -> (u16, String) {
-    let res = match (gateway, method) {
-        ("vnpay", _) => client.get(format!("{base}/gateway/vnpay/ipn?{payload}")).send().await.unwrap(),
-        ("momo", _) => client
-            .post(format!("{base}/gateway/momo/ipn"))
-            .header("content-type", "application/json")
-            .body(payload.to_owned())
-            .send()
-            .await
-            .unwrap(),
-        _ => client
-            .post(format!("{base}/gateway/zalopay/callback"))
-            .header("content-type", "application/json")
-            .body(payload.to_owned())
-            .send()
-            .await
-            .unwrap(),
-    };
-    (res.status().as_u16(), res.text().await.unwrap())
 }
 
 with_gateways! {

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The long run of issue 21 (RELIABILITY.md): fuzzing every target for N minutes, the kill -9
+# crash harness for many cycles on SQLite and PostgreSQL, the forgery corpus over HTTP at 10,000
+# per gateway, the in-memory mutations, and the long model run. Prints one figure line per step;
+# stops at the first failure. Run from the repository root:
+#
+#   scripts/long-run.sh                  # defaults below
+#   FUZZ_MINUTES=30 CRASH_CYCLES=50 scripts/long-run.sh
+#
+# Knobs (environment): FUZZ_MINUTES (per target, default 10; 0 skips fuzzing), FUZZ_TARGETS
+# (default: all), CRASH_CYCLES (default 20), CRASH_PAYMENTS (default 200), FORGERIES (per
+# gateway, default 10000), MODEL_STEPS (default 100000), MODEL_SEED (default: the date),
+# SKIP_PG=1 (SQLite only; otherwise PostgreSQL must be available: FEERECON_REQUIRE_PG=1).
+#
+# cargo fuzz runs on the stable toolchain with `--sanitizer none` (the crate forbids unsafe code,
+# so AddressSanitizer adds nothing but build time); if a cargo-fuzz release needs nightly flags,
+# `RUSTC_BOOTSTRAP=1` is set for the fuzz build only. Crashes land in fuzz/artifacts/<target>/;
+# each becomes a regression test in `cargo test` (RELIABILITY.md, "Fuzzing").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+FUZZ_MINUTES=${FUZZ_MINUTES:-10}
+FUZZ_TARGETS=${FUZZ_TARGETS:-"vnpay momo zalopay dvcqg settlement policy case_code"}
+CRASH_CYCLES=${CRASH_CYCLES:-20}
+CRASH_PAYMENTS=${CRASH_PAYMENTS:-200}
+FORGERIES=${FORGERIES:-10000}
+MODEL_STEPS=${MODEL_STEPS:-100000}
+MODEL_SEED=${MODEL_SEED:-$(date +%Y%m%d)}
+LOG_DIR=${LOG_DIR:-target/long-run}
+mkdir -p "$LOG_DIR"
+if [ "${SKIP_PG:-0}" = 1 ]; then export FEERECON_REQUIRE_PG=0; DBS="sqlite"; else export FEERECON_REQUIRE_PG=1; DBS="sqlite postgres"; fi
+
+say() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" | tee -a "$LOG_DIR/figures.txt"; }
+
+# 1. Fuzzing.
+if [ "$FUZZ_MINUTES" != 0 ]; then
+    command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+    (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz build -s none)
+    for t in $FUZZ_TARGETS; do
+        mkdir -p "fuzz/corpus/$t"
+        seeds="fuzz/seeds/$t"
+        [ -d "$seeds" ] || seeds=""
+        out="$LOG_DIR/fuzz-$t.log"
+        (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run -s none "$t" "corpus/$t" ${seeds:+"../$seeds"} -- \
+            -max_total_time=$((FUZZ_MINUTES * 60)) -max_len=65536 -print_final_stats=1) >"$out" 2>&1 \
+            || { say "fuzz $t: CRASH, see $out and fuzz/artifacts/$t/"; exit 1; }
+        say "fuzz $t: $(grep -E '^stat::number_of_executed_units' "$out" | awk '{print $2}') execs in ${FUZZ_MINUTES} min, 0 crashes"
+    done
+fi
+
+# 2. kill -9 cycles under callback load, both databases.
+for db in $DBS; do
+    FEERECON_CRASH_CYCLES=$CRASH_CYCLES FEERECON_CRASH_PAYMENTS=$CRASH_PAYMENTS \
+        cargo test --release --test api "crash::callbacks_survive_kill_9_at_random_moments::$db" -- --exact --nocapture \
+        >"$LOG_DIR/crash-$db.log" 2>&1 || { say "crash $db: FAILED, see $LOG_DIR/crash-$db.log"; exit 1; }
+    say "crash $db: $CRASH_CYCLES kill -9 cycles, $CRASH_PAYMENTS payments, nothing lost"
+done
+
+# 3. Forgeries over HTTP, both databases; the in-memory mutations (10,000 per gateway).
+FEERECON_FORGERIES_PER_GATEWAY=$FORGERIES cargo test --release --test api forgery:: >"$LOG_DIR/forgery.log" 2>&1 \
+    || { say "forgery: FAILED, see $LOG_DIR/forgery.log"; exit 1; }
+say "forgery over HTTP: $FORGERIES per gateway × 4 gateways on: $DBS; all refused and counted"
+cargo test --release --test api mutations:: >"$LOG_DIR/mutations.log" 2>&1 \
+    || { say "mutations: FAILED, see $LOG_DIR/mutations.log"; exit 1; }
+say "mutations in memory: 10,000+ per gateway, all refused"
+
+# 4. The long model run.
+for db in $DBS; do
+    FEERECON_MODEL_SEED=$MODEL_SEED FEERECON_MODEL_STEPS=$MODEL_STEPS FEERECON_MODEL_DB=$db \
+        cargo test --release --test api model::long -- --ignored --nocapture >"$LOG_DIR/model-$db.log" 2>&1 \
+        || { say "model $db: FAILED (seed $MODEL_SEED), see $LOG_DIR/model-$db.log"; exit 1; }
+    say "model $db: $MODEL_STEPS steps, seed $MODEL_SEED"
+done
+say "long run: done, nothing lost"
