@@ -1,22 +1,28 @@
 #!/usr/bin/env bash
 # Builds and runs the benchmarks, then prints one summary table: figure, measured, goal, ratio.
 #
-#   benches/run.sh                 every section
+#   benches/run.sh                 every section: quote, reconcile, ledger, callbacks
 #   benches/run.sh callbacks       only the named sections
+#   FEERECON_BENCH_QUICK=1 benches/run.sh
+#                                  a smoke run of every section at small sizes (a few minutes):
+#                                  100,000-row day, 3 closed days of history, 100,000 ledger
+#                                  entries, 1,000 callbacks per phase, one round, short criterion
+#                                  runs. Its figures are not the ones BENCHMARKS.md compares.
 #
 # A section is a function `section_NAME` that runs its benchmark with FEERECON_BENCH_SUMMARY set:
 # each benchmark appends its summary rows to that file, one per line, tab-separated:
 #   section <TAB> figure <TAB> measured <TAB> goal <TAB> ratio (≥ 1 meets the goal, "-" if none)
 # To add a benchmark: write `section_NAME`, add NAME to SECTIONS, have the benchmark append rows.
 #
-# It installs what it needs (the PostgreSQL server; perf and valgrind when a profile is asked for). Every benchmark's own output
+# It installs what it needs (the PostgreSQL server; DuckDB and pandas in a venv under
+# target/bench-venv with pip; perf and valgrind when a profile is asked for). Every benchmark's own output
 # goes to the terminal and to target/bench-results/. Benchmark knobs are environment variables
 # documented at the top of each benchmark (e.g. FEERECON_BENCH_CALLBACKS, FEERECON_BENCH_ROUNDS,
 # FEERECON_BENCH_PERF=DIR in benches/callbacks/main.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SECTIONS=(callbacks)
+SECTIONS=(quote reconcile ledger callbacks)
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -58,7 +64,69 @@ ensure_valgrind() {
   fi
 }
 
+# DuckDB and pandas for the reconciliation's yardsticks, in a venv of their own (pip from PyPI).
+# Versions pinned so that reruns compare like with like.
+ensure_python_yardsticks() {
+  local venv="${CARGO_TARGET_DIR:-target}/bench-venv"
+  if ! "$venv/bin/python" -c 'import duckdb, pandas' >/dev/null 2>&1; then
+    echo "run.sh: installing DuckDB and pandas in $venv"
+    if ! python3 -m venv "$venv" 2>/dev/null; then apt_install python3-venv; python3 -m venv "$venv"; fi
+    "$venv/bin/pip" install -q --disable-pip-version-check duckdb==1.1.3 pandas==2.2.3
+  fi
+  export FEERECON_BENCH_PYTHON
+  FEERECON_BENCH_PYTHON=$(realpath "$venv/bin/python")
+}
+
+# openssl for the ledger's yardstick (sha256sum is coreutils).
+ensure_openssl() {
+  if ! command -v openssl >/dev/null 2>&1; then apt_install openssl; fi
+}
+
+# A default for a knob unless the caller set it.
+default() { if [ -z "${!1:-}" ]; then export "$1=$2"; fi; }
+
+if [ -n "${FEERECON_BENCH_QUICK:-}" ]; then
+  default FEERECON_BENCH_ROWS 100000
+  default FEERECON_BENCH_HISTORY_DAYS 3
+  default FEERECON_BENCH_ENTRIES 100000
+  default FEERECON_BENCH_CALLBACKS 1000
+  default FEERECON_BENCH_CEILING_CALLBACKS 3000
+  default FEERECON_BENCH_ROUNDS 1
+fi
+
 # ----------------------------------------------------------------------------------- sections
+
+# Fee quotes (issue 3): criterion; the summary rows come from its estimates.
+section_quote() {
+  local extra=()
+  if [ -n "${FEERECON_BENCH_QUICK:-}" ]; then extra=(--warm-up-time 1 --measurement-time 2); fi
+  cargo bench --bench quote -- "${extra[@]}"
+  local dir="${CARGO_TARGET_DIR:-target}/criterion/quote"
+  for b in "$dir"/*/new/estimates.json; do
+    [ -e "$b" ] || continue
+    local name ns
+    name=$(jq -r '.group_id + "/" + .function_id' "$(dirname "$b")/benchmark.json" 2>/dev/null || basename "$(dirname "$(dirname "$b")")")
+    ns=$(jq -r '.mean.point_estimate' "$b")
+    awk -v name="$name" -v ns="$ns" 'BEGIN {
+      per_s = 1e9 / ns
+      if (name ~ /JSON/) { goal = "-"; ratio = "-" } else { goal = "≥ 1,000,000/s"; ratio = sprintf("%.1f", per_s / 1e6) }
+      printf "quote\t%s\t%.1f ns, %.2f M/s\t%s\t%s\n", name, ns, per_s / 1e6, goal, ratio
+    }' >>"$FEERECON_BENCH_SUMMARY"
+  done
+}
+
+# Reconciliation of a million-row day (issues 6 and 23): in memory vs DuckDB and pandas, end to
+# end on SQLite (peak memory; and after 30 closed days).
+section_reconcile() {
+  ensure_python_yardsticks
+  cargo bench --bench reconcile
+}
+
+# Ledger export and offline verification (issues 7 and 23): vs sha256sum and openssl.
+section_ledger() {
+  ensure_openssl
+  cargo bench --bench ledger
+}
 
 # Gateway callbacks over HTTP on loopback, against the ceiling (issues 10 and 23).
 section_callbacks() {

@@ -16,14 +16,19 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, FixedOffset};
 use serde::Deserialize;
 
 use crate::domain::payment::Gateway;
 use crate::domain::vn_offset;
 
 mod extract;
+mod fast;
+mod fields;
 mod write;
+pub use fast::{LineRef, Lines};
+pub use fields::parse_iso_local;
+use fields::{amount_and_fee, reference, status, time};
 pub use write::write;
 
 /// Why a file was refused: the line, the field when one is at fault, and the reason.
@@ -326,121 +331,6 @@ fn decode(bytes: &[u8], enc: Encoding) -> Result<String, FileError> {
     }
 }
 
-/// Adds the decimal digits of `digits` to `acc`; `None` when one is not a digit.
-fn push_digits(acc: i128, digits: &str) -> Option<i128> {
-    digits.bytes().try_fold(acc, |acc, b| b.is_ascii_digit().then(|| acc * 10 + i128::from(b - b'0')))
-}
-
-/// Parses a money field into whole đồng: digits, with the profile's thousands separator only
-/// between groups of three (the first without a leading zero), then, when the profile names a
-/// decimal separator and the field uses it, exactly `decimal_places` decimals (a field without
-/// the separator is whole đồng); the value divided by the amount scale must be whole. Allocates
-/// nothing (it runs twice per line of million-line files).
-fn amount(raw: &str, p: &Profile, line: usize, field: &str) -> Result<i64, FileError> {
-    let t = raw.trim();
-    if t.starts_with('-') || (t.starts_with('(') && t.ends_with(')')) {
-        return Err(err(line, Some(field), format!("{t:?} is negative; a refund is a line whose status is refund")));
-    }
-    let bad = |why: String| err(line, Some(field), format!("{t:?} is not a whole amount: {why}"));
-    let (int, frac) = match p.decimal_separator.and_then(|d| t.split_once(d)) {
-        Some((int, frac)) => (int, Some(frac)),
-        None => (t, None),
-    };
-    // The integer part: at most 18 digits (so that the value, decimals included, fits an i128
-    // and whole đồng an i64), grouped by threes when a separator is used.
-    if int.bytes().filter(u8::is_ascii_digit).count() > 18 {
-        return Err(err(line, Some(field), format!("{t:?} is too large")));
-    }
-    let grouped = p.thousands_separator.filter(|s| int.contains(*s));
-    let mut value: i128 = 0;
-    match grouped {
-        Some(sep) => {
-            for (i, group) in int.split(sep).enumerate() {
-                // The first group has 1 to 3 digits and no leading zero: "0.500" or "012.345" is
-                // a decimal written with the wrong mark, not a number of thousands.
-                let ok =
-                    if i == 0 { (1..=3).contains(&group.len()) && !group.starts_with('0') } else { group.len() == 3 };
-                value = match push_digits(value, group) {
-                    Some(v) if ok => v,
-                    _ => {
-                        return Err(bad(format!(
-                            "the thousands separator {sep:?} goes only between groups of three digits (1{sep}234{sep}567)"
-                        )));
-                    }
-                };
-            }
-        }
-        None => {
-            value = push_digits(0, int).filter(|_| !int.is_empty()).ok_or_else(|| {
-                bad(match (p.thousands_separator, p.decimal_separator) {
-                    (None, None) => "digits only".into(),
-                    (Some(s), None) => format!("digits, with {s:?} between groups of three"),
-                    (None, Some(d)) => format!("digits, then {d:?} and decimals"),
-                    (Some(s), Some(d)) => {
-                        format!("digits, with {s:?} between groups of three, then {d:?} and decimals")
-                    }
-                })
-            })?;
-        }
-    }
-    // The decimals: exactly as many as the profile says, and zero once scaled.
-    let mut divisor = i128::from(p.amount_scale);
-    if let (Some(frac), Some(d)) = (frac, p.decimal_separator) {
-        let places = p.decimal_places as usize;
-        if frac.len() != places || !frac.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(bad(format!("after {d:?} come exactly {places} digits")));
-        }
-        value = push_digits(value, frac).ok_or_else(|| bad("decimals are digits".into()))?;
-        divisor *= 10i128.pow(p.decimal_places);
-        if value % divisor != 0 {
-            return Err(err(
-                line,
-                Some(field),
-                format!("{t:?} has decimals that are not zero after dividing by the amount scale {}", p.amount_scale),
-            ));
-        }
-    }
-    if value % divisor != 0 {
-        return Err(err(line, Some(field), format!("{t} is not divisible by the amount scale {}", p.amount_scale)));
-    }
-    i64::try_from(value / divisor).map_err(|_| err(line, Some(field), format!("{t:?} is too large")))
-}
-
-/// `YYYY-MM-DD HH:MM:SS` read directly: the most common format, on the hot path of large files.
-pub fn parse_iso_local(t: &str) -> Option<NaiveDateTime> {
-    let b = t.as_bytes();
-    if b.len() != 19 || b[4] != b'-' || b[7] != b'-' || b[10] != b' ' || b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    let n = |r: std::ops::Range<usize>| -> Option<u32> {
-        b[r].iter().try_fold(0u32, |acc, c| c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0')))
-    };
-    let date = NaiveDate::from_ymd_opt(i32::try_from(n(0..4)?).ok()?, n(5..7)?, n(8..10)?)?;
-    date.and_hms_opt(n(11..13)?, n(14..16)?, n(17..19)?)
-}
-
-fn time(raw: &str, p: &Profile, line: usize) -> Result<DateTime<Utc>, FileError> {
-    let t = raw.trim();
-    for f in &p.time_formats {
-        if f == "%Y-%m-%d %H:%M:%S"
-            && let Some(n) = parse_iso_local(t)
-            && let Some(d) = n.and_local_timezone(p.time_zone).single()
-        {
-            return Ok(d.with_timezone(&Utc));
-        }
-        if f == "rfc3339" {
-            if let Ok(d) = DateTime::parse_from_rfc3339(t) {
-                return Ok(d.with_timezone(&Utc));
-            }
-        } else if let Ok(n) = NaiveDateTime::parse_from_str(t, f)
-            && let Some(d) = n.and_local_timezone(p.time_zone).single()
-        {
-            return Ok(d.with_timezone(&Utc));
-        }
-    }
-    Err(err(line, Some("txn_time"), format!("{t:?} matches none of the formats {}", p.time_formats.join(" | "))))
-}
-
 /// Checks a header that must be exactly the profile's columns in `FIELDS` order, byte for byte
 /// (`canonical`): names the first column that differs.
 fn exact_header(p: &Profile, header: &csv::ByteRecord, names: &[String], line: usize) -> Result<(), FileError> {
@@ -473,8 +363,30 @@ fn exact_header(p: &Profile, header: &csv::ByteRecord, names: &[String], line: u
     Ok(())
 }
 
-/// Parses a whole file. `progress` is called every 100,000 lines.
+/// Parses a whole file. `progress` is called every 100,000 lines. A plain file in an exact-header
+/// profile (canonical) takes the fast path (`fast.rs`: the same checks, on both cores); any
+/// other file, and any file the fast path refuses, goes through the general reader below, which
+/// therefore gives every error.
 pub fn parse(p: &Profile, bytes: &[u8], progress: &dyn Fn(usize)) -> Result<Vec<Line>, FileError> {
+    if let Some(lines) = fast::parse(p, bytes) {
+        let lines: Vec<Line> = lines.iter().map(LineRef::to_line).collect();
+        (1..=lines.len() / 100_000).for_each(|k| progress(k * 100_000));
+        return Ok(lines);
+    }
+    parse_general(p, bytes, progress)
+}
+
+/// The settlement lines of a file, borrowing their text from `bytes` when the fast path applies
+/// (no allocation per field), else owned: the same lines and errors as `parse`.
+pub fn parse_borrowed<'a>(p: &Profile, bytes: &'a [u8]) -> Result<Lines<'a>, FileError> {
+    match fast::parse(p, bytes) {
+        Some(lines) => Ok(Lines::Borrowed(lines)),
+        None => parse_general(p, bytes, &|_| {}).map(Lines::Owned),
+    }
+}
+
+/// The general reader: any profile, quoting, encodings, labels, blank lines.
+fn parse_general(p: &Profile, bytes: &[u8], progress: &dyn Fn(usize)) -> Result<Vec<Line>, FileError> {
     let text = decode(bytes, p.encoding)?;
     // Lines before the header are skipped; the CSV reader counts from the header.
     let mut offset = 0;
@@ -554,56 +466,19 @@ pub fn parse(p: &Profile, bytes: &[u8], progress: &dyn Fn(usize)) -> Result<Vec<
                 continue;
             }
         }
-        // References are identifiers: not empty, no control characters.
         let reference = |c: Option<usize>, f: &str| -> Result<String, FileError> {
             let v = match p.extract.get(f) {
                 Some(label) => extract::after_label(get(c, f)?, label)
                     .ok_or_else(|| err(line, Some(f), format!("no value after {label:?} in the text")))?,
                 None => get(c, f)?.trim(),
             };
-            if v.is_empty() {
-                return Err(err(line, Some(f), "is empty"));
-            }
-            if v.len() > 100 || v.chars().any(char::is_control) {
-                return Err(err(
-                    line,
-                    Some(f),
-                    format!("{v:?} is not a reference (at most 100 characters, no control characters)"),
-                ));
-            }
-            Ok(v.to_owned())
+            Ok(reference(v, line, f)?.to_owned())
         };
         let gateway_txn_no = reference(c_no, "gateway_txn_no")?;
         let txn_ref = reference(c_ref, "txn_ref")?;
-        let amount_v = amount(get(c_amount, "amount")?, p, line, "amount")?;
-        let fee_text = get(c_fee, "fee")?;
-        let fee = if fee_text.trim().is_empty() { 0 } else { amount(fee_text, p, line, "fee")? };
-        if fee > amount_v {
-            return Err(err(line, Some("fee"), format!("{fee} is larger than the amount {amount_v}")));
-        }
+        let (amount_v, fee) = amount_and_fee(get(c_amount, "amount")?, get(c_fee, "fee")?, p, line)?;
         let txn_time = time(get(c_time, "txn_time")?, p, line)?;
-        let raw_word = get(c_status, "status")?.trim();
-        // Most files spell the word as the profile does; only the others pay for lowercasing.
-        let word = if success.iter().chain(&refund).any(|w| w == raw_word) {
-            std::borrow::Cow::Borrowed(raw_word)
-        } else {
-            std::borrow::Cow::Owned(raw_word.to_lowercase())
-        };
-        let status = if success.iter().any(|w| *w == word) {
-            LineStatus::Success
-        } else if refund.iter().any(|w| *w == word) {
-            LineStatus::Refund
-        } else {
-            return Err(err(
-                line,
-                Some("status"),
-                format!(
-                    "{word:?} is neither a success word ({}) nor a refund word ({})",
-                    p.success_words.join(", "),
-                    p.refund_words.join(", ")
-                ),
-            ));
-        };
+        let status = status(get(c_status, "status")?, p, &success, &refund, line)?;
         lines.push(Line { line_no: line, gateway_txn_no, txn_ref, amount: amount_v, fee, txn_time, status });
         if lines.len() % 100_000 == 0 {
             progress(lines.len());

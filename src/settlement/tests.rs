@@ -1,6 +1,7 @@
 use std::path::Path;
 
 use super::*;
+use chrono::Utc;
 
 fn profiles_dir() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/settlement-profiles")

@@ -1,0 +1,155 @@
+//! The day end to end on SQLite: the day's cases and payments seeded (not timed: callbacks record
+//! them all day), then timed `Finance::import` of its settlement file and `Finance::run`. With a
+//! history, the database first holds `days` earlier dates, each seeded, imported, run (by the same
+//! code) and recorded closed (a `day_closures` row: the close's ledger postings are not made).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::TimeDelta;
+
+use crate::data::{Day, write_day};
+
+/// Inserts the day's `n` cases, their versions and payments (and the duplicate-payment flags).
+pub async fn seed(url: &str, day: Day, n: usize) {
+    use sqlx::Connection as _;
+    let mut c = sqlx::SqliteConnection::connect(url).await.expect("connect");
+    sqlx::query("PRAGMA synchronous = OFF").execute(&mut c).await.expect("pragma");
+    let mut tx = c.begin().await.expect("begin");
+    let quote = r#"{"items":[{"fee":"le_phi_doi_gplx","kind":"le_phi","base":135000,"quantity":1,"applied":null,"citizen_due":135000,"budget_due":0,"rounded":false}]}"#;
+    let received = (day.start() - TimeDelta::hours(2)).to_rfc3339();
+    for chunk in (0..n).collect::<Vec<_>>().chunks(2000) {
+        let mut cases = String::from("INSERT INTO cases (case_code, current_version, created_at, updated_at) VALUES ");
+        let mut versions = String::from(
+            "INSERT INTO case_versions (case_code, version, procedure_code, applicant_name, channel, subjects, quantity, received_at, receiving_unit, recorded_at, recorded_by) VALUES ",
+        );
+        let mut payments = String::from(
+            "INSERT INTO payments (payment_id, case_code, case_version, gateway, txn_ref, amount, budget_amount, status, gateway_txn_no, paid_at, pay_url, return_url, client_ip, created_by, idempotency_key, quote, created_at, expires_at, updated_at, confirmed_at, phi_due, le_phi_due) VALUES ",
+        );
+        let mut flags = Vec::new();
+        for (j, &i) in chunk.iter().enumerate() {
+            let sep = if j > 0 { "," } else { "" };
+            let code = day.case_code(i);
+            let unit = &code[..13];
+            let k = i % 1000;
+            let channel = if k == 6 { "online_full" } else { "counter" };
+            let status = if k == 4 { "pending" } else { "paid" };
+            let paid = day.at(i).to_rfc3339();
+            let (id, txn_ref, no) = (day.payment_id(i), day.txn_ref(i), day.txn_no(i));
+            cases.push_str(&format!("{sep}('{code}', 1, '{paid}', '{paid}')"));
+            versions.push_str(&format!(
+                "{sep}('{code}', 1, '1.002804', 'A', '{channel}', '[]', 1, '{received}', '{unit}', '{paid}', 'bench')"
+            ));
+            payments.push_str(&format!(
+                "{sep}('{id}', '{code}', 1, 'vnpay', '{txn_ref}', 135000, 0, '{status}', '{no}', '{paid}', NULL, 'x', '1.1.1.1', 'bench', 'k', '{quote}', '{paid}', '{paid}', '{paid}', '{paid}', 0, 135000)",
+            ));
+            if k == 5 {
+                flags.push(format!("('{id}', 'duplicate_payment', '{paid}')"));
+            }
+        }
+        sqlx::query(&cases).execute(&mut *tx).await.expect("cases");
+        sqlx::query(&versions).execute(&mut *tx).await.expect("versions");
+        sqlx::query(&payments).execute(&mut *tx).await.expect("payments");
+        if !flags.is_empty() {
+            sqlx::query(&format!("INSERT INTO payment_flags (payment_id, flag, raised_at) VALUES {}", flags.join(",")))
+                .execute(&mut *tx)
+                .await
+                .expect("flags");
+        }
+    }
+    tx.commit().await.expect("commit");
+}
+
+fn finance(store: feerecon::store::Store) -> feerecon::recon::Finance {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let fees = feerecon::fees::FeeEngine::load(
+        &root.join("fixtures/catalogue.toml"),
+        &root.join("fixtures/policies/vinh-phuc.toml"),
+    )
+    .expect("fixtures");
+    let clock: Arc<dyn feerecon::domain::Clock> =
+        Arc::new(feerecon::domain::ShiftedClock::starting_at(Day(0).start() + TimeDelta::days(1)));
+    let fees = Arc::new(fees);
+    let issuer = Arc::new(feerecon::receipts::Issuer::new(Default::default(), fees.clone(), None));
+    feerecon::recon::Finance {
+        committer: feerecon::payments::Committer::start(store.clone(), clock.clone(), issuer),
+        store,
+        fees,
+        clock,
+        profiles: root.join("fixtures/settlement-profiles"),
+        key: None,
+    }
+}
+
+/// What one timed day gave.
+pub struct Timed {
+    pub import: f64,
+    pub total: f64,
+    pub items: usize,
+}
+
+/// Imports `bytes` as the settlement file of `day` and runs the day.
+async fn import_and_run(finance: &feerecon::recon::Finance, day: Day, bytes: &[u8]) -> (f64, f64, usize, String) {
+    let gw = feerecon::domain::payment::Gateway::Vnpay;
+    let t = Instant::now();
+    finance
+        .import(gw, "canonical", &format!("lines-{}.csv", day.date()), bytes, "bench", &|_| {})
+        .await
+        .expect("import");
+    let import = t.elapsed().as_secs_f64();
+    let view = finance.run(day.date(), gw, "bench").await.expect("run");
+    let total = t.elapsed().as_secs_f64();
+    let items: i64 =
+        feerecon::domain::recon::Category::ALL.iter().map(|c| view.report.head.summary.get(*c).count).sum();
+    (import, total, usize::try_from(items).unwrap_or(0), view.run.run_id.clone())
+}
+
+/// The measured day on a fresh database holding `history` earlier closed dates of
+/// `history_rows` payments each.
+pub async fn end_to_end(dir: &Path, n: usize, history: usize, history_rows: usize) -> Timed {
+    let db_dir = tempfile::tempdir().expect("a temporary directory");
+    let db_path = db_dir.path().join("bench.db");
+    let url = format!("sqlite://{}?mode=rwc", db_path.display());
+    if std::env::var("FEERECON_BENCH_KEEP").is_ok() {
+        eprintln!("  database kept: {}", db_path.display());
+        std::mem::forget(db_dir);
+    }
+    let store = feerecon::store::Store::connect(&url).await.expect("open");
+    store.migrate().await.expect("migrate");
+    let finance = finance(store);
+    if history > 0 {
+        use sqlx::Connection as _;
+        let t = Instant::now();
+        for k in (1..=history).rev() {
+            let day = Day(k);
+            seed(&url, day, history_rows).await;
+            let mut bytes = Vec::new();
+            write_day(day, history_rows, None, &mut bytes).expect("a settlement file in memory");
+            let (_, total, items, run_id) = import_and_run(&finance, day, &bytes).await;
+            let mut c = sqlx::SqliteConnection::connect(&url).await.expect("connect");
+            sqlx::query("INSERT INTO day_closures (business_date, gateway, run_id, closed_at, closed_by) VALUES (?, 'vnpay', ?, ?, 'bench')")
+                .bind(day.date().to_string())
+                .bind(run_id)
+                .bind(day.start().to_rfc3339())
+                .execute(&mut c)
+                .await
+                .expect("a closure");
+            eprintln!("  history: {} seeded, imported and run ({total:.1} s, {items} items), closed", day.date());
+        }
+        let size = std::fs::metadata(&db_path).map(|m| m.len()).unwrap_or(0) >> 20;
+        eprintln!(
+            "  history of {history} closed days ready in {:.0} s (not timed); database {size} MiB",
+            t.elapsed().as_secs_f64()
+        );
+    }
+    let t = Instant::now();
+    seed(&url, Day(0), n).await;
+    eprintln!("  seeded {n} cases and payments in {:.1} s (not timed)", t.elapsed().as_secs_f64());
+    let bytes = std::fs::read(dir.join("lines.csv")).expect("lines.csv");
+    // Seeding and the history are not part of the measure: reset the peak-memory mark
+    // (Linux: writing `5` to clear_refs resets VmHWM).
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    let (import, total, items, _) = import_and_run(&finance, Day(0), &bytes).await;
+    Timed { import, total, items }
+}
