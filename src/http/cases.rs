@@ -11,7 +11,7 @@ use super::auth::Principal;
 use super::error::{ApiError, ApiJson};
 use super::routes::{Access, Route};
 use crate::domain::{CaseCode, CaseInput, FieldError};
-use crate::store::Upserted;
+use crate::store::{StoredCase, Upserted};
 
 pub fn routes() -> Vec<Route> {
     vec![
@@ -21,20 +21,28 @@ pub fn routes() -> Vec<Route> {
             Access::Portal,
             "Create (201) or update (200) a case; every version is kept, an identical update adds none.",
             put(put_case),
-        ),
+        )
+        .json_body::<CaseInput>()
+        .json::<StoredCase>(201, "Created: the case's first version.")
+        .json::<StoredCase>(200, "Updated (a new version), or unchanged."),
         Route::new(
             Method::GET,
             "/api/v1/cases/{case_code}",
             Access::AnyRole,
             "The current version of a case.",
             get(get_case),
-        ),
+        )
+        .json::<StoredCase>(200, "The case's current version."),
         Route::new(
             Method::GET,
             "/api/v1/cases/{case_code}/fee",
             Access::AnyRole,
             "The quote for a case's current version under the policy in force on its receipt date.",
             get(get_fee),
+        )
+        .json::<crate::fees::QuoteJson<'static>>(
+            200,
+            "The quote (SPEC §5): canonical JSON, the same facts give the same bytes.",
         ),
     ]
 }

@@ -5,14 +5,15 @@ use axum::extract::{Query, State};
 use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::download::{ZIP, download};
 use super::error::ApiError;
-use super::routes::{Access, Route};
-use crate::domain::{BusinessDate, FieldError, Timestamp};
+use super::list::List;
+use super::routes::{Access, Route, bytes_schema};
+use crate::domain::{BusinessDate, FieldError};
 
 pub fn routes() -> Vec<Route> {
     vec![
@@ -22,6 +23,11 @@ pub fn routes() -> Vec<Route> {
             Access::Staff,
             "Ledger entries in seq order (?after=SEQ&limit=N).",
             get(entries),
+        )
+        .query::<Page>()
+        .json::<List<crate::store::LedgerEntry>>(
+            200,
+            "A page of entries; next_cursor is the last seq when more may follow.",
         ),
         Route::new(
             Method::GET,
@@ -29,20 +35,29 @@ pub fn routes() -> Vec<Route> {
             Access::Staff,
             "Recompute the stored chain: hashes, balances, signatures.",
             get(verify),
-        ),
+        )
+        .json::<crate::ledger::LiveCheck>(200, "What the recomputation found."),
         Route::new(
             Method::GET,
             "/api/v1/ledger/balances",
             Access::Staff,
             "Trial balance per account for a business date (?date=).",
             get(balances),
-        ),
+        )
+        .query::<DateQuery>()
+        .json::<Balances>(200, "Debits, credits and balance per account."),
         Route::new(
             Method::GET,
             "/api/v1/ledger/export",
             Access::Staff,
             "A zip of entries.csv and manifest.json for dates ?from=&to=.",
             get(export),
+        )
+        .query::<RangeQuery>()
+        .answer(
+            200,
+            "A zip of entries.csv and manifest.json (signed checkpoints), as a download.",
+            vec![(ZIP, bytes_schema(ZIP))],
         ),
         Route::new(
             Method::GET,
@@ -50,36 +65,73 @@ pub fn routes() -> Vec<Route> {
             Access::Staff,
             "The Ed25519 public key checkpoints are signed with.",
             get(public_key),
-        ),
+        )
+        .json::<PublicKey>(200, "The verifying key."),
         Route::new(
             Method::GET,
             "/api/v1/ledger/checkpoints",
             Access::Staff,
             "The signed checkpoints.",
             get(checkpoints),
-        ),
+        )
+        .json::<List<crate::ledger::export::ManifestCheckpoint>>(200, "Every signed checkpoint, oldest first."),
         Route::new(
             Method::GET,
             "/api/v1/audit-log",
             Access::Staff,
             "The chained audit log of manual actions (?after=SEQ&limit=N).",
             get(audit_log),
+        )
+        .query::<Page>()
+        .json::<List<crate::store::AuditEntry>>(
+            200,
+            "A page of the audit log; next_cursor is the last seq when more may follow.",
         ),
     ]
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 struct Page {
+    /// Entries after this seq (the previous page's next_cursor); default 0.
     after: Option<i64>,
+    /// Entries per page, 1 to 10,000 (default 500).
     limit: Option<i64>,
+}
+
+/// An account's trial balance.
+#[derive(Serialize, ToSchema)]
+struct AccountBalance {
+    account: String,
+    debit: i64,
+    credit: i64,
+    /// debit − credit.
+    balance: i64,
+}
+
+/// The trial balance of a business date.
+#[derive(Serialize, ToSchema)]
+struct Balances {
+    date: BusinessDate,
+    accounts: Vec<AccountBalance>,
+    total_debit: i64,
+    total_credit: i64,
+}
+
+/// The key checkpoints are signed with.
+#[derive(Serialize, ToSchema)]
+struct PublicKey {
+    /// Always `ed25519`.
+    algorithm: &'static str,
+    /// Hex.
+    public_key: String,
 }
 
 async fn entries(State(state): State<AppState>, Query(q): Query<Page>) -> Result<Response, ApiError> {
     let limit = q.limit.unwrap_or(500).clamp(1, 10_000);
     let page = state.store.ledger_entries(q.after.unwrap_or(0), limit).await?;
     let next = if page.len() as i64 == limit { page.last().map(|e| e.seq.to_string()) } else { None };
-    Ok(Json(json!({"items": page, "next_cursor": next})).into_response())
+    Ok(Json(List { items: page, next_cursor: next }).into_response())
 }
 
 async fn verify(State(state): State<AppState>) -> Result<Response, ApiError> {
@@ -91,9 +143,11 @@ fn date(field: &str, v: Option<&str>) -> Result<BusinessDate, ApiError> {
     BusinessDate::parse(v).map_err(|e| ApiError::field(FieldError::new(field, e)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 struct DateQuery {
+    /// Required: YYYY-MM-DD.
+    #[param(required = true)]
     date: Option<String>,
 }
 
@@ -101,15 +155,21 @@ async fn balances(State(state): State<AppState>, Query(q): Query<DateQuery>) -> 
     let d = date("date", q.date.as_deref())?;
     let rows = state.store.trial_balance(d.naive()).await?;
     let (dr, cr) = rows.iter().fold((0i64, 0i64), |(a, b), r| (a + r.1, b + r.2));
-    let accounts: Vec<_> =
-        rows.iter().map(|(a, d, c)| json!({"account": a, "debit": d, "credit": c, "balance": d - c})).collect();
-    Ok(Json(json!({"date": d, "accounts": accounts, "total_debit": dr, "total_credit": cr})).into_response())
+    let accounts: Vec<_> = rows
+        .into_iter()
+        .map(|(account, debit, credit)| AccountBalance { account, debit, credit, balance: debit - credit })
+        .collect();
+    Ok(Json(Balances { date: d, accounts, total_debit: dr, total_credit: cr }).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 struct RangeQuery {
+    /// Required: the first date, YYYY-MM-DD.
+    #[param(required = true)]
     from: Option<String>,
+    /// Required: the last date, YYYY-MM-DD.
+    #[param(required = true)]
     to: Option<String>,
 }
 
@@ -129,19 +189,18 @@ async fn export(State(state): State<AppState>, Query(q): Query<RangeQuery>) -> R
 }
 
 async fn public_key(State(state): State<AppState>) -> Result<Response, ApiError> {
-    Ok(Json(json!({"algorithm": "ed25519", "public_key": state.ledger.public_key().await?})).into_response())
+    Ok(Json(PublicKey { algorithm: "ed25519", public_key: state.ledger.public_key().await? }).into_response())
 }
 
 async fn checkpoints(State(state): State<AppState>) -> Result<Response, ApiError> {
     let items: Vec<_> =
         state.store.checkpoints().await?.iter().map(crate::ledger::export::manifest_checkpoint).collect();
-    Ok(Json(json!({"items": items, "next_cursor": null})).into_response())
+    Ok(Json(List::all(items)).into_response())
 }
 
 async fn audit_log(State(state): State<AppState>, Query(q): Query<Page>) -> Result<Response, ApiError> {
     let limit = q.limit.unwrap_or(500).clamp(1, 10_000);
     let page = state.store.audit_log(q.after.unwrap_or(0), limit).await?;
     let next = if page.len() as i64 == limit { page.last().map(|e| e.seq.to_string()) } else { None };
-    let _ = Timestamp::at;
-    Ok(Json(json!({"items": page, "next_cursor": next})).into_response())
+    Ok(Json(List { items: page, next_cursor: next }).into_response())
 }

@@ -16,8 +16,10 @@ mod dvcqg;
 pub mod error;
 mod finance;
 mod gateway;
+mod gateway_doc;
 mod health;
 mod ledger;
+pub mod list;
 mod notifications;
 mod openapi;
 mod payments;
@@ -167,7 +169,7 @@ impl Application {
             // The default public URL follows the address actually bound (port 0 in tests).
             config.public_url = format!("http://{bound}");
         }
-        let openapi = openapi::document(&all_routes()).to_string();
+        let openapi = openapi::document(&all_routes()).to_json().context("Failed to render the OpenAPI document")?;
         let metrics = Arc::new(Metrics::default());
         let key = Arc::new(
             crate::ledger::LedgerKey::load_or_create(&config.ledger_key)

@@ -6,16 +6,17 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::auth::Principal;
 use super::cases::path_case_code;
 use super::error::{ApiError, ApiJson};
+use super::list::List;
 use super::routes::{Access, Route};
-use crate::domain::payment::Flag;
-use crate::domain::{FieldError, Timestamp};
+use crate::domain::payment::{Flag, Gateway, PaymentStatus};
+use crate::domain::{FieldError, Money, Timestamp};
 use crate::payments::{CallbackView, CreateError, CreateRequest, PaymentView};
 
 pub fn routes() -> Vec<Route> {
@@ -26,29 +27,38 @@ pub fn routes() -> Vec<Route> {
             Access::Portal,
             "Create a payment for a case (Idempotency-Key required): 201 new, 200 the same key again.",
             post(create),
-        ),
+        )
+        .header("Idempotency-Key", true, "1 to 255 printable ASCII characters, scoped per (user, case): the same key again answers the same payment (200).")
+        .json_body::<CreateRequest>()
+        .json::<CreatedPayment>(201, "A new payment: pending with a pay_url, or waived / budget_covered without one.")
+        .json::<CreatedPayment>(200, "The payment this Idempotency-Key already created."),
         Route::new(
             Method::GET,
             "/api/v1/cases/{case_code}/payments",
             Access::AnyRole,
             "A case's payments.",
             get(list_for_case),
-        ),
-        Route::new(Method::GET, "/api/v1/payments/{payment_id}", Access::AnyRole, "One payment.", get(one)),
+        )
+        .json::<List<PaymentView>>(200, "Every payment of the case, oldest first."),
+        Route::new(Method::GET, "/api/v1/payments/{payment_id}", Access::AnyRole, "One payment.", get(one))
+            .json::<PaymentView>(200, "The payment."),
         Route::new(
             Method::GET,
             "/api/v1/payments",
             Access::Staff,
             "Payments carrying a flag (?flag=F), paged.",
             get(flagged),
-        ),
+        )
+        .query::<FlagQuery>()
+        .json::<List<PaymentView>>(200, "A page of payments carrying the flag."),
         Route::new(
             Method::GET,
             "/api/v1/payments/{payment_id}/callbacks",
             Access::Staff,
             "Every raw callback and status answer of a payment, with its verification and key.",
             get(callbacks),
-        ),
+        )
+        .json::<List<CallbackView>>(200, "Every callback and status answer, in arrival order."),
     ]
 }
 
@@ -93,15 +103,15 @@ async fn create(
     let code = path_case_code(&code)?;
     let created = state.payments.create(&who.user_id, &code, &key, req).await?;
     let p = &created.payment;
-    let body = json!({
-        "payment_id": p.payment_id,
-        "txn_ref": p.txn_ref,
-        "gateway": p.gateway,
-        "amount": p.amount.dong(),
-        "status": p.status,
-        "pay_url": p.pay_url,
-        "expires_at": Timestamp::at(p.expires_at),
-    });
+    let body = CreatedPayment {
+        payment_id: p.payment_id.clone(),
+        txn_ref: p.txn_ref.clone(),
+        gateway: p.gateway,
+        amount: p.amount,
+        status: p.status,
+        pay_url: p.pay_url.clone(),
+        expires_at: Timestamp::at(p.expires_at),
+    };
     Ok((if created.new { StatusCode::CREATED } else { StatusCode::OK }, Json(body)).into_response())
 }
 
@@ -111,7 +121,7 @@ async fn list_for_case(State(state): State<AppState>, Path(code): Path<String>) 
         return Err(ApiError::NotFound(format!("no case {code}")));
     }
     let items: Vec<_> = state.store.case_payments(&code).await?.iter().map(PaymentView::of).collect();
-    Ok(Json(json!({"items": items, "next_cursor": null})).into_response())
+    Ok(Json(List::all(items)).into_response())
 }
 
 async fn one(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
@@ -119,12 +129,31 @@ async fn one(State(state): State<AppState>, Path(id): Path<String>) -> Result<Re
     Ok(Json(PaymentView::of(&p)).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 struct FlagQuery {
+    /// Required: `duplicate_payment`, `late_success`, `callback_amount_mismatch`, ...
+    #[param(required = true)]
     flag: Option<String>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// Items per page, 1 to 1000 (default 100).
     limit: Option<i64>,
+}
+
+/// What creating a payment answers (SPEC §4.3).
+#[derive(Serialize, ToSchema)]
+struct CreatedPayment {
+    payment_id: String,
+    /// The reference sent to the gateway; `null` for waived and budget-covered payments.
+    txn_ref: Option<String>,
+    gateway: Gateway,
+    /// What the citizen pays, whole đồng.
+    amount: Money,
+    status: PaymentStatus,
+    /// Where to send the citizen; `null` when nothing is to pay.
+    pay_url: Option<String>,
+    expires_at: Timestamp,
 }
 
 async fn flagged(State(state): State<AppState>, Query(q): Query<FlagQuery>) -> Result<Response, ApiError> {
@@ -136,7 +165,7 @@ async fn flagged(State(state): State<AppState>, Query(q): Query<FlagQuery>) -> R
     let more = page.len() as i64 > limit;
     let items: Vec<_> = page.iter().take(limit as usize).map(PaymentView::of).collect();
     let next = if more { items.last().map(|p| p.payment_id.clone()) } else { None };
-    Ok(Json(json!({"items": items, "next_cursor": next})).into_response())
+    Ok(Json(List { items, next_cursor: next }).into_response())
 }
 
 async fn callbacks(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
@@ -144,5 +173,5 @@ async fn callbacks(State(state): State<AppState>, Path(id): Path<String>) -> Res
         return Err(ApiError::NotFound(format!("no payment {id}")));
     }
     let items: Vec<_> = state.store.payment_callbacks(&id).await?.into_iter().map(CallbackView::of).collect();
-    Ok(Json(json!({"items": items, "next_cursor": null})).into_response())
+    Ok(Json(List::all(items)).into_response())
 }

@@ -8,16 +8,17 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json};
 use serde::Deserialize;
-use serde_json::json;
+use utoipa::IntoParams;
 
 use super::AppState;
 use super::auth::Principal;
 use super::cases::path_case_code;
 use super::download::{CSV, XLSX, download};
 use super::error::{ApiError, ApiJson};
-use super::routes::{Access, Route};
+use super::list::List;
+use super::routes::{Access, Route, bytes_schema};
 use crate::domain::{BusinessDate, FieldError};
-use crate::receipts::{AdjustRequest, ReceiptError, ReplaceRequest, summary};
+use crate::receipts::{AdjustRequest, ReceiptError, ReceiptView, ReplaceRequest, summary};
 
 pub fn routes() -> Vec<Route> {
     vec![
@@ -27,36 +28,45 @@ pub fn routes() -> Vec<Route> {
             Access::AnyRole,
             "A case's e-receipts (originals, replacements, adjustments) with their status and signature.",
             get(for_case),
-        ),
+        )
+        .json::<List<ReceiptView>>(200, "Every e-receipt of the case, in issue order."),
         Route::new(
             Method::GET,
             "/api/v1/receipts/summary",
             Access::FinanceAuditor,
             "The receipts issued on a date (?date=YYYY-MM-DD) as Mẫu 01/TH-BLĐT, ?format=json, csv or xlsx.",
             get(summary_of_date),
-        ),
-        Route::new(Method::GET, "/api/v1/receipts/{receipt_id}", Access::AnyRole, "One e-receipt.", get(one)),
+        )
+        .query::<SummaryQuery>()
+        .json_or::<summary::Summary>(200, "The summary: JSON, or CSV / XLSX as a download.", &[CSV, XLSX]),
+        Route::new(Method::GET, "/api/v1/receipts/{receipt_id}", Access::AnyRole, "One e-receipt.", get(one))
+            .json::<ReceiptView>(200, "The e-receipt."),
         Route::new(
             Method::GET,
             "/api/v1/receipts/{receipt_id}/print",
             Access::AnyRole,
             "The printable page of an e-receipt (HTML with a print stylesheet).",
             get(print),
-        ),
+        )
+        .answer(200, "A self-contained HTML page.", vec![("text/html", bytes_schema("text/html"))]),
         Route::new(
             Method::POST,
             "/api/v1/receipts/{receipt_id}/replace",
             Access::Finance,
             "Issue the replacement of a receipt in force: {\"reason\", \"payer_name\"?} (TT 91/2026 Art. 20).",
             post(replace),
-        ),
+        )
+        .json_body::<ReplaceRequest>()
+        .json::<ReceiptView>(201, "The replacement receipt."),
         Route::new(
             Method::POST,
             "/api/v1/receipts/{receipt_id}/adjust",
             Access::Finance,
             "Issue an adjustment of a receipt in force: {\"reason\", \"items\": [{\"fee\", \"amount\"}]}, signed differences (a refund is negative).",
             post(adjust),
-        ),
+        )
+        .json_body::<AdjustRequest>()
+        .json::<ReceiptView>(201, "The adjustment receipt."),
     ]
 }
 
@@ -78,7 +88,7 @@ async fn for_case(State(state): State<AppState>, Path(code): Path<String>) -> Re
         return Err(ApiError::NotFound(format!("no case {code}")));
     }
     let items = state.receipts.for_case(&code).await?;
-    Ok(Json(json!({"items": items, "next_cursor": null})).into_response())
+    Ok(Json(List::all(items)).into_response())
 }
 
 async fn one(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
@@ -118,10 +128,13 @@ async fn adjust(
     Ok((StatusCode::CREATED, Json(v)).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 struct SummaryQuery {
+    /// Required: YYYY-MM-DD.
+    #[param(required = true)]
     date: Option<String>,
+    /// `json` (default), `csv` or `xlsx`.
     format: Option<String>,
 }
 

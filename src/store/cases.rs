@@ -17,7 +17,7 @@ pub enum Upserted {
 }
 
 /// A case as stored: its current content and version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct StoredCase {
     #[serde(flatten)]
     pub case: Case,
