@@ -56,6 +56,27 @@ async fn every_route_is_documented_with_its_query_body_answers_and_errors() {
         assert!(codes.as_array().unwrap().contains(&json!(code)), "ErrorCode lacks {code}: {codes}");
     }
 
+    // Every reference resolves.
+    fn refs(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(Value::String(r)) = m.get("$ref") {
+                    out.push(r.clone());
+                }
+                m.values().for_each(|c| refs(c, out));
+            }
+            Value::Array(a) => a.iter().for_each(|c| refs(c, out)),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    refs(&doc, &mut all);
+    assert!(all.len() > 50, "{all:?}");
+    for r in &all {
+        let pointer = r.strip_prefix('#').unwrap_or_else(|| panic!("a remote reference {r}"));
+        assert!(doc.pointer(pointer).is_some(), "{r} does not resolve");
+    }
+
     let mut tokens = std::collections::HashMap::new();
     let mut problems = Vec::new();
     let routes = feerecon::http::all_routes();
@@ -215,7 +236,11 @@ async fn validate(db: Db) {
         let portal = app.token_for(Role::Portal).await;
         let finance = app.token_for(Role::Finance).await;
         let code = "000.00.12.H62-240715-0007";
-        let (s, v) = read(app.put_json(&format!("/api/v1/cases/{code}"), &portal, &case_body(code)).await).await;
+        let mut body = case_body(code);
+        // A procedure and channel that owe money, so the case is paid through a gateway.
+        body["procedure_code"] = json!("1.009974");
+        body["channel"] = json!("counter");
+        let (s, v) = read(app.put_json(&format!("/api/v1/cases/{code}"), &portal, &body).await).await;
         assert_eq!(s, 201, "{v}");
         assert_valid(&doc, "/api/v1/cases/{case_code}", "put", s, &v);
         let (s, v) = read(app.get(&format!("/api/v1/cases/{code}"), &portal).await).await;
@@ -227,6 +252,7 @@ async fn validate(db: Db) {
         assert_eq!(s, 201, "{p}");
         assert_valid(&doc, "/api/v1/cases/{case_code}/payments", "post", s, &p);
         let id = p["payment_id"].as_str().unwrap().to_owned();
+        reqwest::get(p["pay_url"].as_str().unwrap()).await.unwrap();
         sim.pay(p["txn_ref"].as_str().unwrap(), SimOutcome::Success, &Default::default()).await.unwrap();
         let paid = app.wait_for_status(&portal, &id, "paid").await;
         assert_valid(&doc, "/api/v1/payments/{payment_id}", "get", 200, &paid);
