@@ -401,12 +401,13 @@ async fn items(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ResolveBody {
-    /// What to do: `confirm_payment`, `attach_case`, `record_refund`, `write_off`, `accept`, ...
+    /// What to do: `refund`, `write_off`, `confirm_from_settlement` or `accept`.
+    #[schema(value_type = crate::domain::recon::Action)]
     action: String,
     /// Up to 2000 characters.
     #[serde(default)]
     note: String,
-    /// The case a stranger line is attached to (`attach_case`).
+    /// The case a `missing_in_records` line pays, for `confirm_from_settlement`.
     #[serde(default)]
     case_code: Option<String>,
 }

@@ -9,7 +9,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::routes::{Access, Route, bytes_schema};
 
-fn text() -> Vec<(&'static str, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)> {
+fn text() -> super::routes::Media {
     vec![("text/plain", bytes_schema("text/plain"))]
 }
 

@@ -98,13 +98,16 @@ pub struct Route {
 /// Named schemas a route's types refer to (the document's `components.schemas`).
 pub type Schemas = Vec<(String, RefOr<Schema>)>;
 
+/// Media types and their schemas: a request body's or an answer's content.
+pub type Media = Vec<(&'static str, RefOr<Schema>)>;
+
 /// A route's request and answers, for the OpenAPI document.
 #[derive(Default)]
 pub struct Doc {
     /// Query parameters and headers (path parameters are read from the path).
     pub parameters: Vec<Parameter>,
     /// The request body: its media types and schemas; `required`.
-    pub body: Option<(Vec<(&'static str, RefOr<Schema>)>, bool)>,
+    pub body: Option<(Media, bool)>,
     /// The success answers: status, description, media types and schemas.
     pub answers: Vec<Answer>,
     pub schemas: Schemas,
@@ -114,7 +117,7 @@ pub struct Doc {
 pub struct Answer {
     pub status: u16,
     pub description: &'static str,
-    pub content: Vec<(&'static str, RefOr<Schema>)>,
+    pub content: Media,
 }
 
 /// A schema for a file or a text body: a string of the given media type.
@@ -195,7 +198,7 @@ impl Route {
     }
 
     /// A required request body in other media types (a raw file, a multipart form).
-    pub fn raw_body(mut self, content: Vec<(&'static str, RefOr<Schema>)>) -> Self {
+    pub fn raw_body(mut self, content: Media) -> Self {
         self.doc.body = Some((content, true));
         self
     }
@@ -218,12 +221,7 @@ impl Route {
 
     /// An answer in other media types (a download, a page, plain text), or one of several
     /// media types chosen by a query parameter.
-    pub fn answer(
-        mut self,
-        status: u16,
-        description: &'static str,
-        content: Vec<(&'static str, RefOr<Schema>)>,
-    ) -> Self {
+    pub fn answer(mut self, status: u16, description: &'static str, content: Media) -> Self {
         self.doc.answers.push(Answer { status, description, content });
         self
     }

@@ -133,8 +133,8 @@ async fn every_route_is_documented_with_its_query_body_answers_and_errors() {
         // only when the handler reads the query; an unknown body field is named only when it
         // reads the body.
         let role = role_for(r.access).unwrap();
-        if !tokens.contains_key(&role) {
-            tokens.insert(role, app.token_for(role).await);
+        if let std::collections::hash_map::Entry::Vacant(e) = tokens.entry(role) {
+            e.insert(app.token_for(role).await);
         }
         let token = &tokens[&role];
         let url = app.url(&concrete(r.path));
