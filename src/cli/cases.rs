@@ -70,7 +70,14 @@ pub(super) async fn quote(config: &Config, args: QuoteArgs) -> Result<(), CliErr
     Ok(())
 }
 
-pub(super) async fn import_cases(config: &Config, clock: &dyn Clock, file: &std::path::Path) -> Result<(), CliError> {
+/// Imports a case file in one transaction; each case that changed is printed as `updated` and
+/// goes to the audit log with the operator's name, as does the import itself.
+pub(super) async fn import_cases(
+    config: &Config,
+    clock: &dyn Clock,
+    file: &std::path::Path,
+    operator: &str,
+) -> Result<(), CliError> {
     let catalogue = crate::fees::Catalogue::load(&config.catalogue).map_err(|e| user_err(e.to_string()))?;
     let bytes = std::fs::read(file).map_err(|e| user_err(format!("{}: {e}", file.display())))?;
     let shown = file.display().to_string();
@@ -81,7 +88,27 @@ pub(super) async fn import_cases(config: &Config, clock: &dyn Clock, file: &std:
     eprintln!("{shown}: {} cases valid; writing", cases.len());
     let store = open_store(config).await?;
     let write_progress = |n: usize| eprintln!("{shown}: wrote {n} of {} cases", cases.len());
-    let counts = store.import_cases(&cases, "cli", clock.now(), &write_progress).await?;
+    let now = clock.now();
+    let mut tx = store.write().await?;
+    let outcomes = tx.import_cases(&cases, operator, now, &write_progress).await?;
+    let counts = crate::store::ImportCounts::of(&outcomes);
+    let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+    let mut audit = vec![crate::store::AuditEvent::new(
+        operator,
+        "cases.import",
+        &shown,
+        serde_json::json!({"sha256": sha256, "cases": cases.len(), "created": counts.created,
+                           "updated": counts.updated, "unchanged": counts.unchanged}),
+    )];
+    for o in outcomes.iter().filter(|o| o.result == crate::store::Upserted::Updated) {
+        let details = serde_json::json!({"version": o.version, "source": "cli import", "file": shown});
+        audit.push(crate::store::AuditEvent::new(operator, "case.update", o.case_code.as_str(), details));
+    }
+    crate::ledger::chain::append_audit(&mut tx, &audit, now).await?;
+    tx.commit().await?;
+    for o in outcomes.iter().filter(|o| o.result == crate::store::Upserted::Updated) {
+        println!("updated {} (now version {})", o.case_code, o.version);
+    }
     println!(
         "imported {} cases from {shown}: {} created, {} updated, {} unchanged",
         cases.len(),

@@ -47,6 +47,7 @@ pub(super) async fn settlement_import(
     gateway: &str,
     profile: &str,
     file: &std::path::Path,
+    operator: &str,
 ) -> Result<(), CliError> {
     let gateway = parse_gateway(gateway)?;
     let bytes = std::fs::read(file).map_err(|e| user_err(format!("{}: {e}", file.display())))?;
@@ -55,7 +56,7 @@ pub(super) async fn settlement_import(
     let shown = file.display().to_string();
     let progress = |n: usize| eprintln!("{shown}: {n} lines");
     let _ = clock;
-    let imported = f.import(gateway, profile, &name, &bytes, "cli", &progress).await?;
+    let imported = f.import(gateway, profile, &name, &bytes, operator, &progress).await?;
     println!(
         "imported {} ({} lines) for {gateway} as {}; sha256 {}",
         imported.name, imported.line_count, imported.file_id, imported.sha256
@@ -70,6 +71,7 @@ pub(super) async fn reconcile(
     gateway: &str,
     format: &str,
     out: Option<PathBuf>,
+    operator: &str,
 ) -> Result<(), CliError> {
     let date = crate::domain::BusinessDate::parse(date).map_err(|e| user_err(format!("--date: {e}")))?;
     let gateway = parse_gateway(gateway)?;
@@ -77,7 +79,7 @@ pub(super) async fn reconcile(
         return Err(user_err("--format xlsx needs --out FILE"));
     }
     let f = finance(config, clock).await?;
-    let view = f.run(date.naive(), gateway, "cli").await?;
+    let view = f.run(date.naive(), gateway, operator).await?;
     let bytes: Vec<u8> = match format {
         "json" => format!("{}\n", serde_json::to_string_pretty(&view.report).unwrap_or_default()).into_bytes(),
         "xlsx" => crate::reconcile::render::xlsx(&view.report)

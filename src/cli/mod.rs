@@ -40,6 +40,22 @@ use crate::store::{Store, StoreError};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Who is acting, for the audit log of imports and reconciliation runs (default: the login
+    /// name, from $USER, $LOGNAME or the system).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub operator: Option<String>,
+}
+
+/// The operator the audit log names for a CLI action: `--operator`, else the login name.
+pub(super) fn operator(given: Option<&str>) -> Result<String, CliError> {
+    let from_env = || ["USER", "LOGNAME"].iter().find_map(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()));
+    let name = given
+        .map(str::to_owned)
+        .or_else(from_env)
+        .or_else(|| whoami::fallible::username().ok())
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty());
+    name.ok_or_else(|| user_err("--operator: no login name found ($USER, $LOGNAME); pass --operator NAME"))
 }
 
 #[derive(Subcommand, Debug)]
@@ -453,13 +469,17 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             println!("migrations applied");
             Ok(())
         }
-        Command::Import { what: ImportCommand::Cases { file } } => cases::import_cases(&config, &*clock, &file).await,
+        Command::Import { what: ImportCommand::Cases { file } } => {
+            cases::import_cases(&config, &*clock, &file, &operator(cli.operator.as_deref())?).await
+        }
         Command::Quote(args) => cases::quote(&config, args).await,
         Command::Settlement { action: SettlementCommand::Import { gateway, profile, file } } => {
-            finance::settlement_import(&config, &*clock, &gateway, &profile, &file).await
+            finance::settlement_import(&config, &*clock, &gateway, &profile, &file, &operator(cli.operator.as_deref())?)
+                .await
         }
         Command::Reconcile { date, gateway, format, out } => {
-            finance::reconcile(&config, clock, &date, &gateway, &format, out).await
+            let who = operator(cli.operator.as_deref())?;
+            finance::reconcile(&config, clock, &date, &gateway, &format, out, &who).await
         }
         Command::Ledger { action: LedgerCommand::Export { from, to, out } } => {
             ledger::ledger_export(&config, clock, &from, &to, &out).await

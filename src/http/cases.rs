@@ -1,6 +1,6 @@
 //! Cases (SPEC §4.3): the portal writes them, every role reads them.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
@@ -8,10 +8,10 @@ use axum::{Extension, Json};
 
 use super::AppState;
 use super::auth::Principal;
-use super::error::{ApiError, ApiJson};
+use super::error::{ApiError, ApiJson, ApiPath};
 use super::routes::{Access, Route};
 use crate::domain::{CaseCode, CaseInput, FieldError};
-use crate::store::{StoredCase, Upserted};
+use crate::store::{AuditEvent, StoredCase, Upserted};
 
 pub fn routes() -> Vec<Route> {
     vec![
@@ -19,12 +19,12 @@ pub fn routes() -> Vec<Route> {
             Method::PUT,
             "/api/v1/cases/{case_code}",
             Access::Portal,
-            "Create (201) or update (200) a case; every version is kept, an identical update adds none.",
+            "Create (201) or update (200) a case; every version is kept, an identical update adds none; `result` says created, updated or unchanged, and an update goes to the audit log.",
             put(put_case),
         )
         .json_body::<CaseInput>()
-        .json::<StoredCase>(201, "Created: the case's first version.")
-        .json::<StoredCase>(200, "Updated (a new version), or unchanged."),
+        .json::<PutAnswer>(201, "Created: the case's first version.")
+        .json::<PutAnswer>(200, "Updated (a new version), or unchanged."),
         Route::new(
             Method::GET,
             "/api/v1/cases/{case_code}",
@@ -55,15 +55,33 @@ pub fn path_case_code(raw: &str) -> Result<CaseCode, ApiError> {
 async fn put_case(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
-    Path(code): Path<String>,
+    ApiPath(code): ApiPath<String>,
     ApiJson(input): ApiJson<CaseInput>,
 ) -> Result<Response, ApiError> {
     let code = path_case_code(&code)?;
     let case = input.validate(Some(&code)).map_err(ApiError::field)?;
     check_procedure(&state, &case)?;
-    let (what, stored) = state.store.upsert_case(&case, &who.name, state.clock.now()).await?;
+    let now = state.clock.now();
+    let mut tx = state.store.write().await?;
+    let (what, stored) = tx.upsert_case(&case, &who.name, now).await?;
+    if what == Upserted::Updated {
+        // A case changed after it was filed: who changed it, and to which version (SPEC §8).
+        let details = serde_json::json!({"version": stored.version, "source": "api"});
+        let event = AuditEvent::new(&who.name, "case.update", code.as_str(), details);
+        crate::ledger::chain::append_audit(&mut tx, &[event], now).await?;
+    }
+    tx.commit().await?;
     let status = if what == Upserted::Created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok((status, Json(stored)).into_response())
+    Ok((status, Json(PutAnswer { stored, result: what })).into_response())
+}
+
+/// What `PUT /api/v1/cases/{case_code}` answers: the case as stored, and what the request did.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct PutAnswer {
+    #[serde(flatten)]
+    stored: StoredCase,
+    /// `created`, `updated` (a new version) or `unchanged`.
+    result: Upserted,
 }
 
 /// A case must name a procedure of the catalogue: otherwise it cannot be quoted or paid.
@@ -77,7 +95,7 @@ fn check_procedure(state: &AppState, case: &crate::domain::Case) -> Result<(), A
     Ok(())
 }
 
-async fn get_fee(State(state): State<AppState>, Path(code): Path<String>) -> Result<Response, ApiError> {
+async fn get_fee(State(state): State<AppState>, ApiPath(code): ApiPath<String>) -> Result<Response, ApiError> {
     let code = path_case_code(&code)?;
     let stored = state.store.get_case(&code).await?.ok_or_else(|| ApiError::NotFound(format!("no case {code}")))?;
     let quote = state.fees.quote(&crate::fees::Facts::of_case(&stored.case))?;
@@ -98,7 +116,7 @@ impl From<crate::fees::QuoteError> for ApiError {
     }
 }
 
-async fn get_case(State(state): State<AppState>, Path(code): Path<String>) -> Result<Response, ApiError> {
+async fn get_case(State(state): State<AppState>, ApiPath(code): ApiPath<String>) -> Result<Response, ApiError> {
     let code = path_case_code(&code)?;
     let stored = state.store.get_case(&code).await?.ok_or_else(|| ApiError::NotFound(format!("no case {code}")))?;
     Ok(Json(stored).into_response())

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -14,7 +14,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::error::{ApiError, Final};
+use super::error::{ApiError, ApiPath, Final};
 use super::routes::{Access, Route};
 use crate::domain::{CaseCode, Timestamp};
 use crate::gateway::dvcqg::{lookup_bill, lookup_error, lookup_nothing};
@@ -94,7 +94,7 @@ async fn lookup(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<So
     }
 }
 
-async fn gateway_receipt(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn gateway_receipt(State(state): State<AppState>, ApiPath(id): ApiPath<String>) -> Result<Response, ApiError> {
     let p = state.store.get_payment(&id).await?.ok_or_else(|| ApiError::NotFound(format!("no payment {id}")))?;
     let r = state
         .store
@@ -164,7 +164,10 @@ struct GatewayReceiptView {
     receipts: Vec<OurReceipt>,
 }
 
-async fn gateway_receipt_file(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn gateway_receipt_file(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Response, ApiError> {
     let r = state.store.gateway_receipt(&id).await?;
     let Some((body, ct)) = r.and_then(|r| Some((r.body?, r.content_type.unwrap_or_else(|| "application/pdf".into()))))
     else {

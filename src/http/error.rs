@@ -5,10 +5,17 @@
 //! a generic message only; the cause is logged once, here. Responses the framework makes itself
 //! (no route, wrong method, body too large) are rewritten into the same envelope by
 //! `envelope_layer`, so every error a client sees has this shape.
+//!
+//! Handlers read their inputs through the extractors here, never axum's own: `ApiJson<T>` (a
+//! body), `ApiQuery<T>` (the query string) and `ApiPath<T>` (path parameters), whose every
+//! rejection is the envelope naming what is wrong: a query parameter that does not parse or is
+//! unknown is 422 `invalid_field` naming it, a body over the limit is 413 naming the limit and its
+//! variable (`FEERECON_MAX_BODY`; settlement uploads name `FEERECON_MAX_UPLOAD`).
 
 use axum::body::Body;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
@@ -140,8 +147,25 @@ fn code_for(status: StatusCode) -> &'static str {
     }
 }
 
-/// Rewrites error responses the framework made (no `Final` marker) into the envelope.
-pub async fn envelope_layer(req: Request, next: axum::middleware::Next) -> Response {
+/// The body limit of JSON routes (`FEERECON_MAX_BODY`), as a request extension, so that every
+/// 413 can name it.
+#[derive(Clone, Copy, Debug)]
+pub struct BodyLimit(pub usize);
+
+impl BodyLimit {
+    pub fn too_large(self) -> ApiError {
+        ApiError::PayloadTooLarge(format!("the body is larger than FEERECON_MAX_BODY ({} bytes)", self.0))
+    }
+}
+
+/// Rewrites error responses the framework made (no `Final` marker) into the envelope. `limit` is
+/// `FEERECON_MAX_BODY`, which a 413 names.
+pub async fn envelope_layer(
+    axum::extract::State(limit): axum::extract::State<BodyLimit>,
+    mut req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    req.extensions_mut().insert(limit);
     let res = next.run(req).await;
     let status = res.status();
     if !(status.is_client_error() || status.is_server_error()) || res.extensions().get::<Final>().is_some() {
@@ -150,7 +174,7 @@ pub async fn envelope_layer(req: Request, next: axum::middleware::Next) -> Respo
     let message = match status.as_u16() {
         404 => "no such route".to_owned(),
         405 => "this route does not accept that method".to_owned(),
-        413 => "the body is larger than this route accepts".to_owned(),
+        413 => limit.too_large().to_string(),
         s if s >= 500 => "internal error".to_owned(),
         _ => status.canonical_reason().unwrap_or("error").to_owned(),
     };
@@ -170,6 +194,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request<Body>, state: &S) -> Result<Self, ApiError> {
+        let limit = req.extensions().get::<BodyLimit>().copied();
         let is_json = req
             .headers()
             .get(header::CONTENT_TYPE)
@@ -183,9 +208,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             return Err(ApiError::UnsupportedMediaType("the body must be application/json".into()));
         }
         let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|e| match e {
-            BytesRejection::FailedToBufferBody(ref inner) if inner.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                ApiError::PayloadTooLarge("the body is larger than this route accepts".into())
-            }
+            BytesRejection::FailedToBufferBody(ref inner) if inner.status() == StatusCode::PAYLOAD_TOO_LARGE => limit
+                .map_or_else(
+                    || ApiError::PayloadTooLarge("the body is larger than this route accepts".into()),
+                    |l| l.too_large(),
+                ),
             other => ApiError::InvalidRequest(format!("cannot read the body: {other}")),
         })?;
         parse_json(&bytes).map(ApiJson)
@@ -276,6 +303,62 @@ pub enum ErrorCode {
     NotReady,
     /// 500: logged with its cause, answered generically.
     Internal,
+}
+
+/// The query string, deserialized into `T`: a parameter that does not parse, is missing or is
+/// unknown (`T` denies unknown fields) is 422 `invalid_field` naming it, never a bare 400.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        parse_query(parts.uri.query().unwrap_or("")).map(ApiQuery)
+    }
+}
+
+/// Parses a query string into `T`, naming the parameter at fault.
+pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let msg = e.into_inner().to_string();
+        if path == "." || path == "?" {
+            // serde names an unknown or missing parameter in its own message.
+            ApiError::InvalidField(format!("query parameter: {}", msg.replace("field", "parameter")))
+        } else {
+            ApiError::field(FieldError::new(path, msg))
+        }
+    })
+}
+
+/// Path parameters, deserialized into `T`: one that cannot be read (not UTF-8, not the type) is
+/// 422 `invalid_field` naming it.
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        use axum::extract::path::ErrorKind;
+        use axum::extract::rejection::PathRejection;
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(ApiPath(v)),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => Err(match e.kind() {
+                ErrorKind::InvalidUtf8InPathParam { key } => {
+                    ApiError::field(FieldError::new(key.clone(), "is not valid UTF-8"))
+                }
+                ErrorKind::ParseErrorAtKey { key, value, expected_type } => {
+                    ApiError::field(FieldError::new(key.clone(), format!("{value:?} is not a {expected_type}")))
+                }
+                ErrorKind::DeserializeError { key, value, message } => {
+                    ApiError::field(FieldError::new(key.clone(), format!("{value:?}: {message}")))
+                }
+                _ => ApiError::InvalidField(format!("path parameter: {}", e.body_text())),
+            }),
+            Err(other) => Err(ApiError::Internal(anyhow::anyhow!("path parameters: {}", other.body_text()))),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! exceptions, day closing, and the day view of waived and budget-covered cases.
 
 use axum::body::{Body, Bytes};
-use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -15,8 +15,8 @@ use utoipa::{IntoParams, PartialSchema as _, ToSchema};
 use super::AppState;
 use super::auth::Principal;
 use super::download::{CSV, XLSX, download};
-use super::error::{ApiError, ApiJson};
-use super::list::List;
+use super::error::{ApiError, ApiJson, ApiPath, ApiQuery};
+use super::page::{Page, PageQuery};
 use super::routes::{Access, Route, bytes_schema};
 use crate::domain::payment::Gateway;
 use crate::domain::{BusinessDate, FieldError, Timestamp};
@@ -45,11 +45,11 @@ pub fn routes() -> Vec<Route> {
             Method::GET,
             "/api/v1/settlements",
             Access::Staff,
-            "Imported settlement files with their hashes.",
+            "Imported settlement files with their hashes, in import order (?gateway=G), paged (?cursor=&limit=).",
             get(files),
         )
         .query::<FilesQuery>()
-        .json::<List<FileView>>(200, "The imported files, oldest first."),
+        .json::<Page<FileView>>(200, "The imported files, oldest first."),
         Route::new(
             Method::GET,
             "/api/v1/settlements/{file_id}",
@@ -92,7 +92,7 @@ pub fn routes() -> Vec<Route> {
             get(items),
         )
         .query::<ItemsQuery>()
-        .json::<List<ItemRow>>(200, "A page of the run's items."),
+        .json::<Page<ItemRow>>(200, "A page of the run's items."),
         Route::new(
             Method::POST,
             "/api/v1/exceptions/{id}/resolve",
@@ -179,7 +179,7 @@ struct UploadQuery {
 async fn upload(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
-    Query(q): Query<UploadQuery>,
+    ApiQuery(q): ApiQuery<UploadQuery>,
     req: Request,
 ) -> Result<Response, ApiError> {
     let limit = state.config.max_upload;
@@ -266,32 +266,30 @@ fn multipart_schema() -> RefOr<Schema> {
 struct FilesQuery {
     /// Only this gateway's files.
     gateway: Option<String>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// Items per page, 1 to 1000 (default 100).
+    limit: Option<String>,
 }
 
-async fn files(State(state): State<AppState>, Query(q): Query<FilesQuery>) -> Result<Response, ApiError> {
-    let items: Vec<_> = state
-        .finance
-        .files(match q.gateway.as_deref() {
-            Some(g) => Some(parse_gateway(Some(g))?),
-            None => None,
-        })
-        .await?
-        .into_iter()
-        .map(|f| FileView {
-            file_id: f.file_id,
-            gateway: f.gateway,
-            profile: f.profile,
-            name: f.name,
-            sha256: f.sha256,
-            lines: f.line_count,
-            imported_at: Timestamp::at(f.imported_at),
-            imported_by: f.imported_by,
-        })
-        .collect();
-    Ok(Json(List::all(items)).into_response())
+async fn files(State(state): State<AppState>, ApiQuery(q): ApiQuery<FilesQuery>) -> Result<Response, ApiError> {
+    let gateway = q.gateway.as_deref().map(|g| parse_gateway(Some(g))).transpose()?;
+    let q = PageQuery::new(q.cursor, q.limit.as_deref())?;
+    let rows = state.store.settlement_files_page(gateway, q.cursor(), q.fetch()).await?;
+    let page = Page::from_rows(rows, &q, |f| f.file_id.clone()).map(|f| FileView {
+        file_id: f.file_id,
+        gateway: f.gateway,
+        profile: f.profile,
+        name: f.name,
+        sha256: f.sha256,
+        lines: f.line_count,
+        imported_at: Timestamp::at(f.imported_at),
+        imported_by: f.imported_by,
+    });
+    Ok(page.into_response())
 }
 
-async fn file_bytes(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn file_bytes(State(state): State<AppState>, ApiPath(id): ApiPath<String>) -> Result<Response, ApiError> {
     let (f, bytes) = state.finance.file(&id).await?;
     let mut res = (StatusCode::OK, bytes).into_response();
     let h = res.headers_mut();
@@ -334,8 +332,8 @@ struct ReportQuery {
 
 async fn report(
     State(state): State<AppState>,
-    Path(date): Path<String>,
-    Query(q): Query<ReportQuery>,
+    ApiPath(date): ApiPath<String>,
+    ApiQuery(q): ApiQuery<ReportQuery>,
 ) -> Result<Response, ApiError> {
     let date = parse_date(&date)?;
     let gateway = parse_gateway(q.gateway.as_deref())?;
@@ -374,13 +372,13 @@ struct ItemsQuery {
     /// The `next_cursor` of the previous page.
     cursor: Option<String>,
     /// Items per page, 1 to 1000 (default 100).
-    limit: Option<i64>,
+    limit: Option<String>,
 }
 
 async fn items(
     State(state): State<AppState>,
-    Path(date): Path<String>,
-    Query(q): Query<ItemsQuery>,
+    ApiPath(date): ApiPath<String>,
+    ApiQuery(q): ApiQuery<ItemsQuery>,
 ) -> Result<Response, ApiError> {
     let date = parse_date(&date)?;
     let gateway = parse_gateway(q.gateway.as_deref())?;
@@ -388,13 +386,10 @@ async fn items(
         Some(c) => Some(c.parse().map_err(|e| ApiError::field(FieldError::new("category", e)))?),
         None => None,
     };
+    let page = PageQuery::new(q.cursor, q.limit.as_deref())?;
     let view = state.finance.report(date.naive(), gateway).await?;
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let page = state.finance.items(&view.run.run_id, category, q.cursor.as_deref(), limit + 1).await?;
-    let more = page.len() as i64 > limit;
-    let items: Vec<_> = page.into_iter().take(limit as usize).collect();
-    let next = if more { items.last().map(|i| i.item_key.clone()) } else { None };
-    Ok(Json(List { items, next_cursor: next }).into_response())
+    let rows = state.finance.items(&view.run.run_id, category, page.cursor(), page.fetch()).await?;
+    Ok(Page::from_rows(rows, &page, |i| i.item_key.clone()).into_response())
 }
 
 /// A resolution (SPEC §7.3).
@@ -441,7 +436,7 @@ fn exception_json(e: &crate::store::ExceptionRow) -> ExceptionView {
 async fn resolve(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(b): ApiJson<ResolveBody>,
 ) -> Result<Response, ApiError> {
     if b.note.chars().count() > 2000 {
@@ -468,7 +463,7 @@ async fn decide(state: AppState, who: Principal, id: String, body: Bytes, approv
 async fn approve(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     decide(state, who, id, body, true).await
@@ -477,7 +472,7 @@ async fn approve(
 async fn reject(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     decide(state, who, id, body, false).await
@@ -493,7 +488,7 @@ struct CloseBody {
 async fn close(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
-    Path(date): Path<String>,
+    ApiPath(date): ApiPath<String>,
     ApiJson(b): ApiJson<CloseBody>,
 ) -> Result<Response, ApiError> {
     let date = parse_date(&date)?;
@@ -502,7 +497,7 @@ async fn close(
     Ok(Json(view.report).into_response())
 }
 
-async fn day(State(state): State<AppState>, Path(date): Path<String>) -> Result<Response, ApiError> {
+async fn day(State(state): State<AppState>, ApiPath(date): ApiPath<String>) -> Result<Response, ApiError> {
     let date = parse_date(&date)?;
     Ok(Json(state.finance.day(date.naive()).await?).into_response())
 }

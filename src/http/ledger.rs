@@ -1,7 +1,7 @@
 //! The ledger and the audit log for finance, auditors and administrators (SPEC §8).
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -10,8 +10,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::download::{ZIP, download};
-use super::error::ApiError;
-use super::list::List;
+use super::error::{ApiError, ApiQuery};
+use super::page::{ListPage, Page, PageQuery};
 use super::routes::{Access, Route, bytes_schema};
 use crate::domain::{BusinessDate, FieldError};
 
@@ -21,11 +21,11 @@ pub fn routes() -> Vec<Route> {
             Method::GET,
             "/api/v1/ledger",
             Access::Staff,
-            "Ledger entries in seq order (?after=SEQ&limit=N).",
+            "Ledger entries in seq order, paged (?cursor=&limit=).",
             get(entries),
         )
-        .query::<Page>()
-        .json::<List<crate::store::LedgerEntry>>(
+        .query::<SeqPage>()
+        .json::<Page<crate::store::LedgerEntry>>(
             200,
             "A page of entries; next_cursor is the last seq when more may follow.",
         ),
@@ -71,32 +71,24 @@ pub fn routes() -> Vec<Route> {
             Method::GET,
             "/api/v1/ledger/checkpoints",
             Access::Staff,
-            "The signed checkpoints.",
+            "The signed checkpoints by last seq, paged (?cursor=&limit=).",
             get(checkpoints),
         )
-        .json::<List<crate::ledger::export::ManifestCheckpoint>>(200, "Every signed checkpoint, oldest first."),
+        .query::<ListPage>()
+        .json::<Page<crate::ledger::export::ManifestCheckpoint>>(200, "Every signed checkpoint, oldest first."),
         Route::new(
             Method::GET,
             "/api/v1/audit-log",
             Access::Staff,
-            "The chained audit log of manual actions (?after=SEQ&limit=N).",
+            "The chained audit log of manual actions in seq order, paged (?cursor=&limit=).",
             get(audit_log),
         )
-        .query::<Page>()
-        .json::<List<crate::store::AuditEntry>>(
+        .query::<SeqPage>()
+        .json::<Page<crate::store::AuditEntry>>(
             200,
             "A page of the audit log; next_cursor is the last seq when more may follow.",
         ),
     ]
-}
-
-#[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-struct Page {
-    /// Entries after this seq (the previous page's next_cursor); default 0.
-    after: Option<i64>,
-    /// Entries per page, 1 to 10,000 (default 500).
-    limit: Option<i64>,
 }
 
 /// An account's trial balance.
@@ -127,11 +119,28 @@ struct PublicKey {
     public_key: String,
 }
 
-async fn entries(State(state): State<AppState>, Query(q): Query<Page>) -> Result<Response, ApiError> {
-    let limit = q.limit.unwrap_or(500).clamp(1, 10_000);
-    let page = state.store.ledger_entries(q.after.unwrap_or(0), limit).await?;
-    let next = if page.len() as i64 == limit { page.last().map(|e| e.seq.to_string()) } else { None };
-    Ok(Json(List { items: page, next_cursor: next }).into_response())
+/// `cursor` and `limit`; `after` is the older name of `cursor`, still accepted.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+struct SeqPage {
+    /// The `next_cursor` of the previous page (the last `seq` answered).
+    cursor: Option<String>,
+    /// The older name of `cursor`.
+    after: Option<String>,
+    /// Entries per page, 1 to 1000 (default 100).
+    limit: Option<String>,
+}
+
+impl SeqPage {
+    fn page(self) -> Result<PageQuery, ApiError> {
+        PageQuery::new(self.cursor.or(self.after), self.limit.as_deref())
+    }
+}
+
+async fn entries(State(state): State<AppState>, ApiQuery(q): ApiQuery<SeqPage>) -> Result<Response, ApiError> {
+    let q = q.page()?;
+    let rows = state.store.ledger_entries(q.seq_cursor()?, q.fetch()).await?;
+    Ok(Page::from_rows(rows, &q, |e| e.seq.to_string()).into_response())
 }
 
 async fn verify(State(state): State<AppState>) -> Result<Response, ApiError> {
@@ -151,7 +160,7 @@ struct DateQuery {
     date: Option<String>,
 }
 
-async fn balances(State(state): State<AppState>, Query(q): Query<DateQuery>) -> Result<Response, ApiError> {
+async fn balances(State(state): State<AppState>, ApiQuery(q): ApiQuery<DateQuery>) -> Result<Response, ApiError> {
     let d = date("date", q.date.as_deref())?;
     let rows = state.store.trial_balance(d.naive()).await?;
     let (dr, cr) = rows.iter().fold((0i64, 0i64), |(a, b), r| (a + r.1, b + r.2));
@@ -173,7 +182,7 @@ struct RangeQuery {
     to: Option<String>,
 }
 
-async fn export(State(state): State<AppState>, Query(q): Query<RangeQuery>) -> Result<Response, ApiError> {
+async fn export(State(state): State<AppState>, ApiQuery(q): ApiQuery<RangeQuery>) -> Result<Response, ApiError> {
     let from = date("from", q.from.as_deref())?;
     let to = date("to", q.to.as_deref())?;
     if to < from {
@@ -192,15 +201,15 @@ async fn public_key(State(state): State<AppState>) -> Result<Response, ApiError>
     Ok(Json(PublicKey { algorithm: "ed25519", public_key: state.ledger.public_key().await? }).into_response())
 }
 
-async fn checkpoints(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let items: Vec<_> =
-        state.store.checkpoints().await?.iter().map(crate::ledger::export::manifest_checkpoint).collect();
-    Ok(Json(List::all(items)).into_response())
+async fn checkpoints(State(state): State<AppState>, ApiQuery(q): ApiQuery<ListPage>) -> Result<Response, ApiError> {
+    let q = q.page()?;
+    let rows = state.store.checkpoints_page(q.cursor(), q.fetch()).await?;
+    let page = Page::from_rows(rows, &q, |c| c.checkpoint_id.clone());
+    Ok(page.map(|c| crate::ledger::export::manifest_checkpoint(&c)).into_response())
 }
 
-async fn audit_log(State(state): State<AppState>, Query(q): Query<Page>) -> Result<Response, ApiError> {
-    let limit = q.limit.unwrap_or(500).clamp(1, 10_000);
-    let page = state.store.audit_log(q.after.unwrap_or(0), limit).await?;
-    let next = if page.len() as i64 == limit { page.last().map(|e| e.seq.to_string()) } else { None };
-    Ok(Json(List { items: page, next_cursor: next }).into_response())
+async fn audit_log(State(state): State<AppState>, ApiQuery(q): ApiQuery<SeqPage>) -> Result<Response, ApiError> {
+    let q = q.page()?;
+    let rows = state.store.audit_log(q.seq_cursor()?, q.fetch()).await?;
+    Ok(Page::from_rows(rows, &q, |e| e.seq.to_string()).into_response())
 }

@@ -14,14 +14,15 @@ pub mod dashboard;
 mod download;
 mod dvcqg;
 pub mod error;
+mod exceptions;
 mod finance;
 mod gateway;
 mod gateway_doc;
 mod health;
 mod ledger;
-pub mod list;
 mod notifications;
 mod openapi;
+pub mod page;
 mod payments;
 mod receipts;
 mod remittances;
@@ -34,7 +35,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -81,6 +82,7 @@ pub fn all_routes() -> Vec<Route> {
     r.extend(dvcqg::routes());
     r.extend(notifications::routes());
     r.extend(finance::routes());
+    r.extend(exceptions::routes());
     r.extend(ledger::routes());
     r.extend(dashboard::routes());
     r.extend(receipts::routes());
@@ -101,7 +103,7 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(state.config.max_body))
         .layer(from_fn_with_state(state.clone(), request_timeout))
         .layer(from_fn_with_state(state.clone(), observe))
-        .layer(from_fn(error::envelope_layer))
+        .layer(from_fn_with_state(error::BodyLimit(state.config.max_body), error::envelope_layer))
         .with_state(state)
 }
 

@@ -1,6 +1,6 @@
 //! Portal notifications for staff (SPEC §6.6): the dead letters, and re-sending them.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -10,11 +10,11 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::auth::Principal;
-use super::error::ApiError;
-use super::list::List;
+use super::error::{ApiError, ApiPath, ApiQuery};
+use super::page::{Page, PageQuery};
 use super::routes::{Access, Route};
 use crate::domain::payment::{DeliveryState, EventType, PaymentStatus};
-use crate::domain::{CaseCode, FieldError, Timestamp};
+use crate::domain::{CaseCode, Timestamp};
 use crate::store::OutboxEvent;
 
 pub fn routes() -> Vec<Route> {
@@ -23,11 +23,11 @@ pub fn routes() -> Vec<Route> {
             Method::GET,
             "/api/v1/notifications",
             Access::Staff,
-            "Portal notifications by state (?state=failed for dead letters), paged.",
+            "Portal notifications by id, every state or one (?state=failed for dead letters), paged (?cursor=&limit=).",
             get(list),
         )
         .query::<ListQuery>()
-        .json::<List<NotificationView>>(200, "A page of notifications, oldest first."),
+        .json::<Page<NotificationView>>(200, "A page of notifications, oldest first."),
         Route::new(
             Method::POST,
             "/api/v1/notifications/{event_id}/resend",
@@ -90,29 +90,24 @@ fn view(e: &OutboxEvent) -> NotificationView {
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
-    /// `pending`, `delivered` or `failed` (default `failed`: the dead letters).
-    state: Option<String>,
+    /// `pending`, `delivered` or `failed`; every state when absent.
+    state: Option<DeliveryState>,
     /// The `next_cursor` of the previous page.
     cursor: Option<String>,
     /// Items per page, 1 to 1000 (default 100).
-    limit: Option<i64>,
+    limit: Option<String>,
 }
 
-async fn list(State(state): State<AppState>, Query(q): Query<ListQuery>) -> Result<Response, ApiError> {
-    let st = q.state.unwrap_or_else(|| "failed".into());
-    let st: DeliveryState = st.parse().map_err(|e| ApiError::field(FieldError::new("state", e)))?;
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let page = state.store.notifications(Some(st), q.cursor.as_deref(), limit + 1).await?;
-    let more = page.len() as i64 > limit;
-    let items: Vec<_> = page.iter().take(limit as usize).map(view).collect();
-    let next = if more { page.get(limit as usize - 1).map(|e| e.event_id.clone()) } else { None };
-    Ok(Json(List { items, next_cursor: next }).into_response())
+async fn list(State(state): State<AppState>, ApiQuery(q): ApiQuery<ListQuery>) -> Result<Response, ApiError> {
+    let page = PageQuery::new(q.cursor, q.limit.as_deref())?;
+    let rows = state.store.notifications(q.state, page.cursor(), page.fetch()).await?;
+    Ok(Page::from_rows(rows, &page, |e| e.event_id.clone()).map(|e| view(&e)).into_response())
 }
 
 async fn resend(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     if crate::notify::resend(&state.store, &id, &who.name, state.clock.now()).await? {
         Ok(Json(Resent { event_id: id, state: DeliveryState::Pending }).into_response())

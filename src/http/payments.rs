@@ -1,7 +1,7 @@
 //! Payments over HTTP (SPEC §4.3, §6.5): the portal creates them; every role reads them; finance,
 //! auditors and administrators read the evidence and the flagged list.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -12,12 +12,13 @@ use utoipa::{IntoParams, ToSchema};
 use super::AppState;
 use super::auth::Principal;
 use super::cases::path_case_code;
-use super::error::{ApiError, ApiJson};
-use super::list::List;
+use super::error::{ApiError, ApiJson, ApiPath, ApiQuery};
+use super::page::{ListPage, Page, PageQuery};
 use super::routes::{Access, Route};
 use crate::domain::payment::{Flag, Gateway, PaymentStatus};
-use crate::domain::{FieldError, Money, Timestamp};
+use crate::domain::{BusinessDate, FieldError, Money, Timestamp};
 use crate::payments::{CallbackView, CreateError, CreateRequest, PaymentView};
+use crate::store::PaymentFilter;
 
 pub fn routes() -> Vec<Route> {
     vec![
@@ -36,29 +37,31 @@ pub fn routes() -> Vec<Route> {
             Method::GET,
             "/api/v1/cases/{case_code}/payments",
             Access::AnyRole,
-            "A case's payments.",
+            "A case's payments, oldest first, paged (?cursor=&limit=).",
             get(list_for_case),
         )
-        .json::<List<PaymentView>>(200, "Every payment of the case, oldest first."),
+        .query::<ListPage>()
+        .json::<Page<PaymentView>>(200, "The case's payments, oldest first, paged."),
         Route::new(Method::GET, "/api/v1/payments/{payment_id}", Access::AnyRole, "One payment.", get(one))
             .json::<PaymentView>(200, "The payment."),
         Route::new(
             Method::GET,
             "/api/v1/payments",
             Access::Staff,
-            "Payments carrying a flag (?flag=F), paged.",
-            get(flagged),
+            "Payments by id: created or paid on a date in +07:00 (?date=YYYY-MM-DD), of a gateway (?gateway=G), in a status (?status=S), carrying a flag (?flag=F); paged (?cursor=&limit=).",
+            get(list),
         )
-        .query::<FlagQuery>()
-        .json::<List<PaymentView>>(200, "A page of payments carrying the flag."),
+        .query::<ListQuery>()
+        .json::<Page<PaymentView>>(200, "A page of payments, by id."),
         Route::new(
             Method::GET,
             "/api/v1/payments/{payment_id}/callbacks",
             Access::Staff,
-            "Every raw callback and status answer of a payment, with its verification and key.",
+            "Every raw callback and status answer of a payment, with its verification and key, oldest first, paged (?cursor=&limit=).",
             get(callbacks),
         )
-        .json::<List<CallbackView>>(200, "Every callback and status answer, in arrival order."),
+        .query::<ListPage>()
+        .json::<Page<CallbackView>>(200, "The callbacks and status answers, in arrival order, paged."),
     ]
 }
 
@@ -95,7 +98,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
 async fn create(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
-    Path(code): Path<String>,
+    ApiPath(code): ApiPath<String>,
     headers: HeaderMap,
     ApiJson(req): ApiJson<CreateRequest>,
 ) -> Result<Response, ApiError> {
@@ -115,30 +118,40 @@ async fn create(
     Ok((if created.new { StatusCode::CREATED } else { StatusCode::OK }, Json(body)).into_response())
 }
 
-async fn list_for_case(State(state): State<AppState>, Path(code): Path<String>) -> Result<Response, ApiError> {
+async fn list_for_case(
+    State(state): State<AppState>,
+    ApiPath(code): ApiPath<String>,
+    ApiQuery(q): ApiQuery<ListPage>,
+) -> Result<Response, ApiError> {
     let code = path_case_code(&code)?;
+    let page = q.page()?;
     if state.store.get_case(&code).await?.is_none() {
         return Err(ApiError::NotFound(format!("no case {code}")));
     }
     let items: Vec<_> = state.store.case_payments(&code).await?.iter().map(PaymentView::of).collect();
-    Ok(Json(List::all(items)).into_response())
+    Ok(Page::of_all(items, &page)?.into_response())
 }
 
-async fn one(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn one(State(state): State<AppState>, ApiPath(id): ApiPath<String>) -> Result<Response, ApiError> {
     let p = state.store.get_payment(&id).await?.ok_or_else(|| ApiError::NotFound(format!("no payment {id}")))?;
     Ok(Json(PaymentView::of(&p)).into_response())
 }
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-struct FlagQuery {
-    /// Required: `duplicate_payment`, `late_success`, `callback_amount_mismatch`, ...
-    #[param(required = true)]
-    flag: Option<String>,
+struct ListQuery {
+    /// Only payments carrying this flag.
+    flag: Option<Flag>,
+    /// Only payments created or paid on this date in +07:00, YYYY-MM-DD.
+    date: Option<String>,
+    /// Only this gateway's payments.
+    gateway: Option<Gateway>,
+    /// Only payments in this status.
+    status: Option<PaymentStatus>,
     /// The `next_cursor` of the previous page.
     cursor: Option<String>,
     /// Items per page, 1 to 1000 (default 100).
-    limit: Option<i64>,
+    limit: Option<String>,
 }
 
 /// What creating a payment answers (SPEC §4.3).
@@ -156,22 +169,29 @@ struct CreatedPayment {
     expires_at: Timestamp,
 }
 
-async fn flagged(State(state): State<AppState>, Query(q): Query<FlagQuery>) -> Result<Response, ApiError> {
-    let flag_raw =
-        q.flag.ok_or_else(|| ApiError::field(FieldError::new("flag", "is required (?flag=duplicate_payment)")))?;
-    let flag: Flag = flag_raw.parse().map_err(|e| ApiError::field(FieldError::new("flag", e)))?;
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let page = state.store.flagged_payments(flag, q.cursor.as_deref(), limit + 1).await?;
-    let more = page.len() as i64 > limit;
-    let items: Vec<_> = page.iter().take(limit as usize).map(PaymentView::of).collect();
-    let next = if more { items.last().map(|p| p.payment_id.clone()) } else { None };
-    Ok(Json(List { items, next_cursor: next }).into_response())
+async fn list(State(state): State<AppState>, ApiQuery(q): ApiQuery<ListQuery>) -> Result<Response, ApiError> {
+    let page = PageQuery::new(q.cursor, q.limit.as_deref())?;
+    let between = match q.date.as_deref() {
+        Some(d) => {
+            let d = BusinessDate::parse(d).map_err(|e| ApiError::field(FieldError::new("date", e)))?;
+            Some((d.start(), d.succ().start()))
+        }
+        None => None,
+    };
+    let filter = PaymentFilter { flag: q.flag, gateway: q.gateway, status: q.status, between };
+    let rows = state.store.payments_page(&filter, page.cursor(), page.fetch()).await?;
+    Ok(Page::from_rows(rows, &page, |p| p.payment_id.clone()).map(|p| PaymentView::of(&p)).into_response())
 }
 
-async fn callbacks(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn callbacks(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<ListPage>,
+) -> Result<Response, ApiError> {
+    let page = q.page()?;
     if state.store.get_payment(&id).await?.is_none() {
         return Err(ApiError::NotFound(format!("no payment {id}")));
     }
     let items: Vec<_> = state.store.payment_callbacks(&id).await?.into_iter().map(CallbackView::of).collect();
-    Ok(Json(List::all(items)).into_response())
+    Ok(Page::of_all(items, &page)?.into_response())
 }

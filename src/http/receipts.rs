@@ -2,7 +2,7 @@
 //! replaces or adjusts a receipt; finance and auditors download the day's summary for the tax
 //! office (Mẫu 01/TH-BLĐT) as JSON, CSV or XLSX.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -14,8 +14,8 @@ use super::AppState;
 use super::auth::Principal;
 use super::cases::path_case_code;
 use super::download::{CSV, XLSX, download};
-use super::error::{ApiError, ApiJson};
-use super::list::List;
+use super::error::{ApiError, ApiJson, ApiPath, ApiQuery};
+use super::page::Page;
 use super::routes::{Access, Route, bytes_schema};
 use crate::domain::{BusinessDate, FieldError};
 use crate::receipts::{AdjustRequest, ReceiptError, ReceiptView, ReplaceRequest, summary};
@@ -29,7 +29,8 @@ pub fn routes() -> Vec<Route> {
             "A case's e-receipts (originals, replacements, adjustments) with their status and signature.",
             get(for_case),
         )
-        .json::<List<ReceiptView>>(200, "Every e-receipt of the case, in issue order."),
+        .query::<super::page::ListPage>()
+        .json::<Page<ReceiptView>>(200, "The case's e-receipts, in issue order, paged."),
         Route::new(
             Method::GET,
             "/api/v1/receipts/summary",
@@ -82,20 +83,25 @@ impl From<ReceiptError> for ApiError {
     }
 }
 
-async fn for_case(State(state): State<AppState>, Path(code): Path<String>) -> Result<Response, ApiError> {
+async fn for_case(
+    State(state): State<AppState>,
+    ApiPath(code): ApiPath<String>,
+    ApiQuery(q): ApiQuery<super::page::ListPage>,
+) -> Result<Response, ApiError> {
     let code = path_case_code(&code)?;
+    let page = q.page()?;
     if state.store.get_case(&code).await?.is_none() {
         return Err(ApiError::NotFound(format!("no case {code}")));
     }
     let items = state.receipts.for_case(&code).await?;
-    Ok(Json(List::all(items)).into_response())
+    Ok(Page::of_all(items, &page)?.into_response())
 }
 
-async fn one(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn one(State(state): State<AppState>, ApiPath(id): ApiPath<String>) -> Result<Response, ApiError> {
     Ok(Json(state.receipts.get(&id).await?).into_response())
 }
 
-async fn print(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn print(State(state): State<AppState>, ApiPath(id): ApiPath<String>) -> Result<Response, ApiError> {
     let html = state.receipts.page(&id).await?;
     let mut res = (StatusCode::OK, html).into_response();
     let h = res.headers_mut();
@@ -111,7 +117,7 @@ async fn print(State(state): State<AppState>, Path(id): Path<String>) -> Result<
 async fn replace(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<ReplaceRequest>,
 ) -> Result<Response, ApiError> {
     let v = state.receipts.replace(&id, &req, &who.name).await?;
@@ -121,7 +127,7 @@ async fn replace(
 async fn adjust(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<AdjustRequest>,
 ) -> Result<Response, ApiError> {
     let v = state.receipts.adjust(&id, &req, &who.name).await?;
@@ -138,7 +144,10 @@ struct SummaryQuery {
     format: Option<String>,
 }
 
-async fn summary_of_date(State(state): State<AppState>, Query(q): Query<SummaryQuery>) -> Result<Response, ApiError> {
+async fn summary_of_date(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<SummaryQuery>,
+) -> Result<Response, ApiError> {
     let raw = q.date.ok_or_else(|| ApiError::field(FieldError::new("date", "is required")))?;
     let date = BusinessDate::parse(&raw).map_err(|e| ApiError::field(FieldError::new("date", e)))?;
     let format = q.format.unwrap_or_else(|| "json".into());

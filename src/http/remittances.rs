@@ -2,7 +2,7 @@
 //! period's statement (JSON, CSV, XLSX); finance requests the record of a transfer and another
 //! finance user approves or rejects it (four eyes).
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -13,8 +13,8 @@ use utoipa::{IntoParams, ToSchema};
 use super::AppState;
 use super::auth::Principal;
 use super::download::{CSV, XLSX, download};
-use super::error::{ApiError, ApiJson};
-use super::list::List;
+use super::error::{ApiError, ApiJson, ApiPath, ApiQuery};
+use super::page::{Page, PageQuery};
 use super::routes::{Access, Route};
 use crate::domain::remittance::PeriodKind;
 use crate::domain::{BusinessDate, FieldError};
@@ -27,11 +27,11 @@ pub fn routes() -> Vec<Route> {
             Method::GET,
             "/api/v1/remittances",
             Access::Staff,
-            "Remittance periods with due, remitted, outstanding and late (?kind=day|week|month&from=&to=).",
+            "Remittance periods with due, remitted, outstanding and late (?kind=day|week|month&from=&to=), paged (?cursor=&limit=).",
             get(list),
         )
         .query::<ListQuery>()
-        .json::<List<PeriodRow>>(200, "The periods, oldest first."),
+        .json::<Page<PeriodRow>>(200, "The periods, oldest first."),
         Route::new(
             Method::POST,
             "/api/v1/remittances",
@@ -93,6 +93,10 @@ struct ListQuery {
     from: Option<String>,
     /// Periods starting on or before this date, YYYY-MM-DD.
     to: Option<String>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// Items per page, 1 to 1000 (default 100).
+    limit: Option<String>,
 }
 
 fn date(field: &str, v: Option<&str>) -> Result<Option<chrono::NaiveDate>, ApiError> {
@@ -100,15 +104,16 @@ fn date(field: &str, v: Option<&str>) -> Result<Option<chrono::NaiveDate>, ApiEr
         .transpose()
 }
 
-async fn list(State(state): State<AppState>, Query(q): Query<ListQuery>) -> Result<Response, ApiError> {
+async fn list(State(state): State<AppState>, ApiQuery(q): ApiQuery<ListQuery>) -> Result<Response, ApiError> {
     let kind = q
         .kind
         .as_deref()
         .map(|k| k.parse::<PeriodKind>().map_err(|e| ApiError::field(FieldError::new("kind", e))))
         .transpose()?;
     let filter = ListFilter { kind, from: date("from", q.from.as_deref())?, to: date("to", q.to.as_deref())? };
+    let page = PageQuery::new(q.cursor, q.limit.as_deref())?;
     let items = state.remittances.list(filter).await?;
-    Ok(Json(List::all(items)).into_response())
+    Ok(Page::of_all(items, &page)?.into_response())
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -120,8 +125,8 @@ struct StatementQuery {
 
 async fn statement(
     State(state): State<AppState>,
-    Path(period): Path<String>,
-    Query(q): Query<StatementQuery>,
+    ApiPath(period): ApiPath<String>,
+    ApiQuery(q): ApiQuery<StatementQuery>,
 ) -> Result<Response, ApiError> {
     let format = q.format.unwrap_or_else(|| "json".into());
     if !matches!(format.as_str(), "json" | "csv" | "xlsx") {
@@ -191,7 +196,7 @@ async fn decide(
 async fn approve(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
-    Path(period): Path<String>,
+    ApiPath(period): ApiPath<String>,
     ApiJson(b): ApiJson<DecideBody>,
 ) -> Result<Response, ApiError> {
     decide(&state, &who, &period, true, b).await
@@ -200,7 +205,7 @@ async fn approve(
 async fn reject(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
-    Path(period): Path<String>,
+    ApiPath(period): ApiPath<String>,
     ApiJson(b): ApiJson<DecideBody>,
 ) -> Result<Response, ApiError> {
     decide(&state, &who, &period, false, b).await

@@ -19,7 +19,7 @@ use crate::reconcile::report::{
 };
 use crate::reconcile::{Closed, LineIn, Outcome, PaymentIn, reconcile};
 use crate::store::recon_data::ReconPaymentRow;
-use crate::store::{ExceptionChange, ExceptionRow, ItemRow, ReconData, RunRecord, SettlementFile};
+use crate::store::{AuditEvent, ExceptionChange, ExceptionRow, ItemRow, ReconData, RunRecord, SettlementFile};
 
 /// A run and its report.
 #[derive(Debug, Clone)]
@@ -308,7 +308,11 @@ impl Finance {
     ) -> Result<bool> {
         let mut tx = self.store.write().await?;
         tx.insert_run(run, &c.outcome.items).await?;
-        let saved = apply_planned(&mut tx, planned, &[], at).await?;
+        // Who ran it goes to the audit log with the run (SPEC §8), from the API, the dashboard or the CLI.
+        let details = json!({"date": run.business_date.format("%Y-%m-%d").to_string(), "gateway": run.gateway,
+                             "report_hash": run.report_hash, "items": c.outcome.items.len()});
+        let audit = AuditEvent::new(&run.created_by, "reconciliation.run", run.run_id.clone(), details);
+        let saved = apply_planned(&mut tx, planned, &[audit], at).await?;
         if saved {
             tx.commit().await?;
         }

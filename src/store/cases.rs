@@ -9,7 +9,8 @@ use crate::domain::sql::JsonText;
 use crate::domain::{Case, CaseCode, Channel, Fact, ProcedureCode, Subject, Timestamp, UnitCode};
 
 /// What an upsert did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum Upserted {
     Created,
     Updated,
@@ -107,24 +108,56 @@ impl Store {
         at: DateTime<Utc>,
         progress: &super::Progress<'_>,
     ) -> Result<ImportCounts> {
-        let mut counts = ImportCounts::default();
         let mut tx = self.write().await?;
-        for (i, case) in cases.iter().enumerate() {
-            if i > 0 && i % super::PROGRESS_EVERY == 0 {
-                progress(i);
-            }
-            match tx.upsert_case(case, actor, at).await?.0 {
-                Upserted::Created => counts.created += 1,
-                Upserted::Updated => counts.updated += 1,
-                Upserted::Unchanged => counts.unchanged += 1,
+        let outcomes = tx.import_cases(cases, actor, at, progress).await?;
+        tx.commit().await?;
+        Ok(ImportCounts::of(&outcomes))
+    }
+}
+
+/// What an import did to one case: created, updated (to `version`) or unchanged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseOutcome {
+    pub case_code: CaseCode,
+    pub result: Upserted,
+    /// The version current after the import.
+    pub version: i64,
+}
+
+impl ImportCounts {
+    pub fn of(outcomes: &[CaseOutcome]) -> Self {
+        let mut c = Self::default();
+        for o in outcomes {
+            match o.result {
+                Upserted::Created => c.created += 1,
+                Upserted::Updated => c.updated += 1,
+                Upserted::Unchanged => c.unchanged += 1,
             }
         }
-        tx.commit().await?;
-        Ok(counts)
+        c
     }
 }
 
 impl WriteTx {
+    /// Upserts every case (see `upsert_case`) in this transaction, saying what each became.
+    pub async fn import_cases(
+        &mut self,
+        cases: &[Case],
+        actor: &str,
+        at: DateTime<Utc>,
+        progress: &super::Progress<'_>,
+    ) -> Result<Vec<CaseOutcome>> {
+        let mut out = Vec::with_capacity(cases.len());
+        for (i, case) in cases.iter().enumerate() {
+            if i > 0 && i % super::PROGRESS_EVERY == 0 {
+                progress(i);
+            }
+            let (result, stored) = self.upsert_case(case, actor, at).await?;
+            out.push(CaseOutcome { case_code: case.case_code.clone(), result, version: stored.version });
+        }
+        Ok(out)
+    }
+
     /// Upserts one case (see `Store::upsert_case`), holding its row.
     pub async fn upsert_case(&mut self, case: &Case, actor: &str, at: DateTime<Utc>) -> Result<(Upserted, StoredCase)> {
         let at = Timestamp::at(at);

@@ -134,6 +134,17 @@ impl Store {
         Ok(on_pool!(self, |p| sqlx::query_as(&sql).fetch_all(p).await)?)
     }
 
+    /// Checkpoints in the order of `checkpoints`, after the one with id `after`, at most `limit`.
+    pub async fn checkpoints_page(&self, after: Option<&str>, limit: i64) -> Result<Vec<Checkpoint>> {
+        let sql = format!(
+            "SELECT {CHECKPOINT_COLUMNS} FROM ledger_checkpoints c
+             WHERE $1 = '' OR (c.last_seq, c.created_at, c.checkpoint_id) >
+                   (SELECT a.last_seq, a.created_at, a.checkpoint_id FROM ledger_checkpoints a WHERE a.checkpoint_id = $1)
+             ORDER BY c.last_seq, c.created_at, c.checkpoint_id LIMIT $2"
+        );
+        Ok(on_pool!(self, |p| sqlx::query_as(&sql).bind(after.unwrap_or("")).bind(limit).fetch_all(p).await)?)
+    }
+
     /// The lowest and highest seq of entries whose business date is in [from, to].
     pub async fn ledger_seq_range(&self, from: NaiveDate, to: NaiveDate) -> Result<Option<(i64, i64)>> {
         let sql = "SELECT MIN(seq), MAX(seq) FROM ledger_entries WHERE business_date >= $1 AND business_date <= $2";

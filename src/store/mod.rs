@@ -2,7 +2,7 @@
 //!
 //! `Store::connect(url)` opens SQLite (`sqlite:`, the embedded default) or PostgreSQL
 //! (`postgres://`, production); nothing above this module knows which. Each area has its file
-//! (`cases`, `auth`, `audit`, `payments`, `outbox`, `settlement`, `recon`, `ledger`,
+//! (`cases`, `auth`, `audit`, `payments`, `lists`, `outbox`, `settlement`, `recon`, `ledger`,
 //! `receipts`, `gateway_receipts`, `remittances`) with its typed rows and its SQL: reads are
 //! methods of `Store`, writes are small
 //! primitives of `WriteTx`, a write transaction that the services above compose (the callback
@@ -20,6 +20,7 @@ pub mod auth;
 pub mod cases;
 pub mod gateway_receipts;
 pub mod ledger;
+pub mod lists;
 pub mod outbox;
 pub mod payments;
 mod postgres;
@@ -39,9 +40,10 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 
 pub use audit::{AuditEntry, AuditEvent, AuditRow};
 pub use auth::{TokenInfo, TokenOwner, User};
-pub use cases::{ImportCounts, StoredCase, Upserted};
+pub use cases::{CaseOutcome, ImportCounts, StoredCase, Upserted};
 pub use gateway_receipts::{GatewayReceiptRow, ReceiptAttempt, ReceiptDue};
 pub use ledger::{Checkpoint, LedgerEntry};
+pub use lists::PaymentFilter;
 pub use outbox::OutboxEvent;
 pub use payments::{CallbackRow, DueForQuery, NewPayment, Payment, PaymentUpdate};
 pub use receipts::{Confirmations, ReceiptRow};

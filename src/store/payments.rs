@@ -42,7 +42,7 @@ pub struct Payment {
     pub flags: Vec<Flag>,
 }
 
-const PAYMENT_COLUMNS: &str = "p.payment_id, p.case_code, p.case_version, p.gateway, p.txn_ref, p.amount, p.budget_amount, \
+pub(super) const PAYMENT_COLUMNS: &str = "p.payment_id, p.case_code, p.case_version, p.gateway, p.txn_ref, p.amount, p.budget_amount, \
      p.status, p.gateway_txn_no, p.paid_at, p.pay_url, p.return_url, p.client_ip, p.created_by, p.idempotency_key, \
      p.quote, p.created_at, p.expires_at";
 
@@ -137,7 +137,7 @@ impl Store {
         Ok(rows)
     }
 
-    async fn attach_flags(&self, payments: &mut [Payment]) -> Result<()> {
+    pub(super) async fn attach_flags(&self, payments: &mut [Payment]) -> Result<()> {
         if payments.is_empty() {
             return Ok(());
         }

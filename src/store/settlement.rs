@@ -51,6 +51,23 @@ impl Store {
         Ok(on_pool!(self, |p| sqlx::query_as(&sql).bind(g).fetch_all(p).await)?)
     }
 
+    /// Imported files in import order (all gateways when `None`), after the file `after`, at most
+    /// `limit`.
+    pub async fn settlement_files_page(
+        &self,
+        gateway: Option<Gateway>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<SettlementFile>> {
+        let sql = format!(
+            "SELECT {FILE_COLUMNS} FROM settlement_files WHERE ($1 = '' OR gateway = $1)
+               AND ($2 = '' OR import_seq > (SELECT a.import_seq FROM settlement_files a WHERE a.file_id = $2))
+             ORDER BY import_seq LIMIT $3"
+        );
+        let g = gateway.map_or("", Gateway::as_str);
+        Ok(on_pool!(self, |p| sqlx::query_as(&sql).bind(g).bind(after.unwrap_or("")).bind(limit).fetch_all(p).await)?)
+    }
+
     /// A file with its exact bytes.
     pub async fn settlement_file_bytes(&self, file_id: &str) -> Result<Option<(SettlementFile, Vec<u8>)>> {
         let sql = format!("SELECT {FILE_COLUMNS} FROM settlement_files WHERE file_id = $1");

@@ -44,6 +44,7 @@ const SPEC_TABLE: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/reconciliations", Access::Finance),
     ("GET", "/api/v1/reconciliations/{date}", Access::Staff),
     ("GET", "/api/v1/reconciliations/{date}/items", Access::Staff),
+    ("GET", "/api/v1/exceptions", Access::Staff),
     ("POST", "/api/v1/exceptions/{id}/resolve", Access::Finance),
     ("POST", "/api/v1/exceptions/{id}/approve", Access::Finance),
     ("POST", "/api/v1/exceptions/{id}/reject", Access::Finance),
