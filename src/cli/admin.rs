@@ -1,4 +1,5 @@
-//! `user add` and `token create|list|revoke`: administration on the server, audited.
+//! `user add|list` and `token create|list|revoke`: administration on the server; changes are
+//! audited. Listings never show a password hash or a token's secret.
 
 use anyhow::Context as _;
 
@@ -52,6 +53,38 @@ pub(super) async fn user_add(config: &Config, clock: &dyn Clock, name: &str, rol
     Ok(())
 }
 
+pub(super) async fn user_list(config: &Config, clock: &dyn Clock) -> Result<(), CliError> {
+    let store = open_store(config).await?;
+    let users = store.list_users().await?;
+    let tokens = store.list_tokens().await?;
+    let now = clock.now();
+    println!(
+        "{:<20}  {:<8}  {:<7}  {:>6}  {:>7}  {:>7}  created",
+        "name", "role", "login", "active", "revoked", "expired"
+    );
+    for u in users {
+        let mine = tokens.iter().filter(|t| t.user_name == u.name);
+        let (mut active, mut revoked, mut expired) = (0, 0, 0);
+        for t in mine {
+            if t.revoked_at.is_some() {
+                revoked += 1;
+            } else if t.expires_at.is_some_and(|e| e <= now) {
+                expired += 1;
+            } else {
+                active += 1;
+            }
+        }
+        println!(
+            "{:<20}  {:<8}  {:<7}  {active:>6}  {revoked:>7}  {expired:>7}  {}",
+            u.name,
+            u.role.to_string(),
+            if u.password_hash.is_some() { "yes" } else { "machine" },
+            show_time(Some(u.created_at))
+        );
+    }
+    Ok(())
+}
+
 fn show_time(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
     t.map_or_else(|| "-".to_owned(), |t| Timestamp::at(t).to_vn_string())
 }
@@ -99,7 +132,7 @@ pub(super) async fn token(config: &Config, clock: &dyn Clock, action: TokenComma
                 Ok(())
             }
             crate::accounts::Revoked::Already(at) => {
-                println!("token {id} was already revoked at {}", show_time(Some(at)));
+                println!("token {id} was already revoked at {}; nothing changed", show_time(Some(at)));
                 Ok(())
             }
             crate::accounts::Revoked::NoSuchToken => {

@@ -336,6 +336,9 @@ pub enum UserCommand {
         #[arg(long)]
         role: String,
     },
+    /// List users: name, role, whether they can log in, their tokens (active, revoked, expired)
+    /// and when they were added. Never a password or a token's secret.
+    List,
 }
 
 #[derive(Subcommand, Debug)]
@@ -353,7 +356,8 @@ pub enum TokenCommand {
     },
     /// List tokens (never their secrets).
     List,
-    /// Revoke a token at once.
+    /// Revoke a token at once. Revoking one already revoked changes nothing, says when it was
+    /// revoked, and exits 0 (the token is revoked, as asked); an unknown id exits 1.
     Revoke {
         /// The token id, as `token list` shows it.
         id: String,
@@ -404,9 +408,7 @@ pub fn main() -> ExitCode {
                     }
                 }
                 _ => {
-                    let text = e.to_string();
-                    let first = text.lines().next().unwrap_or("invalid arguments");
-                    eprintln!("{first} (see --help)");
+                    eprintln!("{} (see --help)", one_line(&e.to_string()));
                     ExitCode::from(1)
                 }
             };
@@ -430,6 +432,15 @@ pub fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Clap's error as one line: its first paragraph, whose later lines (the names of missing
+/// arguments, one per line) follow the first joined by commas; the usage and tips are left out.
+fn one_line(text: &str) -> String {
+    let mut lines = text.lines().map(str::trim).take_while(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("error: invalid arguments").to_owned();
+    let rest: Vec<&str> = lines.collect();
+    if rest.is_empty() { first } else { format!("{first} {}", rest.join(", ")) }
 }
 
 pub(super) fn load_config() -> Result<Config, CliError> {
@@ -498,6 +509,23 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::User { action: UserCommand::Add { name, role } } => {
             admin::user_add(&config, &*clock, &name, &role).await
         }
+        Command::User { action: UserCommand::List } => admin::user_list(&config, &*clock).await,
         Command::Token { action } => admin::token(&config, &*clock, action).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_parse_error_keeps_the_names_clap_lists_under_its_first_line() {
+        let e = Cli::try_parse_from(["feerecon", "quote", "--procedure", "1.001193"]).unwrap_err();
+        let line = one_line(&e.to_string());
+        assert!(line.starts_with("error: the following required arguments were not provided: "), "{line}");
+        assert!(line.contains("--channel <CHANNEL>, --received <RECEIVED>"), "{line}");
+        assert!(!line.contains("Usage"), "{line}");
+        let e = Cli::try_parse_from(["feerecon", "frobnicate"]).unwrap_err();
+        assert_eq!(one_line(&e.to_string()), "error: unrecognized subcommand 'frobnicate'");
     }
 }

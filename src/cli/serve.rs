@@ -39,7 +39,13 @@ pub(super) async fn simulate(config: &Config, listen: &str, vnpay_ipn_url: Optio
             "no gateway credentials: set FEERECON_VNPAY_TMN_CODE and FEERECON_VNPAY_HASH_SECRET (or the MoMo / ZaloPay / DVCQG variables)",
         ));
     }
-    let sim = crate::simulator::Simulator::start(sim_config, addr, Arc::new(SystemClock)).await?;
+    // Binding is the only I/O of start-up: an address in use is the operator's to fix (exit 1).
+    let sim = crate::simulator::Simulator::start(sim_config, addr, Arc::new(SystemClock)).await.map_err(|e| {
+        match e.downcast_ref::<std::io::Error>() {
+            Some(io) => user_err(format!("--listen: cannot listen on {addr}: {io}")),
+            None => CliError::Internal(e),
+        }
+    })?;
     println!("gateway simulator on {}", sim.url());
     println!(
         "  VNPAY pay URL:   {}/paymentv2/vpcpay.html   API: {}/merchant_webapi/api/transaction",

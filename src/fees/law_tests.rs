@@ -137,9 +137,9 @@ effect = { pay_percent = 50, payer = "provincial_budget" }
 fn copies_of_civil_status_extracts_are_not_free_for_families_with_merit() {
     let vp = engine("vinh-phuc");
     // Fixture case: person with merit, 2 copies by post on 2024-07-15: 2 × 8.000. Was 0.
-    assert_eq!(quote_case(&vp, "000.00.20.H62-240715-0006"), (16_000, 0, vec![None]));
+    assert_eq!(quote_case(&vp, "000.00.20.H62-240715-0906"), (16_000, 0, vec![None]));
     // Fixture case: martyr's relative, 3 copies fully online on 2024-07-19: 24.000 × 50%. Was 0.
-    assert_eq!(quote_case(&vp, "000.00.20.H62-240719-0007"), (12_000, 0, some(&["VP-ONLINE-50"])));
+    assert_eq!(quote_case(&vp, "000.00.20.H62-240719-0907"), (12_000, 0, some(&["VP-ONLINE-50"])));
     // A registration for a poor household stays free (Art. 11(1)(a)).
     assert_eq!(
         quote_full(&vp, "1.004859", Post, "2024-07-15", &[Subject::PoorHousehold], &[], VP_UNIT, 1),
@@ -157,15 +157,15 @@ fn on_time_birth_registration_is_free_and_late_registration_pays() {
     let vp = engine("vinh-phuc");
     // Fixture case: a birth registered at the counter on 2024-07-16, no fact: on time, no item.
     // Was 8.000.
-    let c = fixture_case("000.00.20.H62-240716-0003");
+    let c = fixture_case("000.00.20.H62-240716-0903");
     let q = vp.quote(&Facts::of_case(&c)).unwrap();
     assert_eq!((q.citizen_due.dong(), q.budget_due.dong(), q.items.len()), (0, 0, 0));
     // Fixture case marked late_registration, partly online on 2024-07-15: the counter rate 8.000
     // (Vĩnh Phúc's 50% placeholder is for fully online filing only).
-    assert_eq!(fixture_case("000.00.15.H62-240715-0005").facts, LATE);
-    assert_eq!(quote_case(&vp, "000.00.15.H62-240715-0005"), (8_000, 0, vec![None]));
+    assert_eq!(fixture_case("000.00.15.H62-240715-0905").facts, LATE);
+    assert_eq!(quote_case(&vp, "000.00.15.H62-240715-0905"), (8_000, 0, vec![None]));
     // Fixture case (CSV) marked late, partly online on 2025-07-01: the 0 đồng placeholder.
-    assert_eq!(quote_case(&vp, "000.00.12.H62-250701-0005"), (0, 0, some(&["VP-ONLINE-0"])));
+    assert_eq!(quote_case(&vp, "000.00.12.H62-250701-0905"), (0, 0, some(&["VP-ONLINE-0"])));
     // Late at the counter pays the charge.
     assert_eq!(quote_full(&vp, "1.001193", Counter, "2024-07-16", &[], LATE, VP_UNIT, 1), (8_000, 0, vec![None]));
 }
@@ -202,8 +202,8 @@ fn judicial_records_follow_tt_244_in_full() {
     );
     // Fixture cases: 3 certificates online (no reduction online for this fee): 205.000; a resident
     // of a safe-zone commune asking for 4 at the counter: 0.
-    assert_eq!(quote_case(&vp, "000.00.12.H62-240719-0011"), (205_000, 0, vec![None, None]));
-    assert_eq!(quote_case(&vp, "000.00.12.H62-240719-0012"), (0, 0, some(&["TT244-LLTP-MIEN", "TT244-LLTP-MIEN"])));
+    assert_eq!(quote_case(&vp, "000.00.12.H62-240719-0911"), (205_000, 0, vec![None, None]));
+    assert_eq!(quote_case(&vp, "000.00.12.H62-240719-0912"), (0, 0, some(&["TT244-LLTP-MIEN", "TT244-LLTP-MIEN"])));
     // The new subject tags are case subjects like the others.
     assert_eq!("safe_zone_commune".parse::<Subject>().unwrap(), Subject::SafeZoneCommune);
 }

@@ -59,7 +59,7 @@ fn not_ready(why: &str) -> ApiError {
 
 async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     use crate::domain::payment::{DeliveryState, PaymentStatus};
-    use crate::telemetry::metrics::{StateLabels, StatusLabels};
+    use crate::telemetry::metrics::{GatewayLabels, StateLabels, StatusLabels};
     // Gauges of stored state, read now: right whichever instance made the change.
     let m = &state.metrics;
     m.cases.set(state.store.case_count().await?);
@@ -73,6 +73,18 @@ async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
         let n = notifications.iter().find(|(k, _)| k == s).map_or(0, |(_, n)| *n);
         m.notifications.get_or_create(&StateLabels { state: s.as_str() }).set(n);
     }
+    let exceptions = state.store.exception_counts().await?;
+    for s in crate::domain::recon::ExceptionState::ALL {
+        let n = exceptions.iter().find(|(k, _)| k == s).map_or(0, |(_, n)| *n);
+        m.exceptions.get_or_create(&StateLabels { state: s.as_str() }).set(n);
+    }
+    let unclosed = state.store.unclosed_run_dates().await?;
+    for g in crate::domain::payment::Gateway::ALL {
+        let n = unclosed.iter().find(|(k, _)| k == g).map_or(0, |(_, n)| *n);
+        m.unclosed_dates.get_or_create(&GatewayLabels { gateway: g.as_str() }).set(n);
+    }
+    let oldest = state.store.oldest_pending_payment().await?;
+    m.oldest_pending_payment_age.set(oldest.map_or(0, |t| (state.clock.now() - t).num_seconds().max(0)));
     let body = m.render();
     Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"))], body).into_response())
 }

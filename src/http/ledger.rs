@@ -144,7 +144,9 @@ async fn entries(State(state): State<AppState>, ApiQuery(q): ApiQuery<SeqPage>) 
 }
 
 async fn verify(State(state): State<AppState>) -> Result<Response, ApiError> {
-    Ok(Json(state.ledger.verify_live().await?).into_response())
+    let check = state.ledger.verify_live().await?;
+    state.metrics.ledger_verified(check.ok);
+    Ok(Json(check).into_response())
 }
 
 fn date(field: &str, v: Option<&str>) -> Result<BusinessDate, ApiError> {

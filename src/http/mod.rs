@@ -164,8 +164,10 @@ impl Application {
         store.migrate().await.context("Failed to apply migrations")?;
         let clock = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
         record_policy_load(&store, &fees, &*clock).await?;
-        let listener =
-            TcpListener::bind(config.listen).await.with_context(|| format!("Failed to listen on {}", config.listen))?;
+        // An address in use or not ours to bind is the operator's to fix (exit 1), named.
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| StartupRefused(format!("FEERECON_LISTEN: cannot listen on {}: {e}", config.listen)))?;
         let bound = listener.local_addr().context("Failed to read the listening address")?;
         if config.public_url == format!("http://{}", config.listen) {
             // The default public URL follows the address actually bound (port 0 in tests).

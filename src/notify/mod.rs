@@ -221,8 +221,18 @@ impl Notifier {
                 Some(now + TimeDelta::from_std(backoff(attempts, self.max_backoff)).unwrap_or(TimeDelta::seconds(1))),
             ),
         };
-        if let Err(why) = &outcome {
-            tracing::warn!(event_id = %e.event_id, attempts, error = %why, result, "portal notification not delivered");
+        // One line per attempt, with the ids a person searches by; a dead letter needs a person.
+        let (case_code, payment_id, event_type) = (e.case_code.as_str(), e.payment_id.as_str(), e.event_type.as_str());
+        match (&outcome, retry_at) {
+            (Ok(()), _) => {
+                tracing::info!(event_id = %e.event_id, case_code, payment_id, event_type, attempts, result, "portal notification delivered")
+            }
+            (Err(why), Some(at)) => {
+                tracing::info!(event_id = %e.event_id, case_code, payment_id, event_type, attempts, error = %why, result, next_attempt_at = %at.to_rfc3339(), "portal notification not delivered; will retry")
+            }
+            (Err(why), None) => {
+                tracing::warn!(event_id = %e.event_id, case_code, payment_id, event_type, attempts, error = %why, result, "portal notification dead-lettered after {attempts} attempts")
+            }
         }
         self.store.record_delivery(&e.event_id, outcome.is_ok(), retry_at, outcome.err().as_deref(), now).await?;
         self.metrics.delivery(result);

@@ -132,6 +132,14 @@ pub struct Applied {
     pub result: CallbackResult,
     /// The payment it concerned, when one has its reference.
     pub payment_id: Option<String>,
+    /// The reference it named (claimed, for a refused message), for the outcome's log line.
+    pub txn_ref: Option<String>,
+    /// The case of the payment it concerned.
+    pub case_code: Option<String>,
+    /// That payment's status once the job was applied.
+    pub status: Option<PaymentStatus>,
+    /// Why, as kept on the evidence row (a refusal's reason, "still pending", an expiry).
+    pub detail: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -393,7 +401,7 @@ impl Batch {
                 ))
             }
         };
-        Ok((Applied { result: applied.result, payment_id: Some(pid) }, detail))
+        Ok((Applied { payment_id: Some(pid), ..applied }, detail))
     }
 
     /// Applies what a claim states. The third value is what it says about a payment still being
@@ -403,7 +411,14 @@ impl Batch {
         c: &Claim<'_>,
         at: DateTime<Utc>,
     ) -> Result<(Applied, Option<String>, Option<AnswerKind>), CommitError> {
-        let done = |result, payment_id: Option<&str>| Applied { result, payment_id: payment_id.map(str::to_owned) };
+        let done = |result, payment_id: Option<&str>| Applied {
+            result,
+            payment_id: payment_id.map(str::to_owned),
+            txn_ref: None,
+            case_code: None,
+            status: None,
+            detail: None,
+        };
         let unusable = c.answered.then_some(AnswerKind::Unusable);
         if let Some((result, why)) = &c.refusal {
             return Ok((done(*result, None), Some(why.clone()), unusable));
@@ -600,9 +615,16 @@ pub async fn apply_in(
     batch.fees = Some(issuer.fees().clone());
     let mut results = Vec::with_capacity(jobs.len());
     for c in &claims {
-        let (applied, detail) = batch.apply(c, at)?;
-        if c.kept {
-            let mut row = c.evidence();
+        let (mut applied, detail) = batch.apply(c, at)?;
+        let row = c.kept.then(|| c.evidence());
+        applied.txn_ref = row.as_ref().and_then(|r| r.txn_ref.clone()).or_else(|| c.txn_ref().map(str::to_owned));
+        if let Some(p) = applied.payment_id.as_ref().and_then(|id| batch.payments.iter().find(|p| p.payment_id == *id))
+        {
+            applied.case_code = Some(p.case_code.to_string());
+            applied.status = Some(p.status);
+        }
+        applied.detail.clone_from(&detail);
+        if let Some(mut row) = row {
             row.result = applied.result;
             row.payment_id = applied.payment_id.clone().or(row.payment_id);
             row.detail = detail;

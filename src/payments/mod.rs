@@ -12,6 +12,7 @@
 mod bills;
 mod claim;
 pub mod commit;
+pub mod outcome_log;
 mod query;
 
 pub use bills::{Owed, next_bill_attempt};
@@ -405,8 +406,9 @@ impl Service {
             (None, None) => Verification::Unchecked(format!("gateway {gateway} is not enabled on this server")),
             (Some(a), None) => a.verify_callback(&raw),
         };
+        let callback_id = new_id("cb");
         let job = Job::Message(Message {
-            callback_id: new_id("cb"),
+            callback_id: callback_id.clone(),
             source: Source::Callback,
             gateway,
             claimed_txn_ref: crate::gateway::claimed_txn_ref(gateway, &raw),
@@ -417,9 +419,17 @@ impl Service {
             asked: None,
         });
         let result = match self.committer.submit(job).await {
-            Ok(a) => a.result,
+            Ok(a) => {
+                // A refused message names a payment the committer did not load: its case, for the log.
+                let named = match (&a.case_code, &a.txn_ref) {
+                    (None, Some(r)) => self.store.payment_by_txn_ref(r).await.ok().flatten(),
+                    _ => None,
+                };
+                outcome_log::callback(gateway, &callback_id, &a, named.as_ref().map(|p| p.case_code.as_str()));
+                a.result
+            }
             Err(e) => {
-                tracing::error!(%gateway, error = %e, "callback not recorded; asking the gateway to retry");
+                tracing::error!(%gateway, callback_id, error = %e, "callback not recorded; asking the gateway to retry");
                 CallbackResult::Failure
             }
         };

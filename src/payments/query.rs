@@ -88,7 +88,7 @@ impl Service {
                     };
                     match adapter.query(&target).await {
                         Err(e) => {
-                            tracing::warn!(payment_id = %p.payment_id, gateway = %p.gateway, error = %e, "status query got no answer; will retry");
+                            tracing::warn!(payment_id = %p.payment_id, case_code = %p.case_code, %txn_ref, gateway = %p.gateway, error = %e, "status query got no answer; will retry");
                             unanswered(e.to_string(), matches!(e, GatewayError::Refused(_)))
                         }
                         Ok(answer) => {
@@ -117,7 +117,7 @@ impl Service {
                 }
             };
             match self.committer.submit(job).await {
-                Ok(a) => tracing::debug!(payment_id = %p.payment_id, result = %a.result, "status query applied"),
+                Ok(a) => super::outcome_log::status_query(p.gateway, p.case_code.as_str(), &a),
                 Err(e) => {
                     tracing::warn!(payment_id = %p.payment_id, error = %e, "status answer not recorded; will retry")
                 }

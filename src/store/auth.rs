@@ -50,6 +50,12 @@ impl Store {
         Ok(on_pool!(self, |p| sqlx::query_as(sql).bind(name).fetch_optional(p).await)?)
     }
 
+    /// Every user, by name.
+    pub async fn list_users(&self) -> Result<Vec<User>> {
+        let sql = "SELECT user_id, name, role, password_hash, created_at FROM users ORDER BY name";
+        Ok(on_pool!(self, |p| sqlx::query_as(sql).fetch_all(p).await)?)
+    }
+
     pub async fn list_tokens(&self) -> Result<Vec<TokenInfo>> {
         let sql = "SELECT t.token_id, u.name AS user_name, t.label, t.created_at, t.expires_at, t.revoked_at
                    FROM api_tokens t JOIN users u ON u.user_id = t.user_id ORDER BY t.created_at, t.token_id";

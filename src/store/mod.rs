@@ -19,6 +19,7 @@ pub mod audit;
 pub mod auth;
 pub mod cases;
 pub mod gateway_receipts;
+pub mod gauges;
 pub mod ledger;
 pub mod lists;
 pub mod outbox;

@@ -2,10 +2,14 @@
 //!
 //! Counters and histograms are recorded where things happen: every HTTP request by matched
 //! route, method and status (the server's middleware), callbacks by gateway and outcome (the
-//! payment service), notification delivery attempts by result (the notifier). Recording takes
-//! no lock shared between requests beyond the label map's read lock. Gauges that describe stored
-//! state (payments by status, notifications by state, cases) are set from the database at scrape
-//! time by the caller of `render`, so they are right whichever instance made the change.
+//! payment service), notification delivery attempts by result (the notifier), ledger
+//! verifications by result (the verify route and the dashboard's check). Recording takes no lock
+//! shared between requests beyond the label map's read lock (a `Family` is an `RwLock`ed map,
+//! write-locked only the first time a label set is seen; the `Registry` is only read, by
+//! `render`). Gauges that describe stored state (payments by status, notifications by state,
+//! cases, exceptions by state, dates run but not closed, the oldest pending payment's age) are
+//! set from the database at scrape time by the caller of `render`, so they are right whichever
+//! instance made the change.
 
 use std::time::Duration;
 
@@ -50,6 +54,11 @@ pub struct StateLabels {
     pub state: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct GatewayLabels {
+    pub gateway: &'static str,
+}
+
 fn latency_buckets() -> impl Iterator<Item = f64> {
     [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0].into_iter()
 }
@@ -64,6 +73,10 @@ pub struct Metrics {
     pub payments: Family<StatusLabels, Gauge>,
     pub notifications: Family<StateLabels, Gauge>,
     pub cases: Gauge<i64, std::sync::atomic::AtomicI64>,
+    pub exceptions: Family<StateLabels, Gauge>,
+    pub unclosed_dates: Family<GatewayLabels, Gauge>,
+    pub oldest_pending_payment_age: Gauge,
+    pub ledger_verifications: Family<ResultLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -96,6 +109,30 @@ impl Default for Metrics {
         registry.register("feerecon_notifications", "Portal notifications by state.", notifications.clone());
         let cases = Gauge::<i64, std::sync::atomic::AtomicI64>::default();
         registry.register("feerecon_cases", "Cases known.", cases.clone());
+        let exceptions = Family::<StateLabels, Gauge>::default();
+        registry.register(
+            "feerecon_exceptions",
+            "Reconciliation exceptions by state (open and pending_approval wait for finance).",
+            exceptions.clone(),
+        );
+        let unclosed_dates = Family::<GatewayLabels, Gauge>::default();
+        registry.register(
+            "feerecon_dates_run_not_closed",
+            "Business dates reconciled at least once but not closed, by gateway.",
+            unclosed_dates.clone(),
+        );
+        let oldest_pending_payment_age = Gauge::default();
+        registry.register(
+            "feerecon_oldest_pending_payment_age_seconds",
+            "Age of the oldest payment still pending, in seconds (0: none pending).",
+            oldest_pending_payment_age.clone(),
+        );
+        let ledger_verifications = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "feerecon_ledger_verifications",
+            "Verifications of the stored ledger chain by result (ok, broken).",
+            ledger_verifications.clone(),
+        );
         Self {
             registry,
             http_requests,
@@ -105,6 +142,10 @@ impl Default for Metrics {
             payments,
             notifications,
             cases,
+            exceptions,
+            unclosed_dates,
+            oldest_pending_payment_age,
+            ledger_verifications,
         }
     }
 }
@@ -130,6 +171,11 @@ impl Metrics {
         self.notification_deliveries.get_or_create(&ResultLabels { result }).inc();
     }
 
+    /// Counts one verification of the stored ledger by its verdict.
+    pub fn ledger_verified(&self, ok: bool) {
+        self.ledger_verifications.get_or_create(&ResultLabels { result: if ok { "ok" } else { "broken" } }).inc();
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -150,6 +196,9 @@ mod tests {
         m.callback("vnpay", "applied");
         m.callback("vnpay", "applied");
         m.payments.get_or_create(&StatusLabels { status: "paid" }).set(7);
+        m.ledger_verified(true);
+        m.ledger_verified(false);
+        m.ledger_verified(true);
         let text = m.render();
         assert!(text.contains("# TYPE feerecon_http_requests counter\n"), "{text}");
         assert!(
@@ -168,5 +217,7 @@ mod tests {
         );
         assert!(text.contains("feerecon_callbacks_total{gateway=\"vnpay\",outcome=\"applied\"} 2\n"), "{text}");
         assert!(text.contains("feerecon_payments{status=\"paid\"} 7\n"), "{text}");
+        assert!(text.contains("feerecon_ledger_verifications_total{result=\"ok\"} 2\n"), "{text}");
+        assert!(text.contains("feerecon_ledger_verifications_total{result=\"broken\"} 1\n"), "{text}");
     }
 }

@@ -225,3 +225,115 @@ async fn serve_stops_cleanly_on_sigterm() {
     let status = tokio::time::timeout(std::time::Duration::from_secs(20), child.wait()).await.expect("stops").unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+#[tokio::test]
+async fn a_missing_argument_is_named_on_one_line() {
+    for (args, names) in [
+        (&["import", "cases"][..], &["<FILE>"][..]),
+        (&["token", "revoke"][..], &["<ID>"][..]),
+        (&["user", "add", "--role", "portal"][..], &["--name <NAME>"][..]),
+        (&["quote", "--procedure", "1.001193"][..], &["--channel <CHANNEL>", "--received <RECEIVED>"][..]),
+    ] {
+        let r = feerecon("sqlite::memory:", args, "", &[]).await;
+        assert_eq!(r.code, 1, "{args:?}: {}", r.stderr);
+        assert_eq!(r.stderr.lines().count(), 1, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains("required arguments were not provided"), "{args:?}: {}", r.stderr);
+        for n in names {
+            assert!(r.stderr.contains(n), "{args:?} should name {n}: {}", r.stderr);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_port_in_use_is_a_user_error_naming_the_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("x.db").display());
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let r = feerecon(&url, &["serve"], "", &[("FEERECON_LISTEN", &addr)]).await;
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let last = r.stderr.lines().last().unwrap_or_default();
+    assert!(last.starts_with("error: FEERECON_LISTEN: cannot listen on ") && last.contains(&addr), "{}", r.stderr);
+    assert!(!r.stderr.contains("internal error"), "{}", r.stderr);
+    // The simulator too.
+    let env = crate::helpers::gateway_env("http://127.0.0.1:9");
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let r = feerecon(&url, &["simulate-gateway", "--listen", &addr], "", &env).await;
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("--listen") && r.stderr.contains(&addr), "{}", r.stderr);
+    drop(taken);
+}
+
+#[tokio::test]
+async fn logs_to_a_pipe_have_no_colour() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("x.db").display());
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_feerecon"))
+        .arg("serve")
+        .env("FEERECON_DATABASE_URL", &url)
+        .env("FEERECON_LEDGER_KEY", crate::helpers::test_key_path(&url))
+        .env("FEERECON_LISTEN", "127.0.0.1:0")
+        .env_remove("FEERECON_LOG_FORMAT")
+        .env_remove("NO_COLOR")
+        .env_remove("RUST_LOG")
+        .kill_on_drop(true)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stderr));
+    let mut seen = Vec::new();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        let listening = line.contains("listening on http://");
+        seen.push(line);
+        if listening {
+            break;
+        }
+    }
+    child.start_kill().unwrap();
+    assert!(seen.last().is_some_and(|l| l.contains("listening on")), "{seen:?}");
+    assert!(seen.iter().all(|l| !l.contains('\u{1b}')), "ANSI escapes in piped logs: {seen:?}");
+}
+
+both_databases! {
+    async fn user_list_shows_tokens_by_state_and_revoking_twice_says_so(url: String) {
+        let r = feerecon(&url, &["user", "add", "--name", "lan.finance", "--role", "finance"], "a long enough password\n", &[]).await;
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let r = feerecon(&url, &["user", "add", "--name", "portal", "--role", "portal"], "", &[]).await;
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let mut secrets = Vec::new();
+        let mut ids = Vec::new();
+        for label in ["a", "b", "c"] {
+            let r = feerecon(&url, &["token", "create", "--user", "portal", "--name", label], "", &[]).await;
+            assert_eq!(r.code, 0, "{}", r.stderr);
+            secrets.push(r.stdout.lines().last().unwrap().to_owned());
+            ids.push(r.stdout.lines().next().unwrap().trim_start_matches("token id: ").to_owned());
+        }
+        let r = feerecon(&url, &["token", "revoke", &ids[1]], "", &[]).await;
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(r.stdout.contains("revoked") && !r.stdout.contains("already"), "{}", r.stdout);
+
+        let r = feerecon(&url, &["user", "list"], "", &[]).await;
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let rows: Vec<Vec<&str>> = r.stdout.lines().map(|l| l.split_whitespace().collect()).collect();
+        assert_eq!(rows[0][..6], ["name", "role", "login", "active", "revoked", "expired"], "{}", r.stdout);
+        assert_eq!(rows[1][..6], ["lan.finance", "finance", "yes", "0", "0", "0"], "{}", r.stdout);
+        assert_eq!(rows[2][..6], ["portal", "portal", "machine", "2", "1", "0"], "{}", r.stdout);
+        assert_eq!(rows.len(), 3, "{}", r.stdout);
+        for s in &secrets {
+            assert!(!r.stdout.contains(s.rsplit('_').next().unwrap()), "a token's secret is listed: {}", r.stdout);
+        }
+        assert!(!r.stdout.contains("$argon2"), "{}", r.stdout);
+
+        // Revoking again changes nothing, says so and when, and exits 0: the token is revoked, as asked.
+        let r = feerecon(&url, &["token", "revoke", &ids[1]], "", &[]).await;
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(r.stdout.contains(&format!("token {} was already revoked at ", ids[1])), "{}", r.stdout);
+        assert!(r.stdout.contains("nothing changed"), "{}", r.stdout);
+        let store = feerecon::store::Store::connect(&url).await.unwrap();
+        let revokes = store.audit_log(0, 100).await.unwrap().iter().filter(|e| e.action == "token.revoke").count();
+        assert_eq!(revokes, 1);
+        store.close().await;
+    }
+}

@@ -304,6 +304,29 @@ async fn quoting_given_facts_takes_case_facts_and_the_receiving_unit() {
     assert!(r.stderr.contains("no base rate of fee le_phi_doi_gplx is in force on 2023-07-31"), "{}", r.stderr);
 }
 
+/// Every case code in `text` (`UUU.UU.UU.XNN-YYMMDD-NNNN`).
+fn case_codes(text: &str) -> std::collections::BTreeSet<String> {
+    text.as_bytes()
+        .windows(25)
+        .filter_map(|w| std::str::from_utf8(w).ok())
+        .filter(|s| feerecon::domain::CaseCode::parse(s).is_ok())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn no_case_fixture_reuses_a_readme_example_code() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let readme = case_codes(&std::fs::read_to_string(format!("{root}/README.md")).unwrap());
+    assert!(readme.contains("000.00.12.H62-240715-0001"), "the README's examples: {readme:?}");
+    for f in ["cases-2024-07.json", "cases-2025-07.csv"] {
+        let fixture = case_codes(&std::fs::read_to_string(format!("{root}/fixtures/cases/{f}")).unwrap());
+        assert!(fixture.len() > 80, "{f}: {} codes", fixture.len());
+        let shared: Vec<&String> = readme.intersection(&fixture).collect();
+        assert!(shared.is_empty(), "{f} reuses the README's example case codes {shared:?}");
+    }
+}
+
 #[tokio::test]
 async fn the_case_fixtures_import() {
     let dir = tempfile::tempdir().unwrap();

@@ -28,6 +28,7 @@ mod model;
 mod mutations;
 mod notify;
 mod openapi;
+mod outcomes;
 mod paging;
 mod queries;
 mod receipts;

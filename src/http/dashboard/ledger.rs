@@ -80,6 +80,7 @@ async fn ledger_page(
     let verify = match super::given(&q.verify) {
         Some(_) => {
             let c = state.ledger.verify_live().await.map_err(internal)?;
+            state.metrics.ledger_verified(c.ok);
             let text = if c.ok {
                 format!(
                     "{}: {} {} · seq {} · {}",
