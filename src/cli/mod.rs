@@ -256,9 +256,33 @@ pub enum RemittanceCommand {
     },
 }
 
+/// `settlement import --help`: the canonical file format (SPEC §7.1), so an operator need not
+/// open SPEC.md to write or check a file.
+const SETTLEMENT_FORMAT: &str = "\
+The canonical settlement file (--profile canonical, SPEC §7.1):
+  encoding   UTF-8, with or without a BOM; comma-separated; one header line, then one line per
+             transaction
+  header     exactly: gateway_txn_no,txn_ref,amount,fee,txn_time,status
+             (another order, spelling, a missing or an extra column is refused on line 1)
+  columns    gateway_txn_no  the gateway's transaction number
+             txn_ref         our payment reference (the payment's txn_ref)
+             amount          whole đồng, digits only, never negative (115000, not 115.000 or 115000.00)
+             fee             the gateway's fee in whole đồng, digits only (0 when none)
+             txn_time        YYYY-MM-DD HH:MM:SS in Asia/Ho_Chi_Minh, or RFC 3339 with an offset
+             status          success or refund (a refund is a line whose status is refund)
+  example    gateway_txn_no,txn_ref,amount,fee,txn_time,status
+             14512345,240715K7Q2M9XW4R,115000,1100,2024-07-15 10:02:11,success
+
+A gateway's own profile (vnpay, momo, zalopay, dvcqg in fixtures/settlement-profiles/, or
+FEERECON_SETTLEMENT_PROFILES) maps that gateway's columns, encoding, delimiter, thousands
+separator and amount scale to these fields, and reads only that gateway's files. A header-only
+file is a valid day with no transactions. A bad line fails the whole file with its line number,
+field and reason (exit 1); the same bytes (SHA-256) are refused the second time.";
+
 #[derive(Subcommand, Debug)]
 pub enum SettlementCommand {
     /// Import a gateway's settlement file (all or nothing; a file is imported once).
+    #[command(after_long_help = SETTLEMENT_FORMAT)]
     Import {
         #[arg(long)]
         gateway: String,

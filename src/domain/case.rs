@@ -28,7 +28,7 @@ impl FieldError {
 }
 
 /// The wire form of a case. Unknown fields are refused.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CaseInput {
     #[serde(default)]
@@ -50,7 +50,7 @@ pub struct CaseInput {
 /// A valid case. Invariants: `received_at`'s date at +07:00 equals the code's `YYMMDD`;
 /// `receiving_unit` equals the code's unit; `subjects` and `facts` are sorted and unique;
 /// `1 <= quantity <= MAX_QUANTITY`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Case {
     pub case_code: CaseCode,
     pub procedure_code: ProcedureCode,

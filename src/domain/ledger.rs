@@ -55,7 +55,7 @@ pub fn kind_of_account(account: &str) -> Option<&'static str> {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Line {
     pub account: String,
     pub debit: i64,
@@ -84,7 +84,7 @@ impl Line {
 
 /// A posting to append. Invariant (checked by `is_balanced`, and again by the database):
 /// every amount is ≥ 0, no line is both debit and credit, debits sum to credits.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Posting {
     /// Unique per money event (`confirm:<payment_id>`, `settle:<g>:<no>:<status>`): writing the
     /// same key twice is refused, so an event is posted once.

@@ -17,6 +17,7 @@ mod procedure_code;
 pub mod receipt;
 pub mod recon;
 pub mod remittance;
+mod schema;
 mod secret;
 pub mod sql;
 mod tags;

@@ -133,7 +133,7 @@ impl PaymentStatus {
 }
 
 /// What a gateway said about one transaction, after its signature was verified.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct GatewayEvent {
     pub gateway: Gateway,
     pub txn_ref: String,

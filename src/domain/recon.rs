@@ -71,7 +71,7 @@ impl Line {
 }
 
 /// One classified element of a run. Its text borrows from the run's inputs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Item<'a> {
     pub key: String,
     pub category: Category,
@@ -98,7 +98,7 @@ pub struct Item<'a> {
 }
 
 /// An item as a run stored it, owning its text: what reports and exception workflows read back.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ItemRecord {
     pub item_key: String,
     pub category: Category,

@@ -24,7 +24,9 @@ use serde::{Deserialize, Serialize};
 
 /// How often a fee's collections are remitted: set per fee by the authority that set the fee
 /// (NĐ 120/2016 Art. 3(2)(a)) [S]; the catalogue's `remittance_period`, default month.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum PeriodKind {
     Day,
@@ -227,7 +229,7 @@ fn working_day(d: NaiveDate) -> NaiveDate {
 }
 
 /// A period's deadlines.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Deadlines {
     /// The collections must be in the treasury account awaiting the budget (tài khoản phí / lệ
     /// phí chờ nộp ngân sách, or the budget's revenue account for lệ phí) by this date: the
@@ -242,7 +244,7 @@ pub struct Deadlines {
 /// budget sub-item (tiểu mục) and its remittance period. Written at the end of the entry's `refs`
 /// as `fee=<id>;budget_subitem=<code>;remittance_period=<kind>` (empty values when unknown), so
 /// the hash chain covers it and older exports keep their encoding (README "The ledger").
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Default, utoipa::ToSchema)]
 pub struct BudgetTag {
     /// The catalogue fee id; `None` on a remittance's lines, which are per sub-item.
     pub fee: Option<String>,
@@ -325,7 +327,7 @@ pub fn subitem_name(code: &str) -> Option<&'static str> {
 /// Where a remittance stands: waiting for a second finance user, recorded (posted to the
 /// ledger), or rejected (kept; the period may be requested again, its statement still frozen as
 /// the first request froze it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RemittanceState {
     PendingApproval,

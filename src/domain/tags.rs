@@ -13,7 +13,8 @@ pub struct UnknownTag {
 }
 
 /// Declares a closed set of wire names: the enum, `ALL`, `as_str`, `Display`, `FromStr` (an
-/// unknown name lists the known ones), serde by wire name, and its database column type.
+/// unknown name lists the known ones), serde by wire name, its OpenAPI schema (the wire names)
+/// and its database column type.
 macro_rules! tag_enum {
     ($(#[$meta:meta])* $name:ident, $what:literal, { $($(#[$vmeta:meta])* $variant:ident => $wire:literal),+ $(,)? }) => {
         $(#[$meta])*
@@ -29,6 +30,21 @@ macro_rules! tag_enum {
                 match self { $($name::$variant => $wire),+ }
             }
         }
+
+        // Written out rather than derived: the derive does not see a serde rename passed
+        // through this macro, and the document must carry the wire names.
+        impl ::utoipa::PartialSchema for $name {
+            fn schema() -> ::utoipa::openapi::RefOr<::utoipa::openapi::schema::Schema> {
+                ::utoipa::openapi::RefOr::T(::utoipa::openapi::schema::Schema::Object(
+                    ::utoipa::openapi::schema::ObjectBuilder::new()
+                        .schema_type(::utoipa::openapi::schema::Type::String)
+                        .enum_values(Some([$($wire),+]))
+                        .build(),
+                ))
+            }
+        }
+
+        impl ::utoipa::ToSchema for $name {}
 
         impl ::std::fmt::Display for $name {
             fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {

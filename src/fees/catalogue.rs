@@ -23,7 +23,7 @@ use crate::domain::remittance::PeriodKind;
 use crate::domain::{BusinessDate, Fact, Money, ProcedureCode};
 
 /// Who sets a procedure's rates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Authority {
     /// The Ministry of Finance (Bộ Tài chính), by circular.
@@ -46,7 +46,7 @@ impl Authority {
 }
 
 /// phí (a fee, for a service) or lệ phí (a charge, fixed in advance).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FeeKind {
     Phi,

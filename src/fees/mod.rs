@@ -23,7 +23,9 @@ use std::path::{Path, PathBuf};
 pub use catalogue::{Authority, Catalogue, FeeItem, FeeKind, Procedure};
 pub use coverage::{Gap, GapKind};
 pub use policy::{BasisStatus, Effect, Policy, Rounding, RoundingMode, Rule, UnitPattern};
-pub use quote::{Applied, Facts, FeeEngine, Quote, QuoteError, QuoteItem};
+pub use quote::{
+    Applied, AppliedRule, Facts, FeeEngine, PolicyRef, Quote, QuoteError, QuoteItem, QuoteItemJson, QuoteJson,
+};
 
 /// A catalogue or policy file refused: which file, which line (0 when the whole file), and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

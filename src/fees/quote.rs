@@ -20,7 +20,7 @@ use chrono::NaiveDate;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::Serialize;
-use serde::ser::{SerializeStruct, Serializer};
+use serde::ser::Serializer;
 
 use super::catalogue::{Catalogue, FeeItem, FeeKind, Procedure};
 use super::policy::{Effect, Policy, Rounding, RoundingMode, Rule, channel_bit, level_first, subject_bit};
@@ -171,65 +171,94 @@ impl Quote<'_> {
     }
 }
 
+/// The policy a quote was computed under.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PolicyRef<'a> {
+    pub id: &'a str,
+    /// `sha256:` and the hex digest of the policy's files.
+    pub hash: &'a str,
+}
+
+/// A rule that changed an item: its id, legal basis and effect.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AppliedRule<'a> {
+    pub rule: &'a str,
+    pub basis: &'a str,
+    /// `verified`, `unverified` or `placeholder`.
+    pub basis_status: &'a str,
+    pub effect: String,
+}
+
+impl<'a> AppliedRule<'a> {
+    fn of(a: Option<Applied<'a>>) -> Option<Self> {
+        a.map(|a| AppliedRule {
+            rule: &a.rule.id,
+            basis: &a.rule.basis,
+            basis_status: a.rule.basis_status.as_str(),
+            effect: a.rule.effect.to_string(),
+        })
+    }
+}
+
+/// One fee item of a quote.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct QuoteItemJson<'a> {
+    pub fee: &'a str,
+    /// `phi` or `le_phi`.
+    pub kind: &'a str,
+    /// The counter rate, whole đồng.
+    pub base: i64,
+    pub quantity: u32,
+    pub applied: Option<AppliedRule<'a>>,
+    pub support: Option<AppliedRule<'a>>,
+    pub citizen_due: i64,
+    pub budget_due: i64,
+    pub rounded: bool,
+}
+
+/// The canonical JSON of a quote (SPEC §5): what `GET /api/v1/cases/{case_code}/fee` answers.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct QuoteJson<'a> {
+    pub case_code: Option<&'a str>,
+    pub procedure_code: &'a str,
+    /// The receipt date whose policy applies, YYYY-MM-DD.
+    pub as_of: String,
+    pub policy: PolicyRef<'a>,
+    pub items: Vec<QuoteItemJson<'a>>,
+    pub citizen_due: i64,
+    pub budget_due: i64,
+    /// Always `VND`.
+    pub currency: &'a str,
+}
+
 impl Serialize for Quote<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        struct PolicyRef<'a> {
-            id: &'a str,
-            hash: &'a str,
-        }
-        #[derive(Serialize)]
-        struct AppliedJson<'a> {
-            rule: &'a str,
-            basis: &'a str,
-            basis_status: &'a str,
-            effect: String,
-        }
-        fn applied_json<'a>(a: Option<Applied<'a>>) -> Option<AppliedJson<'a>> {
-            a.map(|a| AppliedJson {
-                rule: &a.rule.id,
-                basis: &a.rule.basis,
-                basis_status: a.rule.basis_status.as_str(),
-                effect: a.rule.effect.to_string(),
-            })
-        }
-        #[derive(Serialize)]
-        struct ItemJson<'a> {
-            fee: &'a str,
-            kind: &'a str,
-            base: i64,
-            quantity: u32,
-            applied: Option<AppliedJson<'a>>,
-            support: Option<AppliedJson<'a>>,
-            citizen_due: i64,
-            budget_due: i64,
-            rounded: bool,
-        }
-        let items: Vec<ItemJson<'_>> = self
+        let items = self
             .items
             .iter()
-            .map(|i| ItemJson {
+            .map(|i| QuoteItemJson {
                 fee: &i.fee.id,
                 kind: i.fee.kind.as_str(),
                 base: i.fee.amount.dong(),
                 quantity: i.quantity,
-                applied: applied_json(i.applied),
-                support: applied_json(i.support),
+                applied: AppliedRule::of(i.applied),
+                support: AppliedRule::of(i.support),
                 citizen_due: i.citizen_due.dong(),
                 budget_due: i.budget_due.dong(),
                 rounded: i.rounded,
             })
             .collect();
-        let mut st = s.serialize_struct("Quote", 8)?;
-        st.serialize_field("case_code", &self.case_code)?;
-        st.serialize_field("procedure_code", self.procedure_code)?;
-        st.serialize_field("as_of", &self.as_of.format("%Y-%m-%d").to_string())?;
-        st.serialize_field("policy", &PolicyRef { id: &self.policy.id, hash: &self.policy.hash })?;
-        st.serialize_field("items", &items)?;
-        st.serialize_field("citizen_due", &self.citizen_due.dong())?;
-        st.serialize_field("budget_due", &self.budget_due.dong())?;
-        st.serialize_field("currency", "VND")?;
-        st.end()
+        QuoteJson {
+            case_code: self.case_code,
+            procedure_code: self.procedure_code,
+            as_of: self.as_of.format("%Y-%m-%d").to_string(),
+            policy: PolicyRef { id: &self.policy.id, hash: &self.policy.hash },
+            items,
+            citizen_due: self.citizen_due.dong(),
+            budget_due: self.budget_due.dong(),
+            currency: "VND",
+        }
+        .serialize(s)
     }
 }
 

@@ -11,7 +11,7 @@ use super::auth::Principal;
 use super::error::{ApiError, ApiJson, ApiPath};
 use super::routes::{Access, Route};
 use crate::domain::{CaseCode, CaseInput, FieldError};
-use crate::store::{AuditEvent, Upserted};
+use crate::store::{AuditEvent, StoredCase, Upserted};
 
 pub fn routes() -> Vec<Route> {
     vec![
@@ -21,20 +21,28 @@ pub fn routes() -> Vec<Route> {
             Access::Portal,
             "Create (201) or update (200) a case; every version is kept, an identical update adds none; `result` says created, updated or unchanged, and an update goes to the audit log.",
             put(put_case),
-        ),
+        )
+        .json_body::<CaseInput>()
+        .json::<PutAnswer>(201, "Created: the case's first version.")
+        .json::<PutAnswer>(200, "Updated (a new version), or unchanged."),
         Route::new(
             Method::GET,
             "/api/v1/cases/{case_code}",
             Access::AnyRole,
             "The current version of a case.",
             get(get_case),
-        ),
+        )
+        .json::<StoredCase>(200, "The case's current version."),
         Route::new(
             Method::GET,
             "/api/v1/cases/{case_code}/fee",
             Access::AnyRole,
             "The quote for a case's current version under the policy in force on its receipt date.",
             get(get_fee),
+        )
+        .json::<crate::fees::QuoteJson<'static>>(
+            200,
+            "The quote (SPEC §5): canonical JSON, the same facts give the same bytes.",
         ),
     ]
 }
@@ -64,9 +72,16 @@ async fn put_case(
     }
     tx.commit().await?;
     let status = if what == Upserted::Created { StatusCode::CREATED } else { StatusCode::OK };
-    let mut body = serde_json::to_value(&stored).map_err(|e| ApiError::Internal(e.into()))?;
-    body["result"] = serde_json::json!(what);
-    Ok((status, Json(body)).into_response())
+    Ok((status, Json(PutAnswer { stored, result: what })).into_response())
+}
+
+/// What `PUT /api/v1/cases/{case_code}` answers: the case as stored, and what the request did.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct PutAnswer {
+    #[serde(flatten)]
+    stored: StoredCase,
+    /// `created`, `updated` (a new version) or `unchanged`.
+    result: Upserted,
 }
 
 /// A case must name a procedure of the catalogue: otherwise it cannot be quoted or paid.

@@ -9,7 +9,9 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::{ApiError, ApiPath, Final};
@@ -26,21 +28,31 @@ pub fn routes() -> Vec<Route> {
             Access::Gateway,
             "DVCQG reverse lookup {\"MaHoSo\"}: what a case owes (error_code 1 bill, 0 nothing, -1 error); allowed addresses only.",
             post(lookup),
-        ),
+        )
+        .raw_body(vec![("application/json", super::gateway_doc::dvcqg_lookup())])
+        .answer(200, "error_code 1 with the bill, 0 nothing owed, -1 an error (also 403 and 404 in this format).", vec![(
+            "application/json",
+            super::gateway_doc::dvcqg_lookup_answer(),
+        )]),
         Route::new(
             Method::GET,
             "/api/v1/payments/{payment_id}/gateway-receipt",
             Access::AnyRole,
             "The gateway's own receipt of a paid payment (DVCQG GET_BILL): its state, hash and source, with our e-receipts of the payment.",
             get(gateway_receipt),
-        ),
+        )
+        .json::<GatewayReceiptView>(200, "The gateway receipt's state, with our e-receipts of the payment."),
         Route::new(
             Method::GET,
             "/api/v1/payments/{payment_id}/gateway-receipt/file",
             Access::AnyRole,
             "The gateway's receipt document itself (PDF), byte for byte as fetched.",
             get(gateway_receipt_file),
-        ),
+        )
+        .answer(200, "The document, in the media type the gateway gave (usually PDF).", vec![
+            ("application/pdf", super::routes::bytes_schema("application/pdf")),
+            ("application/octet-stream", super::routes::bytes_schema("application/octet-stream")),
+        ]),
     ]
 }
 
@@ -89,30 +101,67 @@ async fn gateway_receipt(State(state): State<AppState>, ApiPath(id): ApiPath<Str
         .gateway_receipt(&id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("payment {id} has no gateway receipt (yet)")))?;
-    let ours: Vec<Value> = state
+    let ours: Vec<OurReceipt> = state
         .store
         .case_receipts(&p.case_code)
         .await?
         .into_iter()
         .filter(|x| x.payment_id.as_deref() == Some(id.as_str()))
-        .map(|x| json!({"receipt_id": x.receipt_id, "template": x.template, "symbol": x.symbol, "number": x.number, "kind": x.kind}))
+        .map(|x| OurReceipt {
+            receipt_id: x.receipt_id,
+            template: x.template,
+            symbol: x.symbol,
+            number: x.number,
+            kind: x.kind,
+        })
         .collect();
     let fetched = r.state == "fetched";
-    Ok(axum::Json(json!({
-        "payment_id": r.payment_id,
-        "gateway": r.gateway,
-        "state": r.state,
-        "attempts": r.attempts,
-        "content_type": r.content_type,
-        "sha256": r.sha256,
-        "length": r.body.as_ref().map(Vec::len),
-        "source_url": r.source_url,
-        "fetched_at": r.fetched_at.map(Timestamp::at),
-        "last_error": if fetched { None } else { r.detail },
-        "file": fetched.then(|| format!("/api/v1/payments/{id}/gateway-receipt/file")),
-        "receipts": ours,
-    }))
+    Ok(axum::Json(GatewayReceiptView {
+        payment_id: r.payment_id,
+        gateway: r.gateway,
+        state: r.state,
+        attempts: r.attempts,
+        content_type: r.content_type,
+        sha256: r.sha256,
+        length: r.body.as_ref().map(Vec::len),
+        source_url: r.source_url,
+        fetched_at: r.fetched_at.map(Timestamp::at),
+        last_error: if fetched { None } else { r.detail },
+        file: fetched.then(|| format!("/api/v1/payments/{id}/gateway-receipt/file")),
+        receipts: ours,
+    })
     .into_response())
+}
+
+/// One of our e-receipts of the payment.
+#[derive(Serialize, ToSchema)]
+struct OurReceipt {
+    receipt_id: String,
+    template: String,
+    symbol: String,
+    number: i64,
+    kind: crate::domain::receipt::ReceiptKind,
+}
+
+/// The gateway's own receipt of a payment (DVCQG GET_BILL).
+#[derive(Serialize, ToSchema)]
+struct GatewayReceiptView {
+    payment_id: String,
+    gateway: crate::domain::payment::Gateway,
+    /// `pending` or `fetched`.
+    state: String,
+    attempts: i64,
+    content_type: Option<String>,
+    /// Hex SHA-256 of the document.
+    sha256: Option<String>,
+    length: Option<usize>,
+    /// Where the gateway said to download it (`UrlBienLai`).
+    source_url: Option<String>,
+    fetched_at: Option<Timestamp>,
+    last_error: Option<String>,
+    /// The document's route, once fetched.
+    file: Option<String>,
+    receipts: Vec<OurReceipt>,
 }
 
 async fn gateway_receipt_file(

@@ -111,7 +111,8 @@ pub struct Final;
 
 /// The envelope for a status and message.
 pub fn envelope(status: StatusCode, code: &str, message: &str) -> Response {
-    let body = json!({"error": {"code": code, "message": message}}).to_string();
+    let body = serde_json::to_string(&ErrorEnvelope { error: ErrorBody { code, message } })
+        .unwrap_or_else(|_| json!({"error": {"code": "internal", "message": "internal error"}}).to_string());
     let mut r = (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response();
     r.extensions_mut().insert(Final);
     r
@@ -237,6 +238,73 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
+/// The error envelope (SPEC §4.1): every error answer of the API has this shape.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorEnvelope<'a> {
+    pub error: ErrorBody<'a>,
+}
+
+/// What went wrong: a stable code and a message for people (naming the field, for `invalid_field`).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody<'a> {
+    #[schema(value_type = ErrorCode)]
+    pub code: &'a str,
+    #[schema(value_type = String)]
+    pub message: &'a str,
+}
+
+/// Every code an error answer may carry (SPEC §4.1), for the OpenAPI document.
+#[derive(serde::Serialize, serde::Deserialize, utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// 401: no token, or one unknown, expired or revoked.
+    Unauthorized,
+    /// 403: the role may not use the route.
+    Forbidden,
+    /// 404.
+    NotFound,
+    /// 400: malformed JSON or query, a missing header.
+    InvalidRequest,
+    /// 422: the message names the field or parameter.
+    InvalidField,
+    /// 409.
+    Conflict,
+    /// 409: the case has a paid, waived or budget-covered payment.
+    CaseAlreadyPaid,
+    /// 409: the Idempotency-Key was used with another gateway or return_url.
+    IdempotencyKeyReused,
+    /// 422.
+    AmountOutsideGatewayLimits,
+    /// 422.
+    GatewayDisabled,
+    /// 422: the case's procedure has left the catalogue.
+    UnknownProcedure,
+    /// 422: no base rate covers the case's receipt date.
+    NoBaseRate,
+    /// 409.
+    DayClosed,
+    /// 409: closing a date not yet ended in +07:00.
+    DayNotOver,
+    /// 409: a newer run of the date exists.
+    StaleRun,
+    /// 403: the requester may not approve their own request.
+    FourEyesRequired,
+    /// 502.
+    GatewayUnavailable,
+    /// 405.
+    MethodNotAllowed,
+    /// 413: the message names the limit.
+    PayloadTooLarge,
+    /// 415.
+    UnsupportedMediaType,
+    /// 503: the request took longer than FEERECON_REQUEST_TIMEOUT.
+    Timeout,
+    /// 503: `/readyz` only.
+    NotReady,
+    /// 500: logged with its cause, answered generically.
+    Internal,
+}
+
 /// The query string, deserialized into `T`: a parameter that does not parse, is missing or is
 /// unknown (`T` denies unknown fields) is 422 `invalid_field` naming it, never a bare 400.
 pub struct ApiQuery<T>(pub T);
@@ -290,5 +358,52 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
             }),
             Err(other) => Err(ApiError::Internal(anyhow::anyhow!("path parameters: {}", other.body_text()))),
         }
+    }
+}
+
+#[cfg(test)]
+mod envelope_tests {
+    use super::*;
+
+    fn listed(code: &str) -> bool {
+        serde_json::from_value::<ErrorCode>(serde_json::Value::String(code.to_owned())).is_ok()
+    }
+
+    #[test]
+    fn every_code_an_error_can_carry_is_in_the_documented_list() {
+        for status in 400..600u16 {
+            let Ok(s) = StatusCode::from_u16(status) else { continue };
+            assert!(listed(code_for(s)), "{status} gives {} which ErrorCode does not list", code_for(s));
+        }
+        let m = || String::from("m");
+        let mut errors = vec![
+            ApiError::Unauthorized(m()),
+            ApiError::Forbidden(m()),
+            ApiError::NotFound(m()),
+            ApiError::InvalidRequest(m()),
+            ApiError::InvalidField(m()),
+            ApiError::GatewayUnavailable(m()),
+            ApiError::FourEyes(m()),
+            ApiError::PayloadTooLarge(m()),
+            ApiError::UnsupportedMediaType(m()),
+            ApiError::Timeout,
+            ApiError::NotReady(m()),
+            ApiError::Internal(anyhow::anyhow!("x")),
+        ];
+        for code in
+            ["conflict", "case_already_paid", "idempotency_key_reused", "day_closed", "day_not_over", "stale_run"]
+        {
+            errors.push(ApiError::Conflict { code, message: m() });
+        }
+        for code in ["gateway_disabled", "amount_outside_gateway_limits", "unknown_procedure", "no_base_rate"] {
+            errors.push(ApiError::Unprocessable { code, message: m() });
+        }
+        for e in errors {
+            let (_, code) = e.status_and_code();
+            assert!(listed(code), "{e:?} answers {code}, which ErrorCode does not list");
+        }
+        let body =
+            serde_json::to_value(ErrorEnvelope { error: ErrorBody { code: "not_found", message: "no case" } }).unwrap();
+        assert_eq!(body, json!({"error": {"code": "not_found", "message": "no case"}}));
     }
 }

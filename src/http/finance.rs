@@ -7,19 +7,23 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema};
+use utoipa::{IntoParams, PartialSchema as _, ToSchema};
 
 use super::AppState;
 use super::auth::Principal;
 use super::download::{CSV, XLSX, download};
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use super::page::{Page, PageQuery};
-use super::routes::{Access, Route};
+use super::routes::{Access, Route, bytes_schema};
 use crate::domain::payment::Gateway;
 use crate::domain::{BusinessDate, FieldError, Timestamp};
-use crate::recon::{FinanceError, exception_view};
+use crate::recon::{DayView, FinanceError, exception_view};
 use crate::reconcile::render;
+use crate::reconcile::report::Report;
+use crate::store::ItemRow;
 
 pub fn routes() -> Vec<Route> {
     vec![
@@ -29,34 +33,56 @@ pub fn routes() -> Vec<Route> {
             Access::Finance,
             "Import a settlement file (?gateway=G&profile=P&name=FILE with the raw CSV body, or multipart gateway/profile/file).",
             post(upload).layer(axum::extract::DefaultBodyLimit::disable()),
-        ),
+        )
+        .query::<UploadQuery>()
+        .raw_body(vec![
+            ("text/csv", bytes_schema("text/csv")),
+            ("application/octet-stream", bytes_schema("application/octet-stream")),
+            ("multipart/form-data", multipart_schema()),
+        ])
+        .json::<ImportedFile>(201, "Imported: the file's id, SHA-256 and line count."),
         Route::new(
             Method::GET,
             "/api/v1/settlements",
             Access::Staff,
             "Imported settlement files with their hashes, in import order (?gateway=G), paged (?cursor=&limit=).",
             get(files),
-        ),
+        )
+        .query::<FilesQuery>()
+        .json::<Page<FileView>>(200, "The imported files, oldest first."),
         Route::new(
             Method::GET,
             "/api/v1/settlements/{file_id}",
             Access::Staff,
             "A settlement file's exact bytes.",
             get(file_bytes),
-        ),
+        )
+        .answer(200, "The file's bytes as imported; its SHA-256 in the X-Content-SHA256 header.", vec![(
+            "application/octet-stream",
+            bytes_schema("application/octet-stream"),
+        )]),
         Route::new(
             Method::POST,
             "/api/v1/reconciliations",
             Access::Finance,
             "Run a (date, gateway): 201 with the report, 200 with the stored one when the day is closed.",
             post(run),
-        ),
+        )
+        .json_body::<RunBody>()
+        .json::<Report>(201, "A new run's report.")
+        .json::<Report>(200, "The closed day's stored report."),
         Route::new(
             Method::GET,
             "/api/v1/reconciliations/{date}",
             Access::Staff,
             "The latest report of a (date, ?gateway=G) as ?format=json, csv (every item) or xlsx.",
             get(report),
+        )
+        .query::<ReportQuery>()
+        .json_or::<Report>(
+            200,
+            "The report: JSON (format=json), every item as CSV (format=csv) or a workbook (format=xlsx), as a download.",
+            &[CSV, XLSX],
         ),
         Route::new(
             Method::GET,
@@ -64,42 +90,53 @@ pub fn routes() -> Vec<Route> {
             Access::Staff,
             "A run's items (?gateway=G&category=C), paged with a cursor.",
             get(items),
-        ),
+        )
+        .query::<ItemsQuery>()
+        .json::<Page<ItemRow>>(200, "A page of the run's items."),
         Route::new(
             Method::POST,
             "/api/v1/exceptions/{id}/resolve",
             Access::Finance,
             "Resolve an exception.",
             post(resolve),
-        ),
+        )
+        .json_body::<ResolveBody>()
+        .json::<ExceptionView>(200, "The exception, resolved or waiting for another finance user's approval."),
         Route::new(
             Method::POST,
             "/api/v1/exceptions/{id}/approve",
             Access::Finance,
             "Approve a pending resolution (another finance user).",
             post(approve),
-        ),
+        )
+        .optional_json_body::<DecideBody>()
+        .json::<ExceptionView>(200, "The exception, resolved."),
         Route::new(
             Method::POST,
             "/api/v1/exceptions/{id}/reject",
             Access::Finance,
             "Reject a pending resolution (another finance user).",
             post(reject),
-        ),
+        )
+        .optional_json_body::<DecideBody>()
+        .json::<ExceptionView>(200, "The exception, open again."),
         Route::new(
             Method::POST,
             "/api/v1/days/{date}/close",
             Access::Finance,
             "Close a (date, gateway): posts its settlement.",
             post(close),
-        ),
+        )
+        .json_body::<CloseBody>()
+        .json::<Report>(200, "The closed day's report."),
         Route::new(
             Method::GET,
             "/api/v1/days/{date}",
             Access::Staff,
             "A date: waived and budget-covered cases, runs and closures.",
             get(day),
-        ),
+        )
+        .json::<DayView>(200, "The date across gateways."),
     ]
 }
 
@@ -130,7 +167,8 @@ fn parse_date(v: &str) -> Result<BusinessDate, ApiError> {
     BusinessDate::parse(v).map_err(|e| ApiError::field(FieldError::new("date", e)))
 }
 
-#[derive(Deserialize)]
+/// Where the raw body's file comes from (multipart fields of the same names win).
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 struct UploadQuery {
     gateway: Option<String>,
@@ -182,18 +220,55 @@ async fn upload(
     let profile = profile.ok_or_else(|| ApiError::field(FieldError::new("profile", "is required")))?;
     let name = name.unwrap_or_else(|| "settlement.csv".into());
     let file = state.finance.import(gateway, &profile, &name, &bytes, &who.name, &|_| {}).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"file_id": file.file_id, "name": file.name, "sha256": file.sha256, "lines": file.line_count})),
-    )
-        .into_response())
+    let body = ImportedFile { file_id: file.file_id, name: file.name, sha256: file.sha256, lines: file.line_count };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
-#[derive(Deserialize)]
+/// An imported settlement file.
+#[derive(Serialize, ToSchema)]
+struct ImportedFile {
+    file_id: String,
+    name: String,
+    /// Hex SHA-256 of the bytes: the same bytes are refused the second time.
+    sha256: String,
+    /// Transaction lines (the header not counted).
+    lines: i64,
+}
+
+/// A settlement file as listed.
+#[derive(Serialize, ToSchema)]
+struct FileView {
+    file_id: String,
+    gateway: Gateway,
+    profile: String,
+    name: String,
+    sha256: String,
+    lines: i64,
+    imported_at: Timestamp,
+    imported_by: String,
+}
+
+/// The multipart form of an upload: `gateway`, `profile`, optional `name`, and `file`.
+fn multipart_schema() -> RefOr<Schema> {
+    RefOr::T(Schema::Object(
+        ObjectBuilder::new()
+            .property("gateway", String::schema())
+            .property("profile", String::schema())
+            .property("name", String::schema())
+            .property("file", bytes_schema("application/octet-stream"))
+            .required("file")
+            .build(),
+    ))
+}
+
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 struct FilesQuery {
+    /// Only this gateway's files.
     gateway: Option<String>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// Items per page, 1 to 1000 (default 100).
     limit: Option<String>,
 }
 
@@ -201,9 +276,15 @@ async fn files(State(state): State<AppState>, ApiQuery(q): ApiQuery<FilesQuery>)
     let gateway = q.gateway.as_deref().map(|g| parse_gateway(Some(g))).transpose()?;
     let q = PageQuery::new(q.cursor, q.limit.as_deref())?;
     let rows = state.store.settlement_files_page(gateway, q.cursor(), q.fetch()).await?;
-    let page = Page::from_rows(rows, &q, |f| f.file_id.clone()).map(|f| {
-        json!({"file_id": f.file_id, "gateway": f.gateway, "profile": f.profile, "name": f.name, "sha256": f.sha256,
-               "lines": f.line_count, "imported_at": Timestamp::at(f.imported_at), "imported_by": f.imported_by})
+    let page = Page::from_rows(rows, &q, |f| f.file_id.clone()).map(|f| FileView {
+        file_id: f.file_id,
+        gateway: f.gateway,
+        profile: f.profile,
+        name: f.name,
+        sha256: f.sha256,
+        lines: f.line_count,
+        imported_at: Timestamp::at(f.imported_at),
+        imported_by: f.imported_by,
     });
     Ok(page.into_response())
 }
@@ -219,9 +300,11 @@ async fn file_bytes(State(state): State<AppState>, ApiPath(id): ApiPath<String>)
     Ok(res)
 }
 
-#[derive(Deserialize)]
+/// Which (date, gateway) to run.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RunBody {
+    /// YYYY-MM-DD.
     date: String,
     gateway: String,
 }
@@ -237,10 +320,13 @@ async fn run(
     Ok((if view.new { StatusCode::CREATED } else { StatusCode::OK }, Json(view.report)).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 struct ReportQuery {
+    /// Required: `vnpay`, `momo`, `zalopay` or `dvcqg`.
+    #[param(required = true)]
     gateway: Option<String>,
+    /// `json` (default), `csv` or `xlsx`.
     format: Option<String>,
 }
 
@@ -275,12 +361,17 @@ async fn report(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 struct ItemsQuery {
+    /// Required: the run's gateway.
+    #[param(required = true)]
     gateway: Option<String>,
+    /// Only items of this category (`matched`, `missing_in_settlement`, ...).
     category: Option<String>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// Items per page, 1 to 1000 (default 100).
     limit: Option<String>,
 }
 
@@ -301,19 +392,45 @@ async fn items(
     Ok(Page::from_rows(rows, &page, |i| i.item_key.clone()).into_response())
 }
 
-#[derive(Deserialize)]
+/// A resolution (SPEC §7.3).
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ResolveBody {
+    /// What to do: `refund`, `write_off`, `confirm_from_settlement` or `accept`.
+    #[schema(value_type = crate::domain::recon::Action)]
     action: String,
+    /// Up to 2000 characters.
     #[serde(default)]
     note: String,
+    /// The case a `missing_in_records` line pays, for `confirm_from_settlement`.
     #[serde(default)]
     case_code: Option<String>,
 }
 
-fn exception_json(e: &crate::store::ExceptionRow) -> serde_json::Value {
-    json!({"id": e.exception_id, "gateway": e.gateway, "business_date": e.business_date.format("%Y-%m-%d").to_string(),
-           "category": e.category, "state": e.state, "resolution": exception_view(e), "updated_at": Timestamp::at(e.updated_at)})
+/// An exception as the API answers it.
+#[derive(Serialize, ToSchema)]
+struct ExceptionView {
+    id: String,
+    gateway: Gateway,
+    /// YYYY-MM-DD.
+    business_date: String,
+    category: crate::domain::recon::Category,
+    state: crate::domain::recon::ExceptionState,
+    /// The action requested or applied, with its note, actor, approver and times; `null` while open.
+    resolution: serde_json::Value,
+    updated_at: Timestamp,
+}
+
+fn exception_json(e: &crate::store::ExceptionRow) -> ExceptionView {
+    ExceptionView {
+        id: e.exception_id.clone(),
+        gateway: e.gateway,
+        business_date: e.business_date.format("%Y-%m-%d").to_string(),
+        category: e.category,
+        state: e.state,
+        resolution: exception_view(e),
+        updated_at: Timestamp::at(e.updated_at),
+    }
 }
 
 async fn resolve(
@@ -329,7 +446,8 @@ async fn resolve(
     Ok(Json(exception_json(&e)).into_response())
 }
 
-#[derive(Deserialize, Default)]
+/// An approval or rejection: an optional note (the body may be empty).
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct DecideBody {
     #[serde(default)]
@@ -360,7 +478,8 @@ async fn reject(
     decide(state, who, id, body, false).await
 }
 
-#[derive(Deserialize)]
+/// Which gateway's date to close.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CloseBody {
     gateway: String,

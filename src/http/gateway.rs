@@ -14,11 +14,20 @@ use axum::routing::{get, post};
 
 use super::AppState;
 use super::error::Final;
-use super::routes::{Access, Route};
+use super::routes::{Access, Route, bytes_schema};
 use crate::domain::payment::{Gateway, PaymentStatus};
 use crate::gateway::{HttpReply, RawRequest};
 
 pub fn routes() -> Vec<Route> {
+    use super::gateway_doc as d;
+    const JSON: &str = "application/json";
+    let html = || vec![("text/html", bytes_schema("text/html"))];
+    let ret =
+        |path: &'static str, g: &'static str, name: &'static str| {
+            Route::new(Method::GET, path, Access::Gateway, name, get(return_page))
+                .parameters(d::return_query(g))
+                .answer(200, "A page showing the payment's status (read only: nothing is applied).", html())
+        };
     vec![
         Route::new(
             Method::GET,
@@ -26,51 +35,38 @@ pub fn routes() -> Vec<Route> {
             Access::Gateway,
             "VNPAY IPN (query string, signed).",
             get(vnpay_ipn),
-        ),
-        Route::new(Method::POST, "/gateway/vnpay/ipn", Access::Gateway, "VNPAY IPN as a POST form.", post(vnpay_ipn)),
-        Route::new(Method::POST, "/gateway/momo/ipn", Access::Gateway, "MoMo IPN (JSON, signed).", post(momo_ipn)),
+        )
+        .parameters(d::vnpay_query())
+        .answer(200, "VNPAY's reply format; RspCode 00 stops its retries.", vec![(JSON, d::vnpay_reply())]),
+        Route::new(Method::POST, "/gateway/vnpay/ipn", Access::Gateway, "VNPAY IPN as a POST form.", post(vnpay_ipn))
+            .raw_body(vec![("application/x-www-form-urlencoded", d::vnpay_form())])
+            .answer(200, "VNPAY's reply format; RspCode 00 stops its retries.", vec![(JSON, d::vnpay_reply())]),
+        Route::new(Method::POST, "/gateway/momo/ipn", Access::Gateway, "MoMo IPN (JSON, signed).", post(momo_ipn))
+            .raw_body(vec![(JSON, d::momo_ipn())])
+            .answer(204, "Acknowledged: MoMo stops retrying.", vec![])
+            .answer(200, "MoMo's reply format, when not acknowledged.", vec![(JSON, d::dvcqg_reply())]),
         Route::new(
             Method::POST,
             "/gateway/zalopay/callback",
             Access::Gateway,
             "ZaloPay callback (JSON, MAC).",
             post(zalopay_callback),
-        ),
+        )
+        .raw_body(vec![(JSON, d::zalopay_callback())])
+        .answer(200, "ZaloPay's reply format.", vec![(JSON, d::zalopay_reply())]),
         Route::new(
             Method::POST,
             "/gateway/dvcqg/callback",
             Access::Gateway,
             "DVCQG payment platform: payment-result notification (JSON, MaXacThuc).",
             post(dvcqg_callback),
-        ),
-        Route::new(
-            Method::GET,
-            "/gateway/vnpay/return",
-            Access::Gateway,
-            "VNPAY return page: shows the status.",
-            get(return_page),
-        ),
-        Route::new(
-            Method::GET,
-            "/gateway/momo/return",
-            Access::Gateway,
-            "MoMo return page: shows the status.",
-            get(return_page),
-        ),
-        Route::new(
-            Method::GET,
-            "/gateway/zalopay/return",
-            Access::Gateway,
-            "ZaloPay return page: shows the status.",
-            get(return_page),
-        ),
-        Route::new(
-            Method::GET,
-            "/gateway/dvcqg/return",
-            Access::Gateway,
-            "DVCQG return page: shows the status.",
-            get(return_page),
-        ),
+        )
+        .raw_body(vec![(JSON, d::dvcqg_callback())])
+        .answer(200, "The platform's reply format.", vec![(JSON, d::dvcqg_reply())]),
+        ret("/gateway/vnpay/return", "vnpay", "VNPAY return page: shows the status."),
+        ret("/gateway/momo/return", "momo", "MoMo return page: shows the status."),
+        ret("/gateway/zalopay/return", "zalopay", "ZaloPay return page: shows the status."),
+        ret("/gateway/dvcqg/return", "dvcqg", "DVCQG return page: shows the status."),
     ]
 }
 

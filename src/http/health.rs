@@ -7,20 +7,34 @@ use axum::routing::get;
 
 use super::AppState;
 use super::error::ApiError;
-use super::routes::{Access, Route};
+use super::routes::{Access, Route, bytes_schema};
+
+fn text() -> super::routes::Media {
+    vec![("text/plain", bytes_schema("text/plain"))]
+}
 
 pub fn routes() -> Vec<Route> {
     vec![
-        Route::new(Method::GET, "/healthz", Access::Public, "Liveness: the process answers.", get(healthz)),
+        Route::new(Method::GET, "/healthz", Access::Public, "Liveness: the process answers.", get(healthz)).answer(
+            200,
+            "`ok`",
+            text(),
+        ),
         Route::new(
             Method::GET,
             "/readyz",
             Access::Public,
             "Readiness: the database answers and every migration is applied.",
             get(readyz),
+        )
+        .answer(200, "`ready`; 503 not_ready otherwise.", text()),
+        Route::new(Method::GET, "/metrics", Access::Public, "Prometheus metrics.", get(metrics)).answer(
+            200,
+            "Prometheus text exposition.",
+            vec![("text/plain; version=0.0.4", bytes_schema("text/plain"))],
         ),
-        Route::new(Method::GET, "/metrics", Access::Public, "Prometheus metrics.", get(metrics)),
-        Route::new(Method::GET, "/api/openapi.json", Access::Public, "This API's OpenAPI document.", get(openapi)),
+        Route::new(Method::GET, "/api/openapi.json", Access::Public, "This API's OpenAPI document.", get(openapi))
+            .answer(200, "OpenAPI 3.1.", vec![("application/json", bytes_schema("application/json"))]),
     ]
 }
 

@@ -5,14 +5,14 @@ use axum::extract::State;
 use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::download::{ZIP, download};
 use super::error::{ApiError, ApiQuery};
 use super::page::{ListPage, Page, PageQuery};
-use super::routes::{Access, Route};
+use super::routes::{Access, Route, bytes_schema};
 use crate::domain::{BusinessDate, FieldError};
 
 pub fn routes() -> Vec<Route> {
@@ -23,6 +23,11 @@ pub fn routes() -> Vec<Route> {
             Access::Staff,
             "Ledger entries in seq order, paged (?cursor=&limit=).",
             get(entries),
+        )
+        .query::<SeqPage>()
+        .json::<Page<crate::store::LedgerEntry>>(
+            200,
+            "A page of entries; next_cursor is the last seq when more may follow.",
         ),
         Route::new(
             Method::GET,
@@ -30,20 +35,29 @@ pub fn routes() -> Vec<Route> {
             Access::Staff,
             "Recompute the stored chain: hashes, balances, signatures.",
             get(verify),
-        ),
+        )
+        .json::<crate::ledger::LiveCheck>(200, "What the recomputation found."),
         Route::new(
             Method::GET,
             "/api/v1/ledger/balances",
             Access::Staff,
             "Trial balance per account for a business date (?date=).",
             get(balances),
-        ),
+        )
+        .query::<DateQuery>()
+        .json::<Balances>(200, "Debits, credits and balance per account."),
         Route::new(
             Method::GET,
             "/api/v1/ledger/export",
             Access::Staff,
             "A zip of entries.csv and manifest.json for dates ?from=&to=.",
             get(export),
+        )
+        .query::<RangeQuery>()
+        .answer(
+            200,
+            "A zip of entries.csv and manifest.json (signed checkpoints), as a download.",
+            vec![(ZIP, bytes_schema(ZIP))],
         ),
         Route::new(
             Method::GET,
@@ -51,30 +65,69 @@ pub fn routes() -> Vec<Route> {
             Access::Staff,
             "The Ed25519 public key checkpoints are signed with.",
             get(public_key),
-        ),
+        )
+        .json::<PublicKey>(200, "The verifying key."),
         Route::new(
             Method::GET,
             "/api/v1/ledger/checkpoints",
             Access::Staff,
             "The signed checkpoints by last seq, paged (?cursor=&limit=).",
             get(checkpoints),
-        ),
+        )
+        .query::<ListPage>()
+        .json::<Page<crate::ledger::export::ManifestCheckpoint>>(200, "Every signed checkpoint, oldest first."),
         Route::new(
             Method::GET,
             "/api/v1/audit-log",
             Access::Staff,
             "The chained audit log of manual actions in seq order, paged (?cursor=&limit=).",
             get(audit_log),
+        )
+        .query::<SeqPage>()
+        .json::<Page<crate::store::AuditEntry>>(
+            200,
+            "A page of the audit log; next_cursor is the last seq when more may follow.",
         ),
     ]
 }
 
+/// An account's trial balance.
+#[derive(Serialize, ToSchema)]
+struct AccountBalance {
+    account: String,
+    debit: i64,
+    credit: i64,
+    /// debit − credit.
+    balance: i64,
+}
+
+/// The trial balance of a business date.
+#[derive(Serialize, ToSchema)]
+struct Balances {
+    date: BusinessDate,
+    accounts: Vec<AccountBalance>,
+    total_debit: i64,
+    total_credit: i64,
+}
+
+/// The key checkpoints are signed with.
+#[derive(Serialize, ToSchema)]
+struct PublicKey {
+    /// Always `ed25519`.
+    algorithm: &'static str,
+    /// Hex.
+    public_key: String,
+}
+
 /// `cursor` and `limit`; `after` is the older name of `cursor`, still accepted.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 struct SeqPage {
+    /// The `next_cursor` of the previous page (the last `seq` answered).
     cursor: Option<String>,
+    /// The older name of `cursor`.
     after: Option<String>,
+    /// Entries per page, 1 to 1000 (default 100).
     limit: Option<String>,
 }
 
@@ -101,9 +154,11 @@ fn date(field: &str, v: Option<&str>) -> Result<BusinessDate, ApiError> {
     BusinessDate::parse(v).map_err(|e| ApiError::field(FieldError::new(field, e)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 struct DateQuery {
+    /// Required: YYYY-MM-DD.
+    #[param(required = true)]
     date: Option<String>,
 }
 
@@ -111,15 +166,21 @@ async fn balances(State(state): State<AppState>, ApiQuery(q): ApiQuery<DateQuery
     let d = date("date", q.date.as_deref())?;
     let rows = state.store.trial_balance(d.naive()).await?;
     let (dr, cr) = rows.iter().fold((0i64, 0i64), |(a, b), r| (a + r.1, b + r.2));
-    let accounts: Vec<_> =
-        rows.iter().map(|(a, d, c)| json!({"account": a, "debit": d, "credit": c, "balance": d - c})).collect();
-    Ok(Json(json!({"date": d, "accounts": accounts, "total_debit": dr, "total_credit": cr})).into_response())
+    let accounts: Vec<_> = rows
+        .into_iter()
+        .map(|(account, debit, credit)| AccountBalance { account, debit, credit, balance: debit - credit })
+        .collect();
+    Ok(Json(Balances { date: d, accounts, total_debit: dr, total_credit: cr }).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 struct RangeQuery {
+    /// Required: the first date, YYYY-MM-DD.
+    #[param(required = true)]
     from: Option<String>,
+    /// Required: the last date, YYYY-MM-DD.
+    #[param(required = true)]
     to: Option<String>,
 }
 
@@ -139,7 +200,7 @@ async fn export(State(state): State<AppState>, ApiQuery(q): ApiQuery<RangeQuery>
 }
 
 async fn public_key(State(state): State<AppState>) -> Result<Response, ApiError> {
-    Ok(Json(json!({"algorithm": "ed25519", "public_key": state.ledger.public_key().await?})).into_response())
+    Ok(Json(PublicKey { algorithm: "ed25519", public_key: state.ledger.public_key().await? }).into_response())
 }
 
 async fn checkpoints(State(state): State<AppState>, ApiQuery(q): ApiQuery<ListPage>) -> Result<Response, ApiError> {

@@ -17,6 +17,7 @@ pub mod error;
 mod exceptions;
 mod finance;
 mod gateway;
+mod gateway_doc;
 pub mod headers;
 mod health;
 mod ledger;
@@ -175,7 +176,7 @@ impl Application {
             // The default public URL follows the address actually bound (port 0 in tests).
             config.public_url = format!("http://{bound}");
         }
-        let openapi = openapi::document(&all_routes()).to_string();
+        let openapi = openapi::document(&all_routes()).to_json().context("Failed to render the OpenAPI document")?;
         let metrics = Arc::new(Metrics::default());
         let key = Arc::new(
             crate::ledger::LedgerKey::load_or_create(&config.ledger_key)

@@ -11,9 +11,14 @@
 //! `seq`, an id, or `date/id`; for the small lists, the count answered), so it stays valid while
 //! rows are added.
 
+use std::borrow::Cow;
+
 use axum::Json;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, SchemaType, Type};
+use utoipa::openapi::{Ref, RefOr};
+use utoipa::{PartialSchema, ToSchema};
 
 use super::error::ApiError;
 use crate::domain::FieldError;
@@ -76,10 +81,12 @@ impl PageQuery {
 }
 
 /// The query of a list that takes nothing but `cursor` and `limit`.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ListPage {
+    /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
+    /// Items per page, 1 to 1000 (default 100).
     pub limit: Option<String>,
 }
 
@@ -133,6 +140,35 @@ impl<T> Page<T> {
     /// The same page with each item converted.
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
         Page { items: self.items.into_iter().map(f).collect(), next_cursor: self.next_cursor }
+    }
+}
+
+// Written out: the document needs `T` among its named schemas, which the derive leaves out for
+// a generic type.
+impl<T: ToSchema> PartialSchema for Page<T> {
+    fn schema() -> RefOr<Schema> {
+        let next = ObjectBuilder::new()
+            .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+            .description(Some("null on the last page; else pass it back as `cursor` for the next page."));
+        RefOr::T(Schema::Object(
+            ObjectBuilder::new()
+                .property("items", ArrayBuilder::new().items(RefOr::Ref(Ref::from_schema_name(T::name()))))
+                .property("next_cursor", next)
+                .required("items")
+                .required("next_cursor")
+                .build(),
+        ))
+    }
+}
+
+impl<T: ToSchema> ToSchema for Page<T> {
+    fn name() -> Cow<'static, str> {
+        Cow::Owned(format!("Page_{}", T::name()))
+    }
+
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push((T::name().into_owned(), T::schema()));
+        T::schemas(schemas);
     }
 }
 

@@ -6,8 +6,8 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::auth::Principal;
@@ -16,7 +16,7 @@ use super::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use super::page::{ListPage, Page, PageQuery};
 use super::routes::{Access, Route};
 use crate::domain::payment::{Flag, Gateway, PaymentStatus};
-use crate::domain::{BusinessDate, FieldError, Timestamp};
+use crate::domain::{BusinessDate, FieldError, Money, Timestamp};
 use crate::payments::{CallbackView, CreateError, CreateRequest, PaymentView};
 use crate::store::PaymentFilter;
 
@@ -28,29 +28,40 @@ pub fn routes() -> Vec<Route> {
             Access::Portal,
             "Create a payment for a case (Idempotency-Key required): 201 new, 200 the same key again.",
             post(create),
-        ),
+        )
+        .header("Idempotency-Key", true, "1 to 255 printable ASCII characters, scoped per (user, case): the same key again answers the same payment (200).")
+        .json_body::<CreateRequest>()
+        .json::<CreatedPayment>(201, "A new payment: pending with a pay_url, or waived / budget_covered without one.")
+        .json::<CreatedPayment>(200, "The payment this Idempotency-Key already created."),
         Route::new(
             Method::GET,
             "/api/v1/cases/{case_code}/payments",
             Access::AnyRole,
             "A case's payments, oldest first, paged (?cursor=&limit=).",
             get(list_for_case),
-        ),
-        Route::new(Method::GET, "/api/v1/payments/{payment_id}", Access::AnyRole, "One payment.", get(one)),
+        )
+        .query::<ListPage>()
+        .json::<Page<PaymentView>>(200, "The case's payments, oldest first, paged."),
+        Route::new(Method::GET, "/api/v1/payments/{payment_id}", Access::AnyRole, "One payment.", get(one))
+            .json::<PaymentView>(200, "The payment."),
         Route::new(
             Method::GET,
             "/api/v1/payments",
             Access::Staff,
             "Payments by id: created or paid on a date in +07:00 (?date=YYYY-MM-DD), of a gateway (?gateway=G), in a status (?status=S), carrying a flag (?flag=F); paged (?cursor=&limit=).",
             get(list),
-        ),
+        )
+        .query::<ListQuery>()
+        .json::<Page<PaymentView>>(200, "A page of payments, by id."),
         Route::new(
             Method::GET,
             "/api/v1/payments/{payment_id}/callbacks",
             Access::Staff,
             "Every raw callback and status answer of a payment, with its verification and key, oldest first, paged (?cursor=&limit=).",
             get(callbacks),
-        ),
+        )
+        .query::<ListPage>()
+        .json::<Page<CallbackView>>(200, "The callbacks and status answers, in arrival order, paged."),
     ]
 }
 
@@ -95,15 +106,15 @@ async fn create(
     let code = path_case_code(&code)?;
     let created = state.payments.create(&who.user_id, &code, &key, req).await?;
     let p = &created.payment;
-    let body = json!({
-        "payment_id": p.payment_id,
-        "txn_ref": p.txn_ref,
-        "gateway": p.gateway,
-        "amount": p.amount.dong(),
-        "status": p.status,
-        "pay_url": p.pay_url,
-        "expires_at": Timestamp::at(p.expires_at),
-    });
+    let body = CreatedPayment {
+        payment_id: p.payment_id.clone(),
+        txn_ref: p.txn_ref.clone(),
+        gateway: p.gateway,
+        amount: p.amount,
+        status: p.status,
+        pay_url: p.pay_url.clone(),
+        expires_at: Timestamp::at(p.expires_at),
+    };
     Ok((if created.new { StatusCode::CREATED } else { StatusCode::OK }, Json(body)).into_response())
 }
 
@@ -126,15 +137,36 @@ async fn one(State(state): State<AppState>, ApiPath(id): ApiPath<String>) -> Res
     Ok(Json(PaymentView::of(&p)).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
+    /// Only payments carrying this flag.
     flag: Option<Flag>,
+    /// Only payments created or paid on this date in +07:00, YYYY-MM-DD.
     date: Option<String>,
+    /// Only this gateway's payments.
     gateway: Option<Gateway>,
+    /// Only payments in this status.
     status: Option<PaymentStatus>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// Items per page, 1 to 1000 (default 100).
     limit: Option<String>,
+}
+
+/// What creating a payment answers (SPEC §4.3).
+#[derive(Serialize, ToSchema)]
+struct CreatedPayment {
+    payment_id: String,
+    /// The reference sent to the gateway; `null` for waived and budget-covered payments.
+    txn_ref: Option<String>,
+    gateway: Gateway,
+    /// What the citizen pays, whole đồng.
+    amount: Money,
+    status: PaymentStatus,
+    /// Where to send the citizen; `null` when nothing is to pay.
+    pay_url: Option<String>,
+    expires_at: Timestamp,
 }
 
 async fn list(State(state): State<AppState>, ApiQuery(q): ApiQuery<ListQuery>) -> Result<Response, ApiError> {

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json};
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::AppState;
 use super::auth::Principal;
@@ -15,9 +16,9 @@ use super::cases::path_case_code;
 use super::download::{CSV, XLSX, download};
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use super::page::Page;
-use super::routes::{Access, Route};
+use super::routes::{Access, Route, bytes_schema};
 use crate::domain::{BusinessDate, FieldError};
-use crate::receipts::{AdjustRequest, ReceiptError, ReplaceRequest, summary};
+use crate::receipts::{AdjustRequest, ReceiptError, ReceiptView, ReplaceRequest, summary};
 
 pub fn routes() -> Vec<Route> {
     vec![
@@ -27,36 +28,46 @@ pub fn routes() -> Vec<Route> {
             Access::AnyRole,
             "A case's e-receipts (originals, replacements, adjustments) with their status and signature.",
             get(for_case),
-        ),
+        )
+        .query::<super::page::ListPage>()
+        .json::<Page<ReceiptView>>(200, "The case's e-receipts, in issue order, paged."),
         Route::new(
             Method::GET,
             "/api/v1/receipts/summary",
             Access::FinanceAuditor,
             "The receipts issued on a date (?date=YYYY-MM-DD) as Mẫu 01/TH-BLĐT, ?format=json, csv or xlsx.",
             get(summary_of_date),
-        ),
-        Route::new(Method::GET, "/api/v1/receipts/{receipt_id}", Access::AnyRole, "One e-receipt.", get(one)),
+        )
+        .query::<SummaryQuery>()
+        .json_or::<summary::Summary>(200, "The summary: JSON, or CSV / XLSX as a download.", &[CSV, XLSX]),
+        Route::new(Method::GET, "/api/v1/receipts/{receipt_id}", Access::AnyRole, "One e-receipt.", get(one))
+            .json::<ReceiptView>(200, "The e-receipt."),
         Route::new(
             Method::GET,
             "/api/v1/receipts/{receipt_id}/print",
             Access::AnyRole,
             "The printable page of an e-receipt (HTML with a print stylesheet).",
             get(print),
-        ),
+        )
+        .answer(200, "A self-contained HTML page.", vec![("text/html", bytes_schema("text/html"))]),
         Route::new(
             Method::POST,
             "/api/v1/receipts/{receipt_id}/replace",
             Access::Finance,
             "Issue the replacement of a receipt in force: {\"reason\", \"payer_name\"?} (TT 91/2026 Art. 20).",
             post(replace),
-        ),
+        )
+        .json_body::<ReplaceRequest>()
+        .json::<ReceiptView>(201, "The replacement receipt."),
         Route::new(
             Method::POST,
             "/api/v1/receipts/{receipt_id}/adjust",
             Access::Finance,
             "Issue an adjustment of a receipt in force: {\"reason\", \"items\": [{\"fee\", \"amount\"}]}, signed differences (a refund is negative).",
             post(adjust),
-        ),
+        )
+        .json_body::<AdjustRequest>()
+        .json::<ReceiptView>(201, "The adjustment receipt."),
     ]
 }
 
@@ -123,10 +134,13 @@ async fn adjust(
     Ok((StatusCode::CREATED, Json(v)).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 struct SummaryQuery {
+    /// Required: YYYY-MM-DD.
+    #[param(required = true)]
     date: Option<String>,
+    /// `json` (default), `csv` or `xlsx`.
     format: Option<String>,
 }
 

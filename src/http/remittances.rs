@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json};
 use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::auth::Principal;
@@ -17,7 +18,8 @@ use super::page::{Page, PageQuery};
 use super::routes::{Access, Route};
 use crate::domain::remittance::PeriodKind;
 use crate::domain::{BusinessDate, FieldError};
-use crate::remittance::{ListFilter, RemittanceError, Request, parse_period, render};
+use crate::remittance::statement::Statement;
+use crate::remittance::{ListFilter, PeriodRow, RemittanceError, Request, parse_period, render};
 
 pub fn routes() -> Vec<Route> {
     vec![
@@ -27,35 +29,45 @@ pub fn routes() -> Vec<Route> {
             Access::Staff,
             "Remittance periods with due, remitted, outstanding and late (?kind=day|week|month&from=&to=), paged (?cursor=&limit=).",
             get(list),
-        ),
+        )
+        .query::<ListQuery>()
+        .json::<Page<PeriodRow>>(200, "The periods, oldest first."),
         Route::new(
             Method::POST,
             "/api/v1/remittances",
             Access::Finance,
             "Request the record of a period's transfer to the treasury: {\"period\", \"amount\", \"transferred_on\", \"reference\", \"note\"}; another finance user approves.",
             post(request),
-        ),
+        )
+        .json_body::<RequestBody>()
+        .json::<Statement>(201, "The period's statement with the transfer pending approval."),
         Route::new(
             Method::GET,
             "/api/v1/remittances/{period}",
             Access::Staff,
             "A period's remittance statement (C1-02/NS data by budget sub-item) as ?format=json, csv or xlsx.",
             get(statement),
-        ),
+        )
+        .query::<StatementQuery>()
+        .json_or::<Statement>(200, "The statement: JSON, or CSV / XLSX as a download.", &[CSV, XLSX]),
         Route::new(
             Method::POST,
             "/api/v1/remittances/{period}/approve",
             Access::Finance,
             "Approve a period's pending remittance (another finance user): it is posted in the ledger.",
             post(approve),
-        ),
+        )
+        .json_body::<DecideBody>()
+        .json::<Statement>(200, "The statement, the transfer posted."),
         Route::new(
             Method::POST,
             "/api/v1/remittances/{period}/reject",
             Access::Finance,
             "Reject a period's pending remittance (another finance user).",
             post(reject),
-        ),
+        )
+        .json_body::<DecideBody>()
+        .json::<Statement>(200, "The statement, the transfer rejected."),
     ]
 }
 
@@ -72,13 +84,18 @@ impl From<RemittanceError> for ApiError {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
+    /// `day`, `week` or `month` (default: every kind).
     kind: Option<String>,
+    /// Periods ending on or after this date, YYYY-MM-DD.
     from: Option<String>,
+    /// Periods starting on or before this date, YYYY-MM-DD.
     to: Option<String>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// Items per page, 1 to 1000 (default 100).
     limit: Option<String>,
 }
 
@@ -99,9 +116,10 @@ async fn list(State(state): State<AppState>, ApiQuery(q): ApiQuery<ListQuery>) -
     Ok(Page::of_all(items, &page)?.into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 struct StatementQuery {
+    /// `json` (default), `csv` or `xlsx`.
     format: Option<String>,
 }
 
@@ -124,12 +142,17 @@ async fn statement(
     Ok(download(body, content_type, &format!("nop-ngan-sach-{period}.{ext}")))
 }
 
-#[derive(Deserialize)]
+/// The record of a transfer to the treasury.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RequestBody {
+    /// `2024-07`, `2024-W30` or `2024-07-15`.
     period: String,
+    /// Whole đồng transferred.
     amount: i64,
+    /// YYYY-MM-DD.
     transferred_on: String,
+    /// The bank's or treasury's reference of the transfer.
     reference: String,
     #[serde(default)]
     note: String,
@@ -151,7 +174,8 @@ async fn request(
     Ok((StatusCode::CREATED, Json(s)).into_response())
 }
 
-#[derive(Deserialize, Default)]
+/// An approval or rejection, with an optional note.
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct DecideBody {
     note: Option<String>,

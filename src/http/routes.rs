@@ -2,10 +2,16 @@
 //!
 //! Each area module returns its `Route`s; `http::router` mounts them, wrapping each in the access
 //! check its `Access` names, and `/api/openapi.json` is generated from the same list. So a route
-//! cannot exist without an access rule or without documentation.
+//! cannot exist without an access rule or without documentation. A route's `Doc` (its query
+//! parameters, headers, request body and answers) is built from the Rust types the handler reads
+//! and writes (`ToSchema`, `IntoParams`), next to the handler, with the builder methods below.
 
 use axum::http::Method;
 use axum::routing::MethodRouter;
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::{Ref, RefOr, Required};
+use utoipa::{IntoParams, PartialSchema as _, ToSchema};
 
 use super::AppState;
 use crate::domain::Role;
@@ -85,6 +91,58 @@ pub struct Route {
     pub access: Access,
     pub summary: &'static str,
     pub handler: MethodRouter<AppState>,
+    /// What the OpenAPI document says of its request and answers.
+    pub doc: Doc,
+}
+
+/// Named schemas a route's types refer to (the document's `components.schemas`).
+pub type Schemas = Vec<(String, RefOr<Schema>)>;
+
+/// Media types and their schemas: a request body's or an answer's content.
+pub type Media = Vec<(&'static str, RefOr<Schema>)>;
+
+/// A route's request and answers, for the OpenAPI document.
+#[derive(Default)]
+pub struct Doc {
+    /// Query parameters and headers (path parameters are read from the path).
+    pub parameters: Vec<Parameter>,
+    /// The request body: its media types and schemas; `required`.
+    pub body: Option<(Media, bool)>,
+    /// The success answers: status, description, media types and schemas.
+    pub answers: Vec<Answer>,
+    pub schemas: Schemas,
+}
+
+/// One documented success answer.
+pub struct Answer {
+    pub status: u16,
+    pub description: &'static str,
+    pub content: Media,
+}
+
+/// A schema for a file or a text body: a string of the given media type.
+pub fn bytes_schema(media_type: &str) -> RefOr<Schema> {
+    RefOr::T(Schema::Object(ObjectBuilder::new().schema_type(Type::String).content_media_type(media_type).build()))
+}
+
+fn schema_of<T: ToSchema>(schemas: &mut Schemas) -> RefOr<Schema> {
+    T::schemas(schemas);
+    let name = T::name();
+    // A generic type (a `List<T>`) has one name for every `T`: it is written in place.
+    if name.is_empty() || std::any::type_name::<T>().contains('<') {
+        return T::schema();
+    }
+    match T::schema() {
+        // A named object or enum is referenced, so a generated client gets one type for it.
+        RefOr::T(s @ (Schema::Object(_) | Schema::OneOf(_) | Schema::AllOf(_))) if !matches!(&s, Schema::Object(o) if o.properties.is_empty() && o.enum_values.is_none()) =>
+        {
+            if !schemas.iter().any(|(n, _)| n == name.as_ref()) {
+                schemas.push((name.to_string(), RefOr::T(s)));
+            }
+            RefOr::Ref(Ref::from_schema_name(name))
+        }
+        other => other,
+    }
 }
 
 impl Route {
@@ -95,6 +153,81 @@ impl Route {
         summary: &'static str,
         handler: MethodRouter<AppState>,
     ) -> Self {
-        Self { method, path, access, summary, handler }
+        Self { method, path, access, summary, handler, doc: Doc::default() }
+    }
+
+    /// The query parameters the handler reads (`Q` derives `IntoParams`).
+    pub fn query<Q: IntoParams>(mut self) -> Self {
+        self.doc.parameters.extend(Q::into_params(|| Some(ParameterIn::Query)));
+        self
+    }
+
+    /// Parameters written by hand (a gateway's protocol fields).
+    pub fn parameters(mut self, parameters: Vec<Parameter>) -> Self {
+        self.doc.parameters.extend(parameters);
+        self
+    }
+
+    /// A request header the handler reads.
+    pub fn header(mut self, name: &str, required: bool, description: &str) -> Self {
+        let required = if required { Required::True } else { Required::False };
+        self.doc.parameters.push(
+            ParameterBuilder::new()
+                .name(name)
+                .parameter_in(ParameterIn::Header)
+                .required(required)
+                .description(Some(description))
+                .schema(Some(String::schema()))
+                .build(),
+        );
+        self
+    }
+
+    /// A required JSON request body of type `T`.
+    pub fn json_body<T: ToSchema>(mut self) -> Self {
+        let s = schema_of::<T>(&mut self.doc.schemas);
+        self.doc.body = Some((vec![("application/json", s)], true));
+        self
+    }
+
+    /// A JSON request body of type `T` that may be left out (empty).
+    pub fn optional_json_body<T: ToSchema>(mut self) -> Self {
+        let s = schema_of::<T>(&mut self.doc.schemas);
+        self.doc.body = Some((vec![("application/json", s)], false));
+        self
+    }
+
+    /// A required request body in other media types (a raw file, a multipart form).
+    pub fn raw_body(mut self, content: Media) -> Self {
+        self.doc.body = Some((content, true));
+        self
+    }
+
+    /// A JSON answer of type `T` with `status`.
+    pub fn json<T: ToSchema>(mut self, status: u16, description: &'static str) -> Self {
+        let s = schema_of::<T>(&mut self.doc.schemas);
+        self.doc.answers.push(Answer { status, description, content: vec![("application/json", s)] });
+        self
+    }
+
+    /// A JSON answer of type `T`, or a download in one of `files` media types (chosen by a
+    /// `format` query parameter).
+    pub fn json_or<T: ToSchema>(mut self, status: u16, description: &'static str, files: &[&'static str]) -> Self {
+        let mut content = vec![("application/json", schema_of::<T>(&mut self.doc.schemas))];
+        content.extend(files.iter().map(|t| (*t, bytes_schema(t))));
+        self.doc.answers.push(Answer { status, description, content });
+        self
+    }
+
+    /// An answer in other media types (a download, a page, plain text), or one of several
+    /// media types chosen by a query parameter.
+    pub fn answer(mut self, status: u16, description: &'static str, content: Media) -> Self {
+        self.doc.answers.push(Answer { status, description, content });
+        self
+    }
+
+    /// The schema of `T`, registered with this route's components, for `answer`/`raw_body`.
+    pub fn schema<T: ToSchema>(&mut self) -> RefOr<Schema> {
+        schema_of::<T>(&mut self.doc.schemas)
     }
 }

@@ -39,7 +39,7 @@ pub const ENTRIES_HEADER: [&str; 12] = [
 ];
 
 /// A checkpoint as the manifest carries it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ManifestCheckpoint {
     pub kind: String,
     pub business_date: String,
@@ -54,13 +54,13 @@ pub struct ManifestCheckpoint {
     pub signature: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Sides {
     pub debit: i64,
     pub credit: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Manifest {
     pub format: String,
     pub from_date: String,

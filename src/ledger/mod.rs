@@ -101,7 +101,7 @@ pub struct Export {
 }
 
 /// The live chain check (`GET /api/v1/ledger/verify`).
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct LiveCheck {
     pub ok: bool,
     pub entries: i64,

@@ -34,7 +34,7 @@ pub const TOLERANCE_SECONDS: i64 = 300;
 
 /// The body posted to the portal, keys in SPEC §6.6's order. `receipt` is `null` until receipts
 /// exist.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Body<'a> {
     event_id: &'a str,
     #[serde(rename = "type")]

@@ -34,7 +34,7 @@ use crate::gateway::{Gateways, HttpReply, Order, OrderCase, OrderLine, Verificat
 use crate::store::{CallbackRow, NewPayment, Payment, Store, StoreError};
 
 /// The portal's request to create a payment (SPEC §4.3).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRequest {
     pub gateway: String,
@@ -87,7 +87,7 @@ impl From<crate::ledger::chain::AppendError> for CreateError {
 }
 
 /// The payment API's view (SPEC §4.3).
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct PaymentView {
     pub payment_id: String,
     pub case_code: CaseCode,
@@ -119,7 +119,7 @@ impl PaymentView {
 /// A stored callback or status answer as the evidence API shows it (SPEC §6.5): how it was
 /// authenticated, and, for readers of the older fields, whether a signature verified and with
 /// which key.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct CallbackView {
     pub callback_id: String,
     pub source: Source,

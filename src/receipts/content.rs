@@ -25,21 +25,21 @@ pub const TITLE: &str = "BIÊN LAI THU PHÍ, LỆ PHÍ";
 pub const DIFFERENCE_FEE: &str = "chenh_lech";
 
 /// The collecting organisation (Art. 23(2)(đ)), from configuration at the time of issue.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Collector {
     pub name: String,
     pub tax_code: String,
 }
 
 /// Who paid.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Payer {
     pub kind: PayerKind,
     pub name: String,
 }
 
 /// One fee item (Art. 23(2)(đ): the type of the amount collected), with its budget sub-item.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Item {
     /// The catalogue's fee id, or `DIFFERENCE_FEE`.
     pub fee: String,
@@ -54,7 +54,7 @@ pub struct Item {
 }
 
 /// The receipt a replacement or an adjustment refers to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Related {
     pub receipt_id: String,
     pub template: String,
@@ -70,7 +70,7 @@ impl Related {
 }
 
 /// A receipt's whole content, in canonical field order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Content {
     pub title: String,
     pub receipt_id: String,

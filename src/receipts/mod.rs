@@ -134,7 +134,7 @@ impl From<crate::ledger::chain::AppendError> for ReceiptError {
 pub type Result<T, E = ReceiptError> = std::result::Result<T, E>;
 
 /// How a receipt's signature is checked, as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SignatureView {
     pub algorithm: &'static str,
     pub public_key: String,
@@ -146,7 +146,7 @@ pub struct SignatureView {
 }
 
 /// A receipt as the API shows it: its content, where it stands, and how to check it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ReceiptView {
     pub receipt_id: String,
     pub template: String,
@@ -244,7 +244,7 @@ fn view(r: &ReceiptRow, referring: &[ReceiptRow]) -> Result<ReceiptView> {
 }
 
 /// A replacement request (TT 91 Art. 20(2)): why, and the payer's name when that is what was wrong.
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplaceRequest {
     pub reason: String,
@@ -253,14 +253,14 @@ pub struct ReplaceRequest {
 }
 
 /// An adjustment request: why (a refund, say), and the signed difference of each fee item.
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdjustRequest {
     pub reason: String,
     pub items: Vec<AdjustItem>,
 }
 
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdjustItem {
     pub fee: String,

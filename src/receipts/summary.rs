@@ -43,7 +43,7 @@ pub const COLUMNS: [&str; 13] = [
 ];
 
 /// One row of the summary.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Row {
     pub stt: usize,
     pub template: String,
@@ -74,7 +74,7 @@ pub struct Row {
 }
 
 /// The money of the day's receipts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Totals {
     pub receipts: usize,
     /// What the originals acknowledge.
@@ -84,7 +84,7 @@ pub struct Totals {
 }
 
 /// The ledger's side of the date: the confirmations written that date and what they collected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct LedgerCheck {
     pub confirmations: i64,
     pub collected: i64,
@@ -93,7 +93,7 @@ pub struct LedgerCheck {
 }
 
 /// The numbers of one sequence issued on the date.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Numbering {
     pub template: String,
     pub symbol: String,
@@ -106,7 +106,7 @@ pub struct Numbering {
 }
 
 /// The summary of one date.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Summary {
     pub form: &'static str,
     pub date: BusinessDate,

@@ -33,7 +33,7 @@ pub struct RunView {
 
 /// A business date across gateways (`GET /api/v1/days/{date}`): the payments no gateway took
 /// part in, and each gateway's latest run and closure.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct DayView {
     pub date: NaiveDate,
     pub waived: crate::store::NoGatewaySums,

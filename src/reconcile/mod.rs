@@ -74,7 +74,7 @@ pub struct LineIn<'a> {
     pub home: Option<NaiveDate>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct ByKind {
     pub phi: i64,
     pub le_phi: i64,
@@ -82,7 +82,7 @@ pub struct ByKind {
     pub unallocated: i64,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Totals {
     pub recorded_paid: i64,
     pub settled_gross: i64,

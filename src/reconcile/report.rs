@@ -17,13 +17,13 @@ use super::{Category, Item, Outcome, PaymentIn, Totals};
 use crate::domain::payment::Gateway;
 use crate::domain::recon::{ItemRecord, LineStatus};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FileRef {
     pub name: String,
     pub sha256: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Inputs {
     pub settlement_files: Vec<FileRef>,
     pub policy_hash: String,
@@ -31,14 +31,14 @@ pub struct Inputs {
     pub cases_digest: String,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Sum {
     pub count: i64,
     pub amount: i64,
 }
 
 /// All nine categories, in order.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Summary {
     pub duplicate_settlement_line: Sum,
     pub refund: Sum,
@@ -87,7 +87,7 @@ impl Summary {
 }
 
 /// Everything a report says but its items: what a run stores beside its item rows.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReportHead {
     pub business_date: NaiveDate,
     pub gateway: Gateway,
@@ -99,7 +99,7 @@ pub struct ReportHead {
 }
 
 /// A run's report as served (SPEC §7.2): the head and the exceptions, each with its state.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Report {
     #[serde(flatten)]
     pub head: ReportHead,
@@ -109,7 +109,7 @@ pub struct Report {
 
 /// An item as the report shows it: the SPEC's fields in order, its state and resolution, then
 /// what this implementation adds.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ReportItem {
     pub key: String,
     pub category: Category,
@@ -154,7 +154,7 @@ impl ReportItem {
 }
 
 /// An item as the canonical JSON hashes it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct CanonicalItem<'a> {
     key: &'a str,
     category: Category,
@@ -191,7 +191,7 @@ impl<'a> CanonicalItem<'a> {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Canonical<'a> {
     business_date: &'a str,
     gateway: &'a str,

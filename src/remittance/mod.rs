@@ -101,7 +101,7 @@ pub struct ListFilter {
 }
 
 /// One period in `GET /api/v1/remittances`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct PeriodRow {
     pub period: Period,
     pub period_kind: PeriodKind,

@@ -26,7 +26,7 @@ use crate::store::{FrozenPeriod, RemittanceRow};
 /// number under NĐ 347/2025 was not verified, I].
 pub const FORM: &str = "C1-02/NS";
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Payer {
     pub name: String,
     pub tax_code: String,
@@ -34,7 +34,7 @@ pub struct Payer {
     pub account: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FeeAmount {
     /// The catalogue fee id; `None` for revenue written before entries carried their fee.
     pub fee: Option<String>,
@@ -42,7 +42,7 @@ pub struct FeeAmount {
 }
 
 /// One line of a transfer: one budget sub-item.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Line {
     /// 1, 2, ... within the statement.
     pub no: usize,
@@ -61,7 +61,7 @@ pub struct Line {
 }
 
 /// One C1-02/NS transfer: the money of one fee kind.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Transfer {
     /// `phi` or `le_phi`.
     pub fee_kind: &'static str,
@@ -73,7 +73,7 @@ pub struct Transfer {
 }
 
 /// A remittance request and its decision, as the API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct RemittanceView {
     pub remittance_id: String,
     pub period: Period,
@@ -111,7 +111,7 @@ impl From<&RemittanceRow> for RemittanceView {
 }
 
 /// When and by whom a statement was frozen.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Frozen {
     pub at: Timestamp,
     pub by: String,
@@ -120,7 +120,7 @@ pub struct Frozen {
 /// Where a period's remittance stands. `due` is the statement's total; `remitted` what a
 /// recorded remittance transferred; `late` when the deposit deadline passed with money
 /// outstanding, or the recorded transfer was made after it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Standing {
     pub due: i64,
     pub remitted: i64,
@@ -140,7 +140,7 @@ impl Standing {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Statement {
     pub period: Period,
     pub period_kind: PeriodKind,

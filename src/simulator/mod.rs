@@ -16,6 +16,7 @@ pub mod mutate;
 mod settlement;
 pub mod sign;
 mod vnpay;
+mod webhook;
 mod zalopay;
 
 pub use settlement::{DayFile, Discrepancies};
@@ -285,7 +286,8 @@ impl Simulator {
             .route("/sim/query-fault", post(query_fault_json))
             .route("/sim/transactions", get(list_txns))
             .route("/sim/settlement", post(settlement::settlement_json))
-            .with_state(sim.clone());
+            .with_state(sim.clone())
+            .merge(webhook::router());
         let task = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 tracing::error!(error = %e, "simulator stopped");

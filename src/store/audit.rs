@@ -8,7 +8,7 @@ use super::{Result, Store, WriteTx, on_pool, on_tx};
 use crate::domain::Timestamp;
 
 /// One manual action for the audit log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AuditEvent {
     pub actor: String,
     pub action: String,
@@ -38,7 +38,7 @@ pub struct AuditRow {
 }
 
 /// An audit-log row as stored, with its place in the chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub seq: i64,
     pub at: Timestamp,

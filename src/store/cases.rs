@@ -9,7 +9,7 @@ use crate::domain::sql::JsonText;
 use crate::domain::{Case, CaseCode, Channel, Fact, ProcedureCode, Subject, Timestamp, UnitCode};
 
 /// What an upsert did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Upserted {
     Created,
@@ -18,7 +18,7 @@ pub enum Upserted {
 }
 
 /// A case as stored: its current content and version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct StoredCase {
     #[serde(flatten)]
     pub case: Case,

@@ -11,7 +11,7 @@ use super::{Result, Store, StoreError, WriteTx, on_pool, on_tx, on_unique, rows_
 use crate::domain::Timestamp;
 
 /// One ledger entry as stored (or to store, already linked).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct LedgerEntry {
     pub seq: i64,
     pub posting_id: String,
@@ -63,7 +63,7 @@ pub struct PostingRow {
 }
 
 /// A signed checkpoint of the chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Checkpoint {
     pub checkpoint_id: String,
     pub kind: String,

@@ -87,7 +87,7 @@ impl ExceptionChange {
 }
 
 /// Waived and budget-covered payments of a date.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct NoGatewaySums {
     pub count: i64,
     pub citizen_due: i64,
@@ -95,7 +95,7 @@ pub struct NoGatewaySums {
 }
 
 /// When a run, or a closure, concerns a day: for the day view.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct DayGateway {
     pub gateway: Gateway,
     pub report_hash: Option<String>,

@@ -11,7 +11,7 @@ use crate::domain::payment::Gateway;
 use crate::domain::recon::{Line, LineStatus};
 
 /// An imported settlement file, without its bytes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct SettlementFile {
     pub file_id: String,
     /// Orders files by import: which of two equal lines comes first.
