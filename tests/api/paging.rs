@@ -288,3 +288,31 @@ mod payloads_too_large_name_the_limit {
         }
     }
 }
+
+both_worlds! {
+    /// `date=` is the business date a payment counts on, as reconciliation counts it: the date
+    /// it was paid for a paid payment, the date it was created otherwise (both in +07:00).
+    async fn a_payment_lists_on_the_date_it_counts_on(w) {
+        w.at(&format!("{D1}T23:55:00+07:00"));
+        let code = w.app.new_case(&w.portal, 1, crate::world::GPLX, "counter", D1).await;
+        let late = w.create(&code, Gateway::Vnpay, "k").await.unwrap();
+        let other = w.app.new_case(&w.portal, 2, crate::world::GPLX, "counter", D1).await;
+        let pending = w.create(&other, Gateway::Vnpay, "k").await.unwrap();
+        // Paid ten minutes later, within the payment's time at the gateway, on the next date.
+        w.at(&format!("{D2}T00:05:00+07:00"));
+        w.complete(late.clone(), feerecon::simulator::SimOutcome::Success, &feerecon::simulator::Faults::default()).await;
+        let f = w.f1.clone();
+        let ids = |path: String| {
+            let (app, f) = (&w.app, f.clone());
+            async move {
+                let (s, v) = json(app.get(&path, &f).await).await;
+                assert_eq!(s, 200, "{path}: {v}");
+                v["items"].as_array().unwrap().iter().map(|p| p["payment_id"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(ids(format!("/api/v1/payments?date={D1}")).await, [pending.id.clone()]);
+        assert_eq!(ids(format!("/api/v1/payments?date={D2}")).await, [late.id.clone()]);
+        assert_eq!(ids(format!("/api/v1/payments?date={D2}&status=paid&gateway=vnpay")).await, [late.id.clone()]);
+        assert!(ids(format!("/api/v1/payments?date={D1}&status=paid")).await.is_empty());
+    }
+}
