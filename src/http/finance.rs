@@ -201,6 +201,9 @@ async fn files(State(state): State<AppState>, ApiQuery(q): ApiQuery<FilesQuery>)
     let gateway = q.gateway.as_deref().map(|g| parse_gateway(Some(g))).transpose()?;
     let q = PageQuery::new(q.cursor, q.limit.as_deref())?;
     let rows = state.store.settlement_files_page(gateway, q.cursor(), q.fetch()).await?;
+    if q.names_no_row(&rows) {
+        return Err(q.unknown_cursor());
+    }
     let page = Page::from_rows(rows, &q, |f| f.file_id.clone()).map(|f| {
         json!({"file_id": f.file_id, "gateway": f.gateway, "profile": f.profile, "name": f.name, "sha256": f.sha256,
                "lines": f.line_count, "imported_at": Timestamp::at(f.imported_at), "imported_by": f.imported_by})

@@ -41,7 +41,7 @@ pub fn routes() -> Vec<Route> {
             Method::GET,
             "/api/v1/payments",
             Access::Staff,
-            "Payments by id: created or paid on a date in +07:00 (?date=YYYY-MM-DD), of a gateway (?gateway=G), in a status (?status=S), carrying a flag (?flag=F); paged (?cursor=&limit=).",
+            "Payments by id: counting on a business date (?date=YYYY-MM-DD: the date paid for a paid payment, else the date created, +07:00), of a gateway (?gateway=G), in a status (?status=S), carrying a flag (?flag=F); paged (?cursor=&limit=).",
             get(list),
         ),
         Route::new(

@@ -44,7 +44,8 @@ async fn walk(app: &TestApp, token: &str, path: &str, limit: u32) -> (Vec<Value>
     let mut pages = 0;
     loop {
         let url = match &cursor {
-            Some(c) => format!("{path}{sep}limit={limit}&cursor={}", urlencoding(c)),
+            // A cursor is URL-safe as given: passed back unencoded.
+            Some(c) => format!("{path}{sep}limit={limit}&cursor={c}"),
             None => format!("{path}{sep}limit={limit}"),
         };
         let (s, v) = json(app.get(&url, token).await).await;
@@ -57,6 +58,7 @@ async fn walk(app: &TestApp, token: &str, path: &str, limit: u32) -> (Vec<Value>
         match v["next_cursor"].as_str() {
             Some(c) => {
                 assert!(!page.is_empty(), "{url}: an empty page with a next cursor");
+                assert!(c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'), "{url}: cursor {c:?}");
                 cursor = Some(c.to_owned());
             }
             None => return (items, pages),
@@ -64,25 +66,20 @@ async fn walk(app: &TestApp, token: &str, path: &str, limit: u32) -> (Vec<Value>
     }
 }
 
-fn urlencoding(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// Walks `path` two rows at a time and checks it against the one-page answer: the same rows,
-/// each once, in the same order. Returns the rows.
+/// Walks `path` two rows at a time, then one, and checks each walk against the one-page answer:
+/// the same rows, each once, in the same order (so every cursor of the list is followed once).
+/// Returns the rows.
 async fn walks_whole(app: &TestApp, token: &str, path: &str) -> Vec<Value> {
     let (all, one) = walk(app, token, path, 1000).await;
     assert_eq!(one, 1, "{path}: everything on one page");
-    let (paged, pages) = walk(app, token, path, 2).await;
-    assert_eq!(paged, all, "{path}: the pages hold every row once, in order");
-    let seen: HashSet<String> = paged.iter().map(Value::to_string).collect();
-    assert_eq!(seen.len(), paged.len(), "{path}: no row twice");
-    assert_eq!(pages, all.len().div_ceil(2).max(1), "{path}: {} rows in {pages} pages", all.len());
+    for limit in [2, 1] {
+        let (paged, pages) = walk(app, token, path, limit).await;
+        assert_eq!(paged, all, "{path} by {limit}: the pages hold every row once, in order");
+        let seen: HashSet<String> = paged.iter().map(Value::to_string).collect();
+        assert_eq!(seen.len(), paged.len(), "{path} by {limit}: no row twice");
+        let want = all.len().div_ceil(limit as usize).max(1);
+        assert_eq!(pages, want, "{path} by {limit}: {} rows in {pages} pages", all.len());
+    }
     all
 }
 
@@ -139,10 +136,15 @@ both_worlds! {
         let seq = ledger[3]["seq"].as_i64().unwrap();
         let (_, v) = json(app.get(&format!("/api/v1/ledger?after={seq}&limit=1"), &a).await).await;
         assert_eq!(v["items"][0]["seq"].as_i64(), Some(seq + 1), "{v}");
-        // A cursor this API did not give is refused, naming `cursor`.
-        let (s, v) = json(app.get("/api/v1/ledger?cursor=abc", &a).await).await;
-        assert_eq!((s, error_code(&v)), (422, "invalid_field"));
-        assert!(v["error"]["message"].as_str().unwrap().contains("cursor"), "{v}");
+        // A cursor this API did not give is refused, naming `cursor`: one that does not decode,
+        // and one that decodes but names no checkpoint or settlement file.
+        let unknown = "bm8tc3VjaC1yb3c"; // base64url of "no-such-row"
+        for path in ["/api/v1/ledger?cursor=abc", "/api/v1/payments?cursor=%2F%2F", "/api/v1/exceptions?cursor=x",
+                     &format!("/api/v1/ledger/checkpoints?cursor={unknown}"), &format!("/api/v1/settlements?cursor={unknown}")] {
+            let (s, v) = json(app.get(path, &a).await).await;
+            assert_eq!((s, error_code(&v)), (422, "invalid_field"), "{path}: {v}");
+            assert!(v["error"]["message"].as_str().unwrap().contains("cursor"), "{path}: {v}");
+        }
     }
 }
 
