@@ -135,7 +135,7 @@ impl Default for Metrics {
         );
         // Both results from 0, so a rate or an alert on `broken` has a series before the first break.
         for result in ["ok", "broken"] {
-            ledger_verifications.get_or_create(&ResultLabels { result });
+            drop(ledger_verifications.get_or_create(&ResultLabels { result }));
         }
         Self {
             registry,
