@@ -122,7 +122,19 @@ both_worlds! {
         assert_eq!(walks_whole(app, &a, "/api/v1/settlements").await.len(), 2);
         assert_eq!(walks_whole(app, &a, "/api/v1/settlements?gateway=vnpay").await.len(), 2);
         assert_eq!(walks_whole(app, &a, &format!("/api/v1/reconciliations/{D1}/items?gateway=vnpay")).await.len(), 5);
-        walks_whole(app, &a, "/api/v1/notifications").await;
+        // Without `state`, every notification in every state: the union of the per-state lists.
+        let every = walks_whole(app, &a, "/api/v1/notifications").await;
+        assert!(every.len() >= 8, "one per paid payment at least: {}", every.len());
+        let mut by_state = Vec::new();
+        for st in ["pending", "delivered", "failed"] {
+            let these = walks_whole(app, &a, &format!("/api/v1/notifications?state={st}")).await;
+            assert!(these.iter().all(|n| n["state"] == st), "{st}: {these:?}");
+            by_state.extend(these);
+        }
+        let ids = |v: &[Value]| v.iter().map(|n| n["event_id"].as_str().unwrap().to_owned()).collect::<HashSet<_>>();
+        assert_eq!((every.len(), ids(&every)), (by_state.len(), ids(&by_state)));
+        let states = |v: &[Value]| v.iter().map(|n| n["state"].as_str().unwrap().to_owned()).collect::<HashSet<_>>();
+        assert_eq!(states(&every), states(&by_state));
         assert_eq!(walks_whole(app, &a, "/api/v1/payments").await.len(), 8);
         assert_eq!(walks_whole(app, &a, &format!("/api/v1/payments?date={D1}")).await.len(), 5);
         assert_eq!(walks_whole(app, &a, "/api/v1/exceptions?state=open").await.len(), 2);
