@@ -331,3 +331,33 @@ both_worlds! {
         assert!(ids(format!("/api/v1/payments?date={D1}&status=paid")).await.is_empty());
     }
 }
+
+both_worlds! {
+    /// Open exceptions on two dates, two on each: walked one at a time, every cursor path runs
+    /// (within a date by id, and across to the older date), newest date first.
+    #[allow(unused_mut)]
+    async fn exceptions_page_across_dates_one_at_a_time(w) {
+        let (_, second) = two_days(&mut w).await;
+        let d3 = "2026-03-04";
+        w.at(&format!("{d3}T09:00:00+07:00"));
+        let third = [w.pay(d3, false).await, w.pay(d3, false).await];
+        w.at("2026-03-05T01:00:00+07:00");
+        w.run(d3).await;
+        let a = w.auditor.clone();
+        let open = walks_whole(&w.app, &a, "/api/v1/exceptions?state=open").await;
+        let seen: Vec<(String, String)> = open
+            .iter()
+            .map(|e| (e["business_date"].as_str().unwrap().to_owned(), e["txn_ref"].as_str().unwrap().to_owned()))
+            .collect();
+        let dates: Vec<&str> = seen.iter().map(|(d, _)| d.as_str()).collect();
+        assert_eq!(dates, [d3, d3, D2, D2], "{seen:?}");
+        let refs: HashSet<&str> = seen.iter().map(|(_, r)| r.as_str()).collect();
+        let want: HashSet<&str> =
+            [&third[0], &third[1], &second[1], &second[2]].iter().map(|p| p.txn_ref.as_str()).collect();
+        assert_eq!(refs, want);
+        // Within a date, by exception id (the tie-break the cursor carries).
+        for pair in open.windows(2).filter(|p| p[0]["business_date"] == p[1]["business_date"]) {
+            assert!(pair[0]["id"].as_str() < pair[1]["id"].as_str(), "{pair:?}");
+        }
+    }
+}
