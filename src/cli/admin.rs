@@ -25,7 +25,13 @@ pub(super) fn read_password() -> Result<Secret, CliError> {
     Ok(Secret::new(password))
 }
 
-pub(super) async fn user_add(config: &Config, clock: &dyn Clock, name: &str, role: &str) -> Result<(), CliError> {
+pub(super) async fn user_add(
+    config: &Config,
+    clock: &dyn Clock,
+    operator: &str,
+    name: &str,
+    role: &str,
+) -> Result<(), CliError> {
     crate::auth::check_user_name(name).map_err(user_err)?;
     let role: Role = role.parse().map_err(|e: crate::domain::UnknownTag| user_err(format!("--role: {e}")))?;
     let password = read_password()?;
@@ -43,7 +49,7 @@ pub(super) async fn user_add(config: &Config, clock: &dyn Clock, name: &str, rol
         )
     };
     let store = open_store(config).await?;
-    let user = crate::accounts::add_user(&store, "cli", name, role, hash, clock.now()).await?;
+    let user = crate::accounts::add_user(&store, operator, name, role, hash, clock.now()).await?;
     println!(
         "user {} added with role {}{}",
         user.name,
@@ -89,7 +95,13 @@ fn show_time(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
     t.map_or_else(|| "-".to_owned(), |t| Timestamp::at(t).to_vn_string())
 }
 
-pub(super) async fn token(config: &Config, clock: &dyn Clock, action: TokenCommand) -> Result<(), CliError> {
+/// A token command; `operator` (who acts, for the audit log) is unused by `list`.
+pub(super) async fn token(
+    config: &Config,
+    clock: &dyn Clock,
+    operator: &str,
+    action: TokenCommand,
+) -> Result<(), CliError> {
     let store = open_store(config).await?;
     match action {
         TokenCommand::Create { user, name, expires } => {
@@ -104,7 +116,7 @@ pub(super) async fn token(config: &Config, clock: &dyn Clock, action: TokenComma
             let owner =
                 store.user_by_name(&user).await?.ok_or_else(|| user_err(format!("--user: no user named {user:?}")))?;
             let t = crate::auth::new_token();
-            crate::accounts::add_token(&store, "cli", &t, &owner, name.as_deref(), clock.now(), expires_at).await?;
+            crate::accounts::add_token(&store, operator, &t, &owner, name.as_deref(), clock.now(), expires_at).await?;
             println!("token id: {}", t.id);
             println!("user: {} ({}), expires: {}", owner.name, owner.role, show_time(expires_at));
             println!("{}", t.token.expose());
@@ -126,7 +138,7 @@ pub(super) async fn token(config: &Config, clock: &dyn Clock, action: TokenComma
             }
             Ok(())
         }
-        TokenCommand::Revoke { id } => match crate::accounts::revoke_token(&store, "cli", &id, clock.now()).await? {
+        TokenCommand::Revoke { id } => match crate::accounts::revoke_token(&store, operator, &id, clock.now()).await? {
             crate::accounts::Revoked::Now => {
                 println!("token {id} revoked");
                 Ok(())

@@ -48,6 +48,9 @@ pub struct Cli {
 
 /// The operator the audit log names for a CLI action: `--operator`, else the login name.
 pub(super) fn operator(given: Option<&str>) -> Result<String, CliError> {
+    if given.is_some_and(|g| g.trim().is_empty()) {
+        return Err(user_err("--operator is blank: pass the name of the person acting"));
+    }
     let from_env = || ["USER", "LOGNAME"].iter().find_map(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()));
     let name = given
         .map(str::to_owned)
@@ -507,10 +510,16 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             cases::policy_check(&config, &file, catalogue, &coverage)
         }
         Command::User { action: UserCommand::Add { name, role } } => {
-            admin::user_add(&config, &*clock, &name, &role).await
+            admin::user_add(&config, &*clock, &operator(cli.operator.as_deref())?, &name, &role).await
         }
         Command::User { action: UserCommand::List } => admin::user_list(&config, &*clock).await,
-        Command::Token { action } => admin::token(&config, &*clock, action).await,
+        Command::Token { action } => {
+            let by = match action {
+                TokenCommand::List => String::new(),
+                _ => operator(cli.operator.as_deref())?,
+            };
+            admin::token(&config, &*clock, &by, action).await
+        }
     }
 }
 

@@ -325,7 +325,12 @@ pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
         let msg = e.into_inner().to_string();
         if path == "." || path == "?" {
             // serde names an unknown or missing parameter in its own message.
-            ApiError::InvalidField(format!("query parameter: {}", msg.replace("field", "parameter")))
+            // Only serde's own word is changed, never a parameter's name that holds "field".
+            let msg = ["unknown field", "missing field", "duplicate field"]
+                .iter()
+                .find_map(|p| msg.strip_prefix(p).map(|rest| format!("{} parameter{rest}", &p[..p.len() - 6])))
+                .unwrap_or(msg);
+            ApiError::InvalidField(format!("query parameter: {msg}"))
         } else {
             ApiError::field(FieldError::new(path, msg))
         }
@@ -405,5 +410,23 @@ mod envelope_tests {
         let body =
             serde_json::to_value(ErrorEnvelope { error: ErrorBody { code: "not_found", message: "no case" } }).unwrap();
         assert_eq!(body, json!({"error": {"code": "not_found", "message": "no case"}}));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Q {
+        fieldset: String,
+        limit: Option<String>,
+    }
+
+    #[test]
+    fn a_missing_parameter_is_named_as_it_is_spelled() {
+        let e = parse_query::<Q>("limit=1").unwrap_err().to_string();
+        assert!(e.contains("missing parameter `fieldset`"), "{e}");
     }
 }

@@ -85,8 +85,9 @@ fn parse_state(raw: &str) -> Result<String, ApiError> {
 
 /// The cursor `YYYY-MM-DD/id`: the last exception answered.
 fn parse_cursor(raw: &str) -> Result<(NaiveDate, &str), ApiError> {
-    let (d, id) = raw.split_once('/').ok_or_else(|| bad_cursor(raw))?;
-    let d = BusinessDate::parse(d).map_err(|_| bad_cursor(raw))?;
+    let bad = || bad_cursor(&super::page::encode(raw));
+    let (d, id) = raw.split_once('/').ok_or_else(bad)?;
+    let d = BusinessDate::parse(d).map_err(|_| bad())?;
     Ok((d.naive(), id))
 }
 

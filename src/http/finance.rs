@@ -276,6 +276,9 @@ async fn files(State(state): State<AppState>, ApiQuery(q): ApiQuery<FilesQuery>)
     let gateway = q.gateway.as_deref().map(|g| parse_gateway(Some(g))).transpose()?;
     let q = PageQuery::new(q.cursor, q.limit.as_deref())?;
     let rows = state.store.settlement_files_page(gateway, q.cursor(), q.fetch()).await?;
+    if q.names_no_row(&rows) {
+        return Err(q.unknown_cursor());
+    }
     let page = Page::from_rows(rows, &q, |f| f.file_id.clone()).map(|f| FileView {
         file_id: f.file_id,
         gateway: f.gateway,

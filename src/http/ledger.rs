@@ -133,7 +133,7 @@ struct SeqPage {
 
 impl SeqPage {
     fn page(self) -> Result<PageQuery, ApiError> {
-        PageQuery::new(self.cursor.or(self.after), self.limit.as_deref())
+        PageQuery::new_or_after(self.cursor, self.after, self.limit.as_deref())
     }
 }
 
@@ -206,6 +206,9 @@ async fn public_key(State(state): State<AppState>) -> Result<Response, ApiError>
 async fn checkpoints(State(state): State<AppState>, ApiQuery(q): ApiQuery<ListPage>) -> Result<Response, ApiError> {
     let q = q.page()?;
     let rows = state.store.checkpoints_page(q.cursor(), q.fetch()).await?;
+    if q.names_no_row(&rows) {
+        return Err(q.unknown_cursor());
+    }
     let page = Page::from_rows(rows, &q, |c| c.checkpoint_id.clone());
     Ok(page.map(|c| crate::ledger::export::manifest_checkpoint(&c)).into_response())
 }

@@ -7,14 +7,17 @@
 //! `next_cursor` only when the extra row shows there is more. Lists that are small by nature (one
 //! case's payments, one payment's callbacks) are read whole and cut with [`Page::of_all`], so they
 //! page the same way. The cursor is opaque to clients: they pass back the `next_cursor` they were
-//! given, unchanged, until it is `null`. Inside it is the sort key of the last row answered (a
-//! `seq`, an id, or `date/id`; for the small lists, the count answered), so it stays valid while
-//! rows are added.
+//! given, unchanged, until it is `null`. Inside it, base64url-encoded so it is URL-safe as it
+//! stands, is the sort key of the last row answered (a `seq`, an id, or `date/id`; for the small
+//! lists, the count answered), so it stays valid while rows are added. A cursor that does not
+//! decode, or names no row (see [`PageQuery::unknown_cursor`]), is 422 naming `cursor`.
 
 use std::borrow::Cow;
 
 use axum::Json;
 use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, SchemaType, Type};
 use utoipa::openapi::{Ref, RefOr};
@@ -43,8 +46,30 @@ impl Default for PageQuery {
 
 impl PageQuery {
     /// From the raw `cursor` and `limit` parameters; a `limit` that is not a whole number from 1
-    /// to `MAX_LIMIT` is 422 naming `limit`. An empty cursor is no cursor.
+    /// to `MAX_LIMIT` is 422 naming `limit`, a cursor that does not decode 422 naming `cursor`.
+    /// An empty cursor is no cursor.
     pub fn new(cursor: Option<String>, limit: Option<&str>) -> Result<Self, ApiError> {
+        let mut q = Self::with_key(None, limit)?;
+        q.cursor = cursor.filter(|c| !c.is_empty()).map(|c| decode(&c)).transpose()?;
+        Ok(q)
+    }
+
+    /// Like [`PageQuery::new`], with `after`, the older name of a sequence cursor, read as the
+    /// plain `seq` it always was when no `cursor` is given.
+    pub fn new_or_after(cursor: Option<String>, after: Option<String>, limit: Option<&str>) -> Result<Self, ApiError> {
+        match cursor.filter(|c| !c.is_empty()) {
+            Some(c) => Self::new(Some(c), limit),
+            None => Self::with_key(after, limit),
+        }
+    }
+
+    /// 422 naming `cursor` for a cursor that decoded but names no row of the list: a keyset
+    /// read after it comes back empty, which a cursor this list gave never does.
+    pub fn unknown_cursor(&self) -> ApiError {
+        bad_cursor(&self.cursor.as_deref().map(encode).unwrap_or_default())
+    }
+
+    fn with_key(cursor: Option<String>, limit: Option<&str>) -> Result<Self, ApiError> {
         let limit = match limit {
             None => DEFAULT_LIMIT,
             Some(raw) => raw.trim().parse::<u32>().ok().filter(|n| (1..=MAX_LIMIT).contains(n)).ok_or_else(|| {
@@ -55,6 +80,11 @@ impl PageQuery {
             })?,
         };
         Ok(Self { cursor: cursor.filter(|c| !c.is_empty()), limit })
+    }
+
+    /// Whether a keyset page read after the cursor came back empty: the cursor names no row.
+    pub fn names_no_row<T>(&self, rows: &[T]) -> bool {
+        self.cursor.is_some() && rows.is_empty()
     }
 
     /// The page's length.
@@ -104,6 +134,16 @@ pub fn bad_cursor(raw: &str) -> ApiError {
     ))
 }
 
+/// The cursor a client sees for the sort key `key`: URL-safe base64 without padding.
+pub fn encode(key: &str) -> String {
+    URL_SAFE_NO_PAD.encode(key)
+}
+
+/// The sort key inside a cursor; one that is not base64url of UTF-8 text is 422 naming `cursor`.
+fn decode(raw: &str) -> Result<String, ApiError> {
+    URL_SAFE_NO_PAD.decode(raw).ok().and_then(|b| String::from_utf8(b).ok()).ok_or_else(|| bad_cursor(raw))
+}
+
 /// One page of a list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Page<T> {
@@ -119,7 +159,7 @@ impl<T> Page<T> {
         let limit = q.limit as usize;
         let more = rows.len() > limit;
         rows.truncate(limit);
-        let next_cursor = if more { rows.last().map(key) } else { None };
+        let next_cursor = if more { rows.last().map(|r| encode(&key(r))) } else { None };
         Self { items: rows, next_cursor }
     }
 
@@ -134,7 +174,7 @@ impl<T> Page<T> {
         let total = rows.len();
         let items: Vec<T> = rows.into_iter().skip(skip).take(limit).collect();
         let end = skip.saturating_add(items.len());
-        Ok(Self { items, next_cursor: (end < total).then(|| end.to_string()) })
+        Ok(Self { items, next_cursor: (end < total).then(|| encode(&end.to_string())) })
     }
 
     /// The same page with each item converted.
@@ -199,7 +239,7 @@ mod tests {
     #[test]
     fn from_rows_sets_the_cursor_only_when_a_row_is_left_over() {
         let p = Page::from_rows(vec![1, 2, 3], &q(None, 2), i32::to_string);
-        assert_eq!((p.items, p.next_cursor), (vec![1, 2], Some("2".to_owned())));
+        assert_eq!((p.items, p.next_cursor), (vec![1, 2], Some(encode("2"))));
         let p = Page::from_rows(vec![1, 2], &q(None, 2), i32::to_string);
         assert_eq!((p.items, p.next_cursor), (vec![1, 2], None));
     }
@@ -210,7 +250,7 @@ mod tests {
         let mut seen = Vec::new();
         let mut cursor = None;
         loop {
-            let p = Page::of_all(all.clone(), &q(cursor.as_deref(), 3)).unwrap();
+            let p = Page::of_all(all.clone(), &PageQuery::new(cursor.clone(), Some("3")).unwrap()).unwrap();
             seen.extend(p.items);
             match p.next_cursor {
                 Some(c) => cursor = Some(c),
@@ -219,6 +259,22 @@ mod tests {
         }
         assert_eq!(seen, all);
         assert!(Page::of_all(all, &q(Some("x"), 3)).unwrap_err().to_string().contains("cursor"));
+    }
+
+    #[test]
+    fn a_cursor_is_url_safe_and_decodes_to_its_key() {
+        let key = "2026-03-02/exc_01+x?&=#";
+        let c = encode(key);
+        assert!(c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'), "{c}");
+        assert_eq!(PageQuery::new(Some(c), None).unwrap().cursor.as_deref(), Some(key));
+        for raw in ["not base64!", "a", "%2F"] {
+            let e = PageQuery::new(Some(raw.to_owned()), None).unwrap_err().to_string();
+            assert!(e.contains("cursor"), "{raw}: {e}");
+        }
+        // `after` is a plain seq; a `cursor` given with it wins.
+        assert_eq!(PageQuery::new_or_after(None, Some("7".into()), None).unwrap().seq_cursor().unwrap(), 7);
+        let both = PageQuery::new_or_after(Some(encode("9")), Some("7".into()), None).unwrap();
+        assert_eq!(both.seq_cursor().unwrap(), 9);
     }
 
     #[test]

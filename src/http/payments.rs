@@ -48,7 +48,7 @@ pub fn routes() -> Vec<Route> {
             Method::GET,
             "/api/v1/payments",
             Access::Staff,
-            "Payments by id: created or paid on a date in +07:00 (?date=YYYY-MM-DD), of a gateway (?gateway=G), in a status (?status=S), carrying a flag (?flag=F); paged (?cursor=&limit=).",
+            "Payments by id: counting on a business date (?date=YYYY-MM-DD: the date paid for a paid payment, else the date created, +07:00), of a gateway (?gateway=G), in a status (?status=S), carrying a flag (?flag=F); paged (?cursor=&limit=).",
             get(list),
         )
         .query::<ListQuery>()
@@ -171,14 +171,11 @@ struct CreatedPayment {
 
 async fn list(State(state): State<AppState>, ApiQuery(q): ApiQuery<ListQuery>) -> Result<Response, ApiError> {
     let page = PageQuery::new(q.cursor, q.limit.as_deref())?;
-    let between = match q.date.as_deref() {
-        Some(d) => {
-            let d = BusinessDate::parse(d).map_err(|e| ApiError::field(FieldError::new("date", e)))?;
-            Some((d.start(), d.succ().start()))
-        }
+    let date = match q.date.as_deref() {
+        Some(d) => Some(BusinessDate::parse(d).map_err(|e| ApiError::field(FieldError::new("date", e)))?),
         None => None,
     };
-    let filter = PaymentFilter { flag: q.flag, gateway: q.gateway, status: q.status, between };
+    let filter = PaymentFilter { flag: q.flag, gateway: q.gateway, status: q.status, date };
     let rows = state.store.payments_page(&filter, page.cursor(), page.fetch()).await?;
     Ok(Page::from_rows(rows, &page, |p| p.payment_id.clone()).map(|p| PaymentView::of(&p)).into_response())
 }

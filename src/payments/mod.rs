@@ -420,12 +420,14 @@ impl Service {
         });
         let result = match self.committer.submit(job).await {
             Ok(a) => {
-                // A refused message names a payment the committer did not load: its case, for the log.
-                let named = match (&a.case_code, &a.txn_ref) {
-                    (None, Some(r)) => self.store.payment_by_txn_ref(r).await.ok().flatten(),
+                // A message refused after its signature verified names a payment the committer
+                // did not load: the case of that payment, for the log. A forged or unchecked
+                // message gets no read (anyone can post one): its reference is logged as a claim.
+                let verified_case = match (&a.case_code, &a.txn_ref, outcome_log::verified(a.result)) {
+                    (None, Some(r), true) => self.store.payment_by_txn_ref(r).await.ok().flatten(),
                     _ => None,
                 };
-                outcome_log::callback(gateway, &callback_id, &a, named.as_ref().map(|p| p.case_code.as_str()));
+                outcome_log::callback(gateway, &callback_id, &a, verified_case.as_ref().map(|p| p.case_code.as_str()));
                 a.result
             }
             Err(e) => {

@@ -22,14 +22,25 @@ pub fn outcome_word(result: CallbackResult) -> &'static str {
     }
 }
 
-/// Logs a callback's outcome. `case_code` is the case of the payment the message named when the
-/// committer did not load it (a refused message).
-pub fn callback(gateway: Gateway, callback_id: &str, a: &Applied, case_code: Option<&str>) {
+/// Whether a message with this result was read from a verified signature: a refusal then names
+/// a real reference, worth looking up. A bad signature, or a message not recorded, names only a
+/// claim.
+pub fn verified(result: CallbackResult) -> bool {
+    !matches!(result, CallbackResult::BadSignature | CallbackResult::Failure)
+}
+
+/// Logs a callback's outcome. `verified_case` is the case of the payment a verified message named
+/// when the committer did not load it (a refusal after the signature checked). The reference of a
+/// message whose signature did not verify is logged as `claimed_txn_ref`, never as `txn_ref`.
+pub fn callback(gateway: Gateway, callback_id: &str, a: &Applied, verified_case: Option<&str>) {
     let outcome = outcome_word(a.result);
+    let (txn_ref, claimed_txn_ref) =
+        if verified(a.result) { (a.txn_ref.as_deref(), None) } else { (None, a.txn_ref.as_deref()) };
     tracing::info!(
         %gateway,
-        case_code = a.case_code.as_deref().or(case_code),
-        txn_ref = a.txn_ref.as_deref(),
+        case_code = a.case_code.as_deref().or(verified_case),
+        txn_ref,
+        claimed_txn_ref,
         payment_id = a.payment_id.as_deref(),
         callback_id,
         outcome,
@@ -86,5 +97,13 @@ mod tests {
         assert_eq!(outcome_word(CallbackResult::InvalidAmount), "refused");
         assert_eq!(outcome_word(CallbackResult::OrderNotFound), "refused");
         assert_eq!(outcome_word(CallbackResult::Failure), "not_recorded");
+    }
+
+    #[test]
+    fn only_a_verified_message_names_a_reference_worth_a_read() {
+        assert!(!verified(CallbackResult::BadSignature));
+        assert!(!verified(CallbackResult::Failure));
+        assert!(verified(CallbackResult::InvalidAmount));
+        assert!(verified(CallbackResult::OrderNotFound));
     }
 }

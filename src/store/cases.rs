@@ -98,21 +98,6 @@ impl Store {
         tx.commit().await?;
         Ok(out)
     }
-
-    /// Upserts every case in one transaction: all or nothing. `progress` is called with the
-    /// number of cases written so far, every `PROGRESS_EVERY` cases.
-    pub async fn import_cases(
-        &self,
-        cases: &[Case],
-        actor: &str,
-        at: DateTime<Utc>,
-        progress: &super::Progress<'_>,
-    ) -> Result<ImportCounts> {
-        let mut tx = self.write().await?;
-        let outcomes = tx.import_cases(cases, actor, at, progress).await?;
-        tx.commit().await?;
-        Ok(ImportCounts::of(&outcomes))
-    }
 }
 
 /// What an import did to one case: created, updated (to `version`) or unchanged.

@@ -1,13 +1,14 @@
 //! Finance's paged lists across dates that no other file reads whole: payments by date, gateway,
 //! status and flag (SPEC §4.2, issue 20). Each takes the cursor (the last id answered) and a
-//! limit, and reads in id order, so a page is one indexed statement whatever the table holds.
+//! limit, and reads in id order; the statement holds only the filters given, each backed by an
+//! index (migration 0012).
 
-use chrono::{DateTime, Utc};
+use sqlx::QueryBuilder;
 
 use super::payments::{PAYMENT_COLUMNS, Payment};
 use super::{Result, Store, on_pool};
-use crate::domain::Timestamp;
 use crate::domain::payment::{Flag, Gateway, PaymentStatus};
+use crate::domain::{BusinessDate, Timestamp};
 
 /// Which payments a list shows; every field narrows it, `None` leaves it open.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -15,36 +16,44 @@ pub struct PaymentFilter {
     pub flag: Option<Flag>,
     pub gateway: Option<Gateway>,
     pub status: Option<PaymentStatus>,
-    /// Created or paid in `[from, to)`.
-    pub between: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    /// The business date the payment counts on, as reconciliation counts it: the date it was
+    /// paid (`paid_date`, +07:00) for a paid payment, the date it was created (+07:00) otherwise.
+    pub date: Option<BusinessDate>,
 }
 
 impl Store {
     /// Payments matching `f` by id, after the id `after`, at most `limit`, with their flags.
+    /// The statement holds only the filters given; a flag drives the read from `payment_flags`
+    /// (its `(flag, payment_id)` index), a date from the payments' date indexes.
     pub async fn payments_page(&self, f: &PaymentFilter, after: Option<&str>, limit: i64) -> Result<Vec<Payment>> {
-        let sql = format!(
-            "SELECT {PAYMENT_COLUMNS} FROM payments p
-             WHERE ($1 = '' OR EXISTS (SELECT 1 FROM payment_flags f WHERE f.payment_id = p.payment_id AND f.flag = $1))
-               AND ($2 = '' OR p.gateway = $2) AND ($3 = '' OR p.status = $3)
-               AND (NOT $4 OR (p.created_at >= $5 AND p.created_at < $6) OR (p.paid_at >= $5 AND p.paid_at < $6))
-               AND p.payment_id > $7
-             ORDER BY p.payment_id LIMIT $8"
-        );
-        let flag = f.flag.map_or("", Flag::as_str);
-        let gateway = f.gateway.map_or("", Gateway::as_str);
-        let status = f.status.map_or("", PaymentStatus::as_str);
-        let (from, to) = f.between.unwrap_or((DateTime::<Utc>::UNIX_EPOCH, DateTime::<Utc>::UNIX_EPOCH));
-        let mut rows: Vec<Payment> = on_pool!(self, |p| sqlx::query_as(&sql)
-            .bind(flag)
-            .bind(gateway)
-            .bind(status)
-            .bind(f.between.is_some())
-            .bind(Timestamp::at(from))
-            .bind(Timestamp::at(to))
-            .bind(after.unwrap_or(""))
-            .bind(limit)
-            .fetch_all(p)
-            .await)?;
+        let mut rows: Vec<Payment> = on_pool!(self, |p| {
+            let mut q = QueryBuilder::new(format!("SELECT {PAYMENT_COLUMNS} FROM "));
+            match f.flag {
+                Some(flag) => {
+                    q.push("payment_flags f JOIN payments p ON p.payment_id = f.payment_id WHERE f.flag = ");
+                    q.push_bind(flag.as_str());
+                }
+                None => {
+                    q.push("payments p WHERE 1 = 1");
+                }
+            }
+            if let Some(g) = f.gateway {
+                q.push(" AND p.gateway = ").push_bind(g);
+            }
+            if let Some(st) = f.status {
+                q.push(" AND p.status = ").push_bind(st);
+            }
+            if let Some(d) = f.date {
+                q.push(" AND (p.paid_date = ").push_bind(d.naive());
+                q.push(" OR (p.paid_date IS NULL AND p.created_at >= ").push_bind(Timestamp::at(d.start()));
+                q.push(" AND p.created_at < ").push_bind(Timestamp::at(d.succ().start())).push("))");
+            }
+            if let Some(a) = after {
+                q.push(" AND p.payment_id > ").push_bind(a);
+            }
+            q.push(" ORDER BY p.payment_id LIMIT ").push_bind(limit);
+            q.build_query_as().fetch_all(p).await
+        })?;
         self.attach_flags(&mut rows).await?;
         Ok(rows)
     }

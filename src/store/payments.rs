@@ -181,22 +181,6 @@ impl Store {
         self.payments_where("p.case_code = $1 ORDER BY p.created_at, p.payment_id", &[case_code.as_str()]).await
     }
 
-    /// Payments carrying `flag`, by id, after the cursor.
-    pub async fn flagged_payments(&self, flag: Flag, after: Option<&str>, limit: i64) -> Result<Vec<Payment>> {
-        let sql = format!(
-            "SELECT {PAYMENT_COLUMNS} FROM payments p JOIN payment_flags f ON f.payment_id = p.payment_id
-             WHERE f.flag = $1 AND p.payment_id > $2 ORDER BY p.payment_id LIMIT $3"
-        );
-        let mut rows: Vec<Payment> = on_pool!(self, |p| sqlx::query_as(&sql)
-            .bind(flag)
-            .bind(after.unwrap_or(""))
-            .bind(limit)
-            .fetch_all(p)
-            .await)?;
-        self.attach_flags(&mut rows).await?;
-        Ok(rows)
-    }
-
     /// Every stored callback and status-query answer of a payment, oldest first: those linked to
     /// it, and those not linked to any payment that name its reference (a forgery, a message
     /// that could not be applied or read whole).

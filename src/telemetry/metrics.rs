@@ -133,6 +133,10 @@ impl Default for Metrics {
             "Verifications of the stored ledger chain by result (ok, broken).",
             ledger_verifications.clone(),
         );
+        // Both results from 0, so a rate or an alert on `broken` has a series before the first break.
+        for result in ["ok", "broken"] {
+            drop(ledger_verifications.get_or_create(&ResultLabels { result }));
+        }
         Self {
             registry,
             http_requests,
@@ -219,5 +223,12 @@ mod tests {
         assert!(text.contains("feerecon_payments{status=\"paid\"} 7\n"), "{text}");
         assert!(text.contains("feerecon_ledger_verifications_total{result=\"ok\"} 2\n"), "{text}");
         assert!(text.contains("feerecon_ledger_verifications_total{result=\"broken\"} 1\n"), "{text}");
+    }
+
+    #[test]
+    fn ledger_verifications_start_at_zero_for_both_results() {
+        let text = Metrics::default().render();
+        assert!(text.contains("feerecon_ledger_verifications_total{result=\"ok\"} 0\n"), "{text}");
+        assert!(text.contains("feerecon_ledger_verifications_total{result=\"broken\"} 0\n"), "{text}");
     }
 }

@@ -74,3 +74,27 @@ crate::both_databases! {
         store.close().await;
     }
 }
+
+crate::both_databases! {
+    async fn cli_user_and_token_actions_audit_the_operator(url: String) {
+        let r = feerecon(&url, &["user", "add", "--name", "lan.ops", "--role", "finance", "--operator", "hoa.admin"], "", &[]).await;
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let r = feerecon(&url, &["token", "create", "--user", "lan.ops", "--operator", "hoa.admin"], "", &[]).await;
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let id = r.stdout.lines().find_map(|l| l.strip_prefix("token id: ")).unwrap().trim().to_owned();
+        // No --operator: the login name from $USER.
+        let r = feerecon(&url, &["token", "revoke", &id], "", &[("USER", "minh.ops")]).await;
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        // A blank --operator is refused, and changes nothing.
+        let r = feerecon(&url, &["user", "add", "--name", "binh", "--role", "auditor", "--operator", " "], "", &[("USER", "minh.ops")]).await;
+        assert_ne!(r.code, 0, "{}", r.stdout);
+        assert!(r.stderr.contains("--operator is blank"), "{}", r.stderr);
+
+        let store = feerecon::store::Store::connect(&url).await.unwrap();
+        assert!(store.user_by_name("binh").await.unwrap().is_none());
+        let log = store.audit_log(0, 100).await.unwrap();
+        let seen: Vec<(&str, &str)> = log.iter().map(|e| (e.action.as_str(), e.actor.as_str())).collect();
+        assert_eq!(seen, [("user.add", "hoa.admin"), ("token.create", "hoa.admin"), ("token.revoke", "minh.ops")]);
+        store.close().await;
+    }
+}

@@ -44,7 +44,8 @@ async fn walk(app: &TestApp, token: &str, path: &str, limit: u32) -> (Vec<Value>
     let mut pages = 0;
     loop {
         let url = match &cursor {
-            Some(c) => format!("{path}{sep}limit={limit}&cursor={}", urlencoding(c)),
+            // A cursor is URL-safe as given: passed back unencoded.
+            Some(c) => format!("{path}{sep}limit={limit}&cursor={c}"),
             None => format!("{path}{sep}limit={limit}"),
         };
         let (s, v) = json(app.get(&url, token).await).await;
@@ -57,6 +58,7 @@ async fn walk(app: &TestApp, token: &str, path: &str, limit: u32) -> (Vec<Value>
         match v["next_cursor"].as_str() {
             Some(c) => {
                 assert!(!page.is_empty(), "{url}: an empty page with a next cursor");
+                assert!(c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'), "{url}: cursor {c:?}");
                 cursor = Some(c.to_owned());
             }
             None => return (items, pages),
@@ -64,25 +66,20 @@ async fn walk(app: &TestApp, token: &str, path: &str, limit: u32) -> (Vec<Value>
     }
 }
 
-fn urlencoding(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// Walks `path` two rows at a time and checks it against the one-page answer: the same rows,
-/// each once, in the same order. Returns the rows.
+/// Walks `path` two rows at a time, then one, and checks each walk against the one-page answer:
+/// the same rows, each once, in the same order (so every cursor of the list is followed once).
+/// Returns the rows.
 async fn walks_whole(app: &TestApp, token: &str, path: &str) -> Vec<Value> {
     let (all, one) = walk(app, token, path, 1000).await;
     assert_eq!(one, 1, "{path}: everything on one page");
-    let (paged, pages) = walk(app, token, path, 2).await;
-    assert_eq!(paged, all, "{path}: the pages hold every row once, in order");
-    let seen: HashSet<String> = paged.iter().map(Value::to_string).collect();
-    assert_eq!(seen.len(), paged.len(), "{path}: no row twice");
-    assert_eq!(pages, all.len().div_ceil(2).max(1), "{path}: {} rows in {pages} pages", all.len());
+    for limit in [2, 1] {
+        let (paged, pages) = walk(app, token, path, limit).await;
+        assert_eq!(paged, all, "{path} by {limit}: the pages hold every row once, in order");
+        let seen: HashSet<String> = paged.iter().map(Value::to_string).collect();
+        assert_eq!(seen.len(), paged.len(), "{path} by {limit}: no row twice");
+        let want = all.len().div_ceil(limit as usize).max(1);
+        assert_eq!(pages, want, "{path} by {limit}: {} rows in {pages} pages", all.len());
+    }
     all
 }
 
@@ -125,7 +122,19 @@ both_worlds! {
         assert_eq!(walks_whole(app, &a, "/api/v1/settlements").await.len(), 2);
         assert_eq!(walks_whole(app, &a, "/api/v1/settlements?gateway=vnpay").await.len(), 2);
         assert_eq!(walks_whole(app, &a, &format!("/api/v1/reconciliations/{D1}/items?gateway=vnpay")).await.len(), 5);
-        walks_whole(app, &a, "/api/v1/notifications").await;
+        // Without `state`, every notification in every state: the union of the per-state lists.
+        let every = walks_whole(app, &a, "/api/v1/notifications").await;
+        assert!(every.len() >= 8, "one per paid payment at least: {}", every.len());
+        let mut by_state = Vec::new();
+        for st in ["pending", "delivered", "failed"] {
+            let these = walks_whole(app, &a, &format!("/api/v1/notifications?state={st}")).await;
+            assert!(these.iter().all(|n| n["state"] == st), "{st}: {these:?}");
+            by_state.extend(these);
+        }
+        let ids = |v: &[Value]| v.iter().map(|n| n["event_id"].as_str().unwrap().to_owned()).collect::<HashSet<_>>();
+        assert_eq!((every.len(), ids(&every)), (by_state.len(), ids(&by_state)));
+        let states = |v: &[Value]| v.iter().map(|n| n["state"].as_str().unwrap().to_owned()).collect::<HashSet<_>>();
+        assert_eq!(states(&every), states(&by_state));
         assert_eq!(walks_whole(app, &a, "/api/v1/payments").await.len(), 8);
         assert_eq!(walks_whole(app, &a, &format!("/api/v1/payments?date={D1}")).await.len(), 5);
         assert_eq!(walks_whole(app, &a, "/api/v1/exceptions?state=open").await.len(), 2);
@@ -139,10 +148,15 @@ both_worlds! {
         let seq = ledger[3]["seq"].as_i64().unwrap();
         let (_, v) = json(app.get(&format!("/api/v1/ledger?after={seq}&limit=1"), &a).await).await;
         assert_eq!(v["items"][0]["seq"].as_i64(), Some(seq + 1), "{v}");
-        // A cursor this API did not give is refused, naming `cursor`.
-        let (s, v) = json(app.get("/api/v1/ledger?cursor=abc", &a).await).await;
-        assert_eq!((s, error_code(&v)), (422, "invalid_field"));
-        assert!(v["error"]["message"].as_str().unwrap().contains("cursor"), "{v}");
+        // A cursor this API did not give is refused, naming `cursor`: one that does not decode,
+        // and one that decodes but names no checkpoint or settlement file.
+        let unknown = "bm8tc3VjaC1yb3c"; // base64url of "no-such-row"
+        for path in ["/api/v1/ledger?cursor=abc", "/api/v1/payments?cursor=%2F%2F", "/api/v1/exceptions?cursor=x",
+                     &format!("/api/v1/ledger/checkpoints?cursor={unknown}"), &format!("/api/v1/settlements?cursor={unknown}")] {
+            let (s, v) = json(app.get(path, &a).await).await;
+            assert_eq!((s, error_code(&v)), (422, "invalid_field"), "{path}: {v}");
+            assert!(v["error"]["message"].as_str().unwrap().contains("cursor"), "{path}: {v}");
+        }
     }
 }
 
@@ -285,6 +299,65 @@ mod payloads_too_large_name_the_limit {
     async fn postgres() {
         if let Some(app) = spawn_app_with(Db::Postgres, LIMITS).await {
             body(app).await;
+        }
+    }
+}
+
+both_worlds! {
+    /// `date=` is the business date a payment counts on, as reconciliation counts it: the date
+    /// it was paid for a paid payment, the date it was created otherwise (both in +07:00).
+    #[allow(unused_mut)]
+    async fn a_payment_lists_on_the_date_it_counts_on(w) {
+        w.at(&format!("{D1}T23:55:00+07:00"));
+        let code = w.app.new_case(&w.portal, 1, crate::world::GPLX, "counter", D1).await;
+        let late = w.create(&code, Gateway::Vnpay, "k").await.unwrap();
+        let other = w.app.new_case(&w.portal, 2, crate::world::GPLX, "counter", D1).await;
+        let pending = w.create(&other, Gateway::Vnpay, "k").await.unwrap();
+        // Paid ten minutes later, within the payment's time at the gateway, on the next date.
+        w.at(&format!("{D2}T00:05:00+07:00"));
+        w.complete(late.clone(), feerecon::simulator::SimOutcome::Success, &feerecon::simulator::Faults::default()).await;
+        let f = w.f1.clone();
+        let ids = |path: String| {
+            let (app, f) = (&w.app, f.clone());
+            async move {
+                let (s, v) = json(app.get(&path, &f).await).await;
+                assert_eq!(s, 200, "{path}: {v}");
+                v["items"].as_array().unwrap().iter().map(|p| p["payment_id"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(ids(format!("/api/v1/payments?date={D1}")).await, vec![pending.id.clone()]);
+        assert_eq!(ids(format!("/api/v1/payments?date={D2}")).await, vec![late.id.clone()]);
+        assert_eq!(ids(format!("/api/v1/payments?date={D2}&status=paid&gateway=vnpay")).await, vec![late.id.clone()]);
+        assert!(ids(format!("/api/v1/payments?date={D1}&status=paid")).await.is_empty());
+    }
+}
+
+both_worlds! {
+    /// Open exceptions on two dates, two on each: walked one at a time, every cursor path runs
+    /// (within a date by id, and across to the older date), newest date first.
+    #[allow(unused_mut)]
+    async fn exceptions_page_across_dates_one_at_a_time(w) {
+        let (_, second) = two_days(&mut w).await;
+        let d3 = "2026-03-04";
+        w.at(&format!("{d3}T09:00:00+07:00"));
+        let third = [w.pay(d3, false).await, w.pay(d3, false).await];
+        w.at("2026-03-05T01:00:00+07:00");
+        w.run(d3).await;
+        let a = w.auditor.clone();
+        let open = walks_whole(&w.app, &a, "/api/v1/exceptions?state=open").await;
+        let seen: Vec<(String, String)> = open
+            .iter()
+            .map(|e| (e["business_date"].as_str().unwrap().to_owned(), e["txn_ref"].as_str().unwrap().to_owned()))
+            .collect();
+        let dates: Vec<&str> = seen.iter().map(|(d, _)| d.as_str()).collect();
+        assert_eq!(dates, [d3, d3, D2, D2], "{seen:?}");
+        let refs: HashSet<&str> = seen.iter().map(|(_, r)| r.as_str()).collect();
+        let want: HashSet<&str> =
+            [&third[0], &third[1], &second[1], &second[2]].iter().map(|p| p.txn_ref.as_str()).collect();
+        assert_eq!(refs, want);
+        // Within a date, by exception id (the tie-break the cursor carries).
+        for pair in open.windows(2).filter(|p| p[0]["business_date"] == p[1]["business_date"]) {
+            assert!(pair[0]["id"].as_str() < pair[1]["id"].as_str(), "{pair:?}");
         }
     }
 }

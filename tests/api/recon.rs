@@ -339,13 +339,26 @@ async fn the_cli_imports_and_reconciles_in_every_format() {
     let url = app.database_url.clone();
     let r = crate::cli::feerecon(
         &url,
-        &["settlement", "import", "--gateway", "vnpay", "--profile", "canonical", file.to_str().unwrap()],
+        &[
+            "settlement",
+            "import",
+            "--gateway",
+            "vnpay",
+            "--profile",
+            "canonical",
+            "--operator",
+            "thu.finance",
+            file.to_str().unwrap(),
+        ],
         "",
         &[],
     )
     .await;
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("2 lines"), "{}", r.stdout);
+    // The file records who imported it: the --operator, not "cli".
+    let files = app.store.settlement_files(None).await.unwrap();
+    assert_eq!(files.iter().map(|f| f.imported_by.as_str()).collect::<Vec<_>>(), ["thu.finance"]);
     let r = crate::cli::feerecon(
         &url,
         &["settlement", "import", "--gateway", "vnpay", "--profile", "canonical", file.to_str().unwrap()],
