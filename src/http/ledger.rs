@@ -119,13 +119,13 @@ struct PublicKey {
     public_key: String,
 }
 
-/// `cursor` and `limit`; `after` is the older name of `cursor`, still accepted.
+/// `cursor` and `limit`; `after` (a plain `seq`) is the older way to page, still accepted.
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 struct SeqPage {
-    /// The `next_cursor` of the previous page (the last `seq` answered).
+    /// The `next_cursor` of the previous page, passed back unchanged (opaque).
     cursor: Option<String>,
-    /// The older name of `cursor`.
+    /// The older way to page: the last `seq` answered, as a plain number.
     after: Option<String>,
     /// Entries per page, 1 to 1000 (default 100).
     limit: Option<String>,
