@@ -12,26 +12,7 @@ use std::collections::BTreeMap;
 
 use crate::helpers::{Db, error_code};
 
-macro_rules! across {
-    ($(#[$meta:meta])* async fn $name:ident($w:ident) $body:block) => {
-        $(#[$meta])*
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            async fn body(mut $w: World) $body
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                body(World::new(Db::Sqlite).await.unwrap()).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                if let Some(w) = World::new(Db::Postgres).await {
-                    body(w).await;
-                }
-            }
-        }
-    };
-}
+use crate::world::across;
 
 use crate::world::{Paid, World};
 

@@ -5,10 +5,9 @@
 
 use feerecon::domain::Role;
 use feerecon::settlement::{Line, LineStatus, Profile, write};
-use serde_json::Value;
 
 use crate::both_backends;
-use crate::helpers::{TestApp, json};
+use crate::recon::{stored_files, upload_as};
 
 fn lines() -> Vec<Line> {
     (1..=3)
@@ -22,24 +21,6 @@ fn lines() -> Vec<Line> {
             status: LineStatus::Success,
         })
         .collect()
-}
-
-async fn upload(app: &TestApp, token: &str, bytes: Vec<u8>) -> (u16, Value) {
-    let res = app
-        .client
-        .post(app.url("/api/v1/settlements?gateway=vnpay&profile=canonical&name=day.csv"))
-        .bearer_auth(token)
-        .header("content-type", "text/csv")
-        .body(bytes)
-        .send()
-        .await
-        .unwrap();
-    json(res).await
-}
-
-async fn stored(app: &TestApp, token: &str) -> usize {
-    let (_, files) = json(app.get("/api/v1/settlements", token).await).await;
-    files["items"].as_array().unwrap().len()
 }
 
 both_backends! {
@@ -63,22 +44,22 @@ both_backends! {
             ("a NUL in the amount", text.replacen("135000", "135\u{0}000", 1).into_bytes(), "line 2"),
         ];
         for (what, bytes, names) in bad {
-            let (status, v) = upload(&app, &finance, bytes).await;
+            let (status, v) = upload_as(&app, &finance, "vnpay", "canonical", bytes).await;
             assert!((400..500).contains(&status), "{what}: {status} {v}");
             let m = v["error"]["message"].as_str().unwrap_or_default();
             assert!(m.to_lowercase().contains(names), "{what}: the error names {names:?}: {v}");
-            assert_eq!(stored(&app, &finance).await, 0, "{what}: nothing kept");
+            assert_eq!(stored_files(&app, &finance).await, 0, "{what}: nothing kept");
         }
         // A 2 MiB line: refused (as a broken line, or over the body limit), nothing kept.
         let huge = format!("{text}{}", "9".repeat(2 << 20)).into_bytes();
-        let (status, v) = upload(&app, &finance, huge).await;
+        let (status, v) = upload_as(&app, &finance, "vnpay", "canonical", huge).await;
         assert!(status == 413 || (status == 422 && v["error"]["message"].as_str().unwrap().contains("line 5")), "{status} {v}");
-        assert_eq!(stored(&app, &finance).await, 0);
+        assert_eq!(stored_files(&app, &finance).await, 0);
         // A BOM and CRLF line ends are read as the same file.
         let crlf = format!("\u{FEFF}{}", text.replace("\r\n", "\n").replace('\n', "\r\n")).into_bytes();
-        let (status, v) = upload(&app, &finance, crlf).await;
+        let (status, v) = upload_as(&app, &finance, "vnpay", "canonical", crlf).await;
         assert_eq!(status, 201, "{v}");
         assert_eq!(v["lines"].as_u64().or(v["line_count"].as_u64()), Some(3), "{v}");
-        assert_eq!(stored(&app, &finance).await, 1);
+        assert_eq!(stored_files(&app, &finance).await, 1);
     }
 }

@@ -12,26 +12,7 @@ use serde_json::Value;
 use crate::helpers::{Db, TestApp, error_code, json};
 use crate::world::{Paid, World};
 
-macro_rules! both_worlds {
-    ($(#[$meta:meta])* async fn $name:ident($w:ident) $body:block) => {
-        $(#[$meta])*
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            async fn body(mut $w: World) $body
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                body(World::new(Db::Sqlite).await.unwrap()).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                if let Some(w) = World::new(Db::Postgres).await {
-                    body(w).await;
-                }
-            }
-        }
-    };
-}
+use crate::world::across as both_worlds;
 
 const D1: &str = "2026-03-02";
 const D2: &str = "2026-03-03";

@@ -433,7 +433,13 @@ with_gateways! {
     }
 }
 
-async fn upload_as(app: &TestApp, token: &str, gateway: &str, profile: &str, bytes: Vec<u8>) -> (u16, Value) {
+pub(crate) async fn upload_as(
+    app: &TestApp,
+    token: &str,
+    gateway: &str,
+    profile: &str,
+    bytes: Vec<u8>,
+) -> (u16, Value) {
     let res = app
         .client
         .post(app.url(&format!("/api/v1/settlements?gateway={gateway}&profile={profile}&name=day.csv")))
@@ -446,7 +452,7 @@ async fn upload_as(app: &TestApp, token: &str, gateway: &str, profile: &str, byt
     json(res).await
 }
 
-async fn stored_files(app: &TestApp, token: &str) -> usize {
+pub(crate) async fn stored_files(app: &TestApp, token: &str) -> usize {
     let (_, files) = json(app.get("/api/v1/settlements", token).await).await;
     files["items"].as_array().unwrap().len()
 }

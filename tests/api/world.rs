@@ -264,3 +264,26 @@ impl World {
         assert_eq!(live["ok"], true, "{live}");
     }
 }
+
+/// A test `body(World)` run twice, on SQLite and on PostgreSQL (skipped loudly when absent).
+macro_rules! across {
+    ($(#[$meta:meta])* async fn $name:ident($w:ident) $body:block) => {
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            async fn body(mut $w: World) $body
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                body(World::new(Db::Sqlite).await.unwrap()).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(w) = World::new(Db::Postgres).await {
+                    body(w).await;
+                }
+            }
+        }
+    };
+}
+pub(crate) use across;
