@@ -13,6 +13,7 @@ mod browser;
 mod cases;
 mod cli;
 mod crash;
+mod crash_ops;
 mod dash;
 mod dashboard;
 mod demo;
