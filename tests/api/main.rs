@@ -12,6 +12,7 @@ mod bad_files;
 mod browser;
 mod cases;
 mod cli;
+mod concurrency;
 mod crash;
 mod crash_ops;
 mod dash;
