@@ -17,6 +17,7 @@ mod crash;
 mod crash_ops;
 mod dash;
 mod dashboard;
+mod db_faults;
 mod demo;
 mod docs;
 mod dvcqg;
