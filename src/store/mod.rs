@@ -203,7 +203,19 @@ impl Store {
             Pool::Sqlite(p) => {
                 let guard = self.inner.write_lock.clone().lock_owned().await;
                 let p = self.inner.writer.as_ref().unwrap_or(p);
-                WriteTx { tx: TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?), _guard: Some(guard) }
+                let tx = match p.begin_with("BEGIN IMMEDIATE").await {
+                    // SQLite rolls a transaction back by itself on some errors (SQLITE_FULL, an I/O
+                    // error); sqlx 0.8 then fails its own ROLLBACK and keeps counting the
+                    // transaction, so every later BEGIN on that connection fails. The writer is
+                    // ours alone while the guard is held: replace the connection.
+                    Err(sqlx::Error::InvalidSavePointStatement) => {
+                        tracing::warn!("the writer connection lost its transaction to a database error; reconnecting");
+                        p.acquire().await?.close().await?;
+                        p.begin_with("BEGIN IMMEDIATE").await?
+                    }
+                    r => r?,
+                };
+                WriteTx { tx: TxInner::Sqlite(tx), _guard: Some(guard) }
             }
             Pool::Postgres(p) => WriteTx { tx: TxInner::Postgres(p.begin().await?), _guard: None },
         })
