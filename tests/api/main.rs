@@ -9,6 +9,7 @@ mod pg;
 mod access;
 mod across_days;
 mod bad_files;
+mod bad_imports;
 mod browser;
 mod cases;
 mod cli;
