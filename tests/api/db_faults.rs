@@ -7,6 +7,10 @@
 //!   new ones refused (`ALLOW_CONNECTIONS false`, which the server sees as a database that went
 //!   down, its pool's connections all broken), callbacks sent meanwhile, then connections allowed
 //!   again. The shared test server itself is not stopped: other tests use it at the same time.
+//! - **Connection pool exhausted** (PostgreSQL): `FEERECON_DB_MAX_CONNECTIONS=1` and
+//!   `FEERECON_DB_ACQUIRE_TIMEOUT=1s`; a table lock held outside the server keeps its one
+//!   connection busy in a callback's transaction while more callbacks arrive and time out waiting
+//!   for a connection; then the lock is released.
 //! - **Disk full** (SQLite): the database file on a small tmpfs mount, the mount filled up by
 //!   another file, callbacks sent (SQLITE_FULL), then the filler removed. Needs `mount` (root);
 //!   a loud skip otherwise.
@@ -99,7 +103,12 @@ async fn recovers(app: &TestApp, payments: &[(String, String, i64)]) {
 }
 
 async fn app_on(url: String, dir: Option<tempfile::TempDir>, db: Db) -> TestApp {
-    let env = crate::helpers::gateway_env("http://127.0.0.1:9");
+    app_with(url, dir, db, &[]).await
+}
+
+async fn app_with(url: String, dir: Option<tempfile::TempDir>, db: Db, extra: &[(&str, &str)]) -> TestApp {
+    let mut env = crate::helpers::gateway_env("http://127.0.0.1:9");
+    env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     let refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     spawn_app_on(db, url, dir, &refs, Arc::new(ShiftedClock::starting_at(chrono::Utc::now()))).await
 }
@@ -141,6 +150,48 @@ async fn postgresql_gone_and_back_under_callbacks_loses_nothing() {
     sqlx::query(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true")).execute(&mut admin).await.unwrap();
     nothing_acknowledged_that_is_not_committed(&app, &[up_front, down].concat()).await;
     // The same server, never restarted, applies every retry.
+    recovers(&app, &payments).await;
+    let _ = app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exhausted_connection_pool_answers_retry_and_recovers() {
+    use sqlx::Connection as _;
+    let Some((url, _)) = crate::helpers::fresh_db(Db::Postgres).await else { return };
+    let env = [("FEERECON_DB_MAX_CONNECTIONS", "1"), ("FEERECON_DB_ACQUIRE_TIMEOUT", "1s")];
+    let app = app_with(url.clone(), None, Db::Postgres, &env).await;
+    let portal = app.token_for(Role::Portal).await;
+    let payments = pending(&app, &portal, 0, 20).await;
+    let portal = portal.clone();
+    // A reader holds the server's one connection, waiting on a lock taken elsewhere; the
+    // callbacks then find no connection. (Callbacks share one committer, which waits its turn.)
+    let mut other = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut other).await.unwrap();
+    sqlx::query("LOCK TABLE cases IN ACCESS EXCLUSIVE MODE").execute(&mut other).await.unwrap();
+    let reader = tokio::spawn({
+        let (client, url) = (app.client.clone(), app.url("/api/v1/cases/000.00.12.H62-240715-0001"));
+        async move { client.get(url).bearer_auth(portal).send().await.map(|r| r.status().as_u16()) }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sent = tokio::spawn({
+        let (address, payments) = (app.address.clone(), payments.clone());
+        async move {
+            let client = reqwest::Client::new();
+            let calls = payments.iter().enumerate().map(|(i, p)| {
+                let (client, address) = (&client, &address);
+                async move { (p.1.clone(), callback(client, address, p, i).await) }
+            });
+            futures_util::future::join_all(calls).await
+        }
+    });
+    // Long enough for the committer's three attempts to give up on a connection (1s each), then
+    // the lock goes.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+    let replies = sent.await.unwrap();
+    assert_eq!(reader.await.unwrap().ok(), Some(200), "the reader is served once the lock goes");
+    assert!(replies.iter().any(|(_, c)| c == "99"), "an exhausted pool is a retry: {replies:?}");
+    nothing_acknowledged_that_is_not_committed(&app, &replies).await;
     recovers(&app, &payments).await;
     let _ = app.stop().await;
 }
