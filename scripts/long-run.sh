@@ -10,6 +10,8 @@
 # Knobs (environment): FUZZ_MINUTES (per target, default 10; 0 skips fuzzing), FUZZ_TARGETS
 # (default: all), CRASH_CYCLES (default 20), CRASH_PAYMENTS (default 200), FORGERIES (per
 # gateway, default 10000), MODEL_STEPS (default 100000), MODEL_SEED (default: the date),
+# TWO_PROCESS_PAYMENTS (default 2000), FAULT_ROUNDS (database-fault tests, default 5),
+# IMPORT_LINES (the many-lines case file, default 9999),
 # SKIP_PG=1 (SQLite only; otherwise PostgreSQL must be available: FEERECON_REQUIRE_PG=1),
 # PROFILE (cargo profile of the test runs: `test`, the default, reuses the `cargo test` build;
 # `release` builds once more and runs faster), FUZZ_TARGET_DIR (CARGO_TARGET_DIR of the fuzz
@@ -79,7 +81,22 @@ cargo test "${CARGO_PROFILE[@]}" --test api mutations:: >"$LOG_DIR/mutations.log
     || { say "mutations: FAILED, see $LOG_DIR/mutations.log"; exit 1; }
 say "mutations in memory: 10,000+ per gateway, all refused"
 
-# 4. The long model run.
+# 4. Two processes on one PostgreSQL, database faults, bad files, at long sizes.
+if [ "${SKIP_PG:-0}" != 1 ]; then
+    FEERECON_CONCURRENCY_PAYMENTS=${TWO_PROCESS_PAYMENTS:-2000} cargo test "${CARGO_PROFILE[@]}" --test api concurrency:: -- --nocapture \
+        >"$LOG_DIR/concurrency.log" 2>&1 || { say "two processes: FAILED, see $LOG_DIR/concurrency.log"; exit 1; }
+    say "$(grep -E '^two processes: .*each once' "$LOG_DIR/concurrency.log")"
+fi
+for i in $(seq "${FAULT_ROUNDS:-5}"); do
+    cargo test "${CARGO_PROFILE[@]}" --test api db_faults:: -- --nocapture >"$LOG_DIR/db-faults.log" 2>&1 \
+        || { say "database faults round $i: FAILED, see $LOG_DIR/db-faults.log"; exit 1; }
+done
+say "database faults: ${FAULT_ROUNDS:-5} rounds of PostgreSQL gone and back, pool exhausted, disk full (tmpfs$(grep -q 'SKIPPED disk full' "$LOG_DIR/db-faults.log" && echo ': SKIPPED, no mount')), nothing lost"
+FEERECON_BAD_IMPORT_LINES=${IMPORT_LINES:-9999} cargo test "${CARGO_PROFILE[@]}" --test api -- bad_imports:: bad_files:: >"$LOG_DIR/bad-files.log" 2>&1 \
+    || { say "bad files: FAILED, see $LOG_DIR/bad-files.log"; exit 1; }
+say "bad files: settlement, case and policy files refused or accepted as SPEC says; a ${IMPORT_LINES:-9999}-record case file"
+
+# 5. The long model run.
 for db in $DBS; do
     FEERECON_MODEL_SEED=$MODEL_SEED FEERECON_MODEL_STEPS=$MODEL_STEPS FEERECON_MODEL_DB=$db \
         cargo test "${CARGO_PROFILE[@]}" --test api model::long -- --ignored --nocapture >"$LOG_DIR/model-$db.log" 2>&1 \
