@@ -158,6 +158,10 @@ pub struct WebhookConfig {
 pub struct Config {
     /// `sqlite://...` or `postgres://...`; may carry a password, hence a `Secret`.
     pub database_url: Secret,
+    /// `FEERECON_DB_MAX_CONNECTIONS`: the pool's size (default 16 on PostgreSQL, 8 SQLite readers).
+    pub db_max_connections: Option<u32>,
+    /// `FEERECON_DB_ACQUIRE_TIMEOUT`: how long a request waits for a pooled connection (30s).
+    pub db_acquire_timeout: Duration,
     pub listen: SocketAddr,
     /// Base of the URLs given to gateways; no trailing slash.
     pub public_url: String,
@@ -465,8 +469,16 @@ impl Config {
             }
         };
 
+        let max_connections = match var("FEERECON_DB_MAX_CONNECTIONS") {
+            Some(v) => Some(v.trim().parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                err("FEERECON_DB_MAX_CONNECTIONS", format!("{v:?} is not a positive number of connections"))
+            })?),
+            None => None,
+        };
         Ok(Config {
             database_url: Secret::new(database_url),
+            db_max_connections: max_connections,
+            db_acquire_timeout: duration("FEERECON_DB_ACQUIRE_TIMEOUT", "30s")?,
             listen,
             public_url,
             request_timeout: duration("FEERECON_REQUEST_TIMEOUT", "30s")?,

@@ -162,7 +162,15 @@ impl Application {
         };
         let store = match overrides.store {
             Some(s) => s,
-            None => Store::connect(config.database_url.expose()).await.context("Failed to open the database")?,
+            None => Store::connect_with(
+                config.database_url.expose(),
+                crate::store::PoolLimits {
+                    max_connections: config.db_max_connections,
+                    acquire_timeout: config.db_acquire_timeout,
+                },
+            )
+            .await
+            .context("Failed to open the database")?,
         };
         store.migrate().await.context("Failed to apply migrations")?;
         let clock = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));

@@ -117,6 +117,23 @@ struct Inner {
 }
 
 /// The database. Cheap to clone (one `Arc`); every clone shares the pool.
+/// The connection pool's limits (`FEERECON_DB_MAX_CONNECTIONS`, `FEERECON_DB_ACQUIRE_TIMEOUT`):
+/// a request that finds every connection busy for `acquire_timeout` fails (a callback is then
+/// answered with its gateway's retry reply).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolLimits {
+    /// Connections at most (PostgreSQL; SQLite's readers, its writer being one); `None`: 16 on
+    /// PostgreSQL, 8 SQLite readers.
+    pub max_connections: Option<u32>,
+    pub acquire_timeout: std::time::Duration,
+}
+
+impl Default for PoolLimits {
+    fn default() -> Self {
+        Self { max_connections: None, acquire_timeout: std::time::Duration::from_secs(30) }
+    }
+}
+
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<Inner>,
@@ -171,13 +188,18 @@ macro_rules! on_tx {
 pub(crate) use on_tx;
 
 impl Store {
-    /// Opens the database the URL names (without migrating).
+    /// Opens the database the URL names (without migrating), with the default pool limits.
     pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_with(url, PoolLimits::default()).await
+    }
+
+    /// `connect`, with the pool's size and how long a request waits for a connection.
+    pub async fn connect_with(url: &str, limits: PoolLimits) -> Result<Self> {
         let (pool, writer) = if url.starts_with("sqlite:") {
-            let (readers, writer) = sqlite::connect(url).await?;
+            let (readers, writer) = sqlite::connect(url, limits).await?;
             (Pool::Sqlite(readers), Some(writer))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            (Pool::Postgres(postgres::connect(url).await?), None)
+            (Pool::Postgres(postgres::connect(url, limits).await?), None)
         } else {
             return Err(StoreError::Database(sqlx::Error::Configuration(
                 "the database URL must start with sqlite:, postgres:// or postgresql://".into(),
@@ -203,7 +225,19 @@ impl Store {
             Pool::Sqlite(p) => {
                 let guard = self.inner.write_lock.clone().lock_owned().await;
                 let p = self.inner.writer.as_ref().unwrap_or(p);
-                WriteTx { tx: TxInner::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?), _guard: Some(guard) }
+                let tx = match p.begin_with("BEGIN IMMEDIATE").await {
+                    // SQLite rolls a transaction back by itself on some errors (SQLITE_FULL, an I/O
+                    // error); sqlx 0.8 then fails its own ROLLBACK and keeps counting the
+                    // transaction, so every later BEGIN on that connection fails. The writer is
+                    // ours alone while the guard is held: replace the connection.
+                    Err(sqlx::Error::InvalidSavePointStatement) => {
+                        tracing::warn!("the writer connection lost its transaction to a database error; reconnecting");
+                        p.acquire().await?.close().await?;
+                        p.begin_with("BEGIN IMMEDIATE").await?
+                    }
+                    r => r?,
+                };
+                WriteTx { tx: TxInner::Sqlite(tx), _guard: Some(guard) }
             }
             Pool::Postgres(p) => WriteTx { tx: TxInner::Postgres(p.begin().await?), _guard: None },
         })

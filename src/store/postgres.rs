@@ -7,15 +7,18 @@
 //! (`sslmode=require`).
 
 use std::str::FromStr;
-use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
-pub(super) async fn connect(url: &str) -> Result<PgPool, sqlx::Error> {
+pub(super) async fn connect(url: &str, limits: super::PoolLimits) -> Result<PgPool, sqlx::Error> {
     let options = PgConnectOptions::from_str(url)?.application_name("feerecon").options([("synchronous_commit", "on")]);
-    PgPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(30)).connect_with(options).await
+    PgPoolOptions::new()
+        .max_connections(limits.max_connections.unwrap_or(16))
+        .acquire_timeout(limits.acquire_timeout)
+        .connect_with(options)
+        .await
 }
 
 /// A timestamp column as RFC 3339 text, in UTC.

@@ -19,7 +19,7 @@ pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 const WRITER_CACHE_KIB: i64 = 64 * 1024;
 
 /// Opens the readers' pool and the writer's: (readers, writer).
-pub(super) async fn connect(url: &str) -> Result<(SqlitePool, SqlitePool), sqlx::Error> {
+pub(super) async fn connect(url: &str, limits: super::PoolLimits) -> Result<(SqlitePool, SqlitePool), sqlx::Error> {
     let options = SqliteConnectOptions::from_str(url)?
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
@@ -27,9 +27,9 @@ pub(super) async fn connect(url: &str) -> Result<(SqlitePool, SqlitePool), sqlx:
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(30));
     let readers = SqlitePoolOptions::new()
-        .max_connections(8)
+        .max_connections(limits.max_connections.unwrap_or(8))
         .min_connections(1)
-        .acquire_timeout(Duration::from_secs(30))
+        .acquire_timeout(limits.acquire_timeout)
         .connect_with(options.clone())
         .await?;
     // One connection for every write transaction of this process: writes are serialised anyway
@@ -39,7 +39,7 @@ pub(super) async fn connect(url: &str) -> Result<(SqlitePool, SqlitePool), sqlx:
     let writer = SqlitePoolOptions::new()
         .max_connections(1)
         .min_connections(1)
-        .acquire_timeout(Duration::from_secs(30))
+        .acquire_timeout(limits.acquire_timeout)
         .connect_with(options.pragma("cache_size", format!("-{WRITER_CACHE_KIB}")))
         .await?;
     Ok((readers, writer))

@@ -165,9 +165,13 @@ both_databases! {
 async fn bad_configuration_stops_start_up_naming_the_variable() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("x.db").display());
-    for (var, value) in
-        [("FEERECON_REQUEST_TIMEOUT", "soon"), ("FEERECON_MAX_UPLOAD", "big"), ("FEERECON_VNPAY_TMN_CODE", "T1")]
-    {
+    for (var, value) in [
+        ("FEERECON_REQUEST_TIMEOUT", "soon"),
+        ("FEERECON_MAX_UPLOAD", "big"),
+        ("FEERECON_VNPAY_TMN_CODE", "T1"),
+        ("FEERECON_DB_MAX_CONNECTIONS", "0"),
+        ("FEERECON_DB_ACQUIRE_TIMEOUT", "never"),
+    ] {
         let r = feerecon(&url, &["serve"], "", &[(var, value)]).await;
         assert_eq!(r.code, 1, "{var}: {}", r.stderr);
         assert!(r.stderr.contains(var) || r.stderr.contains("FEERECON_VNPAY_HASH_SECRET"), "{var}: {}", r.stderr);

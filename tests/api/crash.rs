@@ -93,8 +93,17 @@ impl Harness {
     /// A fresh database, the simulator, and `serve` on a port that stays the same across restarts
     /// (the gateways call back to the URL they were given). `None` without PostgreSQL.
     pub async fn start(db: Db, extra_env: &[(&str, &str)]) -> Option<Self> {
+        Self::start_clocked(db, extra_env, std::sync::Arc::new(feerecon::domain::SystemClock)).await
+    }
+
+    /// `start`, with the simulated gateways on `clock` (their payment times, so their business
+    /// dates); the server keeps the system clock.
+    pub async fn start_clocked(
+        db: Db,
+        extra_env: &[(&str, &str)],
+        clock: std::sync::Arc<dyn feerecon::domain::Clock>,
+    ) -> Option<Self> {
         let (url, dir) = crate::helpers::fresh_db(db).await?;
-        let clock = std::sync::Arc::new(feerecon::domain::SystemClock);
         let sim = Simulator::start(crate::helpers::sim_config(), "127.0.0.1:0".parse().unwrap(), clock).await.unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let mut env = crate::helpers::gateway_env(&sim.url());

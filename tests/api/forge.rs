@@ -15,7 +15,20 @@ pub const GATEWAYS: [&str; 4] = ["vnpay", "momo", "zalopay", "dvcqg"];
 /// The genuine signed callback (URL or body) for a pending payment, built with the simulator's
 /// signer, and the way to send it.
 pub(crate) fn genuine(gateway: &str, txn_ref: &str, amount: i64, secret_override: Option<&str>) -> (String, String) {
+    genuine_numbered(gateway, txn_ref, amount, secret_override, 0)
+}
+
+/// `genuine`, with the gateway's transaction number 77001 (VNPAY), 77002 (MoMo), 77003
+/// (ZaloPay) or 77004 (DVCQG) plus `offset`: distinct payments get distinct numbers.
+pub(crate) fn genuine_numbered(
+    gateway: &str,
+    txn_ref: &str,
+    amount: i64,
+    secret_override: Option<&str>,
+    offset: u64,
+) -> (String, String) {
     use feerecon::simulator::sign;
+    let no = |base: u64| (base + offset).to_string();
     match gateway {
         "vnpay" => {
             let p: Vec<(String, String)> = vec![
@@ -25,7 +38,7 @@ pub(crate) fn genuine(gateway: &str, txn_ref: &str, amount: i64, secret_override
                 ("vnp_PayDate".into(), "20240715170112".into()),
                 ("vnp_ResponseCode".into(), "00".into()),
                 ("vnp_TmnCode".into(), env("FEERECON_VNPAY_TMN_CODE").into()),
-                ("vnp_TransactionNo".into(), "77001".into()),
+                ("vnp_TransactionNo".into(), no(77001)),
                 ("vnp_TransactionStatus".into(), "00".into()),
                 ("vnp_TxnRef".into(), txn_ref.into()),
             ];
@@ -45,11 +58,11 @@ pub(crate) fn genuine(gateway: &str, txn_ref: &str, amount: i64, secret_override
                 ("requestId", txn_ref.into()),
                 ("responseTime", "1721037672000".into()),
                 ("resultCode", "0".into()),
-                ("transId", "77002".into()),
+                ("transId", no(77002)),
             ]);
             let body = serde_json::json!({
                 "partnerCode": env("FEERECON_MOMO_PARTNER_CODE"), "orderId": txn_ref, "requestId": txn_ref, "amount": amount,
-                "orderInfo": "Le phi", "orderType": "momo_wallet", "transId": 77002, "resultCode": 0, "message": "Thành công.",
+                "orderInfo": "Le phi", "orderType": "momo_wallet", "transId": 77002 + offset, "resultCode": 0, "message": "Thành công.",
                 "payType": "qr", "responseTime": 1_721_037_672_000i64, "extraData": "",
                 "signature": sign::hmac_sha256(secret_override.unwrap_or(env("FEERECON_MOMO_SECRET_KEY")), &raw),
             });
@@ -57,7 +70,8 @@ pub(crate) fn genuine(gateway: &str, txn_ref: &str, amount: i64, secret_override
         }
         "zalopay" => {
             let data = format!(
-                r#"{{"app_id":2554,"app_trans_id":"{txn_ref}","app_time":1721037600000,"app_user":"u","amount":{amount},"embed_data":"{{}}","item":"[]","zp_trans_id":77003,"server_time":1721037672000,"channel":38,"merchant_user_id":"","user_fee_amount":0,"discount_amount":0}}"#
+                r#"{{"app_id":2554,"app_trans_id":"{txn_ref}","app_time":1721037600000,"app_user":"u","amount":{amount},"embed_data":"{{}}","item":"[]","zp_trans_id":{},"server_time":1721037672000,"channel":38,"merchant_user_id":"","user_fee_amount":0,"discount_amount":0}}"#,
+                77003 + offset
             );
             let mac = sign::zalopay_mac(secret_override.unwrap_or(env("FEERECON_ZALOPAY_KEY2")), &data);
             ("POST".into(), serde_json::json!({"data": data, "mac": mac, "type": 1}).to_string())
@@ -70,7 +84,7 @@ pub(crate) fn genuine(gateway: &str, txn_ref: &str, amount: i64, secret_override
                 txn_ref.into(),
                 amount.to_string(),
                 "VND".into(),
-                "77004".into(),
+                no(77004),
                 "VCB".into(),
                 "20240715170112".into(),
                 "Le phi".into(),

@@ -1,0 +1,254 @@
+//! Database faults under callback load (issue 21, SPEC §6.4 step 1 and §9): the database goes
+//! away while gateways call back, then comes back, and the running server (never restarted) must
+//! have told the gateway to retry every callback it could not commit, acknowledged none that it did
+//! not commit, and apply the retries once the database is back.
+//!
+//! - **PostgreSQL gone and back**: every connection of the server's database is terminated and
+//!   new ones refused (`ALLOW_CONNECTIONS false`, which the server sees as a database that went
+//!   down, its pool's connections all broken), callbacks sent meanwhile, then connections allowed
+//!   again. The shared test server itself is not stopped: other tests use it at the same time.
+//! - **Connection pool exhausted** (PostgreSQL): `FEERECON_DB_MAX_CONNECTIONS=1` and
+//!   `FEERECON_DB_ACQUIRE_TIMEOUT=1s`; a table lock held outside the server keeps its one
+//!   connection busy in a callback's transaction while more callbacks arrive and time out waiting
+//!   for a connection; then the lock is released.
+//! - **Disk full** (SQLite): the database file on a small tmpfs mount, the mount filled up by
+//!   another file, callbacks sent (SQLITE_FULL), then the filler removed. Needs `mount` (root);
+//!   a loud skip otherwise.
+//!
+//! The checks are the same: each reply is "applied" (and then the payment is paid) or the
+//! gateway's retry reply (`99`); after recovery every retried callback is applied, each payment has
+//! one confirmation posting, the chain verifies.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use feerecon::domain::{Role, ShiftedClock};
+use futures_util::StreamExt as _;
+use serde_json::json;
+
+use crate::forge::{genuine_numbered, send};
+use crate::helpers::{Db, TestApp, json as read_json, spawn_app_on};
+
+/// Creates `n` pending VNPAY payments: (txn_ref, payment_id, amount).
+async fn pending(app: &TestApp, portal: &str, first: usize, n: usize) -> Vec<(String, String, i64)> {
+    let mut out = Vec::new();
+    for i in first..first + n {
+        let code = app.new_case(portal, i as u32 + 1, crate::gateways::GPLX, "counter", "2024-07-15").await;
+        let (s, p) = app.create_payment(portal, &code, "vnpay", "k").await;
+        assert_eq!(s, 201, "{p}");
+        out.push((
+            p["txn_ref"].as_str().unwrap().to_owned(),
+            p["payment_id"].as_str().unwrap().to_owned(),
+            p["amount"].as_i64().unwrap(),
+        ));
+    }
+    out
+}
+
+/// One payment's genuine VNPAY callback (its transaction number `77001 + no`); the reply's
+/// `RspCode`.
+async fn callback(client: &reqwest::Client, address: &str, p: &(String, String, i64), no: usize) -> String {
+    let (_, payload) = genuine_numbered("vnpay", &p.0, p.2, None, no as u64);
+    let (_, body) = send(client, address, "vnpay", "GET", &payload).await;
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_else(|_| panic!("a JSON reply: {body}"));
+    v["RspCode"].as_str().unwrap_or_default().to_owned()
+}
+
+/// Sends each payment's genuine callback, eight at a time; returns (payment_id, `RspCode`).
+async fn callbacks(app: &TestApp, payments: &[(String, String, i64)], first: usize) -> Vec<(String, String)> {
+    futures_util::stream::iter(payments.iter().enumerate())
+        .map(|(i, p)| async move { (p.1.clone(), callback(&app.client, &app.address, p, first + i).await) })
+        .buffer_unordered(8)
+        .collect()
+        .await
+}
+
+/// Every reply is applied, already confirmed or retry; every payment acknowledged is paid.
+async fn nothing_acknowledged_that_is_not_committed(app: &TestApp, replies: &[(String, String)]) {
+    for (id, code) in replies {
+        assert!(["00", "02", "99"].contains(&code.as_str()), "{id}: only applied or retry: {code}");
+        if code != "99" {
+            let p = app.store.get_payment(id).await.unwrap().unwrap();
+            assert_eq!(p.status.as_str(), "paid", "{id}: acknowledged ({code}), so committed");
+        }
+    }
+}
+
+/// After recovery: every payment's callback, sent again, is acknowledged; each payment is paid
+/// with one confirmation posting; the chain verifies.
+async fn recovers(app: &TestApp, payments: &[(String, String, i64)]) {
+    let mut codes = Vec::new();
+    for _ in 0..50 {
+        codes = callbacks(app, payments, 0).await;
+        if codes.iter().all(|(_, c)| c == "00" || c == "02") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(codes.iter().all(|(_, c)| c == "00" || c == "02"), "recovered without a restart: {codes:?}");
+    let entries = app.store.ledger_entries(0, 100_000).await.unwrap();
+    for (txn_ref, id, _) in payments {
+        let p = app.store.get_payment(id).await.unwrap().unwrap();
+        assert_eq!(p.status.as_str(), "paid", "{txn_ref}");
+        let postings: std::collections::BTreeSet<&str> = entries
+            .iter()
+            .filter(|e| e.kind == "payment_confirmed" && e.refs.contains(&format!("payment={id};")))
+            .map(|e| e.posting_id.as_str())
+            .collect();
+        assert_eq!(postings.len(), 1, "{txn_ref}: one confirmation posting");
+    }
+    let finance = app.token_for(Role::Finance).await;
+    let (s, v) = read_json(app.get("/api/v1/ledger/verify", &finance).await).await;
+    assert_eq!((s, &v["ok"]), (200, &json!(true)), "{v}");
+}
+
+async fn app_on(url: String, dir: Option<tempfile::TempDir>, db: Db) -> TestApp {
+    app_with(url, dir, db, &[]).await
+}
+
+async fn app_with(url: String, dir: Option<tempfile::TempDir>, db: Db, extra: &[(&str, &str)]) -> TestApp {
+    let mut env = crate::helpers::gateway_env("http://127.0.0.1:9");
+    env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    let refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    spawn_app_on(db, url, dir, &refs, Arc::new(ShiftedClock::starting_at(chrono::Utc::now()))).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgresql_gone_and_back_under_callbacks_loses_nothing() {
+    use sqlx::Connection as _;
+    let Some((url, _)) = crate::helpers::fresh_db(Db::Postgres).await else { return };
+    let app = app_on(url.clone(), None, Db::Postgres).await;
+    let portal = app.token_for(Role::Portal).await;
+    let payments = pending(&app, &portal, 0, 40).await;
+    let (base, name) = url.rsplit_once('/').unwrap();
+    let name = name.split('?').next().unwrap().to_owned();
+    let mut admin = sqlx::PgConnection::connect(&format!("{base}/postgres")).await.unwrap();
+    let (first, second) = payments.split_at(20);
+    // Half the callbacks while the database is up, racing the outage.
+    let before = tokio::spawn({
+        let (address, first) = (app.address.clone(), first.to_vec());
+        async move {
+            let client = reqwest::Client::new();
+            let mut codes = Vec::new();
+            for (i, p) in first.iter().enumerate() {
+                codes.push((p.1.clone(), callback(&client, &address, p, i).await));
+            }
+            codes
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    sqlx::query(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false")).execute(&mut admin).await.unwrap();
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+        .bind(&name)
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    // The rest while it is down: the gateway is told to retry, promptly.
+    let down = callbacks(&app, second, 20).await;
+    assert!(down.iter().all(|(_, c)| c == "99"), "the database is down: retry: {down:?}");
+    let up_front = before.await.unwrap();
+    sqlx::query(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true")).execute(&mut admin).await.unwrap();
+    nothing_acknowledged_that_is_not_committed(&app, &[up_front, down].concat()).await;
+    // The same server, never restarted, applies every retry.
+    recovers(&app, &payments).await;
+    let _ = app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exhausted_connection_pool_answers_retry_and_recovers() {
+    use sqlx::Connection as _;
+    let Some((url, _)) = crate::helpers::fresh_db(Db::Postgres).await else { return };
+    let env = [("FEERECON_DB_MAX_CONNECTIONS", "1"), ("FEERECON_DB_ACQUIRE_TIMEOUT", "1s")];
+    let app = app_with(url.clone(), None, Db::Postgres, &env).await;
+    let portal = app.token_for(Role::Portal).await;
+    let payments = pending(&app, &portal, 0, 20).await;
+    let portal = portal.clone();
+    // A reader holds the server's one connection, waiting on a lock taken elsewhere; the
+    // callbacks then find no connection. (Callbacks share one committer, which waits its turn.)
+    let mut other = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut other).await.unwrap();
+    sqlx::query("LOCK TABLE cases IN ACCESS EXCLUSIVE MODE").execute(&mut other).await.unwrap();
+    let reader = tokio::spawn({
+        let (client, url) = (app.client.clone(), app.url("/api/v1/cases/000.00.12.H62-240715-0001"));
+        async move { client.get(url).bearer_auth(portal).send().await.map(|r| r.status().as_u16()) }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sent = tokio::spawn({
+        let (address, payments) = (app.address.clone(), payments.clone());
+        async move {
+            let client = reqwest::Client::new();
+            let calls = payments.iter().enumerate().map(|(i, p)| {
+                let (client, address) = (&client, &address);
+                async move { (p.1.clone(), callback(client, address, p, i).await) }
+            });
+            futures_util::future::join_all(calls).await
+        }
+    });
+    // Long enough for the committer's three attempts to give up on a connection (1s each), then
+    // the lock goes.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+    let replies = sent.await.unwrap();
+    assert_eq!(reader.await.unwrap().ok(), Some(200), "the reader is served once the lock goes");
+    assert!(replies.iter().any(|(_, c)| c == "99"), "an exhausted pool is a retry: {replies:?}");
+    nothing_acknowledged_that_is_not_committed(&app, &replies).await;
+    recovers(&app, &payments).await;
+    let _ = app.stop().await;
+}
+
+/// A tmpfs mount that is unmounted when dropped.
+struct Mount(std::path::PathBuf, #[allow(dead_code)] tempfile::TempDir);
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// A small tmpfs mount, or `None` (after a loud skip) where mounting is not allowed.
+fn small_tmpfs(size: &str) -> Option<Mount> {
+    let dir = tempfile::tempdir().unwrap();
+    let ok = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+        .arg(dir.path())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        crate::pg::loud("SKIPPED disk full: cannot mount a tmpfs here (needs root)");
+        return None;
+    }
+    Some(Mount(dir.path().to_owned(), dir))
+}
+
+/// Fills the file system holding `path` up to its last few KiB.
+fn fill(path: &std::path::Path) -> u64 {
+    use std::io::Write as _;
+    let mut f = std::fs::File::create(path).unwrap();
+    let chunk = vec![0u8; 4096];
+    let mut written = 0;
+    while f.write_all(&chunk).is_ok() {
+        written += chunk.len() as u64;
+    }
+    let _ = f.sync_all();
+    written
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_disk_full_under_callbacks_loses_nothing() {
+    let Some(mount) = small_tmpfs("24m") else { return };
+    let url = format!("sqlite://{}?mode=rwc", mount.0.join("feerecon.db").display());
+    let app = app_on(url, None, Db::Sqlite).await;
+    let portal = app.token_for(Role::Portal).await;
+    let payments = pending(&app, &portal, 0, 40).await;
+    let filler = mount.0.join("filler");
+    let filled = fill(&filler);
+    let codes = callbacks(&app, &payments, 0).await;
+    assert!(codes.iter().any(|(_, c)| c == "99"), "a full disk is a retry ({filled} bytes of filler): {codes:?}");
+    nothing_acknowledged_that_is_not_committed(&app, &codes).await;
+    // Space freed: the same server applies the retries.
+    std::fs::remove_file(&filler).unwrap();
+    recovers(&app, &payments).await;
+    let _ = app.stop().await;
+    drop(mount);
+}
