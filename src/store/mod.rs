@@ -116,7 +116,6 @@ struct Inner {
     write_lock: Arc<Mutex<()>>,
 }
 
-/// The database. Cheap to clone (one `Arc`); every clone shares the pool.
 /// The connection pool's limits (`FEERECON_DB_MAX_CONNECTIONS`, `FEERECON_DB_ACQUIRE_TIMEOUT`):
 /// a request that finds every connection busy for `acquire_timeout` fails (a callback is then
 /// answered with its gateway's retry reply).
@@ -134,6 +133,7 @@ impl Default for PoolLimits {
     }
 }
 
+/// The database. Cheap to clone (one `Arc`); every clone shares the pool.
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<Inner>,
