@@ -159,8 +159,9 @@ machine() {
   echo "load:    $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min) at start"
 }
 
-echo "run.sh: building the benchmarks (release)"
-cargo bench --no-run -q
+# Only the benchmarks of the sections asked for (each section is the benchmark of its name).
+echo "run.sh: building the benchmarks (release): ${SECTIONS[*]}"
+cargo bench --no-run -q $(printf -- '--bench %s ' "${SECTIONS[@]}")
 
 log="$results_dir/run-$stamp.log"
 {

@@ -32,7 +32,7 @@ use crate::domain::payment::{
 use crate::domain::{BusinessDate, Clock, Money};
 use crate::gateway::Verification;
 use crate::ledger::chain::{AppendError, append_postings};
-use crate::receipts::{IssueError, Issuer, issue_for_payments};
+use crate::receipts::{IssueError, Issuer, number_for_payments};
 use crate::store::payments::AppliedEvent;
 use crate::store::{CallbackRow, OutboxEvent, Payment, PaymentUpdate, Store, StoreError, WriteTx};
 
@@ -552,10 +552,12 @@ impl Batch {
 
     async fn write(mut self, tx: &mut WriteTx, issuer: &Issuer, at: DateTime<Utc>) -> Result<(), CommitError> {
         append_postings(tx, &self.postings, at).await?;
-        // The receipts of the payments confirmed now, after the postings (the lock order of
-        // `receipts::issue`); their events carry them.
+        // The receipts of the payments confirmed now, numbered after the postings (the lock order
+        // of `receipts::issue`); their events carry them. Their signatures are made on other
+        // threads while the rest of the batch is written, and the receipts are written last.
         let confirmed: Vec<&Payment> = self.confirmed.iter().map(|&i| &self.payments[i]).collect();
-        issue_for_payments(tx, issuer, &confirmed, at).await?.attach(&mut self.events);
+        let receipts = number_for_payments(tx, issuer, &confirmed, at).await?;
+        receipts.issued.attach(&mut self.events);
         tx.insert_callbacks(&self.callbacks).await?;
         let updates: Vec<PaymentUpdate> = self
             .changed
@@ -577,6 +579,7 @@ impl Batch {
         tx.record_answers(&self.answers).await?;
         tx.insert_applied_events(&self.outcomes, at).await?;
         tx.insert_outbox(&self.events).await?;
+        receipts.insert(tx).await?;
         Ok(())
     }
 }

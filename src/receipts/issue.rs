@@ -1,7 +1,8 @@
 //! Issuing receipts inside a caller's write transaction, so that a receipt exists exactly when
 //! the money it acknowledges is confirmed (issue 18): the payment committer calls
-//! `issue_for_payments` with the payments a batch confirmed, payment creation with a
-//! budget-covered case, and finance's corrections go through `replace_in` and `adjust_in`.
+//! `number_for_payments` with the payments a batch confirmed, payment creation calls
+//! `issue_for_payments` with a budget-covered case, and finance's corrections go through
+//! `replace_in` and `adjust_in`.
 //!
 //! Numbers: the symbol is the year of issue at +07:00, `T` and the configured letters; the numbers
 //! of one call are allocated together from the (template, symbol, year) sequence by one statement
@@ -11,6 +12,12 @@
 //! sequence belongs to exactly one receipt. Lock order: a transaction that posts to the ledger
 //! appends its postings (the chain's head) before it allocates numbers, and a correction locks
 //! the receipt it corrects before; no transaction takes them the other way round.
+//!
+//! Signatures: a receipt's content, number included, is fixed once its number is allocated, so
+//! the committer's receipts (`number_for_payments`) are signed on blocking threads while it
+//! writes the rest of its batch, and written last (`Signing::insert`): the Ed25519 signatures,
+//! about a fifth of a confirmation's instructions, leave the committer's serial path. The rows
+//! and the signed bytes are those signing in line gives (a unit test compares them).
 
 use std::collections::HashMap;
 
@@ -34,6 +41,9 @@ pub enum IssueError {
     /// The numbers ran out (8 digits), or storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A thread signing receipts beside the transaction did not finish (it panicked).
+    #[error("signing receipts: {0}")]
+    Signing(String),
 }
 
 impl IssueError {
@@ -74,13 +84,29 @@ pub async fn issue_for_payments(
     payments: &[&Payment],
     at: DateTime<Utc>,
 ) -> Result<Issued, IssueError> {
+    let mut signing = number_for_payments(tx, issuer, payments, at).await?;
+    let issued = std::mem::take(&mut signing.issued);
+    signing.insert(tx).await?;
+    Ok(issued)
+}
+
+/// The receipts of payments confirmed now (as `issue_for_payments` issues them), numbered in
+/// `tx` and being signed on other threads while the caller writes the rest of its transaction;
+/// `Signing::insert` waits for the signatures and writes the receipts. A transaction that fails
+/// before `insert` writes no receipt and, rolling back, gives its numbers back.
+pub async fn number_for_payments(
+    tx: &mut WriteTx,
+    issuer: &Issuer,
+    payments: &[&Payment],
+    at: DateTime<Utc>,
+) -> Result<Signing, IssueError> {
     let eligible: Vec<&Payment> = payments
         .iter()
         .copied()
         .filter(|p| matches!(p.status, PaymentStatus::Paid | PaymentStatus::BudgetCovered))
         .collect();
     if eligible.is_empty() {
-        return Ok(Issued::default());
+        return Ok(Signing::default());
     }
     let versions: Vec<(&str, i64)> = eligible.iter().map(|p| (p.case_code.as_str(), p.case_version)).collect();
     let names = tx.applicant_names(&versions).await?;
@@ -103,7 +129,7 @@ pub async fn issue_for_payments(
         };
         drafts.extend(content::originals(&facts, &issuer.settings.budget_payer));
     }
-    let rows = finish(tx, issuer, drafts, "system", at).await?;
+    let rows = number(tx, issuer, drafts, "system", at).await?;
     let mut issued = Issued::default();
     for p in eligible {
         let carried = if p.status == PaymentStatus::Paid { PayerKind::Citizen } else { PayerKind::Budget };
@@ -111,11 +137,88 @@ pub async fn issue_for_payments(
             issued.by_payment.insert(p.payment_id.clone(), r.reference());
         }
     }
-    Ok(issued)
+    Ok(Signing::start(issuer.key()?, rows, issued))
+}
+
+/// Receipts at most this many to a thread when their signatures are made beside the transaction.
+const SIGNED_PER_THREAD: usize = 16;
+
+/// Receipts numbered, their content fixed, their signatures being made on blocking threads
+/// (`number_for_payments`).
+#[derive(Default)]
+pub struct Signing {
+    /// What the portal's events of these payments carry (known once numbered).
+    pub issued: Issued,
+    rows: Vec<ReceiptRow>,
+    /// Per slice of `rows`, in order: its signatures.
+    signatures: Vec<tokio::task::JoinHandle<Vec<String>>>,
+}
+
+impl Signing {
+    fn start(key: std::sync::Arc<crate::ledger::LedgerKey>, mut rows: Vec<ReceiptRow>, issued: Issued) -> Self {
+        let public = key.public_hex();
+        for r in &mut rows {
+            r.public_key.clone_from(&public);
+        }
+        // As many threads as fill up to `SIGNED_PER_THREAD` each, at most one per core.
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        let per = rows.len().div_ceil(threads).max(SIGNED_PER_THREAD);
+        let signatures = rows
+            .chunks(per)
+            .map(|chunk| {
+                let messages: Vec<Vec<u8>> = chunk.iter().map(|r| content::signed_message(&r.content)).collect();
+                let key = key.clone();
+                tokio::task::spawn_blocking(move || messages.iter().map(|m| key.sign_hex(m)).collect())
+            })
+            .collect();
+        Self { issued, rows, signatures }
+    }
+
+    /// Waits for the signatures and writes the receipts in `tx`; returns them.
+    pub async fn insert(self, tx: &mut WriteTx) -> Result<Vec<ReceiptRow>, IssueError> {
+        let rows = self.signed().await?;
+        if !rows.is_empty() {
+            tx.insert_receipts(&rows).await?;
+        }
+        Ok(rows)
+    }
+
+    /// The rows, each with its signature once made.
+    async fn signed(mut self) -> Result<Vec<ReceiptRow>, IssueError> {
+        let mut signed = Vec::with_capacity(self.rows.len());
+        for handle in std::mem::take(&mut self.signatures) {
+            let part = handle.await.map_err(|e| IssueError::Signing(e.to_string()))?;
+            signed.extend(part);
+        }
+        if signed.len() != self.rows.len() {
+            return Err(IssueError::Signing(format!("{} signatures for {} receipts", signed.len(), self.rows.len())));
+        }
+        for (r, s) in self.rows.iter_mut().zip(signed) {
+            r.signature = s;
+        }
+        Ok(self.rows)
+    }
 }
 
 /// Numbers, signs and inserts drafts issued at `at`, in order.
 async fn finish(
+    tx: &mut WriteTx,
+    issuer: &Issuer,
+    drafts: Vec<Draft>,
+    issued_by: &str,
+    at: DateTime<Utc>,
+) -> Result<Vec<ReceiptRow>, IssueError> {
+    let mut rows = number(tx, issuer, drafts, issued_by, at).await?;
+    for r in &mut rows {
+        (r.signature, r.public_key) = issuer.sign(&r.content)?;
+    }
+    tx.insert_receipts(&rows).await?;
+    Ok(rows)
+}
+
+/// Numbers drafts issued at `at`, in order: the receipts' rows with their canonical content,
+/// not yet signed (empty signature and public key).
+async fn number(
     tx: &mut WriteTx,
     issuer: &Issuer,
     drafts: Vec<Draft>,
@@ -141,7 +244,6 @@ async fn finish(
             (d.kind, d.related.as_ref().map(|r| r.receipt_id.clone()), d.payer.clone(), d.reason.clone());
         let c = d.finish(new_id("rct"), TEMPLATE, &symbol, number, at, collector.clone());
         let canonical = c.canonical();
-        let (signature, public_key) = issuer.sign(&canonical)?;
         rows.push(ReceiptRow {
             receipt_id: c.receipt_id.clone(),
             template: TEMPLATE.to_owned(),
@@ -163,11 +265,10 @@ async fn finish(
             issued_by: issued_by.to_owned(),
             reason,
             content: canonical,
-            signature,
-            public_key,
+            signature: String::new(),
+            public_key: String::new(),
         });
     }
-    tx.insert_receipts(&rows).await?;
     Ok(rows)
 }
 
@@ -236,4 +337,54 @@ pub async fn adjust_in(
         content::adjustment(&c, &current, differences, reason).map_err(|e| ReceiptError::Invalid(e.to_string()))?;
     let mut rows = finish(tx, issuer, vec![draft], actor, at).await?;
     rows.pop().ok_or_else(|| ReceiptError::Internal(anyhow::anyhow!("no adjustment was written")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(number: i64) -> ReceiptRow {
+        ReceiptRow {
+            receipt_id: format!("rct_{number}"),
+            template: TEMPLATE.to_owned(),
+            symbol: "26TTP".into(),
+            year: 2026,
+            number,
+            kind: ReceiptKind::Original,
+            related_receipt_id: None,
+            payment_id: Some(format!("pay_{number}")),
+            case_code: crate::domain::CaseCode::parse("000.00.12.H62-260302-0001").unwrap(),
+            payer_kind: PayerKind::Citizen,
+            payer_name: "Lê Thị Hoa".into(),
+            total: 600_000,
+            issued_at: Timestamp::parse("2026-03-02T10:00:00+07:00").unwrap(),
+            issue_date: chrono::NaiveDate::from_ymd_opt(2026, 3, 2).unwrap(),
+            issued_by: "system".into(),
+            reason: None,
+            content: format!(r#"{{"number":{number}}}"#),
+            signature: String::new(),
+            public_key: String::new(),
+        }
+    }
+
+    /// Signed beside the transaction, on several threads: each receipt gets the signature of
+    /// its own content (Ed25519 is deterministic, so it equals signing it alone), in order,
+    /// across the slices the threads took, with the key's public half.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn receipts_signed_beside_the_transaction_each_carry_their_own_contents_signature() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = std::sync::Arc::new(crate::ledger::LedgerKey::load_or_create(&dir.path().join("k")).unwrap());
+        for n in [0usize, 1, SIGNED_PER_THREAD, SIGNED_PER_THREAD + 1, 3 * SIGNED_PER_THREAD + 5] {
+            let rows: Vec<ReceiptRow> = (1..=i64::try_from(n).unwrap()).map(row).collect();
+            let signed = Signing::start(key.clone(), rows.clone(), Issued::default()).signed().await.unwrap();
+            assert_eq!(signed.len(), n);
+            for (r, s) in rows.iter().zip(&signed) {
+                assert_eq!(s.receipt_id, r.receipt_id);
+                assert_eq!(s.signature, key.sign_hex(&content::signed_message(&r.content)), "receipt {}", r.number);
+                assert_eq!(s.public_key, key.public_hex());
+            }
+            let distinct: std::collections::HashSet<&str> = signed.iter().map(|r| r.signature.as_str()).collect();
+            assert_eq!(distinct.len(), n, "every content its own signature");
+        }
+    }
 }

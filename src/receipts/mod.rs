@@ -32,7 +32,7 @@ use crate::ledger::LedgerKey;
 use crate::store::{AuditEvent, ReceiptRow, Store, StoreError};
 use content::{Collector, Content, Item, Payer, QuotedLine, Related, SIGNED_PREFIX};
 
-pub use issue::{IssueError, Issued, issue_for_payments};
+pub use issue::{IssueError, Issued, Signing, issue_for_payments, number_for_payments};
 
 /// What issues receipts: the organisation as configured, the catalogue (fee names and budget
 /// sub-items) and the ledger's signing key. Without a key nothing can be issued, so a
@@ -89,6 +89,11 @@ impl Issuer {
     fn sign(&self, canonical: &str) -> Result<(String, String), IssueError> {
         let key = self.key.as_ref().ok_or(IssueError::NoKey)?;
         Ok((key.sign_hex(&content::signed_message(canonical)), key.public_hex()))
+    }
+
+    /// The signing key, to sign on other threads (`issue::number_for_payments`).
+    fn key(&self) -> Result<Arc<LedgerKey>, IssueError> {
+        self.key.clone().ok_or(IssueError::NoKey)
     }
 }
 

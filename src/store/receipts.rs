@@ -233,20 +233,20 @@ impl WriteTx {
         let mut out = HashMap::new();
         for chunk in versions.chunks(rows_per_statement(2)) {
             let rows: Vec<(String, i64, String)> = on_tx!(self, |c| {
-                let mut q =
-                    sqlx::QueryBuilder::new("SELECT case_code, version, applicant_name FROM case_versions WHERE ");
-                let mut first = true;
+                // A row-value `IN` over a `VALUES` list: one primary-key lookup per pair, where
+                // an `OR` chain of pairs is planned term by term.
+                let mut q = sqlx::QueryBuilder::new(
+                    "SELECT case_code, version, applicant_name FROM case_versions WHERE (case_code, version) IN (VALUES ",
+                );
+                let mut list = q.separated(", ");
                 for (code, version) in chunk {
-                    if !first {
-                        q.push(" OR ");
-                    }
-                    first = false;
-                    q.push("(case_code = ");
-                    q.push_bind(*code);
-                    q.push(" AND version = ");
-                    q.push_bind(*version);
-                    q.push(")");
+                    list.push("(");
+                    list.push_bind_unseparated(*code);
+                    list.push_unseparated(", ");
+                    list.push_bind_unseparated(*version);
+                    list.push_unseparated(")");
                 }
+                q.push(")");
                 q.build_query_as().fetch_all(&mut *c).await
             })?;
             out.extend(rows.into_iter().map(|(c, v, n)| ((c, v), n)));

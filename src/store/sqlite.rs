@@ -18,6 +18,13 @@ pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 /// touches stay in memory between its transactions.
 const WRITER_CACHE_KIB: i64 = 64 * 1024;
 
+/// Prepared statements the writer keeps (sqlx's default is 100). A callback batch's multi-row
+/// statements have a text per row count, about fifteen texts per batch size; with batch sizes
+/// that vary from one transaction to the next, 100 were evicted before they came round again and
+/// every batch prepared its statements anew (parsing and compiling a statement of a few hundred
+/// rows, its triggers included).
+const WRITER_STATEMENTS: usize = 2048;
+
 /// Opens the readers' pool and the writer's: (readers, writer).
 pub(super) async fn connect(url: &str, limits: super::PoolLimits) -> Result<(SqlitePool, SqlitePool), sqlx::Error> {
     let options = SqliteConnectOptions::from_str(url)?
@@ -40,7 +47,9 @@ pub(super) async fn connect(url: &str, limits: super::PoolLimits) -> Result<(Sql
         .max_connections(1)
         .min_connections(1)
         .acquire_timeout(limits.acquire_timeout)
-        .connect_with(options.pragma("cache_size", format!("-{WRITER_CACHE_KIB}")))
+        .connect_with(
+            options.pragma("cache_size", format!("-{WRITER_CACHE_KIB}")).statement_cache_capacity(WRITER_STATEMENTS),
+        )
         .await?;
     Ok((readers, writer))
 }
