@@ -7,6 +7,8 @@
 //!   new ones refused (`ALLOW_CONNECTIONS false`, which the server sees as a database that went
 //!   down, its pool's connections all broken), callbacks sent meanwhile, then connections allowed
 //!   again. The shared test server itself is not stopped: other tests use it at the same time.
+//! - **PostgreSQL restarted**: a server of the test's own (`pg::OwnServer`) stopped at once
+//!   (`pg_ctl stop -m immediate`, as a crash) while callbacks arrive, then started again.
 //! - **Connection pool exhausted** (PostgreSQL): `FEERECON_DB_MAX_CONNECTIONS=1` and
 //!   `FEERECON_DB_ACQUIRE_TIMEOUT=1s`; a table lock held outside the server keeps its one
 //!   connection busy in a callback's transaction while more callbacks arrive and time out waiting
@@ -51,7 +53,7 @@ async fn callback(client: &reqwest::Client, address: &str, p: &(String, String, 
     let (_, payload) = genuine_numbered("vnpay", &p.0, p.2, None, no as u64);
     let (_, body) = send(client, address, "vnpay", "GET", &payload).await;
     let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_else(|_| panic!("a JSON reply: {body}"));
-    v["RspCode"].as_str().unwrap_or_default().to_owned()
+    v["RspCode"].as_str().map(str::to_owned).unwrap_or(body)
 }
 
 /// Sends each payment's genuine callback, eight at a time; returns (payment_id, `RspCode`).
@@ -150,6 +152,40 @@ async fn postgresql_gone_and_back_under_callbacks_loses_nothing() {
     sqlx::query(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true")).execute(&mut admin).await.unwrap();
     nothing_acknowledged_that_is_not_committed(&app, &[up_front, down].concat()).await;
     // The same server, never restarted, applies every retry.
+    recovers(&app, &payments).await;
+    let _ = app.stop().await;
+}
+
+/// The PostgreSQL server itself crashes (`pg_ctl stop -m immediate`) while callbacks arrive and
+/// is started again: a server of this test's own, since the shared one serves other tests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgresql_restarted_under_callbacks_loses_nothing() {
+    let Some(server) = crate::pg::OwnServer::start().await else { return };
+    let app = app_on(server.url.clone(), None, Db::Postgres).await;
+    let portal = app.token_for(Role::Portal).await;
+    let payments = pending(&app, &portal, 0, 40).await;
+    let (first, second) = payments.split_at(20);
+    // Half the callbacks one after another, racing the crash.
+    let before = tokio::spawn({
+        let (address, first) = (app.address.clone(), first.to_vec());
+        async move {
+            let client = reqwest::Client::new();
+            let mut codes = Vec::new();
+            for (i, p) in first.iter().enumerate() {
+                codes.push((p.1.clone(), callback(&client, &address, p, i).await));
+            }
+            codes
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    server.kill().await;
+    // The rest while the server is down: the gateway is told to retry.
+    let down = callbacks(&app, second, 20).await;
+    assert!(down.iter().all(|(_, c)| c == "99"), "the database is down: retry: {down:?}");
+    let up_front = before.await.unwrap();
+    server.start_again().await;
+    nothing_acknowledged_that_is_not_committed(&app, &[up_front, down].concat()).await;
+    // The same service, never restarted, applies every retry.
     recovers(&app, &payments).await;
     let _ = app.stop().await;
 }

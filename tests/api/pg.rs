@@ -136,6 +136,19 @@ fn start() -> Result<PgServer, String> {
         make_template(&server)?;
         return Ok(server);
     }
+    let (_, _, _, port) = init_and_start()?;
+    let server = PgServer {
+        admin_url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+        url_pattern: format!("postgres://postgres@127.0.0.1:{port}/{{db}}"),
+        template: "feerecon_template".into(),
+    };
+    make_template(&server)?;
+    Ok(server)
+}
+
+/// A server initialised in a fresh directory under /tmp and started (stopped and removed by the
+/// watchdog once this process ends): its bin directory, directory, `pg_ctl -o` options and port.
+fn init_and_start() -> Result<(PathBuf, PathBuf, String, u16), String> {
     let bin = find_bin_dir().ok_or("initdb and pg_ctl are neither on PATH nor in /usr/lib/postgresql/*/bin")?;
     let nanos =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
@@ -165,13 +178,7 @@ fn start() -> Result<PgServer, String> {
     pg_ctl.arg("-D").arg(&data).arg("-l").arg(dir.join("server.log")).args(["-w", "-t", "60", "-o", &opts, "start"]);
     pg_ctl.stdout(Stdio::null());
     run(pg_ctl, "pg_ctl start")?;
-    let server = PgServer {
-        admin_url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
-        url_pattern: format!("postgres://postgres@127.0.0.1:{port}/{{db}}"),
-        template: "feerecon_template".into(),
-    };
-    make_template(&server)?;
-    Ok(server)
+    Ok((bin, dir, opts, port))
 }
 
 /// Stops the server and removes its directory once this process is gone.
@@ -222,4 +229,65 @@ fn make_template(server: &PgServer) -> Result<(), String> {
         store.close().await;
         Ok(())
     })
+}
+
+/// A PostgreSQL server of one test's own, which the test may stop and start again (the shared
+/// server cannot be: other tests use it at the same time). Its `postgres` database is migrated.
+pub struct OwnServer {
+    bin: PathBuf,
+    dir: PathBuf,
+    opts: String,
+    pub url: String,
+}
+
+impl OwnServer {
+    /// `Ok(None)` after a loud skip when there is no PostgreSQL and it is not required.
+    pub async fn start() -> Option<Self> {
+        let started = tokio::task::spawn_blocking(init_and_start).await.unwrap_or_else(|e| Err(e.to_string()));
+        let (bin, dir, opts, port) = match started {
+            Ok(s) => s,
+            Err(why) if require_pg() => panic!("FEERECON_REQUIRE_PG=1 but PostgreSQL could not start: {why}"),
+            Err(why) => {
+                loud(&format!(
+                    "SKIPPED (PostgreSQL unavailable: {why}); set FEERECON_REQUIRE_PG=1 to make this a failure"
+                ));
+                return None;
+            }
+        };
+        let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+        let store = feerecon::store::Store::connect(&url).await.expect("connect to the test's own server");
+        store.migrate().await.expect("migrate the test's own server");
+        store.close().await;
+        Some(Self { bin, dir, opts, url })
+    }
+
+    /// Stops the server at once, as a crash would (`pg_ctl stop -m immediate`).
+    pub async fn kill(&self) {
+        let mut c = pg_command(&self.bin.join("pg_ctl"), &self.dir);
+        c.arg("-D").arg(self.dir.join("data")).args(["-w", "stop", "-m", "immediate"]).stdout(Stdio::null());
+        tokio::task::spawn_blocking(move || run(c, "pg_ctl stop")).await.unwrap().unwrap();
+    }
+
+    /// Starts it again on the same port (crash recovery runs first).
+    pub async fn start_again(&self) {
+        let mut c = pg_command(&self.bin.join("pg_ctl"), &self.dir);
+        c.arg("-D")
+            .arg(self.dir.join("data"))
+            .arg("-l")
+            .arg(self.dir.join("server.log"))
+            .args(["-w", "-t", "60", "-o", &self.opts, "start"])
+            .stdout(Stdio::null());
+        tokio::task::spawn_blocking(move || run(c, "pg_ctl start")).await.unwrap().unwrap();
+    }
+}
+
+impl Drop for OwnServer {
+    /// Stops the server now rather than when the test binary ends (the watchdog removes its
+    /// directory then).
+    fn drop(&mut self) {
+        let mut c = pg_command(&self.bin.join("pg_ctl"), &self.dir);
+        c.arg("-D").arg(self.dir.join("data")).args(["stop", "-m", "immediate"]).stdout(Stdio::null());
+        c.stderr(Stdio::null());
+        let _ = c.status();
+    }
 }
