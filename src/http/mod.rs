@@ -207,6 +207,7 @@ impl Application {
             public_url: config.public_url.clone(),
             payment_ttl: config.payment_ttl,
             pending_query_after: config.pending_query_after,
+            callback_deadline: crate::payments::callback_deadline(config.request_timeout),
         });
         let ledger =
             Arc::new(crate::ledger::Ledger { store: store.clone(), key: Some(key.clone()), clock: clock.clone() });

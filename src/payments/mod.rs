@@ -192,6 +192,17 @@ pub struct Service {
     pub public_url: String,
     pub payment_ttl: Duration,
     pub pending_query_after: Duration,
+    /// How long a gateway's callback waits for its outcome to be durable before it is answered
+    /// with the gateway's retry reply (`answer_within`): below the request timeout, so the
+    /// gateway hears its own protocol, never the server's 503.
+    pub callback_deadline: Duration,
+}
+
+/// The callback deadline for a request timeout: 10 s (MoMo wants its answer within 15 s,
+/// reference/gateways.md §MoMo; VNPAY treats a timeout as a failure and retries), and never more
+/// than three quarters of the request timeout.
+pub fn callback_deadline(request_timeout: Duration) -> Duration {
+    Duration::from_secs(10).min(request_timeout * 3 / 4)
 }
 
 fn field(name: &str, reason: impl ToString) -> CreateError {
@@ -418,8 +429,16 @@ impl Service {
             body_length,
             asked: None,
         });
-        let result = match self.committer.submit(job).await {
-            Ok(a) => {
+        let submitted = tokio::time::timeout(self.callback_deadline, self.committer.submit(job));
+        let result = match submitted.await {
+            // Not durable in time (the database down or saturated): the gateway retries, and a
+            // retry of a message that did commit meanwhile is answered as a duplicate.
+            Err(_) => {
+                tracing::error!(%gateway, callback_id, deadline = ?self.callback_deadline,
+                    "callback not durable within the deadline; asking the gateway to retry");
+                CallbackResult::Failure
+            }
+            Ok(Ok(a)) => {
                 // A message refused after its signature verified names a payment the committer
                 // did not load: the case of that payment, for the log. A forged or unchecked
                 // message gets no read (anyone can post one): its reference is logged as a claim.
@@ -430,7 +449,7 @@ impl Service {
                 outcome_log::callback(gateway, &callback_id, &a, verified_case.as_ref().map(|p| p.case_code.as_str()));
                 a.result
             }
-            Err(e) => {
+            Ok(Err(e)) => {
                 tracing::error!(%gateway, callback_id, error = %e, "callback not recorded; asking the gateway to retry");
                 CallbackResult::Failure
             }

@@ -161,7 +161,9 @@ async fn postgresql_gone_and_back_under_callbacks_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgresql_restarted_under_callbacks_loses_nothing() {
     let Some(server) = crate::pg::OwnServer::start().await else { return };
-    let app = app_on(server.url.clone(), None, Db::Postgres).await;
+    // A callback is answered within three quarters of the request timeout (3 s here, 10 s by
+    // default), durable or told to retry.
+    let app = app_with(server.url.clone(), None, Db::Postgres, &[("FEERECON_REQUEST_TIMEOUT", "4s")]).await;
     let portal = app.token_for(Role::Portal).await;
     let payments = pending(&app, &portal, 0, 40).await;
     let (first, second) = payments.split_at(20);
