@@ -73,8 +73,10 @@ ensure_python_yardsticks() {
     if ! python3 -m venv "$venv" 2>/dev/null; then apt_install python3-venv; python3 -m venv "$venv"; fi
     "$venv/bin/pip" install -q --disable-pip-version-check duckdb==1.1.3 pandas==2.2.3
   fi
+  # An absolute path to the venv's own python (not `realpath`, which resolves its symlink to the
+  # system interpreter, outside the venv).
   export FEERECON_BENCH_PYTHON
-  FEERECON_BENCH_PYTHON=$(realpath "$venv/bin/python")
+  FEERECON_BENCH_PYTHON="$(cd "$venv/bin" && pwd)/python"
 }
 
 # openssl for the ledger's yardstick (sha256sum is coreutils).
