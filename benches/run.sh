@@ -99,8 +99,8 @@ fi
 
 # The 30 closed days of the reconciliation's history: each is closed through the product's close
 # (its exceptions resolved, one settlement posting per line): 30 days of a million payments would
-# take hours here; 20,000 payments a day keeps the history to minutes.
-default FEERECON_BENCH_HISTORY_ROWS 20000
+# take hours here; 10,000 payments a day keeps the history to minutes.
+default FEERECON_BENCH_HISTORY_ROWS 10000
 
 # ----------------------------------------------------------------------------------- sections
 
