@@ -10,9 +10,12 @@
 //!    are checked equal to ours;
 //! 3. end to end on SQLite, in a child process of its own (so its peak memory is its own, with
 //!    glibc's default arenas: `MALLOC_ARENA_MAX` is removed): settlement import and run, the
-//!    day's cases and payments seeded beforehand (not timed: callbacks record them all day);
+//!    day's cases and payments seeded beforehand (not timed: callbacks record them all day) as
+//!    the committer records them (status, `paid_at` and the `paid_date` it counts on); its counts
+//!    per category are checked equal to the in-memory step's;
 //! 4. the same on a database already holding `FEERECON_BENCH_HISTORY_DAYS` (30) closed dates of
-//!    `FEERECON_BENCH_HISTORY_ROWS` (as many as the day) payments each (`e2e.rs`).
+//!    `FEERECON_BENCH_HISTORY_ROWS` (as many as the day) payments each, closed as the product
+//!    closes them: exceptions resolved, then `Finance::close` (`e2e.rs`).
 //!
 //! Knobs: `FEERECON_BENCH_ROWS` (1,000,000), `FEERECON_BENCH_STEP=memory|e2e|e2e-history` (one
 //! step alone), `FEERECON_BENCH_PHASES=1` (the run's phase logs), `FEERECON_BENCH_SUMMARY=FILE`
@@ -141,9 +144,29 @@ fn in_memory(dir: &Path) -> (f64, BTreeMap<String, usize>) {
     (secs, counts)
 }
 
+/// What an end-to-end step (a child process) answered on its `E2E` line.
+struct E2e {
+    import: f64,
+    total: f64,
+    peak: f64,
+    counts: BTreeMap<String, usize>,
+}
+
+/// `cat=n,cat=n` (the `E2E` line's counts) and back.
+fn counts_text(c: &BTreeMap<String, usize>) -> String {
+    c.iter().map(|(k, n)| format!("{k}={n}")).collect::<Vec<_>>().join(",")
+}
+
+fn parse_counts(t: &str) -> Option<BTreeMap<String, usize>> {
+    t.split(',')
+        .filter(|p| !p.is_empty())
+        .map(|p| p.split_once('=').and_then(|(k, n)| Some((k.to_owned(), n.parse().ok()?))))
+        .collect()
+}
+
 /// Runs an end-to-end step in a child process (its own peak memory, default malloc arenas) and
-/// returns its `E2E` line: import s, total s, items, peak MiB.
-fn child(step: &str) -> Option<(f64, f64, usize, f64)> {
+/// returns what its `E2E` line says: import s, total s, peak MiB, items per category.
+fn child(step: &str) -> Option<E2e> {
     let me = std::env::current_exe().expect("the benchmark's own path");
     let out = std::process::Command::new(me)
         .env("FEERECON_BENCH_STEP", step)
@@ -159,7 +182,12 @@ fn child(step: &str) -> Option<(f64, f64, usize, f64)> {
     let text = String::from_utf8_lossy(&out.stdout);
     let line = text.lines().find_map(|l| l.strip_prefix("E2E\t"))?;
     let f: Vec<&str> = line.split('\t').collect();
-    Some((f.first()?.parse().ok()?, f.get(1)?.parse().ok()?, f.get(2)?.parse().ok()?, f.get(3)?.parse().ok()?))
+    Some(E2e {
+        import: f.first()?.parse().ok()?,
+        total: f.get(1)?.parse().ok()?,
+        peak: f.get(2)?.parse().ok()?,
+        counts: parse_counts(f.get(3)?)?,
+    })
 }
 
 fn env_usize(k: &str, default: usize) -> usize {
@@ -177,18 +205,22 @@ fn main() {
     let step = std::env::var("FEERECON_BENCH_STEP").unwrap_or_default();
     if step.starts_with("e2e") {
         if std::env::var("FEERECON_BENCH_PHASES").is_ok() {
-            tracing_subscriber::fmt().with_writer(std::io::stderr).init();
+            // Each span's time when it closes: recon.load, recon.inputs, recon.compute, recon.save.
+            tracing_subscriber::fmt()
+                .with_writer(std::io::stderr)
+                .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+                .init();
         }
         let days = if step == "e2e-history" { history } else { 0 };
         let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a runtime");
         let r = rt.block_on(e2e::end_to_end(&dir, n, days, history_rows));
         let peak = vm_hwm_mib();
         println!(
-            "end to end on SQLite ({days} closed days before): import {:.1} s, import + run + store {:.1} s, {} items; \
+            "end to end on SQLite ({days} closed days before): import {:.1} s, import + run + store {:.1} s, {} items {:?}; \
              peak RSS {peak} MiB (from after seeding)",
-            r.import, r.total, r.items
+            r.import, r.total, r.items, r.counts
         );
-        println!("E2E\t{}\t{}\t{}\t{peak}", r.import, r.total, r.items);
+        println!("E2E\t{}\t{}\t{peak}\t{}", r.import, r.total, counts_text(&r.counts));
         return;
     }
     let mut runs = Vec::new();
@@ -237,9 +269,17 @@ fn main() {
         ]);
     }
     let plain = child("e2e");
-    if let Some((import, total, _, peak)) = plain {
+    if let Some(E2e { import, total, peak, counts }) = &plain {
+        // The run classifies what the in-memory step classifies: the same counts per category.
+        let same = *counts == ours;
+        if !same {
+            println!("end to end: counts DIFFER from the in-memory step's: {counts:?}");
+        }
         rows.push([
-            format!("day end to end on SQLite, {n} rows (import {import:.1} s)"),
+            format!(
+                "day end to end on SQLite, {n} rows (import {import:.1} s; counts {} the in-memory step's)",
+                if same { "equal" } else { "DIFFER from" }
+            ),
             format!("{total:.1} s"),
             format!("< {GOAL_E2E_S} s"),
             format!("{:.2}", GOAL_E2E_S / total),
@@ -252,9 +292,12 @@ fn main() {
         ]);
     }
     if history > 0
-        && let Some((_, total, _, peak)) = child("e2e-history")
+        && let Some(E2e { total, peak, counts, .. }) = child("e2e-history")
     {
-        let base = plain.map_or(f64::NAN, |p| p.1);
+        let base = plain.as_ref().map_or(f64::NAN, |p| p.total);
+        if counts != ours {
+            println!("after the history: counts DIFFER from the in-memory step's: {counts:?}");
+        }
         rows.push([
             format!("the same day after {history} closed days of {history_rows} rows"),
             format!("{total:.1} s ({:.2}× the fresh database), peak {peak:.0} MiB", total / base),

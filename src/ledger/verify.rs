@@ -153,7 +153,7 @@ fn check_rows(entries_csv: &[u8], m: &Manifest) -> Result<(Vec<Row>, Vec<String>
     let mut found = Found::default();
     let mut rows: Vec<Row> = Vec::with_capacity(usize::try_from(m.entry_count).unwrap_or(0).min(1 << 24));
     let mut accounts: Vec<String> = Vec::new();
-    let mut account_index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut account_index: rustc_hash::FxHashMap<String, usize> = rustc_hash::FxHashMap::default();
     // The chain so far: the previous entry's hash as written, and as raw bytes recomputed.
     let mut prev_text: String = m.anchor_hash.clone();
     let mut prev_raw: Option<[u8; 32]> = {
@@ -162,7 +162,12 @@ fn check_rows(entries_csv: &[u8], m: &Manifest) -> Result<(Vec<Row>, Vec<String>
     };
     // The posting being read: id, first seq, debits, credits.
     let mut posting: Option<(String, i64, i64, i64)> = None;
-    let mut by_date: BTreeMap<chrono::NaiveDate, Vec<Option<Sides>>> = BTreeMap::new();
+    // Sides per account index, per date in order of appearance; `day` is the current row's.
+    let mut by_date: Vec<(chrono::NaiveDate, Vec<Option<Sides>>)> = Vec::new();
+    let mut day = usize::MAX;
+    // The previous row's date as written, and parsed: rows come by date, so most rows reuse it.
+    let mut date_text = String::new();
+    let mut date = chrono::NaiveDate::MIN;
     let mut canonical = Vec::with_capacity(512);
     let mut rec = csv::StringRecord::new();
     let mut expected_seq = m.first_seq;
@@ -183,7 +188,18 @@ fn check_rows(entries_csv: &[u8], m: &Manifest) -> Result<(Vec<Row>, Vec<String>
                 format!("expected seq {expected_seq}, found {seq} (a row missing, added or moved)"),
             ));
         }
-        let date = chrono::NaiveDate::parse_from_str(f(1), "%Y-%m-%d").map_err(|_| fail(seq, "bad business_date"))?;
+        if day == usize::MAX || f(1) != date_text {
+            date = chrono::NaiveDate::parse_from_str(f(1), "%Y-%m-%d").map_err(|_| fail(seq, "bad business_date"))?;
+            date_text.clear();
+            date_text.push_str(f(1));
+            day = match by_date.iter().rposition(|(d, _)| *d == date) {
+                Some(i) => i,
+                None => {
+                    by_date.push((date, Vec::new()));
+                    by_date.len() - 1
+                }
+            };
+        }
         let (posting_id, kind, line_no, account) = (f(2), f(3), num(4)?, f(5));
         let (debit, credit) = (num(6)?, num(7)?);
         let (memo, refs, prev_hash, hash) = (f(8), f(9), f(10), f(11));
@@ -218,13 +234,17 @@ fn check_rows(entries_csv: &[u8], m: &Manifest) -> Result<(Vec<Row>, Vec<String>
                 *cr += credit;
             }
             _ => {
-                if let Some((id, start, dr, cr)) = posting.take()
-                    && dr != cr
-                    && found.balance.is_none()
-                {
-                    found.balance = Some(fail(start, format!("posting {id} does not balance ({dr} ≠ {cr})")));
+                // The id's buffer is reused from one posting to the next.
+                let mut id = String::new();
+                if let Some((previous, start, dr, cr)) = posting.take() {
+                    if dr != cr && found.balance.is_none() {
+                        found.balance = Some(fail(start, format!("posting {previous} does not balance ({dr} ≠ {cr})")));
+                    }
+                    id = previous;
+                    id.clear();
                 }
-                posting = Some((posting_id.to_owned(), seq, debit, credit));
+                id.push_str(posting_id);
+                posting = Some((id, seq, debit, credit));
             }
         }
 
@@ -237,11 +257,11 @@ fn check_rows(entries_csv: &[u8], m: &Manifest) -> Result<(Vec<Row>, Vec<String>
                 accounts.len() - 1
             }
         };
-        let day = by_date.entry(date).or_default();
-        if day.len() <= account {
-            day.resize(account + 1, None);
+        let sides = &mut by_date[day].1;
+        if sides.len() <= account {
+            sides.resize(account + 1, None);
         }
-        let sides = day[account].get_or_insert_with(Sides::default);
+        let sides = sides[account].get_or_insert_with(Sides::default);
         sides.debit += debit;
         sides.credit += credit;
         let mut h = [0u8; 64];
@@ -280,6 +300,7 @@ fn check_rows(entries_csv: &[u8], m: &Manifest) -> Result<(Vec<Row>, Vec<String>
     let mut by_account: BTreeMap<String, Sides> = BTreeMap::new();
     let mut dates: BTreeMap<String, BTreeMap<String, Sides>> = BTreeMap::new();
     for (date, sides) in &by_date {
+        // Each date appears once in `by_date`.
         let day = dates.entry(String::from_utf8_lossy(&iso_date(*date)).into_owned()).or_default();
         for (i, s) in sides.iter().enumerate() {
             let Some(s) = s else { continue };
