@@ -15,7 +15,10 @@
 //!   for a connection; then the lock is released.
 //! - **Disk full** (SQLite): the database file on a small tmpfs mount, the mount filled up by
 //!   another file, callbacks sent (SQLITE_FULL), then the filler removed. Needs `mount` (root);
-//!   a loud skip otherwise.
+//!   a loud skip otherwise. A settlement import on the full disk fails whole and succeeds once
+//!   space is freed.
+//! - **SQLite's writer held elsewhere**: another process keeps a write transaction open; the
+//!   callbacks' deadline answers "retry" while the service waits for SQLite's busy timeout.
 //!
 //! The checks are the same: each reply is "applied" (and then the payment is paid) or the
 //! gateway's retry reply (`99`); after recovery every retried callback is applied, each payment has
@@ -279,14 +282,66 @@ async fn sqlite_disk_full_under_callbacks_loses_nothing() {
     let app = app_on(url, None, Db::Sqlite).await;
     let portal = app.token_for(Role::Portal).await;
     let payments = pending(&app, &portal, 0, 40).await;
+    let finance = app.token_for(Role::Finance).await;
     let filler = mount.0.join("filler");
     let filled = fill(&filler);
     let codes = callbacks(&app, &payments, 0).await;
     assert!(codes.iter().any(|(_, c)| c == "99"), "a full disk is a retry ({filled} bytes of filler): {codes:?}");
     nothing_acknowledged_that_is_not_committed(&app, &codes).await;
-    // Space freed: the same server applies the retries.
+    // A settlement import on the full disk: refused as a server-side failure, nothing of it kept.
+    let file = settlement_file(5_000);
+    let files_before = crate::recon::stored_files(&app, &finance).await;
+    let (status, v) = crate::recon::upload_as(&app, &finance, "vnpay", "canonical", file.clone()).await;
+    // SPEC §4.1: a server-side failure is `internal` with a generic message (the cause, SQLite's
+    // "database or disk is full", goes to the server's log).
+    assert_eq!((status, v["error"]["code"].as_str()), (500, Some("internal")), "an import on a full disk: {v}");
+    assert_eq!(crate::recon::stored_files(&app, &finance).await, files_before, "nothing of the import is kept");
+    // Space freed: the same server applies the retries, and the same file imports.
     std::fs::remove_file(&filler).unwrap();
     recovers(&app, &payments).await;
+    let (status, v) = crate::recon::upload_as(&app, &finance, "vnpay", "canonical", file).await;
+    assert_eq!(status, 201, "{v}");
     let _ = app.stop().await;
     drop(mount);
+}
+
+/// A canonical VNPAY settlement file of `n` lines (naming no payment: unmatched lines are still
+/// stored with the file).
+fn settlement_file(n: usize) -> Vec<u8> {
+    use feerecon::settlement::{Line, LineStatus, Profile, write};
+    let at = chrono::DateTime::parse_from_rfc3339("2024-07-15T09:00:00+07:00").unwrap().to_utc();
+    let lines: Vec<Line> = (1..=n)
+        .map(|i| Line {
+            line_no: i + 1,
+            gateway_txn_no: format!("88{i:06}"),
+            txn_ref: format!("240715F{i:06}"),
+            amount: 135_000,
+            fee: 1_100,
+            txn_time: at,
+            status: LineStatus::Success,
+        })
+        .collect();
+    write(&Profile::canonical(), &lines)
+}
+
+/// SQLite's one writer held by another process (a `BEGIN IMMEDIATE` left open, as a stuck
+/// maintenance script would): the service's writes wait for SQLite's busy timeout, and callbacks
+/// are answered with the gateway's retry reply within the callback deadline instead of waiting;
+/// once the other process lets go, the same server applies the retries. SQLite's counterpart of
+/// the exhausted pool: its writer is one connection behind a queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_writer_held_elsewhere_answers_retry_and_recovers() {
+    use sqlx::Connection as _;
+    let Some((url, dir)) = crate::helpers::fresh_db(Db::Sqlite).await else { return };
+    let app = app_with(url.clone(), dir, Db::Sqlite, &[("FEERECON_REQUEST_TIMEOUT", "4s")]).await;
+    let portal = app.token_for(Role::Portal).await;
+    let payments = pending(&app, &portal, 0, 12).await;
+    let mut other = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut other).await.unwrap();
+    let codes = callbacks(&app, &payments, 0).await;
+    assert!(codes.iter().all(|(_, c)| c == "99"), "the writer is held elsewhere: retry: {codes:?}");
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+    nothing_acknowledged_that_is_not_committed(&app, &codes).await;
+    recovers(&app, &payments).await;
+    let _ = app.stop().await;
 }
