@@ -373,3 +373,68 @@ mod finance_work_survives_kill_9_at_random_moments {
         finance_work_survives_kill_9(Db::Postgres).await;
     }
 }
+
+crate::both_backends! {
+    /// `feerecon settlement import` killed (`kill -9`) at moments spread over its run: the file is
+    /// whole (its first and last lines, the row's line count) or absent, never partial; the
+    /// user's retry imports it once, and a retry after a whole import is refused naming it.
+    async fn a_killed_cli_settlement_import_is_whole_or_absent(app: TestApp) {
+        use feerecon::settlement::LineStatus;
+        const LINES: usize = 20_000;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("vnpay-day.csv");
+        std::fs::write(&file, crate::db_faults::settlement_file(LINES)).unwrap();
+        let (first, last) = ("88000001".to_owned(), format!("88{LINES:06}"));
+        let whole_or_absent = || async {
+            let files = app.store.settlement_files(None).await.unwrap();
+            let a = app.store.settlement_line(Gateway::Vnpay, &first, LineStatus::Success).await.unwrap();
+            let b = app.store.settlement_line(Gateway::Vnpay, &last, LineStatus::Success).await.unwrap();
+            match files.as_slice() {
+                [] => assert!(a.is_none() && b.is_none(), "no file, no lines"),
+                [f] => {
+                    assert_eq!(f.line_count, LINES as i64, "the file row counts every line");
+                    assert!(a.is_some() && b.is_some(), "a stored file has its first and last lines");
+                }
+                more => panic!("one import at most: {} files", more.len()),
+            }
+            files.len()
+        };
+        let mut killed = 0;
+        for after_ms in [30u64, 150, 400, 800, 1_500] {
+            if whole_or_absent().await == 1 {
+                break;
+            }
+            let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_feerecon"))
+                .args(["settlement", "import", "--gateway", "vnpay", "--profile", "canonical", "--operator", "thu"])
+                .arg(&file)
+                .env("FEERECON_DATABASE_URL", &app.database_url)
+                .env("FEERECON_LEDGER_KEY", crate::helpers::test_key_path(&app.database_url))
+                .env_remove("RUST_LOG")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .kill_on_drop(true)
+                .spawn()
+                .unwrap();
+            tokio::select! {
+                st = child.wait() => assert!(st.unwrap().success(), "an import that ran to its end succeeds"),
+                () = tokio::time::sleep(Duration::from_millis(after_ms)) => {
+                    child.start_kill().unwrap();
+                    let _ = child.wait().await;
+                    killed += 1;
+                }
+            }
+        }
+        assert!(killed >= 1, "the import was killed at least once (its first kill comes at 30 ms)");
+        crate::pg::loud(&format!("settlement import: {killed} kills, stored after them: {}", whole_or_absent().await));
+        let path = file.to_str().unwrap();
+        let args = ["settlement", "import", "--gateway", "vnpay", "--profile", "canonical", "--operator", "thu", path];
+        if whole_or_absent().await == 0 {
+            let r = crate::cli::feerecon(&app.database_url, &args, "", &[]).await;
+            assert_eq!(r.code, 0, "the retry after {killed} kills imports: {}", r.stderr);
+        }
+        assert_eq!(whole_or_absent().await, 1);
+        let again = crate::cli::feerecon(&app.database_url, &args, "", &[]).await;
+        assert_ne!(again.code, 0, "the same file twice is refused");
+        assert_eq!(whole_or_absent().await, 1);
+    }
+}

@@ -307,7 +307,7 @@ async fn sqlite_disk_full_under_callbacks_loses_nothing() {
 
 /// A canonical VNPAY settlement file of `n` lines (naming no payment: unmatched lines are still
 /// stored with the file).
-fn settlement_file(n: usize) -> Vec<u8> {
+pub(crate) fn settlement_file(n: usize) -> Vec<u8> {
     use feerecon::settlement::{Line, LineStatus, Profile, write};
     let at = chrono::DateTime::parse_from_rfc3339("2024-07-15T09:00:00+07:00").unwrap().to_utc();
     let lines: Vec<Line> = (1..=n)
