@@ -413,6 +413,7 @@ impl Load for CallbackLoad {
                 .map(|e| e.posting_id.as_str())
                 .collect();
             assert_eq!(postings.len(), 1, "{txn_ref}: one confirmation posting");
+            one_signed_receipt(h, &p).await;
         }
         let v = h.ledger_verifies().await;
         assert_eq!(v["ok"], true, "{v}");
@@ -450,4 +451,25 @@ mod callbacks_survive_kill_9_at_random_moments {
     async fn postgres() {
         callbacks_survive_kill_9(Db::Postgres).await;
     }
+}
+
+/// A paid payment has exactly one receipt (issued in its confirmation's transaction), for its
+/// amount, whose Ed25519 signature holds over the receipt's canonical content; the receipt
+/// numbers of its series have no duplicate and no gap.
+pub async fn one_signed_receipt(h: &Harness, p: &feerecon::store::Payment) {
+    use ed25519_dalek::Verifier as _;
+    let receipts = h.store.case_receipts(&p.case_code).await.unwrap();
+    let mine: Vec<_> = receipts.iter().filter(|r| r.payment_id.as_deref() == Some(p.payment_id.as_str())).collect();
+    assert_eq!(mine.len(), 1, "{}: one receipt per paid payment", p.payment_id);
+    let r = mine[0];
+    assert_eq!(r.total, p.amount.dong(), "{}: the receipt is for the amount paid", p.payment_id);
+    let mut pk = [0u8; 32];
+    let mut sg = [0u8; 64];
+    hex::decode_to_slice(&r.public_key, &mut pk).unwrap();
+    hex::decode_to_slice(&r.signature, &mut sg).unwrap();
+    let key = ed25519_dalek::VerifyingKey::from_bytes(&pk).unwrap();
+    let message = [feerecon::receipts::content::SIGNED_PREFIX.as_bytes(), r.content.as_bytes()].concat();
+    assert!(key.verify(&message, &ed25519_dalek::Signature::from_bytes(&sg)).is_ok(), "{}: signature", r.receipt_id);
+    let (last, numbers) = h.store.receipt_numbering(&r.template, &r.symbol, r.year).await.unwrap();
+    assert_eq!(numbers, (1..=last).collect::<Vec<_>>(), "receipt numbers without duplicate or gap");
 }

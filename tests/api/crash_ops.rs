@@ -313,6 +313,7 @@ impl Load for OpsLoad {
                 };
                 assert_eq!(postings("payment_confirmed"), 1, "{txn_ref}: one confirmation");
                 assert_eq!(postings("settlement"), 1, "{txn_ref}: settled once");
+                crate::crash::one_signed_receipt(h, &p).await;
                 for e in h.store.case_events(&crate::helpers::cc(code)).await.unwrap() {
                     events.insert(e.event_id);
                 }
@@ -375,7 +376,8 @@ mod finance_work_survives_kill_9_at_random_moments {
 }
 
 crate::both_backends! {
-    /// `feerecon settlement import` killed (`kill -9`) at moments spread over its run: the file is
+    /// `feerecon settlement import` killed (`kill -9`) at a tenth, three tenths... of the time a
+    /// whole import takes (measured first on a database of its own): the file is
     /// whole (its first and last lines, the row's line count) or absent, never partial; the
     /// user's retry imports it once, and a retry after a whole import is refused naming it.
     async fn a_killed_cli_settlement_import_is_whole_or_absent(app: TestApp) {
@@ -399,8 +401,19 @@ crate::both_backends! {
             }
             files.len()
         };
+        // How long one whole import takes here, on a database of its own: the kills are spread
+        // over that time, so most land while the file is being written, not before it starts.
+        let path = file.to_str().unwrap();
+        let args = ["settlement", "import", "--gateway", "vnpay", "--profile", "canonical", "--operator", "thu", path];
+        let db = if app.database_url.starts_with("sqlite") { Db::Sqlite } else { Db::Postgres };
+        let (probe, _probe_dir) = crate::helpers::fresh_db(db).await.unwrap();
+        let started = std::time::Instant::now();
+        let whole = crate::cli::feerecon(&probe, &args, "", &[]).await;
+        assert_eq!(whole.code, 0, "{}", whole.stderr);
+        let full = started.elapsed();
         let mut killed = 0;
-        for after_ms in [30u64, 150, 400, 800, 1_500] {
+        for tenths in [1u32, 3, 5, 7, 9] {
+            let after = full * tenths / 10;
             if whole_or_absent().await == 1 {
                 break;
             }
@@ -417,17 +430,19 @@ crate::both_backends! {
                 .unwrap();
             tokio::select! {
                 st = child.wait() => assert!(st.unwrap().success(), "an import that ran to its end succeeds"),
-                () = tokio::time::sleep(Duration::from_millis(after_ms)) => {
+                () = tokio::time::sleep(after) => {
                     child.start_kill().unwrap();
                     let _ = child.wait().await;
                     killed += 1;
                 }
             }
         }
-        assert!(killed >= 1, "the import was killed at least once (its first kill comes at 30 ms)");
-        crate::pg::loud(&format!("settlement import: {killed} kills, stored after them: {}", whole_or_absent().await));
-        let path = file.to_str().unwrap();
-        let args = ["settlement", "import", "--gateway", "vnpay", "--profile", "canonical", "--operator", "thu", path];
+        assert!(killed >= 1, "the import was killed at least once (the first kill comes at a tenth of its time)");
+        crate::pg::loud(&format!(
+            "settlement import ({} ms whole): {killed} kills, stored after them: {}",
+            full.as_millis(),
+            whole_or_absent().await
+        ));
         if whole_or_absent().await == 0 {
             let r = crate::cli::feerecon(&app.database_url, &args, "", &[]).await;
             assert_eq!(r.code, 0, "the retry after {killed} kills imports: {}", r.stderr);

@@ -246,7 +246,8 @@ impl Drop for Mount {
     }
 }
 
-/// A small tmpfs mount, or `None` (after a loud skip) where mounting is not allowed.
+/// A small tmpfs mount, or `None` (after a loud skip) where mounting is not allowed; as root a
+/// failed mount fails the test.
 fn small_tmpfs(size: &str) -> Option<Mount> {
     let dir = tempfile::tempdir().unwrap();
     let ok = std::process::Command::new("mount")
@@ -256,6 +257,8 @@ fn small_tmpfs(size: &str) -> Option<Mount> {
         .status()
         .is_ok_and(|s| s.success());
     if !ok {
+        // CI runs as root: there a mount that fails is a failure, not a skip.
+        assert!(!crate::pg::is_root(), "running as root, yet a tmpfs could not be mounted (no CAP_SYS_ADMIN?)");
         crate::pg::loud("SKIPPED disk full: cannot mount a tmpfs here (needs root)");
         return None;
     }

@@ -97,7 +97,7 @@ fn find_bin_dir() -> Option<PathBuf> {
     found.pop().map(|(_, b)| b)
 }
 
-fn is_root() -> bool {
+pub fn is_root() -> bool {
     std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
 }
 
