@@ -9,9 +9,10 @@
 #
 # Knobs (environment): FUZZ_MINUTES (per target, default 10; 0 skips fuzzing), FUZZ_TARGETS
 # (default: all), CRASH_CYCLES (default 20), CRASH_PAYMENTS (default 200), FORGERIES (per
-# gateway, default 10000), MODEL_STEPS (default 100000), MODEL_SEED (default: the date),
+# gateway, default 10000), MODEL_STEPS (default 100000; 0 skips), MODEL_SEED (default: the date),
 # TWO_PROCESS_PAYMENTS (default 2000), FAULT_ROUNDS (database-fault tests, default 5),
-# IMPORT_LINES (the many-lines case file, default 9999),
+# IMPORT_LINES (the many-lines case file, default 9999), IMPORT_KILL_ROUNDS (the killed CLI
+# settlement import, default 4),
 # SKIP_PG=1 (SQLite only; otherwise PostgreSQL must be available: FEERECON_REQUIRE_PG=1),
 # PROFILE (cargo profile of the test runs: `test`, the default, reuses the `cargo test` build;
 # `release` builds once more and runs faster), FUZZ_TARGET_DIR (CARGO_TARGET_DIR of the fuzz
@@ -73,6 +74,14 @@ for db in $DBS; do
     done
 done
 
+# 2b. `feerecon settlement import` killed at tenths of a whole import's time, both databases.
+: >"$LOG_DIR/import-kills.log"
+for i in $(seq "${IMPORT_KILL_ROUNDS:-4}"); do
+    cargo test "${CARGO_PROFILE[@]}" --test api crash_ops::a_killed_cli_settlement_import_is_whole_or_absent -- --nocapture \
+        >>"$LOG_DIR/import-kills.log" 2>&1 || { say "import kills round $i: FAILED, see $LOG_DIR/import-kills.log"; exit 1; }
+done
+say "settlement import killed: $(grep -oE '[0-9]+ kills' "$LOG_DIR/import-kills.log" | awk '{s+=$1} END {print s}') kills in ${IMPORT_KILL_ROUNDS:-4} rounds on: $DBS; each time the file whole or absent, imported once"
+
 # 3. Forgeries over HTTP, both databases; the in-memory mutations (10,000 per gateway).
 FEERECON_FORGERIES_PER_GATEWAY=$FORGERIES cargo test "${CARGO_PROFILE[@]}" --test api forgery:: >"$LOG_DIR/forgery.log" 2>&1 \
     || { say "forgery: FAILED, see $LOG_DIR/forgery.log"; exit 1; }
@@ -87,17 +96,19 @@ if [ "${SKIP_PG:-0}" != 1 ]; then
         >"$LOG_DIR/concurrency.log" 2>&1 || { say "two processes: FAILED, see $LOG_DIR/concurrency.log"; exit 1; }
     say "$(grep -E '^two processes: .*each once' "$LOG_DIR/concurrency.log")"
 fi
+: >"$LOG_DIR/db-faults.log"
 for i in $(seq "${FAULT_ROUNDS:-5}"); do
-    cargo test "${CARGO_PROFILE[@]}" --test api db_faults:: -- --nocapture >"$LOG_DIR/db-faults.log" 2>&1 \
+    cargo test "${CARGO_PROFILE[@]}" --test api db_faults:: -- --nocapture >>"$LOG_DIR/db-faults.log" 2>&1 \
         || { say "database faults round $i: FAILED, see $LOG_DIR/db-faults.log"; exit 1; }
 done
-say "database faults: ${FAULT_ROUNDS:-5} rounds of PostgreSQL gone and back, pool exhausted, disk full (tmpfs$(grep -q 'SKIPPED disk full' "$LOG_DIR/db-faults.log" && echo ': SKIPPED, no mount')), nothing lost"
+say "database faults: ${FAULT_ROUNDS:-5} rounds of PostgreSQL gone and back, PostgreSQL crashed and restarted, pool exhausted, SQLite's writer held elsewhere, disk full under callbacks and an import (tmpfs$(grep -q 'SKIPPED disk full' "$LOG_DIR/db-faults.log" && echo ': SKIPPED in some round, no mount')), nothing lost"
 FEERECON_BAD_IMPORT_LINES=${IMPORT_LINES:-9999} cargo test "${CARGO_PROFILE[@]}" --test api -- bad_imports:: bad_files:: >"$LOG_DIR/bad-files.log" 2>&1 \
     || { say "bad files: FAILED, see $LOG_DIR/bad-files.log"; exit 1; }
 say "bad files: settlement, case and policy files refused or accepted as SPEC says; a ${IMPORT_LINES:-9999}-record case file"
 
-# 5. The long model run.
-for db in $DBS; do
+# 5. The long model run (MODEL_STEPS=0 skips it).
+[ "$MODEL_STEPS" = 0 ] && DBS_MODEL="" || DBS_MODEL=$DBS
+for db in $DBS_MODEL; do
     FEERECON_MODEL_SEED=$MODEL_SEED FEERECON_MODEL_STEPS=$MODEL_STEPS FEERECON_MODEL_DB=$db \
         cargo test "${CARGO_PROFILE[@]}" --test api model::long -- --ignored --nocapture >"$LOG_DIR/model-$db.log" 2>&1 \
         || { say "model $db: FAILED (seed $MODEL_SEED), see $LOG_DIR/model-$db.log"; exit 1; }
