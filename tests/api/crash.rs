@@ -188,6 +188,7 @@ impl Harness {
         }
         load.recover(self).await;
         load.check(self).await;
+        assert!(self.kills_mid_load >= 1, "at least one kill landed while the load was in flight");
         eprintln!(
             "crash test on {:?}: {} kills ({} while callbacks were in flight) in {:.1?}; {}",
             self.db,

@@ -238,18 +238,19 @@ async fn a_full_run_at_debug_level_logs_no_secret() {
     let res = client.get(format!("{base}/payments")).header("cookie", &session).send().await.unwrap();
     assert_eq!(res.status(), 200);
     // The webhook receives the portal's events (so the signing path ran).
+    let mut delivered = 0;
     for _ in 0..100 {
-        if store
+        delivered = store
             .notifications(Some(feerecon::domain::payment::DeliveryState::Delivered), None, 100)
             .await
             .unwrap()
-            .len()
-            >= 4
-        {
+            .len();
+        if delivered >= 4 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    assert!(delivered >= 4, "the signed webhook deliveries ran: {delivered} delivered");
     let _ = clock.now();
     child.kill().await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
