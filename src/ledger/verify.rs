@@ -18,13 +18,14 @@
 //! alone that an export was cut down to an earlier signed checkpoint at either end (every row left
 //! is still signed): compare `first_seq`/`last_seq` with the checkpoints the ledger lists.
 
-use std::collections::BTreeMap;
+mod rows;
 
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 
-use super::export::{ENTRIES_HEADER, Manifest, ManifestCheckpoint, Sides};
-use crate::domain::chain::{GENESIS, link_hex};
-use crate::domain::ledger::{EXPORT_CHECKPOINT, EntryFields, Totals, checkpoint_message, iso_date};
+use self::rows::{Row, check_rows};
+use super::export::{Manifest, ManifestCheckpoint};
+use crate::domain::chain::GENESIS;
+use crate::domain::ledger::{EXPORT_CHECKPOINT, Totals, checkpoint_message};
 
 /// What a verification found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,33 +48,6 @@ pub struct Failure {
 
 fn fail(seq: i64, reason: impl Into<String>) -> Failure {
     Failure { seq, reason: reason.into() }
-}
-
-/// What the checks after the first pass need of an entry (the rest is checked as it is read).
-struct Row {
-    /// Index into the accounts seen.
-    account: usize,
-    debit: i64,
-    credit: i64,
-    /// The entry's hash: 64 lower-case hex digits (it equals the recomputed one when the chain
-    /// check passed).
-    hash: [u8; 64],
-}
-
-/// The first failure of each kind found during the pass over the rows; the reported one is
-/// chosen in the documented order, as if each check ran over all rows in turn.
-#[derive(Default)]
-struct Found {
-    chain: Option<Failure>,
-    balance: Option<Failure>,
-}
-
-impl Found {
-    fn chain(&mut self, f: impl FnOnce() -> Failure) {
-        if self.chain.is_none() {
-            self.chain = Some(f());
-        }
-    }
 }
 
 fn verifying_key(hex_key: &str) -> Result<VerifyingKey, Failure> {
@@ -140,180 +114,6 @@ pub fn verify(entries_csv: &[u8], manifest_json: &[u8], pinned: Option<&str>) ->
         checkpoints: m.checkpoints.len(),
         public_key: m.public_key,
     })
-}
-
-/// One pass over `entries.csv`: each row read, linked, hashed and added to its posting and to the
-/// totals. Failures come out in the order of the module docs.
-fn check_rows(entries_csv: &[u8], m: &Manifest) -> Result<(Vec<Row>, Vec<String>), Failure> {
-    let mut rdr = csv::ReaderBuilder::new().has_headers(true).from_reader(entries_csv);
-    let header = rdr.headers().map_err(|e| fail(0, format!("entries.csv: {e}")))?.clone();
-    if header.iter().collect::<Vec<_>>() != ENTRIES_HEADER {
-        return Err(fail(0, "entries.csv has another header"));
-    }
-    let mut found = Found::default();
-    let mut rows: Vec<Row> = Vec::with_capacity(usize::try_from(m.entry_count).unwrap_or(0).min(1 << 24));
-    let mut accounts: Vec<String> = Vec::new();
-    let mut account_index: rustc_hash::FxHashMap<String, usize> = rustc_hash::FxHashMap::default();
-    // The chain so far: the previous entry's hash as written, and as raw bytes recomputed.
-    let mut prev_text: String = m.anchor_hash.clone();
-    let mut prev_raw: Option<[u8; 32]> = {
-        let mut b = [0u8; 32];
-        hex::decode_to_slice(&m.anchor_hash, &mut b).ok().map(|()| b)
-    };
-    // The posting being read: id, first seq, debits, credits.
-    let mut posting: Option<(String, i64, i64, i64)> = None;
-    // Sides per account index, per date in order of appearance; `day` is the current row's.
-    let mut by_date: Vec<(chrono::NaiveDate, Vec<Option<Sides>>)> = Vec::new();
-    let mut day = usize::MAX;
-    // The previous row's date as written, and parsed: rows come by date, so most rows reuse it.
-    let mut date_text = String::new();
-    let mut date = chrono::NaiveDate::MIN;
-    let mut canonical = Vec::with_capacity(512);
-    let mut rec = csv::StringRecord::new();
-    let mut expected_seq = m.first_seq;
-    loop {
-        match rdr.read_record(&mut rec) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => return Err(fail(expected_seq, format!("unreadable row: {e}"))),
-        }
-        let f = |i: usize| rec.get(i).unwrap_or("");
-        let num = |i: usize| {
-            f(i).parse::<i64>().map_err(|_| fail(expected_seq, format!("{} is not a number", ENTRIES_HEADER[i])))
-        };
-        let seq = num(0)?;
-        if seq != expected_seq {
-            return Err(fail(
-                expected_seq,
-                format!("expected seq {expected_seq}, found {seq} (a row missing, added or moved)"),
-            ));
-        }
-        if day == usize::MAX || f(1) != date_text {
-            date = chrono::NaiveDate::parse_from_str(f(1), "%Y-%m-%d").map_err(|_| fail(seq, "bad business_date"))?;
-            date_text.clear();
-            date_text.push_str(f(1));
-            day = match by_date.iter().rposition(|(d, _)| *d == date) {
-                Some(i) => i,
-                None => {
-                    by_date.push((date, Vec::new()));
-                    by_date.len() - 1
-                }
-            };
-        }
-        let (posting_id, kind, line_no, account) = (f(2), f(3), num(4)?, f(5));
-        let (debit, credit) = (num(6)?, num(7)?);
-        let (memo, refs, prev_hash, hash) = (f(8), f(9), f(10), f(11));
-        expected_seq += 1;
-
-        // The chain.
-        if prev_hash != prev_text {
-            found.chain(|| fail(seq, "prev_hash is not the previous entry's hash"));
-        } else if debit < 0 || credit < 0 || (debit > 0 && credit > 0) {
-            found.chain(|| fail(seq, "an entry is either a debit or a credit, never negative"));
-        } else if let Some(prev) = &prev_raw {
-            canonical.clear();
-            EntryFields { seq, business_date: date, posting_id, kind, line_no, account, debit, credit, memo, refs }
-                .canonical_into(&mut canonical);
-            if link_hex(prev, &canonical).as_slice() != hash.as_bytes() {
-                found.chain(|| fail(seq, "the hash does not match the entry"));
-            }
-        } else {
-            found.chain(|| fail(seq, "prev_hash is not a hash"));
-        }
-        prev_text.clear();
-        prev_text.push_str(hash);
-        prev_raw = {
-            let mut b = [0u8; 32];
-            hex::decode_to_slice(hash, &mut b).ok().map(|()| b)
-        };
-
-        // Postings balance (the entries of one posting are contiguous).
-        match &mut posting {
-            Some((id, _, dr, cr)) if id == posting_id => {
-                *dr += debit;
-                *cr += credit;
-            }
-            _ => {
-                // The id's buffer is reused from one posting to the next.
-                let mut id = String::new();
-                if let Some((previous, start, dr, cr)) = posting.take() {
-                    if dr != cr && found.balance.is_none() {
-                        found.balance = Some(fail(start, format!("posting {previous} does not balance ({dr} ≠ {cr})")));
-                    }
-                    id = previous;
-                    id.clear();
-                }
-                id.push_str(posting_id);
-                posting = Some((id, seq, debit, credit));
-            }
-        }
-
-        // Totals, by account index.
-        let account = match account_index.get(account) {
-            Some(i) => *i,
-            None => {
-                accounts.push(account.to_owned());
-                account_index.insert(account.to_owned(), accounts.len() - 1);
-                accounts.len() - 1
-            }
-        };
-        let sides = &mut by_date[day].1;
-        if sides.len() <= account {
-            sides.resize(account + 1, None);
-        }
-        let sides = sides[account].get_or_insert_with(Sides::default);
-        sides.debit += debit;
-        sides.credit += credit;
-        let mut h = [0u8; 64];
-        let text = hash.as_bytes();
-        h[..text.len().min(64)].copy_from_slice(&text[..text.len().min(64)]);
-        rows.push(Row { account, debit, credit, hash: h });
-    }
-    if let Some((id, start, dr, cr)) = posting
-        && dr != cr
-        && found.balance.is_none()
-    {
-        found.balance = Some(fail(start, format!("posting {id} does not balance ({dr} ≠ {cr})")));
-    }
-    let last = expected_seq - 1;
-    if last != m.last_seq || i64::try_from(rows.len()).unwrap_or(-1) != m.entry_count {
-        return Err(fail(
-            last + 1,
-            format!(
-                "the manifest says {} entries through seq {}, the file has {} through {last}",
-                m.entry_count,
-                m.last_seq,
-                rows.len()
-            ),
-        ));
-    }
-    if let Some(f) = found.chain {
-        return Err(f);
-    }
-    if prev_text != m.head_hash {
-        return Err(fail(last, "the last hash is not the manifest's head_hash"));
-    }
-    if let Some(f) = found.balance {
-        return Err(f);
-    }
-    // Totals: an account with no entries in the range is not listed.
-    let mut by_account: BTreeMap<String, Sides> = BTreeMap::new();
-    let mut dates: BTreeMap<String, BTreeMap<String, Sides>> = BTreeMap::new();
-    for (date, sides) in &by_date {
-        // Each date appears once in `by_date`.
-        let day = dates.entry(String::from_utf8_lossy(&iso_date(*date)).into_owned()).or_default();
-        for (i, s) in sides.iter().enumerate() {
-            let Some(s) = s else { continue };
-            let a = by_account.entry(accounts[i].clone()).or_default();
-            a.debit += s.debit;
-            a.credit += s.credit;
-            day.insert(accounts[i].clone(), s.clone());
-        }
-    }
-    if by_account != m.totals_by_account || dates != m.totals_by_date {
-        return Err(fail(0, "the totals do not add up to the manifest's"));
-    }
-    Ok((rows, accounts))
 }
 
 /// Checkpoints: signed, on the chain, and their totals consistent with the entries.
