@@ -63,17 +63,25 @@ impl UnitPattern {
         &self.0
     }
 
-    /// Whether a unit (right-aligned, `000.00.12.H62`) matches; `level_first` is its groups
-    /// from level 1 down (`H62.12.00.000`).
-    pub fn matches(&self, unit: &str, level_first: &str) -> bool {
+    /// Whether a unit (right-aligned, `000.00.12.H62`) matches: exactly, or its groups read from
+    /// level 1 down (`H62.12.00.000`) start with the prefix. Allocates nothing (a quote calls it).
+    pub fn matches(&self, unit: &str) -> bool {
         match self.0.strip_suffix('*') {
-            Some(prefix) => level_first.starts_with(prefix),
+            Some(prefix) => level_first_starts_with(unit, prefix),
             None => self.0 == unit,
         }
     }
 }
 
+/// Whether `level_first(unit)` starts with `prefix`, read group by group without building it.
+fn level_first_starts_with(unit: &str, prefix: &str) -> bool {
+    let mut read =
+        unit.rsplit('.').enumerate().flat_map(|(i, g)| (if i == 0 { "" } else { "." }).bytes().chain(g.bytes()));
+    prefix.bytes().all(|b| read.next() == Some(b))
+}
+
 /// A right-aligned unit code's groups from level 1 down: `000.00.12.H62` → `H62.12.00.000`.
+#[cfg(test)]
 pub fn level_first(unit: &str) -> String {
     unit.rsplit('.').collect::<Vec<_>>().join(".")
 }

@@ -242,8 +242,15 @@ fn phu_tho_applies_the_old_vinh_phuc_rules_to_vinh_phuc_units_only() {
 
 #[test]
 fn unit_patterns_match_exact_codes_and_prefixes_from_level_one_down() {
-    let m = |pat: &str, unit: &str| UnitPattern::parse(pat).unwrap().matches(unit, &policy::level_first(unit));
+    let m = |pat: &str, unit: &str| UnitPattern::parse(pat).unwrap().matches(unit);
     assert_eq!(policy::level_first("000.00.12.H62"), "H62.12.00.000");
+    // Every prefix of the level-first form matches (read without building it), and no other.
+    let lf = policy::level_first("000.00.12.H62");
+    for n in 1..=lf.len() {
+        assert!(m(&format!("{}*", &lf[..n]), "000.00.12.H62"), "{}", &lf[..n]);
+    }
+    assert!(!m("H62.12.00.001*", "000.00.12.H62") && !m("H62.12.00.1*", "000.00.12.H62"));
+    assert!(!m("H62.12.01*", "000.00.12.H62") && !m("H63*", "000.00.12.H62"));
     assert!(m("H62*", "000.00.12.H62"));
     assert!(m("H62.12*", "000.00.12.H62"));
     assert!(!m("H62.15*", "000.00.12.H62"));

@@ -24,7 +24,9 @@ use sha2::{Digest, Sha256};
 use toml::Spanned;
 
 use super::catalogue::{Authority, Catalogue, FeeKind};
-pub use super::conditions::{BasisStatus, UnitPattern, level_first};
+#[cfg(test)]
+pub use super::conditions::level_first;
+pub use super::conditions::{BasisStatus, UnitPattern};
 use super::policy_toml::{Source, enum_set, non_empty, parse_date, parse_effect, string_set, tag_set};
 use super::{LoadError, read_text};
 use crate::domain::{Channel, Money, Subject};
@@ -127,11 +129,11 @@ impl Rule {
     }
 
     /// Whether the receiving unit (`None`: unknown) satisfies the `units` condition.
-    pub fn unit_matches(&self, unit: Option<(&str, &str)>) -> bool {
+    pub fn unit_matches(&self, unit: Option<&str>) -> bool {
         match (&self.units, unit) {
             (None, _) => true,
             (Some(_), None) => false,
-            (Some(p), Some((u, lf))) => p.iter().any(|p| p.matches(u, lf)),
+            (Some(p), Some(u)) => p.iter().any(|p| p.matches(u)),
         }
     }
 

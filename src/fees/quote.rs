@@ -23,7 +23,7 @@ use serde::Serialize;
 use serde::ser::Serializer;
 
 use super::catalogue::{Catalogue, FeeItem, FeeKind, Procedure};
-use super::policy::{Effect, Policy, Rounding, RoundingMode, Rule, channel_bit, level_first, subject_bit};
+use super::policy::{Effect, Policy, Rounding, RoundingMode, Rule, channel_bit, subject_bit};
 use crate::domain::{Case, Channel, Fact, Money, ProcedureCode, Subject, UnitCode};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -270,6 +270,9 @@ pub struct FeeEngine {
     /// For each procedure (catalogue order), for each of its fees, the rules whose static
     /// conditions (authority, category, procedure, fee, excludes, kind) admit it, in resolved order.
     index: Vec<Vec<Vec<u32>>>,
+    /// For each procedure, its items in order (`Procedure::items`): the entries (dated windows)
+    /// of each, computed once here so that a quote allocates nothing but its items.
+    items: Vec<Vec<Vec<usize>>>,
 }
 
 fn statically_matches(rule: &Rule, p: &Procedure, f: &FeeItem) -> bool {
@@ -329,7 +332,9 @@ impl FeeEngine {
                     .collect()
             })
             .collect();
-        Self { catalogue, policy, index }
+        let items =
+            catalogue.procedures.iter().map(|p| p.items().into_iter().map(|(_, entries)| entries).collect()).collect();
+        Self { catalogue, policy, index, items }
     }
 
     /// Loads and checks the catalogue, then the policy against it.
@@ -348,13 +353,19 @@ impl FeeEngine {
         let procedure = &self.catalogue.procedures[pi];
         let channel = channel_bit(facts.channel);
         let subjects = facts.subjects.iter().fold(0u16, |m, s| m | subject_bit(*s));
-        let unit = facts.receiving_unit.map(|u| (u.as_str(), level_first(u.as_str())));
-        let unit = unit.as_ref().map(|(u, lf)| (*u, lf.as_str()));
+        let unit = facts.receiving_unit.map(UnitCode::as_str);
         let rounding = self.policy.rounding;
         let overflow = |fee: &FeeItem| QuoteError::Overflow(fee.id.clone());
+        // The conditions only a case can decide: date, channel, subjects, receiving unit.
+        let admits = |rule: &Rule| {
+            rule.in_force(facts.as_of)
+                && rule.channel_mask.is_none_or(|m| m & channel != 0)
+                && rule.subject_mask.is_none_or(|m| m & subjects != 0)
+                && rule.unit_matches(unit)
+        };
         let mut items = Vec::with_capacity(procedure.fees.len());
         let (mut citizen_total, mut budget_total) = (Money::ZERO, Money::ZERO);
-        for (id, entries) in procedure.items() {
+        for entries in &self.items[pi] {
             // Every window of one item agrees on facts and units (the catalogue checks it).
             let first = &procedure.fees[entries[0]];
             let quantity = first.units(facts.quantity);
@@ -362,23 +373,16 @@ impl FeeEngine {
                 continue;
             }
             let fi = entries.iter().copied().find(|i| procedure.fees[*i].in_force(facts.as_of)).ok_or_else(|| {
-                QuoteError::NoBase { procedure: procedure.code.clone(), fee: id.to_owned(), date: facts.as_of }
+                QuoteError::NoBase { procedure: procedure.code.clone(), fee: first.id.clone(), date: facts.as_of }
             })?;
             let fee = &procedure.fees[fi];
             let gross = fee.amount.checked_mul(quantity).map_err(|_| overflow(fee))?;
+            let rules = || self.index[pi][fi].iter().map(|ri| &self.policy.rules[*ri as usize]).filter(|r| admits(r));
             let mut best: Option<(i64, i64, bool, &Rule)> = None;
-            let mut supports: Vec<&Rule> = Vec::new();
-            for ri in &self.index[pi][fi] {
-                let rule = &self.policy.rules[*ri as usize];
-                if !rule.in_force(facts.as_of)
-                    || rule.channel_mask.is_some_and(|m| m & channel == 0)
-                    || rule.subject_mask.is_some_and(|m| m & subjects == 0)
-                    || !rule.unit_matches(unit)
-                {
-                    continue;
-                }
+            let mut any_support = false;
+            for rule in rules() {
                 if rule.is_support() {
-                    supports.push(rule);
+                    any_support = true;
                     continue;
                 }
                 let (c, b, rounded) = candidate(&rule.effect, gross, quantity, rounding);
@@ -392,10 +396,10 @@ impl FeeEngine {
             };
             // Step 5: support pays part of what the citizen would owe, never the counter rate.
             let mut support = None;
-            if citizen > 0 {
+            if citizen > 0 && any_support {
                 let owed = Money::new(citizen).map_err(|_| overflow(fee))?;
                 let mut best_support: Option<(i64, i64, bool, &Rule)> = None;
-                for rule in supports {
+                for rule in rules().filter(|r| r.is_support()) {
                     let (c, b, r) = candidate(&rule.effect, owed, quantity, rounding);
                     if best_support.is_none_or(|(bc, _, _, _)| c < bc) {
                         best_support = Some((c, b, r, rule));
