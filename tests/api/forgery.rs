@@ -66,11 +66,20 @@ with_gateways! {
         for (seq, g) in (1..).zip(GATEWAYS) {
             let (_, p) = pending_payment(&app, &portal, seq, g).await;
             ids.push(p["payment_id"].as_str().unwrap().to_owned());
-            let (method, payload) = genuine(g, p["txn_ref"].as_str().unwrap(), 135_000, None);
+            let txn_ref = p["txn_ref"].as_str().unwrap();
+            let (method, payload) = genuine(g, txn_ref, 135_000, None);
+            // Distinct forgeries only: the mutations of one message repeat (a dropped field, an
+            // empty signature), so each round mutates a genuine message of another amount too.
             let mut made = Vec::new();
-            while made.len() < n {
-                made.extend(forgeries(g, &payload, &mut rng));
+            let mut seen = std::collections::HashSet::new();
+            for round in 0..n {
+                let base = if round == 0 { payload.clone() } else { genuine(g, txn_ref, 135_000 + 1_000 * round as i64, None).1 };
+                made.extend(forgeries(g, &base, &mut rng).into_iter().filter(|f| seen.insert(f.clone())));
+                if made.len() >= n {
+                    break;
+                }
             }
+            assert!(made.len() >= n, "{g}: only {} distinct forgeries", made.len());
             made.truncate(n);
             corpus.extend(made.into_iter().map(|f| (g, method.clone(), f)));
             genuine_messages.push((g, method, payload));
