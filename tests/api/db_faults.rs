@@ -107,6 +107,39 @@ async fn recovers(app: &TestApp, payments: &[(String, String, i64)]) {
     assert_eq!((s, &v["ok"]), (200, &json!(true)), "{v}");
 }
 
+/// Half the payments' callbacks one after another while `down` takes the database away, the
+/// other half while it is away (each answered retry); then `up` brings it back, nothing was
+/// acknowledged that is not committed, and the same server, never restarted, applies every retry.
+async fn outage_under_callbacks(
+    app: &TestApp,
+    payments: &[(String, String, i64)],
+    down: impl std::future::Future<Output = ()>,
+    up: impl std::future::Future<Output = ()>,
+) {
+    let (first, second) = payments.split_at(payments.len() / 2);
+    let before = tokio::spawn({
+        let (address, first) = (app.address.clone(), first.to_vec());
+        async move {
+            let client = reqwest::Client::new();
+            let mut codes = Vec::new();
+            for (i, p) in first.iter().enumerate() {
+                codes.push((p.1.clone(), callback(&client, &address, p, i).await));
+            }
+            codes
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    down.await;
+    let down_codes = callbacks(app, second, first.len()).await;
+    assert!(down_codes.iter().all(|(_, c)| c == "99"), "the database is down: retry: {down_codes:?}");
+    // Back up before the first half is awaited: its callbacks still in flight then meet the
+    // database again instead of each waiting out the deadline.
+    up.await;
+    let up_front = before.await.unwrap();
+    nothing_acknowledged_that_is_not_committed(app, &[up_front, down_codes].concat()).await;
+    recovers(app, payments).await;
+}
+
 async fn app_on(url: String, dir: Option<tempfile::TempDir>, db: Db) -> TestApp {
     app_with(url, dir, db, &[]).await
 }
@@ -127,35 +160,19 @@ async fn postgresql_gone_and_back_under_callbacks_loses_nothing() {
     let payments = pending(&app, &portal, 0, 40).await;
     let (base, name) = url.rsplit_once('/').unwrap();
     let name = name.split('?').next().unwrap().to_owned();
-    let mut admin = sqlx::PgConnection::connect(&format!("{base}/postgres")).await.unwrap();
-    let (first, second) = payments.split_at(20);
-    // Half the callbacks while the database is up, racing the outage.
-    let before = tokio::spawn({
-        let (address, first) = (app.address.clone(), first.to_vec());
+    let admin = format!("{base}/postgres");
+    let sql = |sql: String| {
+        let admin = admin.clone();
         async move {
-            let client = reqwest::Client::new();
-            let mut codes = Vec::new();
-            for (i, p) in first.iter().enumerate() {
-                codes.push((p.1.clone(), callback(&client, &address, p, i).await));
-            }
-            codes
+            let mut c = sqlx::PgConnection::connect(&admin).await.unwrap();
+            sqlx::query(&sql).execute(&mut c).await.unwrap();
         }
-    });
-    tokio::time::sleep(Duration::from_millis(30)).await;
-    sqlx::query(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false")).execute(&mut admin).await.unwrap();
-    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
-        .bind(&name)
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    // The rest while it is down: the gateway is told to retry, promptly.
-    let down = callbacks(&app, second, 20).await;
-    assert!(down.iter().all(|(_, c)| c == "99"), "the database is down: retry: {down:?}");
-    let up_front = before.await.unwrap();
-    sqlx::query(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true")).execute(&mut admin).await.unwrap();
-    nothing_acknowledged_that_is_not_committed(&app, &[up_front, down].concat()).await;
-    // The same server, never restarted, applies every retry.
-    recovers(&app, &payments).await;
+    };
+    let down = async {
+        sql(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false")).await;
+        sql(format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")).await;
+    };
+    outage_under_callbacks(&app, &payments, down, sql(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))).await;
     let _ = app.stop().await;
 }
 
@@ -166,32 +183,11 @@ async fn postgresql_restarted_under_callbacks_loses_nothing() {
     let Some(server) = crate::pg::OwnServer::start().await else { return };
     // A callback is answered within three quarters of the request timeout (3 s here, 10 s by
     // default), durable or told to retry.
-    let app = app_with(server.url.clone(), None, Db::Postgres, &[("FEERECON_REQUEST_TIMEOUT", "4s")]).await;
+    let env = [("FEERECON_REQUEST_TIMEOUT", "4s"), ("FEERECON_DB_ACQUIRE_TIMEOUT", "2s")];
+    let app = app_with(server.url.clone(), None, Db::Postgres, &env).await;
     let portal = app.token_for(Role::Portal).await;
     let payments = pending(&app, &portal, 0, 40).await;
-    let (first, second) = payments.split_at(20);
-    // Half the callbacks one after another, racing the crash.
-    let before = tokio::spawn({
-        let (address, first) = (app.address.clone(), first.to_vec());
-        async move {
-            let client = reqwest::Client::new();
-            let mut codes = Vec::new();
-            for (i, p) in first.iter().enumerate() {
-                codes.push((p.1.clone(), callback(&client, &address, p, i).await));
-            }
-            codes
-        }
-    });
-    tokio::time::sleep(Duration::from_millis(30)).await;
-    server.kill().await;
-    // The rest while the server is down: the gateway is told to retry.
-    let down = callbacks(&app, second, 20).await;
-    assert!(down.iter().all(|(_, c)| c == "99"), "the database is down: retry: {down:?}");
-    let up_front = before.await.unwrap();
-    server.start_again().await;
-    nothing_acknowledged_that_is_not_committed(&app, &[up_front, down].concat()).await;
-    // The same service, never restarted, applies every retry.
-    recovers(&app, &payments).await;
+    outage_under_callbacks(&app, &payments, server.kill(), server.start_again()).await;
     let _ = app.stop().await;
 }
 
