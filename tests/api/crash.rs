@@ -440,19 +440,7 @@ async fn callbacks_survive_kill_9(db: Db) {
     assert_eq!(h.kills, w.cycles);
 }
 
-mod callbacks_survive_kill_9_at_random_moments {
-    use super::*;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        callbacks_survive_kill_9(Db::Sqlite).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        callbacks_survive_kill_9(Db::Postgres).await;
-    }
-}
+crate::per_database!(callbacks_survive_kill_9_at_random_moments, super::callbacks_survive_kill_9);
 
 /// A paid payment has exactly one receipt (issued in its confirmation's transaction), for its
 /// amount, whose Ed25519 signature holds over the receipt's canonical content; the receipt

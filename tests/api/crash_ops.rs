@@ -361,19 +361,7 @@ async fn finance_work_survives_kill_9(db: Db) {
     assert_eq!(h.kills, w.cycles);
 }
 
-mod finance_work_survives_kill_9_at_random_moments {
-    use super::*;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        finance_work_survives_kill_9(Db::Sqlite).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        finance_work_survives_kill_9(Db::Postgres).await;
-    }
-}
+crate::per_database!(finance_work_survives_kill_9_at_random_moments, super::finance_work_survives_kill_9);
 
 crate::both_backends! {
     /// `feerecon settlement import` killed (`kill -9`) at a tenth, three tenths... of the time a

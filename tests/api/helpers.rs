@@ -212,6 +212,25 @@ macro_rules! both_backends {
     };
 }
 
+/// One test per database, `sqlite` and `postgres`, each calling `$run(Db)` (for tests that start
+/// their own servers, such as the crash harness).
+#[macro_export]
+macro_rules! per_database {
+    ($name:ident, $run:path) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                $run($crate::helpers::Db::Sqlite).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                $run($crate::helpers::Db::Postgres).await;
+            }
+        }
+    };
+}
+
 /// Like `both_backends!`, but the body gets a fresh database URL and no server.
 #[macro_export]
 macro_rules! both_databases {
