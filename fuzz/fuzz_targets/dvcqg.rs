@@ -9,18 +9,7 @@ use feerecon::gateway::dvcqg::verify_callback;
 use feerecon::simulator::sign;
 use libfuzzer_sys::fuzz_target;
 
-const FIELDS: [&str; 10] = [
-    "LoaiBanTin",
-    "MaLoi",
-    "MaDoiTac",
-    "MaThamChieu",
-    "SoTien",
-    "MaTienTe",
-    "MaGiaoDich",
-    "MaNganHang",
-    "ThoiGianGD",
-    "ThongTinGiaoDich",
-];
+const FIELDS: [&str; 10] = feerecon::gateway::dvcqg::CALLBACK_FIELDS;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&mode, rest)) = data.split_first() else { return };

@@ -277,18 +277,7 @@ pub fn zalopay(body: &str, key2: &str, old_key2: &str, key1: &str, rng: &mut Std
 /// one rotated out. A string `SoTien` written as a JSON integer, extra keys and the case of the
 /// hex digits keep the meaning and are not produced.
 pub fn dvcqg(body: &str, secret: &str, old_secret: &str, rng: &mut StdRng) -> Vec<String> {
-    const FIELDS: [&str; 10] = [
-        "LoaiBanTin",
-        "MaLoi",
-        "MaDoiTac",
-        "MaThamChieu",
-        "SoTien",
-        "MaTienTe",
-        "MaGiaoDich",
-        "MaNganHang",
-        "ThoiGianGD",
-        "ThongTinGiaoDich",
-    ];
+    const FIELDS: [&str; 10] = crate::gateway::dvcqg::CALLBACK_FIELDS;
     let Ok(serde_json::Value::Object(m)) = serde_json::from_str::<serde_json::Value>(body) else { return vec![] };
     let text = |v: &serde_json::Value| match v {
         serde_json::Value::String(s) => s.clone(),

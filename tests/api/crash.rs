@@ -387,17 +387,7 @@ impl Load for CallbackLoad {
 
     async fn check(&self, h: &Harness) {
         let payments = self.state.lock().unwrap().payments.clone();
-        let entries = {
-            let mut all = Vec::new();
-            let mut after = 0;
-            loop {
-                let page = h.store.ledger_entries(after, 10_000).await.unwrap();
-                let Some(last) = page.last() else { break };
-                after = last.seq;
-                all.extend(page);
-            }
-            all
-        };
+        let entries = h.all_ledger_entries().await;
         for (txn_ref, (id, g)) in &payments {
             let p = h.store.get_payment(id).await.unwrap().unwrap();
             assert_eq!((p.status.as_str(), p.flags.as_slice()), ("paid", &[][..]), "{g} {txn_ref}");
@@ -461,4 +451,18 @@ pub async fn one_signed_receipt(h: &Harness, p: &feerecon::store::Payment) {
     assert!(key.verify(&message, &ed25519_dalek::Signature::from_bytes(&sg)).is_ok(), "{}: signature", r.receipt_id);
     let (last, numbers) = h.store.receipt_numbering(&r.template, &r.symbol, r.year).await.unwrap();
     assert_eq!(numbers, (1..=last).collect::<Vec<_>>(), "receipt numbers without duplicate or gap");
+}
+
+impl Harness {
+    /// Every ledger entry, read page by page.
+    pub async fn all_ledger_entries(&self) -> Vec<feerecon::store::LedgerEntry> {
+        let (mut all, mut after) = (Vec::new(), 0);
+        loop {
+            let page = self.store.ledger_entries(after, 10_000).await.unwrap();
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            all.extend(page);
+        }
+        all
+    }
 }

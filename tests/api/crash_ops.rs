@@ -286,16 +286,7 @@ impl Load for OpsLoad {
         let days = self.state.lock().unwrap().days.clone();
         let files = h.store.settlement_files(Some(Gateway::Vnpay)).await.unwrap();
         assert_eq!(files.len(), days.len(), "one file per date");
-        let entries = {
-            let (mut all, mut after) = (Vec::new(), 0);
-            loop {
-                let page = h.store.ledger_entries(after, 10_000).await.unwrap();
-                let Some(last) = page.last() else { break };
-                after = last.seq;
-                all.extend(page);
-            }
-            all
-        };
+        let entries = h.all_ledger_entries().await;
         let mut events = BTreeSet::new();
         for d in &days {
             let date: NaiveDate = d.date.parse().unwrap();
