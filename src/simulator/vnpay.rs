@@ -10,7 +10,8 @@ use axum::response::{Html, IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::{Callback, Sim, SimOutcome, SimStatus, SimTxn, not_simulated, pay_page_html, sign, vn_time};
+use super::pages::pay_page_html;
+use super::{Callback, Sim, SimOutcome, SimStatus, SimTxn, not_simulated, sign, vn_time};
 use crate::domain::payment::Gateway;
 
 /// The signed IPN for `t` reporting `outcome`, for `amount` (signed with a forged secret when `forged`).
