@@ -3,6 +3,7 @@
 //! every reader: the item pages (every page size, each filter), one item by key, the exception
 //! list's item columns and `in_latest_run` for a superseded exception whose item is now matched,
 //! the report as JSON and CSV, and the day. The tests' blocks hold three items (`fresh_db`).
+//! Also the first occurrence of a line, decided at import in Rust (the same change of issue 23).
 
 use chrono::NaiveDate;
 use feerecon::domain::payment::Gateway;
@@ -244,5 +245,33 @@ across! {
         assert_eq!(s, 200, "{day}");
         let vnpay = day["gateways"].as_array().unwrap().iter().find(|g| g["gateway"] == "vnpay").unwrap();
         assert_eq!(vnpay["report_hash"], report["report_hash"], "{day}");
+    }
+}
+
+across! {
+    /// The first occurrence of a line's (number, status), decided at import in the file's line
+    /// order and against the earlier files' lines: a repeat in a later file, or later in the
+    /// same file, is a duplicate line; the same number with another status is not.
+    async fn a_line_repeated_in_a_later_file_or_the_same_file_is_a_duplicate(w) {
+        w.at("2024-07-15T10:00:00+07:00");
+        let p1 = w.pay("2024-07-15", false).await;
+        let p2 = w.pay("2024-07-15", false).await;
+        let at = "2024-07-15T10:05:00+07:00";
+        w.import(&[(&p1, p1.amount, LineStatus::Success, at), (&p2, p2.amount, LineStatus::Success, at)]).await;
+        let later = "2024-07-15T12:00:00+07:00";
+        w.import(&[
+            (&p2, p2.amount, LineStatus::Success, later),
+            (&p1, p1.amount, LineStatus::Refund, later),
+            (&p1, p1.amount, LineStatus::Refund, later),
+        ])
+        .await;
+        w.at("2024-07-15T20:00:00+07:00");
+        let report = w.run("2024-07-15").await;
+        let count = |c: &str| report["summary"][c]["count"].as_i64().unwrap_or(0);
+        assert_eq!((count("matched"), count("duplicate_settlement_line"), count("refund")), (2, 2, 1), "{report}");
+        let all = walk_api(&w, "", 100).await;
+        let category = |key: String| all.iter().find(|i| i["item_key"] == key).map(|i| i["category"].clone());
+        assert_eq!(category(line_key(&p2)), Some(Value::from("matched")), "{all:?}");
+        assert_eq!(category(format!("vnpay:{}:refund", p1.no)), Some(Value::from("refund")), "{all:?}");
     }
 }
