@@ -117,6 +117,15 @@ pub struct Timed {
     pub counts: std::collections::BTreeMap<String, usize>,
 }
 
+/// The process's resident and peak resident memory, from `/proc/self/status`.
+fn memory() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let get = |key: &str| {
+        status.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+    };
+    format!("RSS {} MiB, peak {} MiB", get("VmRSS:").unwrap_or(0) / 1024, get("VmHWM:").unwrap_or(0) / 1024)
+}
+
 /// Imports `bytes` as the settlement file of `day` and runs the day.
 async fn import_and_run(finance: &feerecon::recon::Finance, day: Day, bytes: &[u8]) -> (f64, f64, Counts, String) {
     let gw = feerecon::domain::payment::Gateway::Vnpay;
@@ -126,7 +135,22 @@ async fn import_and_run(finance: &feerecon::recon::Finance, day: Day, bytes: &[u
         .await
         .expect("import");
     let import = t.elapsed().as_secs_f64();
-    let view = finance.run(day.date(), gw, "bench").await.expect("run");
+    // With FEERECON_BENCH_PHASES, the memory held as each phase starts: what holds the peak.
+    let phases = std::env::var("FEERECON_BENCH_PHASES").is_ok();
+    if phases {
+        eprintln!("  memory after import: {}", memory());
+    }
+    let view = finance
+        .run_observed(day.date(), gw, "bench", &|phase| {
+            if phases {
+                eprintln!("  memory as {phase:?} starts: {}", memory());
+            }
+        })
+        .await
+        .expect("run");
+    if phases {
+        eprintln!("  memory after the run: {}", memory());
+    }
     let total = t.elapsed().as_secs_f64();
     let counts = feerecon::domain::recon::Category::ALL
         .iter()

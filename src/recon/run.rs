@@ -304,10 +304,12 @@ impl Finance {
         run: &RunRecord,
         c: &Computed<'_>,
         planned: Vec<Planned>,
+        states: &HashMap<String, ExceptionRow>,
         at: chrono::DateTime<chrono::Utc>,
     ) -> Result<bool> {
         let mut tx = self.store.write().await?;
-        tx.insert_run(run, &c.outcome.items).await?;
+        // A matched item whose key is an exception's id stays a row: the exception list shows it.
+        tx.insert_run(run, &c.outcome.items, &|key| states.contains_key(key)).await?;
         // Who ran it goes to the audit log with the run (SPEC §8), from the API, the dashboard or the CLI.
         let details = json!({"date": run.business_date.format("%Y-%m-%d").to_string(), "gateway": run.gateway,
                              "report_hash": run.report_hash, "items": c.outcome.items.len()});
@@ -365,7 +367,7 @@ impl Finance {
                 items = c.outcome.items.len(),
                 "reconciled"
             );
-            if self.save(&run, &c, planned, now).await? {
+            if self.save(&run, &c, planned, &states, now).await? {
                 return Ok(RunView { report: self.report_of(&run).await?, run, new: true });
             }
         }

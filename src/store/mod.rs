@@ -27,6 +27,7 @@ pub mod payments;
 mod postgres;
 pub mod receipts;
 pub mod recon;
+pub mod recon_blocks;
 pub mod recon_data;
 pub mod remittances;
 pub mod review;

@@ -112,6 +112,7 @@ impl Store {
     }
 
     /// A run's items by key after the cursor; one category, or the exceptions (all but matched).
+    /// Items are rows, and matched items also blocks (`recon_blocks`): both, merged in key order.
     pub async fn run_items(
         &self,
         run_id: &str,
@@ -126,24 +127,35 @@ impl Store {
                AND (NOT $3 OR category <> 'matched') AND item_key > $4
              ORDER BY item_key LIMIT $5"
         );
-        let category = category.map_or("", Category::as_str);
-        Ok(on_pool!(self, |p| sqlx::query_as(&sql)
+        let after = after.unwrap_or("");
+        let rows: Vec<ItemRow> = on_pool!(self, |p| sqlx::query_as(&sql)
             .bind(run_id)
-            .bind(category)
+            .bind(category.map_or("", Category::as_str))
             .bind(exceptions_only)
-            .bind(after.unwrap_or(""))
+            .bind(after)
             .bind(limit)
             .fetch_all(p)
-            .await)?)
+            .await)?;
+        if exceptions_only || category.is_some_and(|c| c != Category::Matched) {
+            return Ok(rows);
+        }
+        let limit = usize::try_from(limit).unwrap_or(0);
+        let blocks = self.block_items_after(run_id, after, limit).await?;
+        Ok(super::recon_blocks::merge(rows, blocks, limit))
     }
 
-    /// One item of a run, by key.
+    /// One item of a run, by key: a row, else a matched item in a block.
     pub async fn run_item(&self, run_id: &str, key: &str) -> Result<Option<ItemRow>> {
         let sql = format!(
             "SELECT {ITEM_COLUMNS} FROM reconciliation_items
              WHERE run_seq = (SELECT run_seq FROM reconciliation_runs WHERE run_id = $1) AND item_key = $2"
         );
-        Ok(on_pool!(self, |p| sqlx::query_as(&sql).bind(run_id).bind(key).fetch_optional(p).await)?)
+        let row: Option<ItemRow> =
+            on_pool!(self, |p| sqlx::query_as(&sql).bind(run_id).bind(key).fetch_optional(p).await)?;
+        match row {
+            Some(row) => Ok(Some(row)),
+            None => self.block_item(run_id, key).await,
+        }
     }
 
     /// Every exception of a gateway.
@@ -293,8 +305,15 @@ impl WriteTx {
         Ok(n)
     }
 
-    /// Stores a run and its items.
-    pub async fn insert_run(&mut self, run: &RunRecord, items: &[Item<'_>]) -> Result<()> {
+    /// Stores a run and its items: exception items, and matched items for which `as_row` holds,
+    /// as rows; the other matched items as blocks (`recon_blocks`). `as_row` must hold for every
+    /// key that is an exception's id: the exception list joins those rows.
+    pub async fn insert_run(
+        &mut self,
+        run: &RunRecord,
+        items: &[Item<'_>],
+        as_row: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Result<()> {
         // Writers are serialised (SQLite's write lock; on PostgreSQL the UNIQUE constraint refuses
         // a concurrent run that took the same number, and that run fails whole).
         let (seq,): (i64,) =
@@ -316,7 +335,10 @@ impl WriteTx {
         .execute(&mut *c)
         .await.map(|r| r.rows_affected()))
         .map_err(|e| on_unique(e, || "another reconciliation run was saved at the same moment; try again".into()))?;
-        for chunk in items.chunks(rows_per_statement(15)) {
+        let (rows, blocks): (Vec<&Item<'_>>, Vec<&Item<'_>>) =
+            items.iter().partition(|i| i.category != Category::Matched || as_row(&i.key));
+        self.insert_item_blocks(seq, &blocks).await?;
+        for chunk in rows.chunks(rows_per_statement(15)) {
             on_tx!(self, |c| {
                 let mut q =
                     sqlx::QueryBuilder::new(format!("INSERT INTO reconciliation_items (run_seq, {ITEM_COLUMNS}) "));

@@ -120,13 +120,16 @@ impl Store {
     pub async fn recon_data(&self, gateway: Gateway, date: NaiveDate) -> Result<ReconData> {
         let (packed_payments, packed_lines) = match self.pool() {
             super::Pool::Sqlite(p) => {
+                let (payment_rows, line_rows) = sqlite_row_statements(p, gateway, date).await?;
+                let payment_rows: Vec<&str> = payment_rows.iter().map(String::as_str).collect();
+                let line_rows: Vec<&str> = line_rows.iter().map(String::as_str).collect();
                 let payments = payment_select(super::sqlite::time_text);
                 let payments_from = format!("temp.recon_rows r JOIN payments p ON p.rowid = r.rid {PAYMENT_JOINS}");
                 let lines = line_select();
                 let lines_from = "temp.recon_rows r JOIN settlement_lines l ON l.rowid = r.rid";
                 tokio::try_join!(
-                    super::sqlite::fetch_selected(p, &PAYMENT_ROWS, &payments, &payments_from, gateway, date),
-                    super::sqlite::fetch_selected(p, &LINE_ROWS, &lines, lines_from, gateway, date)
+                    super::sqlite::fetch_selected(p, &payment_rows, &payments, &payments_from, gateway, date),
+                    super::sqlite::fetch_selected(p, &line_rows, &lines, lines_from, gateway, date)
                 )?
             }
             super::Pool::Postgres(p) => {
@@ -231,25 +234,110 @@ const PAYMENT_JOINS: &str = "JOIN cases c ON c.case_code = p.case_code
     JOIN case_versions v ON v.case_code = c.case_code AND v.version = c.current_version";
 
 /// The same rows as `PAYMENT_WHERE`, as statements that each use an index, for SQLite to collect
-/// their row ids (see `sqlite::fetch_selected`).
-const PAYMENT_ROWS: [&str; 4] = [
+/// their row ids (see `sqlite::fetch_selected`): the base rows (paid, without a home or homed on
+/// the date), then the counterparts of the base lines that are not base rows themselves.
+const PAYMENT_BASE: [&str; 2] = [
     "SELECT rowid FROM payments WHERE gateway = $1 AND status = 'paid' AND home_date IS NULL AND txn_ref IS NOT NULL",
     "SELECT rowid FROM payments WHERE gateway = $1 AND status = 'paid' AND home_date = $2 AND txn_ref IS NOT NULL",
+];
+
+/// The payment counterparts of the base lines, driven from the lines: a probe per base line.
+const PAYMENT_BY_LINES: [&str; 2] = [
     "SELECT p.rowid FROM settlement_lines l JOIN payments p ON p.txn_ref = l.txn_ref
      WHERE l.gateway = $1 AND l.home_date IS NULL AND p.gateway = $1",
     "SELECT p.rowid FROM settlement_lines l JOIN payments p ON p.txn_ref = l.txn_ref
      WHERE l.gateway = $1 AND l.home_date = $2 AND p.gateway = $1",
 ];
 
-/// The same rows as `LINE_WHERE`, as index-using statements.
-const LINE_ROWS: [&str; 4] = [
+/// The same rows as `LINE_WHERE`, as index-using statements: the base lines.
+const LINE_BASE: [&str; 2] = [
     "SELECT rowid FROM settlement_lines WHERE gateway = $1 AND home_date IS NULL",
     "SELECT rowid FROM settlement_lines WHERE gateway = $1 AND home_date = $2",
+];
+
+/// The line counterparts of the base payments, driven from the payments: a probe per base payment.
+const LINE_BY_PAYMENTS: [&str; 2] = [
     "SELECT l.rowid FROM payments p JOIN settlement_lines l ON l.gateway = p.gateway AND l.txn_ref = p.txn_ref
      WHERE p.gateway = $1 AND p.status = 'paid' AND p.home_date IS NULL",
     "SELECT l.rowid FROM payments p JOIN settlement_lines l ON l.gateway = p.gateway AND l.txn_ref = p.txn_ref
      WHERE p.gateway = $1 AND p.status = 'paid' AND p.home_date = $2",
 ];
+
+/// The payment statuses other than paid, as an SQL list.
+fn unpaid_statuses() -> String {
+    PaymentStatus::ALL
+        .iter()
+        .filter(|s| **s != PaymentStatus::Paid)
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The statements that collect what a run reads on SQLite. A counterpart join probes one side
+/// once per row of the other, so it is driven from the smaller side: the base rows of the date
+/// (about the day's size), or the rows that a base row's counterpart can be without being a base
+/// row itself (unpaid payments and paid ones homed on another date; lines homed on another date).
+/// On a day whose gateway has no homed line, the lines' join has nothing to find and is skipped;
+/// the payments' join probes only the unpaid payments (SPEC §7.2 "Across days").
+async fn sqlite_row_statements(
+    pool: &sqlx::SqlitePool,
+    gateway: Gateway,
+    date: NaiveDate,
+) -> Result<(Vec<String>, Vec<String>)> {
+    let unpaid = unpaid_statuses();
+    // How many rows a statement selects, counting no further than `cap`.
+    let count = |from_where: String, cap: i64| async move {
+        let sql = format!("SELECT COUNT(*) FROM (SELECT 1 FROM {from_where} LIMIT $3) WHERE $2 = $2");
+        let (n,): (i64,) = sqlx::query_as(&sql).bind(gateway).bind(date).bind(cap).fetch_one(pool).await?;
+        Ok::<i64, StoreError>(n)
+    };
+    let elsewhere = |table: &str, op: &str, extra: &str| {
+        format!("{table} WHERE gateway = $1 {extra} AND home_date {op} $2 AND home_date IS NOT NULL")
+    };
+    // The base rows (the day's size), then the rows of the other side that a base row's
+    // counterpart can be besides base rows, counted no further than the base rows: the counts
+    // cost no more than the day, whatever the history holds.
+    let base_lines = count("settlement_lines WHERE gateway = $1 AND home_date IS NULL".into(), i64::MAX).await?
+        + count("settlement_lines WHERE gateway = $1 AND home_date = $2".into(), i64::MAX).await?;
+    // (Without the base payments' `txn_ref IS NOT NULL`, which the index does not hold: a count
+    // to choose a direction.)
+    let base_payments = count("payments WHERE gateway = $1 AND status = 'paid' AND home_date IS NULL".into(), i64::MAX)
+        .await?
+        + count("payments WHERE gateway = $1 AND status = 'paid' AND home_date = $2".into(), i64::MAX).await?;
+    let cap = base_lines + 1;
+    let other_payments = count(format!("payments WHERE gateway = $1 AND status IN ({unpaid})"), cap).await?
+        + count(elsewhere("payments", "<", "AND status = 'paid'"), cap).await?
+        + count(elsewhere("payments", ">", "AND status = 'paid'"), cap).await?;
+    let cap = base_payments + 1;
+    let other_lines = count(elsewhere("settlement_lines", "<", ""), cap).await?
+        + count(elsewhere("settlement_lines", ">", ""), cap).await?;
+    let base_line = "l.gateway = $1 AND l.txn_ref = p.txn_ref AND (l.home_date IS NULL OR l.home_date = $2)";
+    let base_payment =
+        "p.gateway = $1 AND p.txn_ref = l.txn_ref AND p.status = 'paid' AND (p.home_date IS NULL OR p.home_date = $2)";
+    let mut payments: Vec<String> = PAYMENT_BASE.iter().map(|s| (*s).to_owned()).collect();
+    if other_payments <= base_lines {
+        // CROSS JOIN keeps SQLite's loop over the payments outside.
+        let by = "SELECT p.rowid FROM payments p CROSS JOIN settlement_lines l WHERE p.gateway = $1";
+        payments.push(format!("{by} AND p.status IN ({unpaid}) AND {base_line}"));
+        for op in ["<", ">"] {
+            payments.push(format!("{by} AND p.status = 'paid' AND p.home_date {op} $2 AND {base_line}"));
+        }
+    } else {
+        payments.extend(PAYMENT_BY_LINES.iter().map(|s| (*s).to_owned()));
+    }
+    let mut lines: Vec<String> = LINE_BASE.iter().map(|s| (*s).to_owned()).collect();
+    if other_lines <= base_payments {
+        if other_lines > 0 {
+            let by = "SELECT l.rowid FROM settlement_lines l CROSS JOIN payments p WHERE l.gateway = $1";
+            for op in ["<", ">"] {
+                lines.push(format!("{by} AND l.home_date {op} $2 AND {base_payment}"));
+            }
+        }
+    } else {
+        lines.extend(LINE_BY_PAYMENTS.iter().map(|s| (*s).to_owned()));
+    }
+    Ok((payments, lines))
+}
 
 /// The packed columns of a payment row (`... AS x`, over `p` and `v` of `PAYMENT_JOINS`);
 /// `time` renders a timestamp column as RFC 3339 text.

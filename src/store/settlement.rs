@@ -163,13 +163,14 @@ impl WriteTx {
                 "this file was imported before, or another import was saved at the same moment; try again".into()
             })
         })?;
+        let first = self.first_occurrences(gateway, lines).await?;
         let mut done = 0usize;
-        for chunk in lines.chunks(1000) {
+        for (chunk, first) in lines.chunks(1000).zip(first.chunks(1000)) {
             on_tx!(self, |c| {
                 let mut q = sqlx::QueryBuilder::new(
-                    "INSERT INTO settlement_lines (file_seq, line_no, gateway, gateway_txn_no, txn_ref, amount, fee, txn_time, business_date, status) ",
+                    "INSERT INTO settlement_lines (file_seq, line_no, gateway, gateway_txn_no, txn_ref, amount, fee, txn_time, business_date, status, first_occurrence) ",
                 );
-                q.push_values(chunk, |mut b, l| {
+                q.push_values(chunk.iter().zip(first), |mut b, (l, first)| {
                     b.push_bind(seq)
                         .push_bind(i64::try_from(l.line_no).unwrap_or(i64::MAX))
                         .push_bind(gateway)
@@ -179,7 +180,8 @@ impl WriteTx {
                         .push_bind(l.fee)
                         .push_bind(l.txn_time)
                         .push_bind(l.business_date())
-                        .push_bind(l.status);
+                        .push_bind(l.status)
+                        .push_bind(*first);
                 });
                 q.build().execute(&mut *c).await.map(|r| r.rows_affected())
             })?;
@@ -189,21 +191,70 @@ impl WriteTx {
                 progress(done);
             }
         }
-        // A line repeating a (gateway_txn_no, status) of an earlier line, by import order then line
-        // number, is not a first occurrence.
-        on_tx!(self, |c| sqlx::query(
-            "UPDATE settlement_lines SET first_occurrence = $1 WHERE file_seq = $2 AND EXISTS (
-                 SELECT 1 FROM settlement_lines e
-                 WHERE e.gateway = settlement_lines.gateway AND e.gateway_txn_no = settlement_lines.gateway_txn_no
-                   AND e.status = settlement_lines.status
-                   AND (e.file_seq < settlement_lines.file_seq
-                        OR (e.file_seq = settlement_lines.file_seq AND e.line_no < settlement_lines.line_no)))"
-        )
-        .bind(false)
-        .bind(seq)
-        .execute(&mut *c)
-        .await
-        .map(|r| r.rows_affected()))?;
+        if self.backend() == super::Backend::Postgres {
+            // A line repeating a (gateway_txn_no, status) of an earlier file is not a first
+            // occurrence (on SQLite, `first_occurrences` found those before the insert).
+            on_tx!(self, |c| {
+                sqlx::query(
+                "UPDATE settlement_lines SET first_occurrence = $1 WHERE file_seq = $2 AND first_occurrence AND EXISTS (
+                     SELECT 1 FROM settlement_lines e
+                     WHERE e.gateway = settlement_lines.gateway AND e.gateway_txn_no = settlement_lines.gateway_txn_no
+                       AND e.status = settlement_lines.status AND e.file_seq < settlement_lines.file_seq)"
+            )
+            .bind(false)
+            .bind(seq)
+            .execute(&mut *c)
+            .await
+            .map(|r| r.rows_affected())
+            })?;
+        }
         Ok(file)
+    }
+
+    /// Whether each line (in `lines`' order) is the first of its (`gateway_txn_no`, status): by
+    /// line number within the file, and, on SQLite, after every earlier file of the gateway,
+    /// whose lines with numbers in the file's range are read (a gateway's numbers grow, so that
+    /// range holds few earlier lines). Called before the file's lines are written.
+    async fn first_occurrences(&mut self, gateway: Gateway, lines: &[Line]) -> Result<Vec<bool>> {
+        let mut order: Vec<usize> = (0..lines.len()).collect();
+        order.sort_by_key(|i| lines.get(*i).map_or(0, |l| l.line_no));
+        let mut seen: rustc_hash::FxHashSet<(&str, LineStatus)> =
+            rustc_hash::FxHashSet::with_capacity_and_hasher(lines.len(), Default::default());
+        let mut first = vec![false; lines.len()];
+        for i in order {
+            if let (Some(l), Some(f)) = (lines.get(i), first.get_mut(i)) {
+                *f = seen.insert((l.gateway_txn_no.as_str(), l.status));
+            }
+        }
+        let (Some(low), Some(high)) = (
+            lines.iter().map(|l| l.gateway_txn_no.as_str()).min(),
+            lines.iter().map(|l| l.gateway_txn_no.as_str()).max(),
+        ) else {
+            return Ok(first);
+        };
+        if self.backend() != super::Backend::Sqlite {
+            return Ok(first);
+        }
+        let earlier: Vec<(String, LineStatus)> = on_tx!(self, |c| {
+            sqlx::query_as(
+            "SELECT gateway_txn_no, status FROM settlement_lines WHERE gateway = $1 AND gateway_txn_no >= $2 AND gateway_txn_no <= $3"
+        )
+        .bind(gateway)
+        .bind(low)
+        .bind(high)
+        .fetch_all(&mut *c)
+        .await
+        })?;
+        if earlier.is_empty() {
+            return Ok(first);
+        }
+        let earlier: rustc_hash::FxHashSet<(&str, LineStatus)> =
+            earlier.iter().map(|(n, s)| (n.as_str(), *s)).collect();
+        for (l, f) in lines.iter().zip(first.iter_mut()) {
+            if earlier.contains(&(l.gateway_txn_no.as_str(), l.status)) {
+                *f = false;
+            }
+        }
+        Ok(first)
     }
 }

@@ -52,6 +52,8 @@ pub fn test_key_path(database_url: &str) -> String {
 /// A fresh database of the given kind: its URL and, for SQLite, the directory holding it.
 /// `None` when PostgreSQL is unavailable (after a loud skip).
 pub async fn fresh_db(db: Db) -> Option<(String, Option<tempfile::TempDir>)> {
+    // Matched items in blocks of three (1,000 in production): every test's run spans blocks.
+    feerecon::store::recon_blocks::set_block_items(3);
     match db {
         Db::Sqlite => {
             let dir = tempfile::tempdir().expect("a temporary directory");

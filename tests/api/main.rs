@@ -28,6 +28,7 @@ mod forgery;
 mod gateways;
 mod health;
 mod imports;
+mod item_blocks;
 mod layers;
 mod ledger;
 mod migrations;
