@@ -11,11 +11,19 @@
 -- and no block: readers merge both forms.
 CREATE TABLE reconciliation_item_blocks (
     run_seq    BIGINT NOT NULL REFERENCES reconciliation_runs (run_seq),
-    first_key  TEXT NOT NULL,
-    last_key   TEXT NOT NULL,
+    first_key  TEXT COLLATE "C" NOT NULL,
+    last_key   TEXT COLLATE "C" NOT NULL,
     item_count BIGINT NOT NULL,
     items      TEXT NOT NULL,
     PRIMARY KEY (run_seq, first_key)
 );
 -- A page after a cursor, and one item by key: the first block whose last key is at or after it.
 CREATE UNIQUE INDEX reconciliation_item_blocks_last ON reconciliation_item_blocks (run_seq, last_key);
+
+-- Item keys compare as bytes, whatever the database's collation: the blocks are packed and merged
+-- with the rows in byte order (Rust's order of strings), and a page's cursor is the last key it
+-- served, so the rows' ORDER BY and `item_key > cursor` must use the same order. A database created
+-- in a language's locale (en_US.UTF-8, ICU) would otherwise sort `vnpay:K01` after `vnpay:k00` for
+-- the rows and before it for the blocks, and pages would skip or repeat items. Changing the
+-- collation rebuilds the primary key and the category index.
+ALTER TABLE reconciliation_items ALTER COLUMN item_key TYPE TEXT COLLATE "C";

@@ -42,6 +42,24 @@ fn require_pg() -> bool {
 
 /// A fresh, migrated database URL, or `None` (after a loud skip) when there is no PostgreSQL.
 pub async fn fresh_database() -> Option<String> {
+    fresh_database_as(None).await
+}
+
+/// A fresh, migrated database that sorts text by a language's rules (ICU `en-US`: case and
+/// punctuation second), as a server set up in a non-`C` locale does; the tests' own server is
+/// initialised with `--no-locale`, whose byte order would hide an order that depends on it.
+pub async fn fresh_language_collated_database() -> Option<String> {
+    let url = fresh_database_as(Some(
+        "TEMPLATE template0 ENCODING 'UTF8' LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LC_COLLATE 'C' LC_CTYPE 'C'",
+    ))
+    .await?;
+    let store = feerecon::store::Store::connect(&url).await.expect("connect to the collated database");
+    store.migrate().await.expect("migrate the collated database");
+    Some(url)
+}
+
+/// `CREATE DATABASE` from the migrated template, or with `options` instead (unmigrated).
+async fn fresh_database_as(options: Option<&str>) -> Option<String> {
     let server = SERVER.get_or_init(|| {
         // Starting the server is blocking work with its own runtime: do it on its own thread.
         std::thread::spawn(start).join().unwrap_or_else(|_| Err("the PostgreSQL start-up thread panicked".into()))
@@ -60,7 +78,10 @@ pub async fn fresh_database() -> Option<String> {
     let mut conn = sqlx::PgConnection::connect(&server.admin_url).await.expect("connect to the test server");
     let mut attempt = 0;
     loop {
-        let sql = format!("CREATE DATABASE {name} TEMPLATE {}", server.template);
+        let sql = match options {
+            Some(o) => format!("CREATE DATABASE {name} {o}"),
+            None => format!("CREATE DATABASE {name} TEMPLATE {}", server.template),
+        };
         match sqlx::query(&sql).execute(&mut conn).await {
             Ok(_) => break,
             // Two copies of one template at the same instant can collide; try again.
