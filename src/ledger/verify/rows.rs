@@ -13,7 +13,6 @@
 use std::collections::BTreeMap;
 
 use super::{Failure, fail};
-use crate::domain::chain::link_hex;
 use crate::domain::ledger::{EntryFields, iso_date};
 use crate::ledger::export::{ENTRIES_HEADER, Manifest, Sides};
 
@@ -55,6 +54,15 @@ impl Posting {
             fail(self.start, format!("posting {} does not balance ({} ≠ {})", self.id, self.debit, self.credit))
         })
     }
+}
+
+/// `SHA-256(prev ‖ canonical)`, raw: the entry's hash (`domain::chain::link_hex` in hex).
+fn link_raw(prev: &[u8; 32], canonical: &[u8]) -> [u8; 32] {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    h.update(prev);
+    h.update(canonical);
+    h.finalize().into()
 }
 
 fn raw_hash(text: &str) -> Option<[u8; 32]> {
@@ -165,7 +173,9 @@ impl Scan {
         let (memo, refs, prev_hash, hash) = (f[8], f[9], f[10], f[11]);
         self.expected_seq += 1;
 
-        // The chain.
+        // The chain. When the hash matches, its raw bytes are the ones just computed: only a
+        // hash that does not match is decoded from its text.
+        let mut matched = None;
         if prev_hash != self.prev_text {
             self.chain_failure(|| fail(seq, "prev_hash is not the previous entry's hash"));
         } else if debit < 0 || credit < 0 || (debit > 0 && credit > 0) {
@@ -175,7 +185,13 @@ impl Scan {
             let date = self.date;
             EntryFields { seq, business_date: date, posting_id, kind, line_no, account, debit, credit, memo, refs }
                 .canonical_into(&mut self.canonical);
-            if link_hex(prev, &self.canonical).as_slice() != hash.as_bytes() {
+            let raw = link_raw(prev, &self.canonical);
+            let mut text = [0u8; 64];
+            // 32 bytes always fit 64 hex digits.
+            let _ = hex::encode_to_slice(raw, &mut text);
+            if text.as_slice() == hash.as_bytes() {
+                matched = Some(raw);
+            } else {
                 self.chain_failure(|| fail(seq, "the hash does not match the entry"));
             }
         } else {
@@ -183,7 +199,7 @@ impl Scan {
         }
         self.prev_text.clear();
         self.prev_text.push_str(hash);
-        self.prev_raw = raw_hash(hash);
+        self.prev_raw = matched.or_else(|| raw_hash(hash));
 
         // Postings balance (the entries of one posting are contiguous).
         match &mut self.posting {
@@ -407,7 +423,14 @@ fn fast(entries_csv: &[u8], m: &Manifest, cut_from: Option<usize>) -> Option<Res
 fn part(bytes: &[u8], m: &Manifest, mid: bool, capacity: usize) -> Option<Scan> {
     let text = std::str::from_utf8(bytes).ok()?;
     let mut scan = Scan::new(m, mid, capacity);
-    for line in text.split_terminator('\n') {
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', bytes).chain((!bytes.ends_with(b"\n")).then_some(bytes.len())) {
+        // Between two line breaks (or the end): whole characters, `text` being UTF-8.
+        let line = text.get(start..end)?;
+        start = end + 1;
+        if line.is_empty() && end == bytes.len() {
+            break;
+        }
         let mut fields = [""; 12];
         let mut rest = line;
         for field in fields.iter_mut().take(11) {
