@@ -73,7 +73,7 @@ fn raw_hash(text: &str) -> Option<[u8; 32]> {
 /// The state of a pass over consecutive rows. Failures of the chain and of the balance are kept
 /// (the first of each) and reported after the pass in the documented order, as if each check ran
 /// over all rows in turn; a row that cannot be read ends the pass.
-struct Scan {
+pub(super) struct Scan {
     chain: Option<Failure>,
     balance: Option<Failure>,
     rows: Vec<Row>,
@@ -256,7 +256,7 @@ impl Scan {
 
     /// This part followed by `next` (a part that starts mid-file), as one scan of both; `None`
     /// when they do not meet (`next`'s first seq is not the one after this part's last).
-    fn join(mut self, next: Scan) -> Option<Scan> {
+    pub(super) fn join(mut self, next: Scan) -> Option<Scan> {
         let entry_prev = next.entry_prev.as_deref()?;
         if self.expected_seq != next.first_seq {
             return None;
@@ -326,7 +326,7 @@ impl Scan {
     }
 
     /// The checks after the last row, in the documented order.
-    fn finish(mut self, m: &Manifest) -> Result<Rows, Failure> {
+    pub(super) fn finish(mut self, m: &Manifest) -> Result<Rows, Failure> {
         if let Some(p) = self.posting.take()
             && self.balance.is_none()
         {
@@ -420,7 +420,7 @@ fn fast(entries_csv: &[u8], m: &Manifest, cut_from: Option<usize>) -> Option<Res
 }
 
 /// Scans consecutive whole rows; `None` at anything the general reader must judge.
-fn part(bytes: &[u8], m: &Manifest, mid: bool, capacity: usize) -> Option<Scan> {
+pub(super) fn part(bytes: &[u8], m: &Manifest, mid: bool, capacity: usize) -> Option<Scan> {
     let text = std::str::from_utf8(bytes).ok()?;
     let mut scan = Scan::new(m, mid, capacity);
     let mut start = 0;
