@@ -18,7 +18,8 @@
 //!    closes them: exceptions resolved, then `Finance::close` (`e2e.rs`).
 //!
 //! Knobs: `FEERECON_BENCH_ROWS` (1,000,000), `FEERECON_BENCH_STEP=memory|e2e|e2e-history` (one
-//! step alone), `FEERECON_BENCH_PHASES=1` (the run's phase logs), `FEERECON_BENCH_SUMMARY=FILE`
+//! step alone; `compare`: in memory, DuckDB and pandas, no end-to-end step),
+//! `FEERECON_BENCH_PHASES=1` (the run's phase logs), `FEERECON_BENCH_SUMMARY=FILE`
 //! (append the summary rows for `benches/run.sh`).
 
 mod compare;
@@ -288,6 +289,11 @@ fn main() {
             format!("{:.2}", ratio / goal),
         ]);
     }
+    if step == "compare" {
+        // In memory against DuckDB and pandas only, without the end-to-end steps.
+        write_summary(rows);
+        return;
+    }
     let plain = child("e2e");
     if let Some(E2e { import, total, peak, counts }) = &plain {
         // The run classifies what the in-memory step classifies: the same counts per category.
@@ -325,6 +331,11 @@ fn main() {
             format!("{:.2}", GOAL_HISTORY_SLOWDOWN * base / total),
         ]);
     }
+    write_summary(rows);
+}
+
+/// Appends the summary rows for `benches/run.sh` to `FEERECON_BENCH_SUMMARY`, when set.
+fn write_summary(rows: Vec<[String; 4]>) {
     if let Some(path) = std::env::var_os("FEERECON_BENCH_SUMMARY") {
         let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).expect("the summary file");
         for [fig, measured, goal, ratio] in rows {

@@ -422,6 +422,11 @@ fn fast(entries_csv: &[u8], m: &Manifest, cut_from: Option<usize>) -> Option<Res
 /// Scans consecutive whole rows; `None` at anything the general reader must judge.
 pub(super) fn part(bytes: &[u8], m: &Manifest, mid: bool, capacity: usize) -> Option<Scan> {
     let text = std::str::from_utf8(bytes).ok()?;
+    // No quote or carriage return anywhere (one pass over the block): then every comma ends a
+    // field, and one iterator per row finds them.
+    if memchr::memchr2(b'"', b'\r', bytes).is_some() {
+        return None;
+    }
     let mut scan = Scan::new(m, mid, capacity);
     let mut start = 0;
     for end in memchr::memchr_iter(b'\n', bytes).chain((!bytes.ends_with(b"\n")).then_some(bytes.len())) {
@@ -432,19 +437,17 @@ pub(super) fn part(bytes: &[u8], m: &Manifest, mid: bool, capacity: usize) -> Op
             break;
         }
         let mut fields = [""; 12];
-        let mut rest = line;
+        let mut commas = memchr::memchr_iter(b',', line.as_bytes());
+        let mut from = 0;
         for field in fields.iter_mut().take(11) {
-            let at = memchr::memchr3(b',', b'"', b'\r', rest.as_bytes())?;
-            if rest.as_bytes()[at] != b',' {
-                return None;
-            }
-            *field = &rest[..at];
-            rest = &rest[at + 1..];
+            let at = commas.next()?;
+            *field = line.get(from..at)?;
+            from = at + 1;
         }
-        if memchr::memchr3(b',', b'"', b'\r', rest.as_bytes()).is_some() {
+        if commas.next().is_some() {
             return None;
         }
-        fields[11] = rest;
+        fields[11] = line.get(from..)?;
         scan.row(fields).ok()?;
     }
     Some(scan)
