@@ -61,7 +61,10 @@ pub(super) async fn ledger_export(
 pub(super) fn ledger_verify(dir: &std::path::Path, public_key: Option<&std::path::Path>) -> Result<(), CliError> {
     let read =
         |name: &str| std::fs::read(dir.join(name)).map_err(|e| user_err(format!("{}: {e}", dir.join(name).display())));
-    let entries = read("entries.csv")?;
+    // entries.csv is read by `verify_file`, block by block while it checks (issue 23).
+    let entries = dir.join("entries.csv");
+    let entries_error = |e: std::io::Error| user_err(format!("{}: {e}", entries.display()));
+    std::fs::File::open(&entries).map_err(entries_error)?;
     let manifest = read("manifest.json")?;
     let pinned = match public_key {
         None => None,
@@ -75,7 +78,7 @@ pub(super) fn ledger_verify(dir: &std::path::Path, public_key: Option<&std::path
             Some(key)
         }
     };
-    match crate::ledger::verify::verify(&entries, &manifest, pinned.as_deref()) {
+    match crate::ledger::verify::verify_file(&entries, &manifest, pinned.as_deref()).map_err(entries_error)? {
         Ok(v) => {
             println!(
                 "ok: {} entries, seq {}..{}, {} signed checkpoints, head {}, key {}",

@@ -144,15 +144,22 @@ impl EntryFields<'_> {
 
     /// `canonical`, appended to `out` (verification reuses one buffer for a million entries).
     pub fn canonical_into(&self, out: &mut Vec<u8>) {
-        use std::io::Write as _;
-        // Writing to a Vec cannot fail.
-        let _ = writeln!(out, "{}", self.seq);
-        out.extend_from_slice(&iso_date(self.business_date));
-        let _ = write!(
-            out,
-            "\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n",
-            self.posting_id, self.kind, self.line_no, self.account, self.debit, self.credit, self.memo, self.refs
-        );
+        // Integers through `itoa` (the same digits `Display` writes, without the formatter).
+        let mut n = itoa::Buffer::new();
+        let field = |out: &mut Vec<u8>, bytes: &[u8]| {
+            out.extend_from_slice(bytes);
+            out.push(b'\n');
+        };
+        field(out, n.format(self.seq).as_bytes());
+        field(out, &iso_date(self.business_date));
+        field(out, self.posting_id.as_bytes());
+        field(out, self.kind.as_bytes());
+        field(out, n.format(self.line_no).as_bytes());
+        field(out, self.account.as_bytes());
+        field(out, n.format(self.debit).as_bytes());
+        field(out, n.format(self.credit).as_bytes());
+        field(out, self.memo.as_bytes());
+        field(out, self.refs.as_bytes());
     }
 }
 
@@ -511,5 +518,28 @@ mod tests {
             "7\n2024-07-15\npst_1\npayment_confirmed\n1\ngateway_clearing:vnpay\n100\n0\nm\npayment=p\n"
         );
         assert_eq!(clean("a\nb\r\tc"), "a b  c");
+        // The integers are written as `Display` writes them, at the edges too.
+        for (seq, line_no, debit, credit) in [(i64::MAX, -1, i64::MIN, 0), (-42, 0, 9, 1_000_000_007)] {
+            let e = EntryFields { seq, line_no, debit, credit, memo: "", refs: "", ..e_fields() };
+            let expect = format!(
+                "{seq}\n2024-07-15\npst_1\npayment_confirmed\n{line_no}\ngateway_clearing:vnpay\n{debit}\n{credit}\n\n\n"
+            );
+            assert_eq!(String::from_utf8(e.canonical()).unwrap(), expect);
+        }
+    }
+
+    fn e_fields() -> EntryFields<'static> {
+        EntryFields {
+            seq: 7,
+            business_date: d(),
+            posting_id: "pst_1",
+            kind: "payment_confirmed",
+            line_no: 1,
+            account: "gateway_clearing:vnpay",
+            debit: 100,
+            credit: 0,
+            memo: "m",
+            refs: "payment=p",
+        }
     }
 }

@@ -19,10 +19,11 @@
 //! is still signed): compare `first_seq`/`last_seq` with the checkpoints the ledger lists.
 
 mod rows;
+mod stream;
 
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 
-use self::rows::{Row, check_rows};
+use self::rows::{Row, Rows, check_rows};
 use super::export::{Manifest, ManifestCheckpoint};
 use crate::domain::chain::GENESIS;
 use crate::domain::ledger::{EXPORT_CHECKPOINT, Totals, checkpoint_message};
@@ -79,6 +80,45 @@ pub fn checkpoint_signed(c: &ManifestCheckpoint, key: &VerifyingKey) -> bool {
 /// Verifies `entries.csv` against `manifest.json`; `pinned` is a public key given by the auditor.
 pub fn verify(entries_csv: &[u8], manifest_json: &[u8], pinned: Option<&str>) -> Result<Verified, Failure> {
     use sha2::Digest as _;
+    let (m, key) = manifest(manifest_json, pinned)?;
+    // The file's own hash, on another core while the rows are read.
+    let (checked, file_hash) = std::thread::scope(|scope| {
+        let file_hash = scope.spawn(|| hex::encode(sha2::Sha256::digest(entries_csv)));
+        let checked = check_rows(entries_csv, &m);
+        // A panic in the hashing thread is a bug: pass it on.
+        (checked, file_hash.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+    });
+    conclude(m, &key, checked, &file_hash)
+}
+
+/// `verify` reading `entries.csv` from `entries_path` block by block, each block hashed and its
+/// rows checked while the next is read (`stream.rs`): the same answer as `verify` over the
+/// file's bytes, sooner and without holding the file in memory. The outer error is the file's
+/// (it cannot be opened or read).
+pub fn verify_file(
+    entries_path: &std::path::Path,
+    manifest_json: &[u8],
+    pinned: Option<&str>,
+) -> std::io::Result<Result<Verified, Failure>> {
+    verify_file_in_blocks(entries_path, manifest_json, pinned, stream::BLOCK)
+}
+
+fn verify_file_in_blocks(
+    entries_path: &std::path::Path,
+    manifest_json: &[u8],
+    pinned: Option<&str>,
+    block: usize,
+) -> std::io::Result<Result<Verified, Failure>> {
+    let (m, key) = match manifest(manifest_json, pinned) {
+        Ok(mk) => mk,
+        Err(f) => return Ok(Err(f)),
+    };
+    let (checked, file_hash) = stream::rows_from_file(entries_path, &m, block)?;
+    Ok(conclude(m, &key, checked, &file_hash))
+}
+
+/// The manifest, read and checked, and its key.
+fn manifest(manifest_json: &[u8], pinned: Option<&str>) -> Result<(Manifest, VerifyingKey), Failure> {
     let m: Manifest =
         serde_json::from_slice(manifest_json).map_err(|e| fail(0, format!("manifest.json is not a manifest: {e}")))?;
     if m.format != super::export::FORMAT {
@@ -93,18 +133,22 @@ pub fn verify(entries_csv: &[u8], manifest_json: &[u8], pinned: Option<&str>) ->
     {
         return Err(fail(0, "the export is signed with another key than the pinned one"));
     }
-    // The file's own hash, on another core while the rows are read.
-    std::thread::scope(|scope| {
-        let file_hash = scope.spawn(|| hex::encode(sha2::Sha256::digest(entries_csv)));
-        let checked = check_rows(entries_csv, &m);
-        // A panic in the hashing thread is a bug: pass it on.
-        let file_hash = file_hash.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
-        let (rows, accounts) = checked?;
-        if file_hash != m.entries_sha256 {
-            return Err(fail(0, "entries.csv is not the file the manifest describes (entries_sha256)"));
-        }
-        check_checkpoints(&m, &key, &rows, &accounts)
-    })?;
+    Ok((m, key))
+}
+
+/// After the first pass: the file's hash, the checkpoints, both ends signed.
+fn conclude(
+    m: Manifest,
+    key: &VerifyingKey,
+    checked: Result<Rows, Failure>,
+    file_hash: &str,
+) -> Result<Verified, Failure> {
+    let (rows, accounts) = checked?;
+    if file_hash != m.entries_sha256 {
+        return Err(fail(0, "entries.csv is not the file the manifest describes (entries_sha256)"));
+    }
+    check_checkpoints(&m, key, &rows, &accounts)?;
+    drop((rows, accounts));
     check_both_ends_signed(&m)?;
     Ok(Verified {
         entries: m.entry_count,

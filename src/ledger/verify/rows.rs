@@ -13,7 +13,6 @@
 use std::collections::BTreeMap;
 
 use super::{Failure, fail};
-use crate::domain::chain::link_hex;
 use crate::domain::ledger::{EntryFields, iso_date};
 use crate::ledger::export::{ENTRIES_HEADER, Manifest, Sides};
 
@@ -57,6 +56,15 @@ impl Posting {
     }
 }
 
+/// `SHA-256(prev ‖ canonical)`, raw: the entry's hash (`domain::chain::link_hex` in hex).
+fn link_raw(prev: &[u8; 32], canonical: &[u8]) -> [u8; 32] {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    h.update(prev);
+    h.update(canonical);
+    h.finalize().into()
+}
+
 fn raw_hash(text: &str) -> Option<[u8; 32]> {
     let mut b = [0u8; 32];
     hex::decode_to_slice(text, &mut b).ok().map(|()| b)
@@ -65,7 +73,7 @@ fn raw_hash(text: &str) -> Option<[u8; 32]> {
 /// The state of a pass over consecutive rows. Failures of the chain and of the balance are kept
 /// (the first of each) and reported after the pass in the documented order, as if each check ran
 /// over all rows in turn; a row that cannot be read ends the pass.
-struct Scan {
+pub(super) struct Scan {
     chain: Option<Failure>,
     balance: Option<Failure>,
     rows: Vec<Row>,
@@ -165,7 +173,9 @@ impl Scan {
         let (memo, refs, prev_hash, hash) = (f[8], f[9], f[10], f[11]);
         self.expected_seq += 1;
 
-        // The chain.
+        // The chain. When the hash matches, its raw bytes are the ones just computed: only a
+        // hash that does not match is decoded from its text.
+        let mut matched = None;
         if prev_hash != self.prev_text {
             self.chain_failure(|| fail(seq, "prev_hash is not the previous entry's hash"));
         } else if debit < 0 || credit < 0 || (debit > 0 && credit > 0) {
@@ -175,7 +185,13 @@ impl Scan {
             let date = self.date;
             EntryFields { seq, business_date: date, posting_id, kind, line_no, account, debit, credit, memo, refs }
                 .canonical_into(&mut self.canonical);
-            if link_hex(prev, &self.canonical).as_slice() != hash.as_bytes() {
+            let raw = link_raw(prev, &self.canonical);
+            let mut text = [0u8; 64];
+            // 32 bytes always fit 64 hex digits.
+            let _ = hex::encode_to_slice(raw, &mut text);
+            if text.as_slice() == hash.as_bytes() {
+                matched = Some(raw);
+            } else {
                 self.chain_failure(|| fail(seq, "the hash does not match the entry"));
             }
         } else {
@@ -183,7 +199,7 @@ impl Scan {
         }
         self.prev_text.clear();
         self.prev_text.push_str(hash);
-        self.prev_raw = raw_hash(hash);
+        self.prev_raw = matched.or_else(|| raw_hash(hash));
 
         // Postings balance (the entries of one posting are contiguous).
         match &mut self.posting {
@@ -240,7 +256,7 @@ impl Scan {
 
     /// This part followed by `next` (a part that starts mid-file), as one scan of both; `None`
     /// when they do not meet (`next`'s first seq is not the one after this part's last).
-    fn join(mut self, next: Scan) -> Option<Scan> {
+    pub(super) fn join(mut self, next: Scan) -> Option<Scan> {
         let entry_prev = next.entry_prev.as_deref()?;
         if self.expected_seq != next.first_seq {
             return None;
@@ -310,7 +326,7 @@ impl Scan {
     }
 
     /// The checks after the last row, in the documented order.
-    fn finish(mut self, m: &Manifest) -> Result<Rows, Failure> {
+    pub(super) fn finish(mut self, m: &Manifest) -> Result<Rows, Failure> {
         if let Some(p) = self.posting.take()
             && self.balance.is_none()
         {
@@ -404,24 +420,34 @@ fn fast(entries_csv: &[u8], m: &Manifest, cut_from: Option<usize>) -> Option<Res
 }
 
 /// Scans consecutive whole rows; `None` at anything the general reader must judge.
-fn part(bytes: &[u8], m: &Manifest, mid: bool, capacity: usize) -> Option<Scan> {
+pub(super) fn part(bytes: &[u8], m: &Manifest, mid: bool, capacity: usize) -> Option<Scan> {
     let text = std::str::from_utf8(bytes).ok()?;
+    // No quote or carriage return anywhere (one pass over the block): then every comma ends a
+    // field, and one iterator per row finds them.
+    if memchr::memchr2(b'"', b'\r', bytes).is_some() {
+        return None;
+    }
     let mut scan = Scan::new(m, mid, capacity);
-    for line in text.split_terminator('\n') {
-        let mut fields = [""; 12];
-        let mut rest = line;
-        for field in fields.iter_mut().take(11) {
-            let at = memchr::memchr3(b',', b'"', b'\r', rest.as_bytes())?;
-            if rest.as_bytes()[at] != b',' {
-                return None;
-            }
-            *field = &rest[..at];
-            rest = &rest[at + 1..];
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', bytes).chain((!bytes.ends_with(b"\n")).then_some(bytes.len())) {
+        // Between two line breaks (or the end): whole characters, `text` being UTF-8.
+        let line = text.get(start..end)?;
+        start = end + 1;
+        if line.is_empty() && end == bytes.len() {
+            break;
         }
-        if memchr::memchr3(b',', b'"', b'\r', rest.as_bytes()).is_some() {
+        let mut fields = [""; 12];
+        let mut commas = memchr::memchr_iter(b',', line.as_bytes());
+        let mut from = 0;
+        for field in fields.iter_mut().take(11) {
+            let at = commas.next()?;
+            *field = line.get(from..at)?;
+            from = at + 1;
+        }
+        if commas.next().is_some() {
             return None;
         }
-        fields[11] = rest;
+        fields[11] = line.get(from..)?;
         scan.row(fields).ok()?;
     }
     Some(scan)

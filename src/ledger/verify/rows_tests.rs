@@ -76,7 +76,25 @@ fn same_at_every_cut(csv: &[u8], m: &Manifest, answers: bool) -> Result<Rows, Fa
         }
     }
     assert_eq!(check_rows(csv, m), general);
+    same_read_in_blocks(csv, m, answers, &general);
     general
+}
+
+/// The file read from disk in blocks (`stream.rs`) of one byte, a row or so, several rows, and
+/// all of it: the same answer and the file's own SHA-256; the blocks answer themselves when the
+/// fast path does.
+fn same_read_in_blocks(csv: &[u8], m: &Manifest, answers: bool, general: &Result<Rows, Failure>) {
+    use sha2::Digest as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("entries.csv");
+    std::fs::write(&path, csv).unwrap();
+    for block in [1, 300, 4096, csv.len() + 1] {
+        let (rows, digest) = super::super::stream::rows_from_file(&path, m, block).unwrap();
+        assert_eq!(&rows, general, "blocks of {block} bytes");
+        assert_eq!(digest, hex::encode(sha2::Sha256::digest(csv)));
+        let streamed = super::super::stream::streamed(&path, m, block).unwrap();
+        assert!(streamed.is_some() || !answers, "blocks of {block} bytes stepped aside");
+    }
 }
 
 fn failure(r: Result<Rows, Failure>) -> (i64, String) {
