@@ -277,8 +277,9 @@ fn unpaid_statuses() -> String {
 /// once per row of the other, so it is driven from the smaller side: the base rows of the date
 /// (about the day's size), or the rows that a base row's counterpart can be without being a base
 /// row itself (unpaid payments and paid ones homed on another date; lines homed on another date).
-/// On a day whose gateway has no homed line, the lines' join has nothing to find and is skipped;
-/// the payments' join probes only the unpaid payments (SPEC §7.2 "Across days").
+/// On a day whose gateway has no homed line, the lines' join is an empty probe of the home-date
+/// index; the payments' join probes only the unpaid payments (SPEC §7.2 "Across days"). The
+/// counts choose a direction only: both directions select the same rows.
 async fn sqlite_row_statements(
     pool: &sqlx::SqlitePool,
     gateway: Gateway,
@@ -327,11 +328,12 @@ async fn sqlite_row_statements(
     }
     let mut lines: Vec<String> = LINE_BASE.iter().map(|s| (*s).to_owned()).collect();
     if other_lines <= base_payments {
-        if other_lines > 0 {
-            let by = "SELECT l.rowid FROM settlement_lines l CROSS JOIN payments p WHERE l.gateway = $1";
-            for op in ["<", ">"] {
-                lines.push(format!("{by} AND l.home_date {op} $2 AND {base_payment}"));
-            }
+        // Even when the count found no homed line: the counts ran before the snapshot the
+        // statements read in, and a close may have homed lines since (an empty range costs
+        // one probe of the home-date index).
+        let by = "SELECT l.rowid FROM settlement_lines l CROSS JOIN payments p WHERE l.gateway = $1";
+        for op in ["<", ">"] {
+            lines.push(format!("{by} AND l.home_date {op} $2 AND {base_payment}"));
         }
     } else {
         lines.extend(LINE_BY_PAYMENTS.iter().map(|s| (*s).to_owned()));

@@ -235,16 +235,52 @@ impl WriteTx {
         if self.backend() != super::Backend::Sqlite {
             return Ok(first);
         }
-        let earlier: Vec<(String, LineStatus)> = on_tx!(self, |c| {
+        // The range's earlier lines, when it holds no more of them than the file has lines (a
+        // gateway's numbers grow: the usual case); otherwise (a refund of an old transaction
+        // widens the range to most of the history) each of the file's numbers is looked up
+        // through the `(gateway, gateway_txn_no)` index. Either way what is read is bounded by
+        // the file's size, whatever the history holds.
+        let cap = i64::try_from(lines.len()).unwrap_or(i64::MAX);
+        let (in_range,): (i64,) = on_tx!(self, |c| {
             sqlx::query_as(
-            "SELECT gateway_txn_no, status FROM settlement_lines WHERE gateway = $1 AND gateway_txn_no >= $2 AND gateway_txn_no <= $3"
-        )
-        .bind(gateway)
-        .bind(low)
-        .bind(high)
-        .fetch_all(&mut *c)
-        .await
+                "SELECT COUNT(*) FROM (SELECT 1 FROM settlement_lines
+                 WHERE gateway = $1 AND gateway_txn_no >= $2 AND gateway_txn_no <= $3 LIMIT $4)",
+            )
+            .bind(gateway)
+            .bind(low)
+            .bind(high)
+            .bind(cap.saturating_add(1))
+            .fetch_one(&mut *c)
+            .await
         })?;
+        let earlier: Vec<(String, LineStatus)> = if in_range <= cap {
+            on_tx!(self, |c| {
+                sqlx::query_as(
+                    "SELECT gateway_txn_no, status FROM settlement_lines
+                     WHERE gateway = $1 AND gateway_txn_no >= $2 AND gateway_txn_no <= $3",
+                )
+                .bind(gateway)
+                .bind(low)
+                .bind(high)
+                .fetch_all(&mut *c)
+                .await
+            })?
+        } else {
+            let mut numbers: Vec<&str> = lines.iter().map(|l| l.gateway_txn_no.as_str()).collect();
+            numbers.sort_unstable();
+            numbers.dedup();
+            let numbers = serde_json::to_string(&numbers).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            on_tx!(self, |c| {
+                sqlx::query_as(
+                    "SELECT gateway_txn_no, status FROM settlement_lines
+                     WHERE gateway = $1 AND gateway_txn_no IN (SELECT value FROM json_each($2))",
+                )
+                .bind(gateway)
+                .bind(&numbers)
+                .fetch_all(&mut *c)
+                .await
+            })?
+        };
         if earlier.is_empty() {
             return Ok(first);
         }

@@ -276,6 +276,30 @@ across! {
     }
 }
 
+across! {
+    /// A later file whose numbers span more earlier lines than it has (an old transaction's
+    /// line beside a new one's, as a refund of an old payment makes): its repeats are found by
+    /// looking each number up, not by reading the whole range.
+    async fn a_repeat_across_a_wide_number_range_is_a_duplicate(w) {
+        w.at("2024-07-15T10:00:00+07:00");
+        let mut paid = Vec::new();
+        for _ in 0..5 {
+            paid.push(w.pay("2024-07-15", false).await);
+        }
+        paid.sort_by(|a, b| a.no.cmp(&b.no));
+        let at = "2024-07-15T10:05:00+07:00";
+        let first: Vec<_> = paid.iter().map(|p| (p, p.amount, LineStatus::Success, at)).collect();
+        w.import(&first).await;
+        let (low, high) = (&paid[0], &paid[4]);
+        let later = "2024-07-15T12:00:00+07:00";
+        w.import(&[(low, low.amount, LineStatus::Success, later), (high, high.amount, LineStatus::Success, later)]).await;
+        w.at("2024-07-15T20:00:00+07:00");
+        let report = w.run("2024-07-15").await;
+        let count = |c: &str| report["summary"][c]["count"].as_i64().unwrap_or(0);
+        assert_eq!((count("matched"), count("duplicate_settlement_line")), (5, 2), "{report}");
+    }
+}
+
 /// On a PostgreSQL database that sorts text by a language's rules, a run's items still come in
 /// byte order, page after page, whether stored as rows or as blocks: the blocks are packed and
 /// merged in byte order, so the rows and the cursor must compare keys the same way (migration
