@@ -40,7 +40,11 @@ pub struct StoredQuoteError(#[from] serde_json::Error);
 /// The items of a stored quote, as postings need them.
 pub fn quoted_items(quote_json: &str) -> Result<Vec<QuotedItem>, StoredQuoteError> {
     let q: StoredQuote = serde_json::from_str(quote_json)?;
-    Ok(q.items
+    Ok(items_of(q.items))
+}
+
+fn items_of(items: Vec<StoredItem>) -> Vec<QuotedItem> {
+    items
         .into_iter()
         .map(|i| QuotedItem {
             fee: i.fee,
@@ -51,7 +55,7 @@ pub fn quoted_items(quote_json: &str) -> Result<Vec<QuotedItem>, StoredQuoteErro
             support: i.support.map(|a| format!("{}: {}", a.rule, a.basis)),
             tag: None,
         })
-        .collect())
+        .collect()
 }
 
 /// The items of a stored quote, each tagged with its fee's budget sub-item and remittance
@@ -60,23 +64,73 @@ pub fn quoted_items(quote_json: &str) -> Result<Vec<QuotedItem>, StoredQuoteErro
 /// tagged with its id only (no sub-item, monthly), so its revenue is still reported, as
 /// unclassified.
 pub fn tagged_items(quote_json: &str, catalogue: &super::Catalogue) -> Result<Vec<QuotedItem>, StoredQuoteError> {
-    let head = quote_head(quote_json)?;
-    let procedure =
-        crate::domain::ProcedureCode::parse(&head.procedure_code).ok().and_then(|code| catalogue.procedure(&code));
-    let mut items = quoted_items(quote_json)?;
-    for i in &mut items {
-        let entry = procedure.and_then(|p| {
-            let mut same = p.fees.iter().filter(|f| f.id == i.fee);
-            let first = same.clone().next();
-            same.find(|f| f.in_force(head.as_of)).or(first)
-        });
-        i.tag = Some(BudgetTag {
-            fee: Some(i.fee.clone()),
-            budget_subitem: entry.and_then(|f| f.budget_subitem.clone()),
-            period: entry.map(|f| f.remittance_period).unwrap_or_default(),
-        });
+    read_quote(quote_json)?.tagged(catalogue)
+}
+
+/// A stored quote parsed once, for a caller that needs several of its readings (the callback
+/// committer: what the citizen owes, the posting's tagged items, the receipts' head and items).
+#[derive(Debug, Clone)]
+pub struct ReadQuote {
+    /// The head, or the field it lacks.
+    head: Result<QuoteHead, &'static str>,
+    /// The items, untagged (as `quoted_items` reads them).
+    pub items: Vec<QuotedItem>,
+}
+
+#[derive(Deserialize)]
+struct StoredWhole {
+    #[serde(default)]
+    procedure_code: Option<String>,
+    #[serde(default)]
+    as_of: Option<chrono::NaiveDate>,
+    items: Vec<StoredItem>,
+}
+
+/// Reads a stored quote once: its items (an error where `quoted_items` fails) and its head (an
+/// error, when asked for, where `quote_head` fails).
+pub fn read_quote(quote_json: &str) -> Result<ReadQuote, StoredQuoteError> {
+    let q: StoredWhole = serde_json::from_str(quote_json)?;
+    let head = match (q.procedure_code, q.as_of) {
+        (Some(procedure_code), Some(as_of)) => Ok(QuoteHead { procedure_code, as_of }),
+        (None, _) => Err("procedure_code"),
+        (_, None) => Err("as_of"),
+    };
+    Ok(ReadQuote { head, items: items_of(q.items) })
+}
+
+impl ReadQuote {
+    /// What the quote was made for (`quote_head`).
+    pub fn head(&self) -> Result<&QuoteHead, StoredQuoteError> {
+        self.head
+            .as_ref()
+            .map_err(|field| StoredQuoteError(<serde_json::Error as serde::de::Error>::missing_field(field)))
     }
-    Ok(items)
+
+    /// The items tagged with their budget sub-item and period (`tagged_items`).
+    pub fn tagged(&self, catalogue: &super::Catalogue) -> Result<Vec<QuotedItem>, StoredQuoteError> {
+        let head = self.head()?;
+        let procedure =
+            crate::domain::ProcedureCode::parse(&head.procedure_code).ok().and_then(|code| catalogue.procedure(&code));
+        let mut items = self.items.clone();
+        for i in &mut items {
+            let entry = procedure.and_then(|p| {
+                let mut same = p.fees.iter().filter(|f| f.id == i.fee);
+                let first = same.clone().next();
+                same.find(|f| f.in_force(head.as_of)).or(first)
+            });
+            i.tag = Some(BudgetTag {
+                fee: Some(i.fee.clone()),
+                budget_subitem: entry.and_then(|f| f.budget_subitem.clone()),
+                period: entry.map(|f| f.remittance_period).unwrap_or_default(),
+            });
+        }
+        Ok(items)
+    }
+
+    /// The citizen's part per fee kind: (phí, lệ phí) (`citizen_split`).
+    pub fn citizen_split(&self) -> (i64, i64) {
+        citizen_split(&self.items)
+    }
 }
 
 /// What a stored quote was made for: the procedure and the as-of date (the case's receipt date),
@@ -116,6 +170,13 @@ mod tests {
         assert_eq!(citizen_split(&items), (500_000, 5_000));
         assert!(quoted_items("{}").is_err());
         let head = quote_head(json).unwrap();
+        // Read once, the same readings.
+        let once = read_quote(json).unwrap();
+        assert_eq!(once.items, items);
+        assert_eq!(once.citizen_split(), (500_000, 5_000));
+        assert_eq!(once.head().unwrap(), &head);
+        let headless = read_quote(r#"{"items":[]}"#).unwrap();
+        assert!(headless.head().is_err() && quote_head(r#"{"items":[]}"#).is_err());
         assert_eq!((head.procedure_code.as_str(), head.as_of.to_string().as_str()), ("1.000001", "2024-07-15"));
     }
 

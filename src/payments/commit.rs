@@ -30,6 +30,7 @@ use crate::domain::payment::{
     after_query, decide,
 };
 use crate::domain::{BusinessDate, Clock, Money};
+use crate::fees::stored::{ReadQuote, read_quote};
 use crate::gateway::Verification;
 use crate::ledger::chain::{AppendError, append_postings};
 use crate::receipts::{IssueError, Issuer, number_for_payments};
@@ -300,17 +301,31 @@ struct Batch {
     postings: Vec<Posting>,
     /// The catalogue, for the budget tags of confirmed revenue (sub-item, remittance period).
     fees: Option<std::sync::Arc<crate::fees::FeeEngine>>,
-}
-
-/// What the case owes the citizen in a payment's stored quote.
-fn citizen_due(p: &Payment) -> Result<Money, CommitError> {
-    let corrupt = |why: String| CommitError::Corrupt { payment_id: p.payment_id.clone(), why };
-    let items = crate::fees::stored::quoted_items(&p.quote).map_err(|e| corrupt(e.to_string()))?;
-    let (phi, le_phi) = crate::fees::stored::citizen_split(&items);
-    Money::new(phi + le_phi).map_err(|e| corrupt(e.to_string()))
+    /// Per payment, its stored quote, parsed once.
+    quotes: HashMap<usize, ReadQuote>,
 }
 
 impl Batch {
+    /// Payment `i`'s stored quote, parsed the first time it is needed in the batch.
+    fn quote(&mut self, i: usize) -> Result<&ReadQuote, CommitError> {
+        Ok(match self.quotes.entry(i) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                let p = &self.payments[i];
+                let q = read_quote(&p.quote)
+                    .map_err(|e| CommitError::Corrupt { payment_id: p.payment_id.clone(), why: e.to_string() })?;
+                v.insert(q)
+            }
+        })
+    }
+
+    /// What the case owes the citizen in payment `i`'s stored quote.
+    fn citizen_due(&mut self, i: usize) -> Result<Money, CommitError> {
+        let (phi, le_phi) = self.quote(i)?.citizen_split();
+        Money::new(phi + le_phi)
+            .map_err(|e| CommitError::Corrupt { payment_id: self.payments[i].payment_id.clone(), why: e.to_string() })
+    }
+
     async fn load(tx: &mut WriteTx, jobs: &[Claim<'_>]) -> Result<Self, StoreError> {
         // A close decides what a date counts while it holds its gateway's events: a payment
         // becomes paid either before that close (and it counts it) or after it.
@@ -430,14 +445,16 @@ impl Batch {
             let why = Some("no payment has this reference".into());
             return Ok((done(CallbackResult::OrderNotFound, None), why, unusable));
         };
+        // Read from the stored quote only when a success needs it.
+        let citizen_due =
+            if event.outcome == OutcomeKind::Success { self.citizen_due(i)? } else { self.payments[i].amount };
         let p = &self.payments[i];
         let pid = p.payment_id.clone();
         let case = p.case_code.as_str().to_owned();
         let state = PaymentState {
             status: p.status,
             amount: p.amount,
-            // Read from the stored quote only when a success needs it.
-            citizen_due: if event.outcome == OutcomeKind::Success { citizen_due(p)? } else { p.amount },
+            citizen_due,
             gateway_txn_no: p.gateway_txn_no.clone(),
             flags: p.flags.iter().copied().collect(),
         };
@@ -491,12 +508,14 @@ impl Batch {
                 }
                 if change.post_confirmation {
                     self.confirmed.insert(i);
-                    let p = &self.payments[i];
-                    let items = match &self.fees {
-                        Some(f) => crate::fees::stored::tagged_items(&p.quote, &f.catalogue),
-                        None => crate::fees::stored::quoted_items(&p.quote),
+                    let fees = self.fees.clone();
+                    let quote = self.quote(i)?;
+                    let items = match &fees {
+                        Some(f) => quote.tagged(&f.catalogue),
+                        None => Ok(quote.items.clone()),
                     }
                     .map_err(|e| CommitError::Corrupt { payment_id: pid.clone(), why: e.to_string() })?;
+                    let p = &self.payments[i];
                     let refs = format!(
                         "payment={};txn_ref={};gateway_txn_no={};{}={};raw_sha256={}",
                         p.payment_id,
@@ -524,8 +543,8 @@ impl Batch {
 
     /// Writes the portal event of payment `i`'s change (its state after the change).
     fn notify(&mut self, i: usize, kind: EventType, at: DateTime<Utc>) -> Result<(), CommitError> {
+        let due = self.citizen_due(i)?;
         let p = &self.payments[i];
-        let due = citizen_due(p)?;
         let seq = self.seqs.entry(p.case_code.as_str().to_owned()).or_insert(0);
         *seq += 1;
         self.events.push(crate::notify::event(kind, p, due, *seq, at));
@@ -555,7 +574,8 @@ impl Batch {
         // The receipts of the payments confirmed now, numbered after the postings (the lock order
         // of `receipts::issue`); their events carry them. Their signatures are made on other
         // threads while the rest of the batch is written, and the receipts are written last.
-        let confirmed: Vec<&Payment> = self.confirmed.iter().map(|&i| &self.payments[i]).collect();
+        let confirmed: Vec<(&Payment, Option<&ReadQuote>)> =
+            self.confirmed.iter().map(|&i| (&self.payments[i], self.quotes.get(&i))).collect();
         let receipts = number_for_payments(tx, issuer, &confirmed, at).await?;
         receipts.issued.attach(&mut self.events);
         tx.insert_callbacks(&self.callbacks).await?;

@@ -28,6 +28,7 @@ use super::{Issuer, ReceiptError, content_of, status_of};
 use crate::domain::payment::{EventType, Flag, PaymentStatus};
 use crate::domain::receipt::{PayerKind, ReceiptKind, ReceiptRef, ReceiptStatus, TEMPLATE};
 use crate::domain::{Timestamp, new_id};
+use crate::fees::stored::{ReadQuote, read_quote};
 use crate::store::{OutboxEvent, Payment, ReceiptRow, StoreError, WriteTx};
 
 #[derive(Debug, thiserror::Error)]
@@ -84,7 +85,8 @@ pub async fn issue_for_payments(
     payments: &[&Payment],
     at: DateTime<Utc>,
 ) -> Result<Issued, IssueError> {
-    let mut signing = number_for_payments(tx, issuer, payments, at).await?;
+    let payments: Vec<(&Payment, Option<&ReadQuote>)> = payments.iter().map(|p| (*p, None)).collect();
+    let mut signing = number_for_payments(tx, issuer, &payments, at).await?;
     let issued = std::mem::take(&mut signing.issued);
     signing.insert(tx).await?;
     Ok(issued)
@@ -93,28 +95,33 @@ pub async fn issue_for_payments(
 /// The receipts of payments confirmed now (as `issue_for_payments` issues them), numbered in
 /// `tx` and being signed on other threads while the caller writes the rest of its transaction;
 /// `Signing::insert` waits for the signatures and writes the receipts. A transaction that fails
-/// before `insert` writes no receipt and, rolling back, gives its numbers back.
+/// before `insert` writes no receipt and, rolling back, gives its numbers back. A payment may come
+/// with its stored quote already read (the committer reads each once), else it is read here.
 pub async fn number_for_payments(
     tx: &mut WriteTx,
     issuer: &Issuer,
-    payments: &[&Payment],
+    payments: &[(&Payment, Option<&ReadQuote>)],
     at: DateTime<Utc>,
 ) -> Result<Signing, IssueError> {
-    let eligible: Vec<&Payment> = payments
+    let eligible: Vec<(&Payment, Option<&ReadQuote>)> = payments
         .iter()
         .copied()
-        .filter(|p| matches!(p.status, PaymentStatus::Paid | PaymentStatus::BudgetCovered))
+        .filter(|(p, _)| matches!(p.status, PaymentStatus::Paid | PaymentStatus::BudgetCovered))
         .collect();
     if eligible.is_empty() {
         return Ok(Signing::default());
     }
-    let versions: Vec<(&str, i64)> = eligible.iter().map(|p| (p.case_code.as_str(), p.case_version)).collect();
+    let versions: Vec<(&str, i64)> = eligible.iter().map(|(p, _)| (p.case_code.as_str(), p.case_version)).collect();
     let names = tx.applicant_names(&versions).await?;
     let mut drafts = Vec::new();
-    for p in &eligible {
+    for (p, quote) in &eligible {
         let corrupt = |why: String| IssueError::Corrupt { payment_id: p.payment_id.clone(), why };
-        let head = crate::fees::stored::quote_head(&p.quote).map_err(|e| corrupt(e.to_string()))?;
-        let items = crate::fees::stored::quoted_items(&p.quote).map_err(|e| corrupt(e.to_string()))?;
+        let quote = match quote {
+            Some(q) => std::borrow::Cow::Borrowed(*q),
+            None => std::borrow::Cow::Owned(read_quote(&p.quote).map_err(|e| corrupt(e.to_string()))?),
+        };
+        let head = quote.head().map_err(|e| corrupt(e.to_string()))?;
+        let items = &quote.items;
         let applicant = names
             .get(&(p.case_code.as_str().to_owned(), p.case_version))
             .ok_or_else(|| corrupt(format!("no version {} of case {}", p.case_version, p.case_code)))?;
@@ -131,7 +138,7 @@ pub async fn number_for_payments(
     }
     let rows = number(tx, issuer, drafts, "system", at).await?;
     let mut issued = Issued::default();
-    for p in eligible {
+    for (p, _) in eligible {
         let carried = if p.status == PaymentStatus::Paid { PayerKind::Citizen } else { PayerKind::Budget };
         if let Some(r) = rows.iter().find(|r| r.payment_id.as_ref() == Some(&p.payment_id) && r.payer_kind == carried) {
             issued.by_payment.insert(p.payment_id.clone(), r.reference());
