@@ -500,19 +500,7 @@ mod tests {
 
     #[test]
     fn the_canonical_entry_is_one_field_per_line() {
-        let c = EntryFields {
-            seq: 7,
-            business_date: d(),
-            posting_id: "pst_1",
-            kind: "payment_confirmed",
-            line_no: 1,
-            account: "gateway_clearing:vnpay",
-            debit: 100,
-            credit: 0,
-            memo: "m",
-            refs: "payment=p",
-        }
-        .canonical();
+        let c = e_fields().canonical();
         assert_eq!(
             String::from_utf8(c).unwrap(),
             "7\n2024-07-15\npst_1\npayment_confirmed\n1\ngateway_clearing:vnpay\n100\n0\nm\npayment=p\n"

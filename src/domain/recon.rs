@@ -118,6 +118,28 @@ pub struct ItemRecord {
     pub settles_payment: bool,
 }
 
+impl From<&Item<'_>> for ItemRecord {
+    /// The item as a run stores it.
+    fn from(i: &Item<'_>) -> Self {
+        ItemRecord {
+            item_key: i.key.clone(),
+            category: i.category,
+            business_date: i.business_date,
+            case_code: i.case_code.map(str::to_owned),
+            payment_id: i.payment_id.map(str::to_owned),
+            txn_ref: i.txn_ref.map(str::to_owned),
+            gateway_txn_no: i.gateway_txn_no.map(str::to_owned),
+            line_status: i.line_status,
+            recorded_amount: i.recorded_amount,
+            settled_amount: i.settled_amount,
+            expected_amount: i.expected_amount,
+            counterpart_date: i.counterpart_date,
+            fee: i.fee,
+            settles_payment: i.settles_payment,
+        }
+    }
+}
+
 impl Item<'_> {
     /// Line items count their settled amount, payment-only items their recorded amount.
     pub fn amount(&self) -> i64 {

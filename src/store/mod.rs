@@ -335,3 +335,9 @@ pub fn migration_versions(backend: Backend) -> Vec<i64> {
     };
     m.iter().map(|m| m.version).collect()
 }
+
+/// Names the code defines (statuses, categories: never user input) as an SQL list of literals,
+/// `'a', 'b'`, for an `IN (...)` the planner can match against an index.
+pub(crate) fn sql_literals<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
+    names.into_iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", ")
+}

@@ -264,25 +264,6 @@ mod tests {
         }
     }
 
-    fn record(i: &Item<'_>) -> ItemRecord {
-        ItemRecord {
-            item_key: i.key.clone(),
-            category: i.category,
-            business_date: i.business_date,
-            case_code: i.case_code.map(str::to_owned),
-            payment_id: i.payment_id.map(str::to_owned),
-            txn_ref: i.txn_ref.map(str::to_owned),
-            gateway_txn_no: i.gateway_txn_no.map(str::to_owned),
-            line_status: i.line_status,
-            recorded_amount: i.recorded_amount,
-            settled_amount: i.settled_amount,
-            expected_amount: i.expected_amount,
-            counterpart_date: i.counterpart_date,
-            fee: i.fee,
-            settles_payment: i.settles_payment,
-        }
-    }
-
     #[test]
     fn a_block_reads_back_every_field_none_and_empty_apart() {
         let items = [item("vnpay:a", true), item("vnpay:b~", false), item("vnpay:c:1:", true)];
@@ -291,7 +272,7 @@ mod tests {
             pack(&mut text, i);
         }
         let back = unpack(&text).unwrap();
-        assert_eq!(back, items.iter().map(record).collect::<Vec<_>>());
+        assert_eq!(back, items.iter().map(ItemRecord::from).collect::<Vec<_>>());
         assert_eq!(back[1].payment_id.as_deref(), Some(""));
         assert_eq!(back[0].payment_id, None);
     }
@@ -306,7 +287,7 @@ mod tests {
 
     #[test]
     fn merge_keeps_byte_order_and_the_limit() {
-        let r = |k: &str| record(&item(k, false));
+        let r = |k: &str| ItemRecord::from(&item(k, false));
         let rows = vec![r("a"), r("c"), r("e")];
         let blocks = vec![r("b"), r("d"), r("f"), r("g")];
         let keys = |v: Vec<ItemRecord>| v.into_iter().map(|i| i.item_key).collect::<Vec<_>>();

@@ -265,12 +265,7 @@ const LINE_BY_PAYMENTS: [&str; 2] = [
 
 /// The payment statuses other than paid, as an SQL list.
 fn unpaid_statuses() -> String {
-    PaymentStatus::ALL
-        .iter()
-        .filter(|s| **s != PaymentStatus::Paid)
-        .map(|s| format!("'{}'", s.as_str()))
-        .collect::<Vec<_>>()
-        .join(", ")
+    super::sql_literals(PaymentStatus::ALL.iter().filter(|s| **s != PaymentStatus::Paid).map(|s| s.as_str()))
 }
 
 /// The statements that collect what a run reads on SQLite. A counterpart join probes one side

@@ -69,12 +69,7 @@ const LAST_DATE: NaiveDate = NaiveDate::from_ymd_opt(9999, 12, 31).expect("9999-
 
 /// The exception categories (every one but `matched`), as an SQL list of literals.
 fn exception_categories() -> String {
-    Category::ALL
-        .iter()
-        .filter(|c| **c != Category::Matched)
-        .map(|c| format!("'{}'", c.as_str()))
-        .collect::<Vec<_>>()
-        .join(", ")
+    super::sql_literals(Category::ALL.iter().filter(|c| **c != Category::Matched).map(|c| c.as_str()))
 }
 
 /// The latest run of the (date, gateway) of the row aliased `outer`, as a scalar subquery.

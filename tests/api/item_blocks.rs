@@ -40,25 +40,6 @@ fn items() -> Vec<Item<'static>> {
         .collect()
 }
 
-fn record(i: &Item<'_>) -> ItemRecord {
-    ItemRecord {
-        item_key: i.key.clone(),
-        category: i.category,
-        business_date: i.business_date,
-        case_code: i.case_code.map(str::to_owned),
-        payment_id: i.payment_id.map(str::to_owned),
-        txn_ref: i.txn_ref.map(str::to_owned),
-        gateway_txn_no: i.gateway_txn_no.map(str::to_owned),
-        line_status: i.line_status,
-        recorded_amount: i.recorded_amount,
-        settled_amount: i.settled_amount,
-        expected_amount: i.expected_amount,
-        counterpart_date: i.counterpart_date,
-        fee: i.fee,
-        settles_payment: i.settles_payment,
-    }
-}
-
 async fn store_run(store: &Store, run_id: &str, items: &[Item<'_>], as_row: &(dyn Fn(&str) -> bool + Sync)) {
     let run = RunRecord {
         run_id: run_id.to_owned(),
@@ -104,7 +85,7 @@ both_databases! {
         let items = items();
         store_run(&store, "run_rows", &items, &|_| true).await;
         store_run(&store, "run_blocks", &items, &|k| k == "vnpay:k05").await;
-        let all: Vec<ItemRecord> = items.iter().map(record).collect();
+        let all: Vec<ItemRecord> = items.iter().map(ItemRecord::from).collect();
         let only = |f: &dyn Fn(&ItemRecord) -> bool| all.iter().filter(|i| f(i)).cloned().collect::<Vec<_>>();
         for run in ["run_rows", "run_blocks"] {
             for limit in [1, 2, 3, 4, 7, 19, 20, 1000] {
@@ -315,7 +296,7 @@ async fn items_page_in_byte_order_on_a_language_collated_postgresql() {
     items.sort_by(|a, b| a.key.cmp(&b.key));
     store_run(&store, "run_rows", &items, &|_| true).await;
     store_run(&store, "run_blocks", &items, &|k| k == "vnpay:k05").await;
-    let all: Vec<ItemRecord> = items.iter().map(record).collect();
+    let all: Vec<ItemRecord> = items.iter().map(ItemRecord::from).collect();
     for run in ["run_rows", "run_blocks"] {
         for limit in [1, 2, 3, 5, 20] {
             assert_eq!(walk(&store, run, None, false, limit).await, all, "{run}, every item, pages of {limit}");
