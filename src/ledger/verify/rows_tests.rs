@@ -227,6 +227,9 @@ fn anything_unusual_goes_to_the_general_reader() {
         assert!(fast(&bytes, &m, None).is_none(), "{name}");
         assert!(fast(&bytes, &m, Some(bytes.len() / 2)).is_none(), "{name}");
         assert_eq!(check_rows(&bytes, &m), general(&bytes, &m), "{name}");
+        // Read from disk in blocks: a block cut inside the quoted field or after half a CRLF,
+        // the byte-order mark in the first block, all answered as the general reader answers.
+        same_read_in_blocks(&bytes, &m, false, &general(&bytes, &m));
     }
     // The csv crate reads these: the same rows as the plain file.
     assert_eq!(check_rows(&join(&quoted), &m), general(&csv, &m));
@@ -239,4 +242,22 @@ fn anything_unusual_goes_to_the_general_reader() {
     let (csv, m) = files(&entries);
     assert!(fast(&csv, &m, None).is_none());
     assert!(check_rows(&csv, &m).is_ok());
+    same_read_in_blocks(&csv, &m, false, &general(&csv, &m));
+}
+
+#[test]
+fn a_memo_in_vietnamese_reads_the_same_cut_inside_its_characters() {
+    // Blocks of one byte end inside each two- and three-byte character of the memos.
+    let entries = chain(12, |i, e| e.memo = format!("thu phí lệ phí hồ sơ số {i} đồng"));
+    let (csv, m) = files(&entries);
+    let expected = general(&csv, &m);
+    assert!(expected.is_ok());
+    same_read_in_blocks(&csv, &m, true, &expected);
+    // One character changed in a memo: the same failure read whole or in blocks.
+    let mut t = text(&csv);
+    t[5] = t[5].replacen("đồng", "đông", 1);
+    let tampered = join(&t);
+    let expected = general(&tampered, &m);
+    assert_eq!(failure(expected.clone()), (5, "the hash does not match the entry".into()));
+    same_read_in_blocks(&tampered, &m, true, &expected);
 }

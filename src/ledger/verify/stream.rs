@@ -89,8 +89,12 @@ pub(super) fn streamed(
         let mut carry: Vec<u8> = Vec::new();
         let mut read_error = None;
         loop {
-            let mut buf = Vec::with_capacity(block + carry.len());
-            buf.append(&mut carry);
+            // The carried bytes hold no line break (they follow the last one, or there was none):
+            // only what is read now is searched, and a row longer than a block grows one buffer
+            // instead of being copied and searched again at each read.
+            let mut buf = std::mem::take(&mut carry);
+            let searched = buf.len();
+            buf.reserve(block);
             let at_end = match (&mut file).take(block as u64).read_to_end(&mut buf) {
                 Ok(n) => n < block,
                 Err(e) => {
@@ -99,8 +103,8 @@ pub(super) fn streamed(
                 }
             };
             if !at_end {
-                match memchr::memrchr(b'\n', &buf) {
-                    Some(i) => carry.extend_from_slice(&buf[i + 1..]),
+                match memchr::memrchr(b'\n', &buf[searched..]) {
+                    Some(i) => carry.extend_from_slice(&buf[searched + i + 1..]),
                     None => {
                         // A row longer than a block: read on.
                         carry = buf;
