@@ -296,8 +296,8 @@ impl Finance {
         Ok(self.store.recon_data(gateway, date).await?)
     }
 
-    /// Stores a run, its items and its exception changes; `false` when an exception changed
-    /// meanwhile (nothing is stored).
+    /// Stores a run, its items and its exception changes; `false` when an exception changed or
+    /// was created since `states` was read (nothing is stored: the caller runs again).
     #[tracing::instrument(name = "recon.save", skip_all, fields(items = c.outcome.items.len()))]
     async fn save(
         &self,
@@ -309,6 +309,12 @@ impl Finance {
     ) -> Result<bool> {
         let mut tx = self.store.write().await?;
         // A matched item whose key is an exception's id stays a row: the exception list shows it.
+        // An exception created meanwhile (by a run of the same date that saved first) is not in
+        // `states`, so its item would go into a block: run again. Exceptions are never deleted,
+        // so an equal count means none was created.
+        if tx.exception_count(run.gateway).await? != states.len() as i64 {
+            return Ok(false);
+        }
         tx.insert_run(run, &c.outcome.items, &|key| states.contains_key(key)).await?;
         // Who ran it goes to the audit log with the run (SPEC §8), from the API, the dashboard or the CLI.
         let details = json!({"date": run.business_date.format("%Y-%m-%d").to_string(), "gateway": run.gateway,
@@ -343,6 +349,8 @@ impl Finance {
         }
         for _ in 0..3 {
             phase(RunPhase::Reading);
+            // The exceptions first: `save` refuses the run if one was created after this read.
+            let states = self.states(gateway).await?;
             let data = self.load(gateway, date).await?;
             let loaded = self.inputs(&data)?;
             phase(RunPhase::Matching { rows: loaded.payments.len() + loaded.lines.len() });
@@ -359,7 +367,6 @@ impl Finance {
                 report_hash: c.hash.clone(),
                 report: Self::stored_head(date, gateway, &run_id, &c),
             };
-            let states = self.states(gateway).await?;
             let planned = self.carry_over(date, gateway, &c.outcome, &states).await?;
             tracing::info!(
                 payments = loaded.payments.len(),

@@ -365,6 +365,15 @@ impl WriteTx {
         Ok(())
     }
 
+    /// How many exceptions a gateway has, as this transaction sees them (none is ever deleted).
+    pub async fn exception_count(&mut self, gateway: Gateway) -> Result<i64> {
+        let (n,): (i64,) = on_tx!(self, |c| sqlx::query_as("SELECT COUNT(*) FROM exceptions WHERE gateway = $1")
+            .bind(gateway)
+            .fetch_one(&mut *c)
+            .await)?;
+        Ok(n)
+    }
+
     /// Applies exception changes; `false` when one was no longer in its expected state (the
     /// caller rolls back).
     pub async fn apply_exception_changes(&mut self, changes: &[ExceptionChange], at: DateTime<Utc>) -> Result<bool> {

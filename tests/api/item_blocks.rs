@@ -306,3 +306,78 @@ async fn items_page_in_byte_order_on_a_language_collated_postgresql() {
         }
     }
 }
+
+across! {
+    /// An exception created while a run computes (by a run of the same date that saved first) is
+    /// not lost on the run that saves after it: that run is refused and computed again, so the
+    /// exception's item, matched now, is a row the exception list shows, and the exception is
+    /// superseded. Before, the second run kept its older view of the exceptions: the exception
+    /// stayed open and its item went into a block, out of the exception list's sight.
+    async fn an_exception_created_during_a_run_is_seen_by_its_save(w) {
+        use feerecon::domain::recon::ExceptionState;
+        use feerecon::recon::RunPhase;
+        use feerecon::store::ExceptionChange;
+        w.at("2024-07-15T10:00:00+07:00");
+        let mut paid = Vec::new();
+        for _ in 0..4 {
+            paid.push(w.pay("2024-07-15", false).await);
+        }
+        let at = "2024-07-15T10:05:00+07:00";
+        let lines: Vec<_> = paid.iter().map(|p| (p, p.amount, LineStatus::Success, at)).collect();
+        w.import(&lines).await;
+        w.at("2024-07-15T20:00:00+07:00");
+        let date = NaiveDate::from_ymd_opt(2024, 7, 15).unwrap();
+        let key = line_key(&paid[1]);
+        let app = &w.app;
+        let finance = feerecon::recon::Finance {
+            store: app.store.clone(),
+            fees: app.fees.clone(),
+            clock: app.clock.clone(),
+            profiles: "fixtures/settlement-profiles".into(),
+            committer: feerecon::payments::Committer::start(
+                app.store.clone(),
+                app.clock.clone(),
+                std::sync::Arc::new(feerecon::receipts::Issuer::new(Default::default(), app.fees.clone(), None)),
+            ),
+            key: None,
+        };
+        // As the run starts saving (its view of the exceptions read), another run's exception
+        // for the key of one of this run's matched items is committed.
+        let created = std::sync::atomic::AtomicBool::new(false);
+        let handle = tokio::runtime::Handle::current();
+        let store = app.store.clone();
+        let observe = |p: RunPhase| {
+            if matches!(p, RunPhase::Saving { .. }) && !created.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                tokio::task::block_in_place(|| {
+                    handle.block_on(async {
+                        let mut tx = store.write().await.unwrap();
+                        let change = ExceptionChange {
+                            exception_id: key.clone(),
+                            from_state: None,
+                            gateway: Gateway::Vnpay,
+                            business_date: date,
+                            category: Category::UnconfirmedInRecords,
+                            state: ExceptionState::Open,
+                            resolution: None,
+                            posting_id: None,
+                            keep_posting: false,
+                            rejection: None,
+                        };
+                        assert!(tx.apply_exception_changes(&[change], chrono::Utc::now()).await.unwrap());
+                        tx.commit().await.unwrap();
+                    })
+                });
+            }
+        };
+        let run = finance.run_observed(date, Gateway::Vnpay, "finance-x", &observe).await.unwrap();
+        assert!(created.load(std::sync::atomic::Ordering::SeqCst), "the exception was created during the run");
+        assert_eq!(w.exception(&key).await.state.as_str(), "superseded", "the saved run saw the exception");
+        let (s, list) = json(w.app.get("/api/v1/exceptions?gateway=vnpay&limit=100", &w.auditor).await).await;
+        assert_eq!(s, 200, "{list}");
+        let e = list["items"].as_array().unwrap().iter().find(|e| e["id"] == key.as_str()).cloned().unwrap_or_else(|| panic!("{list}"));
+        assert_eq!(e["in_latest_run"].as_bool(), Some(true), "its matched item is a row of the latest run: {e}");
+        assert_eq!(e["case_code"].as_str(), Some(paid[1].case_code.as_str()), "{e}");
+        let item = w.app.store.run_item(&run.run.run_id, &key).await.unwrap().expect("the item");
+        assert_eq!(item.category, Category::Matched);
+    }
+}
