@@ -18,7 +18,7 @@ use crate::reconcile::report::{
     FileRef, Inputs, Report, ReportHead, ReportItem, Summary, digests, exceptions, report_hash,
 };
 use crate::reconcile::{Closed, LineIn, Outcome, PaymentIn, reconcile};
-use crate::store::recon_data::ReconPaymentRow;
+use crate::store::recon_data::{ReconLine, ReconPaymentRow};
 use crate::store::{AuditEvent, ExceptionChange, ExceptionRow, ItemRow, ReconData, RunRecord, SettlementFile};
 
 /// A run and its report.
@@ -108,7 +108,7 @@ pub(super) struct Loaded<'a> {
     pub payments: Vec<PaymentIn<'a>>,
     pub lines: Vec<LineIn<'a>>,
     shas: Vec<String>,
-    files: &'a [SettlementFile],
+    files: Vec<SettlementFile>,
     pub closed: Closed,
 }
 
@@ -117,14 +117,102 @@ impl Loaded<'_> {
     pub fn import_seq(&self, file: usize) -> i64 {
         self.files.get(file).map_or(0, |f| f.import_seq)
     }
+
+    /// No payments or lines yet, with `data`'s files and closed dates.
+    fn empty(data: &ReconData) -> Self {
+        Loaded {
+            payments: Vec::new(),
+            lines: Vec::new(),
+            shas: data.files.iter().map(|f| f.sha256.clone()).collect(),
+            files: data.files.clone(),
+            closed: data.closed.iter().copied().collect(),
+        }
+    }
 }
 
-/// Everything a computation of a (date, gateway) produced. Its items borrow from the `Loaded`.
+/// Everything a computation of a (date, gateway) produced. Its items borrow the text the
+/// `Loaded` borrows, not the `Loaded` itself: the inputs can go once it is computed.
 pub(super) struct Computed<'a> {
     pub outcome: Outcome<'a>,
     inputs: Inputs,
     summary: Summary,
     pub hash: String,
+}
+
+/// Cases of one procedure, channel, subjects, facts, unit, quantity and date have one quote.
+type QuoteKey<'k> = (&'k str, &'k str, &'k str, &'k str, &'k str, i64, NaiveDate);
+
+/// What turns the store's payment rows into the matcher's inputs: the quotes met so far, and
+/// where the text the inputs keep comes from (`keep`: the store's own text, or a copy of it).
+struct Payments<'f, 'k, K> {
+    finance: &'f Finance,
+    quotes: HashMap<QuoteKey<'k>, Option<i64>>,
+    keep: K,
+}
+
+impl<'k, K> Payments<'_, 'k, K> {
+    /// `r` as the matcher's input, its `expected` quoted once per distinct `QuoteKey`.
+    fn payment<'r>(&mut self, r: &ReconPaymentRow<'r>) -> PaymentIn<'k>
+    where
+        K: Fn(&'r str) -> &'k str,
+    {
+        let date = vn_date(r.received_at);
+        let key = (r.procedure_code, r.channel, r.subjects, r.facts, r.receiving_unit, r.quantity, date);
+        // (A map of longer-lived keys looks up shorter-lived ones.)
+        let seen: &HashMap<QuoteKey<'_>, Option<i64>> = &self.quotes;
+        let expected = match seen.get(&key) {
+            Some(e) => *e,
+            None => {
+                let e = self.finance.expected(r);
+                let k = &self.keep;
+                self.quotes.insert(
+                    (
+                        k(r.procedure_code),
+                        k(r.channel),
+                        k(r.subjects),
+                        k(r.facts),
+                        k(r.receiving_unit),
+                        r.quantity,
+                        date,
+                    ),
+                    e,
+                );
+                e
+            }
+        };
+        let k = &self.keep;
+        PaymentIn {
+            business_date: if r.status == PaymentStatus::Paid { r.paid_date } else { None },
+            home: r.home_date,
+            payment_id: k(r.payment_id),
+            case_code: k(r.case_code),
+            case_version: r.case_version,
+            txn_ref: k(r.txn_ref),
+            gateway_txn_no: r.gateway_txn_no.map(k),
+            amount: r.amount,
+            status: r.status,
+            duplicate: r.duplicate,
+            expected,
+            phi: r.phi_due,
+            le_phi: r.le_phi_due,
+        }
+    }
+}
+
+/// `l` as the matcher's input; `index` gives each file's position by its `import_seq`.
+fn line_in<'r, 'k>(l: &ReconLine<'r>, index: &HashMap<i64, usize>, keep: impl Fn(&'r str) -> &'k str) -> LineIn<'k> {
+    LineIn {
+        file: index.get(&l.file_seq).copied().unwrap_or(usize::MAX),
+        line_no: usize::try_from(l.line_no).unwrap_or(0),
+        gateway_txn_no: keep(l.gateway_txn_no),
+        txn_ref: keep(l.txn_ref),
+        amount: l.amount,
+        fee: l.fee,
+        status: if l.refund { LineStatus::Refund } else { LineStatus::Success },
+        business_date: l.business_date,
+        first: l.first,
+        home: l.home_date,
+    }
 }
 
 impl Finance {
@@ -147,77 +235,44 @@ impl Finance {
         self.fees.quote(&facts).ok().map(|q| q.citizen_due.dong())
     }
 
+    /// The files' positions in import order, by `import_seq`.
+    fn file_index(data: &ReconData) -> HashMap<i64, usize> {
+        data.files.iter().enumerate().map(|(i, f)| (f.import_seq, i)).collect()
+    }
+
     /// Turns what the store read into the matcher's inputs, borrowing its text.
     #[tracing::instrument(name = "recon.inputs", skip_all)]
     pub(super) fn inputs<'a>(&self, data: &'a ReconData) -> Result<Loaded<'a>> {
-        // Cases of one procedure, channel, subjects, facts, unit, quantity and date have one quote.
-        type QuoteKey<'k> = (&'k str, &'k str, &'k str, &'k str, &'k str, i64, NaiveDate);
-        let mut quotes: HashMap<QuoteKey<'_>, Option<i64>> = HashMap::new();
-        let mut payments = Vec::new();
+        let keep = |s: &'a str| s;
+        let mut payments = Payments { finance: self, quotes: HashMap::new(), keep };
+        let index = Self::file_index(data);
+        let mut loaded = Loaded::empty(data);
         for r in data.payments() {
-            let r = r?;
-            let key = (
-                r.procedure_code,
-                r.channel,
-                r.subjects,
-                r.facts,
-                r.receiving_unit,
-                r.quantity,
-                vn_date(r.received_at),
-            );
-            let expected = match quotes.get(&key) {
-                Some(e) => *e,
-                None => {
-                    let e = self.expected(&r);
-                    quotes.insert(key, e);
-                    e
-                }
-            };
-            payments.push(PaymentIn {
-                business_date: if r.status == PaymentStatus::Paid { r.paid_date } else { None },
-                home: r.home_date,
-                payment_id: r.payment_id,
-                case_code: r.case_code,
-                case_version: r.case_version,
-                txn_ref: r.txn_ref,
-                gateway_txn_no: r.gateway_txn_no,
-                amount: r.amount,
-                status: r.status,
-                duplicate: r.duplicate,
-                expected,
-                phi: r.phi_due,
-                le_phi: r.le_phi_due,
-            });
+            loaded.payments.push(payments.payment(&r?));
         }
-        let index: HashMap<i64, usize> = data.files.iter().enumerate().map(|(i, f)| (f.import_seq, i)).collect();
-        let mut lines = Vec::new();
         for l in data.lines() {
-            let l = l?;
-            let file = index.get(&l.file_seq).copied().unwrap_or(usize::MAX);
-            lines.push(LineIn {
-                file,
-                line_no: usize::try_from(l.line_no).unwrap_or(0),
-                gateway_txn_no: l.gateway_txn_no,
-                txn_ref: l.txn_ref,
-                amount: l.amount,
-                fee: l.fee,
-                status: if l.refund { LineStatus::Refund } else { LineStatus::Success },
-                business_date: l.business_date,
-                first: l.first,
-                home: l.home_date,
-            });
+            loaded.lines.push(line_in(&l?, &index, keep));
         }
-        Ok(Loaded {
-            payments,
-            lines,
-            shas: data.files.iter().map(|f| f.sha256.clone()).collect(),
-            files: &data.files,
-            closed: data.closed.iter().copied().collect(),
-        })
+        Ok(loaded)
+    }
+
+    /// `inputs`, with the text the inputs keep (ids, references, numbers: about a third of the
+    /// packed rows) copied into `text` as each packed value is read, and each value freed once
+    /// read: the day's rows are never held twice, and the matcher's items, which borrow `text`,
+    /// outlive the inputs.
+    #[tracing::instrument(name = "recon.inputs", skip_all)]
+    pub(super) fn inputs_copied<'t>(&self, data: &mut ReconData, text: &'t bumpalo::Bump) -> Result<Loaded<'t>> {
+        let keep = |s: &str| -> &'t str { text.alloc_str(s) };
+        let mut payments = Payments { finance: self, quotes: HashMap::new(), keep };
+        let index = Self::file_index(data);
+        let mut loaded = Loaded::empty(data);
+        let (p, l) = (&mut loaded.payments, &mut loaded.lines);
+        data.drain(|r| p.push(payments.payment(&r)), |r| l.push(line_in(&r, &index, keep)))?;
+        Ok(loaded)
     }
 
     #[tracing::instrument(name = "recon.compute", skip(self, l))]
-    pub(super) fn compute<'a>(&self, l: &'a Loaded<'_>, date: NaiveDate, gateway: Gateway) -> Computed<'a> {
+    pub(super) fn compute<'a>(&self, l: &Loaded<'a>, date: NaiveDate, gateway: Gateway) -> Computed<'a> {
         let outcome = reconcile(gateway.as_str(), date, &l.payments, &l.lines, &l.shas, &l.closed);
         let (payments_digest, cases_digest) = digests(&outcome, &l.payments);
         let inputs = Inputs {
@@ -351,10 +406,16 @@ impl Finance {
             phase(RunPhase::Reading);
             // The exceptions first: `save` refuses the run if one was created after this read.
             let states = self.states(gateway).await?;
-            let data = self.load(gateway, date).await?;
-            let loaded = self.inputs(&data)?;
-            phase(RunPhase::Matching { rows: loaded.payments.len() + loaded.lines.len() });
+            let mut data = self.load(gateway, date).await?;
+            let text = bumpalo::Bump::new();
+            let loaded = self.inputs_copied(&mut data, &text)?;
+            drop(data);
+            let (payments, lines) = (loaded.payments.len(), loaded.lines.len());
+            phase(RunPhase::Matching { rows: payments + lines });
             let c = self.compute(&loaded, date, gateway);
+            // The items borrow `text`, not the inputs: a million-row day's inputs (about 200 MiB)
+            // are not held through the save.
+            drop(loaded);
             phase(RunPhase::Saving { items: c.outcome.items.len() });
             let now = self.clock.now();
             let run_id = new_id("run");
@@ -368,12 +429,7 @@ impl Finance {
                 report: Self::stored_head(date, gateway, &run_id, &c),
             };
             let planned = self.carry_over(date, gateway, &c.outcome, &states).await?;
-            tracing::info!(
-                payments = loaded.payments.len(),
-                lines = loaded.lines.len(),
-                items = c.outcome.items.len(),
-                "reconciled"
-            );
+            tracing::info!(payments, lines, items = c.outcome.items.len(), "reconciled");
             if self.save(&run, &c, planned, &states, now).await? {
                 return Ok(RunView { report: self.report_of(&run).await?, run, new: true });
             }
@@ -395,7 +451,6 @@ impl Finance {
         states: &HashMap<String, ExceptionRow>,
     ) -> Result<Vec<Planned>> {
         let mut planned = Vec::new();
-        let items: HashMap<&str, Category> = o.items.iter().map(|i| (i.key.as_str(), i.category)).collect();
         for item in exceptions(o) {
             let category = item.category;
             let change = |from: Option<ExceptionState>, rejection: Option<Value>| ExceptionChange {
@@ -432,7 +487,8 @@ impl Finance {
             }
         }
         for e in states.values().filter(|e| e.business_date == date && e.state != ExceptionState::Superseded) {
-            let why = match items.get(e.exception_id.as_str()) {
+            // (Looked up in the sorted items: a map of a million keys was the save's peak.)
+            let why = match o.item(&e.exception_id).map(|i| i.category) {
                 Some(Category::Matched) if confirmed_by_itself(e) => continue,
                 Some(Category::Matched) => "its item is matched through another event",
                 Some(_) => continue,

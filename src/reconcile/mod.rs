@@ -113,6 +113,13 @@ pub struct Outcome<'a> {
     pub counterparts: Vec<(String, String)>,
 }
 
+impl<'a> Outcome<'a> {
+    /// The item with this key (the items are sorted by key, byte order).
+    pub fn item(&self, key: &str) -> Option<&Item<'a>> {
+        self.items.binary_search_by(|i| i.key.as_str().cmp(key)).ok().and_then(|k| self.items.get(k))
+    }
+}
+
 /// The closed dates of the gateway.
 pub type Closed = BTreeSet<NaiveDate>;
 
@@ -194,11 +201,12 @@ fn settled_category(p: &PaymentIn<'_>, line_amount: i64, settles: bool) -> Categ
 }
 
 /// Reconciles `date` for one gateway. `file_shas[i]` is the SHA-256 of the file imported i-th.
+/// The items borrow the inputs' text, not the inputs: these can be dropped once matched.
 pub fn reconcile<'a>(
     gateway: &str,
     date: NaiveDate,
-    payments: &'a [PaymentIn<'_>],
-    lines: &'a [LineIn<'_>],
+    payments: &[PaymentIn<'a>],
+    lines: &[LineIn<'a>],
     file_shas: &[String],
     closed: &Closed,
 ) -> Outcome<'a> {

@@ -80,6 +80,29 @@ impl ReconData {
     pub fn lines(&self) -> impl Iterator<Item = Result<ReconLine<'_>>> {
         Records::new(&self.packed_lines, read_line)
     }
+
+    /// `payments()` then `lines()`, handed to `payment` and `line`, each packed value freed as
+    /// soon as it is read: a caller that copies the text it keeps never holds the day's packed
+    /// rows beside its copy. Leaves the files and closed dates.
+    pub fn drain(
+        &mut self,
+        mut payment: impl FnMut(ReconPaymentRow<'_>),
+        mut line: impl FnMut(ReconLine<'_>),
+    ) -> Result<()> {
+        for value in std::mem::take(&mut self.packed_payments) {
+            let mut f = Unpack::new(&value);
+            while !f.is_empty() {
+                payment(read_payment(&mut f)?);
+            }
+        }
+        for value in std::mem::take(&mut self.packed_lines) {
+            let mut f = Unpack::new(&value);
+            while !f.is_empty() {
+                line(read_line(&mut f)?);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The records of packed values, one after another; stops after the first error.
