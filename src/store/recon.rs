@@ -322,7 +322,7 @@ impl WriteTx {
                 q.push_values(chunk, |mut row, (file_seq, line_no, txn_ref)| {
                     row.push_bind(gateway).push_bind(*file_seq).push_bind(*line_no).push_bind(*txn_ref).push_bind(date);
                 });
-                q.build().execute(&mut *c).await
+                q.build().execute(&mut *c).await.map(|_| ())
             })?;
         }
         Ok(())

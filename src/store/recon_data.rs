@@ -265,11 +265,7 @@ const LINES: [&str; 3] = [
 /// homed on another date (a late line, a refund, a second charge), about the size of the
 /// exceptions. Each step reads in one snapshot; the two steps, like the two fetches of the first,
 /// may see different ones, which a close rules out by holding the gateway's events.
-async fn sqlite_packed(
-    p: &sqlx::SqlitePool,
-    gateway: Gateway,
-    date: NaiveDate,
-) -> Result<(Vec<String>, Vec<String>)> {
+async fn sqlite_packed(p: &sqlx::SqlitePool, gateway: Gateway, date: NaiveDate) -> Result<(Vec<String>, Vec<String>)> {
     let payments = sqlite_payment_select();
     let payments_from = format!("temp.recon_rows r JOIN payments p ON p.rowid = r.rid {PAYMENT_JOINS}");
     let lines = line_select();
