@@ -62,10 +62,11 @@ pub(super) fn time_text(column: &str) -> String {
 /// The packed rows `select` (one packed text expression `... AS x`) of the rows that the `fill`
 /// statements name, thousands at a time. `fill` are index-using `SELECT rowid ...` statements with
 /// `$1` the gateway, `$2` the date and `$3` the text `extra` (a statement naming `$3` names `$2`
-/// too); their row ids are collected in a temporary table, which `from` joins as `r` (its column `rid`). The driver hands each result row from its worker thread
-/// to the caller separately, which costs more than SQLite's work on a million-row day, so rows are
-/// concatenated (`group_concat`) a page of row ids at a time, in one transaction so that they
-/// share one snapshot.
+/// too); their row ids are collected in a temporary table, which `from` joins as `r` (its column
+/// `rid`). The driver hands each result row from its worker thread to the caller separately,
+/// which costs more than SQLite's work on a million-row day, so rows are concatenated
+/// (`group_concat`) a page of row ids at a time, in one transaction so that they share one
+/// snapshot.
 pub(super) async fn fetch_selected(
     pool: &SqlitePool,
     fill: &[&str],
