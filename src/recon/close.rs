@@ -3,9 +3,10 @@
 //! resolved. One transaction, holding the gateway's events so that nothing commits meanwhile,
 //! recomputes the report, gives every event it counts its home date, posts the settlement of each
 //! first-occurrence line and the money that follows items classified against another date's
-//! counterpart, records the closure with its audit entry, and signs a `close` checkpoint.
+//! counterpart, records the lines it homes without their payment (what later runs still read of
+//! it), records the closure with its audit entry, and signs a `close` checkpoint.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDate;
 use serde_json::json;
@@ -115,6 +116,10 @@ impl Finance {
             )));
         }
 
+        // The lines it homes without their payment: what later runs still read of this date.
+        let alone = lines_homed_alone(&loaded, &c.outcome.counted_payments, &c.outcome.counted_lines);
+        tx.record_lines_homed_alone(gateway, date, &alone).await?;
+
         let audit = AuditEvent::new(
             actor,
             "day.close",
@@ -161,6 +166,23 @@ fn line_ranges(loaded: &super::run::Loaded<'_>, counted: &[usize]) -> Vec<(i64, 
         }
     }
     out
+}
+
+/// The counted lines a close homes whose payment (by reference) it does not home, (`import_seq`,
+/// line number, `txn_ref`): the payment is unknown, unpaid or counted on another date, so a run
+/// of a later date may count it and read the line as its counterpart (SPEC §7.2 "Across days").
+fn lines_homed_alone<'l>(
+    loaded: &'l super::run::Loaded<'_>,
+    payments: &[usize],
+    lines: &[usize],
+) -> Vec<(i64, i64, &'l str)> {
+    let homed: HashSet<&str> = payments.iter().map(|i| loaded.payments[*i].txn_ref).collect();
+    lines
+        .iter()
+        .map(|i| &loaded.lines[*i])
+        .filter(|l| l.home.is_none() && !homed.contains(l.txn_ref))
+        .map(|l| (loaded.import_seq(l.file), i64::try_from(l.line_no).unwrap_or(i64::MAX), l.txn_ref))
+        .collect()
 }
 
 /// Dr suspense, Cr clearing: the money of a line that settled into suspense on its own date,

@@ -305,6 +305,29 @@ impl WriteTx {
         Ok(n)
     }
 
+    /// Records the lines a close of `date` homed whose payment it did not home, (`import_seq`,
+    /// line number, `txn_ref`): the set later runs join for a payment's closed lines (migration
+    /// 0015).
+    pub async fn record_lines_homed_alone(
+        &mut self,
+        gateway: Gateway,
+        date: NaiveDate,
+        lines: &[(i64, i64, &str)],
+    ) -> Result<()> {
+        for chunk in lines.chunks(rows_per_statement(5)) {
+            on_tx!(self, |c| {
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT INTO lines_homed_alone (gateway, file_seq, line_no, txn_ref, home_date) ",
+                );
+                q.push_values(chunk, |mut row, (file_seq, line_no, txn_ref)| {
+                    row.push_bind(gateway).push_bind(*file_seq).push_bind(*line_no).push_bind(*txn_ref).push_bind(date);
+                });
+                q.build().execute(&mut *c).await.map(|_| ())
+            })?;
+        }
+        Ok(())
+    }
+
     /// Stores a run and its items: exception items, and matched items for which `as_row` holds,
     /// as rows; the other matched items as blocks (`recon_blocks`). `as_row` must hold for every
     /// key that is an exception's id: the exception list joins those rows.

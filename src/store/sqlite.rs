@@ -61,11 +61,12 @@ pub(super) fn time_text(column: &str) -> String {
 
 /// The packed rows `select` (one packed text expression `... AS x`) of the rows that the `fill`
 /// statements name, thousands at a time. `fill` are index-using `SELECT rowid ...` statements with
-/// `$1` the gateway and `$2` the date; their row ids are collected in a temporary table, which
-/// `from` joins as `r` (its column `rid`). The driver hands each result row from its worker thread
-/// to the caller separately, which costs more than SQLite's work on a million-row day, so rows are
-/// concatenated (`group_concat`) a page of row ids at a time, in one transaction so that they
-/// share one snapshot.
+/// `$1` the gateway, `$2` the date and `$3` the text `extra` (a statement naming `$3` names `$2`
+/// too); their row ids are collected in a temporary table, which `from` joins as `r` (its column
+/// `rid`). The driver hands each result row from its worker thread to the caller separately,
+/// which costs more than SQLite's work on a million-row day, so rows are concatenated
+/// (`group_concat`) a page of row ids at a time, in one transaction so that they share one
+/// snapshot.
 pub(super) async fn fetch_selected(
     pool: &SqlitePool,
     fill: &[&str],
@@ -73,6 +74,7 @@ pub(super) async fn fetch_selected(
     from: &str,
     gateway: crate::domain::payment::Gateway,
     date: chrono::NaiveDate,
+    extra: &str,
 ) -> Result<Vec<String>, sqlx::Error> {
     const PAGE: i64 = 8192;
     let mut tx = pool.begin().await?;
@@ -82,6 +84,7 @@ pub(super) async fn fetch_selected(
         let insert = format!("INSERT OR IGNORE INTO temp.recon_rows {f}");
         let q = sqlx::query(&insert).bind(gateway);
         let q = if f.contains("$2") { q.bind(date) } else { q };
+        let q = if f.contains("$3") { q.bind(extra) } else { q };
         q.execute(&mut *tx).await?;
     }
     let page = format!(

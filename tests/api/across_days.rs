@@ -288,3 +288,85 @@ across! {
         assert!(loaded.iter().all(|n| *n == 4), "two payments and two lines each day, whatever came before: {loaded:?}");
     }
 }
+
+across! {
+    /// Issue 23 (the day after closed days): a payment matched and closed on the 15th, then a
+    /// refund line and a second charge for it in the 16th's file. The 16th still reads the 15th's
+    /// payment for both: a homed payment's late line can come any time after its close, so the
+    /// run finds that payment from the lines whose payment it did not read otherwise, not from a
+    /// set its close recorded. The refund names it; the second charge is a duplicate payment,
+    /// not a line missing in records.
+    async fn late_lines_of_a_matched_closed_payment_still_find_it(w) {
+        w.at("2024-07-15T10:00:00+07:00");
+        let p = w.pay("2024-07-15", false).await;
+        w.import(&[(&p, p.amount, LineStatus::Success, "2024-07-15T10:05:00+07:00")]).await;
+        w.at("2024-07-16T01:00:00+07:00");
+        let r15 = w.run("2024-07-15").await;
+        assert!(r15["items"].as_array().unwrap().is_empty(), "{r15}");
+        assert_eq!(w.close("2024-07-15").await.0, 200);
+        let second = Paid { no: format!("{}9", p.no), ..p.clone() };
+        w.import(&[
+            (&p, p.amount, LineStatus::Refund, "2024-07-16T09:00:00+07:00"),
+            (&second, p.amount, LineStatus::Success, "2024-07-16T09:05:00+07:00"),
+        ])
+        .await;
+        w.at("2024-07-17T01:00:00+07:00");
+        let r16 = w.run("2024-07-16").await;
+        let refund = item(&r16, &format!("vnpay:{}:refund", p.no));
+        assert_eq!(
+            (refund["category"].as_str(), refund["payment_id"].as_str(), refund["counterpart_date"].as_str()),
+            (Some("refund"), Some(p.id.as_str()), Some("2024-07-15")),
+            "{refund}"
+        );
+        let charge = item(&r16, &line_key(&second));
+        assert_eq!(
+            (charge["category"].as_str(), charge["payment_id"].as_str(), charge["counterpart_date"].as_str()),
+            (Some("duplicate_payment"), Some(p.id.as_str()), Some("2024-07-15")),
+            "{charge}"
+        );
+    }
+}
+
+across! {
+    /// Issue 23: the lines a close homes without their payment are what later runs join (the
+    /// set of migration 0015). The 15th closes a line whose payment is still pending and another
+    /// whose payment it counts; the 16th closes a third line whose callback is lost too. When
+    /// both callbacks come on the 17th, the 17th reads both closed lines and no other: each
+    /// payment is matched against its own closed line, named by its date.
+    async fn closed_lines_without_their_payment_are_read_by_later_runs(w) {
+        w.at("2024-07-15T10:00:00+07:00");
+        let lost15 = w.pay("2024-07-15", true).await;
+        let paid15 = w.pay("2024-07-15", false).await;
+        w.import(&[
+            (&lost15, lost15.amount, LineStatus::Success, "2024-07-15T10:05:00+07:00"),
+            (&paid15, paid15.amount, LineStatus::Success, "2024-07-15T10:06:00+07:00"),
+        ])
+        .await;
+        w.at("2024-07-16T10:00:00+07:00");
+        let lost16 = w.pay("2024-07-16", true).await;
+        w.import(&[(&lost16, lost16.amount, LineStatus::Success, "2024-07-16T10:05:00+07:00")]).await;
+        w.at("2024-07-17T01:00:00+07:00");
+        for (date, lost) in [("2024-07-15", &lost15), ("2024-07-16", &lost16)] {
+            let r = w.run(date).await;
+            assert_eq!(item(&r, &line_key(lost))["category"], "unconfirmed_in_records", "{r}");
+            w.resolve(&line_key(lost), "write_off").await;
+            let (s, v) = w.close(date).await;
+            assert_eq!(s, 200, "{v}");
+        }
+        w.callback(&lost15).await;
+        w.callback(&lost16).await;
+        let d = chrono::NaiveDate::from_ymd_opt(2024, 7, 17).unwrap();
+        let data = w.app.store.recon_data(Gateway::Vnpay, d).await.unwrap();
+        let mut refs: Vec<String> = data.lines().map(|l| l.unwrap().txn_ref.to_owned()).collect();
+        refs.sort();
+        let mut want = vec![lost15.txn_ref.clone(), lost16.txn_ref.clone()];
+        want.sort();
+        assert_eq!(refs, want, "the two closed lines whose payments were pending, not the matched one");
+        w.at("2024-07-18T01:00:00+07:00");
+        w.run("2024-07-17").await;
+        for (lost, date) in [(&lost15, "2024-07-15"), (&lost16, "2024-07-16")] {
+            let i = w.matched("2024-07-17", &payment_key(lost)).await;
+            assert_eq!((i["category"].as_str(), i["counterpart_date"].as_str()), (Some("matched"), Some(date)), "{i}");
+        }
+    }
+}
