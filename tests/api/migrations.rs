@@ -84,7 +84,7 @@ async fn the_dvcqg_migration_keeps_sqlite_payments_and_their_references() {
 }
 
 /// Migration 0016 rebuilds SQLite's `ledger_entries` (to drop the `hash` UNIQUE index) and
-/// rewrites its two checks as AFTER triggers: the rows survive, and the database still refuses
+/// rewrites its balance check as an AFTER trigger: the rows survive, and the database still refuses
 /// an entry added to a completed posting, an unbalanced posting and any change to an entry.
 #[tokio::test]
 async fn the_callback_writes_migration_keeps_sqlite_entries_and_what_the_ledger_refuses() {
