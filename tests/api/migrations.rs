@@ -82,3 +82,94 @@ async fn the_dvcqg_migration_keeps_sqlite_payments_and_their_references() {
             .is_err()
     );
 }
+
+/// Migration 0016 rebuilds SQLite's `ledger_entries` (to drop the `hash` UNIQUE index) and
+/// rewrites its balance check as an AFTER trigger: the rows survive, and the database still refuses
+/// an entry added to a completed posting, an unbalanced posting and any change to an entry.
+#[tokio::test]
+async fn the_callback_writes_migration_keeps_sqlite_entries_and_what_the_ledger_refuses() {
+    use sqlx::Connection as _;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("m.db").display());
+    let dir_path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+    let mut before = sqlx::migrate::Migrator::new(dir_path.as_path()).await.unwrap();
+    before.migrations = before.migrations.iter().filter(|m| m.version < 16).cloned().collect::<Vec<_>>().into();
+    let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    before.run(&mut c).await.unwrap();
+    let entry = |seq: i64, posting: &str, line: i64, dr: i64, cr: i64| {
+        format!(
+            "INSERT INTO ledger_entries (seq, posting_id, line_no, business_date, kind, account, debit, credit, memo, refs, prev_hash, hash)
+             VALUES ({seq}, '{posting}', {line}, '2024-07-15', 'test', 'a{line}', {dr}, {cr}, 'm', 'r', 'p{seq}', 'h{seq}')"
+        )
+    };
+    let complete = |posting: &str, lines: i64, total: i64| {
+        format!(
+            "INSERT INTO ledger_postings (posting_id, idem_key, kind, business_date, created_at, corrects, line_count, total)
+             VALUES ('{posting}', '{posting}', 'test', '2024-07-15', 't', NULL, {lines}, {total})"
+        )
+    };
+    for sql in [entry(1, "pst_1", 1, 100, 0), entry(2, "pst_1", 2, 0, 100), complete("pst_1", 2, 100)] {
+        sqlx::query(&sql).execute(&mut c).await.unwrap();
+    }
+    c.close().await.unwrap();
+    let store = feerecon::store::Store::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    store.close().await;
+    let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let rows: Vec<(i64, String, i64, i64, i64, String, String)> = sqlx::query_as(
+        "SELECT seq, posting_id, line_no, debit, credit, prev_hash, hash FROM ledger_entries ORDER BY seq",
+    )
+    .fetch_all(&mut c)
+    .await
+    .unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            (1, "pst_1".into(), 1, 100, 0, "p1".into(), "h1".into()),
+            (2, "pst_1".into(), 2, 0, 100, "p2".into(), "h2".into())
+        ]
+    );
+    // No unique index covers `hash` any more; (posting_id, line_no) is still unique.
+    let unique: Vec<(String,)> = sqlx::query_as(
+        "SELECT group_concat(i.name, ',') FROM pragma_index_list('ledger_entries') l, pragma_index_info(l.name) i
+         WHERE l.\"unique\" = 1 GROUP BY l.name ORDER BY 1",
+    )
+    .fetch_all(&mut c)
+    .await
+    .unwrap();
+    assert_eq!(unique, vec![("posting_id,line_no".to_owned(),)]);
+    // A completed posting takes no more entries: the statement is refused whole.
+    let e = sqlx::query(&format!(
+        "{}, (4, 'pst_1', 4, '2024-07-15', 'test', 'a', 0, 0, '', '', 'x', 'h4')",
+        entry(3, "pst_1", 3, 0, 0)
+    ))
+    .execute(&mut c)
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("corrections are new postings"), "{e}");
+    // An unbalanced posting, or one without its entries, is refused with its entries.
+    let mut tx = c.begin().await.unwrap();
+    for sql in [entry(3, "pst_2", 1, 100, 0), entry(4, "pst_2", 2, 0, 90)] {
+        sqlx::query(&sql).execute(&mut *tx).await.unwrap();
+    }
+    let e = sqlx::query(&complete("pst_2", 2, 100)).execute(&mut *tx).await.unwrap_err().to_string();
+    assert!(e.contains("unbalanced or incomplete posting"), "{e}");
+    tx.rollback().await.unwrap();
+    let e = sqlx::query(&complete("pst_3", 1, 0)).execute(&mut c).await.unwrap_err().to_string();
+    assert!(e.contains("unbalanced or incomplete posting"), "{e}");
+    for q in ["UPDATE ledger_entries SET debit = debit + 1 WHERE seq = 1", "DELETE FROM ledger_entries WHERE seq = 1"] {
+        let e = sqlx::query(q).execute(&mut c).await.unwrap_err().to_string();
+        assert!(e.contains("append-only"), "{q}: {e}");
+    }
+    let n: (i64, i64) =
+        sqlx::query_as("SELECT (SELECT COUNT(*) FROM ledger_entries), (SELECT COUNT(*) FROM ledger_postings)")
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+    assert_eq!(n, (2, 1));
+    // A balanced posting is still accepted after its entries.
+    for sql in [entry(3, "pst_4", 1, 50, 0), entry(4, "pst_4", 2, 0, 50), complete("pst_4", 2, 50)] {
+        sqlx::query(&sql).execute(&mut c).await.unwrap();
+    }
+}
