@@ -1,7 +1,10 @@
 -- Less work for SQLite per confirmed payment (issue 10; BENCHMARKS.md, "SQLite's work per first
 -- delivery"): each change below was measured by replaying a batch of 64 first deliveries with
--- and without it (instructions inside sqlite3_step), keeps every reader's plan, and keeps what
--- the database refuses. SQLite dialect; migrations/postgres/0016_callback_writes.sql makes the
+-- and without it (instructions inside sqlite3_step), keeps every reader on its index (one plan
+-- changed, for the better: the payments of a date no longer read every unpaid payment through
+-- payments_paid_date's NULLs, they use payments_created), and keeps what the database refuses.
+-- Deploying: the table rebuild and the index rebuilds below take time proportional to the
+-- ledger's and the tables' size, during which writers wait (gateways are answered "retry"). SQLite dialect; migrations/postgres/0016_callback_writes.sql makes the
 -- same index changes on PostgreSQL (its triggers are functions, unchanged).
 
 -- ledger_entries.hash loses its UNIQUE index. An entry's hash is SHA-256(prev_hash ‖ canonical
@@ -58,8 +61,10 @@ END;
 
 -- A posting's row completes it only if its entries exist, number line_count and balance: the
 -- same check, its three scans of the posting's entries made one, and run AFTER the row's insert
--- (as above; it reads ledger_entries only). 27 k instructions per first delivery before, 14 k
--- after.
+-- (a RAISE(ABORT) in an AFTER trigger still undoes the statement; the check reads
+-- ledger_entries only, so it sees the same rows either way; a posting row that is both a
+-- duplicate and unbalanced now reports the UNIQUE error first, as the store maps it). 27 k
+-- instructions per first delivery before, 14 k after. PostgreSQL keeps its BEFORE trigger.
 DROP TRIGGER ledger_posting_balances;
 CREATE TRIGGER ledger_posting_balances AFTER INSERT ON ledger_postings
 BEGIN
@@ -82,8 +87,9 @@ CREATE INDEX callbacks_txn_ref ON callbacks (txn_ref) WHERE payment_id IS NULL;
 DROP INDEX receipts_related;
 CREATE INDEX receipts_related ON receipts (related_receipt_id) WHERE related_receipt_id IS NOT NULL;
 
--- payments_paid_date is read by `paid_date = ...` only (GET /api/v1/payments?date=; a payment
--- not paid is found there by created_at): a pending payment has no entry, and its confirmation
+-- payments_paid_date is read by `paid_date = ...` (GET /api/v1/payments?date=; a payment not
+-- paid is found there by created_at) or by a range of paid dates (a run's home payments), which
+-- a NULL never matches: a pending payment has no entry, and its confirmation
 -- adds one instead of moving one (a few k instructions).
 DROP INDEX payments_paid_date;
 CREATE INDEX payments_paid_date ON payments (paid_date) WHERE paid_date IS NOT NULL;
