@@ -120,6 +120,23 @@ pub async fn spawn_app_on(
 }
 
 impl TestApp {
+    /// The finance service on this app's database, as the command line builds it: no key to sign
+    /// a close's checkpoint, no receipts key (it confirms nothing that needs one).
+    pub fn finance_without_key(&self) -> feerecon::recon::Finance {
+        feerecon::recon::Finance {
+            store: self.store.clone(),
+            fees: self.fees.clone(),
+            clock: self.clock.clone(),
+            profiles: "fixtures/settlement-profiles".into(),
+            committer: feerecon::payments::Committer::start(
+                self.store.clone(),
+                self.clock.clone(),
+                std::sync::Arc::new(feerecon::receipts::Issuer::new(Default::default(), self.fees.clone(), None)),
+            ),
+            key: None,
+        }
+    }
+
     /// The policy hash the server quotes with.
     pub fn fees_hash(&self) -> String {
         self.fees.policy.hash.clone()

@@ -329,18 +329,7 @@ across! {
         let date = NaiveDate::from_ymd_opt(2024, 7, 15).unwrap();
         let key = line_key(&paid[1]);
         let app = &w.app;
-        let finance = feerecon::recon::Finance {
-            store: app.store.clone(),
-            fees: app.fees.clone(),
-            clock: app.clock.clone(),
-            profiles: "fixtures/settlement-profiles".into(),
-            committer: feerecon::payments::Committer::start(
-                app.store.clone(),
-                app.clock.clone(),
-                std::sync::Arc::new(feerecon::receipts::Issuer::new(Default::default(), app.fees.clone(), None)),
-            ),
-            key: None,
-        };
+        let finance = app.finance_without_key();
         // As the run starts saving (its view of the exceptions read), another run's exception
         // for the key of one of this run's matched items is committed.
         let created = std::sync::atomic::AtomicBool::new(false);

@@ -550,18 +550,7 @@ both_backends! {
         }
         let date = chrono::NaiveDate::from_ymd_opt(2024, 7, 15).unwrap();
         let gateway = feerecon::domain::payment::Gateway::Vnpay;
-        let unsigned = feerecon::recon::Finance {
-            store: app.store.clone(),
-            fees: app.fees.clone(),
-            clock: app.clock.clone(),
-            profiles: "fixtures/settlement-profiles".into(),
-            committer: feerecon::payments::Committer::start(
-                app.store.clone(),
-                app.clock.clone(),
-                std::sync::Arc::new(feerecon::receipts::Issuer::new(Default::default(), app.fees.clone(), None)),
-            ),
-            key: None,
-        };
+        let unsigned = app.finance_without_key();
         // A run tells where it is (the dashboard's job page shows it): reading, then matching the
         // rows it read, then saving its items.
         let phases = std::sync::Mutex::new(Vec::new());
