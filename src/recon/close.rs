@@ -44,8 +44,10 @@ impl Finance {
             .latest_run(date, gateway)
             .await?
             .ok_or_else(|| FinanceError::Conflict(format!("{date} for {gateway} has no reconciliation run yet")))?;
-        let data = self.load(gateway, date).await?;
-        let loaded = self.inputs(&data)?;
+        let mut data = self.load(gateway, date).await?;
+        let text = bumpalo::Bump::new();
+        let loaded = self.inputs_copied(&mut data, &text)?;
+        drop(data);
         let c = self.compute(&loaded, date, gateway);
         if c.hash != run.report_hash {
             return Err(FinanceError::StaleRun(

@@ -240,24 +240,9 @@ impl Finance {
         data.files.iter().enumerate().map(|(i, f)| (f.import_seq, i)).collect()
     }
 
-    /// Turns what the store read into the matcher's inputs, borrowing its text.
-    #[tracing::instrument(name = "recon.inputs", skip_all)]
-    pub(super) fn inputs<'a>(&self, data: &'a ReconData) -> Result<Loaded<'a>> {
-        let keep = |s: &'a str| s;
-        let mut payments = Payments { finance: self, quotes: HashMap::new(), keep };
-        let index = Self::file_index(data);
-        let mut loaded = Loaded::empty(data);
-        for r in data.payments() {
-            loaded.payments.push(payments.payment(&r?));
-        }
-        for l in data.lines() {
-            loaded.lines.push(line_in(&l?, &index, keep));
-        }
-        Ok(loaded)
-    }
-
-    /// `inputs`, with the text the inputs keep (ids, references, numbers: about a third of the
-    /// packed rows) copied into `text` as each packed value is read, and each value freed once
+    /// Turns what the store read into the matcher's inputs (the run's and the close's one way),
+    /// with the text the inputs keep (ids, references, numbers: about a third of the packed rows)
+    /// copied into `text` as each packed value is read, and each value freed once
     /// read: the day's rows are never held twice, and the matcher's items, which borrow `text`,
     /// outlive the inputs.
     #[tracing::instrument(name = "recon.inputs", skip_all)]
