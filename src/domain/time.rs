@@ -162,32 +162,85 @@ impl Clock for SystemClock {
 /// (timeouts, retry delays) stay real. Used by the demo and the tests.
 #[derive(Debug)]
 pub struct ShiftedClock {
-    shift: Mutex<TimeDelta>,
+    state: Mutex<Shift>,
+}
+
+/// Invariant: while `held_at` is set, the clock reads exactly it; `by` is then stale until release.
+#[derive(Debug, Clone, Copy)]
+struct Shift {
+    /// Added to real time while the clock runs.
+    by: TimeDelta,
+    /// The instant the clock stands still at, between `hold` and `release`.
+    held_at: Option<DateTime<Utc>>,
 }
 
 impl ShiftedClock {
     /// A clock whose current time is `at`.
     pub fn starting_at(at: DateTime<Utc>) -> Self {
-        Self { shift: Mutex::new(at - Utc::now()) }
+        Self { state: Mutex::new(Shift { by: at - Utc::now(), held_at: None }) }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, Shift> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Moves this clock forward (or back) by `by`.
     pub fn advance(&self, by: TimeDelta) {
-        let mut s = self.shift.lock().unwrap_or_else(|p| p.into_inner());
-        *s += by;
+        let mut s = self.state();
+        s.by += by;
+        if let Some(at) = s.held_at.as_mut() {
+            *at += by;
+        }
+    }
+
+    /// Stops the clock where it is: everyone reading it sees the same instant until `release`.
+    /// Tests hold it around steps that must happen "at once" (a payment created and its page
+    /// opened within a one-second TTL), whatever the machine's load.
+    pub fn hold(&self) {
+        let mut s = self.state();
+        if s.held_at.is_none() {
+            s.held_at = Some(Utc::now() + s.by);
+        }
+    }
+
+    /// Lets a held clock run again from the instant it stood at (no jump over the time held).
+    pub fn release(&self) {
+        let mut s = self.state();
+        if let Some(at) = s.held_at.take() {
+            s.by = at - Utc::now();
+        }
     }
 }
 
 impl Clock for ShiftedClock {
     fn now(&self) -> DateTime<Utc> {
-        let s = *self.shift.lock().unwrap_or_else(|p| p.into_inner());
-        Utc::now() + s
+        let s = *self.state();
+        s.held_at.unwrap_or_else(|| Utc::now() + s.by)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_held_clock_stands_still_moves_only_when_advanced_and_resumes_without_a_jump() {
+        let clock = ShiftedClock::starting_at(Timestamp::parse("2024-07-15T02:00:00Z").unwrap().0);
+        clock.hold();
+        let held = clock.now();
+        // Real time runs on while the clock is held.
+        std::thread::sleep(std::time::Duration::from_millis(400));
+        assert_eq!(clock.now(), held, "held");
+        clock.advance(TimeDelta::minutes(2));
+        assert_eq!(clock.now(), held + TimeDelta::minutes(2));
+        clock.release();
+        let resumed = clock.now();
+        // It runs again from where it stood, not 400 ms on, where real time went meanwhile.
+        let stood = held + TimeDelta::minutes(2);
+        assert!(resumed >= stood && resumed < stood + TimeDelta::milliseconds(400), "{resumed} {stood}");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        assert!(clock.now() > resumed, "running");
+    }
 
     #[test]
     fn business_date_turns_at_midnight_in_hanoi() {

@@ -44,9 +44,13 @@ pub(crate) const GPLX: &str = "1.002804";
 
 pub(crate) async fn pending_payment(app: &TestApp, portal: &str, seq: u32, gateway: &str) -> (String, Value) {
     let code = app.new_case(portal, seq, GPLX, "counter", "2024-07-15").await;
+    // The citizen opens the page at once: the clock stands still meanwhile, so a one-second TTL
+    // (whose `vnp_ExpireDate` is cut to the second) cannot run out on a loaded machine.
+    app.clock.hold();
     let (status, p) = app.create_payment(portal, &code, gateway, &format!("key-{seq}")).await;
     assert_eq!(status, 201, "{p}");
     open_pay_page(&p).await;
+    app.clock.release();
     (code, p)
 }
 
