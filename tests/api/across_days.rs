@@ -370,3 +370,52 @@ across! {
         }
     }
 }
+
+across! {
+    /// Migration 0015's backfill, on a database whose dates were closed before it: the set it
+    /// derives from the closes' home dates is the set those closes record, and a later run reads
+    /// through it as through the recorded one.
+    async fn the_backfill_of_closed_lines_equals_what_the_closes_recorded(w) {
+        w.at("2024-07-15T10:00:00+07:00");
+        let lost = w.pay("2024-07-15", true).await;
+        let paid = w.pay("2024-07-15", false).await;
+        w.import(&[
+            (&lost, lost.amount, LineStatus::Success, "2024-07-15T10:05:00+07:00"),
+            (&paid, paid.amount, LineStatus::Success, "2024-07-15T10:06:00+07:00"),
+        ])
+        .await;
+        w.at("2024-07-16T01:00:00+07:00");
+        w.run("2024-07-15").await;
+        w.resolve(&line_key(&lost), "write_off").await;
+        let (s, v) = w.close("2024-07-15").await;
+        assert_eq!(s, 200, "{v}");
+        let url = w.app.database_url.clone();
+        let recorded = homed_alone(&url).await;
+        assert_eq!(recorded.iter().map(|r| r.3.as_str()).collect::<Vec<_>>(), [lost.txn_ref.as_str()], "{recorded:?}");
+        // The database as migration 14 left it, holding the same closed date; then migrated again.
+        for q in ["DROP TABLE lines_homed_alone", "DELETE FROM _sqlx_migrations WHERE version = 15"] {
+            crate::helpers::raw_sql(&url, q).await.unwrap();
+        }
+        w.app.store.migrate().await.unwrap();
+        assert_eq!(homed_alone(&url).await, recorded, "the backfill");
+        w.callback(&lost).await;
+        w.at("2024-07-17T01:00:00+07:00");
+        w.run("2024-07-16").await;
+        let i = w.matched("2024-07-16", &payment_key(&lost)).await;
+        assert_eq!((i["category"].as_str(), i["counterpart_date"].as_str()), (Some("matched"), Some("2024-07-15")), "{i}");
+    }
+}
+
+/// `lines_homed_alone` as text, in key order.
+async fn homed_alone(url: &str) -> Vec<(String, i64, i64, String, String)> {
+    use sqlx::Connection as _;
+    let sql = "SELECT CAST(gateway AS TEXT), file_seq, line_no, txn_ref, CAST(home_date AS TEXT) FROM lines_homed_alone
+               ORDER BY 1, 2, 3";
+    if url.starts_with("sqlite:") {
+        let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+        sqlx::query_as(sql).fetch_all(&mut c).await.unwrap()
+    } else {
+        let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::query_as(sql).fetch_all(&mut c).await.unwrap()
+    }
+}

@@ -444,18 +444,6 @@ async fn two_server_processes_on_one_postgresql_apply_a_callback_once() {
     store.close().await;
 }
 
-/// Runs one SQL statement on the test's database, outside the server.
-async fn execute(url: &str, sql: &str, arg: &str) {
-    use sqlx::Connection as _;
-    if url.starts_with("sqlite:") {
-        let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
-        sqlx::query(sql).bind(arg).execute(&mut c).await.unwrap();
-    } else {
-        let mut c = sqlx::PgConnection::connect(url).await.unwrap();
-        sqlx::query(sql).bind(arg).execute(&mut c).await.unwrap();
-    }
-}
-
 with_gateways! {
     /// Issue 14 item 2: a message is kept whatever it comes to, and answered in its gateway's format.
     async fn every_message_is_kept_even_one_over_the_size_limit_or_that_cannot_be_applied(app, sim)
@@ -505,7 +493,7 @@ with_gateways! {
         // transaction of its own, answered with the retry reply, visible with the payment.
         let (_, p) = pending_payment(&app, &portal, 4, "vnpay").await;
         let id = p["payment_id"].as_str().unwrap();
-        execute(&app.database_url, "UPDATE payments SET quote = '{}' WHERE payment_id = $1", id).await;
+        crate::helpers::raw_sql(&app.database_url, &format!("UPDATE payments SET quote = '{{}}' WHERE payment_id = '{id}'")).await.unwrap();
         let (method, payload) = genuine("vnpay", p["txn_ref"].as_str().unwrap(), 135_000, None);
         let (_, body) = send(&app.client, &app.address, "vnpay", &method, &payload).await;
         assert!(body.contains("\"99\""), "{body}");

@@ -437,3 +437,16 @@ pub async fn add_user_token(
         .expect("add token");
     (user, t)
 }
+
+/// Runs one statement on the database directly, outside the server (as an intruder
+/// with SQL access would, or as an older version left it); its error as text.
+pub async fn raw_sql(url: &str, q: &str) -> Result<u64, String> {
+    use sqlx::Connection as _;
+    if url.starts_with("sqlite:") {
+        let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+        sqlx::query(q).execute(&mut c).await.map(|r| r.rows_affected()).map_err(|e| e.to_string())
+    } else {
+        let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::query(q).execute(&mut c).await.map(|r| r.rows_affected()).map_err(|e| e.to_string())
+    }
+}

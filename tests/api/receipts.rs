@@ -265,22 +265,10 @@ crate::both_databases! {
         tx.commit().await.unwrap();
         assert_eq!(store.receipt_numbering("EBL01", "26TAA", 2026).await.unwrap().0, 24);
         for q in ["UPDATE receipt_sequences SET last_number = 1", "DELETE FROM receipt_sequences"] {
-            let e = raw_sql(&url, q).await.unwrap_err();
+            let e = crate::helpers::raw_sql(&url, q).await.unwrap_err();
             assert!(e.contains("only move forward") || e.contains("append-only"), "{q}: {e}");
         }
         store.close().await;
-    }
-}
-
-/// Runs one statement on the database directly, as an intruder with SQL access would.
-pub async fn raw_sql(url: &str, q: &str) -> Result<u64, String> {
-    use sqlx::Connection as _;
-    if url.starts_with("sqlite:") {
-        let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
-        sqlx::query(q).execute(&mut c).await.map(|r| r.rows_affected()).map_err(|e| e.to_string())
-    } else {
-        let mut c = sqlx::PgConnection::connect(url).await.unwrap();
-        sqlx::query(q).execute(&mut c).await.map(|r| r.rows_affected()).map_err(|e| e.to_string())
     }
 }
 

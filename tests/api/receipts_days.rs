@@ -119,7 +119,7 @@ crate::receipts_world! {
         let actions: Vec<&str> = log["items"].as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
         assert!(actions.contains(&"receipt.replace") && actions.contains(&"receipt.adjust"), "{actions:?}");
         for q in ["UPDATE receipts SET total = 1", "DELETE FROM receipts"] {
-            let e = crate::receipts::raw_sql(&w.app.database_url, q).await.unwrap_err();
+            let e = crate::helpers::raw_sql(&w.app.database_url, q).await.unwrap_err();
             assert!(e.contains("append-only"), "{q}: {e}");
         }
     }
