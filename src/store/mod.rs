@@ -24,6 +24,8 @@ pub mod ledger;
 pub mod lists;
 pub mod outbox;
 pub mod payments;
+#[cfg(test)]
+mod plans;
 mod postgres;
 pub mod receipts;
 pub mod recon;

@@ -185,11 +185,7 @@ impl Store {
     /// it, and those not linked to any payment that name its reference (a forgery, a message
     /// that could not be applied or read whole).
     pub async fn payment_callbacks(&self, payment_id: &str) -> Result<Vec<CallbackRow>> {
-        let sql = format!(
-            "SELECT {CALLBACK_COLUMNS} FROM callbacks
-             WHERE payment_id = $1 OR (payment_id IS NULL AND txn_ref = (SELECT txn_ref FROM payments WHERE payment_id = $1))
-             ORDER BY received_at, callback_id"
-        );
+        let sql = payment_callbacks_sql();
         Ok(on_pool!(self, |p| sqlx::query_as(&sql).bind(payment_id).fetch_all(p).await)?)
     }
 
@@ -559,4 +555,14 @@ impl Store {
             .fetch_all(p)
             .await)?)
     }
+}
+
+/// The statement of `Store::payment_callbacks`: the unlinked messages are found through the
+/// partial index `callbacks_txn_ref` (migration 0016; `store::plans`).
+pub(super) fn payment_callbacks_sql() -> String {
+    format!(
+        "SELECT {CALLBACK_COLUMNS} FROM callbacks
+         WHERE payment_id = $1 OR (payment_id IS NULL AND txn_ref = (SELECT txn_ref FROM payments WHERE payment_id = $1))
+         ORDER BY received_at, callback_id"
+    )
 }

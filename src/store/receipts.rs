@@ -224,7 +224,7 @@ impl WriteTx {
 
     /// The replacements and adjustments that refer to a receipt, oldest first.
     pub async fn receipts_referring_to(&mut self, receipt_id: &str) -> Result<Vec<ReceiptRow>> {
-        let sql = format!("SELECT {COLUMNS} FROM receipts WHERE related_receipt_id = $1 ORDER BY issued_at, number");
+        let sql = referring_sql();
         Ok(on_tx!(self, |c| sqlx::query_as(&sql).bind(receipt_id).fetch_all(&mut *c).await)?)
     }
 
@@ -253,4 +253,10 @@ impl WriteTx {
         }
         Ok(out)
     }
+}
+
+/// The statement of `receipts_referring_to`, served by the partial index `receipts_related`
+/// (migration 0016; `store::plans`).
+pub(super) fn referring_sql() -> String {
+    format!("SELECT {COLUMNS} FROM receipts WHERE related_receipt_id = $1 ORDER BY issued_at, number")
 }
