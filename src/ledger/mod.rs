@@ -324,8 +324,7 @@ pub async fn write_checkpoint(
     }
     let at = Timestamp::at(at).0;
     let (last_seq, head) = tx.lock_chain_head(crate::store::ledger::Chain::Ledger).await?;
-    let totals: crate::domain::ledger::Totals =
-        tx.account_totals(last_seq).await?.into_iter().map(|(a, d, c)| (a, (d, c))).collect();
+    let totals = cumulative_totals(tx, last_seq).await?;
     let message = crate::domain::ledger::checkpoint_message(kind, date, gateway, last_seq, &head, &totals, &at);
     let cp = Checkpoint {
         checkpoint_id: crate::domain::new_id("ckp"),
@@ -341,6 +340,26 @@ pub async fn write_checkpoint(
     };
     tx.insert_checkpoint(&cp).await?;
     Ok(Some(cp))
+}
+
+/// The cumulative debit and credit per account through `last_seq`: the newest checkpoint's
+/// totals at or before it plus the entries since (as `verify` checks them), so that a close
+/// holding the chain's head sums one day's entries, not the history.
+async fn cumulative_totals(tx: &mut WriteTx, last_seq: i64) -> Result<crate::domain::ledger::Totals, StoreError> {
+    let (after, mut totals) = match tx.checkpoint_through(last_seq).await? {
+        Some((seq, stored)) => {
+            let totals: crate::domain::ledger::Totals = serde_json::from_str(&stored)
+                .map_err(|e| StoreError::Corrupt(format!("the totals of the checkpoint at seq {seq}: {e}")))?;
+            (seq, totals)
+        }
+        None => (0, crate::domain::ledger::Totals::new()),
+    };
+    for (account, debit, credit) in tx.account_totals(after, last_seq).await? {
+        let t = totals.entry(account).or_insert((0, 0));
+        t.0 += debit;
+        t.1 += credit;
+    }
+    Ok(totals)
 }
 
 /// Writes an export to a folder.

@@ -289,14 +289,27 @@ impl WriteTx {
         Ok(())
     }
 
-    /// Cumulative debit and credit per account through `last_seq`.
-    pub async fn account_totals(&mut self, last_seq: i64) -> Result<Vec<(String, i64, i64)>> {
+    /// Debit and credit per account of the entries after `after` through `last_seq` (a range of
+    /// the primary key: the entries since a checkpoint, not the history).
+    pub async fn account_totals(&mut self, after: i64, last_seq: i64) -> Result<Vec<(String, i64, i64)>> {
         Ok(on_tx!(self, |c| sqlx::query_as(
             "SELECT account, CAST(COALESCE(SUM(debit), 0) AS BIGINT), CAST(COALESCE(SUM(credit), 0) AS BIGINT)
-             FROM ledger_entries WHERE seq <= $1 GROUP BY account"
+             FROM ledger_entries WHERE seq > $1 AND seq <= $2 GROUP BY account"
         )
+        .bind(after)
         .bind(last_seq)
         .fetch_all(&mut *c)
+        .await)?)
+    }
+
+    /// The newest checkpoint through `last_seq`: its `last_seq` and its cumulative totals as
+    /// stored (JSON), read by `ledger_checkpoints_seq`.
+    pub async fn checkpoint_through(&mut self, last_seq: i64) -> Result<Option<(i64, String)>> {
+        Ok(on_tx!(self, |c| sqlx::query_as(
+            "SELECT last_seq, totals FROM ledger_checkpoints WHERE last_seq <= $1 ORDER BY last_seq DESC LIMIT 1"
+        )
+        .bind(last_seq)
+        .fetch_optional(&mut *c)
         .await)?)
     }
 

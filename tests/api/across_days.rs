@@ -419,3 +419,40 @@ async fn homed_alone(url: &str) -> Vec<(String, i64, i64, String, String)> {
         sqlx::query_as(sql).fetch_all(&mut c).await.unwrap()
     }
 }
+
+across! {
+    /// A checkpoint's cumulative totals are summed from the newest checkpoint before it and the
+    /// entries since (a close sums one day's entries, not the history): they are still, for every
+    /// checkpoint, the sums of every entry through its `last_seq`, and the chain verifies.
+    async fn each_checkpoint_s_totals_are_the_sums_of_every_entry_through_it(w) {
+        for (day, next) in [("2024-07-15", "2024-07-16"), ("2024-07-16", "2024-07-17"), ("2024-07-17", "2024-07-18")] {
+            w.at(&format!("{day}T10:00:00+07:00"));
+            let a = w.pay(day, false).await;
+            let lost = w.pay(day, true).await;
+            w.import(&[
+                (&a, a.amount, LineStatus::Success, &format!("{day}T10:05:00+07:00")),
+                (&lost, lost.amount, LineStatus::Success, &format!("{day}T10:06:00+07:00")),
+            ])
+            .await;
+            w.at(&format!("{next}T01:00:00+07:00"));
+            w.run(day).await;
+            w.resolve(&line_key(&lost), "write_off").await;
+            let (s, v) = w.close(day).await;
+            assert_eq!(s, 200, "{v}");
+        }
+        let entries = w.app.store.ledger_entries(0, 10_000).await.unwrap();
+        let checkpoints = w.app.store.checkpoints().await.unwrap();
+        assert!(checkpoints.len() >= 3, "{checkpoints:?}");
+        for c in &checkpoints {
+            let mut want: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+            for e in entries.iter().filter(|e| e.seq <= c.last_seq) {
+                let t = want.entry(e.account.clone()).or_default();
+                t.0 += e.debit;
+                t.1 += e.credit;
+            }
+            let stored: BTreeMap<String, (i64, i64)> = serde_json::from_str(&c.totals).unwrap();
+            assert_eq!(stored, want, "the {} checkpoint of {} at seq {}", c.kind, c.business_date, c.last_seq);
+        }
+        w.verifies().await;
+    }
+}
