@@ -123,6 +123,12 @@ impl Gateway {
             Gateway::Vnpay | Gateway::Momo | Gateway::Zalopay => None,
         }
     }
+
+    /// Whether the gateway issues its own receipt of a paid payment, which is fetched and kept
+    /// with the payment's evidence: DVCQG's GET_BILL (reference dvcqg-payment.md).
+    pub fn issues_receipts(self) -> bool {
+        matches!(self, Gateway::Dvcqg)
+    }
 }
 
 impl PaymentStatus {

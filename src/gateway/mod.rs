@@ -201,7 +201,7 @@ pub trait GatewayAdapter: Send + Sync {
     async fn query(&self, target: &QueryTarget) -> Result<QueryAnswer, GatewayError>;
     /// Whether the gateway issues its own receipt for a paid payment (DVCQG's GET_BILL).
     fn issues_receipts(&self) -> bool {
-        false
+        self.gateway().issues_receipts()
     }
     /// Fetches the gateway's own receipt of a paid payment.
     async fn fetch_receipt(&self, target: &QueryTarget) -> Result<GatewayReceipt, GatewayError> {

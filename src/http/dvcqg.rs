@@ -100,6 +100,8 @@ async fn gateway_receipt(State(state): State<AppState>, ApiPath(id): ApiPath<Str
         .store
         .gateway_receipt(&id)
         .await?
+        // A row with no attempt is only the expectation its payment's commit wrote.
+        .filter(|r| r.attempts > 0 || r.state == "fetched")
         .ok_or_else(|| ApiError::NotFound(format!("payment {id} has no gateway receipt (yet)")))?;
     let ours: Vec<OurReceipt> = state
         .store

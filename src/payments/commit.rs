@@ -594,6 +594,11 @@ impl Batch {
             })
             .collect();
         tx.update_payments(&updates, at).await?;
+        let paid: Vec<(&str, Gateway)> = (self.changed.iter().map(|&i| &self.payments[i]))
+            .filter(|p| p.status == PaymentStatus::Paid && p.gateway.issues_receipts())
+            .map(|p| (p.payment_id.as_str(), p.gateway))
+            .collect();
+        tx.expect_gateway_receipts(&paid, at).await?;
         tx.remove_flags(&self.unflags).await?;
         tx.insert_flags(&self.flags, at).await?;
         tx.record_answers(&self.answers).await?;

@@ -1,6 +1,7 @@
 //! The gateways' own receipts of paid payments (DVCQG GET_BILL), kept with the payment's
-//! evidence: one row per payment, `pending` (with its attempts and the next one's time) until
-//! the document is fetched, then `fetched` with its exact bytes, type and hash. Rows are only
+//! evidence: one row per payment, written `pending` with no attempt by the commit that pays it
+//! (migration 0017 wrote those of payments paid before), `pending` (with its attempts and the
+//! next one's time) until the document is fetched, then `fetched` with its exact bytes, type and hash. Rows are only
 //! ever written forward: a fetched receipt is never replaced.
 
 use chrono::{DateTime, Utc};
@@ -51,20 +52,26 @@ pub enum ReceiptAttempt {
 const COLUMNS: &str = "payment_id, gateway, state, attempts, next_attempt_at, request, content_type, body, sha256, \
                        source_url, detail, fetched_at, updated_at";
 
+/// The receipts due: read from the pending rows by `gateway_receipts_due` (state, next attempt),
+/// a few rows whatever the history; a payment is expected to have one from the commit that paid
+/// it (`WriteTx::expect_gateway_receipts`). Before, every paid payment of the gateway was joined
+/// on each worker round: 0.19 s at 333,000 paid payments, every 5 s (`store::plans`).
+pub(super) const DUE_SQL: &str = "SELECT p.payment_id, p.txn_ref, p.created_at, r.attempts
+     FROM gateway_receipts r JOIN payments p ON p.payment_id = r.payment_id
+     WHERE r.state = 'pending' AND r.next_attempt_at <= $2 AND r.gateway = $1
+       AND p.status = 'paid' AND p.txn_ref IS NOT NULL
+     ORDER BY r.next_attempt_at, r.payment_id LIMIT $3";
+
 impl Store {
-    /// Paid payments of `gateway` with no fetched receipt whose next attempt is due at `now`.
+    /// Paid payments of `gateway` with no fetched receipt whose next attempt is due at `now`,
+    /// the longest due first.
     pub async fn gateway_receipts_due(
         &self,
         gateway: Gateway,
         now: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<ReceiptDue>> {
-        let sql = "SELECT p.payment_id, p.txn_ref, p.created_at, COALESCE(r.attempts, 0) AS attempts
-                   FROM payments p LEFT JOIN gateway_receipts r ON r.payment_id = p.payment_id
-                   WHERE p.gateway = $1 AND p.status = 'paid' AND p.txn_ref IS NOT NULL
-                     AND (r.payment_id IS NULL OR (r.state = 'pending' AND r.next_attempt_at <= $2))
-                   ORDER BY p.paid_at, p.payment_id LIMIT $3";
-        Ok(on_pool!(self, |p| sqlx::query_as(sql)
+        Ok(on_pool!(self, |p| sqlx::query_as(DUE_SQL)
             .bind(gateway)
             .bind(Timestamp::at(now))
             .bind(limit)
@@ -80,6 +87,25 @@ impl Store {
 }
 
 impl WriteTx {
+    /// Expects the gateway's receipt of each of these payments, just paid: a `pending` row, no
+    /// attempt made, due at `at` (a payment that has a row keeps it). One statement per chunk.
+    pub async fn expect_gateway_receipts(&mut self, paid: &[(&str, Gateway)], at: DateTime<Utc>) -> Result<()> {
+        let at = Timestamp::at(at);
+        for chunk in paid.chunks(super::rows_per_statement(4)) {
+            on_tx!(self, |c| {
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT INTO gateway_receipts (payment_id, gateway, state, attempts, next_attempt_at, updated_at) ",
+                );
+                q.push_values(chunk, |mut b, (id, g)| {
+                    b.push_bind(*id).push_bind(*g).push("'pending', 0").push_bind(at).push_bind(at);
+                });
+                q.push(" ON CONFLICT (payment_id) DO NOTHING");
+                q.build().execute(&mut *c).await.map(|r| r.rows_affected())
+            })?;
+        }
+        Ok(())
+    }
+
     /// Records an attempt for a payment's receipt; a receipt already fetched is left as it is.
     pub async fn record_receipt_attempt(
         &mut self,

@@ -64,3 +64,12 @@ async fn a_payments_page_is_driven_by_its_flag_or_its_date_before_a_gateway_or_s
     assert!(uses(&p, "f USING COVERING INDEX payment_flags_flag (flag=? AND payment_id>?)"), "{p:#?}");
     assert!(!uses(&p, "payments_home") && !uses(&p, "TEMP B-TREE"), "{p:#?}");
 }
+
+#[tokio::test]
+async fn the_receipts_due_are_read_from_the_pending_rows_not_from_every_paid_payment() {
+    let (_dir, store) = store().await;
+    let p = plan(&store, super::gateway_receipts::DUE_SQL).await;
+    assert!(uses(&p, "r USING INDEX gateway_receipts_due (state=? AND next_attempt_at<?)"), "{p:#?}");
+    assert!(uses(&p, "p USING INDEX sqlite_autoindex_payments_1 (payment_id=?)"), "{p:#?}");
+    assert!(!uses(&p, "payments_home") && !uses(&p, "SCAN"), "{p:#?}");
+}

@@ -173,3 +173,52 @@ async fn the_callback_writes_migration_keeps_sqlite_entries_and_what_the_ledger_
         sqlx::query(&sql).execute(&mut c).await.unwrap();
     }
 }
+
+/// Migration 0017 writes the expected gateway receipt of each DVCQG payment paid before it whose
+/// receipt was never attempted: pending, no attempt, due at its payment time, so the worker, which
+/// now reads only the pending rows, still fetches it. A fetched receipt and other gateways'
+/// payments are left alone.
+#[tokio::test]
+async fn the_expected_receipts_migration_makes_earlier_paid_payments_due() {
+    use sqlx::Connection as _;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("m.db").display());
+    let dir_path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+    let mut before = sqlx::migrate::Migrator::new(dir_path.as_path()).await.unwrap();
+    before.migrations = before.migrations.iter().filter(|m| m.version < 17).cloned().collect::<Vec<_>>().into();
+    let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    before.run(&mut c).await.unwrap();
+    let paid_at = "2024-07-15T03:00:00+00:00";
+    let payment = |id: &str, gateway: &str| {
+        format!(
+            "INSERT INTO payments (payment_id, case_code, case_version, gateway, txn_ref, amount, budget_amount, status,
+                 return_url, client_ip, created_by, idempotency_key, quote, created_at, expires_at, updated_at, last_answer,
+                 query_count, paid_at, paid_date) VALUES ('{id}', '000.00.12.H62-240715-0001', 1, '{gateway}', 'R{id}', 135000, 0,
+                 'paid', 'r', 'ip', 'u', 'k{id}', '{{}}', '{paid_at}', '{paid_at}', '{paid_at}', 'status', 0, '{paid_at}', '2024-07-15')"
+        )
+    };
+    for sql in [
+        "INSERT INTO cases VALUES ('000.00.12.H62-240715-0001', 1, 't', 't')".to_owned(),
+        payment("pay_never", "dvcqg"),
+        payment("pay_fetched", "dvcqg"),
+        payment("pay_vnpay", "vnpay"),
+        format!(
+            "INSERT INTO gateway_receipts (payment_id, gateway, state, attempts, next_attempt_at, body, updated_at)
+             VALUES ('pay_fetched', 'dvcqg', 'fetched', 2, '{paid_at}', x'25504446', '{paid_at}')"
+        ),
+    ] {
+        sqlx::query(&sql).execute(&mut c).await.unwrap();
+    }
+    c.close().await.unwrap();
+    let store = feerecon::store::Store::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let now = chrono::DateTime::parse_from_rfc3339("2024-07-15T04:00:00Z").unwrap().to_utc();
+    let due = store.gateway_receipts_due(feerecon::domain::payment::Gateway::Dvcqg, now, 20).await.unwrap();
+    assert_eq!(due.iter().map(|d| (d.payment_id.as_str(), d.attempts)).collect::<Vec<_>>(), [("pay_never", 0)]);
+    let fetched = store.gateway_receipt("pay_fetched").await.unwrap().unwrap();
+    assert_eq!((fetched.state.as_str(), fetched.attempts), ("fetched", 2));
+    assert!(store.gateway_receipt("pay_vnpay").await.unwrap().is_none());
+    // Not due before its payment time.
+    let early = chrono::DateTime::parse_from_rfc3339("2024-07-15T02:00:00Z").unwrap().to_utc();
+    assert!(store.gateway_receipts_due(feerecon::domain::payment::Gateway::Dvcqg, early, 20).await.unwrap().is_empty());
+}

@@ -433,10 +433,6 @@ impl GatewayAdapter for Dvcqg {
         Ok(QueryAnswer { raw: super::exchanged(&self.cfg.query_url, &body, answer), verification })
     }
 
-    fn issues_receipts(&self) -> bool {
-        true
-    }
-
     async fn fetch_receipt(&self, t: &QueryTarget) -> Result<GatewayReceipt, GatewayError> {
         let body = bill_request(&self.cfg, &t.txn_ref, &vn_compact(t.created_at));
         let (ct, bytes) = self.post_once(&self.cfg.bill_url, &body).await?;
