@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use chrono::{DateTime, Utc};
 use sha2::{Digest as _, Sha256};
 
-use super::commit::{Asked, Job};
+use super::committer::{Asked, Job};
 use crate::domain::callback::{AuthenticatedBy, CallbackResult, Source};
 use crate::domain::payment::{Gateway, GatewayEvent, OutcomeKind};
 use crate::gateway::Verification;

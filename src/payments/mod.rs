@@ -9,9 +9,10 @@
 //! comes to: one for a gateway not enabled here, or whose body is over the size limit, is kept
 //! unchecked and answered in the gateway's own format.
 
+pub mod apply;
 mod bills;
 mod claim;
-pub mod commit;
+pub mod committer;
 pub mod outcome_log;
 mod query;
 
@@ -24,7 +25,8 @@ use std::time::Duration;
 use chrono::TimeDelta;
 use serde::Deserialize;
 
-pub use commit::{Applied, Asked, CommitError, Committer, Job, Message, SettlementProof, Unanswered, apply_in};
+pub use apply::apply_in;
+pub use committer::{Applied, Asked, CommitError, Committer, Job, Message, SettlementProof, Unanswered};
 
 use crate::domain::callback::{AuthenticatedBy, CallbackResult, KeyUsed, RawRequest, Source};
 use crate::domain::payment::{EventType, Gateway, PaymentStatus};
