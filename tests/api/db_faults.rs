@@ -209,7 +209,23 @@ async fn an_exhausted_connection_pool_answers_retry_and_recovers() {
         let (client, url) = (app.client.clone(), app.url("/api/v1/cases/000.00.12.H62-240715-0001"));
         async move { client.get(url).bearer_auth(portal).send().await.map(|r| r.status().as_u16()) }
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Until the reader holds the connection, waiting on the lock (a fixed delay raced it under
+    // load: the callbacks took the connection first and were all applied).
+    let mut waited = 0;
+    loop {
+        let (waiting,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&mut other)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            break;
+        }
+        waited += 1;
+        assert!(waited < 600, "the reader never waited on the lock");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let sent = tokio::spawn({
         let (address, payments) = (app.address.clone(), payments.clone());
         async move {
