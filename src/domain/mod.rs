@@ -30,4 +30,6 @@ pub use money::{Money, MoneyError};
 pub use procedure_code::{ProcedureCode, ProcedureCodeError};
 pub use secret::Secret;
 pub use tags::{Channel, Fact, Role, Subject, UnknownTag};
-pub use time::{BusinessDate, Clock, DateError, ShiftedClock, SystemClock, Timestamp, VN_OFFSET_SECONDS, vn_offset};
+pub use time::{
+    BusinessDate, Clock, DateError, Held, ShiftedClock, SystemClock, Timestamp, VN_OFFSET_SECONDS, vn_offset,
+};

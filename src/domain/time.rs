@@ -165,19 +165,22 @@ pub struct ShiftedClock {
     state: Mutex<Shift>,
 }
 
-/// Invariant: while `held_at` is set, the clock reads exactly it; `by` is then stale until release.
+/// Invariant: while `holds > 0`, `held_at` is set and the clock reads exactly it (`by` is then
+/// not read; `advance` moves both).
 #[derive(Debug, Clone, Copy)]
 struct Shift {
     /// Added to real time while the clock runs.
     by: TimeDelta,
-    /// The instant the clock stands still at, between `hold` and `release`.
+    /// The instant the clock stands still at while held.
     held_at: Option<DateTime<Utc>>,
+    /// How many `Held` guards are alive.
+    holds: usize,
 }
 
 impl ShiftedClock {
     /// A clock whose current time is `at`.
     pub fn starting_at(at: DateTime<Utc>) -> Self {
-        Self { state: Mutex::new(Shift { by: at - Utc::now(), held_at: None }) }
+        Self { state: Mutex::new(Shift { by: at - Utc::now(), held_at: None, holds: 0 }) }
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, Shift> {
@@ -193,20 +196,32 @@ impl ShiftedClock {
         }
     }
 
-    /// Stops the clock where it is: everyone reading it sees the same instant until `release`.
-    /// Tests hold it around steps that must happen "at once" (a payment created and its page
-    /// opened within a one-second TTL), whatever the machine's load.
-    pub fn hold(&self) {
+    /// Stops the clock where it is: everyone reading it sees the same instant until the last
+    /// guard is dropped (holds nest; a panic releases them), and then it runs again from that
+    /// instant, not jumping over the time held. Tests hold it around steps that must happen "at
+    /// once" (a payment created and its page opened within a one-second TTL), whatever the load.
+    pub fn hold(&self) -> Held<'_> {
         let mut s = self.state();
-        if s.held_at.is_none() {
+        if s.holds == 0 {
             s.held_at = Some(Utc::now() + s.by);
         }
+        s.holds += 1;
+        Held(self)
     }
+}
 
-    /// Lets a held clock run again from the instant it stood at (no jump over the time held).
-    pub fn release(&self) {
-        let mut s = self.state();
-        if let Some(at) = s.held_at.take() {
+/// A hold on a `ShiftedClock`; dropping the last one lets the clock run again.
+#[must_use = "the clock runs again as soon as the guard is dropped"]
+#[derive(Debug)]
+pub struct Held<'c>(&'c ShiftedClock);
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        let mut s = self.0.state();
+        s.holds = s.holds.saturating_sub(1);
+        if s.holds == 0
+            && let Some(at) = s.held_at.take()
+        {
             s.by = at - Utc::now();
         }
     }
@@ -226,17 +241,22 @@ mod tests {
     #[test]
     fn a_held_clock_stands_still_moves_only_when_advanced_and_resumes_without_a_jump() {
         let clock = ShiftedClock::starting_at(Timestamp::parse("2024-07-15T02:00:00Z").unwrap().0);
-        clock.hold();
-        let held = clock.now();
-        // Real time runs on while the clock is held.
-        std::thread::sleep(std::time::Duration::from_millis(400));
-        assert_eq!(clock.now(), held, "held");
-        clock.advance(TimeDelta::minutes(2));
-        assert_eq!(clock.now(), held + TimeDelta::minutes(2));
-        clock.release();
+        let held_at;
+        {
+            let _outer = clock.hold();
+            held_at = clock.now();
+            {
+                let _inner = clock.hold();
+            }
+            // Real time runs on while the clock is held; an inner hold's end does not release it.
+            std::thread::sleep(std::time::Duration::from_millis(400));
+            assert_eq!(clock.now(), held_at, "held");
+            clock.advance(TimeDelta::minutes(2));
+            assert_eq!(clock.now(), held_at + TimeDelta::minutes(2));
+        }
         let resumed = clock.now();
         // It runs again from where it stood, not 400 ms on, where real time went meanwhile.
-        let stood = held + TimeDelta::minutes(2);
+        let stood = held_at + TimeDelta::minutes(2);
         assert!(resumed >= stood && resumed < stood + TimeDelta::milliseconds(400), "{resumed} {stood}");
         std::thread::sleep(std::time::Duration::from_millis(5));
         assert!(clock.now() > resumed, "running");

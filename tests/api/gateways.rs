@@ -46,11 +46,11 @@ pub(crate) async fn pending_payment(app: &TestApp, portal: &str, seq: u32, gatew
     let code = app.new_case(portal, seq, GPLX, "counter", "2024-07-15").await;
     // The citizen opens the page at once: the clock stands still meanwhile, so a one-second TTL
     // (whose `vnp_ExpireDate` is cut to the second) cannot run out on a loaded machine.
-    app.clock.hold();
+    let held = app.clock.hold();
     let (status, p) = app.create_payment(portal, &code, gateway, &format!("key-{seq}")).await;
     assert_eq!(status, 201, "{p}");
     open_pay_page(&p).await;
-    app.clock.release();
+    drop(held);
     (code, p)
 }
 
