@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::NaiveDate;
-use ed25519_dalek::{Signer as _, SigningKey};
+use ed25519_dalek::{Signer as _, SigningKey, Verifier as _};
 use tokio::sync::watch;
 
 use crate::domain::chain::link;
@@ -90,6 +90,13 @@ impl LedgerKey {
 
     pub fn sign_hex(&self, message: &[u8]) -> String {
         hex::encode(self.key.sign(message).to_bytes())
+    }
+
+    /// Whether `signature_hex` is this key's signature of `message`.
+    pub fn signed(&self, message: &[u8], signature_hex: &str) -> bool {
+        let mut sig = [0u8; 64];
+        hex::decode_to_slice(signature_hex, &mut sig).is_ok()
+            && self.key.verifying_key().verify(message, &ed25519_dalek::Signature::from_bytes(&sig)).is_ok()
     }
 }
 
@@ -324,7 +331,7 @@ pub async fn write_checkpoint(
     }
     let at = Timestamp::at(at).0;
     let (last_seq, head) = tx.lock_chain_head(crate::store::ledger::Chain::Ledger).await?;
-    let totals = cumulative_totals(tx, last_seq).await?;
+    let totals = cumulative_totals(tx, key, last_seq).await?;
     let message = crate::domain::ledger::checkpoint_message(kind, date, gateway, last_seq, &head, &totals, &at);
     let cp = Checkpoint {
         checkpoint_id: crate::domain::new_id("ckp"),
@@ -344,22 +351,63 @@ pub async fn write_checkpoint(
 
 /// The cumulative debit and credit per account through `last_seq`: the newest checkpoint's
 /// totals at or before it plus the entries since (as `verify` checks them), so that a close
-/// holding the chain's head sums one day's entries, not the history.
-async fn cumulative_totals(tx: &mut WriteTx, last_seq: i64) -> Result<crate::domain::ledger::Totals, StoreError> {
-    let (after, mut totals) = match tx.checkpoint_through(last_seq).await? {
-        Some((seq, stored)) => {
-            let totals: crate::domain::ledger::Totals = serde_json::from_str(&stored)
-                .map_err(|e| StoreError::Corrupt(format!("the totals of the checkpoint at seq {seq}: {e}")))?;
-            (seq, totals)
+/// holding the chain's head sums one day's entries, not the history. A predecessor is trusted only
+/// if it is signed with this key and its head is the entry at its `last_seq`; otherwise the
+/// whole ledger is summed (and `verify` reports the bad one).
+async fn cumulative_totals(
+    tx: &mut WriteTx,
+    key: &LedgerKey,
+    last_seq: i64,
+) -> Result<crate::domain::ledger::Totals, StoreError> {
+    let base = match tx.checkpoint_through(last_seq).await? {
+        Some(c) => {
+            let trusted = trusted_totals(tx, key, &c).await?;
+            if trusted.is_none() {
+                tracing::error!(
+                    checkpoint_id = %c.checkpoint_id,
+                    last_seq = c.last_seq,
+                    "a stored checkpoint does not verify; the new checkpoint's totals are summed from the whole ledger"
+                );
+            }
+            trusted.map(|t| (c.last_seq, t))
         }
-        None => (0, crate::domain::ledger::Totals::new()),
+        None => None,
     };
+    let (after, mut totals) = base.unwrap_or_default();
     for (account, debit, credit) in tx.account_totals(after, last_seq).await? {
         let t = totals.entry(account).or_insert((0, 0));
         t.0 += debit;
         t.1 += credit;
     }
     Ok(totals)
+}
+
+/// A stored checkpoint's totals, if it is this key's signature over them and its head is the
+/// chain's entry at its `last_seq`.
+async fn trusted_totals(
+    tx: &mut WriteTx,
+    key: &LedgerKey,
+    c: &Checkpoint,
+) -> Result<Option<crate::domain::ledger::Totals>, StoreError> {
+    let Ok(totals) = serde_json::from_str::<crate::domain::ledger::Totals>(&c.totals) else { return Ok(None) };
+    let message = crate::domain::ledger::checkpoint_message(
+        &c.kind,
+        c.business_date,
+        &c.gateway,
+        c.last_seq,
+        &c.head_hash,
+        &totals,
+        &c.created_at,
+    );
+    if c.public_key != key.public_hex() || !key.signed(&message, &c.signature) {
+        return Ok(None);
+    }
+    let head = if c.last_seq == 0 {
+        Some(crate::domain::chain::GENESIS.to_owned())
+    } else {
+        tx.entry_hash(c.last_seq).await?
+    };
+    Ok((head.as_deref() == Some(c.head_hash.as_str())).then_some(totals))
 }
 
 /// Writes an export to a folder.

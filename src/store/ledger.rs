@@ -302,15 +302,23 @@ impl WriteTx {
         .await)?)
     }
 
-    /// The newest checkpoint through `last_seq`: its `last_seq` and its cumulative totals as
-    /// stored (JSON), read by `ledger_checkpoints_seq`.
-    pub async fn checkpoint_through(&mut self, last_seq: i64) -> Result<Option<(i64, String)>> {
-        Ok(on_tx!(self, |c| sqlx::query_as(
-            "SELECT last_seq, totals FROM ledger_checkpoints WHERE last_seq <= $1 ORDER BY last_seq DESC LIMIT 1"
-        )
-        .bind(last_seq)
-        .fetch_optional(&mut *c)
-        .await)?)
+    /// The newest checkpoint through `last_seq`, read by `ledger_checkpoints_seq`.
+    pub async fn checkpoint_through(&mut self, last_seq: i64) -> Result<Option<Checkpoint>> {
+        let sql = format!(
+            "SELECT {CHECKPOINT_COLUMNS} FROM ledger_checkpoints WHERE last_seq <= $1
+             ORDER BY last_seq DESC, created_at DESC LIMIT 1"
+        );
+        Ok(on_tx!(self, |c| sqlx::query_as(&sql).bind(last_seq).fetch_optional(&mut *c).await)?)
+    }
+
+    /// The hash of the ledger entry `seq`, if there is one.
+    pub async fn entry_hash(&mut self, seq: i64) -> Result<Option<String>> {
+        let row: Option<(String,)> =
+            on_tx!(self, |c| sqlx::query_as("SELECT hash FROM ledger_entries WHERE seq = $1")
+                .bind(seq)
+                .fetch_optional(&mut *c)
+                .await)?;
+        Ok(row.map(|(h,)| h))
     }
 
     /// Whether a checkpoint of this (kind, date, gateway) exists.

@@ -440,9 +440,24 @@ across! {
             let (s, v) = w.close(day).await;
             assert_eq!(s, 200, "{v}");
         }
-        let entries = w.app.store.ledger_entries(0, 10_000).await.unwrap();
+        // A gateway closed with nothing to post: its checkpoint ends where the vnpay close's did.
+        w.run_for(Gateway::Momo, "2024-07-17").await;
+        let (s, v) = w.close_for(Gateway::Momo, "2024-07-17").await;
+        assert_eq!(s, 200, "{v}");
+        assert_checkpoint_totals(&w).await;
         let checkpoints = w.app.store.checkpoints().await.unwrap();
-        assert!(checkpoints.len() >= 3, "{checkpoints:?}");
+        let seqs: std::collections::BTreeSet<i64> = checkpoints.iter().map(|c| c.last_seq).collect();
+        assert!(checkpoints.len() >= 4 && seqs.len() < checkpoints.len(), "two share a last_seq: {checkpoints:?}");
+        w.verifies().await;
+    }
+}
+
+/// Every stored checkpoint's totals are the sums of every entry through its `last_seq`.
+async fn assert_checkpoint_totals(w: &World) {
+    let entries = w.app.store.ledger_entries(0, 10_000).await.unwrap();
+    let checkpoints = w.app.store.checkpoints().await.unwrap();
+    assert!(checkpoints.len() >= 3, "{checkpoints:?}");
+    {
         for c in &checkpoints {
             let mut want: BTreeMap<String, (i64, i64)> = BTreeMap::new();
             for e in entries.iter().filter(|e| e.seq <= c.last_seq) {
@@ -453,6 +468,46 @@ across! {
             let stored: BTreeMap<String, (i64, i64)> = serde_json::from_str(&c.totals).unwrap();
             assert_eq!(stored, want, "the {} checkpoint of {} at seq {}", c.kind, c.business_date, c.last_seq);
         }
-        w.verifies().await;
+    }
+}
+
+across! {
+    /// A stored checkpoint whose totals were changed behind the ledger's back (its signature no
+    /// longer holds) is not carried into the next: that one sums the whole ledger, and is right.
+    async fn a_tampered_checkpoint_s_totals_are_not_carried_forward(w) {
+        for (day, next) in [("2024-07-15", "2024-07-16"), ("2024-07-16", "2024-07-17")] {
+            w.at(&format!("{day}T10:00:00+07:00"));
+            let a = w.pay(day, false).await;
+            w.import(&[(&a, a.amount, LineStatus::Success, &format!("{day}T10:05:00+07:00"))]).await;
+            w.at(&format!("{next}T01:00:00+07:00"));
+            w.run(day).await;
+            if day == "2024-07-16" {
+                let url = w.app.database_url.clone();
+                let (off, on) = if url.starts_with("sqlite:") {
+                    ("DROP TRIGGER ledger_checkpoints_no_update", None)
+                } else {
+                    ("ALTER TABLE ledger_checkpoints DISABLE TRIGGER ledger_checkpoints_append_only",
+                     Some("ALTER TABLE ledger_checkpoints ENABLE TRIGGER ledger_checkpoints_append_only"))
+                };
+                crate::helpers::raw_sql(&url, off).await.unwrap();
+                let n = crate::helpers::raw_sql(&url, "UPDATE ledger_checkpoints SET totals = '{\"suspense\":[1,0]}'").await.unwrap();
+                assert!(n >= 1);
+                if let Some(on) = on {
+                    crate::helpers::raw_sql(&url, on).await.unwrap();
+                }
+            }
+            let (s, v) = w.close(day).await;
+            assert_eq!(s, 200, "{v}");
+        }
+        let entries = w.app.store.ledger_entries(0, 10_000).await.unwrap();
+        let newest = w.app.store.checkpoints().await.unwrap().into_iter().max_by_key(|c| c.last_seq).unwrap();
+        let mut want: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+        for e in entries.iter().filter(|e| e.seq <= newest.last_seq) {
+            let t = want.entry(e.account.clone()).or_default();
+            t.0 += e.debit;
+            t.1 += e.credit;
+        }
+        let stored: BTreeMap<String, (i64, i64)> = serde_json::from_str(&newest.totals).unwrap();
+        assert_eq!(stored, want);
     }
 }
