@@ -1,10 +1,10 @@
 //! The gateways' own receipts of paid payments (DVCQG GET_BILL), kept with the payment's
-//! evidence: one row per payment, written `pending` with no attempt by the commit that pays it
-//! (migration 0017 wrote those of payments paid before), `pending` (with its attempts and the
-//! next one's time) until the document is fetched, then `fetched` with its exact bytes, type and hash. Rows are only
-//! ever written forward: a fetched receipt is never replaced.
+//! evidence: one row per payment, written by the commit that pays it (migration 0017 wrote those
+//! of payments paid before; a close writes any still missing), `pending` with its attempts and
+//! the next one's time until the document is fetched, then `fetched` with its exact bytes, type
+//! and hash. Rows are only ever written forward: a fetched receipt is never replaced.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{Result, Store, WriteTx, on_pool, on_tx};
 use crate::domain::Timestamp;
@@ -104,6 +104,30 @@ impl WriteTx {
             })?;
         }
         Ok(())
+    }
+
+    /// Writes the expected receipt of each paid payment of `gateway` homed on `date` that has no
+    /// row: a close's catch-all for a payment paid by a path that wrote none (a server older than
+    /// migration 0017 on the same database), read by `payments_home`. Returns how many.
+    pub async fn expect_receipts_of_homed(
+        &mut self,
+        gateway: Gateway,
+        date: NaiveDate,
+        at: DateTime<Utc>,
+    ) -> Result<u64> {
+        Ok(on_tx!(self, |c| sqlx::query(
+            "INSERT INTO gateway_receipts (payment_id, gateway, state, attempts, next_attempt_at, updated_at)
+             SELECT p.payment_id, p.gateway, 'pending', 0, $3, $3 FROM payments p
+             WHERE p.gateway = $1 AND p.status = 'paid' AND p.home_date = $2
+               AND NOT EXISTS (SELECT 1 FROM gateway_receipts r WHERE r.payment_id = p.payment_id)
+             ON CONFLICT (payment_id) DO NOTHING"
+        )
+        .bind(gateway)
+        .bind(date)
+        .bind(Timestamp::at(at))
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))?)
     }
 
     /// Records an attempt for a payment's receipt; a receipt already fetched is left as it is.

@@ -35,10 +35,13 @@ impl Store {
 /// The statement of `payments_page`. It holds only the filters given; a flag drives the read
 /// from `payment_flags` (its `(flag, payment_id)` index), a date from the payments' date indexes.
 /// On SQLite, which keeps no statistics here, a gateway or a status beside a flag or a date is
-/// marked (`+`) not to drive the read: its planner would otherwise walk every payment of the
-/// gateway (`payments_home`) or status in the history and sort them for each page (170 ms a page
-/// at a million payments, against 2 ms by the date). Alone, they drive it by their indexes, as
-/// before: a rare status is found at once, a common one is walked (`store::plans`).
+/// marked (`+`) not to drive the read (the same rows come back; only the plan changes): its
+/// planner would otherwise read every payment of the gateway (`payments_home`) or status in the
+/// history and sort them for each page (170 ms a page at a million payments, against 2 ms by the
+/// date; pinned in `store::plans`). Alone, a gateway or a status still drives the read by its
+/// index: a rare status is found at once, but a common one is read whole and sorted for each
+/// page (170 ms at a million); indexes `(gateway, payment_id)` and `(status, payment_id)` would
+/// serve those pages in order, at the price of two more index writes on each payment change.
 fn page_query<'a, DB>(f: &'a PaymentFilter, after: Option<&'a str>, limit: i64, sqlite: bool) -> QueryBuilder<'a, DB>
 where
     DB: sqlx::Database,

@@ -177,17 +177,15 @@ async fn the_callback_writes_migration_keeps_sqlite_entries_and_what_the_ledger_
 /// Migration 0017 writes the expected gateway receipt of each DVCQG payment paid before it whose
 /// receipt was never attempted: pending, no attempt, due at its payment time, so the worker, which
 /// now reads only the pending rows, still fetches it. A fetched receipt and other gateways'
-/// payments are left alone.
-#[tokio::test]
-async fn the_expected_receipts_migration_makes_earlier_paid_payments_due() {
-    use sqlx::Connection as _;
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("m.db").display());
-    let dir_path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
-    let mut before = sqlx::migrate::Migrator::new(dir_path.as_path()).await.unwrap();
-    before.migrations = before.migrations.iter().filter(|m| m.version < 17).cloned().collect::<Vec<_>>().into();
-    let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
-    before.run(&mut c).await.unwrap();
+/// payments are left alone. On both databases.
+async fn the_expected_receipts_migration_makes_earlier_paid_payments_due(db: crate::helpers::Db) {
+    let Some((url, _dir)) = crate::helpers::fresh_db(db).await else { return };
+    let sqlite = url.starts_with("sqlite:");
+    // The database as migration 16 left it, holding payments paid then: the schema is the same
+    // but for 0017's rows, so the test migrates fully, writes those payments and forgets 0017.
+    let store = feerecon::store::Store::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    store.close().await;
     let paid_at = "2024-07-15T03:00:00+00:00";
     let payment = |id: &str, gateway: &str| {
         format!(
@@ -197,19 +195,20 @@ async fn the_expected_receipts_migration_makes_earlier_paid_payments_due() {
                  'paid', 'r', 'ip', 'u', 'k{id}', '{{}}', '{paid_at}', '{paid_at}', '{paid_at}', 'status', 0, '{paid_at}', '2024-07-15')"
         )
     };
+    let pdf = if sqlite { "x'25504446'" } else { "'\\x25504446'::bytea" };
     for sql in [
-        "INSERT INTO cases VALUES ('000.00.12.H62-240715-0001', 1, 't', 't')".to_owned(),
+        format!("INSERT INTO cases VALUES ('000.00.12.H62-240715-0001', 1, '{paid_at}', '{paid_at}')"),
         payment("pay_never", "dvcqg"),
         payment("pay_fetched", "dvcqg"),
         payment("pay_vnpay", "vnpay"),
         format!(
             "INSERT INTO gateway_receipts (payment_id, gateway, state, attempts, next_attempt_at, body, updated_at)
-             VALUES ('pay_fetched', 'dvcqg', 'fetched', 2, '{paid_at}', x'25504446', '{paid_at}')"
+             VALUES ('pay_fetched', 'dvcqg', 'fetched', 2, '{paid_at}', {pdf}, '{paid_at}')"
         ),
+        "DELETE FROM _sqlx_migrations WHERE version = 17".to_owned(),
     ] {
-        sqlx::query(&sql).execute(&mut c).await.unwrap();
+        crate::helpers::raw_sql(&url, &sql).await.unwrap();
     }
-    c.close().await.unwrap();
     let store = feerecon::store::Store::connect(&url).await.unwrap();
     store.migrate().await.unwrap();
     let now = chrono::DateTime::parse_from_rfc3339("2024-07-15T04:00:00Z").unwrap().to_utc();
@@ -221,4 +220,15 @@ async fn the_expected_receipts_migration_makes_earlier_paid_payments_due() {
     // Not due before its payment time.
     let early = chrono::DateTime::parse_from_rfc3339("2024-07-15T02:00:00Z").unwrap().to_utc();
     assert!(store.gateway_receipts_due(feerecon::domain::payment::Gateway::Dvcqg, early, 20).await.unwrap().is_empty());
+    store.close().await;
+}
+
+#[tokio::test]
+async fn the_expected_receipts_migration_makes_earlier_paid_payments_due_sqlite() {
+    the_expected_receipts_migration_makes_earlier_paid_payments_due(crate::helpers::Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn the_expected_receipts_migration_makes_earlier_paid_payments_due_postgres() {
+    the_expected_receipts_migration_makes_earlier_paid_payments_due(crate::helpers::Db::Postgres).await;
 }
