@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Builds and runs the benchmarks, then prints one summary table: figure, measured, goal, ratio.
 #
-#   benches/run.sh                 every section: quote, reconcile, ledger, callbacks
+#   benches/run.sh                 every section: quote, reconcile, ledger, callbacks, history
 #   benches/run.sh callbacks       only the named sections
 #   FEERECON_BENCH_QUICK=1 benches/run.sh
 #                                  a smoke run of every section at small sizes (a few minutes):
 #                                  100,000-row day, 3 closed days of 2,000 rows, 100,000 ledger
 #                                  entries, 1,000 callbacks per phase, one round, short criterion
-#                                  runs. Its figures are not the ones BENCHMARKS.md compares.
+#                                  runs, a history of 100,000 payments and 300,000 entries.
+#                                  Its figures are not the ones BENCHMARKS.md compares.
 #
 # A section is a function `section_NAME` that runs its benchmark with FEERECON_BENCH_SUMMARY set:
 # each benchmark appends its summary rows to that file, one per line, tab-separated:
@@ -22,7 +23,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SECTIONS=(quote reconcile ledger callbacks)
+SECTIONS=(quote reconcile ledger callbacks history)
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -95,6 +96,8 @@ if [ -n "${FEERECON_BENCH_QUICK:-}" ]; then
   default FEERECON_BENCH_CALLBACKS 1000
   default FEERECON_BENCH_CEILING_CALLBACKS 3000
   default FEERECON_BENCH_ROUNDS 1
+  default FEERECON_BENCH_HISTORY_PAYMENTS 100000
+  default FEERECON_BENCH_HISTORY_ENTRIES 300000
 fi
 
 # The 30 closed days of the reconciliation's history: each is closed through the product's close
@@ -142,6 +145,12 @@ section_callbacks() {
   ensure_perf
   ensure_valgrind
   cargo bench --bench callbacks
+}
+
+# Work outside the day that grew with the history (issue 23): a close's checkpoint, a payments
+# page, the receipt worker's round, before and after, on a synthetic SQLite history.
+section_history() {
+  cargo bench --bench history
 }
 
 # ----------------------------------------------------------------------------------- driver
