@@ -117,6 +117,7 @@ async fn run() {
     // The checkpoint: the history, then a day of 100,000 entries on top (a tenth of it when
     // smaller). Entries need no posting row to be summed.
     let day = (entries / 30).clamp(1, 100_000);
+    // Then the chain's head moves to the last entry, as the product's appends move it.
     let write_entries = |from: usize, to: usize| {
         format!(
             "WITH RECURSIVE n(i) AS (SELECT {from} UNION ALL SELECT i + 1 FROM n WHERE i < {to})
@@ -125,7 +126,8 @@ async fn run() {
              SELECT i, 'pst_' || (i / 3), i % 3, '2024-07-15', 'payment',
                  CASE i % 3 WHEN 0 THEN 'gateway_clearing:vnpay' WHEN 1 THEN 'revenue:le_phi' ELSE 'revenue:phi' END,
                  CASE WHEN i % 3 = 0 THEN 135000 ELSE 0 END, CASE WHEN i % 3 = 0 THEN 0 ELSE 67500 END,
-                 'a memo of some length', 'payment=pay_0123456789abcdef', printf('%064d', i - 1), printf('%064d', i) FROM n"
+                 'a memo of some length', 'payment=pay_0123456789abcdef', printf('%064d', i - 1), printf('%064d', i) FROM n;
+             UPDATE chain_heads SET last_seq = {to}, last_hash = printf('%064d', {to}) WHERE chain = 'ledger'"
         )
     };
     let key_path = dir.path().join("ledger.key");
@@ -133,24 +135,28 @@ async fn run() {
     let t = Instant::now();
     sqlx::query(&write_entries(1, entries - day)).execute(&raw).await.expect("the history's entries");
     eprintln!("  {} ledger entries written in {:.1} s (not timed)", entries - day, t.elapsed().as_secs_f64());
-    let checkpoint = |date: NaiveDate| {
+    let checkpoint = |date: NaiveDate, through: usize| {
         let (store, key) = (&store, &key);
         async move {
             let mut tx = store.write().await.expect("a write transaction");
             let c = feerecon::ledger::write_checkpoint(&mut tx, key, "close", date, "vnpay", Utc::now())
                 .await
-                .expect("a checkpoint");
+                .expect("a checkpoint")
+                .expect("a new checkpoint");
             tx.commit().await.expect("commit");
-            assert!(c.is_some(), "a new checkpoint");
+            assert_eq!(c.last_seq, through as i64, "the checkpoint covers the entries written");
+            let totals: feerecon::domain::ledger::Totals = serde_json::from_str(&c.totals).expect("its totals");
+            let debits: i64 = totals.values().map(|t| t.0).sum();
+            assert_eq!(debits, (through / 3) as i64 * 135_000, "every entry summed");
         }
     };
     let first = NaiveDate::from_ymd_opt(2024, 7, 14).expect("a date");
     let t = Instant::now();
-    checkpoint(first).await;
+    checkpoint(first, entries - day).await;
     let checkpoint_before = t.elapsed().as_secs_f64() * 1e3;
     sqlx::query(&write_entries(entries - day + 1, entries)).execute(&raw).await.expect("the day's entries");
     let t = Instant::now();
-    checkpoint(first.succ_opt().expect("a date")).await;
+    checkpoint(first.succ_opt().expect("a date"), entries).await;
     let checkpoint_after = t.elapsed().as_secs_f64() * 1e3;
 
     let rows = [
