@@ -44,10 +44,8 @@ impl Finance {
             .latest_run(date, gateway)
             .await?
             .ok_or_else(|| FinanceError::Conflict(format!("{date} for {gateway} has no reconciliation run yet")))?;
-        let mut data = self.load(gateway, date).await?;
-        let text = bumpalo::Bump::new();
-        let loaded = self.inputs_copied(&mut data, &text)?;
-        drop(data);
+        let text = bumpalo_herd::Herd::new();
+        let loaded = self.read_inputs(gateway, date, &text).await?;
         let c = self.compute(&loaded, date, gateway);
         if c.hash != run.report_hash {
             return Err(FinanceError::StaleRun(

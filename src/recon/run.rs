@@ -18,8 +18,8 @@ use crate::reconcile::report::{
     FileRef, Inputs, Report, ReportHead, ReportItem, Summary, digests, exceptions, report_hash,
 };
 use crate::reconcile::{Closed, LineIn, Outcome, PaymentIn, reconcile};
-use crate::store::recon_data::{ReconLine, ReconPaymentRow};
-use crate::store::{AuditEvent, ExceptionChange, ExceptionRow, ItemRow, ReconData, RunRecord, SettlementFile};
+use crate::store::recon_data::{PAGE_ROWS, ReconFrame, ReconLine, ReconPaymentRow, ReconSink};
+use crate::store::{AuditEvent, ExceptionChange, ExceptionRow, ItemRow, RunRecord, SettlementFile};
 
 /// A run and its report.
 #[derive(Debug, Clone)]
@@ -91,8 +91,6 @@ impl CsvPages {
     }
 }
 
-/// What a run reads, loaded: the gateway's payments and lines, its files in import order and
-/// its closed days. Its text borrows from the `ReconData` the store returned.
 /// Where a run is (`Finance::run_observed`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunPhase {
@@ -104,6 +102,8 @@ pub enum RunPhase {
     Saving { items: usize },
 }
 
+/// What a run reads, loaded: the gateway's payments and lines, its files in import order and
+/// its closed days. Its text borrows from the arena the pages were copied into (`read_inputs`).
 pub(super) struct Loaded<'a> {
     pub payments: Vec<PaymentIn<'a>>,
     pub lines: Vec<LineIn<'a>>,
@@ -116,17 +116,6 @@ impl Loaded<'_> {
     /// The `import_seq` of the file at `file` in import order.
     pub fn import_seq(&self, file: usize) -> i64 {
         self.files.get(file).map_or(0, |f| f.import_seq)
-    }
-
-    /// No payments or lines yet, with `data`'s files and closed dates.
-    fn empty(data: &ReconData) -> Self {
-        Loaded {
-            payments: Vec::new(),
-            lines: Vec::new(),
-            shas: data.files.iter().map(|f| f.sha256.clone()).collect(),
-            files: data.files.clone(),
-            closed: data.closed.iter().copied().collect(),
-        }
     }
 }
 
@@ -142,20 +131,21 @@ pub(super) struct Computed<'a> {
 /// Cases of one procedure, channel, subjects, facts, unit, quantity and date have one quote.
 type QuoteKey<'k> = (&'k str, &'k str, &'k str, &'k str, &'k str, i64, NaiveDate);
 
-/// What turns the store's payment rows into the matcher's inputs: the quotes met so far, and
-/// where the text the inputs keep comes from (`keep`: the store's own text, or a copy of it).
-struct Payments<'f, 'k, K> {
+/// What turns the store's pages into the matcher's inputs, as the store reads them: the text the
+/// inputs keep (ids, references, numbers: about a third of the packed rows) is copied into
+/// `text`, so that each page can be freed once read, and the quotes met so far.
+struct Reader<'f, 't> {
     finance: &'f Finance,
-    quotes: HashMap<QuoteKey<'k>, Option<i64>>,
-    keep: K,
+    text: &'t bumpalo_herd::Herd,
+    quotes: HashMap<QuoteKey<'t>, Option<i64>>,
+    payments: Vec<PaymentIn<'t>>,
+    /// Each line's `file` holds its `import_seq` until `finish` makes it the file's position.
+    lines: Vec<LineIn<'t>>,
 }
 
-impl<'k, K> Payments<'_, 'k, K> {
+impl<'t> Reader<'_, 't> {
     /// `r` as the matcher's input, its `expected` quoted once per distinct `QuoteKey`.
-    fn payment<'r>(&mut self, r: &ReconPaymentRow<'r>) -> PaymentIn<'k>
-    where
-        K: Fn(&'r str) -> &'k str,
-    {
+    fn payment(&mut self, r: &ReconPaymentRow<'_>, k: &bumpalo_herd::Member<'t>) -> PaymentIn<'t> {
         let date = vn_date(r.received_at);
         let key = (r.procedure_code, r.channel, r.subjects, r.facts, r.receiving_unit, r.quantity, date);
         // (A map of longer-lived keys looks up shorter-lived ones.)
@@ -164,31 +154,27 @@ impl<'k, K> Payments<'_, 'k, K> {
             Some(e) => *e,
             None => {
                 let e = self.finance.expected(r);
-                let k = &self.keep;
-                self.quotes.insert(
-                    (
-                        k(r.procedure_code),
-                        k(r.channel),
-                        k(r.subjects),
-                        k(r.facts),
-                        k(r.receiving_unit),
-                        r.quantity,
-                        date,
-                    ),
-                    e,
+                let kept = (
+                    &*k.alloc_str(r.procedure_code),
+                    &*k.alloc_str(r.channel),
+                    &*k.alloc_str(r.subjects),
+                    &*k.alloc_str(r.facts),
+                    &*k.alloc_str(r.receiving_unit),
+                    r.quantity,
+                    date,
                 );
+                self.quotes.insert(kept, e);
                 e
             }
         };
-        let k = &self.keep;
         PaymentIn {
             business_date: if r.status == PaymentStatus::Paid { r.paid_date } else { None },
             home: r.home_date,
-            payment_id: k(r.payment_id),
-            case_code: k(r.case_code),
+            payment_id: k.alloc_str(r.payment_id),
+            case_code: k.alloc_str(r.case_code),
             case_version: r.case_version,
-            txn_ref: k(r.txn_ref),
-            gateway_txn_no: r.gateway_txn_no.map(k),
+            txn_ref: k.alloc_str(r.txn_ref),
+            gateway_txn_no: r.gateway_txn_no.map(|n| &*k.alloc_str(n)),
             amount: r.amount,
             status: r.status,
             duplicate: r.duplicate,
@@ -197,15 +183,52 @@ impl<'k, K> Payments<'_, 'k, K> {
             le_phi: r.le_phi_due,
         }
     }
+
+    /// The inputs, with the files and closed dates the store read after the rows.
+    fn finish(self, frame: ReconFrame) -> Loaded<'t> {
+        let index: HashMap<i64, usize> = frame.files.iter().enumerate().map(|(i, f)| (f.import_seq, i)).collect();
+        let mut lines = self.lines;
+        for l in &mut lines {
+            l.file = i64::try_from(l.file).ok().and_then(|seq| index.get(&seq)).copied().unwrap_or(usize::MAX);
+        }
+        Loaded {
+            payments: self.payments,
+            lines,
+            shas: frame.files.iter().map(|f| f.sha256.clone()).collect(),
+            files: frame.files,
+            closed: frame.closed.into_iter().collect(),
+        }
+    }
 }
 
-/// `l` as the matcher's input; `index` gives each file's position by its `import_seq`.
-fn line_in<'r, 'k>(l: &ReconLine<'r>, index: &HashMap<i64, usize>, keep: impl Fn(&'r str) -> &'k str) -> LineIn<'k> {
+impl ReconSink for Reader<'_, '_> {
+    fn payments(&mut self, rows: &[ReconPaymentRow<'_>]) {
+        let k = self.text.get();
+        self.payments.reserve(rows.len());
+        for r in rows {
+            let p = self.payment(r, &k);
+            self.payments.push(p);
+        }
+    }
+
+    fn lines(&mut self, rows: &[ReconLine<'_>]) {
+        let k = self.text.get();
+        self.lines.extend(rows.iter().map(|l| line_in(l, &k)));
+    }
+
+    fn refs_without_payment(&self) -> Vec<String> {
+        let mut seen: rustc_hash::FxHashSet<&str> = self.payments.iter().map(|p| p.txn_ref).collect();
+        self.lines.iter().filter(|l| seen.insert(l.txn_ref)).map(|l| l.txn_ref.to_owned()).collect()
+    }
+}
+
+/// `l` as the matcher's input, its `file` still its `import_seq` (`Reader::finish`).
+fn line_in<'t>(l: &ReconLine<'_>, k: &bumpalo_herd::Member<'t>) -> LineIn<'t> {
     LineIn {
-        file: index.get(&l.file_seq).copied().unwrap_or(usize::MAX),
+        file: usize::try_from(l.file_seq).unwrap_or(usize::MAX),
         line_no: usize::try_from(l.line_no).unwrap_or(0),
-        gateway_txn_no: keep(l.gateway_txn_no),
-        txn_ref: keep(l.txn_ref),
+        gateway_txn_no: k.alloc_str(l.gateway_txn_no),
+        txn_ref: k.alloc_str(l.txn_ref),
         amount: l.amount,
         fee: l.fee,
         status: if l.refund { LineStatus::Refund } else { LineStatus::Success },
@@ -235,25 +258,21 @@ impl Finance {
         self.fees.quote(&facts).ok().map(|q| q.citizen_due.dong())
     }
 
-    /// The files' positions in import order, by `import_seq`.
-    fn file_index(data: &ReconData) -> HashMap<i64, usize> {
-        data.files.iter().enumerate().map(|(i, f)| (f.import_seq, i)).collect()
-    }
-
-    /// Turns what the store read into the matcher's inputs (the run's and the close's one way),
-    /// with the text the inputs keep (ids, references, numbers: about a third of the packed rows)
-    /// copied into `text` as each packed value is read, and each value freed once
-    /// read: the day's rows are never held twice, and the matcher's items, which borrow `text`,
-    /// outlive the inputs.
-    #[tracing::instrument(name = "recon.inputs", skip_all)]
-    pub(super) fn inputs_copied<'t>(&self, data: &mut ReconData, text: &'t bumpalo::Bump) -> Result<Loaded<'t>> {
-        let keep = |s: &str| -> &'t str { text.alloc_str(s) };
-        let mut payments = Payments { finance: self, quotes: HashMap::new(), keep };
-        let index = Self::file_index(data);
-        let mut loaded = Loaded::empty(data);
-        let (p, l) = (&mut loaded.payments, &mut loaded.lines);
-        data.drain(|r| p.push(payments.payment(&r)), |r| l.push(line_in(&r, &index, keep)))?;
-        Ok(loaded)
+    /// The matcher's inputs of (`date`, `gateway`) (the run's and the close's one way), read from
+    /// the store a page at a time, the text they keep copied into `text` as each page is read and
+    /// each page freed once read: the day's packed rows are never all held, nor beside their
+    /// copy, and the matcher's items, which borrow `text`, outlive the inputs.
+    #[tracing::instrument(name = "recon.load", skip(self, text))]
+    pub(super) async fn read_inputs<'t>(
+        &self,
+        gateway: Gateway,
+        date: NaiveDate,
+        text: &'t bumpalo_herd::Herd,
+    ) -> Result<Loaded<'t>> {
+        let mut reader =
+            Reader { finance: self, text, quotes: HashMap::new(), payments: Vec::new(), lines: Vec::new() };
+        let frame = self.store.recon_read(gateway, date, PAGE_ROWS, &mut reader).await?;
+        Ok(reader.finish(frame))
     }
 
     #[tracing::instrument(name = "recon.compute", skip(self, l))]
@@ -330,12 +349,6 @@ impl Finance {
             .ok_or_else(|| FinanceError::NotFound(format!("no reconciliation of {date} for {gateway} yet")))
     }
 
-    /// What a run of (`date`, `gateway`) reads from the store.
-    #[tracing::instrument(name = "recon.load", skip(self))]
-    pub(super) async fn load(&self, gateway: Gateway, date: NaiveDate) -> Result<ReconData> {
-        Ok(self.store.recon_data(gateway, date).await?)
-    }
-
     /// Stores a run, its items and its exception changes; `false` when an exception changed or
     /// was created since `states` was read (nothing is stored: the caller runs again).
     #[tracing::instrument(name = "recon.save", skip_all, fields(items = c.outcome.items.len()))]
@@ -391,10 +404,8 @@ impl Finance {
             phase(RunPhase::Reading);
             // The exceptions first: `save` refuses the run if one was created after this read.
             let states = self.states(gateway).await?;
-            let mut data = self.load(gateway, date).await?;
-            let text = bumpalo::Bump::new();
-            let loaded = self.inputs_copied(&mut data, &text)?;
-            drop(data);
+            let text = bumpalo_herd::Herd::new();
+            let loaded = self.read_inputs(gateway, date, &text).await?;
             let (payments, lines) = (loaded.payments.len(), loaded.lines.len());
             phase(RunPhase::Matching { rows: payments + lines });
             let c = self.compute(&loaded, date, gateway);

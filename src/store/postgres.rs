@@ -27,13 +27,29 @@ pub(super) fn time_text(column: &str) -> String {
 }
 
 /// The packed rows of `select` (one text column `x`, `$1` bound to the gateway and `$2` to the
-/// date): PostgreSQL streams rows cheaply, so one value per row, from one statement's snapshot.
+/// date), from one statement's snapshot, handed to `on_page` as they stream in, concatenated a
+/// page of `page_rows` at a time (packed rows need no separator, see `recon_data::pack_sql`).
 pub(super) async fn fetch_packed(
     pool: &PgPool,
     select: &str,
     gateway: crate::domain::payment::Gateway,
     date: chrono::NaiveDate,
-) -> Result<Vec<String>, sqlx::Error> {
-    let rows: Vec<(String,)> = sqlx::query_as(select).bind(gateway).bind(date).fetch_all(pool).await?;
-    Ok(rows.into_iter().map(|(x,)| x).collect())
+    page_rows: usize,
+    on_page: &mut super::recon_data::OnPage<'_>,
+) -> super::Result<()> {
+    use futures_util::TryStreamExt;
+    let mut rows = sqlx::query_as::<_, (String,)>(select).bind(gateway).bind(date).fetch(pool);
+    let (mut page, mut n) = (String::new(), 0);
+    while let Some((x,)) = rows.try_next().await? {
+        page.push_str(&x);
+        n += 1;
+        if n == page_rows {
+            on_page(std::mem::take(&mut page))?;
+            n = 0;
+        }
+    }
+    if !page.is_empty() {
+        on_page(page)?;
+    }
+    Ok(())
 }

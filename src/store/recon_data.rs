@@ -1,8 +1,11 @@
 //! The bulk read of everything a run of one gateway needs (SPEC §7.2).
 //!
 //! A day holds up to millions of payments and lines: each comes packed into one text value (see
-//! `pack_sql`) and the backend hands them over in bulk, so a run costs a few hundred values, not
-//! millions of rows; `ReconData` reads them back, borrowing their text.
+//! `pack_sql`) and the backend hands them over a page of thousands at a time, so a run costs a few
+//! hundred values, not millions of rows. `Store::recon_read` hands each page's rows to a
+//! `ReconSink` as it is read and frees the page: a run that copies what it keeps never holds the
+//! day's packed rows (about 270 MB on a million-row day) beside its copy. `recon_data` keeps
+//! every page instead (`ReconData`), for callers that look at a small day's rows.
 
 use chrono::{DateTime, NaiveDate, Utc};
 
@@ -80,29 +83,97 @@ impl ReconData {
     pub fn lines(&self) -> impl Iterator<Item = Result<ReconLine<'_>>> {
         Records::new(&self.packed_lines, read_line)
     }
+}
 
-    /// `payments()` then `lines()`, handed to `payment` and `line`, each packed value freed as
-    /// soon as it is read: a caller that copies the text it keeps never holds the day's packed
-    /// rows beside its copy. Leaves the files and closed dates.
-    pub fn drain(
-        &mut self,
-        mut payment: impl FnMut(ReconPaymentRow<'_>),
-        mut line: impl FnMut(ReconLine<'_>),
-    ) -> Result<()> {
-        for value in std::mem::take(&mut self.packed_payments) {
-            let mut f = Unpack::new(&value);
-            while !f.is_empty() {
-                payment(read_payment(&mut f)?);
-            }
+/// The default rows per page of `Store::recon_read`: about 1.6 MB of packed payments.
+pub const PAGE_ROWS: usize = 8192;
+
+/// What receives the rows of `Store::recon_read`, a page at a time. The rows borrow the page's
+/// text, which is freed once the call returns: keep a copy of what outlives it.
+pub trait ReconSink: Send {
+    /// A page of payments (of the base, or of the references of `refs_without_payment`).
+    fn payments(&mut self, rows: &[ReconPaymentRow<'_>]);
+    /// A page of settlement lines.
+    fn lines(&mut self, rows: &[ReconLine<'_>]);
+    /// The references of the lines received so far that no payment received has, each once: the
+    /// SQLite backend reads their payments in a second step (see `sqlite_packed`).
+    fn refs_without_payment(&self) -> Vec<String>;
+}
+
+/// The gateway's files in import order and its closed dates, as `recon_read` returns them.
+#[derive(Debug, Clone, Default)]
+pub struct ReconFrame {
+    pub files: Vec<SettlementFile>,
+    pub closed: Vec<NaiveDate>,
+}
+
+/// Which rows a page holds.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Kind {
+    Payments,
+    Lines,
+}
+
+/// Where the backends' bulk reads hand each page of packed rows.
+trait Pages: Send {
+    fn page(&mut self, kind: Kind, page: String) -> Result<()>;
+    fn refs_without_payment(&self) -> Result<Vec<String>>;
+}
+
+/// Keeps every page.
+impl Pages for ReconData {
+    fn page(&mut self, kind: Kind, page: String) -> Result<()> {
+        match kind {
+            Kind::Payments => self.packed_payments.push(page),
+            Kind::Lines => self.packed_lines.push(page),
         }
-        for value in std::mem::take(&mut self.packed_lines) {
-            let mut f = Unpack::new(&value);
-            while !f.is_empty() {
-                line(read_line(&mut f)?);
+        Ok(())
+    }
+
+    fn refs_without_payment(&self) -> Result<Vec<String>> {
+        Ok(refs_without_payment(&self.packed_payments, &self.packed_lines)?.into_iter().map(str::to_owned).collect())
+    }
+}
+
+/// Reads each page's rows into a `ReconSink`, then frees the page.
+struct Rows<'s>(&'s mut dyn ReconSink);
+
+impl Pages for Rows<'_> {
+    fn page(&mut self, kind: Kind, page: String) -> Result<()> {
+        let mut f = Unpack::new(&page);
+        match kind {
+            Kind::Payments => {
+                let mut rows = Vec::new();
+                while !f.is_empty() {
+                    rows.push(read_payment(&mut f)?);
+                }
+                self.0.payments(&rows);
+            }
+            Kind::Lines => {
+                let mut rows = Vec::new();
+                while !f.is_empty() {
+                    rows.push(read_line(&mut f)?);
+                }
+                self.0.lines(&rows);
             }
         }
         Ok(())
     }
+
+    fn refs_without_payment(&self) -> Result<Vec<String>> {
+        Ok(self.0.refs_without_payment())
+    }
+}
+
+/// A backend's page handler: each page goes to the shared `Pages` (the payments' and the lines'
+/// reads run at once, in one task, so the lock is never contended).
+pub(super) type OnPage<'a> = dyn FnMut(String) -> Result<()> + Send + 'a;
+
+fn on_page<'a>(
+    pages: &'a std::sync::Mutex<&mut dyn Pages>,
+    kind: Kind,
+) -> impl FnMut(String) -> Result<()> + Send + 'a {
+    move |page| pages.lock().unwrap_or_else(std::sync::PoisonError::into_inner).page(kind, page)
 }
 
 /// The records of packed values, one after another; stops after the first error.
@@ -138,31 +209,65 @@ impl<T> Iterator for Records<'_, T> {
 impl Store {
     /// What a run of (`date`, `gateway`) reads: the paid payments and the lines without a home
     /// date or homed on `date`, and their counterparts by reference (a line's payment, a
-    /// payment's lines), whatever their date; the gateway's files and closed dates. What closed
-    /// dates counted is not read again: the rows read do not grow with the history, and on SQLite
-    /// neither does the work of finding them (`sqlite_packed`).
+    /// payment's lines), whatever their date; then the gateway's files and closed dates. What
+    /// closed dates counted is not read again: the rows read do not grow with the history, and on
+    /// SQLite neither does the work of finding them (`sqlite_packed`). The rows go to `sink` a
+    /// page of at most `page_rows` at a time, as they are read; each row once.
+    pub async fn recon_read(
+        &self,
+        gateway: Gateway,
+        date: NaiveDate,
+        page_rows: usize,
+        sink: &mut dyn ReconSink,
+    ) -> Result<ReconFrame> {
+        self.read_pages(gateway, date, page_rows, &mut Rows(sink)).await?;
+        self.recon_frame(gateway).await
+    }
+
+    /// `recon_read` with every page kept: for a small day's rows, to look at them.
     pub async fn recon_data(&self, gateway: Gateway, date: NaiveDate) -> Result<ReconData> {
-        let (packed_payments, packed_lines) = match self.pool() {
-            super::Pool::Sqlite(p) => sqlite_packed(p, gateway, date).await?,
+        let mut data = ReconData::default();
+        self.read_pages(gateway, date, PAGE_ROWS, &mut data).await?;
+        let ReconFrame { files, closed } = self.recon_frame(gateway).await?;
+        Ok(ReconData { files, closed, ..data })
+    }
+
+    async fn read_pages(
+        &self,
+        gateway: Gateway,
+        date: NaiveDate,
+        page_rows: usize,
+        pages: &mut dyn Pages,
+    ) -> Result<()> {
+        let page_rows = page_rows.max(1);
+        let pages = std::sync::Mutex::new(pages);
+        match self.pool() {
+            super::Pool::Sqlite(p) => sqlite_packed(p, gateway, date, page_rows, &pages).await,
             super::Pool::Postgres(p) => {
                 let payments = format!(
                     "SELECT {} FROM payments p {PAYMENT_JOINS} WHERE {PAYMENT_WHERE}",
                     payment_select(super::postgres::time_text)
                 );
                 let lines = format!("SELECT {} FROM settlement_lines l WHERE {LINE_WHERE}", line_select());
+                let fetch = super::postgres::fetch_packed;
+                let (mut on_payments, mut on_lines) = (on_page(&pages, Kind::Payments), on_page(&pages, Kind::Lines));
                 tokio::try_join!(
-                    super::postgres::fetch_packed(p, &payments, gateway, date),
-                    super::postgres::fetch_packed(p, &lines, gateway, date)
-                )?
+                    fetch(p, &payments, gateway, date, page_rows, &mut on_payments),
+                    fetch(p, &lines, gateway, date, page_rows, &mut on_lines)
+                )?;
+                Ok(())
             }
-        };
+        }
+    }
+
+    async fn recon_frame(&self, gateway: Gateway) -> Result<ReconFrame> {
         let files = self.settlement_files(Some(gateway)).await?;
         let closed: Vec<(NaiveDate,)> =
             on_pool!(self, |p| sqlx::query_as("SELECT business_date FROM day_closures WHERE gateway = $1")
                 .bind(gateway)
                 .fetch_all(p)
                 .await)?;
-        Ok(ReconData { packed_payments, packed_lines, files, closed: closed.into_iter().map(|(d,)| d).collect() })
+        Ok(ReconFrame { files, closed: closed.into_iter().map(|(d,)| d).collect() })
     }
 }
 
@@ -288,22 +393,31 @@ const LINES: [&str; 3] = [
 /// homed on another date (a late line, a refund, a second charge), about the size of the
 /// exceptions. Each step reads in one snapshot; the two steps, like the two fetches of the first,
 /// may see different ones, which a close rules out by holding the gateway's events.
-async fn sqlite_packed(p: &sqlx::SqlitePool, gateway: Gateway, date: NaiveDate) -> Result<(Vec<String>, Vec<String>)> {
+async fn sqlite_packed(
+    p: &sqlx::SqlitePool,
+    gateway: Gateway,
+    date: NaiveDate,
+    page_rows: usize,
+    pages: &std::sync::Mutex<&mut dyn Pages>,
+) -> Result<()> {
     let payments = sqlite_payment_select();
     let payments_from = format!("temp.recon_rows r JOIN payments p ON p.rowid = r.rid {PAYMENT_JOINS}");
     let lines = line_select();
     let lines_from = "temp.recon_rows r JOIN settlement_lines l ON l.rowid = r.rid";
     let fetch = super::sqlite::fetch_selected;
-    let (mut packed_payments, packed_lines) = tokio::try_join!(
-        fetch(p, &PAYMENT_BASE, &payments, &payments_from, gateway, date, ""),
-        fetch(p, &LINES, &lines, lines_from, gateway, date, "")
+    let base = |fill, select, from| super::sqlite::Selected { fill, select, from, gateway, date, extra: "", page_rows };
+    let (mut on_payments, mut on_lines) = (on_page(pages, Kind::Payments), on_page(pages, Kind::Lines));
+    tokio::try_join!(
+        fetch(p, base(&PAYMENT_BASE, &payments, &payments_from), &mut on_payments),
+        fetch(p, base(&LINES, &lines, lines_from), &mut on_lines)
     )?;
-    let refs = refs_without_payment(&packed_payments, &packed_lines)?;
+    let refs = pages.lock().unwrap_or_else(std::sync::PoisonError::into_inner).refs_without_payment()?;
     if !refs.is_empty() {
         let refs = serde_json::to_string(&refs).map_err(|e| StoreError::Corrupt(format!("line references: {e}")))?;
-        packed_payments.extend(fetch(p, &[PAYMENTS_BY_REFS], &payments, &payments_from, gateway, date, &refs).await?);
+        let by_refs = super::sqlite::Selected { extra: &refs, ..base(&[PAYMENTS_BY_REFS], &payments, &payments_from) };
+        fetch(p, by_refs, &mut on_payments).await?;
     }
-    Ok((packed_payments, packed_lines))
+    Ok(())
 }
 
 /// The references of `lines` that none of `payments` has, each once (packed rows).

@@ -59,47 +59,56 @@ pub(super) fn time_text(column: &str) -> String {
     column.to_owned()
 }
 
-/// The packed rows `select` (one packed text expression `... AS x`) of the rows that the `fill`
-/// statements name, thousands at a time. `fill` are index-using `SELECT rowid ...` statements with
-/// `$1` the gateway, `$2` the date and `$3` the text `extra` (a statement naming `$3` names `$2`
-/// too); their row ids are collected in a temporary table, which `from` joins as `r` (its column
-/// `rid`). The driver hands each result row from its worker thread to the caller separately,
-/// which costs more than SQLite's work on a million-row day, so rows are concatenated
-/// (`group_concat`) a page of row ids at a time, in one transaction so that they share one
-/// snapshot.
+/// What `fetch_selected` reads: the packed rows `select` (one packed text expression `... AS x`)
+/// of the rows that the `fill` statements name. `fill` are index-using `SELECT rowid ...`
+/// statements with `$1` the gateway, `$2` the date and `$3` the text `extra` (a statement naming
+/// `$3` names `$2` too); their row ids are collected in a temporary table, which `from` joins as
+/// `r` (its column `rid`).
+pub(super) struct Selected<'a> {
+    pub fill: &'a [&'a str],
+    pub select: &'a str,
+    pub from: &'a str,
+    pub gateway: crate::domain::payment::Gateway,
+    pub date: chrono::NaiveDate,
+    pub extra: &'a str,
+    /// Rows per page.
+    pub page_rows: usize,
+}
+
+/// The rows of `s`, handed to `on_page` a page of `s.page_rows` at a time as they are read. The
+/// driver hands each result row from its worker thread to the caller separately, which costs more
+/// than SQLite's work on a million-row day, so a page's rows are concatenated (`group_concat`),
+/// in one transaction so that every page shares one snapshot.
 pub(super) async fn fetch_selected(
     pool: &SqlitePool,
-    fill: &[&str],
-    select: &str,
-    from: &str,
-    gateway: crate::domain::payment::Gateway,
-    date: chrono::NaiveDate,
-    extra: &str,
-) -> Result<Vec<String>, sqlx::Error> {
-    const PAGE: i64 = 8192;
+    s: Selected<'_>,
+    on_page: &mut super::recon_data::OnPage<'_>,
+) -> super::Result<()> {
     let mut tx = pool.begin().await?;
     sqlx::query("CREATE TEMP TABLE IF NOT EXISTS recon_rows (rid INTEGER PRIMARY KEY)").execute(&mut *tx).await?;
     sqlx::query("DELETE FROM temp.recon_rows").execute(&mut *tx).await?;
-    for f in fill {
+    for f in s.fill {
         let insert = format!("INSERT OR IGNORE INTO temp.recon_rows {f}");
-        let q = sqlx::query(&insert).bind(gateway);
-        let q = if f.contains("$2") { q.bind(date) } else { q };
-        let q = if f.contains("$3") { q.bind(extra) } else { q };
+        let q = sqlx::query(&insert).bind(s.gateway);
+        let q = if f.contains("$2") { q.bind(s.date) } else { q };
+        let q = if f.contains("$3") { q.bind(s.extra) } else { q };
         q.execute(&mut *tx).await?;
     }
     let page = format!(
-        "SELECT group_concat(x, ''), max(rid) FROM (SELECT r.rid AS rid, {select} FROM {from} WHERE r.rid > $1 ORDER BY r.rid LIMIT {PAGE})"
+        "SELECT group_concat(x, ''), max(rid) FROM (SELECT r.rid AS rid, {} FROM {} WHERE r.rid > $1 ORDER BY r.rid LIMIT {})",
+        s.select, s.from, s.page_rows
     );
-    let mut out = Vec::new();
     let mut after = i64::MIN;
     loop {
         let (chunk, last): (Option<String>, Option<i64>) =
             sqlx::query_as(&page).bind(after).fetch_one(&mut *tx).await?;
         let Some(last) = last else { break };
-        out.extend(chunk);
+        if let Some(chunk) = chunk.filter(|c| !c.is_empty()) {
+            on_page(chunk)?;
+        }
         after = last;
     }
     // The temporary rows go with the transaction.
     tx.rollback().await?;
-    Ok(out)
+    Ok(())
 }

@@ -43,6 +43,7 @@ mod receipts;
 mod receipts_dash;
 mod receipts_days;
 mod recon;
+mod recon_pages;
 mod remittance;
 mod security;
 mod world;
