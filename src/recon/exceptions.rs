@@ -84,6 +84,9 @@ pub(super) fn movement(
     };
     // Money a line settled without a paid payment sits in suspense.
     let in_suspense = item.line_status == Some(LineStatus::Success) && !item.settles_payment;
+    // What the payment's amount has beyond (or short of) its quote's citizen part: posted to
+    // suspense when it was confirmed (a settlement confirmation for another amount).
+    let unallocated = ctx.paid_by_kind.map_or(0, |(phi, le_phi)| recorded - phi - le_phi);
     let lines = match (item.category, action) {
         (_, Action::ConfirmFromSettlement) => match item.category {
             // The payment's amount is what the citizen was asked; a line of another amount is
@@ -171,6 +174,16 @@ pub(super) fn movement(
         (Category::AmountMismatch, _) => {
             return Err(bad("the gateway settled less: write the difference off; settled more: refund or keep it"));
         }
+        // A settlement-confirmed payment's amount may differ from its quote's `citizen_due`: the
+        // difference sits in suspense (SPEC §8) until it is given up or kept (write_off) or, for
+        // an excess, refunded; accepting would leave it there.
+        (Category::FeeMismatch, Action::Accept) if unallocated != 0 => {
+            return Err(bad(&format!(
+                "the {} đồng between the payment and its quote sits in suspense: write it off{}",
+                unallocated.abs(),
+                if unallocated > 0 { " (kept) or refund it" } else { " (given up)" }
+            )));
+        }
         (Category::FeeMismatch, Action::Accept) => return Ok(None),
         (Category::FeeMismatch, Action::Refund) => {
             let (Some(paid), Some(expected)) = (ctx.paid_by_kind, ctx.expected_by_kind) else {
@@ -197,7 +210,6 @@ pub(super) fn movement(
             }
             // What the quote of the payment did not split by kind (a settlement-confirmed
             // payment's difference) is in suspense.
-            let unallocated = recorded - paid.0 - paid.1;
             if unallocated > 0 {
                 l.push(Line::debit(ledger::SUSPENSE, unallocated, memo.clone()));
             } else if unallocated < 0 {
@@ -205,6 +217,12 @@ pub(super) fn movement(
             }
             l.push(Line::credit(ledger::REFUNDS_PAYABLE, over, memo.clone()));
             l
+        }
+        (Category::FeeMismatch, Action::WriteOff) if unallocated < 0 => {
+            pair(ledger::WRITE_OFFS, ledger::SUSPENSE, -unallocated)
+        }
+        (Category::FeeMismatch, Action::WriteOff) if unallocated > 0 => {
+            pair(ledger::SUSPENSE, ledger::WRITE_OFFS, unallocated)
         }
         (Category::FeeMismatch, Action::WriteOff) => {
             return Err(bad("revenue stays what the payment's quote said: accept it, or refund an excess"));

@@ -595,3 +595,68 @@ crate::both_backends! {
             (Some("settlement"), Some("settlement_approval"), Some(false), Value::Null), "{row}");
     }
 }
+
+crate::both_backends! {
+    /// The shortfall of a short settlement confirmation sits in suspense (SPEC §8: the difference
+    /// between a payment's amount and its `citizen_due`); its fee_mismatch cannot be accepted
+    /// with money there, and writing it off empties suspense so that the day can close.
+    async fn a_short_confirmation_s_shortfall_is_written_off_out_of_suspense(app: TestApp) {
+        use serde_json::json;
+        let portal = app.token_for(Role::Portal).await;
+        let (f1, f2) = (app.token_for(Role::Finance).await, app.token_for(Role::Finance).await);
+        let code = app.new_case(&portal, 1, GPLX, "counter", "2024-07-15").await;
+        let csv = "gateway_txn_no,txn_ref,amount,fee,txn_time,status\nVNP900001,240715SETTLE01,50000,1100,2024-07-15 10:00:00,success\n";
+        let res = app.client.post(app.url("/api/v1/settlements?gateway=vnpay&profile=canonical&name=day.csv")).bearer_auth(&f1)
+            .header("content-type", "text/csv").body(csv).send().await.unwrap();
+        assert_eq!(res.status(), 201);
+        let run = || async {
+            let res = app.client.post(app.url("/api/v1/reconciliations")).bearer_auth(&f1)
+                .json(&json!({"date": "2024-07-15", "gateway": "vnpay"})).send().await.unwrap();
+            let (s, report) = json(res).await;
+            assert_eq!(s, 201, "{report}");
+            report
+        };
+        let report = run().await;
+        let key = report["items"][0]["key"].as_str().unwrap().to_owned();
+        let act = |tok: String, verb: &'static str, body: serde_json::Value| {
+            let (app, key) = (&app, key.clone());
+            async move { json(app.client.post(app.url(&format!("/api/v1/exceptions/{key}/{verb}"))).bearer_auth(tok).json(&body).send().await.unwrap()).await }
+        };
+        let (s, e) = act(f1.clone(), "resolve", json!({"action": "confirm_from_settlement", "case_code": code, "note": "paid at the counter"})).await;
+        assert_eq!(s, 200, "{e}");
+        let (s, e) = act(f2.clone(), "approve", json!({})).await;
+        assert_eq!(s, 200, "{e}");
+        let suspense = || async {
+            let mut b = 0;
+            for e in app.store.ledger_entries(0, 100_000).await.unwrap() {
+                if e.account == "suspense" { b += e.debit - e.credit; }
+            }
+            b
+        };
+        assert_eq!(suspense().await, 135_000 - 50_000, "the shortfall is in suspense");
+        // The next run sees the payment against what the case owes.
+        let report = run().await;
+        let item = &report["items"][0];
+        assert_eq!((item["key"].as_str(), item["category"].as_str()), (Some(key.as_str()), Some("fee_mismatch")), "{report}");
+        let (s, e) = act(f1.clone(), "resolve", json!({"action": "accept", "note": "fine"})).await;
+        assert_eq!(s, 422, "accepting would leave the shortfall in suspense: {e}");
+        assert!(e["error"]["message"].as_str().unwrap_or_default().contains("suspense"), "{e}");
+        assert_eq!(suspense().await, 85_000, "a refused resolution changes nothing");
+        let (s, e) = act(f1.clone(), "resolve", json!({"action": "write_off", "note": "the citizen will not pay the rest"})).await;
+        assert_eq!(s, 200, "{e}");
+        let (s, e) = act(f2.clone(), "approve", json!({})).await;
+        assert_eq!((s, e["state"].as_str()), (200, Some("resolved")), "{e}");
+        assert_eq!(suspense().await, 0, "the shortfall is given up");
+        let res = app.client.post(app.url("/api/v1/days/2024-07-15/close")).bearer_auth(&f1)
+            .json(&json!({"gateway": "vnpay"})).send().await.unwrap();
+        let (s, v) = json(res).await;
+        assert_eq!(s, 200, "{v}");
+        let mut b = std::collections::BTreeMap::<String, i64>::new();
+        for e in app.store.ledger_entries(0, 100_000).await.unwrap() {
+            *b.entry(e.account.clone()).or_insert(0) += e.debit - e.credit;
+        }
+        assert_eq!(b.get("write_offs").copied(), Some(85_000), "{b:?}");
+        assert_eq!(b.get("suspense").copied().unwrap_or(0), 0, "{b:?}");
+        assert_eq!(b.get("gateway_clearing:vnpay").copied().unwrap_or(0), 0, "confirmed and settled: {b:?}");
+    }
+}
