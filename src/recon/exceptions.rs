@@ -344,6 +344,10 @@ impl Finance {
         {
             return Err(FinanceError::Invalid("case_code: required to confirm a line no payment has".into()));
         }
+        if let (Action::ConfirmFromSettlement, Category::MissingInRecords, Some(c)) = (action, item.category, case_code)
+        {
+            self.confirmable_case(c).await?;
+        }
         movement(action, &item, e.gateway, &self.money_context(&item).await?)?;
         let now = self.clock.now();
         let request = json!({"action": action, "note": note, "case_code": case_code, "requested_by": actor, "requested_at": Timestamp::at(now)});
@@ -351,6 +355,25 @@ impl Finance {
         let change = ExceptionChange { resolution: Some(request.clone()), ..ExceptionChange::of(&e, state) };
         let planned = Planned { change, posting: None, records_posting: false };
         self.change(planned, AuditEvent::new(actor, "exception.resolve", id, request)).await
+    }
+
+    /// Refuses, when it is requested, a confirmation for a case that is not recorded, cannot be
+    /// quoted or is already settled; the approval checks again under the case's lock.
+    async fn confirmable_case(&self, case_code: &str) -> Result<()> {
+        let code = CaseCode::parse(case_code).map_err(|e| FinanceError::Invalid(format!("case_code: {e}")))?;
+        let stored = self
+            .store
+            .get_case(&code)
+            .await?
+            .ok_or_else(|| FinanceError::Invalid(format!("case_code: no case {code} is recorded")))?;
+        self.fees.quote(&Facts::of_case(&stored.case)).map_err(|e| FinanceError::Invalid(format!("case_code: {e}")))?;
+        if let Some(p) = self.store.case_payments(&code).await?.iter().find(|p| p.status.is_settled()) {
+            return Err(FinanceError::Conflict(format!(
+                "case {code} is already {} by payment {}",
+                p.status, p.payment_id
+            )));
+        }
+        Ok(())
     }
 
     /// `POST /api/v1/exceptions/{id}/approve` (`approve = true`) or `/reject`. An approval makes

@@ -660,3 +660,43 @@ crate::both_backends! {
         assert_eq!(b.get("gateway_clearing:vnpay").copied().unwrap_or(0), 0, "confirmed and settled: {b:?}");
     }
 }
+
+crate::both_backends! {
+    /// A confirmation's case is checked when it is requested, not only when it is approved: a
+    /// case that is not recorded, or that a payment already settles, is refused at once and the
+    /// exception stays open.
+    async fn a_confirmation_names_a_recorded_unpaid_case_when_requested(app: TestApp) {
+        use serde_json::json;
+        let portal = app.token_for(Role::Portal).await;
+        let (f1, f2) = (app.token_for(Role::Finance).await, app.token_for(Role::Finance).await);
+        let code = app.new_case(&portal, 1, GPLX, "counter", "2024-07-15").await;
+        let csv = "gateway_txn_no,txn_ref,amount,fee,txn_time,status\nVNP900001,240715SETTLE01,135000,1100,2024-07-15 10:00:00,success\nVNP900002,240715SETTLE02,135000,1100,2024-07-15 10:05:00,success\n";
+        let res = app.client.post(app.url("/api/v1/settlements?gateway=vnpay&profile=canonical&name=day.csv")).bearer_auth(&f1)
+            .header("content-type", "text/csv").body(csv).send().await.unwrap();
+        assert_eq!(res.status(), 201);
+        let res = app.client.post(app.url("/api/v1/reconciliations")).bearer_auth(&f1)
+            .json(&json!({"date": "2024-07-15", "gateway": "vnpay"})).send().await.unwrap();
+        let (s, report) = json(res).await;
+        assert_eq!(s, 201, "{report}");
+        let keys: Vec<String> = report["items"].as_array().unwrap().iter().map(|i| i["key"].as_str().unwrap().to_owned()).collect();
+        assert_eq!(keys.len(), 2, "{report}");
+        let act = |tok: &str, key: &str, verb: &str, body: serde_json::Value| {
+            let req = app.client.post(app.url(&format!("/api/v1/exceptions/{key}/{verb}"))).bearer_auth(tok).json(&body);
+            async move { json(req.send().await.unwrap()).await }
+        };
+        let nobody = "000.00.12.H62-240715-9999";
+        let (s, e) = act(&f1, &keys[0], "resolve", json!({"action": "confirm_from_settlement", "case_code": nobody, "note": "n"})).await;
+        assert_eq!((s, e["error"]["code"].as_str()), (422, Some("invalid_field")), "{e}");
+        let message = e["error"]["message"].as_str().unwrap();
+        assert!(message.starts_with("case_code:") && message.contains(nobody), "{message}");
+        let (s, e) = act(&f1, &keys[0], "resolve", json!({"action": "confirm_from_settlement", "case_code": code, "note": "n"})).await;
+        assert_eq!((s, e["state"].as_str()), (200, Some("pending_approval")), "the refusal left it open: {e}");
+        let (s, e) = act(&f2, &keys[0], "approve", json!({})).await;
+        assert_eq!((s, e["state"].as_str()), (200, Some("resolved")), "{e}");
+        let (s, e) = act(&f1, &keys[1], "resolve", json!({"action": "confirm_from_settlement", "case_code": code, "note": "n"})).await;
+        assert_eq!((s, e["error"]["code"].as_str()), (409, Some("conflict")), "{e}");
+        assert!(e["error"]["message"].as_str().unwrap().contains("already"), "{e}");
+        let (s, e) = act(&f1, &keys[1], "resolve", json!({"action": "refund", "note": "a second charge"})).await;
+        assert_eq!((s, e["state"].as_str()), (200, Some("pending_approval")), "{e}");
+    }
+}
