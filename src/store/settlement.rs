@@ -117,14 +117,15 @@ impl WriteTx {
         progress: &Progress<'_>,
     ) -> Result<SettlementFile> {
         let at = Timestamp::at(at);
-        let prior: Option<(String, Timestamp)> =
-            on_tx!(self, |c| sqlx::query_as("SELECT file_id, imported_at FROM settlement_files WHERE sha256 = $1")
-                .bind(sha256)
-                .fetch_optional(&mut *c)
-                .await)?;
-        if let Some((id, when)) = prior {
+        let prior: Option<(String, Gateway, String, Timestamp)> = on_tx!(self, |c| sqlx::query_as(
+            "SELECT file_id, gateway, name, imported_at FROM settlement_files WHERE sha256 = $1"
+        )
+        .bind(sha256)
+        .fetch_optional(&mut *c)
+        .await)?;
+        if let Some((id, gateway, name, when)) = prior {
             return Err(StoreError::Conflict(format!(
-                "this file (sha256 {sha256}) was imported before, as {id} at {when}"
+                "this file (sha256 {sha256}) was imported before for {gateway}, as {id} ({name:?}) at {when}"
             )));
         }
         let (seq,): (i64,) =

@@ -168,6 +168,8 @@ with_gateways! {
         assert_eq!(v["lines"].as_i64(), Some(lines.len() as i64));
         let (s, v) = upload(&app, &day.f1, file.clone(), "again.csv").await;
         assert_eq!((s, error_code(&v)), (409, "conflict"));
+        let said = v["error"]["message"].as_str().unwrap();
+        assert!(said.contains("for vnpay") && said.contains("vnpay-day.csv"), "names the earlier import: {said}");
         let (s, _) = upload(&app, &day.auditor, file.clone(), "x.csv").await;
         assert_eq!(s, 403);
 
