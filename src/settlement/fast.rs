@@ -133,7 +133,8 @@ pub(super) fn parse<'a>(p: &Profile, bytes: &'a [u8]) -> Option<Vec<LineRef<'a>>
             }
             fields[5] = rest;
             let [no, r, amount, fee, t, st] = fields;
-            let (amount, fee) = amount_and_fee(amount, fee, p, line).ok()?;
+            let status = status(st, p, &success, &refund, line).ok()?;
+            let (amount, fee) = amount_and_fee(amount, Some(fee), status, p, line).ok()?;
             out.push(LineRef {
                 line_no: line,
                 gateway_txn_no: reference(no.trim(), line, "gateway_txn_no").ok()?,
@@ -141,7 +142,7 @@ pub(super) fn parse<'a>(p: &Profile, bytes: &'a [u8]) -> Option<Vec<LineRef<'a>>
                 amount,
                 fee,
                 txn_time: time(t, p, line).ok()?,
-                status: status(st, p, &success, &refund, line).ok()?,
+                status,
             });
         }
         Some(out)

@@ -136,15 +136,26 @@ pub(super) fn reference<'a>(v: &'a str, line: usize, f: &str) -> Result<&'a str,
     Ok(v)
 }
 
-/// The amount and the fee (an empty fee is 0), which must not exceed the amount.
+/// The amount and the fee, which must not exceed the amount. `fee_text` is `None` when the
+/// profile maps no fee column (the fee is 0). An empty fee cell is 0 on a refund line, which
+/// carries no fee; on a success line it is an error: read as 0 it would overstate what the bank
+/// received, silently.
 pub(super) fn amount_and_fee(
     amount_text: &str,
-    fee_text: &str,
+    fee_text: Option<&str>,
+    status: LineStatus,
     p: &Profile,
     line: usize,
 ) -> Result<(i64, i64), FileError> {
     let amount_v = amount(amount_text, p, line, "amount")?;
-    let fee = if fee_text.trim().is_empty() { 0 } else { amount(fee_text, p, line, "fee")? };
+    let fee = match fee_text.map(str::trim) {
+        None => 0,
+        Some("") if status == LineStatus::Refund => 0,
+        Some("") => {
+            return Err(err(line, Some("fee"), "empty on a success line (write 0 when the gateway charged nothing)"));
+        }
+        Some(text) => amount(text, p, line, "fee")?,
+    };
     if fee > amount_v {
         return Err(err(line, Some("fee"), format!("{fee} is larger than the amount {amount_v}")));
     }

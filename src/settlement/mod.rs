@@ -476,9 +476,13 @@ fn parse_general(p: &Profile, bytes: &[u8], progress: &dyn Fn(usize)) -> Result<
         };
         let gateway_txn_no = reference(c_no, "gateway_txn_no")?;
         let txn_ref = reference(c_ref, "txn_ref")?;
-        let (amount_v, fee) = amount_and_fee(get(c_amount, "amount")?, get(c_fee, "fee")?, p, line)?;
-        let txn_time = time(get(c_time, "txn_time")?, p, line)?;
         let status = status(get(c_status, "status")?, p, &success, &refund, line)?;
+        let fee_text = match c_fee {
+            Some(_) => Some(get(c_fee, "fee")?),
+            None => None,
+        };
+        let (amount_v, fee) = amount_and_fee(get(c_amount, "amount")?, fee_text, status, p, line)?;
+        let txn_time = time(get(c_time, "txn_time")?, p, line)?;
         lines.push(Line { line_no: line, gateway_txn_no, txn_ref, amount: amount_v, fee, txn_time, status });
         if lines.len() % 100_000 == 0 {
             progress(lines.len());

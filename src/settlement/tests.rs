@@ -75,6 +75,13 @@ fn the_canonical_profile_takes_local_times_and_rfc3339() {
 }
 
 #[test]
+fn a_refund_line_s_empty_fee_is_zero() {
+    let csv = "gateway_txn_no,txn_ref,amount,fee,txn_time,status\nA2,R2,5000,,2024-07-15 09:00:00,refund\n";
+    let lines = parse_ok(&Profile::canonical(), csv.as_bytes());
+    assert_eq!((lines[0].status, lines[0].fee, lines[0].amount), (LineStatus::Refund, 0, 5000));
+}
+
+#[test]
 fn a_header_only_file_is_a_day_without_transactions() {
     assert!(parse_ok(&Profile::canonical(), b"gateway_txn_no,txn_ref,amount,fee,txn_time,status\n").is_empty());
 }
@@ -98,6 +105,18 @@ fn bad_files_are_refused_with_line_field_and_reason() {
         (format!("{head}A1,R1,115000,1265,2024-07-15 09:00:00,chargeback\n").into(), 2, Some("status"), "neither"),
         (format!("{head}A1,,115000,1265,2024-07-15 09:00:00,success\n").into(), 2, Some("txn_ref"), "empty"),
         (format!("{head}A1,R1,11.5,0,2024-07-15 09:00:00,success\n").into(), 2, Some("amount"), "not a whole amount"),
+        (
+            format!("{head}{good}A2,R2,5000,,2024-07-15 09:00:00,success\n").into(),
+            3,
+            Some("fee"),
+            "empty on a success line",
+        ),
+        (
+            format!("{head}{good}A2,R2,5000, ,2024-07-15 09:00:00,success\n").into(),
+            3,
+            Some("fee"),
+            "empty on a success line",
+        ),
         ([head.as_bytes(), b"A1,R1,1\xff5,0,2024-07-15 09:00:00,success\n"].concat(), 2, None, "wrong encoding"),
     ];
     for (bytes, line, field, reason) in cases {
