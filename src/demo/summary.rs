@@ -64,6 +64,8 @@ pub struct Summary {
     /// originals acknowledge, and whether that equals what the ledger's confirmations collected.
     pub receipts: (i64, i64, bool),
     pub exceptions_resolved: usize,
+    /// Of those, the resolutions that moved money, approved by a second finance officer.
+    pub exceptions_approved: usize,
     pub late_line_matched: bool,
     pub self_approval: Option<String>,
     /// The live check of the whole chain (`GET /api/v1/ledger/verify`).
@@ -162,7 +164,10 @@ pub async fn read_back(ctx: &Ctx, p: &Played, b: &Books, receiver: &Receiver) ->
             .collect(),
         None => Vec::new(),
     };
-    let exceptions_resolved = ctx.api.all(&format!("/api/v1/exceptions?state=resolved&date={d}"), token).await?.len();
+    let resolved = ctx.api.all(&format!("/api/v1/exceptions?state=resolved&date={d}"), token).await?;
+    let exceptions_resolved = resolved.len();
+    // Only a resolution that moves money waits for a second officer; an accept does not.
+    let exceptions_approved = resolved.iter().filter(|e| e["resolution"]["approved_by"].is_string()).count();
     if exceptions_resolved != b.resolved.len() {
         anyhow::bail!(
             "the server lists {exceptions_resolved} exceptions of {d} resolved, the demo resolved {}",
@@ -202,6 +207,7 @@ pub async fn read_back(ctx: &Ctx, p: &Played, b: &Books, receiver: &Receiver) ->
         // Read back from the exceptions list (a resolution that confirmed a payment leaves no
         // item in the report, so the report cannot say it).
         exceptions_resolved,
+        exceptions_approved,
         late_line_matched: b.late_line_matched,
         self_approval: b.self_approval.clone(),
         ledger_ok: live["ok"] == true,
@@ -286,8 +292,9 @@ impl Summary {
             if self.receipts.2 { "equal to" } else { "NOT EQUAL to" }
         ));
         say(format!(
-            "exceptions: {} resolved under four eyes (an officer approving her own: {})",
+            "exceptions: {} resolved, {} of them moving money under four eyes (an officer approving her own: {})",
             self.exceptions_resolved,
+            self.exceptions_approved,
             self.self_approval.as_deref().unwrap_or("not tried")
         ));
         if !self.unverified_bases.is_empty() {

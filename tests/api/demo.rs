@@ -116,17 +116,23 @@ async fn the_demo_plays_a_day_that_the_database_and_the_ledger_confirm() {
     let days = store.day_gateways(d).await.unwrap();
     assert_eq!(days.iter().filter(|g| g.closed_at.is_some()).count(), 3, "{days:?}");
     let mut states = BTreeMap::new();
+    let mut approved = 0;
     for g in PLAYED {
         for e in store.gateway_exceptions(*g).await.unwrap() {
             *states.entry(e.state).or_insert(0) += 1;
+            let r: Option<serde_json::Value> = e.resolution.as_deref().map(|r| serde_json::from_str(r).unwrap());
+            approved +=
+                usize::from(e.state == ExceptionState::Resolved && r.is_some_and(|r| r["approved_by"].is_string()));
         }
     }
+    assert!((1..8).contains(&approved), "some resolutions moved money, some were accepts: {approved}");
     assert_eq!(states.get(&ExceptionState::Resolved), Some(&8), "{states:?}");
     assert_eq!(states.get(&ExceptionState::Superseded), Some(&1), "the late line's exception: {states:?}");
     assert_eq!(states.len(), 2, "nothing open or pending: {states:?}");
     // The resolved count it printed is the database's, and the dashboard's address and login are
     // printed with --exit too.
-    assert!(run.stdout.contains("exceptions: 8 resolved under four eyes"), "{}", run.stdout);
+    let said = format!("exceptions: 8 resolved, {approved} of them moving money under four eyes");
+    assert!(run.stdout.contains(&said), "{said}: {}", run.stdout);
     assert!(run.stdout.contains("; 60 cases\n"), "the cases, read back from /metrics: {}", run.stdout);
     assert!(
         run.stdout.contains("dashboard: http://127.0.0.1:") && run.stdout.contains("--exit: the server stops now"),
