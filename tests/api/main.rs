@@ -14,6 +14,7 @@ mod browser;
 mod cases;
 mod cli;
 mod concurrency;
+mod confirmations;
 mod crash;
 mod crash_ops;
 mod dash;
