@@ -11,7 +11,7 @@ use super::{Finance, FinanceError, Planned, Result, apply_planned, exception_vie
 use crate::domain::ledger::{Line, Posting};
 use crate::domain::payment::{Gateway, PaymentStatus};
 use crate::domain::recon::{Category, ExceptionState, LineStatus};
-use crate::domain::{Channel, ProcedureCode, Subject, Timestamp, new_id};
+use crate::domain::{BusinessDate, Channel, ProcedureCode, Subject, Timestamp, new_id};
 use crate::fees::Facts;
 use crate::reconcile::render::CsvWriter;
 use crate::reconcile::report::{
@@ -395,6 +395,14 @@ impl Finance {
         actor: &str,
         phase: &(dyn Fn(RunPhase) + Send + Sync),
     ) -> Result<RunView> {
+        // A date still going can be run (a preview of the day so far); one not begun has nothing
+        // to count, and its run would be a record of nothing.
+        let today = BusinessDate::of(self.clock.now()).naive();
+        if date > today {
+            return Err(FinanceError::Invalid(format!(
+                "date: {date} has not begun in Asia/Ho_Chi_Minh (today is {today}); a date can be reconciled from its own day on"
+            )));
+        }
         if self.store.closure(date, gateway).await?.is_some() {
             let run =
                 self.store.latest_run(date, gateway).await?.ok_or_else(|| FinanceError::NotFound("no run".into()))?;

@@ -581,3 +581,23 @@ both_backends! {
         assert_eq!((cp.last_seq, cp.created_at), (head, closed_at), "signed with the close, over its postings");
     }
 }
+
+both_backends! {
+    /// A date that has not begun in Asia/Ho_Chi_Minh has nothing to reconcile: its run is
+    /// refused, naming the date, and nothing is recorded (a run of today, still going, is allowed).
+    async fn a_date_that_has_not_begun_is_not_reconciled(app: TestApp) {
+        let f1 = app.token_for(Role::Finance).await;
+        let today = feerecon::domain::BusinessDate::of(chrono::Utc::now()).naive();
+        let tomorrow = (today + chrono::Days::new(1)).to_string();
+        for date in [tomorrow.as_str(), "9999-12-31"] {
+            let (s, v) = run(&app, &f1, date).await;
+            assert_eq!((s, error_code(&v)), (422, "invalid_field"), "{date}: {v}");
+            let said = v["error"]["message"].as_str().unwrap();
+            assert!(said.starts_with("date:") && said.contains(date), "{said}");
+            let (s, v) = json(app.get(&format!("/api/v1/reconciliations/{date}?gateway=vnpay"), &f1).await).await;
+            assert_eq!(s, 404, "nothing recorded for {date}: {v}");
+        }
+        let (s, v) = run(&app, &f1, &today.to_string()).await;
+        assert_eq!(s, 201, "today: {v}");
+    }
+}
