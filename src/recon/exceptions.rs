@@ -175,54 +175,39 @@ pub(super) fn movement(
             return Err(bad("the gateway settled less: write the difference off; settled more: refund or keep it"));
         }
         // A settlement-confirmed payment's amount may differ from its quote's `citizen_due`: the
-        // difference sits in suspense (SPEC §8) until it is given up or kept (write_off) or, for
-        // an excess, refunded; accepting would leave it there.
+        // difference sits in suspense (SPEC §8) until a resolution moves it; accepting would
+        // leave it there.
         (Category::FeeMismatch, Action::Accept) if unallocated != 0 => {
+            let refundable = ctx.expected_by_kind.is_some_and(|(phi, le_phi)| recorded > phi + le_phi);
             return Err(bad(&format!(
-                "the {} đồng between the payment and its quote sits in suspense: write it off{}",
+                "the {} đồng between the payment and its quote sits in suspense: write_off settles it against what the case owes now{}",
                 unallocated.abs(),
-                if unallocated > 0 { " (kept) or refund it" } else { " (given up)" }
+                if refundable { ", refund returns the excess" } else { "" }
             )));
         }
         (Category::FeeMismatch, Action::Accept) => return Ok(None),
+        // Revenue becomes what the case owes now and the suspense is cleared; the excess over
+        // it is to refund.
         (Category::FeeMismatch, Action::Refund) => {
-            let (Some(paid), Some(expected)) = (ctx.paid_by_kind, ctx.expected_by_kind) else {
-                return Err(bad("the case cannot be quoted now"));
-            };
-            let over = recorded - expected.0 - expected.1;
+            let (mut l, over) =
+                to_current_quote(ctx, unallocated, &memo).ok_or_else(|| bad("the case cannot be quoted now"))?;
             if over <= 0 {
                 return Err(bad("the citizen paid no more than the case owes now"));
-            }
-            // Revenue becomes what the case owes now, kind by kind (fee by fee, with their budget
-            // tags, when the items are known); the excess is to refund.
-            let mut l = Vec::new();
-            let by_fee = fee_differences(&ctx.paid_items, &ctx.expected_items);
-            let per_kind =
-                [(ledger::REVENUE_PHI, paid.0 - expected.0, None), (ledger::REVENUE_LE_PHI, paid.1 - expected.1, None)];
-            let lines: Vec<(&str, i64, Option<crate::domain::remittance::BudgetTag>)> =
-                if by_fee.is_empty() { per_kind.to_vec() } else { by_fee };
-            for (account, d, tag) in lines {
-                if d > 0 {
-                    l.push(Line::debit(account, d, memo.clone()).tagged(tag));
-                } else if d < 0 {
-                    l.push(Line::credit(account, -d, memo.clone()).tagged(tag));
-                }
-            }
-            // What the quote of the payment did not split by kind (a settlement-confirmed
-            // payment's difference) is in suspense.
-            if unallocated > 0 {
-                l.push(Line::debit(ledger::SUSPENSE, unallocated, memo.clone()));
-            } else if unallocated < 0 {
-                l.push(Line::credit(ledger::SUSPENSE, -unallocated, memo.clone()));
             }
             l.push(Line::credit(ledger::REFUNDS_PAYABLE, over, memo.clone()));
             l
         }
-        (Category::FeeMismatch, Action::WriteOff) if unallocated < 0 => {
-            pair(ledger::WRITE_OFFS, ledger::SUSPENSE, -unallocated)
-        }
-        (Category::FeeMismatch, Action::WriteOff) if unallocated > 0 => {
-            pair(ledger::SUSPENSE, ledger::WRITE_OFFS, unallocated)
+        // The same for a settlement-confirmed payment's difference, the rest given up (a
+        // shortfall, Dr write_offs) or kept (an excess, Cr write_offs).
+        (Category::FeeMismatch, Action::WriteOff) if unallocated != 0 => {
+            let (mut l, over) =
+                to_current_quote(ctx, unallocated, &memo).ok_or_else(|| bad("the case cannot be quoted now"))?;
+            if over < 0 {
+                l.push(Line::debit(ledger::WRITE_OFFS, -over, memo.clone()));
+            } else if over > 0 {
+                l.push(Line::credit(ledger::WRITE_OFFS, over, memo.clone()));
+            }
+            l
         }
         (Category::FeeMismatch, Action::WriteOff) => {
             return Err(bad("revenue stays what the payment's quote said: accept it, or refund an excess"));
@@ -235,6 +220,35 @@ pub(super) fn movement(
         (Category::Matched, _) => return Err(bad("a matched item is not an exception")),
     };
     Ok(Some(lines))
+}
+
+/// The lines that bring a payment's revenue to what its case owes now, kind by kind (fee by fee,
+/// with their budget tags, when the items are known), and clear `unallocated` (its amount beyond
+/// its quote's citizen part, in suspense since its confirmation); with the amount paid beyond
+/// what the case owes now (negative: short of it), which the caller's lines must balance.
+/// `None` when the case cannot be quoted now.
+fn to_current_quote(ctx: &MoneyContext, unallocated: i64, memo: &str) -> Option<(Vec<Line>, i64)> {
+    let (paid, expected) = (ctx.paid_by_kind?, ctx.expected_by_kind?);
+    let mut l = Vec::new();
+    let by_fee = fee_differences(&ctx.paid_items, &ctx.expected_items);
+    let per_kind =
+        [(ledger::REVENUE_PHI, paid.0 - expected.0, None), (ledger::REVENUE_LE_PHI, paid.1 - expected.1, None)];
+    let lines: Vec<(&str, i64, Option<crate::domain::remittance::BudgetTag>)> =
+        if by_fee.is_empty() { per_kind.to_vec() } else { by_fee };
+    for (account, d, tag) in lines {
+        if d > 0 {
+            l.push(Line::debit(account, d, memo.to_owned()).tagged(tag));
+        } else if d < 0 {
+            l.push(Line::credit(account, -d, memo.to_owned()).tagged(tag));
+        }
+    }
+    if unallocated > 0 {
+        l.push(Line::debit(ledger::SUSPENSE, unallocated, memo.to_owned()));
+    } else if unallocated < 0 {
+        l.push(Line::credit(ledger::SUSPENSE, -unallocated, memo.to_owned()));
+    }
+    let recorded = paid.0 + paid.1 + unallocated;
+    Some((l, recorded - expected.0 - expected.1))
 }
 
 /// Per fee (in the order the payment's quote, then the current quote, lists them): its revenue
@@ -505,10 +519,15 @@ impl Finance {
     ) -> Result<String> {
         let code = CaseCode::parse(case_code.unwrap_or_default())
             .map_err(|err| FinanceError::Invalid(format!("case_code: {err}")))?;
-        let stored =
-            self.store.get_case(&code).await?.ok_or_else(|| FinanceError::NotFound(format!("no case {code}")))?;
-        let quote =
-            self.fees.quote(&Facts::of_case(&stored.case)).map_err(|err| FinanceError::Invalid(err.to_string()))?;
+        let stored = self
+            .store
+            .get_case(&code)
+            .await?
+            .ok_or_else(|| FinanceError::Invalid(format!("case_code: no case {code} is recorded")))?;
+        let quote = self
+            .fees
+            .quote(&Facts::of_case(&stored.case))
+            .map_err(|err| FinanceError::Invalid(format!("case_code: {err}")))?;
         let quote_json = quote.to_json();
         let items = crate::fees::stored::quoted_items(&quote_json).map_err(|err| FinanceError::Internal(err.into()))?;
         let (phi_due, le_phi_due) = crate::fees::stored::citizen_split(&items);
@@ -534,7 +553,7 @@ impl Finance {
             flags: vec![],
         };
         if tx.lock_cases(&[code.as_str()]).await?.is_empty() {
-            return Err(FinanceError::NotFound(format!("no case {code}")));
+            return Err(FinanceError::Invalid(format!("case_code: no case {code} is recorded")));
         }
         if let Some(existing) = tx.payment_by_key(actor, &code, &payment.idempotency_key).await? {
             return Ok(existing.payment_id);

@@ -301,6 +301,27 @@ fn every_category_and_action_posts_what_the_table_says() {
             s(&[("write_offs", 3_000), ("suspense", -3_000)]),
         ),
         (
+            "a short confirmation for a case since corrected to the amount paid: revenue to the case, suspense cleared",
+            item(FeeMismatch, Some((Success, true)), Some(5_000), Some(5_000)),
+            WriteOff,
+            ctx(false, Some((0, 8_000)), Some((0, 5_000))),
+            s(&[("revenue:le_phi", 3_000), ("suspense", -3_000)]),
+        ),
+        (
+            "a short confirmation for a case that now owes less than was paid: the excess refunded",
+            item(FeeMismatch, Some((Success, true)), Some(5_000), Some(5_000)),
+            RefundIt,
+            ctx(false, Some((0, 8_000)), Some((0, 4_000))),
+            s(&[("refunds_payable", -1_000), ("revenue:le_phi", 4_000), ("suspense", -3_000)]),
+        ),
+        (
+            "a short confirmation for a case that now owes more: the rest given up, revenue to the case",
+            item(FeeMismatch, Some((Success, true)), Some(5_000), Some(5_000)),
+            WriteOff,
+            ctx(false, Some((0, 8_000)), Some((0, 9_000))),
+            s(&[("revenue:le_phi", -1_000), ("suspense", -3_000), ("write_offs", 4_000)]),
+        ),
+        (
             "a settlement confirmation's excess in suspense is not accepted",
             item(FeeMismatch, Some((Success, true)), Some(9_000), Some(9_000)),
             Accept,

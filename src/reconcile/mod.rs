@@ -193,7 +193,11 @@ fn settled_category(p: &PaymentIn<'_>, line_amount: i64, settles: bool) -> Categ
         Category::DuplicatePayment
     } else if line_amount != p.amount {
         Category::AmountMismatch
-    } else if p.expected != Some(p.amount) {
+    } else if p.expected != Some(p.amount) || p.amount != p.phi + p.le_phi {
+        // Rule 7, and (our reading, README "A confirmation for another amount") a payment whose
+        // amount differs from its own quote's citizen part: a settlement confirmation for another
+        // amount, whose difference sits in suspense until a resolution moves it, even when the
+        // case has since been corrected to the amount paid.
         Category::FeeMismatch
     } else {
         Category::Matched

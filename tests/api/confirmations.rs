@@ -167,3 +167,37 @@ crate::both_backends! {
         assert_eq!((s, e["state"].as_str()), (200, Some("pending_approval")), "{e}");
     }
 }
+
+crate::both_backends! {
+    /// A short confirmation whose case is then corrected to the amount paid (counter → online,
+    /// 135,000 → 115,000): the payment still differs from its own quote, so its item stays an
+    /// exception (it would be `matched` by rule 7 alone, its 20,000 left in suspense with
+    /// nothing open); write_off brings revenue to what the case owes and empties suspense,
+    /// giving nothing up.
+    async fn a_confirmation_for_a_case_corrected_to_the_amount_paid_clears_suspense(app: TestApp) {
+        let d = desk(&app, "VNP900001,240715SETTLE01,115000,1100,2024-07-15 10:00:00,success\n").await;
+        let (f1, f2, key) = (&d.f1, &d.f2, &d.keys[0]);
+        let (s, e) = d.act(f1, key, "resolve", json!({"action": "confirm_from_settlement", "case_code": d.code, "note": "n"})).await;
+        assert_eq!(s, 200, "{e}");
+        let (s, e) = d.act(f2, key, "approve", json!({})).await;
+        assert_eq!(s, 200, "{e}");
+        assert_eq!(d.suspense().await, 20_000);
+        let portal = app.token_for(Role::Portal).await;
+        assert_eq!(app.new_case(&portal, 1, GPLX, "online_full", "2024-07-15").await, d.code, "the same case, corrected");
+        let (_, fee) = json(app.get(&format!("/api/v1/cases/{}/fee", d.code), f1).await).await;
+        assert_eq!(fee["citizen_due"].as_i64(), Some(115_000), "{fee}");
+        let report = d.run().await;
+        assert_eq!(report["items"][0]["category"], "fee_mismatch", "{report}");
+        let (s, e) = d.act(f1, key, "resolve", json!({"action": "accept", "note": "n"})).await;
+        assert_eq!(s, 422, "{e}");
+        let (s, e) = d.act(f1, key, "resolve", json!({"action": "write_off", "note": "the case owes what was paid"})).await;
+        assert_eq!(s, 200, "{e}");
+        let (s, e) = d.act(f2, key, "approve", json!({})).await;
+        assert_eq!((s, e["state"].as_str()), (200, Some("resolved")), "{e}");
+        let b = d.balances().await;
+        assert_eq!(b.get("suspense").copied().unwrap_or(0), 0, "{b:?}");
+        assert_eq!(b.get("write_offs").copied().unwrap_or(0), 0, "nothing given up: {b:?}");
+        let revenue: i64 = b.iter().filter(|(a, _)| a.starts_with("revenue:")).map(|(_, v)| -v).sum();
+        assert_eq!(revenue, 115_000, "revenue is what the case owes: {b:?}");
+    }
+}

@@ -587,7 +587,7 @@ both_backends! {
     /// refused, naming the date, and nothing is recorded (a run of today, still going, is allowed).
     async fn a_date_that_has_not_begun_is_not_reconciled(app: TestApp) {
         let f1 = app.token_for(Role::Finance).await;
-        let today = feerecon::domain::BusinessDate::of(chrono::Utc::now()).naive();
+        let today = feerecon::domain::BusinessDate::of(feerecon::domain::Clock::now(&*app.clock)).naive();
         let tomorrow = (today + chrono::Days::new(1)).to_string();
         for date in [tomorrow.as_str(), "9999-12-31"] {
             let (s, v) = run(&app, &f1, date).await;
