@@ -30,7 +30,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::Config;
 use crate::domain::{Clock, SystemClock};
-use crate::store::{Store, StoreError};
+use crate::store::{OpenMode, PoolLimits, Store, StoreError};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -451,8 +451,22 @@ pub(super) fn load_config() -> Result<Config, CliError> {
     Config::from_env().map_err(|e| user_err(format!("configuration: {e}")))
 }
 
+/// The database, for every command but `serve` and `migrate`: it must exist already (a command
+/// that reads or adds to it never makes an empty one).
 pub(super) async fn open_store(config: &Config) -> Result<Store, CliError> {
-    let store = Store::connect(config.database_url.expose()).await.context("Failed to open the database")?;
+    connect(config, OpenMode::Existing).await
+}
+
+/// Connects and applies pending migrations.
+async fn connect(config: &Config, mode: OpenMode) -> Result<Store, CliError> {
+    let store = Store::connect_with(config.database_url.expose(), PoolLimits::default(), mode).await.map_err(|e| {
+        match e {
+            StoreError::Missing(path) => user_err(format!(
+                "FEERECON_DATABASE_URL: the database {path} does not exist; create it with `feerecon migrate` (or start `feerecon serve`) first"
+            )),
+            other => CliError::Internal(anyhow::Error::new(other).context("Failed to open the database")),
+        }
+    })?;
     store.migrate().await.context("Failed to apply migrations")?;
     Ok(store)
 }
@@ -479,8 +493,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Demo(_) | Command::Settlement { action: SettlementCommand::Simulate { .. } } => Ok(()),
         Command::Serve => serve::serve(config).await,
         Command::Migrate => {
-            let store = Store::connect(config.database_url.expose()).await.context("Failed to open the database")?;
-            store.migrate().await.context("Failed to apply migrations")?;
+            connect(&config, OpenMode::Create).await?;
             println!("migrations applied");
             Ok(())
         }

@@ -168,6 +168,7 @@ impl Application {
                     max_connections: config.db_max_connections,
                     acquire_timeout: config.db_acquire_timeout,
                 },
+                crate::store::OpenMode::Create,
             )
             .await
             .context("Failed to open the database")?,

@@ -61,3 +61,47 @@ crate::both_databases! {
         assert!(!fresh.exists(), "{}", r.stderr);
     }
 }
+
+#[tokio::test]
+async fn a_command_on_a_database_that_does_not_exist_refuses_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("nothing-here.db");
+    let shown = db.display().to_string();
+    // With and without `mode=rwc` (the default URL carries it).
+    for url in [format!("sqlite://{shown}?mode=rwc"), format!("sqlite://{shown}")] {
+        for args in [
+            &["user", "list"][..],
+            &["token", "list"][..],
+            &["reconcile", "--date", "2024-07-16", "--gateway", "vnpay"][..],
+            &["receipts", "summary", "--date", "2024-07-16"][..],
+            &["quote", "--case", "000.00.12.H62-240715-0001"][..],
+        ] {
+            let r = feerecon(&url, args, "", &[]).await;
+            assert_eq!(r.code, 1, "{args:?}: {}", r.stderr);
+            assert!(r.stderr.contains(&shown) && r.stderr.contains("feerecon migrate"), "{args:?}: {}", r.stderr);
+            assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+            assert!(!db.exists(), "{args:?} created {shown}");
+        }
+    }
+    // `migrate` makes it; then the commands work.
+    let url = format!("sqlite://{shown}?mode=rwc");
+    let r = feerecon(&url, &["migrate"], "", &[]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = feerecon(&url, &["user", "list"], "", &[]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+
+    // The default URL (no FEERECON_DATABASE_URL): feerecon.db in the working folder.
+    let here = tempfile::tempdir().unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_feerecon"))
+        .args(["token", "list"])
+        .current_dir(here.path())
+        .env_remove("FEERECON_DATABASE_URL")
+        .env_remove("RUST_LOG")
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("feerecon.db") && stderr.contains("feerecon migrate"), "{stderr}");
+    assert!(!here.path().join("feerecon.db").exists());
+}
