@@ -457,10 +457,15 @@ pub(super) async fn open_store(config: &Config) -> Result<Store, CliError> {
     connect(config, OpenMode::Existing).await
 }
 
+/// How long a command waits for an unreachable database before it gives up (exit 1).
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Connects and applies pending migrations.
 async fn connect(config: &Config, mode: OpenMode) -> Result<Store, CliError> {
-    let store = Store::connect_with(config.database_url.expose(), PoolLimits::default(), mode).await.map_err(|e| {
+    let limits = PoolLimits { connect_timeout: CONNECT_TIMEOUT, ..PoolLimits::default() };
+    let store = Store::connect_with(config.database_url.expose(), limits, mode).await.map_err(|e| {
         match e {
+            StoreError::Connect(_) => user_err(config.about_database(&e)),
             StoreError::Missing(path) => user_err(format!(
                 "FEERECON_DATABASE_URL: the database {path} does not exist; create it with `feerecon migrate` (or start `feerecon serve`) first"
             )),

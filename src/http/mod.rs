@@ -167,11 +167,16 @@ impl Application {
                 crate::store::PoolLimits {
                     max_connections: config.db_max_connections,
                     acquire_timeout: config.db_acquire_timeout,
+                    connect_timeout: config.db_acquire_timeout,
                 },
                 crate::store::OpenMode::Create,
             )
             .await
-            .context("Failed to open the database")?,
+            .map_err(|e| match e {
+                // Unreachable or refused: the operator's to fix (exit 1), the password hidden.
+                crate::store::StoreError::Connect(_) => anyhow::Error::new(StartupRefused(config.about_database(&e))),
+                other => anyhow::Error::new(other).context("Failed to open the database"),
+            })?,
         };
         store.migrate().await.context("Failed to apply migrations")?;
         let clock = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));

@@ -78,6 +78,10 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database could not be opened or reached (refused, no answer in time, bad credentials,
+    /// a bad URL): the operator's to fix.
+    #[error("cannot connect: {0}")]
+    Connect(sqlx::Error),
     /// `OpenMode::Existing`, and the SQLite file (named) does not exist.
     #[error("the database {0} does not exist")]
     Missing(String),
@@ -142,11 +146,14 @@ pub struct PoolLimits {
     /// PostgreSQL, 8 SQLite readers.
     pub max_connections: Option<u32>,
     pub acquire_timeout: std::time::Duration,
+    /// How long opening the database may wait for its server (PostgreSQL) before `Connect`.
+    pub connect_timeout: std::time::Duration,
 }
 
 impl Default for PoolLimits {
     fn default() -> Self {
-        Self { max_connections: None, acquire_timeout: std::time::Duration::from_secs(30) }
+        let thirty = std::time::Duration::from_secs(30);
+        Self { max_connections: None, acquire_timeout: thirty, connect_timeout: thirty }
     }
 }
 
@@ -215,12 +222,15 @@ impl Store {
     /// a missing SQLite file may be created.
     pub async fn connect_with(url: &str, limits: PoolLimits, mode: OpenMode) -> Result<Self> {
         let (pool, writer) = if url.starts_with("sqlite:") {
-            let (readers, writer) = sqlite::connect(url, limits, mode).await?;
+            let (readers, writer) = sqlite::connect(url, limits, mode).await.map_err(|e| match e {
+                StoreError::Database(e) => StoreError::Connect(e),
+                other => other,
+            })?;
             (Pool::Sqlite(readers), Some(writer))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            (Pool::Postgres(postgres::connect(url, limits).await?), None)
+            (Pool::Postgres(postgres::connect(url, limits).await.map_err(StoreError::Connect)?), None)
         } else {
-            return Err(StoreError::Database(sqlx::Error::Configuration(
+            return Err(StoreError::Connect(sqlx::Error::Configuration(
                 "the database URL must start with sqlite:, postgres:// or postgresql://".into(),
             )));
         };

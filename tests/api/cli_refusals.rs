@@ -105,3 +105,24 @@ async fn a_command_on_a_database_that_does_not_exist_refuses_and_creates_nothing
     assert!(stderr.contains("feerecon.db") && stderr.contains("feerecon migrate"), "{stderr}");
     assert!(!here.path().join("feerecon.db").exists());
 }
+
+#[tokio::test]
+async fn an_unreachable_database_is_a_configuration_error_without_its_password() {
+    // Nothing listens on port 1.
+    let url = "postgres://nobody:hunter2-sekrit@127.0.0.1:1/x";
+    for args in [&["user", "list"][..], &["reconcile", "--date", "2024-07-16", "--gateway", "vnpay"][..]] {
+        let r = feerecon(url, args, "", &[]).await;
+        assert_eq!(r.code, 1, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains("FEERECON_DATABASE_URL"), "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains("nobody") && r.stderr.contains("127.0.0.1:1"), "{args:?}: {}", r.stderr);
+        assert!(!r.stderr.contains("hunter2-sekrit"), "the password is shown: {}", r.stderr);
+        assert!(!r.stderr.contains("internal error"), "{}", r.stderr);
+        assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    }
+    // A password in the query string is hidden too; the server refuses the same way.
+    let url = "postgresql://127.0.0.1:1/x?user=nobody&password=hunter2-sekrit";
+    let r = feerecon(url, &["serve"], "", &[("FEERECON_LISTEN", "127.0.0.1:0")]).await;
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("FEERECON_DATABASE_URL"), "{}", r.stderr);
+    assert!(!r.stderr.contains("hunter2-sekrit"), "the password is shown: {}", r.stderr);
+}
