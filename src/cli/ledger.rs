@@ -25,22 +25,19 @@ pub(super) async fn ledger_export(
     let files = OutDir::open("--out", out, &["entries.csv", "manifest.json"])?;
     // The export signs its tail with the ledger's key: FEERECON_LEDGER_KEY, which must be the key
     // the database recorded (never created here).
-    let key = crate::ledger::LedgerKey::load(&config.ledger_key)
-        .map_err(|e| user_err(format!("FEERECON_LEDGER_KEY: {e} (an export is signed with the ledger's key)")))?;
     let store = open_store(config).await?;
-    match store.recorded_ledger_key().await.context("Failed to read the ledger's key")? {
-        Some(recorded) if recorded == key.public_hex() => {}
-        Some(recorded) => {
-            return Err(user_err(format!(
-                "FEERECON_LEDGER_KEY: this key's public key {} is not the one the ledger is signed with ({recorded}); export with the ledger's key",
-                key.public_hex()
-            )));
-        }
-        None => {
-            return Err(user_err(
-                "FEERECON_LEDGER_KEY: this database has recorded no ledger key yet (start `serve` once with the key)",
-            ));
-        }
+    let Some(recorded) = store.recorded_ledger_key().await.context("Failed to read the ledger's key")? else {
+        return Err(user_err(
+            "FEERECON_LEDGER_KEY: this database has recorded no ledger key yet (start `serve` once with the key)",
+        ));
+    };
+    let key = crate::ledger::LedgerKey::for_ledger(&config.ledger_key, Some(&recorded))
+        .map_err(|e| user_err(format!("FEERECON_LEDGER_KEY: {e}")))?;
+    if recorded != key.public_hex() {
+        return Err(user_err(format!(
+            "FEERECON_LEDGER_KEY: this key's public key {} is not the one the ledger is signed with ({recorded}); export with the ledger's key",
+            key.public_hex()
+        )));
     }
     let ledger = crate::ledger::Ledger { store, key: Some(Arc::new(key)), clock };
     let e = ledger

@@ -192,8 +192,10 @@ impl Application {
         }
         let openapi = openapi::document(&all_routes()).to_json().context("Failed to render the OpenAPI document")?;
         let metrics = Arc::new(Metrics::default());
+        // A key file is made only for a ledger that has no key yet (`check_key` records it).
+        let recorded = store.recorded_ledger_key().await.context("Failed to read the ledger's key")?;
         let key = Arc::new(
-            crate::ledger::LedgerKey::load_or_create(&config.ledger_key)
+            crate::ledger::LedgerKey::for_ledger(&config.ledger_key, recorded.as_deref())
                 .map_err(|e| StartupRefused(format!("FEERECON_LEDGER_KEY: {e}")))?,
         );
         let issuer = Arc::new(crate::receipts::Issuer::new(config.receipts.clone(), fees.clone(), Some(key.clone())));

@@ -126,3 +126,28 @@ async fn an_unreachable_database_is_a_configuration_error_without_its_password()
     assert!(r.stderr.contains("FEERECON_DATABASE_URL"), "{}", r.stderr);
     assert!(!r.stderr.contains("hunter2-sekrit"), "the password is shown: {}", r.stderr);
 }
+
+crate::both_databases! {
+    async fn a_missing_ledger_key_file_is_refused_when_the_ledger_has_a_key(url: String) {
+        let dir = tempfile::tempdir().unwrap();
+        // The ledger records a key, as the first `serve` does.
+        let first = dir.path().join("first.key");
+        let key = feerecon::ledger::LedgerKey::load_or_create(&first).unwrap();
+        let store = feerecon::store::Store::connect(&url).await.unwrap();
+        store.ledger_key(&key.public_hex(), chrono::Utc::now()).await.unwrap();
+        store.close().await;
+
+        let missing = dir.path().join("missing.key");
+        let env = [("FEERECON_LEDGER_KEY", missing.to_str().unwrap()), ("FEERECON_LISTEN", "127.0.0.1:0")];
+        let out = dir.path().join("x");
+        let export = ["ledger", "export", "--from", "2024-07-16", "--to", "2024-07-16", "--out", out.to_str().unwrap()];
+        for args in [&["serve"][..], &export[..]] {
+            let r = feerecon(&url, args, "", &env).await;
+            assert_eq!(r.code, 1, "{args:?}: {}", r.stderr);
+            let last = r.stderr.lines().last().unwrap_or_default();
+            assert!(last.contains("FEERECON_LEDGER_KEY") && last.contains(missing.to_str().unwrap()), "{args:?}: {}", r.stderr);
+            assert!(last.contains(&key.public_hex()) && last.contains("another key"), "{args:?}: {}", r.stderr);
+            assert!(!missing.exists(), "{args:?} created a key file the ledger cannot use");
+        }
+    }
+}
