@@ -56,10 +56,13 @@ pub(super) async fn settlement_import(
     let progress = |n: usize| eprintln!("{shown}: {n} lines");
     let _ = clock;
     let imported = f.import(gateway, profile, &name, &bytes, operator, &progress).await?;
-    println!(
+    outln!(
         "imported {} ({} lines) for {gateway} as {}; sha256 {}",
-        imported.name, imported.line_count, imported.file_id, imported.sha256
-    );
+        imported.name,
+        imported.line_count,
+        imported.file_id,
+        imported.sha256
+    )?;
     Ok(())
 }
 

@@ -46,7 +46,7 @@ pub(super) async fn ledger_export(
         .ok_or_else(|| user_err(format!("no ledger entry is dated {from} to {to}")))?;
     files.write(&[&e.entries_csv, &e.manifest_json])?;
     let m = &e.manifest;
-    println!(
+    outln!(
         "exported seq {}..{} ({} entries, {} checkpoints) to {}; head {}",
         m.first_seq,
         m.last_seq,
@@ -54,7 +54,7 @@ pub(super) async fn ledger_export(
         m.checkpoints.len(),
         out.display(),
         m.head_hash
-    );
+    )?;
     Ok(())
 }
 
@@ -80,10 +80,15 @@ pub(super) fn ledger_verify(dir: &std::path::Path, public_key: Option<&std::path
     };
     match crate::ledger::verify::verify_file(&entries, &manifest, pinned.as_deref()).map_err(entries_error)? {
         Ok(v) => {
-            println!(
+            outln!(
                 "ok: {} entries, seq {}..{}, {} signed checkpoints, head {}, key {}",
-                v.entries, v.first_seq, v.last_seq, v.checkpoints, v.head_hash, v.public_key
-            );
+                v.entries,
+                v.first_seq,
+                v.last_seq,
+                v.checkpoints,
+                v.head_hash,
+                v.public_key
+            )?;
             Ok(())
         }
         Err(f) => Err(user_err(format!("verification failed: {f}"))),

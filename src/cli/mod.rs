@@ -11,6 +11,14 @@
 //! verify), `receipts` (the day's receipt summary), `remittance` (a period's treasury remittance
 //! statement), `admin` (users and tokens); `output` checks `--out` before any work.
 
+/// `println!` for commands: through `output::line`, to be followed by `?` (a closed standard
+/// output ends the command with exit 0).
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::cli::output::line(format_args!($($arg)*))
+    };
+}
+
 mod admin;
 mod cases;
 mod demo;
@@ -368,11 +376,13 @@ pub enum TokenCommand {
     },
 }
 
-/// A command's failure: the user's (exit 1) or ours (exit 2).
+/// How a command ends early: the user's error (exit 1), ours (exit 2), or a closed standard
+/// output (exit 0, nothing said: whoever read the output has gone, as after `| head -1`).
 #[derive(Debug)]
 pub enum CliError {
     User(String),
     Internal(anyhow::Error),
+    Closed,
 }
 
 impl From<anyhow::Error> for CliError {
@@ -435,6 +445,7 @@ pub fn main() -> ExitCode {
             eprintln!("internal error: {e:#}");
             ExitCode::from(2)
         }
+        Err(CliError::Closed) => ExitCode::SUCCESS,
     }
 }
 
@@ -499,7 +510,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Serve => serve::serve(config).await,
         Command::Migrate => {
             connect(&config, OpenMode::Create).await?;
-            println!("migrations applied");
+            outln!("migrations applied")?;
             Ok(())
         }
         Command::Import { what: ImportCommand::Cases { file } } => {

@@ -4,12 +4,14 @@
 //! writing), so a path that cannot be written is refused, exit 1, before a run is recorded or
 //! anything else changes. A file or folder the command created is removed again if the command
 //! fails before writing it; an existing file keeps its content until the new one is written.
+//!
+//! Standard output is written here too, through its lock (`stdout`, `line` and the `outln!`
+//! macro): a closed pipe (`feerecon ... | head -1` once `head` has gone) ends the command quietly
+//! with exit 0, as Unix tools do, instead of a panic.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-
-use anyhow::Context as _;
 
 use super::{CliError, user_err};
 
@@ -127,9 +129,29 @@ impl Sink {
                 Ok(Some(path))
             }
             Sink::Stdout => {
-                std::io::stdout().lock().write_all(bytes).context("Failed to write to standard output")?;
+                stdout(bytes)?;
                 Ok(None)
             }
         }
+    }
+}
+
+/// Writes `bytes` to standard output. A closed pipe is `CliError::Closed`: the command ends there.
+pub(super) fn stdout(bytes: &[u8]) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes).and_then(|()| out.flush()).map_err(stdout_failed)
+}
+
+/// Writes a line to standard output (`outln!`), as `stdout` does.
+pub(super) fn line(args: std::fmt::Arguments<'_>) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    out.write_fmt(args).and_then(|()| out.write_all(b"\n")).and_then(|()| out.flush()).map_err(stdout_failed)
+}
+
+fn stdout_failed(e: std::io::Error) -> CliError {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        CliError::Closed
+    } else {
+        CliError::Internal(anyhow::Error::new(e).context("Failed to write to standard output"))
     }
 }

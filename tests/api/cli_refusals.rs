@@ -151,3 +151,46 @@ crate::both_databases! {
         }
     }
 }
+
+/// Runs `feerecon args...` on `url` with its standard output a stream whose reading end is
+/// already closed (writes fail with EPIPE), as `feerecon ... | head -1` after `head` has gone.
+fn run_into_a_closed_pipe(url: &str, args: &[&str]) -> (Option<i32>, String) {
+    let (reader, writer) = std::os::unix::net::UnixStream::pair().unwrap();
+    drop(reader);
+    let writer = std::process::Stdio::from(std::os::fd::OwnedFd::from(writer));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_feerecon"))
+        .args(args)
+        .env("FEERECON_DATABASE_URL", url)
+        .env("FEERECON_LEDGER_KEY", crate::helpers::test_key_path(url))
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null())
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+crate::both_databases! {
+    async fn a_closed_standard_output_ends_a_command_quietly(url: String) {
+        let r = feerecon(&url, &["user", "add", "--name", "portal", "--role", "portal"], "", &[]).await;
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        for args in [
+            &["user", "list"][..],
+            &["token", "list"][..],
+            &["reconcile", "--date", "2024-07-16", "--gateway", "vnpay"][..],
+            &["receipts", "summary", "--date", "2024-07-16", "--format", "csv"][..],
+            &["quote", "--procedure", "1.001193", "--channel", "online_full", "--received", "2024-07-16"][..],
+            &["policy", "check", concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/policies/vinh-phuc.toml")][..],
+        ] {
+            let (url, args): (String, Vec<String>) = (url.clone(), args.iter().map(|a| (*a).to_owned()).collect());
+            let (code, stderr) = tokio::task::spawn_blocking(move || {
+                run_into_a_closed_pipe(&url, &args.iter().map(String::as_str).collect::<Vec<_>>())
+            })
+            .await
+            .unwrap();
+            assert!(!stderr.contains("panicked"), "{stderr}");
+            assert_eq!(code, Some(0), "{stderr}");
+        }
+    }
+}
