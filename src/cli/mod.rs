@@ -219,16 +219,20 @@ pub enum LedgerCommand {
     /// Write entries.csv and manifest.json for the entries dated FROM..TO, bracketed by checkpoints; the tail is
     /// signed with FEERECON_LEDGER_KEY, which must be the key the ledger recorded.
     Export {
+        /// The first business date, YYYY-MM-DD (Asia/Ho_Chi_Minh).
         #[arg(long)]
         from: String,
+        /// The last business date, YYYY-MM-DD, inclusive.
         #[arg(long)]
         to: String,
+        /// The folder to write entries.csv and manifest.json into (created if missing).
         #[arg(long)]
         out: PathBuf,
     },
     /// Verify an export offline (no database): chain, balances, totals, signatures, both ends signed. Exit 1 names
     /// the first bad seq.
     Verify {
+        /// The export's folder (entries.csv and manifest.json).
         dir: PathBuf,
         /// Pin the public key (hex, or the JSON of GET /api/v1/ledger/public-key) the checkpoints must be signed with.
         #[arg(long)]
@@ -296,11 +300,13 @@ pub enum SettlementCommand {
     /// Import a gateway's settlement file (all or nothing; a file is imported once).
     #[command(after_long_help = SETTLEMENT_FORMAT)]
     Import {
+        /// The gateway whose file it is: vnpay, momo, zalopay or dvcqg.
         #[arg(long)]
         gateway: String,
         /// A profile name in FEERECON_SETTLEMENT_PROFILES, `canonical`, or a path to a profile.
         #[arg(long)]
         profile: String,
+        /// The settlement file, as the gateway's portal exports it.
         file: PathBuf,
     },
     /// Ask a running gateway simulator (`simulate-gateway`) for a gateway's settlement file of
@@ -309,6 +315,7 @@ pub enum SettlementCommand {
         /// The simulator's base URL.
         #[arg(long, default_value = "http://127.0.0.1:9090")]
         simulator: String,
+        /// vnpay, momo, zalopay or dvcqg.
         #[arg(long)]
         gateway: String,
         /// YYYY-MM-DD (Asia/Ho_Chi_Minh).
@@ -327,6 +334,7 @@ pub enum SettlementCommand {
 pub enum PolicyCommand {
     /// Validate a policy file (and its includes) against the catalogue.
     Check {
+        /// The policy file (TOML); its includes are read from beside it.
         file: PathBuf,
         /// Catalogue file; default FEERECON_CATALOGUE.
         #[arg(long)]
@@ -342,6 +350,7 @@ pub enum PolicyCommand {
 pub enum UserCommand {
     /// Add a user. The password is read from standard input; an empty one makes a machine client.
     Add {
+        /// The user's name (login name for people), e.g. lan.finance.
         #[arg(long)]
         name: String,
         /// portal, finance, auditor or admin.
@@ -357,6 +366,7 @@ pub enum UserCommand {
 pub enum TokenCommand {
     /// Create a token for a user; prints its id, then the token alone on the last line (shown once).
     Create {
+        /// The user the token acts as (`user list` names them).
         #[arg(long)]
         user: String,
         /// A label to recognise the token by.
@@ -566,5 +576,28 @@ mod tests {
         assert!(!line.contains("Usage"), "{line}");
         let e = Cli::try_parse_from(["feerecon", "frobnicate"]).unwrap_err();
         assert_eq!(one_line(&e.to_string()), "error: unrecognized subcommand 'frobnicate'");
+    }
+
+    /// Every subcommand and argument has a line of help (clap derive takes the `///` comment).
+    #[test]
+    fn every_command_and_argument_says_what_it_is() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for a in cmd.get_arguments() {
+                let id = a.get_id().as_str();
+                if id != "help" && id != "version" && a.get_help().is_none() && a.get_long_help().is_none() {
+                    missing.push(format!("{path} <{id}>"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                let here = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() && sub.get_long_about().is_none() {
+                    missing.push(here.clone());
+                }
+                walk(sub, &here, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&<Cli as clap::CommandFactory>::command(), "feerecon", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:?}");
     }
 }
