@@ -46,10 +46,13 @@ impl OutFile {
         &self.path
     }
 
-    /// Replaces the file's content with `bytes`.
+    /// Replaces the file's content with `bytes` (a device or a named pipe, e.g. `--out
+    /// /dev/stdout`, is written as it is).
     pub(super) fn write(mut self, bytes: &[u8]) -> Result<(), CliError> {
-        let written =
-            self.file.set_len(0).and_then(|()| self.file.write_all(bytes)).and_then(|()| self.file.sync_all());
+        let regular = self.file.metadata().is_ok_and(|m| m.is_file());
+        let written = (if regular { self.file.set_len(0) } else { Ok(()) })
+            .and_then(|()| self.file.write_all(bytes))
+            .and_then(|()| if regular { self.file.sync_all() } else { Ok(()) });
         written.map_err(|e| user_err(format!("{} {}: {e}", self.flag, self.path.display())))?;
         self.ours = false;
         Ok(())
