@@ -162,8 +162,10 @@ fn run_into_a_closed_pipe(url: &str, args: &[&str]) -> (Option<i32>, String) {
     let (reader, writer) = std::os::unix::net::UnixStream::pair().unwrap();
     drop(reader);
     let writer = std::process::Stdio::from(std::os::fd::OwnedFd::from(writer));
+    let cwd = tempfile::tempdir().unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_feerecon"))
         .args(args)
+        .current_dir(cwd.path())
         .env("FEERECON_DATABASE_URL", url)
         .env("FEERECON_LEDGER_KEY", crate::helpers::test_key_path(url))
         .env_remove("RUST_LOG")
@@ -186,6 +188,8 @@ crate::both_databases! {
             &["receipts", "summary", "--date", "2024-07-16", "--format", "csv"][..],
             &["quote", "--procedure", "1.001193", "--channel", "online_full", "--received", "2024-07-16"][..],
             &["policy", "check", concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/policies/vinh-phuc.toml")][..],
+            // The demo's progress lines (its own database, in the working folder).
+            &["demo", "--exit", "--cases", "10", "--date", "2026-03-16"][..],
         ] {
             let (url, args): (String, Vec<String>) = (url.clone(), args.iter().map(|a| (*a).to_owned()).collect());
             let (code, stderr) = tokio::task::spawn_blocking(move || {
