@@ -110,6 +110,43 @@ pub struct Config {
     pub remittance: RemittanceConfig,
 }
 
+impl Config {
+    /// A message about the database that names `FEERECON_DATABASE_URL` and its URL with any
+    /// password hidden (`redact_url`), e.g. `FEERECON_DATABASE_URL (postgres://app:***@db/x): ...`.
+    pub fn about_database(&self, what: impl std::fmt::Display) -> String {
+        format!("FEERECON_DATABASE_URL ({}): {what}", redact_url(self.database_url.expose()))
+    }
+}
+
+/// A database URL fit to show: the password of its user part and any `password=` or
+/// `sslpassword=` parameter replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let mut shown = match base.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            match authority.rsplit_once('@').and_then(|(user, host)| Some((user.split_once(':')?.0, host))) {
+                Some((user, host)) => format!("{scheme}://{user}:***@{host}{path}"),
+                None => base.to_owned(),
+            }
+        }
+        None => base.to_owned(),
+    };
+    if let Some(query) = query {
+        let params: Vec<String> = query
+            .split('&')
+            .map(|p| match p.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") || k.eq_ignore_ascii_case("sslpassword") => {
+                    format!("{k}=***")
+                }
+                _ => p.to_owned(),
+            })
+            .collect();
+        shown = format!("{shown}?{}", params.join("&"));
+    }
+    shown
+}
+
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://feerecon.db?mode=rwc";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 

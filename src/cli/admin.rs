@@ -50,12 +50,12 @@ pub(super) async fn user_add(
     };
     let store = open_store(config).await?;
     let user = crate::accounts::add_user(&store, operator, name, role, hash, clock.now()).await?;
-    println!(
+    outln!(
         "user {} added with role {}{}",
         user.name,
         user.role,
         if user.password_hash.is_some() { "" } else { " (machine client: no dashboard login)" }
-    );
+    )?;
     Ok(())
 }
 
@@ -64,10 +64,15 @@ pub(super) async fn user_list(config: &Config, clock: &dyn Clock) -> Result<(), 
     let users = store.list_users().await?;
     let tokens = store.list_tokens().await?;
     let now = clock.now();
-    println!(
+    outln!(
         "{:<20}  {:<8}  {:<7}  {:>6}  {:>7}  {:>7}  created",
-        "name", "role", "login", "active", "revoked", "expired"
-    );
+        "name",
+        "role",
+        "login",
+        "active",
+        "revoked",
+        "expired"
+    )?;
     for u in users {
         let mine = tokens.iter().filter(|t| t.user_name == u.name);
         let (mut active, mut revoked, mut expired) = (0, 0, 0);
@@ -80,13 +85,13 @@ pub(super) async fn user_list(config: &Config, clock: &dyn Clock) -> Result<(), 
                 active += 1;
             }
         }
-        println!(
+        outln!(
             "{:<20}  {:<8}  {:<7}  {active:>6}  {revoked:>7}  {expired:>7}  {}",
             u.name,
             u.role.to_string(),
             if u.password_hash.is_some() { "yes" } else { "machine" },
             show_time(Some(u.created_at))
-        );
+        )?;
     }
     Ok(())
 }
@@ -117,16 +122,16 @@ pub(super) async fn token(
                 store.user_by_name(&user).await?.ok_or_else(|| user_err(format!("--user: no user named {user:?}")))?;
             let t = crate::auth::new_token();
             crate::accounts::add_token(&store, operator, &t, &owner, name.as_deref(), clock.now(), expires_at).await?;
-            println!("token id: {}", t.id);
-            println!("user: {} ({}), expires: {}", owner.name, owner.role, show_time(expires_at));
-            println!("{}", t.token.expose());
+            outln!("token id: {}", t.id)?;
+            outln!("user: {} ({}), expires: {}", owner.name, owner.role, show_time(expires_at))?;
+            outln!("{}", t.token.expose())?;
             Ok(())
         }
         TokenCommand::List => {
             let tokens = store.list_tokens().await?;
-            println!("{:<16}  {:<20}  {:<20}  {:<25}  {:<25}  revoked", "id", "user", "label", "created", "expires");
+            outln!("{:<16}  {:<20}  {:<20}  {:<25}  {:<25}  revoked", "id", "user", "label", "created", "expires")?;
             for t in tokens {
-                println!(
+                outln!(
                     "{:<16}  {:<20}  {:<20}  {:<25}  {:<25}  {}",
                     t.token_id,
                     t.user_name,
@@ -134,17 +139,17 @@ pub(super) async fn token(
                     show_time(Some(t.created_at)),
                     show_time(t.expires_at),
                     show_time(t.revoked_at)
-                );
+                )?;
             }
             Ok(())
         }
         TokenCommand::Revoke { id } => match crate::accounts::revoke_token(&store, operator, &id, clock.now()).await? {
             crate::accounts::Revoked::Now => {
-                println!("token {id} revoked");
+                outln!("token {id} revoked")?;
                 Ok(())
             }
             crate::accounts::Revoked::Already(at) => {
-                println!("token {id} was already revoked at {}; nothing changed", show_time(Some(at)));
+                outln!("token {id} was already revoked at {}; nothing changed", show_time(Some(at)))?;
                 Ok(())
             }
             crate::accounts::Revoked::NoSuchToken => {

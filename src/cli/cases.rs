@@ -63,9 +63,9 @@ pub(super) async fn quote(config: &Config, args: QuoteArgs) -> Result<(), CliErr
     };
     let q = engine.quote(&facts).map_err(|e| user_err(e.to_string()))?;
     if args.format == "json" {
-        println!("{}", q.to_json());
+        outln!("{}", q.to_json())?;
     } else {
-        print!("{}", q.to_text());
+        super::output::stdout(q.to_text().as_bytes())?;
     }
     Ok(())
 }
@@ -107,15 +107,15 @@ pub(super) async fn import_cases(
     crate::ledger::chain::append_audit(&mut tx, &audit, now).await?;
     tx.commit().await?;
     for o in outcomes.iter().filter(|o| o.result == crate::store::Upserted::Updated) {
-        println!("updated {} (now version {})", o.case_code, o.version);
+        outln!("updated {} (now version {})", o.case_code, o.version)?;
     }
-    println!(
+    outln!(
         "imported {} cases from {shown}: {} created, {} updated, {} unchanged",
         cases.len(),
         counts.created,
         counts.updated,
         counts.unchanged
-    );
+    )?;
     Ok(())
 }
 
@@ -149,7 +149,7 @@ pub(super) fn policy_check(
     for w in policy.warnings() {
         eprintln!("warning: {w}");
     }
-    println!(
+    outln!(
         "ok: policy {} ({}): {} rules from {} file(s), catalogue {} ({} procedures); hash {}",
         policy.id,
         policy.name,
@@ -158,12 +158,12 @@ pub(super) fn policy_check(
         catalogue.display(),
         cat.procedures.len(),
         policy.hash
-    );
+    )?;
     if let Some((from, to)) = range {
         let gaps = crate::fees::FeeEngine::new(cat, policy).coverage(from, to);
-        println!("coverage {from}..{to}: {} gap(s)", gaps.len());
+        outln!("coverage {from}..{to}: {} gap(s)", gaps.len())?;
         for g in gaps {
-            println!("  {g}");
+            outln!("  {g}")?;
         }
     }
     Ok(())

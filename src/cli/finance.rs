@@ -5,8 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
-use std::io::Write;
-
+use super::output::Sink;
 use super::{CliError, open_store, user_err};
 use crate::config::Config;
 use crate::domain::{Clock, SystemClock};
@@ -57,10 +56,13 @@ pub(super) async fn settlement_import(
     let progress = |n: usize| eprintln!("{shown}: {n} lines");
     let _ = clock;
     let imported = f.import(gateway, profile, &name, &bytes, operator, &progress).await?;
-    println!(
+    outln!(
         "imported {} ({} lines) for {gateway} as {}; sha256 {}",
-        imported.name, imported.line_count, imported.file_id, imported.sha256
-    );
+        imported.name,
+        imported.line_count,
+        imported.file_id,
+        imported.sha256
+    )?;
     Ok(())
 }
 
@@ -78,6 +80,8 @@ pub(super) async fn reconcile(
     if format == "xlsx" && out.is_none() {
         return Err(user_err("--format xlsx needs --out FILE"));
     }
+    // Before the run: a report that cannot be written must not leave a run recorded.
+    let sink = Sink::open(out.as_deref())?;
     let f = finance(config, clock).await?;
     let view = f.run(date.naive(), gateway, operator).await?;
     let bytes: Vec<u8> = match format {
@@ -94,14 +98,8 @@ pub(super) async fn reconcile(
         }
         _ => crate::reconcile::render::text(&view.report).into_bytes(),
     };
-    match out {
-        Some(path) => {
-            std::fs::write(&path, &bytes).map_err(|e| user_err(format!("--out {}: {e}", path.display())))?;
-            eprintln!("wrote {} ({} bytes)", path.display(), bytes.len());
-        }
-        None => {
-            std::io::stdout().write_all(&bytes).context("Failed to write the report")?;
-        }
+    if let Some(path) = sink.write(&bytes)? {
+        eprintln!("wrote {} ({} bytes)", path.display(), bytes.len());
     }
     Ok(())
 }
@@ -116,6 +114,7 @@ pub(super) async fn settlement_simulate(
 ) -> Result<(), CliError> {
     let gateway = parse_gateway(gateway)?;
     let date = crate::domain::BusinessDate::parse(date).map_err(|e| user_err(format!("--date: {e}")))?;
+    let sink = Sink::open(out)?;
     let url = format!("{}/sim/settlement", simulator.trim_end_matches('/'));
     let body = serde_json::json!({"gateway": gateway, "date": date, "profile": profile});
     let res = reqwest::Client::new()
@@ -129,12 +128,8 @@ pub(super) async fn settlement_simulate(
     if !status.is_success() {
         return Err(user_err(format!("the simulator answered {status}: {}", String::from_utf8_lossy(&bytes))));
     }
-    match out {
-        Some(path) => {
-            std::fs::write(path, &bytes).map_err(|e| user_err(format!("--out {}: {e}", path.display())))?;
-            eprintln!("wrote {} ({} bytes)", path.display(), bytes.len());
-        }
-        None => std::io::stdout().write_all(&bytes).context("Failed to write to standard output")?,
+    if let Some(path) = sink.write(&bytes)? {
+        eprintln!("wrote {} ({} bytes)", path.display(), bytes.len());
     }
     Ok(())
 }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
+use super::output::OutDir;
 use super::{CliError, open_store, user_err};
 use crate::config::Config;
 use crate::domain::Clock;
@@ -20,33 +21,32 @@ pub(super) async fn ledger_export(
     if to < from {
         return Err(user_err("--to is before --from"));
     }
+    // The folder and its files before anything else: a path that cannot be written is named first.
+    let files = OutDir::open("--out", out, &["entries.csv", "manifest.json"])?;
     // The export signs its tail with the ledger's key: FEERECON_LEDGER_KEY, which must be the key
     // the database recorded (never created here).
-    let key = crate::ledger::LedgerKey::load(&config.ledger_key)
-        .map_err(|e| user_err(format!("FEERECON_LEDGER_KEY: {e} (an export is signed with the ledger's key)")))?;
     let store = open_store(config).await?;
-    match store.recorded_ledger_key().await.context("Failed to read the ledger's key")? {
-        Some(recorded) if recorded == key.public_hex() => {}
-        Some(recorded) => {
-            return Err(user_err(format!(
-                "FEERECON_LEDGER_KEY: this key's public key {} is not the one the ledger is signed with ({recorded}); export with the ledger's key",
-                key.public_hex()
-            )));
-        }
-        None => {
-            return Err(user_err(
-                "FEERECON_LEDGER_KEY: this database has recorded no ledger key yet (start `serve` once with the key)",
-            ));
-        }
+    let Some(recorded) = store.recorded_ledger_key().await.context("Failed to read the ledger's key")? else {
+        return Err(user_err(
+            "FEERECON_LEDGER_KEY: this database has recorded no ledger key yet (start `serve` once with the key)",
+        ));
+    };
+    let key = crate::ledger::LedgerKey::for_ledger(&config.ledger_key, Some(&recorded))
+        .map_err(|e| user_err(format!("FEERECON_LEDGER_KEY: {e}")))?;
+    if recorded != key.public_hex() {
+        return Err(user_err(format!(
+            "FEERECON_LEDGER_KEY: this key's public key {} is not the one the ledger is signed with ({recorded}); export with the ledger's key",
+            key.public_hex()
+        )));
     }
     let ledger = crate::ledger::Ledger { store, key: Some(Arc::new(key)), clock };
     let e = ledger
         .export(from.naive(), to.naive())
         .await?
         .ok_or_else(|| user_err(format!("no ledger entry is dated {from} to {to}")))?;
-    crate::ledger::write_dir(out, &e).map_err(|err| user_err(format!("--out {}: {err}", out.display())))?;
+    files.write(&[&e.entries_csv, &e.manifest_json])?;
     let m = &e.manifest;
-    println!(
+    outln!(
         "exported seq {}..{} ({} entries, {} checkpoints) to {}; head {}",
         m.first_seq,
         m.last_seq,
@@ -54,7 +54,7 @@ pub(super) async fn ledger_export(
         m.checkpoints.len(),
         out.display(),
         m.head_hash
-    );
+    )?;
     Ok(())
 }
 
@@ -80,10 +80,15 @@ pub(super) fn ledger_verify(dir: &std::path::Path, public_key: Option<&std::path
     };
     match crate::ledger::verify::verify_file(&entries, &manifest, pinned.as_deref()).map_err(entries_error)? {
         Ok(v) => {
-            println!(
+            outln!(
                 "ok: {} entries, seq {}..{}, {} signed checkpoints, head {}, key {}",
-                v.entries, v.first_seq, v.last_seq, v.checkpoints, v.head_hash, v.public_key
-            );
+                v.entries,
+                v.first_seq,
+                v.last_seq,
+                v.checkpoints,
+                v.head_hash,
+                v.public_key
+            )?;
             Ok(())
         }
         Err(f) => Err(user_err(format!("verification failed: {f}"))),

@@ -9,13 +9,22 @@
 //! server, the simulator), `cases` (case imports,
 //! quotes, policy checks), `finance` (settlement imports, reconciliation), `ledger` (export,
 //! verify), `receipts` (the day's receipt summary), `remittance` (a period's treasury remittance
-//! statement), `admin` (users and tokens).
+//! statement), `admin` (users and tokens); `output` checks `--out` before any work.
+
+/// `println!` for commands: through `output::line`, to be followed by `?` (a closed standard
+/// output ends the command with exit 0).
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::cli::output::line(format_args!($($arg)*))
+    };
+}
 
 mod admin;
 mod cases;
 mod demo;
 mod finance;
 mod ledger;
+mod output;
 mod receipts;
 mod remittance;
 mod serve;
@@ -29,7 +38,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::Config;
 use crate::domain::{Clock, SystemClock};
-use crate::store::{Store, StoreError};
+use crate::store::{OpenMode, PoolLimits, Store, StoreError};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -210,16 +219,20 @@ pub enum LedgerCommand {
     /// Write entries.csv and manifest.json for the entries dated FROM..TO, bracketed by checkpoints; the tail is
     /// signed with FEERECON_LEDGER_KEY, which must be the key the ledger recorded.
     Export {
+        /// The first business date, YYYY-MM-DD (Asia/Ho_Chi_Minh).
         #[arg(long)]
         from: String,
+        /// The last business date, YYYY-MM-DD, inclusive.
         #[arg(long)]
         to: String,
+        /// The folder to write entries.csv and manifest.json into (created if missing).
         #[arg(long)]
         out: PathBuf,
     },
     /// Verify an export offline (no database): chain, balances, totals, signatures, both ends signed. Exit 1 names
     /// the first bad seq.
     Verify {
+        /// The export's folder (entries.csv and manifest.json).
         dir: PathBuf,
         /// Pin the public key (hex, or the JSON of GET /api/v1/ledger/public-key) the checkpoints must be signed with.
         #[arg(long)]
@@ -287,11 +300,13 @@ pub enum SettlementCommand {
     /// Import a gateway's settlement file (all or nothing; a file is imported once).
     #[command(after_long_help = SETTLEMENT_FORMAT)]
     Import {
+        /// The gateway whose file it is: vnpay, momo, zalopay or dvcqg.
         #[arg(long)]
         gateway: String,
         /// A profile name in FEERECON_SETTLEMENT_PROFILES, `canonical`, or a path to a profile.
         #[arg(long)]
         profile: String,
+        /// The settlement file, as the gateway's portal exports it.
         file: PathBuf,
     },
     /// Ask a running gateway simulator (`simulate-gateway`) for a gateway's settlement file of
@@ -300,6 +315,7 @@ pub enum SettlementCommand {
         /// The simulator's base URL.
         #[arg(long, default_value = "http://127.0.0.1:9090")]
         simulator: String,
+        /// vnpay, momo, zalopay or dvcqg.
         #[arg(long)]
         gateway: String,
         /// YYYY-MM-DD (Asia/Ho_Chi_Minh).
@@ -318,6 +334,7 @@ pub enum SettlementCommand {
 pub enum PolicyCommand {
     /// Validate a policy file (and its includes) against the catalogue.
     Check {
+        /// The policy file (TOML); its includes are read from beside it.
         file: PathBuf,
         /// Catalogue file; default FEERECON_CATALOGUE.
         #[arg(long)]
@@ -333,6 +350,7 @@ pub enum PolicyCommand {
 pub enum UserCommand {
     /// Add a user. The password is read from standard input; an empty one makes a machine client.
     Add {
+        /// The user's name (login name for people), e.g. lan.finance.
         #[arg(long)]
         name: String,
         /// portal, finance, auditor or admin.
@@ -348,6 +366,7 @@ pub enum UserCommand {
 pub enum TokenCommand {
     /// Create a token for a user; prints its id, then the token alone on the last line (shown once).
     Create {
+        /// The user the token acts as (`user list` names them).
         #[arg(long)]
         user: String,
         /// A label to recognise the token by.
@@ -367,11 +386,13 @@ pub enum TokenCommand {
     },
 }
 
-/// A command's failure: the user's (exit 1) or ours (exit 2).
+/// How a command ends early: the user's error (exit 1), ours (exit 2), or a closed standard
+/// output (exit 0, nothing said: whoever read the output has gone, as after `| head -1`).
 #[derive(Debug)]
 pub enum CliError {
     User(String),
     Internal(anyhow::Error),
+    Closed,
 }
 
 impl From<anyhow::Error> for CliError {
@@ -434,6 +455,7 @@ pub fn main() -> ExitCode {
             eprintln!("internal error: {e:#}");
             ExitCode::from(2)
         }
+        Err(CliError::Closed) => ExitCode::SUCCESS,
     }
 }
 
@@ -450,8 +472,27 @@ pub(super) fn load_config() -> Result<Config, CliError> {
     Config::from_env().map_err(|e| user_err(format!("configuration: {e}")))
 }
 
+/// The database, for every command but `serve` and `migrate`: it must exist already (a command
+/// that reads or adds to it never makes an empty one).
 pub(super) async fn open_store(config: &Config) -> Result<Store, CliError> {
-    let store = Store::connect(config.database_url.expose()).await.context("Failed to open the database")?;
+    connect(config, OpenMode::Existing).await
+}
+
+/// How long a command waits for an unreachable database before it gives up (exit 1).
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Connects and applies pending migrations.
+async fn connect(config: &Config, mode: OpenMode) -> Result<Store, CliError> {
+    let limits = PoolLimits { connect_timeout: CONNECT_TIMEOUT, ..PoolLimits::default() };
+    let store = Store::connect_with(config.database_url.expose(), limits, mode).await.map_err(|e| {
+        match e {
+            StoreError::Connect(_) => user_err(config.about_database(&e)),
+            StoreError::Missing(path) => user_err(format!(
+                "FEERECON_DATABASE_URL: the database {path} does not exist; create it with `feerecon migrate` (or start `feerecon serve`) first"
+            )),
+            other => CliError::Internal(anyhow::Error::new(other).context("Failed to open the database")),
+        }
+    })?;
     store.migrate().await.context("Failed to apply migrations")?;
     Ok(store)
 }
@@ -478,9 +519,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Demo(_) | Command::Settlement { action: SettlementCommand::Simulate { .. } } => Ok(()),
         Command::Serve => serve::serve(config).await,
         Command::Migrate => {
-            let store = Store::connect(config.database_url.expose()).await.context("Failed to open the database")?;
-            store.migrate().await.context("Failed to apply migrations")?;
-            println!("migrations applied");
+            connect(&config, OpenMode::Create).await?;
+            outln!("migrations applied")?;
             Ok(())
         }
         Command::Import { what: ImportCommand::Cases { file } } => {
@@ -536,5 +576,28 @@ mod tests {
         assert!(!line.contains("Usage"), "{line}");
         let e = Cli::try_parse_from(["feerecon", "frobnicate"]).unwrap_err();
         assert_eq!(one_line(&e.to_string()), "error: unrecognized subcommand 'frobnicate'");
+    }
+
+    /// Every subcommand and argument has a line of help (clap derive takes the `///` comment).
+    #[test]
+    fn every_command_and_argument_says_what_it_is() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for a in cmd.get_arguments() {
+                let id = a.get_id().as_str();
+                if id != "help" && id != "version" && a.get_help().is_none() && a.get_long_help().is_none() {
+                    missing.push(format!("{path} <{id}>"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                let here = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() && sub.get_long_about().is_none() {
+                    missing.push(here.clone());
+                }
+                walk(sub, &here, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&<Cli as clap::CommandFactory>::command(), "feerecon", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:?}");
     }
 }

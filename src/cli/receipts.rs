@@ -1,11 +1,11 @@
 //! `receipts summary`: the day's receipt summary for the tax office (Mẫu 01/TH-BLĐT) from the
 //! command line, as the API serves it.
 
-use std::io::Write as _;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
 
+use super::output::Sink;
 use super::{CliError, open_store, user_err};
 use crate::config::Config;
 use crate::receipts::{ReceiptError, summary};
@@ -24,6 +24,7 @@ pub(super) async fn summary(config: &Config, date: &str, format: &str, out: Opti
     if format == "xlsx" && out.is_none() {
         return Err(user_err("--format xlsx needs --out FILE"));
     }
+    let sink = Sink::open(out.as_deref())?;
     let store = open_store(config).await?;
     // Reading issues nothing: the organisation's name and tax code head the summary.
     let collector = crate::receipts::content::Collector {
@@ -36,18 +37,14 @@ pub(super) async fn summary(config: &Config, date: &str, format: &str, out: Opti
         "xlsx" => summary::xlsx(&s).map_err(|e| CliError::Internal(anyhow::anyhow!("xlsx: {e}")))?,
         _ => format!("{}\n", serde_json::to_string_pretty(&s).context("Failed to write the summary")?).into_bytes(),
     };
-    match out {
-        Some(path) => {
-            std::fs::write(&path, &bytes).map_err(|e| user_err(format!("--out {}: {e}", path.display())))?;
-            eprintln!(
-                "wrote {} ({} receipts, originals {} đồng; ledger {})",
-                path.display(),
-                s.totals.receipts,
-                s.totals.originals,
-                if s.ledger.matches { "matches" } else { "DIFFERS" }
-            );
-        }
-        None => std::io::stdout().write_all(&bytes).context("Failed to write the summary")?,
+    if let Some(path) = sink.write(&bytes)? {
+        eprintln!(
+            "wrote {} ({} receipts, originals {} đồng; ledger {})",
+            path.display(),
+            s.totals.receipts,
+            s.totals.originals,
+            if s.ledger.matches { "matches" } else { "DIFFERS" }
+        );
     }
     Ok(())
 }

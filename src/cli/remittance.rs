@@ -1,12 +1,12 @@
 //! `remittance statement`: a period's treasury remittance statement from the command line, as
 //! the API serves it (JSON, CSV or XLSX).
 
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
 
+use super::output::Sink;
 use super::{CliError, open_store, user_err};
 use crate::config::Config;
 use crate::domain::Clock;
@@ -33,6 +33,7 @@ pub(super) async fn statement(
     if format == "xlsx" && out.is_none() {
         return Err(user_err("--format xlsx needs --out FILE"));
     }
+    let sink = Sink::open(out.as_deref())?;
     let store = open_store(config).await?;
     let service = Remittances {
         store,
@@ -50,19 +51,15 @@ pub(super) async fn statement(
         "xlsx" => render::xlsx(&s).map_err(|e| CliError::Internal(anyhow::anyhow!("xlsx: {e}")))?,
         _ => format!("{}\n", serde_json::to_string_pretty(&s).context("Failed to write the statement")?).into_bytes(),
     };
-    match out {
-        Some(path) => {
-            std::fs::write(&path, &bytes).map_err(|e| user_err(format!("--out {}: {e}", path.display())))?;
-            eprintln!(
-                "wrote {} ({}: {} đồng due by {}, {} remitted)",
-                path.display(),
-                s.period,
-                s.total,
-                s.deadlines.deposit_by,
-                s.standing.remitted
-            );
-        }
-        None => std::io::stdout().write_all(&bytes).context("Failed to write the statement")?,
+    if let Some(path) = sink.write(&bytes)? {
+        eprintln!(
+            "wrote {} ({}: {} đồng due by {}, {} remitted)",
+            path.display(),
+            s.period,
+            s.total,
+            s.deadlines.deposit_by,
+            s.standing.remitted
+        );
     }
     Ok(())
 }

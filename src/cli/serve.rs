@@ -46,27 +46,27 @@ pub(super) async fn simulate(config: &Config, listen: &str, vnpay_ipn_url: Optio
             None => CliError::Internal(e),
         }
     })?;
-    println!("gateway simulator on {}", sim.url());
-    println!(
+    outln!("gateway simulator on {}", sim.url())?;
+    outln!(
         "  VNPAY pay URL:   {}/paymentv2/vpcpay.html   API: {}/merchant_webapi/api/transaction",
         sim.url(),
         sim.url()
-    );
-    println!("  MoMo endpoint:   {}   (/v2/gateway/api/create, /query)", sim.url());
-    println!("  ZaloPay endpoint: {}   (/v2/create, /v2/query)", sim.url());
-    println!(
+    )?;
+    outln!("  MoMo endpoint:   {}   (/v2/gateway/api/create, /query)", sim.url())?;
+    outln!("  ZaloPay endpoint: {}   (/v2/create, /v2/query)", sim.url())?;
+    outln!(
         "  DVCQG URLs:      {0}/dvcqg/init, {0}/dvcqg/query, {0}/dvcqg/bill; callbacks to FEERECON_PUBLIC_URL/gateway/dvcqg/callback",
         sim.url()
-    );
-    println!(
+    )?;
+    outln!(
         "  faults: POST {}/sim/pay {{\"txn_ref\", \"outcome\", \"faults\": {{\"duplicates\", \"delay_ms\", \"reorder\", \"forged\", \"lost\", \"wrong_amount_by\"}}}}",
         sim.url()
-    );
-    println!(
+    )?;
+    outln!(
         "  settlement files: POST {}/sim/settlement {{\"gateway\", \"date\", \"profile\", \"discrepancies\"}}, or `feerecon settlement simulate --simulator {}`",
         sim.url(),
         sim.url()
-    );
+    )?;
     crate::http::shutdown_signal().await;
     Ok(())
 }

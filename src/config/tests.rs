@@ -170,3 +170,22 @@ fn gateways_are_enabled_by_their_credentials_and_secrets_stay_hidden() {
         assert!(!shown.contains(secret), "{secret} leaked");
     }
 }
+
+#[test]
+fn a_database_url_is_shown_without_its_password() {
+    for (url, shown) in [
+        (
+            "postgres://app:s3cr%40t@db.example:5432/fees?sslmode=require",
+            "postgres://app:***@db.example:5432/fees?sslmode=require",
+        ),
+        ("postgresql://app@db/fees", "postgresql://app@db/fees"),
+        (
+            "postgres://db/fees?user=app&password=s3cret&sslmode=require",
+            "postgres://db/fees?user=app&password=***&sslmode=require",
+        ),
+        ("postgres://app:p@ss@db", "postgres://app:***@db"),
+        ("sqlite://feerecon.db?mode=rwc", "sqlite://feerecon.db?mode=rwc"),
+    ] {
+        assert_eq!(super::redact_url(url), shown);
+    }
+}

@@ -104,9 +104,12 @@ impl Finished {
     }
 }
 
-/// Progress lines, as the day goes.
+/// Progress lines, as the day goes. A closed standard output (`feerecon demo | head -1` once
+/// `head` has gone) is no failure of the day: it goes on unseen, where `println!` would panic.
 pub fn say(line: impl AsRef<str>) {
-    println!("{}", line.as_ref());
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{}", line.as_ref()).and_then(|()| out.flush());
 }
 
 /// The people of the day: the portal (a machine client) and two finance officers.

@@ -167,10 +167,16 @@ impl Application {
                 crate::store::PoolLimits {
                     max_connections: config.db_max_connections,
                     acquire_timeout: config.db_acquire_timeout,
+                    connect_timeout: config.db_acquire_timeout,
                 },
+                crate::store::OpenMode::Create,
             )
             .await
-            .context("Failed to open the database")?,
+            .map_err(|e| match e {
+                // Unreachable or refused: the operator's to fix (exit 1), the password hidden.
+                crate::store::StoreError::Connect(_) => anyhow::Error::new(StartupRefused(config.about_database(&e))),
+                other => anyhow::Error::new(other).context("Failed to open the database"),
+            })?,
         };
         store.migrate().await.context("Failed to apply migrations")?;
         let clock = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
@@ -186,8 +192,10 @@ impl Application {
         }
         let openapi = openapi::document(&all_routes()).to_json().context("Failed to render the OpenAPI document")?;
         let metrics = Arc::new(Metrics::default());
+        // A key file is made only for a ledger that has no key yet (`check_key` records it).
+        let recorded = store.recorded_ledger_key().await.context("Failed to read the ledger's key")?;
         let key = Arc::new(
-            crate::ledger::LedgerKey::load_or_create(&config.ledger_key)
+            crate::ledger::LedgerKey::for_ledger(&config.ledger_key, recorded.as_deref())
                 .map_err(|e| StartupRefused(format!("FEERECON_LEDGER_KEY: {e}")))?,
         );
         let issuer = Arc::new(crate::receipts::Issuer::new(config.receipts.clone(), fees.clone(), Some(key.clone())));

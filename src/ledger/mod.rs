@@ -4,8 +4,9 @@
 //! Postings are made where money moves (payments, settlement, resolutions) and appended to the
 //! hash chain by the store, in the transaction that moves the money. This module signs what the
 //! chain says at a close and at the end of each business date with an Ed25519 key kept in
-//! `FEERECON_LEDGER_KEY` (created on first start, mode 0600; every instance on one database must
-//! use the same key), and turns a date range into files an auditor can check with nothing but
+//! `FEERECON_LEDGER_KEY` (created on the first start of a ledger that has no key yet, mode 0600;
+//! never for a ledger that recorded one; every instance on one database must use the same key),
+//! and turns a date range into files an auditor can check with nothing but
 //! `feerecon ledger verify`.
 
 pub mod chain;
@@ -40,21 +41,50 @@ impl std::fmt::Debug for LedgerKey {
 pub enum KeyError {
     #[error("{path}: {reason}")]
     File { path: String, reason: String },
+    /// The key file is not there, and the ledger is signed with a key (its public key): a new key
+    /// could not sign for it.
+    #[error(
+        "{path} does not exist, and this ledger is signed with another key (public key {recorded}): restore that key's file there or point FEERECON_LEDGER_KEY at it; no new key is made for a ledger that has one"
+    )]
+    Missing { path: String, recorded: String },
 }
 
 impl LedgerKey {
-    /// Loads the key file, or creates it (mode 0600) when it does not exist. The file holds the
-    /// 32-byte secret seed in hex.
-    pub fn load_or_create(path: &Path) -> Result<Self, KeyError> {
+    /// The key file, `None` when it does not exist.
+    fn read(path: &Path) -> Result<Option<Self>, KeyError> {
         let err = |reason: String| KeyError::File { path: path.display().to_string(), reason };
         match std::fs::read_to_string(path) {
             Ok(text) => {
                 let mut seed = [0u8; 32];
                 hex::decode_to_slice(text.trim(), &mut seed)
                     .map_err(|_| err("is not a ledger key (64 hex digits)".into()))?;
-                Ok(Self { key: SigningKey::from_bytes(&seed) })
+                Ok(Some(Self { key: SigningKey::from_bytes(&seed) }))
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(err(format!("cannot read: {e}"))),
+        }
+    }
+
+    /// The key of a ledger whose recorded public key is `recorded` (`None`: no key yet): the file
+    /// is loaded; a missing file is created only for a ledger without a key, and is
+    /// `KeyError::Missing` (nothing created) for one that has a key.
+    pub fn for_ledger(path: &Path, recorded: Option<&str>) -> Result<Self, KeyError> {
+        match (Self::read(path)?, recorded) {
+            (Some(key), _) => Ok(key),
+            (None, Some(recorded)) => {
+                Err(KeyError::Missing { path: path.display().to_string(), recorded: recorded.to_owned() })
+            }
+            (None, None) => Self::load_or_create(path),
+        }
+    }
+
+    /// Loads the key file, or creates it (mode 0600) when it does not exist. The file holds the
+    /// 32-byte secret seed in hex.
+    pub fn load_or_create(path: &Path) -> Result<Self, KeyError> {
+        let err = |reason: String| KeyError::File { path: path.display().to_string(), reason };
+        match Self::read(path)? {
+            Some(key) => Ok(key),
+            None => {
                 let mut seed = [0u8; 32];
                 rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
                 let mut opts = std::fs::OpenOptions::new();
@@ -70,18 +100,7 @@ impl LedgerKey {
                 tracing::info!(path = %path.display(), "created the ledger signing key");
                 Ok(Self { key: SigningKey::from_bytes(&seed) })
             }
-            Err(e) => Err(err(format!("cannot read: {e}"))),
         }
-    }
-
-    /// Loads an existing key file; never creates one (`ledger export` signs with the ledger's
-    /// key or not at all).
-    pub fn load(path: &Path) -> Result<Self, KeyError> {
-        let err = |reason: String| KeyError::File { path: path.display().to_string(), reason };
-        let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
-        let mut seed = [0u8; 32];
-        hex::decode_to_slice(text.trim(), &mut seed).map_err(|_| err("is not a ledger key (64 hex digits)".into()))?;
-        Ok(Self { key: SigningKey::from_bytes(&seed) })
     }
 
     pub fn public_hex(&self) -> String {

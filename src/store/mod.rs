@@ -1,7 +1,8 @@
 //! Persistence, and nothing else: rows, SQL and transactions. It imports only `domain`.
 //!
 //! `Store::connect(url)` opens SQLite (`sqlite:`, the embedded default) or PostgreSQL
-//! (`postgres://`, production); nothing above this module knows which. Each area has its file
+//! (`postgres://`, production); nothing above this module knows which. `connect_with` takes an
+//! `OpenMode`: only `serve`, `migrate` and the demo may create a SQLite file that is not there. Each area has its file
 //! (`cases`, `auth`, `audit`, `payments`, `lists`, `outbox`, `settlement`, `recon`, `ledger`,
 //! `receipts`, `gateway_receipts`, `remittances`) with its typed rows and its SQL: reads are
 //! methods of `Store`, writes are small
@@ -77,6 +78,23 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database could not be opened or reached (refused, no answer in time, bad credentials,
+    /// a bad URL): the operator's to fix.
+    #[error("cannot connect: {0}")]
+    Connect(sqlx::Error),
+    /// `OpenMode::Existing`, and the SQLite file (named) does not exist.
+    #[error("the database {0} does not exist")]
+    Missing(String),
+}
+
+/// Whether `Store::connect_with` may create a SQLite database whose file does not exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Create a missing file when the URL asks (`mode=rwc`): `serve`, `migrate`, the demo.
+    Create,
+    /// The database must exist (`StoreError::Missing` otherwise; no file is created): every
+    /// other command, which reads or adds to a database that `migrate` or `serve` made.
+    Existing,
 }
 
 impl StoreError {
@@ -128,11 +146,14 @@ pub struct PoolLimits {
     /// PostgreSQL, 8 SQLite readers.
     pub max_connections: Option<u32>,
     pub acquire_timeout: std::time::Duration,
+    /// How long opening the database may wait for its server (PostgreSQL) before `Connect`.
+    pub connect_timeout: std::time::Duration,
 }
 
 impl Default for PoolLimits {
     fn default() -> Self {
-        Self { max_connections: None, acquire_timeout: std::time::Duration::from_secs(30) }
+        let thirty = std::time::Duration::from_secs(30);
+        Self { max_connections: None, acquire_timeout: thirty, connect_timeout: thirty }
     }
 }
 
@@ -191,20 +212,25 @@ macro_rules! on_tx {
 pub(crate) use on_tx;
 
 impl Store {
-    /// Opens the database the URL names (without migrating), with the default pool limits.
+    /// Opens the database the URL names (without migrating), with the default pool limits; a
+    /// SQLite file is created if the URL asks (`OpenMode::Create`).
     pub async fn connect(url: &str) -> Result<Self> {
-        Self::connect_with(url, PoolLimits::default()).await
+        Self::connect_with(url, PoolLimits::default(), OpenMode::Create).await
     }
 
-    /// `connect`, with the pool's size and how long a request waits for a connection.
-    pub async fn connect_with(url: &str, limits: PoolLimits) -> Result<Self> {
+    /// `connect`, with the pool's size and how long a request waits for a connection, and whether
+    /// a missing SQLite file may be created.
+    pub async fn connect_with(url: &str, limits: PoolLimits, mode: OpenMode) -> Result<Self> {
         let (pool, writer) = if url.starts_with("sqlite:") {
-            let (readers, writer) = sqlite::connect(url, limits).await?;
+            let (readers, writer) = sqlite::connect(url, limits, mode).await.map_err(|e| match e {
+                StoreError::Database(e) => StoreError::Connect(e),
+                other => other,
+            })?;
             (Pool::Sqlite(readers), Some(writer))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            (Pool::Postgres(postgres::connect(url, limits).await?), None)
+            (Pool::Postgres(postgres::connect(url, limits).await.map_err(StoreError::Connect)?), None)
         } else {
-            return Err(StoreError::Database(sqlx::Error::Configuration(
+            return Err(StoreError::Connect(sqlx::Error::Configuration(
                 "the database URL must start with sqlite:, postgres:// or postgresql://".into(),
             )));
         };

@@ -8,12 +8,21 @@
 
 use std::str::FromStr;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::Connection as _;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 
 pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 pub(super) async fn connect(url: &str, limits: super::PoolLimits) -> Result<PgPool, sqlx::Error> {
     let options = PgConnectOptions::from_str(url)?.application_name("feerecon").options([("synchronous_commit", "on")]);
+    // One connection first, within the connect timeout, for its own error: the pool would retry a
+    // refused connection until its acquire timeout and then say only that it timed out.
+    let wait = limits.connect_timeout;
+    let first = tokio::time::timeout(wait, PgConnection::connect_with(&options)).await.map_err(|_| {
+        let why = format!("the server did not answer within {} s", wait.as_secs_f32());
+        sqlx::Error::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, why))
+    })??;
+    first.close().await?;
     PgPoolOptions::new()
         .max_connections(limits.max_connections.unwrap_or(16))
         .acquire_timeout(limits.acquire_timeout)

@@ -25,10 +25,28 @@ const WRITER_CACHE_KIB: i64 = 64 * 1024;
 /// rows, its triggers included).
 const WRITER_STATEMENTS: usize = 2048;
 
-/// Opens the readers' pool and the writer's: (readers, writer).
-pub(super) async fn connect(url: &str, limits: super::PoolLimits) -> Result<(SqlitePool, SqlitePool), sqlx::Error> {
-    let options = SqliteConnectOptions::from_str(url)?
-        .create_if_missing(true)
+/// Opens the readers' pool and the writer's: (readers, writer). With `OpenMode::Existing` a file
+/// that is not there is `StoreError::Missing`, and none is created.
+pub(super) async fn connect(
+    url: &str,
+    limits: super::PoolLimits,
+    mode: super::OpenMode,
+) -> super::Result<(SqlitePool, SqlitePool)> {
+    let options = SqliteConnectOptions::from_str(url)?;
+    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+    let create = match mode {
+        super::OpenMode::Create => true,
+        super::OpenMode::Existing if in_memory => true,
+        super::OpenMode::Existing => {
+            let file = options.get_filename();
+            if !file.exists() {
+                return Err(super::StoreError::Missing(file.display().to_string()));
+            }
+            false
+        }
+    };
+    let options = options
+        .create_if_missing(create)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Full)
         .foreign_keys(true)

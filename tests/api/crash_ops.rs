@@ -386,6 +386,8 @@ crate::both_backends! {
         let args = ["settlement", "import", "--gateway", "vnpay", "--profile", "canonical", "--operator", "thu", path];
         let db = if app.database_url.starts_with("sqlite") { Db::Sqlite } else { Db::Postgres };
         let (probe, _probe_dir) = crate::helpers::fresh_db(db).await.unwrap();
+        let made = crate::cli::feerecon(&probe, &["migrate"], "", &[]).await;
+        assert_eq!(made.code, 0, "{}", made.stderr);
         let started = std::time::Instant::now();
         let whole = crate::cli::feerecon(&probe, &args, "", &[]).await;
         assert_eq!(whole.code, 0, "{}", whole.stderr);

@@ -331,6 +331,8 @@ fn no_case_fixture_reuses_a_readme_example_code() {
 async fn the_case_fixtures_import() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("x.db").display());
+    let r = feerecon(&url, &["migrate"], "", &[]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
     for f in ["cases-2024-07.json", "cases-2025-07.csv"] {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/cases/").to_owned() + f;
         let r = feerecon(&url, &["import", "cases", &path], "", &[]).await;

@@ -13,6 +13,7 @@ mod bad_imports;
 mod browser;
 mod cases;
 mod cli;
+mod cli_refusals;
 mod concurrency;
 mod confirmations;
 mod crash;
