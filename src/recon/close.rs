@@ -72,7 +72,9 @@ impl Finance {
         // Money. A counterpart counted on another date loses the money its resolution moved
         // (reversed first); a line that sits in suspense moves to the payment it now settles;
         // each first-occurrence line counted today posts its settlement.
-        let items: HashMap<&str, &Item<'_>> = c.outcome.items.iter().map(|i| (i.key.as_str(), i)).collect();
+        // Every item, the compact matched ones built back: each first line posts its settlement.
+        let all: Vec<Item<'_>> = c.outcome.all_items(loaded.source(gateway, date)).collect();
+        let items: HashMap<&str, &Item<'_>> = all.iter().map(|i| (i.key.as_str(), i)).collect();
         let mut planned = Vec::new();
         let mut moves = Vec::new();
         for (item_key, counterpart_key) in &c.outcome.counterparts {
@@ -87,13 +89,8 @@ impl Finance {
         if !apply_planned(&mut tx, planned, &[], now).await? {
             return Err(FinanceError::Conflict("an exception changed meanwhile; close again".into()));
         }
-        let settlement: Vec<Posting> = c
-            .outcome
-            .items
-            .iter()
-            .filter(|i| i.is_first_line())
-            .map(|i| settlement_posting(gateway, date, i))
-            .collect();
+        let settlement: Vec<Posting> =
+            all.iter().filter(|i| i.is_first_line()).map(|i| settlement_posting(gateway, date, i)).collect();
         crate::ledger::chain::append_postings(&mut tx, &moves, now).await?;
         crate::ledger::chain::append_postings(&mut tx, &settlement, now).await?;
 

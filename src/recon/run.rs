@@ -17,7 +17,7 @@ use crate::reconcile::render::CsvWriter;
 use crate::reconcile::report::{
     FileRef, Inputs, Report, ReportHead, ReportItem, Summary, digests, exceptions, report_hash,
 };
-use crate::reconcile::{Closed, LineIn, Outcome, PaymentIn, reconcile};
+use crate::reconcile::{Closed, LineIn, Outcome, PaymentIn, Source, reconcile_compact};
 use crate::store::recon_data::{PAGE_ROWS, ReconFrame, ReconLine, ReconPaymentRow, ReconSink};
 use crate::store::{AuditEvent, ExceptionChange, ExceptionRow, ItemRow, RunRecord, SettlementFile};
 
@@ -112,15 +112,22 @@ pub(super) struct Loaded<'a> {
     pub closed: Closed,
 }
 
-impl Loaded<'_> {
+impl<'a> Loaded<'a> {
     /// The `import_seq` of the file at `file` in import order.
     pub fn import_seq(&self, file: usize) -> i64 {
         self.files.get(file).map_or(0, |f| f.import_seq)
     }
+
+    /// What a computation of (`date`, `gateway`) from these inputs matched from: what builds its
+    /// compact items back.
+    pub fn source(&self, gateway: Gateway, date: NaiveDate) -> Source<'_, 'a> {
+        Source { gateway: gateway.as_str(), date, payments: &self.payments, lines: &self.lines, file_shas: &self.shas }
+    }
 }
 
 /// Everything a computation of a (date, gateway) produced. Its items borrow the text the
-/// `Loaded` borrows, not the `Loaded` itself: the inputs can go once it is computed.
+/// `Loaded` borrows; its matched items are compact, built back from the `Loaded` it was computed
+/// from (`Loaded::source`), which must outlive it where they are read.
 pub(super) struct Computed<'a> {
     pub outcome: Outcome<'a>,
     inputs: Inputs,
@@ -277,7 +284,7 @@ impl Finance {
 
     #[tracing::instrument(name = "recon.compute", skip(self, l))]
     pub(super) fn compute<'a>(&self, l: &Loaded<'a>, date: NaiveDate, gateway: Gateway) -> Computed<'a> {
-        let outcome = reconcile(gateway.as_str(), date, &l.payments, &l.lines, &l.shas, &l.closed);
+        let outcome = reconcile_compact(gateway.as_str(), date, &l.payments, &l.lines, &l.shas, &l.closed);
         let (payments_digest, cases_digest) = digests(&outcome, &l.payments);
         let inputs = Inputs {
             settlement_files: outcome
@@ -351,11 +358,12 @@ impl Finance {
 
     /// Stores a run, its items and its exception changes; `false` when an exception changed or
     /// was created since `states` was read (nothing is stored: the caller runs again).
-    #[tracing::instrument(name = "recon.save", skip_all, fields(items = c.outcome.items.len()))]
+    #[tracing::instrument(name = "recon.save", skip_all, fields(items = c.outcome.len()))]
     async fn save(
         &self,
         run: &RunRecord,
         c: &Computed<'_>,
+        loaded: &Loaded<'_>,
         planned: Vec<Planned>,
         states: &HashMap<String, ExceptionRow>,
         at: chrono::DateTime<chrono::Utc>,
@@ -368,10 +376,11 @@ impl Finance {
         if tx.exception_count(run.gateway).await? != states.len() as i64 {
             return Ok(false);
         }
-        tx.insert_run(run, &c.outcome.items, &|key| states.contains_key(key)).await?;
+        let items = c.outcome.all_items(loaded.source(run.gateway, run.business_date));
+        tx.insert_run(run, items, &|key| states.contains_key(key)).await?;
         // Who ran it goes to the audit log with the run (SPEC §8), from the API, the dashboard or the CLI.
         let details = json!({"date": run.business_date.format("%Y-%m-%d").to_string(), "gateway": run.gateway,
-                             "report_hash": run.report_hash, "items": c.outcome.items.len()});
+                             "report_hash": run.report_hash, "items": c.outcome.len()});
         let audit = AuditEvent::new(&run.created_by, "reconciliation.run", run.run_id.clone(), details);
         let saved = apply_planned(&mut tx, planned, &[audit], at).await?;
         if saved {
@@ -417,10 +426,9 @@ impl Finance {
             let (payments, lines) = (loaded.payments.len(), loaded.lines.len());
             phase(RunPhase::Matching { rows: payments + lines });
             let c = self.compute(&loaded, date, gateway);
-            // The items borrow `text`, not the inputs: a million-row day's inputs (about 200 MiB)
-            // are not held through the save.
-            drop(loaded);
-            phase(RunPhase::Saving { items: c.outcome.items.len() });
+            // The inputs stay through the save: its matched items (about a million on a
+            // million-row day) are built back from them a block at a time.
+            phase(RunPhase::Saving { items: c.outcome.len() });
             let now = self.clock.now();
             let run_id = new_id("run");
             let run = RunRecord {
@@ -432,9 +440,9 @@ impl Finance {
                 report_hash: c.hash.clone(),
                 report: Self::stored_head(date, gateway, &run_id, &c),
             };
-            let planned = self.carry_over(date, gateway, &c.outcome, &states).await?;
-            tracing::info!(payments, lines, items = c.outcome.items.len(), "reconciled");
-            if self.save(&run, &c, planned, &states, now).await? {
+            let planned = self.carry_over(date, gateway, &c.outcome, &loaded.source(gateway, date), &states).await?;
+            tracing::info!(payments, lines, items = c.outcome.len(), "reconciled");
+            if self.save(&run, &c, &loaded, planned, &states, now).await? {
                 return Ok(RunView { report: self.report_of(&run).await?, run, new: true });
             }
         }
@@ -447,11 +455,12 @@ impl Finance {
     /// or is matched through an event other than its own resolution, is superseded. Reopening or
     /// superseding reverses the money its approved resolution moved (once: its `posting_id`
     /// becomes null).
-    async fn carry_over(
+    async fn carry_over<'a>(
         &self,
         date: NaiveDate,
         gateway: Gateway,
-        o: &Outcome<'_>,
+        o: &Outcome<'a>,
+        src: &Source<'_, 'a>,
         states: &HashMap<String, ExceptionRow>,
     ) -> Result<Vec<Planned>> {
         let mut planned = Vec::new();
@@ -492,7 +501,7 @@ impl Finance {
         }
         for e in states.values().filter(|e| e.business_date == date && e.state != ExceptionState::Superseded) {
             // (Looked up in the sorted items: a map of a million keys was the save's peak.)
-            let why = match o.item(&e.exception_id).map(|i| i.category) {
+            let why = match o.category_of(&e.exception_id, src) {
                 Some(Category::Matched) if confirmed_by_itself(e) => continue,
                 Some(Category::Matched) => "its item is matched through another event",
                 Some(_) => continue,

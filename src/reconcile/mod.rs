@@ -16,6 +16,12 @@
 //! refund was counted on a date before its payment's does not settle that payment any more.
 //! Everything is joined through hash maps, once; the output is sorted by key, so it does not
 //! depend on the order of the inputs.
+//!
+//! **Compact matched items.** A million-row day has about a million `matched` items. A run keeps
+//! each as a `MatchedItem` (the positions of its line and payment in the inputs, its counterpart
+//! date: 16 bytes) instead of an `Item` (176 bytes and a key on the heap), and builds the `Item`
+//! back from the inputs (`Source::expand`) when the save, the close or a test needs it
+//! (`reconcile_compact`, `Outcome::all_items`). `reconcile` expands every item.
 
 pub mod render;
 pub mod report;
@@ -92,11 +98,97 @@ pub struct Totals {
     pub by_kind: ByKind,
 }
 
+/// A `matched` item kept compact (`reconcile_compact`): what its `Item` holds that the inputs
+/// cannot give back. Every other field follows from its line and its payment (`Source::expand`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MatchedItem {
+    /// Positions in the inputs the outcome was matched from: the line, and the payment it settles.
+    line: u32,
+    payment: u32,
+    counterpart_date: Option<NaiveDate>,
+    /// The payment's item (its settling line is counted on another date), not the line's.
+    of_payment: bool,
+}
+
+/// The inputs an outcome was matched from, to build its compact items back into `Item`s. It must
+/// be the very gateway, date and slices given to `reconcile_compact`: a `MatchedItem` holds
+/// positions into them.
+#[derive(Debug, Clone, Copy)]
+pub struct Source<'o, 'a> {
+    pub gateway: &'o str,
+    pub date: NaiveDate,
+    pub payments: &'o [PaymentIn<'a>],
+    pub lines: &'o [LineIn<'a>],
+    pub file_shas: &'o [String],
+}
+
+impl<'a> Source<'_, 'a> {
+    fn sha(&self, l: &LineIn<'_>) -> &str {
+        self.file_shas.get(l.file).map(String::as_str).unwrap_or("")
+    }
+
+    /// Appends the item's key to `out`.
+    fn push_key(&self, m: &MatchedItem, out: &mut String) {
+        if m.of_payment {
+            push_payment_key(out, self.gateway, self.payments[m.payment as usize].payment_id);
+        } else {
+            let l = &self.lines[m.line as usize];
+            push_line_key(out, self.gateway, l, self.sha(l));
+        }
+    }
+
+    /// The item as `reconcile` builds it (same fields as the matcher's two loops give a matched
+    /// line and a matched payment).
+    pub fn expand(&self, m: &MatchedItem) -> Item<'a> {
+        let (l, p) = (&self.lines[m.line as usize], &self.payments[m.payment as usize]);
+        let mut key = String::new();
+        self.push_key(m, &mut key);
+        if m.of_payment {
+            return Item {
+                key,
+                category: Category::Matched,
+                business_date: p.business_date.unwrap_or(self.date),
+                case_code: Some(p.case_code),
+                payment_id: Some(p.payment_id),
+                txn_ref: Some(p.txn_ref),
+                gateway_txn_no: p.gateway_txn_no,
+                line_status: None,
+                recorded_amount: Some(p.amount),
+                settled_amount: Some(l.amount),
+                expected_amount: p.expected,
+                counterpart_date: m.counterpart_date,
+                fee: None,
+                settles_payment: false,
+            };
+        }
+        Item {
+            key,
+            category: Category::Matched,
+            business_date: l.business_date,
+            case_code: Some(p.case_code),
+            payment_id: Some(p.payment_id),
+            txn_ref: Some(l.txn_ref),
+            gateway_txn_no: Some(l.gateway_txn_no),
+            line_status: Some(l.status),
+            recorded_amount: Some(p.amount),
+            settled_amount: Some(l.amount),
+            expected_amount: p.expected,
+            counterpart_date: m.counterpart_date,
+            fee: Some(l.fee),
+            // Only a line that settles its payment is matched (`settled_category`).
+            settles_payment: true,
+        }
+    }
+}
+
 /// What a run found.
 #[derive(Debug, Clone, Default)]
 pub struct Outcome<'a> {
-    /// Sorted by key.
+    /// Sorted by key. From `reconcile`: every item; from `reconcile_compact`: every item but the
+    /// matched ones, which are in `matched`.
     pub items: Vec<Item<'a>>,
+    /// From `reconcile_compact`: the matched items, compact, sorted by key; empty from `reconcile`.
+    pub matched: Vec<MatchedItem>,
     /// (count, amount) per category, in `Category::ALL` order.
     pub summary: Vec<(Category, i64, i64)>,
     pub totals: Totals,
@@ -114,9 +206,45 @@ pub struct Outcome<'a> {
 }
 
 impl<'a> Outcome<'a> {
-    /// The item with this key (the items are sorted by key, byte order).
+    /// The item of `items` with this key (the items are sorted by key, byte order).
     pub fn item(&self, key: &str) -> Option<&Item<'a>> {
         self.items.binary_search_by(|i| i.key.as_str().cmp(key)).ok().and_then(|k| self.items.get(k))
+    }
+
+    /// How many items the run has, compact or not.
+    pub fn len(&self) -> usize {
+        self.items.len() + self.matched.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The category of the item with this key, compact or not; `src` is what it was matched from.
+    pub fn category_of(&self, key: &str, src: &Source<'_, 'a>) -> Option<Category> {
+        if let Some(i) = self.item(key) {
+            return Some(i.category);
+        }
+        let mut k = String::new();
+        let found = self.matched.binary_search_by(|m| {
+            k.clear();
+            src.push_key(m, &mut k);
+            k.as_str().cmp(key)
+        });
+        found.ok().map(|_| Category::Matched)
+    }
+
+    /// Every item, in key order (byte order), the compact ones built back from `src` (what the
+    /// outcome was matched from) one at a time.
+    pub fn all_items<'s>(&'s self, src: Source<'s, 'a>) -> impl Iterator<Item = Item<'a>> + Send + 's {
+        let mut a = self.items.iter().peekable();
+        let mut b = self.matched.iter().map(move |m| src.expand(m)).peekable();
+        std::iter::from_fn(move || match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) if x.key.as_bytes() <= y.key.as_bytes() => a.next().cloned(),
+            (Some(_), Some(_)) => b.next(),
+            (Some(_), None) => a.next().cloned(),
+            (None, _) => b.next(),
+        })
     }
 }
 
@@ -165,9 +293,13 @@ fn in_file_order(lines: &[LineIn<'_>]) -> bool {
 /// a payment's id.
 /// (Built by appending: a million keys a run, `format!` was a tenth of the matcher.)
 pub fn line_key(gateway: &str, l: &LineIn<'_>, file_sha: &str) -> String {
-    let status = l.status.as_str();
-    let mut k = String::with_capacity(gateway.len() + l.gateway_txn_no.len() + status.len() + 2);
-    for part in [gateway, ":", l.gateway_txn_no, ":", status] {
+    let mut k = String::with_capacity(gateway.len() + l.gateway_txn_no.len() + l.status.as_str().len() + 2);
+    push_line_key(&mut k, gateway, l, file_sha);
+    k
+}
+
+fn push_line_key(k: &mut String, gateway: &str, l: &LineIn<'_>, file_sha: &str) {
+    for part in [gateway, ":", l.gateway_txn_no, ":", l.status.as_str()] {
         k.push_str(part);
     }
     if !l.first {
@@ -176,15 +308,18 @@ pub fn line_key(gateway: &str, l: &LineIn<'_>, file_sha: &str) -> String {
             k.push_str(part);
         }
     }
-    k
 }
 
 pub fn payment_key(gateway: &str, payment_id: &str) -> String {
     let mut k = String::with_capacity(gateway.len() + payment_id.len() + 9);
+    push_payment_key(&mut k, gateway, payment_id);
+    k
+}
+
+fn push_payment_key(k: &mut String, gateway: &str, payment_id: &str) {
     for part in [gateway, ":payment:", payment_id] {
         k.push_str(part);
     }
-    k
 }
 
 /// The category of a success line or a payment that it settles (rules 5 to 8 of SPEC §7.2).
@@ -205,8 +340,27 @@ fn settled_category(p: &PaymentIn<'_>, line_amount: i64, settles: bool) -> Categ
 }
 
 /// Reconciles `date` for one gateway. `file_shas[i]` is the SHA-256 of the file imported i-th.
-/// The items borrow the inputs' text, not the inputs: these can be dropped once matched.
+/// The items borrow the inputs' text, not the inputs: these can be dropped once matched. Every
+/// item is an `Item` (`items`); see `reconcile_compact` for the run's form.
 pub fn reconcile<'a>(
+    gateway: &str,
+    date: NaiveDate,
+    payments: &[PaymentIn<'a>],
+    lines: &[LineIn<'a>],
+    file_shas: &[String],
+    closed: &Closed,
+) -> Outcome<'a> {
+    let mut o = reconcile_compact(gateway, date, payments, lines, file_shas, closed);
+    let src = Source { gateway, date, payments, lines, file_shas };
+    let items = o.all_items(src).collect();
+    o.items = items;
+    o.matched = Vec::new();
+    o
+}
+
+/// `reconcile`, its matched items kept compact in `matched` (the others in `items`): the
+/// outcome then needs its inputs (`Source`) to give them back.
+pub fn reconcile_compact<'a>(
     gateway: &str,
     date: NaiveDate,
     payments: &[PaymentIn<'a>],
@@ -279,7 +433,10 @@ pub fn reconcile<'a>(
     // Sized up front: a million items grown by doubling were copied twice over.
     let day_lines = line_day.iter().filter(|d| **d == date).count();
     let day_payments = payment_day.iter().filter(|d| **d == Some(date)).count();
-    let mut items = Vec::with_capacity(day_lines + day_payments);
+    let mut items = Vec::new();
+    let mut matched = Vec::with_capacity(day_lines + day_payments);
+    // (count, amount) per category; an item counts its `Item::amount`.
+    let mut sums = [(0i64, 0i64); 9];
     let mut totals = Totals::default();
     let mut files = vec![false; file_shas.len()];
     let mut used_payments = vec![false; payments.len()];
@@ -320,10 +477,17 @@ pub fn reconcile<'a>(
         }
         let counterpart_date = payment.and_then(|(pi, _)| payment_day[pi]).filter(|d| *d != date);
         let sha = file_shas.get(l.file).map(String::as_str).unwrap_or("");
-        let key = line_key(gateway, l, sha);
         if let (Some(_), Some((_, p))) = (counterpart_date, payment) {
-            counterparts.push((key.clone(), payment_key(gateway, p.payment_id)));
+            counterparts.push((line_key(gateway, l, sha), payment_key(gateway, p.payment_id)));
         }
+        let s = &mut sums[category as usize];
+        *s = (s.0 + 1, s.1 + l.amount);
+        if let (Category::Matched, Some((pi, _))) = (category, payment) {
+            // `reconcile` asserts that positions fit in u32.
+            matched.push(MatchedItem { line: i as u32, payment: pi as u32, counterpart_date, of_payment: false });
+            continue;
+        }
+        let key = line_key(gateway, l, sha);
         items.push(Item {
             key,
             category,
@@ -369,11 +533,18 @@ pub fn reconcile<'a>(
         if let Some(f) = line.and_then(|(_, l)| files.get_mut(l.file)) {
             *f = true;
         }
-        let key = payment_key(gateway, p.payment_id);
         if let Some((_, l)) = line {
             let sha = file_shas.get(l.file).map(String::as_str).unwrap_or("");
-            counterparts.push((key.clone(), line_key(gateway, l, sha)));
+            counterparts.push((payment_key(gateway, p.payment_id), line_key(gateway, l, sha)));
         }
+        let s = &mut sums[category as usize];
+        *s = (s.0 + 1, s.1 + p.amount);
+        if let (Category::Matched, Some((li, _))) = (category, line) {
+            let counterpart_date = Some(line_day[li]);
+            matched.push(MatchedItem { line: li as u32, payment: pi as u32, counterpart_date, of_payment: true });
+            continue;
+        }
+        let key = payment_key(gateway, p.payment_id);
         items.push(Item {
             key,
             category,
@@ -393,15 +564,12 @@ pub fn reconcile<'a>(
     }
     totals.settled_net = totals.settled_gross - totals.gateway_fees - totals.refunds;
     sort_by_key(&mut items, gateway.len() + 1);
-    let mut sums = [(0i64, 0i64); 9];
-    for i in &items {
-        let s = &mut sums[i.category as usize];
-        s.0 += 1;
-        s.1 += i.amount();
-    }
+    let src = Source { gateway, date, payments, lines, file_shas };
+    sort_by(&mut matched, gateway.len() + 1, |m, k| src.push_key(m, k));
     let summary = Category::ALL.iter().map(|c| (*c, sums[*c as usize].0, sums[*c as usize].1)).collect();
     Outcome {
         items,
+        matched,
         summary,
         totals,
         files: files.iter().enumerate().filter(|(_, u)| **u).map(|(i, _)| i).collect(),
@@ -412,10 +580,15 @@ pub fn reconcile<'a>(
     }
 }
 
-/// Sorts items by key. Every key starts with `"{gateway}:"` (`skip` bytes); comparing the next
-/// sixteen bytes as one integer, with the full keys only on a tie, keeps the sort in cache
-/// (string comparisons would chase a pointer per key), and the items then move once.
+/// Sorts items by key. Every key starts with `"{gateway}:"` (`skip` bytes).
 fn sort_by_key(items: &mut [Item<'_>], skip: usize) {
+    sort_by(items, skip, |i, k| k.push_str(&i.key));
+}
+
+/// Sorts by the keys `key` appends. Comparing the sixteen bytes after `skip` as one integer, with
+/// the full keys (built again) only on a tie, keeps the sort in cache (string comparisons would
+/// chase a pointer per key), and the elements then move once.
+fn sort_by<T>(items: &mut [T], skip: usize, key: impl Fn(&T, &mut String)) {
     let prefix = |key: &str| {
         let rest = key.as_bytes().get(skip..).unwrap_or_default();
         let mut b = [0u8; 16];
@@ -425,10 +598,28 @@ fn sort_by_key(items: &mut [Item<'_>], skip: usize) {
         // prefixes fall back to the keys.
         b
     };
+    let mut k = String::new();
     // `reconcile` asserts that positions fit in u32.
-    let mut order: Vec<([u8; 16], u32)> = items.iter().enumerate().map(|(i, it)| (prefix(&it.key), i as u32)).collect();
-    order.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| items[a.1 as usize].key.cmp(&items[b.1 as usize].key)));
-    // Position k receives the item at order[k]: follow each cycle of the permutation, swapping.
+    let mut order: Vec<([u8; 16], u32)> = items
+        .iter()
+        .enumerate()
+        .map(|(i, it)| {
+            k.clear();
+            key(it, &mut k);
+            (prefix(&k), i as u32)
+        })
+        .collect();
+    let (mut x, mut y) = (String::new(), String::new());
+    order.sort_unstable_by(|a, b| {
+        a.0.cmp(&b.0).then_with(|| {
+            x.clear();
+            y.clear();
+            key(&items[a.1 as usize], &mut x);
+            key(&items[b.1 as usize], &mut y);
+            x.cmp(&y)
+        })
+    });
+    // Position k receives the element at order[k]: follow each cycle of the permutation, swapping.
     let mut source: Vec<u32> = order.into_iter().map(|(_, i)| i).collect();
     for start in 0..source.len() {
         let mut k = start;

@@ -453,3 +453,92 @@ fn the_items_outlive_the_inputs() {
     let i = o.item("vnpay:N1:success").expect("the line's item");
     assert_eq!((i.category, i.payment_id, i.txn_ref), (Category::Matched, Some("p1"), Some("R1")));
 }
+
+/// A day of every category on 2024-07-16, the 15th closed: matched lines and payments with keys
+/// alike in their first sixteen bytes and more, a late line matched against a payment the 15th
+/// counted, a payment matched by a line homed on the 15th, and each exception.
+fn mixed_day() -> (Vec<PaymentIn<'static>>, Vec<LineIn<'static>>, Closed) {
+    let day = "2024-07-16";
+    let mut payments = Vec::new();
+    let mut ls = Vec::new();
+    for n in 0..12 {
+        let (id, r, no) =
+            (format!("pay_01JABCDEFGHJK{n:02}"), format!("REF-{n}"), format!("VNP2024071600000000{n:02}"));
+        payments.push(pay(&id, &r, if n % 2 == 0 { Some(&no) } else { None }, 100_000 + n, Paid, day));
+        ls.push(line(0, 2 + n as usize, &no, &r, 100_000 + n, Success, day));
+    }
+    // A late line for a payment the closed 15th counted: matched, its counterpart the 15th.
+    let mut early = pay("pay_early", "R-EARLY", Some("N-EARLY"), 70_000, Paid, "2024-07-15");
+    early.home = Some(d("2024-07-15"));
+    payments.push(early);
+    ls.push(line(0, 20, "N-EARLY", "R-EARLY", 70_000, Success, "2024-07-15"));
+    // Payments of the 16th whose lines the 15th counted: one matched, one short.
+    payments.push(pay("pay_late", "R-LATE", Some("N-LATE"), 60_000, Paid, day));
+    let mut l = line(0, 21, "N-LATE", "R-LATE", 60_000, Success, "2024-07-15");
+    l.home = Some(d("2024-07-15"));
+    ls.push(l);
+    payments.push(pay("pay_short", "R-SHORT", None, 60_000, Paid, day));
+    let mut l = line(0, 22, "N-SHORT", "R-SHORT", 59_000, Success, "2024-07-15");
+    l.home = Some(d("2024-07-15"));
+    ls.push(l);
+    // One of each exception.
+    let mut dup = pay("p5", "R5", Some("N5"), 100_000, Paid, day);
+    dup.duplicate = true;
+    let mut fee = pay("p7", "R7", Some("N7"), 100_000, Paid, day);
+    fee.expected = Some(80_000);
+    let mut dup_alone = pay("p10", "R10", None, 40_000, Paid, day);
+    dup_alone.duplicate = true;
+    payments.extend([
+        pay("p2", "R2", Some("N2"), 100_000, Paid, day),
+        pay("p4", "R4", None, 100_000, Pending, day),
+        dup,
+        pay("p6", "R6", Some("N6"), 100_000, Paid, day),
+        fee,
+        pay("p8", "R8", Some("N8"), 100_000, Paid, day),
+        pay("p9", "R9", Some("N9"), 100_000, Paid, day),
+        dup_alone,
+    ]);
+    ls.extend([
+        line(1, 3, "N2", "R2", 100_000, Success, day),
+        line(1, 4, "N2", "R2", 100_000, Success, day),
+        line(1, 5, "VNP202407160000000001R", "REF-1", 100_001, Refund, day),
+        line(1, 6, "N3", "R3", 50_000, Success, day),
+        line(1, 7, "N4", "R4", 100_000, Success, day),
+        line(1, 8, "N5", "R5", 100_000, Success, day),
+        line(1, 9, "N6", "R6", 90_000, Success, day),
+        line(1, 10, "N7", "R7", 100_000, Success, day),
+        line(1, 11, "N9", "R9", 100_000, Success, day),
+        line(1, 12, "N9B", "R9", 100_000, Success, day),
+    ]);
+    (payments, lines(ls), closed(&["2024-07-15"]))
+}
+
+/// Everything an outcome says, as text.
+fn described(o: &Outcome<'_>) -> String {
+    format!(
+        "{:#?}\nsummary {:?}\ntotals {:?}\nfiles {:?}\npayments {:?}\ncounted {:?} {:?}\ncounterparts {:#?}\n",
+        o.items, o.summary, o.totals, o.files, o.payments, o.counted_lines, o.counted_payments, o.counterparts
+    )
+}
+
+/// The compact form gives back exactly the items, sums, totals and counterparts `reconcile`
+/// produced before matched items were kept compact (`testdata/mixed_day.txt`, written by the
+/// code of `c6d436c`), for a day of every category; and `category_of` finds every item.
+#[test]
+fn compact_items_expand_to_what_the_matcher_produced_before() {
+    let (payments, lines, closed) = mixed_day();
+    let date = d("2024-07-16");
+    let shas = shas(2);
+    let o = reconcile("vnpay", date, &payments, &lines, &shas, &closed);
+    assert_eq!(described(&o), include_str!("testdata/mixed_day.txt"));
+    let c = reconcile_compact("vnpay", date, &payments, &lines, &shas, &closed);
+    let src = Source { gateway: "vnpay", date, payments: &payments, lines: &lines, file_shas: &shas };
+    assert!(c.items.iter().all(|i| i.category != Category::Matched));
+    assert_eq!((c.matched.len(), c.len()), (16, o.items.len()));
+    assert_eq!(c.all_items(src).collect::<Vec<_>>(), o.items);
+    assert_eq!((&c.summary, c.totals, &c.counterparts), (&o.summary, o.totals, &o.counterparts));
+    for i in &o.items {
+        assert_eq!(c.category_of(&i.key, &src), Some(i.category), "{}", i.key);
+    }
+    assert_eq!(c.category_of("vnpay:payment:nobody", &src), None);
+}

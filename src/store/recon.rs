@@ -4,6 +4,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
+use super::recon_blocks::{BLOCKS_PER_STATEMENT, block_items};
 use super::{Result, Store, WriteTx, on_pool, on_tx, on_unique, rows_per_statement};
 use crate::domain::payment::{Gateway, PaymentStatus};
 use crate::domain::recon::{Category, ExceptionState, Item};
@@ -330,11 +331,13 @@ impl WriteTx {
 
     /// Stores a run and its items: exception items, and matched items for which `as_row` holds,
     /// as rows; the other matched items as blocks (`recon_blocks`). `as_row` must hold for every
-    /// key that is an exception's id: the exception list joins those rows.
-    pub async fn insert_run(
+    /// key that is an exception's id: the exception list joins those rows. `items` come in key
+    /// order (byte order); they are taken a statement of blocks at a time, so a caller can build
+    /// them as they are stored instead of holding them all.
+    pub async fn insert_run<'i>(
         &mut self,
         run: &RunRecord,
-        items: &[Item<'_>],
+        items: impl Iterator<Item = Item<'i>> + Send,
         as_row: &(dyn Fn(&str) -> bool + Sync),
     ) -> Result<()> {
         // Writers are serialised (SQLite's write lock; on PostgreSQL the UNIQUE constraint refuses
@@ -358,8 +361,22 @@ impl WriteTx {
         .execute(&mut *c)
         .await.map(|r| r.rows_affected()))
         .map_err(|e| on_unique(e, || "another reconciliation run was saved at the same moment; try again".into()))?;
-        let (rows, blocks): (Vec<&Item<'_>>, Vec<&Item<'_>>) =
-            items.iter().partition(|i| i.category != Category::Matched || as_row(&i.key));
+        // Blocks are written a statement at a time, as the items come: the statements and blocks
+        // are cut at the same places as if every item were held.
+        let per_statement = block_items() * BLOCKS_PER_STATEMENT;
+        let mut rows = Vec::new();
+        let mut blocks = Vec::with_capacity(per_statement);
+        for i in items {
+            if i.category != Category::Matched || as_row(&i.key) {
+                rows.push(i);
+                continue;
+            }
+            blocks.push(i);
+            if blocks.len() == per_statement {
+                self.insert_item_blocks(seq, &blocks).await?;
+                blocks.clear();
+            }
+        }
         self.insert_item_blocks(seq, &blocks).await?;
         for chunk in rows.chunks(rows_per_statement(15)) {
             on_tx!(self, |c| {

@@ -20,6 +20,10 @@ use chrono::NaiveDate;
 use super::{Result, Store, StoreError, WriteTx, on_pool, on_tx};
 use crate::domain::recon::{Category, Item, ItemRecord};
 
+/// Blocks per statement. About 200 bytes an item: a statement of 20 blocks binds about 4 MB,
+/// packed just before it is written (the run's blocks are never all packed at once).
+pub(super) const BLOCKS_PER_STATEMENT: usize = 20;
+
 /// Matched items per block; tests make it small to span many blocks with a small day.
 static BLOCK_ITEMS: AtomicUsize = AtomicUsize::new(1000);
 
@@ -190,10 +194,7 @@ impl Store {
 
 impl WriteTx {
     /// Stores matched items, in key order, as blocks of run `seq`.
-    pub(super) async fn insert_item_blocks(&mut self, seq: i64, matched: &[&Item<'_>]) -> Result<()> {
-        // About 200 bytes an item: a statement of 20 blocks binds about 4 MB, packed just before
-        // it is written (the run's blocks are never all packed at once).
-        const BLOCKS_PER_STATEMENT: usize = 20;
+    pub(super) async fn insert_item_blocks(&mut self, seq: i64, matched: &[Item<'_>]) -> Result<()> {
         let per_block = block_items();
         for statement in matched.chunks(per_block * BLOCKS_PER_STATEMENT) {
             let packed: Vec<(&str, &str, i64, String)> = statement

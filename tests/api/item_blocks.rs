@@ -51,7 +51,7 @@ async fn store_run(store: &Store, run_id: &str, items: &[Item<'_>], as_row: &(dy
         report: "{}".into(),
     };
     let mut tx = store.write().await.unwrap();
-    tx.insert_run(&run, items, as_row).await.unwrap();
+    tx.insert_run(&run, items.iter().cloned(), as_row).await.unwrap();
     tx.commit().await.unwrap();
 }
 
