@@ -27,7 +27,7 @@ pub fn routes() -> Vec<Route> {
         .query::<SeqPage>()
         .json::<Page<crate::store::LedgerEntry>>(
             200,
-            "A page of entries; next_cursor is the last seq when more may follow.",
+            "A page of entries; next_cursor (opaque) follows this page when more may follow.",
         ),
         Route::new(
             Method::GET,
@@ -86,7 +86,7 @@ pub fn routes() -> Vec<Route> {
         .query::<SeqPage>()
         .json::<Page<crate::store::AuditEntry>>(
             200,
-            "A page of the audit log; next_cursor is the last seq when more may follow.",
+            "A page of the audit log; next_cursor (opaque) follows this page when more may follow.",
         ),
     ]
 }
