@@ -294,6 +294,13 @@ impl Finance {
         Ok((e, item))
     }
 
+    /// The actions that apply to `item` now (README "Resolution postings"), in `Action::ALL`
+    /// order: what a resolve of it would not refuse, a case code given where one is needed.
+    pub(super) async fn applicable_actions(&self, item: &ItemRecord, gateway: Gateway) -> Result<Vec<Action>> {
+        let ctx = self.money_context(item).await?;
+        Ok(Action::ALL.iter().copied().filter(|a| movement(*a, item, gateway, &ctx).is_ok()).collect())
+    }
+
     /// What a resolution of `item` needs to know about its payment and case.
     async fn money_context(&self, item: &ItemRecord) -> Result<MoneyContext> {
         let Some(pid) = &item.payment_id else { return Ok(MoneyContext::default()) };

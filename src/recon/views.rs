@@ -70,6 +70,8 @@ pub struct ExceptionDetail {
     pub callbacks: Vec<crate::payments::CallbackView>,
     /// The settlement line the item is (for a line item), and the file it came in.
     pub line: Option<(LineRow, Option<SettlementFile>)>,
+    /// The resolutions that apply to its item now (none without an item).
+    pub actions: Vec<super::Action>,
 }
 
 /// A payment with its case, evidence and portal events.
@@ -160,8 +162,14 @@ impl Finance {
             Some(i) => self.item_line(e.gateway, i).await?,
             None => None,
         };
+        let actions = match &item {
+            Some(i) if i.category != crate::domain::recon::Category::Matched => {
+                self.applicable_actions(i, e.gateway).await?
+            }
+            _ => vec![],
+        };
         let item = item.map(|i| ReportItem::of(i, e.state.as_str(), exception_view(&e)));
-        Ok(ExceptionDetail { exception: e, closed_at, item, case, payment, callbacks, line })
+        Ok(ExceptionDetail { exception: e, closed_at, item, case, payment, callbacks, line, actions })
     }
 
     /// The settlement line a line item is: the first occurrence of its number and status, or,

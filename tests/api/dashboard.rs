@@ -309,6 +309,10 @@ with_gateways! {
         let s = lan.get(&format!("/exceptions/{}", enc(&stranger))).await;
         s.assert(200, "50.000 ₫");
         assert!(s.body.contains("vnpay-day.csv"), "the line's file: {}", s.body);
+        // The form starts on an action that applies: waiting for a missing line; for a line no
+        // payment has, confirming it for a case (accepting it would be refused).
+        assert!(m.body.contains(r#"<option value="accept" selected>"#), "{}", m.body);
+        assert!(s.body.contains(r#"<option value="confirm_from_settlement" selected>"#), "{}", s.body);
 
         // Resolve: errors are named in the page and change nothing.
         let resolve = format!("/exceptions/{}/resolve", enc(&missing));

@@ -263,7 +263,11 @@ async fn detail_page(
     let open = e.state == ExceptionState::Open;
     let pending = e.state == ExceptionState::PendingApproval;
     let actionable = v.can_act() && d.closed_at.is_none() && d.item.is_some();
-    let chosen = submitted.action.as_deref().unwrap_or("accept");
+    // The form offers every action (a refused one says why); it starts on one that applies,
+    // the least money-moving first.
+    let preferred = [Action::Accept, Action::ConfirmFromSettlement, Action::WriteOff, Action::Refund];
+    let default = preferred.iter().find(|a| d.actions.contains(a)).map_or("accept", |a| a.as_str());
+    let chosen = submitted.action.as_deref().unwrap_or(default);
     let (status, error) = match error {
         Some((s, m)) => (s, Some(m)),
         None => (StatusCode::OK, None),
