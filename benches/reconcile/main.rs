@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use feerecon::domain::payment::PaymentStatus;
-use feerecon::reconcile::{Closed, LineIn, PaymentIn, first_occurrences, reconcile_compact};
+use feerecon::reconcile::{Closed, LineIn, PaymentIn, Source, first_occurrences, reconcile_compact};
 use feerecon::settlement::{Lines, Profile};
 
 use data::{Day, write_day};
@@ -157,7 +157,9 @@ fn in_memory(dir: &Path) -> (f64, BTreeMap<String, usize>) {
     }
     // The run's own form: matched items compact (built back into `Item`s only as a save writes
     // them), every other item whole, sorted as the report is.
-    let o = reconcile_compact("vnpay", Day(0).date(), &payments, &lines, &["0".repeat(64)], &Closed::new());
+    let shas = ["0".repeat(64)];
+    let src = Source { gateway: "vnpay", date: Day(0).date(), payments: &payments, lines: &lines, file_shas: &shas };
+    let o = reconcile_compact(src, &Closed::new());
     let secs = t.elapsed().as_secs_f64();
     let mut counts = BTreeMap::new();
     for i in &o.items {

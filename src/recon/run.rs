@@ -284,7 +284,7 @@ impl Finance {
 
     #[tracing::instrument(name = "recon.compute", skip(self, l))]
     pub(super) fn compute<'a>(&self, l: &Loaded<'a>, date: NaiveDate, gateway: Gateway) -> Computed<'a> {
-        let outcome = reconcile_compact(gateway.as_str(), date, &l.payments, &l.lines, &l.shas, &l.closed);
+        let outcome = reconcile_compact(l.source(gateway, date), &l.closed);
         let (payments_digest, cases_digest) = digests(&outcome, &l.payments);
         let inputs = Inputs {
             settlement_files: outcome

@@ -350,24 +350,18 @@ pub fn reconcile<'a>(
     file_shas: &[String],
     closed: &Closed,
 ) -> Outcome<'a> {
-    let mut o = reconcile_compact(gateway, date, payments, lines, file_shas, closed);
     let src = Source { gateway, date, payments, lines, file_shas };
+    let mut o = reconcile_compact(src, closed);
     let items = o.all_items(src).collect();
     o.items = items;
     o.matched = Vec::new();
     o
 }
 
-/// `reconcile`, its matched items kept compact in `matched` (the others in `items`): the
-/// outcome then needs its inputs (`Source`) to give them back.
-pub fn reconcile_compact<'a>(
-    gateway: &str,
-    date: NaiveDate,
-    payments: &[PaymentIn<'a>],
-    lines: &[LineIn<'a>],
-    file_shas: &[String],
-    closed: &Closed,
-) -> Outcome<'a> {
+/// `reconcile` of `src`, its matched items kept compact in `matched` (the others in `items`):
+/// the outcome then needs the same `src` to give them back.
+pub fn reconcile_compact<'a>(src: Source<'_, 'a>, closed: &Closed) -> Outcome<'a> {
+    let Source { gateway, date, payments, lines, file_shas } = src;
     // The matcher's tables hold positions as u32, at half the memory of usize.
     assert!(
         payments.len() < u32::MAX as usize && lines.len() < u32::MAX as usize,
@@ -476,7 +470,7 @@ pub fn reconcile_compact<'a>(
             used_payments[pi] = true;
         }
         let counterpart_date = payment.and_then(|(pi, _)| payment_day[pi]).filter(|d| *d != date);
-        let sha = file_shas.get(l.file).map(String::as_str).unwrap_or("");
+        let sha = src.sha(l);
         if let (Some(_), Some((_, p))) = (counterpart_date, payment) {
             counterparts.push((line_key(gateway, l, sha), payment_key(gateway, p.payment_id)));
         }
@@ -534,7 +528,7 @@ pub fn reconcile_compact<'a>(
             *f = true;
         }
         if let Some((_, l)) = line {
-            let sha = file_shas.get(l.file).map(String::as_str).unwrap_or("");
+            let sha = src.sha(l);
             counterparts.push((payment_key(gateway, p.payment_id), line_key(gateway, l, sha)));
         }
         let s = &mut sums[category as usize];
@@ -564,7 +558,6 @@ pub fn reconcile_compact<'a>(
     }
     totals.settled_net = totals.settled_gross - totals.gateway_fees - totals.refunds;
     sort_by_key(&mut items, gateway.len() + 1);
-    let src = Source { gateway, date, payments, lines, file_shas };
     sort_by(&mut matched, gateway.len() + 1, |m, k| src.push_key(m, k));
     let summary = Category::ALL.iter().map(|c| (*c, sums[*c as usize].0, sums[*c as usize].1)).collect();
     Outcome {

@@ -531,8 +531,8 @@ fn compact_items_expand_to_what_the_matcher_produced_before() {
     let shas = shas(2);
     let o = reconcile("vnpay", date, &payments, &lines, &shas, &closed);
     assert_eq!(described(&o), include_str!("testdata/mixed_day.txt"));
-    let c = reconcile_compact("vnpay", date, &payments, &lines, &shas, &closed);
     let src = Source { gateway: "vnpay", date, payments: &payments, lines: &lines, file_shas: &shas };
+    let c = reconcile_compact(src, &closed);
     assert!(c.items.iter().all(|i| i.category != Category::Matched));
     assert_eq!((c.matched.len(), c.len()), (16, o.items.len()));
     assert_eq!(c.all_items(src).collect::<Vec<_>>(), o.items);
