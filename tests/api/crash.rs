@@ -163,16 +163,29 @@ impl Harness {
         let mut rng = StdRng::seed_from_u64(w.seed);
         eprintln!("crash test on {:?}: {w:?} (FEERECON_CRASH_SEED={} replays it)", self.db, w.seed);
         let started = Instant::now();
+        // The shortest load that finished before its kill: later kills are drawn within it, so
+        // that on a machine faster than the window assumes the kills still land mid-load.
+        let mut fastest: Option<Duration> = None;
         for cycle in 0..w.cycles {
-            let kill_at = rng.gen_range(w.kill_window.0..=w.kill_window.1);
+            let (low, mut high) = w.kill_window;
+            if let Some(f) = fastest {
+                high = high.min(f * 3 / 4).max(low.min(f / 2));
+            }
+            let low = low.min(high);
+            let kill_at = rng.gen_range(low..=high);
             let seed = rng.r#gen::<u64>();
             load.prepare(self, cycle, w, seed).await;
             let mid_load = {
                 let this = &*self;
                 let during = load.during(this, cycle, w, seed);
                 tokio::pin!(during);
+                let load_started = Instant::now();
                 tokio::select! {
-                    () = &mut during => false,
+                    () = &mut during => {
+                        let took = load_started.elapsed();
+                        fastest = Some(fastest.map_or(took, |f| f.min(took)));
+                        false
+                    }
                     () = tokio::time::sleep(kill_at) => {
                         // The load goes on against a dying server; its requests fail.
                         this.signal_kill();
